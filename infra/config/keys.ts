@@ -1,0 +1,223 @@
+// Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
+// docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
+import { arr, bool, int, isPlainObject, obj, optional, record, show, str, type Infer, type InferObject, type Spec } from "./schema-kit";
+
+export const PROJECT = "xiopro-infra";
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const CIDR_ANY = /^([0-9.]+\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/;
+const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$/;
+const LABEL_VALUE = /^([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?$/;
+const SSH_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]{32,}( .*)?$/;
+
+export const EXPOSURE_CLASSES = ["A", "B", "C", "D"] as const;
+export type ExposureClass = (typeof EXPOSURE_CLASSES)[number];
+
+const interfaceSpec = obj(
+  {
+    port: int({ description: "Port number", min: 1, max: 65535 }),
+    protocol: str({ description: "Transport protocol", oneOf: ["tcp", "udp"] as const, default: "tcp" }),
+    class: str({ description: "Exposure class: A public, B overlay, C private network, D localhost", oneOf: EXPOSURE_CLASSES }),
+    owner: str({ description: "Who answers for this interface (team or person)", pattern: /\S/, patternHint: "name an owner" }),
+    justification: str({ description: "Why this interface must exist", pattern: /\S{3,}/, patternHint: "write a sentence saying why it must exist" }),
+    access: optional(str({ description: "How it is reached (defaults from the class)" })),
+  },
+  { description: "A listening interface of a custom service" },
+);
+
+/** A service entry: the name of a catalog service, or a custom service with its interfaces. */
+const serviceEntry: Spec<string | CustomService> = {
+  description: "A catalog service name (see docs/services.md) or {name, interfaces} for a custom service",
+  typeName: "string | {name, interfaces}",
+  optional: false,
+  parse(value, path, ctx) {
+    if (typeof value === "string") {
+      if (!NAME.test(value)) {
+        ctx.problems.add(path, `${show(value)} is not a valid service name`, "use lower-case letters, digits and dashes");
+        return undefined;
+      }
+      return value;
+    }
+    if (!isPlainObject(value)) {
+      ctx.problems.add(path, `expected a service name or a mapping, got ${show(value)}`, "write a catalog service name, or {name, interfaces: [...]}");
+      return undefined;
+    }
+    return customServiceSpec.parse(value, path, ctx);
+  },
+};
+
+const customServiceSpec = obj(
+  {
+    name: str({ description: "Service name", pattern: NAME, patternHint: "use lower-case letters, digits and dashes" }),
+    interfaces: arr(interfaceSpec, { description: "Listening interfaces", default: [] }),
+  },
+  { description: "A custom service" },
+);
+export type CustomService = Infer<typeof customServiceSpec>;
+export type InterfaceConfig = Infer<typeof interfaceSpec>;
+
+const volumeSpec = obj(
+  {
+    name: str({ description: "Volume name (unique per node)", pattern: NAME, patternHint: "use 2-32 lower-case letters, digits and dashes, starting with a letter" }),
+    sizeGb: int({ description: "Size in GB (Hetzner: 10 to 10240)", unit: "GB" }),
+    mountPoint: str({ description: "Absolute mount point", pattern: /^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, patternHint: "use an absolute path such as /var/lib/postgresql" }),
+    filesystem: str({ description: "Filesystem Hetzner formats the volume with", oneOf: ["ext4", "xfs"] as const, default: "ext4" }),
+    protect: optional(bool({ description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)" })),
+  },
+  { description: "A Hetzner Volume" },
+);
+export type VolumeConfig = Infer<typeof volumeSpec>;
+
+function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: string[]) {
+  return obj(
+    {
+      enabled: bool({ description: `Whether Node ${letter} exists`, default: enabledDefault }),
+      serverType: optional(str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" })),
+      image: str({ description: "OS image", default: "ubuntu-24.04" }),
+      location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
+      privateIp: optional(str({ description: "Private network IPv4 (default: allocated deterministically from the subnet)", pattern: IPV4, patternHint: "write an IPv4 address such as 10.0.1.10" })),
+      publicIpv4: bool({ description: "Give the node a public IPv4 primary IP", default: true }),
+      publicIpv6: bool({ description: "Give the node a public IPv6 primary IP", default: true }),
+      backups: bool({ description: "Hetzner server backups (+20 % of the server price)", default: false }),
+      labels: record(str({ description: "Label value", pattern: LABEL_VALUE, patternHint: "use up to 63 letters, digits, '-', '_' or '.'" }), {
+        description: "Extra Hetzner labels (env, node, role and managed-by are set by the toolkit)",
+        default: {},
+        keyPattern: LABEL_KEY,
+        keyHint: "use up to 63 letters, digits, '-', '_' or '.', optionally with a dns-prefix/",
+      }),
+      volumes: arr(volumeSpec, { description: "Hetzner Volumes attached to this node", default: [] }),
+      services: arr(serviceEntry, { description: "Services this node runs (sshd and node-exporter are always present)", default: services }),
+    },
+    {
+      description:
+        letter === "A"
+          ? "Node A: the always-on control node (ingress, API, agent runtime, PostgreSQL, backups, telemetry)"
+          : letter === "C"
+            ? "Node C: optional heavy-compute / model node"
+            : "Node D: optional product-runtime node, isolated from the control plane",
+      default: letter === "A" ? undefined : ({ enabled: false } as never),
+    },
+  );
+}
+
+export const NODE_A_DEFAULT_SERVICES = ["ingress", "agentd-web", "agentd-worker", "agentd-sweeper", "postgresql", "postgres-exporter", "backup"];
+
+/** The config table: one entry per `xiopro-infra:<key>`. */
+export const CONFIG_KEYS = {
+  environment: str({ description: "Environment name: prd, tst or dev", oneOf: ["prd", "tst", "dev"] as const }),
+  location: str({ description: "Default Hetzner location for nodes and volumes (fsn1, nbg1, hel1, ash, hil, sin)", default: "fsn1" }),
+  networkZone: optional(str({ description: "Hetzner network zone; derived from the location when unset (must match it when set)" })),
+  network: obj(
+    {
+      cidr: str({ description: "Private network range (RFC 1918)", pattern: CIDR4, patternHint: "write an IPv4 CIDR such as 10.0.0.0/16", default: "10.0.0.0/16" }),
+      subnet: str({ description: "Cloud subnet inside the network for the nodes", pattern: CIDR4, patternHint: "write an IPv4 CIDR such as 10.0.1.0/24", default: "10.0.1.0/24" }),
+    },
+    { description: "Private network and its subnet", default: { cidr: "10.0.0.0/16", subnet: "10.0.1.0/24" } },
+  ),
+  domain: str({ description: "DNS zone for the stack, e.g. xiopro.example; public hostnames must lie inside it", pattern: HOSTNAME, patternHint: "write a lower-case domain name such as xiopro.example" }),
+  dns: obj(
+    {
+      mode: str({ description: "create: the stack creates and owns the Hetzner DNS zone; adopt: use an existing zone of that name", oneOf: ["create", "adopt"] as const, default: "create" }),
+      ttl: int({ description: "TTL of the records in seconds", min: 60, max: 86400, default: 300, unit: "seconds" }),
+    },
+    { description: "Hetzner DNS zone handling", default: { mode: "create", ttl: 300 } },
+  ),
+  ingress: obj(
+    {
+      tls: str({ description: "acme: public certificates (Let's Encrypt); internal: Caddy's own CA for closed networks and tests", oneOf: ["acme", "internal"] as const, default: "acme" }),
+      acmeEmail: optional(str({ description: "Contact e-mail for ACME (required with tls: acme)", pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/, patternHint: "write an e-mail address" })),
+      sites: arr(
+        obj(
+          {
+            hostname: str({ description: "Public hostname inside the domain", pattern: HOSTNAME, patternHint: "write a lower-case host name such as app.xiopro.example" }),
+            service: str({ description: "The service behind it (must have a localhost interface)", pattern: NAME, patternHint: "name a service such as agentd-web" }),
+          },
+          { description: "A public site" },
+        ),
+        { description: "Public sites served by Caddy: hostname → service", default: [] },
+      ),
+    },
+    { description: "Caddy ingress: TLS mode and the public sites", default: { tls: "acme", sites: [] } },
+  ),
+  adminPath: obj(
+    {
+      mode: str({ description: "tailscale: SSH only over the tailnet (class B); allowlist: SSH from the listed CIDRs only", oneOf: ["tailscale", "allowlist"] as const, default: "tailscale" }),
+      sshAllowlist: arr(str({ description: "CIDR", pattern: CIDR_ANY, patternHint: "write a CIDR such as 198.51.100.7/32" }), {
+        description: "CIDRs allowed to reach SSH through the cloud and host firewalls (the emergency list in tailscale mode; required in allowlist mode)",
+        default: [],
+      }),
+    },
+    { description: "The admin path (DESIGN D4)", default: { mode: "tailscale", sshAllowlist: [] } },
+  ),
+  protection: obj(
+    {
+      deleteProtection: bool({ description: "Hetzner delete/rebuild protection on servers, volumes, primary IPs and the zone", default: true }),
+      pulumiProtect: bool({ description: "Pulumi `protect` on volumes, primary IPs and the zone", default: true }),
+    },
+    { description: "Protection of stateful resources; explicit per stack", default: { deleteProtection: true, pulumiProtect: true } },
+  ),
+  userDataChange: str({
+    description: "How a user-data change reaches a server: replace (new server; volumes, IPs and DNS survive) or in-place (the change is ignored by Pulumi and applied over the admin path)",
+    oneOf: ["replace", "in-place"] as const,
+    default: "replace",
+  }),
+  sshPublicKeys: arr(str({ description: "OpenSSH public key", pattern: SSH_KEY, patternHint: "paste one OpenSSH public key line, e.g. 'ssh-ed25519 AAAA... you@host'" }), {
+    description: "Public keys of the admin user (and Hetzner SSH keys, so no root password is ever mailed)",
+    minItems: 1,
+  }),
+  nodeA: nodeSpec("A", true, NODE_A_DEFAULT_SERVICES),
+  nodeB: obj(
+    { tailscaleName: optional(str({ description: "Tailscale machine name of the operator workstation", pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "write the tailnet machine name" })) },
+    { description: "Node B: the operator workstation, an external tailnet peer; never provisioned and never a dependency", default: {} },
+  ),
+  nodeC: nodeSpec("C", false, []),
+  nodeD: nodeSpec("D", false, []),
+  backup: obj(
+    {
+      repository: obj(
+        {
+          kind: str({ description: "s3 (Hetzner Object Storage), sftp (Storage Box) or posix (a local path: tests only)", oneOf: ["s3", "sftp", "posix"] as const, default: "s3" }),
+          endpoint: optional(str({ description: "S3 endpoint URL (s3)", pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/, patternHint: "write https://<location>.your-objectstorage.com" })),
+          region: optional(str({ description: "S3 region (s3)" })),
+          bucket: optional(str({ description: "S3 bucket (s3)", pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, patternHint: "use 3-63 lower-case letters, digits, dots and dashes" })),
+          host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
+          user: optional(str({ description: "SFTP user (sftp)" })),
+          path: str({ description: "Path prefix inside the repository (posix: absolute directory)", default: "/xiopro" }),
+        },
+        { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro" } },
+      ),
+      retention: obj(
+        {
+          daily: int({ description: "Daily snapshots kept", min: 1, max: 366, default: 14 }),
+          weekly: int({ description: "Weekly snapshots kept", min: 0, max: 520, default: 8 }),
+          monthly: int({ description: "Monthly snapshots kept", min: 0, max: 240, default: 12 }),
+        },
+        { description: "Retention (seed 000 §10.4)", default: { daily: 14, weekly: 8, monthly: 12 } },
+      ),
+    },
+    { description: "Backup repository and retention", default: { repository: { kind: "s3", path: "/xiopro" }, retention: { daily: 14, weekly: 8, monthly: 12 } } },
+  ),
+  agentd: obj(
+    {
+      workers: int({ description: "Number of agentd-worker@ instances", min: 0, max: 32, default: 2 }),
+      user: str({ description: "System user the agent runtime runs as", pattern: /^[a-z_][a-z0-9_-]{0,31}$/, patternHint: "write a Unix user name", default: "agentd" }),
+      webCommand: str({ description: "ExecStart of agentd-web, relative to the current release directory", default: "bin/agentd web" }),
+      workerCommand: str({ description: "ExecStart of agentd-worker@, relative to the current release directory", default: "bin/agentd worker" }),
+      sweeperCommand: str({ description: "ExecStart of agentd-sweeper, relative to the current release directory", default: "bin/agentd sweep" }),
+      environment: record(str({ description: "Value (no secrets: use the secret inventory)" }), {
+        description: "Plain environment for all agentd units",
+        default: {},
+        keyPattern: /^[A-Z_][A-Z0-9_]*$/,
+        keyHint: "use UPPER_SNAKE_CASE names",
+      }),
+    },
+    { description: "The agent runtime (seed 001 §3)", default: { workers: 2, user: "agentd", webCommand: "bin/agentd web", workerCommand: "bin/agentd worker", sweeperCommand: "bin/agentd sweep", environment: {} } },
+  ),
+} satisfies Record<string, Spec<unknown>>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+export type NodeConfig = Infer<ReturnType<typeof nodeSpec>>;
+export type StackConfig = InferObject<typeof CONFIG_KEYS>;

@@ -1,0 +1,239 @@
+// The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
+// out, or every problem at once. Nothing is declared before this passes.
+import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
+import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
+import { cidrInside, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
+import { CONFIG_KEYS, PROJECT, type NodeConfig, type StackConfig } from "./keys";
+import { closest, parseFields, Problems, show, type Problem } from "./schema-kit";
+
+/** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */
+export interface RawConfig {
+  values: Record<string, string>;
+  /** Keys whose values are Pulumi secrets. */
+  secretKeys: ReadonlySet<string>;
+}
+
+export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[] };
+
+export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
+export type NodeKey = (typeof NODE_KEYS)[number];
+
+const HETZNER_IMAGES = ["ubuntu-24.04", "debian-12", "debian-13"];
+const VOLUME_MIN_GB = 10;
+const VOLUME_MAX_GB = 10240;
+
+export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog } = {}): LoadResult {
+  const cat = opts.catalog ?? defaultCatalog;
+  const problems = new Problems();
+  const decoded: Record<string, unknown> = {};
+  for (const [fullKey, text] of Object.entries(raw.values)) {
+    const sep = fullKey.indexOf(":");
+    const ns = fullKey.slice(0, sep);
+    const key = fullKey.slice(sep + 1);
+    if (ns !== PROJECT) continue; // provider config such as hcloud:token is not ours to judge
+    const spec = (CONFIG_KEYS as Record<string, { typeName: string }>)[key];
+    if (!spec) {
+      decoded[key] = text; // reported as unknown by parseFields, with a suggestion
+      continue;
+    }
+    decoded[key] = spec.typeName === "string" || spec.typeName.startsWith('"') ? text : decodeJson(fullKey, text, problems);
+  }
+  const parsed = parseFields(CONFIG_KEYS, decoded, PROJECT, { problems }, ":") as StackConfig | undefined;
+  if (parsed) checkSemantics(parsed, cat, problems);
+  if (!problems.empty || !parsed) return { ok: false, problems: problems.list };
+  return { ok: true, config: parsed };
+}
+
+function decodeJson(key: string, text: string, problems: Problems): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Pulumi passes plain scalars as strings; a bare word for a number/bool field stays a string
+    // and the field's own parser names the problem.
+    if (!/^[[{]/.test(text.trim())) return text;
+    problems.add(key, `is not valid structured config: ${show(text)}`, "write it as YAML in the stack file, or use `pulumi config set --path`");
+    return undefined;
+  }
+}
+
+/** Cross-field rules that need the catalog, the IP plan or the service catalog. */
+function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
+  const k = (rest: string) => `${PROJECT}:${rest}`;
+  const locations = Object.keys(cat.locations);
+  const locOk = (where: string, loc: string): boolean => {
+    if (cat.locations[loc]) return true;
+    const guess = closest(loc, locations);
+    p.add(where, `${show(loc)} is not a Hetzner location`, `use one of ${locations.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
+    return false;
+  };
+  const stackLocOk = locOk(k("location"), c.location);
+  const zone = stackLocOk ? cat.locations[c.location]!.networkZone : undefined;
+  if (c.networkZone !== undefined && zone !== undefined && c.networkZone !== zone) {
+    p.add(k("networkZone"), `${show(c.networkZone)} does not match location ${c.location} (zone ${zone})`, `set it to ${zone} or remove it`);
+  }
+
+  // Network and subnet
+  const net = parseCidr(c.network.cidr);
+  const sub = parseCidr(c.network.subnet);
+  if (!net) p.add(k("network.cidr"), `${show(c.network.cidr)} is not a network address with prefix`, "write the network address, e.g. 10.0.0.0/16 (host bits zero)");
+  else if (!isRfc1918(net)) p.add(k("network.cidr"), `${show(c.network.cidr)} is not a private (RFC 1918) range`, "use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16");
+  if (!sub) p.add(k("network.subnet"), `${show(c.network.subnet)} is not a network address with prefix`, "write the subnet address, e.g. 10.0.1.0/24 (host bits zero)");
+  else if (net && !cidrInside(sub, net)) p.add(k("network.subnet"), `${show(c.network.subnet)} is not inside the network ${c.network.cidr}`, `choose a subnet inside ${c.network.cidr}, e.g. ${formatCidr({ network: net.network + 256 * (net.prefix <= 23 ? 1 : 0), prefix: Math.max(24, net.prefix) })}`);
+  else if (sub && sub.prefix > 29) p.add(k("network.subnet"), `${show(c.network.subnet)} is too small for nodes`, "use a /29 or larger (e.g. /24)");
+
+  // Nodes
+  if (!c.nodeA.enabled) p.add(k("nodeA.enabled"), "is false, but Node A is the control node every stack needs", "remove the key or set it to true");
+  const enabled = NODE_KEYS.filter((n) => c[n].enabled);
+  const ips = new Map<string, string>();
+  const serviceHomes = new Map<string, string[]>();
+  for (const nk of enabled) {
+    const n = c[nk];
+    checkNode(nk, n, c, cat, p, locOk);
+    if (n.privateIp !== undefined && sub) {
+      const ip = parseIpv4(n.privateIp);
+      if (ip === undefined) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} is not an IPv4 address`, "write four numbers 0-255 separated by dots");
+      else {
+        const why = unusableReason(sub, ip);
+        if (why) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} ${why}`, `choose a free address inside ${c.network.subnet} from .2 up, e.g. ${formatIpv4(sub.network + 10)}`);
+        const dup = ips.get(n.privateIp);
+        if (dup) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} is already used by ${dup}`, "give every node its own address, or leave privateIp unset to allocate one");
+        ips.set(n.privateIp, nk);
+      }
+    }
+    for (const s of n.services) {
+      const name = typeof s === "string" ? s : s.name;
+      serviceHomes.set(name, [...(serviceHomes.get(name) ?? []), nk]);
+    }
+  }
+  for (const [name, homes] of serviceHomes) {
+    if (SERVICE_CATALOG[name]?.singleton && homes.length > 1) {
+      p.add(k(`${homes[1]}.services`), `${show(name)} runs on ${homes.join(" and ")}, but it may run on one node only`, `remove ${name} from all but one node`);
+    }
+  }
+
+  // Ingress and sites
+  if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
+    p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");
+  }
+  const seenHosts = new Set<string>();
+  c.ingress.sites.forEach((site, i) => {
+    const where = k(`ingress.sites[${i}]`);
+    if (site.hostname !== c.domain && !site.hostname.endsWith(`.${c.domain}`)) {
+      p.add(`${where}.hostname`, `${show(site.hostname)} is outside the domain ${c.domain}`, `use a name ending in .${c.domain}, or change domain`);
+    }
+    if (seenHosts.has(site.hostname)) p.add(`${where}.hostname`, `${show(site.hostname)} is declared twice`, "declare each hostname once");
+    seenHosts.add(site.hostname);
+    const homes = serviceHomes.get(site.service);
+    if (!homes) {
+      p.add(`${where}.service`, `${show(site.service)} does not run on any enabled node`, `add it to a node's services, or use one of ${[...serviceHomes.keys()].sort().join(", ")}`);
+      return;
+    }
+    const home = homes[0]!;
+    const runs = (name: string) => c[home as (typeof NODE_KEYS)[number]].services.some((s) => (typeof s === "string" ? s : s.name) === name);
+    if (!runs("ingress")) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which does not run ingress`, `add "ingress" to ${home}.services`);
+    const upstream = localUpstream(c, home as NodeKey, site.service);
+    if (upstream === undefined) p.add(`${where}.service`, `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`, "give the service a class D interface, or point the site at another service");
+    if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which has no public IP`, `enable publicIpv4 or publicIpv6 on ${home}`);
+  });
+
+  // Admin path
+  const allow = c.adminPath.sshAllowlist;
+  if (c.adminPath.mode === "allowlist" && allow.length === 0) {
+    p.add(k("adminPath.sshAllowlist"), "is empty, but mode is allowlist", "list the operator CIDRs (e.g. 198.51.100.7/32), or use mode: tailscale");
+  }
+  allow.forEach((cidr, i) => {
+    if (/^(0\.0\.0\.0\/0|::\/0)$/.test(cidr)) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} opens SSH to the whole internet`, "list only the operator's own addresses");
+    else if (cidr.includes(".") && !parseCidr(cidr)) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} is not a network address with prefix`, "write e.g. 198.51.100.7/32 (host bits zero)");
+  });
+
+  // Backup repository
+  const r = c.backup.repository;
+  const need = (field: "endpoint" | "region" | "bucket" | "host" | "user") => {
+    if (!r[field]) p.add(k(`backup.repository.${field}`), `is not set, but kind is ${r.kind}`, `set backup.repository.${field}`);
+  };
+  if (r.kind === "s3") ["endpoint", "region", "bucket"].forEach((f) => need(f as "endpoint"));
+  if (r.kind === "sftp") ["host", "user"].forEach((f) => need(f as "host"));
+  if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
+  if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+}
+
+function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: Problems, locOk: (where: string, loc: string) => boolean): void {
+  const k = (rest: string) => `${PROJECT}:${nk}.${rest}`;
+  const loc = n.location ?? c.location;
+  const locGood = n.location === undefined ? cat.locations[loc] !== undefined : locOk(k("location"), loc);
+  if (locGood && cat.locations[loc] && cat.locations[c.location] && cat.locations[loc]!.networkZone !== cat.locations[c.location]!.networkZone) {
+    p.add(k("location"), `${show(loc)} is in network zone ${cat.locations[loc]!.networkZone}, but the private network is in ${cat.locations[c.location]!.networkZone}`, `use a location in ${cat.locations[c.location]!.networkZone}`);
+  }
+  if (n.serverType === undefined) {
+    p.add(k("serverType"), "is not set, but the node is enabled", `set a server type such as cpx42, or set ${nk}.enabled: false`);
+  } else {
+    const t = cat.serverTypes[n.serverType];
+    if (!t) {
+      const guess = closest(n.serverType, serverTypeNames(cat));
+      p.add(k("serverType"), `${show(n.serverType)} is not a Hetzner server type in the catalog (${cat.catalogDate})`, `use one of ${serverTypeNames(cat).join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
+    } else if (locGood && t.monthly[loc] === undefined) {
+      p.add(k("serverType"), `${show(n.serverType)} is not sold in ${loc}`, `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`);
+    }
+  }
+  if (!HETZNER_IMAGES.includes(n.image)) {
+    p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${HETZNER_IMAGES.join(", ")}`);
+  }
+  if (!n.publicIpv4 && !n.publicIpv6) {
+    // Allowed (a private-only node), but then it must not serve public sites; checked with the sites.
+  }
+  const seenVol = new Set<string>();
+  const seenMount = new Set<string>();
+  n.volumes.forEach((v, i) => {
+    const w = (f: string) => k(`volumes[${i}].${f}`);
+    if (v.sizeGb < VOLUME_MIN_GB || v.sizeGb > VOLUME_MAX_GB) p.add(w("sizeGb"), `${v.sizeGb} GB is outside Hetzner's volume limits`, `use ${VOLUME_MIN_GB} to ${VOLUME_MAX_GB} GB`);
+    if (seenVol.has(v.name)) p.add(w("name"), `${show(v.name)} is used twice on ${nk}`, "give each volume its own name");
+    if (seenMount.has(v.mountPoint)) p.add(w("mountPoint"), `${show(v.mountPoint)} is used twice on ${nk}`, "mount each volume at its own path");
+    if (["/", "/boot", "/etc", "/usr", "/var", "/home", "/root", "/tmp", "/run"].includes(v.mountPoint)) p.add(w("mountPoint"), `${show(v.mountPoint)} would hide a system directory`, "mount below it, e.g. /var/lib/postgresql");
+    seenVol.add(v.name);
+    seenMount.add(v.mountPoint);
+  });
+  const reserved = ["env", "node", "role", "managed-by"];
+  for (const key of Object.keys(n.labels)) {
+    if (reserved.includes(key)) p.add(k(`labels.${key}`), "is set by the toolkit", `remove it; the toolkit sets ${reserved.join(", ")}`);
+  }
+  const seenSvc = new Set<string>();
+  n.services.forEach((s, i) => {
+    const w = k(`services[${i}]`);
+    const name = typeof s === "string" ? s : s.name;
+    if (seenSvc.has(name)) p.add(w, `${show(name)} is listed twice`, "list each service once");
+    seenSvc.add(name);
+    if (typeof s === "string") {
+      if (!SERVICE_CATALOG[s]) {
+        const guess = closest(s, CATALOG_SERVICE_NAMES);
+        p.add(w, `${show(s)} is not a catalog service`, `use one of ${CATALOG_SERVICE_NAMES.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}, or declare {name, interfaces} with class, owner and justification`);
+      } else if (SERVICE_CATALOG[s]!.baseline) {
+        p.add(w, `${show(s)} is always present`, "remove it from the list");
+      }
+    } else {
+      if (SERVICE_CATALOG[s.name]) p.add(`${w}.name`, `${show(s.name)} is a catalog service and cannot be redefined`, "list it by name, or give the custom service another name");
+      s.interfaces.forEach((itf, j) => {
+        if (itf.class === "A" && itf.protocol === "tcp" && itf.port !== 443 && itf.port !== 80) {
+          p.add(`${w}.interfaces[${j}].class`, `class A on tcp/${itf.port} bypasses the reverse proxy`, "publish it through ingress (a class D upstream plus an ingress site), or use class B/C");
+        }
+      });
+    }
+  });
+  if (n.services.includes("postgresql") && !n.volumes.some((v) => v.mountPoint === "/var/lib/postgresql")) {
+    p.add(k("volumes"), "has no volume mounted at /var/lib/postgresql, but the node runs postgresql", "add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume");
+  }
+}
+
+/** The localhost tcp port Caddy should proxy to for a service, if it has one. */
+export function localUpstream(c: StackConfig, node: NodeKey, service: string): number | undefined {
+  const entry = c[node].services.find((s) => (typeof s === "string" ? s : s.name) === service);
+  if (entry === undefined) return undefined;
+  const itfs = typeof entry === "string" ? (SERVICE_CATALOG[entry]?.interfaces ?? []) : entry.interfaces.map((i) => ({ ...i, bind: i.class === "D" ? "localhost" : "private" }));
+  return itfs.find((i) => i.class === "D" && i.protocol === "tcp")?.port;
+}
+
+/** A plain-text report of all problems, for humans (CLI and `pulumi up`). */
+export function formatProblems(stack: string, problems: readonly Problem[]): string {
+  const lines = [`Stack config "${stack}" has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was declared or changed:`];
+  for (const pr of problems) lines.push(`  - ${pr.key}: ${pr.message}`, `      fix: ${pr.fix}`);
+  return lines.join("\n");
+}

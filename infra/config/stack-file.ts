@@ -1,0 +1,88 @@
+// Reads Pulumi.<stack>.yaml the way the Pulumi CLI hands config to a program: `project:key` →
+// string, structured values JSON-encoded, `secure:` values kept secret. Used where no Pulumi CLI
+// runs (the offline plan, tests); under `pulumi up` the CLI does this itself.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import type { RawConfig } from "./load";
+import type { Problem } from "./schema-kit";
+
+/** Stand-in for a secret whose ciphertext only the Pulumi CLI can decrypt. */
+export const SECRET_PLACEHOLDER = "[secret]";
+
+export type StackFileResult = { ok: true; raw: RawConfig; file: string } | { ok: false; problems: Problem[] };
+
+const STACK_FILE_KEYS = new Set(["config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"]);
+
+export function stackFilePath(projectDir: string, stack: string): string {
+  return path.join(projectDir, `Pulumi.${stack}.yaml`);
+}
+
+export function listStacks(projectDir: string): string[] {
+  return fs
+    .readdirSync(projectDir)
+    .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+export function readStackFile(projectDir: string, stack: string): StackFileResult {
+  const file = stackFilePath(projectDir, stack);
+  const rel = path.basename(file);
+  if (!/^[A-Za-z0-9_.-]+$/.test(stack)) {
+    return { ok: false, problems: [{ key: "--stack", message: `${JSON.stringify(stack)} is not a stack name`, fix: `use one of ${listStacks(projectDir).join(", ")}` }] };
+  }
+  if (!fs.existsSync(file)) {
+    return { ok: false, problems: [{ key: rel, message: "does not exist", fix: `use one of the stacks ${listStacks(projectDir).join(", ")}, or create ${rel} from Pulumi.tst.yaml (the worked example)` }] };
+  }
+  return parseStackYaml(fs.readFileSync(file, "utf8"), rel);
+}
+
+export function parseStackYaml(text: string, fileName: string): StackFileResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { key: `${fileName}:${pos.line}:${pos.col}`, message: `is not valid YAML (${e.code}: ${e.message.split("\n")[0]})`, fix: "fix the YAML syntax at that line (indentation, a missing colon or an unclosed quote)" };
+      }),
+    };
+  }
+  const top = doc.contents;
+  if (top === null) return { ok: true, raw: { values: {}, secretKeys: new Set() }, file: fileName };
+  if (!isMap(top)) {
+    return { ok: false, problems: [{ key: fileName, message: "is not a YAML mapping", fix: "start the file with `config:` and indent the keys below it" }] };
+  }
+  const problems: Problem[] = [];
+  for (const item of top.items) {
+    const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
+    if (!STACK_FILE_KEYS.has(k)) problems.push({ key: `${fileName}: ${k}`, message: "is not a stack file key", fix: "put settings under `config:` as `xiopro-infra:<key>: value`" });
+  }
+  const config = (doc.toJS() as Record<string, unknown>).config ?? {};
+  if (typeof config !== "object" || Array.isArray(config) || config === null) {
+    problems.push({ key: `${fileName}: config`, message: "is not a mapping", fix: "indent `xiopro-infra:<key>: value` lines below `config:`" });
+    return { ok: false, problems };
+  }
+  const values: Record<string, string> = {};
+  const secretKeys = new Set<string>();
+  for (const [key, value] of Object.entries(config as Record<string, unknown>)) {
+    if (!key.includes(":")) {
+      problems.push({ key: `${fileName}: ${key}`, message: "has no namespace", fix: `write it as xiopro-infra:${key}` });
+      continue;
+    }
+    if (isSecure(value)) {
+      values[key] = SECRET_PLACEHOLDER;
+      secretKeys.add(key);
+    } else {
+      values[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, raw: { values, secretKeys }, file: fileName };
+}
+
+function isSecure(v: unknown): boolean {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 && typeof (v as { secure?: unknown }).secure === "string";
+}

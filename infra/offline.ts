@@ -1,0 +1,113 @@
+// Runs the real stack program under Pulumi's mock runtime: no engine, no cloud, no network.
+// Every registered resource is recorded with its exact inputs; any provider call other than the
+// ones listed here fails, so a new invoke cannot slip in untested.
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT } from "./config/keys";
+import type { RawConfig } from "./config/load";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  /** Pulumi logical name of the parent component, if any. */
+  id: string;
+  inputs: Record<string, unknown>;
+  /** Resource options that matter for review: protect, ignoreChanges, deleteBeforeReplace. */
+  options: { protect: boolean; ignoreChanges: string[] };
+}
+
+export interface OfflineRun {
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+}
+
+/** Deterministic fake provider state: numeric ids and documentation-range addresses. */
+function fakeState(type: string, inputs: Record<string, unknown>, seq: number): Record<string, unknown> {
+  switch (type) {
+    case "hcloud:index/primaryIp:PrimaryIp":
+      return { ...inputs, ipAddress: inputs.type === "ipv4" ? `203.0.113.${10 + seq}` : `2001:db8:${(0x100 + seq).toString(16)}::/64` };
+    case "hcloud:index/server:Server":
+      return { ...inputs, status: "running" };
+    case "hcloud:index/zone:Zone":
+      return { ...inputs, authoritativeNameservers: { assigned: ["hydrogen.ns.hetzner.com.", "oxygen.ns.hetzner.com.", "helium.ns.hetzner.de."] } };
+    default:
+      return { ...inputs };
+  }
+}
+
+const ALLOWED_CALLS: Record<string, (args: Record<string, unknown>) => Record<string, unknown>> = {
+  // Adopting an existing DNS zone looks it up by name.
+  "hcloud:index/getZone:getZone": (args) => ({ id: "4242", name: args.name, mode: "primary", ttl: 3600 }),
+};
+
+export class UnmockedCallError extends Error {}
+
+// The engine-facing root resource; internal to the SDK but the very function the language host calls.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack: (init: () => Promise<unknown>) => Promise<Record<string, unknown> | undefined> };
+
+function withTimeout<T>(p: Promise<T>, ms = 20_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`program did not finish within ${ms} ms (an output left unknown by the mock?)`)), ms);
+    p.then((v) => (clearTimeout(timer), resolve(v)), (e: unknown) => (clearTimeout(timer), reject(e)));
+  });
+}
+
+/** Waits for an Output's value; fails instead of hanging when the mock leaves it unknown. */
+export function resolveOutput<T>(o: pulumi.Input<T>, ms = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`output did not resolve within ${ms} ms (unknown in the mock?)`)), ms);
+    pulumi.output(o).apply((v) => {
+      clearTimeout(timer);
+      resolve(v as T);
+      return v;
+    });
+  });
+}
+
+/**
+ * Sets the mock runtime and config, runs `program`, returns the recorded resources and the resolved
+ * outputs. `program` is imported lazily by the caller after this sets the mocks.
+ */
+export async function runOffline(stack: string, raw: RawConfig, program: () => Promise<Record<string, unknown>>): Promise<OfflineRun> {
+  const resources: RecordedResource[] = [];
+  const options = new Map<string, { protect: boolean; ignoreChanges: string[] }>();
+  const failures: string[] = [];
+  let seq = 0;
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const n = seq++;
+        const o = options.get(`${args.type}::${args.name}`);
+        resources.push({ type: args.type, name: args.name, id: String(1000 + n), inputs: args.inputs, options: { protect: o?.protect ?? false, ignoreChanges: o?.ignoreChanges ?? [] } });
+        return { id: String(1000 + n), state: fakeState(args.type, args.inputs, n) };
+      },
+      call(args) {
+        const handler = ALLOWED_CALLS[args.token];
+        if (!handler) {
+          failures.push(args.token);
+          throw new UnmockedCallError(`unmocked provider call ${args.token}`);
+        }
+        return handler(args.inputs);
+      },
+    },
+    PROJECT,
+    stack,
+    true,
+  );
+  pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys]);
+  // Run inside the root Stack resource, as the Node.js language host does; a stack transformation
+  // sees each resource's options before registration.
+  const outputs = await withTimeout(
+    runInPulumiStack(async () => {
+      pulumi.runtime.registerStackTransformation((a) => {
+        options.set(`${a.type}::${a.name}`, { protect: a.opts.protect === true, ignoreChanges: a.opts.ignoreChanges ?? [] });
+        return undefined;
+      });
+      return program();
+    }),
+  );
+  // Let resource registrations that were kicked off by applies settle.
+  await new Promise((r) => setTimeout(r, 0));
+  if (failures.length > 0) throw new UnmockedCallError(`unmocked provider calls: ${failures.join(", ")}`);
+  return { resources, outputs: outputs ?? {} };
+}

@@ -1,0 +1,76 @@
+// Monthly cost from the dated catalog. Money is computed in integer ten-thousandths of a euro
+// (catalog precision) and each line is rounded half-up to the cent, as an invoice line would be.
+import type { Catalog } from "../catalog";
+import type { Plan } from "./index";
+
+export interface CostLine {
+  /** Stable id of the priced thing, e.g. `server:prd-node-a`. */
+  resource: string;
+  kind: "server" | "backups" | "primary-ipv4" | "primary-ipv6" | "volume" | "object-storage" | "storage-box" | "load-balancer";
+  description: string;
+  quantity: number;
+  unit: string;
+  unitPriceEur: number;
+  monthlyEur: number;
+  /** Price is an estimate in the catalog (not verified from Hetzner's API). */
+  estimated: boolean;
+}
+
+export interface CostPlan {
+  currency: "EUR";
+  vat: "excluded";
+  catalogDate: string;
+  lines: CostLine[];
+  monthlyEur: number;
+  yearlyEur: number;
+}
+
+const SCALE = 10_000;
+
+/** Integer ten-thousandths of a euro; throws on more precision than the catalog allows. */
+export function toUnits(eur: number): number {
+  const units = Math.round(eur * SCALE);
+  if (Math.abs(units - eur * SCALE) > 1e-6) throw new Error(`price ${eur} has more than 4 decimals`);
+  return units;
+}
+
+/** Rounds ten-thousandths to whole cents, half up. */
+function unitsToCents(units: number): number {
+  return Math.floor((units + 50) / 100);
+}
+
+function line(l: Omit<CostLine, "monthlyEur">): CostLine {
+  const cents = unitsToCents(toUnits(l.unitPriceEur) * l.quantity);
+  return { ...l, monthlyEur: cents / 100 };
+}
+
+export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
+  const lines: CostLine[] = [];
+  for (const node of plan.nodes) {
+    const type = cat.serverTypes[node.serverType]!;
+    const price = type.monthly[node.location]!;
+    const estimated = (type.estimatedLocations ?? (type.estimated ? Object.keys(type.monthly) : [])).includes(node.location);
+    const server = line({ resource: `server:${node.name}`, kind: "server", description: `${node.serverType} in ${node.location} (${type.cores} vCPU, ${type.memoryGb} GB)`, quantity: 1, unit: "month", unitPriceEur: price, estimated });
+    lines.push(server);
+    if (node.backups) {
+      // Backups cost a percentage of the server price: computed on the unrounded price.
+      const units = (toUnits(price) * cat.backupPercent) / 100;
+      lines.push({ resource: `backups:${node.name}`, kind: "backups", description: `Hetzner backups (+${cat.backupPercent} % of ${node.serverType})`, quantity: 1, unit: "month", unitPriceEur: units / SCALE, monthlyEur: unitsToCents(units) / 100, estimated });
+    }
+    if (node.publicIpv4) lines.push(line({ resource: `primary-ipv4:${node.name}`, kind: "primary-ipv4", description: "primary IPv4", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv4, estimated: false }));
+    if (node.publicIpv6) lines.push(line({ resource: `primary-ipv6:${node.name}`, kind: "primary-ipv6", description: "primary IPv6 (/64)", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv6, estimated: false }));
+    for (const v of node.volumes) {
+      lines.push(line({ resource: `volume:${v.name}`, kind: "volume", description: `volume ${v.sizeGb} GB at ${v.mountPoint}`, quantity: v.sizeGb, unit: "GB-month", unitPriceEur: cat.volumePerGbMonth, estimated: false }));
+    }
+  }
+  const repo = plan.backup.repository;
+  if (repo.kind === "s3" && repo.endpoint?.endsWith(".your-objectstorage.com")) {
+    lines.push(line({ resource: "object-storage:backups", kind: "object-storage", description: `Hetzner Object Storage base (${cat.objectStorage.includedStorageTb} TB storage + ${cat.objectStorage.includedEgressTb} TB egress included; one per Hetzner project)`, quantity: 1, unit: "month", unitPriceEur: cat.objectStorage.baseMonthly, estimated: false }));
+  }
+  if (repo.kind === "sftp" && repo.host?.endsWith(".your-storagebox.de")) {
+    const box = cat.storageBox.bx11!;
+    lines.push(line({ resource: "storage-box:backups", kind: "storage-box", description: `Hetzner Storage Box BX11 (${box.sizeTb} TB)`, quantity: 1, unit: "month", unitPriceEur: box.monthly, estimated: box.estimated ?? false }));
+  }
+  const cents = lines.reduce((sum, l) => sum + Math.round(l.monthlyEur * 100), 0);
+  return { currency: "EUR", vat: "excluded", catalogDate: cat.catalogDate, lines, monthlyEur: cents / 100, yearlyEur: (cents * 12) / 100 };
+}

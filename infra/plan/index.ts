@@ -1,0 +1,285 @@
+// The pure plan: validated config in, the complete deployment model out. No Pulumi, no I/O.
+// Components, renderers, acceptance checks, docs and cost all read this one structure.
+import { catalog as defaultCatalog, type Catalog } from "../catalog";
+import type { ExposureClass, StackConfig } from "../config/keys";
+import { PROJECT } from "../config/keys";
+import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load";
+import { computeCost, type CostPlan } from "./cost";
+import { allocate, formatIpv4, parseCidr, parseIpv4 } from "./ip";
+import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "./services";
+
+export interface ExposureRow {
+  node: string;
+  service: string;
+  interface: string;
+  port: number;
+  protocol: "tcp" | "udp";
+  class: ExposureClass;
+  bind: Bind;
+  owner: string;
+  access: string;
+  justification: string;
+}
+
+export interface CloudFirewallRule {
+  direction: "in";
+  protocol: "tcp" | "udp" | "icmp";
+  port?: string;
+  sourceIps: string[];
+  description: string;
+}
+
+/** Host (nftables) rule: who may reach which port; default deny for everything else. */
+export interface HostFirewallRule {
+  protocol: "tcp" | "udp";
+  port: number;
+  from: { kind: "any" } | { kind: "tailnet" } | { kind: "cidrs"; cidrs: string[] } | { kind: "subnet"; cidr: string; to: string };
+  comment: string;
+}
+
+export interface VolumePlan {
+  key: string;
+  name: string;
+  sizeGb: number;
+  mountPoint: string;
+  filesystem: "ext4" | "xfs";
+  location: string;
+  deleteProtection: boolean;
+  pulumiProtect: boolean;
+}
+
+export interface ServicePlan {
+  name: string;
+  custom: boolean;
+  units: string[];
+  timers: string[];
+  interfaces: InterfaceSpec[];
+}
+
+export interface SitePlan {
+  hostname: string;
+  service: string;
+  upstreamPort: number;
+}
+
+export interface NodePlan {
+  key: NodeKey;
+  letter: "a" | "c" | "d";
+  role: "control" | "compute" | "product";
+  /** Hetzner server name, also the host name. */
+  name: string;
+  fqdn: string;
+  serverType: string;
+  architecture: "x86" | "arm";
+  memoryGb: number;
+  cores: number;
+  image: string;
+  location: string;
+  privateIp: string;
+  publicIpv4: boolean;
+  publicIpv6: boolean;
+  backups: boolean;
+  labels: Record<string, string>;
+  volumes: VolumePlan[];
+  services: ServicePlan[];
+  sites: SitePlan[];
+  exposure: ExposureRow[];
+  firewall: { name: string; rules: CloudFirewallRule[] };
+  hostFirewall: HostFirewallRule[];
+}
+
+export interface DnsRecordPlan {
+  /** Name relative to the zone ("@" for the apex). */
+  name: string;
+  fqdn: string;
+  type: "A" | "AAAA";
+  node: NodeKey;
+  purpose: string;
+}
+
+export interface Plan {
+  project: string;
+  stack: string;
+  environment: StackConfig["environment"];
+  domain: string;
+  location: string;
+  network: { name: string; cidr: string; subnet: string; networkZone: string };
+  placementGroup: { name: string; type: "spread" };
+  sshKeys: { name: string; publicKey: string }[];
+  adminPath: StackConfig["adminPath"];
+  ingress: { tls: "acme" | "internal"; acmeEmail?: string };
+  protection: StackConfig["protection"];
+  userDataChange: StackConfig["userDataChange"];
+  nodeB: StackConfig["nodeB"];
+  backup: StackConfig["backup"];
+  agentd: StackConfig["agentd"];
+  nodes: NodePlan[];
+  dns: { zone: string; mode: "create" | "adopt"; ttl: number; records: DnsRecordPlan[] };
+  exposure: ExposureRow[];
+  cost: CostPlan;
+}
+
+const ROLES = { nodeA: "control", nodeC: "compute", nodeD: "product" } as const;
+export const ICMP_RULE: CloudFirewallRule = {
+  direction: "in",
+  protocol: "icmp",
+  sourceIps: ["0.0.0.0/0", "::/0"],
+  description: "ICMP: reachability checks and path-MTU discovery",
+};
+const ANYWHERE = ["0.0.0.0/0", "::/0"];
+
+export function buildPlan(config: StackConfig, stack: string, cat: Catalog = defaultCatalog): Plan {
+  const env = config.environment;
+  const subnet = parseCidr(config.network.subnet)!;
+  const enabled = NODE_KEYS.filter((k) => config[k].enabled);
+  const ips = allocate(
+    subnet,
+    enabled.map((k) => ({ id: k, explicit: config[k].privateIp ? parseIpv4(config[k].privateIp!) : undefined })),
+  );
+  const nodes = enabled.map((key) => buildNode(config, stack, key, formatIpv4(ips.get(key)!), cat));
+  const records = dnsRecords(config, nodes);
+  const plan: Omit<Plan, "cost"> = {
+    project: PROJECT,
+    stack,
+    environment: env,
+    domain: config.domain,
+    location: config.location,
+    network: { name: `${env}-net`, cidr: config.network.cidr, subnet: config.network.subnet, networkZone: cat.locations[config.location]!.networkZone },
+    placementGroup: { name: `${env}-spread`, type: "spread" },
+    sshKeys: config.sshPublicKeys.map((publicKey, i) => ({ name: `${env}-admin-${i + 1}`, publicKey })),
+    adminPath: config.adminPath,
+    ingress: { tls: config.ingress.tls, acmeEmail: config.ingress.acmeEmail },
+    protection: config.protection,
+    userDataChange: config.userDataChange,
+    nodeB: config.nodeB,
+    backup: config.backup,
+    agentd: config.agentd,
+    nodes,
+    dns: { zone: config.domain, mode: config.dns.mode, ttl: config.dns.ttl, records },
+    exposure: nodes.flatMap((n) => n.exposure),
+  };
+  return { ...plan, cost: computeCost(plan, cat) };
+}
+
+function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: string, cat: Catalog): NodePlan {
+  const n = config[key];
+  const env = config.environment;
+  const letter = key.slice(-1).toLowerCase() as "a" | "c" | "d";
+  const name = `${env}-node-${letter}`;
+  const location = n.location ?? config.location;
+  const type = cat.serverTypes[n.serverType!]!;
+  const protect = config.protection;
+  const services: ServicePlan[] = [
+    ...Object.values(SERVICE_CATALOG).filter((s) => s.baseline),
+    ...(config.adminPath.mode === "tailscale" ? [SERVICE_CATALOG.tailscale!] : []),
+  ].map((s) => ({ name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces }));
+  for (const entry of n.services) {
+    if (typeof entry === "string") {
+      const s = SERVICE_CATALOG[entry]!;
+      services.push({ name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces });
+    } else {
+      services.push({
+        name: entry.name,
+        custom: true,
+        units: [`${entry.name}.service`],
+        timers: [],
+        interfaces: entry.interfaces.map((i, idx) => ({
+          name: `${entry.name}-${idx + 1}`,
+          port: i.port,
+          protocol: i.protocol,
+          class: i.class,
+          bind: i.class === "D" ? "localhost" : i.class === "C" ? "private" : "all",
+          owner: i.owner,
+          access: i.access ?? ACCESS[i.class],
+          justification: i.justification,
+        })),
+      });
+    }
+  }
+  const exposure: ExposureRow[] = services.flatMap((s) =>
+    s.interfaces.map((i) => ({ node: name, service: s.name, interface: i.name, port: i.port, protocol: i.protocol, class: i.class, bind: i.bind, owner: i.owner, access: i.access, justification: i.justification })),
+  );
+  const sites = config.ingress.sites
+    .filter((site) => n.services.some((s) => (typeof s === "string" ? s : s.name) === site.service))
+    .map((site) => ({ hostname: site.hostname, service: site.service, upstreamPort: localUpstream(config, key, site.service)! }));
+  return {
+    key,
+    letter,
+    role: ROLES[key],
+    name,
+    fqdn: `${name}.${config.domain}`,
+    serverType: n.serverType!,
+    architecture: type.architecture,
+    memoryGb: type.memoryGb,
+    cores: type.cores,
+    image: n.image,
+    location,
+    privateIp,
+    publicIpv4: n.publicIpv4,
+    publicIpv6: n.publicIpv6,
+    backups: n.backups,
+    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack },
+    volumes: n.volumes.map((v) => ({
+      key: v.name,
+      name: `${name}-${v.name}`,
+      sizeGb: v.sizeGb,
+      mountPoint: v.mountPoint,
+      filesystem: v.filesystem,
+      location,
+      deleteProtection: v.protect ?? protect.deleteProtection,
+      pulumiProtect: v.protect ?? protect.pulumiProtect,
+    })),
+    services,
+    sites,
+    exposure,
+    firewall: { name: `${name}-fw`, rules: cloudFirewallRules(exposure, config) },
+    hostFirewall: hostFirewallRules(exposure, config, privateIp),
+  };
+}
+
+/** Cloud firewall: class A from anywhere, the SSH allowlist, ICMP. Private traffic never passes it. */
+export function cloudFirewallRules(exposure: readonly ExposureRow[], config: StackConfig): CloudFirewallRule[] {
+  const rules: CloudFirewallRule[] = [];
+  const seen = new Set<string>();
+  for (const row of exposure) {
+    const id = `${row.protocol}/${row.port}`;
+    if (row.class === "A" && !seen.has(id)) {
+      seen.add(id);
+      rules.push({ direction: "in", protocol: row.protocol, port: String(row.port), sourceIps: ANYWHERE, description: `${row.service}/${row.interface}: ${row.justification}` });
+    }
+    if (row.class === "B" && row.interface === "ssh" && config.adminPath.sshAllowlist.length > 0) {
+      rules.push({ direction: "in", protocol: "tcp", port: String(row.port), sourceIps: [...config.adminPath.sshAllowlist], description: `${row.service}/${row.interface}: SSH allowlist (${config.adminPath.mode === "tailscale" ? "emergency" : "admin path"})` });
+    }
+  }
+  rules.push(ICMP_RULE);
+  return rules;
+}
+
+/** Host firewall: the same catalog, enforced on the node, default deny inbound. */
+export function hostFirewallRules(exposure: readonly ExposureRow[], config: StackConfig, privateIp: string): HostFirewallRule[] {
+  const rules: HostFirewallRule[] = [];
+  for (const row of exposure) {
+    const comment = `${row.service}/${row.interface} class ${row.class}`;
+    if (row.class === "A") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "any" }, comment });
+    else if (row.class === "B" && row.interface === "ssh") {
+      if (config.adminPath.mode === "tailscale") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
+      if (config.adminPath.sshAllowlist.length > 0) rules.push({ protocol: row.protocol, port: row.port, from: { kind: "cidrs", cidrs: [...config.adminPath.sshAllowlist] }, comment: `${comment} (allowlist)` });
+    } else if (row.class === "C") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "subnet", cidr: config.network.cidr, to: privateIp }, comment });
+    // class B transports (wireguard) rely on outbound NAT traversal; class D is loopback only.
+  }
+  return rules;
+}
+
+function dnsRecords(config: StackConfig, nodes: readonly NodePlan[]): DnsRecordPlan[] {
+  const rel = (fqdn: string) => (fqdn === config.domain ? "@" : fqdn.slice(0, -(config.domain.length + 1)));
+  const out: DnsRecordPlan[] = [];
+  const add = (fqdn: string, node: NodePlan, purpose: string) => {
+    if (node.publicIpv4) out.push({ name: rel(fqdn), fqdn, type: "A", node: node.key, purpose });
+    if (node.publicIpv6) out.push({ name: rel(fqdn), fqdn, type: "AAAA", node: node.key, purpose });
+  };
+  for (const node of nodes) {
+    if (node.publicIpv4 || node.publicIpv6) add(node.fqdn, node, `host name of ${node.name} (matches its reverse DNS)`);
+    for (const site of node.sites) add(site.hostname, node, `site → ${site.service}`);
+  }
+  return out;
+}

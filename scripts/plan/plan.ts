@@ -1,0 +1,101 @@
+// The offline plan: stack file → validated config → the real program under mocks → report.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { formatProblems, loadConfig } from "../../infra/config/load";
+import { readStackFile } from "../../infra/config/stack-file";
+import { runOffline, type RecordedResource } from "../../infra/offline";
+import type { ExposureRow } from "../../infra/plan";
+import type { CostPlan } from "../../infra/plan/cost";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+export class PlanConfigError extends Error {}
+
+export interface PlanResult {
+  stack: string;
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+  /** Rendered user-data per server name. */
+  userData: Record<string, string>;
+}
+
+export async function runPlan(projectDir: string, stack: string): Promise<PlanResult> {
+  const file = readStackFile(projectDir, stack);
+  if (!file.ok) throw new PlanConfigError(formatProblems(stack, file.problems));
+  const loaded = loadConfig(file.raw);
+  if (!loaded.ok) throw new PlanConfigError(formatProblems(stack, loaded.problems));
+  // Imported only now: the program module must see the mock runtime.
+  const { runProgram } = await import("../../infra/program");
+  const run = await runOffline(stack, file.raw, runProgram);
+  const userData = Object.fromEntries(
+    run.resources.filter((r) => r.type === "hcloud:index/server:Server").map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
+  );
+  return { stack, resources: run.resources, outputs: run.outputs, userData };
+}
+
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [fmt(headers), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(fmt)].join("\n");
+}
+
+const SHORT_TYPE = (t: string) => t.replace(/^hcloud:index\/\w+:/, "hcloud.").replace(/^xiopro:infra:/, "component ");
+
+function keyInputs(r: RecordedResource): string {
+  const i = r.inputs;
+  switch (r.type) {
+    case "hcloud:index/server:Server":
+      return `${i.serverType} ${i.image} ${i.location} ip ${(i.networks as { ip: string }[])[0]?.ip} firewallIds ${JSON.stringify(i.firewallIds)}${i.deleteProtection ? " protected" : ""}`;
+    case "hcloud:index/firewall:Firewall":
+      return (i.rules as { protocol: string; port?: string }[]).map((x) => (x.port ? `${x.protocol}/${x.port}` : x.protocol)).join(" ");
+    case "hcloud:index/volume:Volume":
+      return `${i.size} GB ${i.format} ${i.location}${i.deleteProtection ? " protected" : ""}`;
+    case "hcloud:index/primaryIp:PrimaryIp":
+      return `${i.type} ${i.location} autoDelete=${i.autoDelete}${i.deleteProtection ? " protected" : ""}`;
+    case "hcloud:index/zoneRrset:ZoneRrset":
+      return `${i.name} ${i.type} → ${(i.records as { value: string }[]).map((x) => x.value).join(",")}`;
+    case "hcloud:index/network:Network":
+    case "hcloud:index/networkSubnet:NetworkSubnet":
+      return String(i.ipRange);
+    case "hcloud:index/rdns:Rdns":
+      return `${i.ipAddress} → ${i.dnsPtr}`;
+    case "hcloud:index/zone:Zone":
+      return `${i.name} ttl ${i.ttl}`;
+    default:
+      return "";
+  }
+}
+
+export function formatPlanReport(r: PlanResult): string {
+  const out = r.outputs as { exposureMatrix: ExposureRow[]; cost: CostPlan; environment: string };
+  const resources = r.resources.filter((x) => x.type.startsWith("hcloud:"));
+  const parts = [
+    `Stack ${r.stack} (${out.environment}): ${resources.length} resources (offline plan; addresses are placeholders)`,
+    "",
+    table(["type", "name", "key inputs"], resources.map((x) => [SHORT_TYPE(x.type), x.name, keyInputs(x)])),
+    "",
+    "Exposure matrix (every listening interface):",
+    table(
+      ["node", "service", "port", "class", "bind", "owner", "justification"],
+      out.exposureMatrix.map((e) => [e.node, e.service, `${e.port}/${e.protocol}`, e.class, e.bind, e.owner, e.justification]),
+    ),
+    "",
+    `Monthly cost (EUR, VAT excluded, catalog ${out.cost.catalogDate}):`,
+    table(
+      ["resource", "description", "EUR/month"],
+      [...out.cost.lines.map((l) => [l.resource, l.description + (l.estimated ? " (estimated price)" : ""), l.monthlyEur.toFixed(2)]), ["total", `per year ${out.cost.yearlyEur.toFixed(2)}`, out.cost.monthlyEur.toFixed(2)]],
+    ),
+    "",
+    `User-data: ${Object.entries(r.userData).map(([n, u]) => `${n} ${Buffer.byteLength(u)} bytes`).join(", ")} (limit 32768)`,
+  ];
+  return parts.join("\n");
+}
+
+export function writePlanOutputs(r: PlanResult, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(r.userData)) fs.writeFileSync(path.join(dir, `${name}.user-data.yaml`), text);
+  fs.writeFileSync(path.join(dir, "outputs.json"), JSON.stringify(r.outputs, null, 2) + "\n");
+  fs.writeFileSync(path.join(dir, "resources.json"), JSON.stringify(r.resources, null, 2) + "\n");
+  fs.writeFileSync(path.join(dir, "topology.mmd"), String((r.outputs as { topology: string }).topology));
+}

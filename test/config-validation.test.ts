@@ -1,0 +1,171 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../infra/config/load";
+import { parseStackYaml, readStackFile } from "../infra/config/stack-file";
+import { problemsOf, ROOT, stackObject, toRaw } from "./helpers";
+
+describe("stack config validation", () => {
+  it("accepts the committed prd and tst stacks without a single problem", () => {
+    for (const stack of ["prd", "tst"]) {
+      const r = loadConfig(toRaw(stackObject(stack)));
+      expect(r.ok ? [] : r.problems).toEqual([]);
+    }
+  });
+
+  it("names an unknown server type, lists the catalog and suggests the closest name", () => {
+    const out = problemsOf("tst", (c) => (c.nodeA.serverType = "cpx222"));
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^xiopro-infra:nodeA\.serverType: "cpx222" is not a Hetzner server type in the catalog \(2026-06-15\) \| use one of .*cpx22.* \(did you mean "cpx22"\?\)$/);
+  });
+
+  it("rejects an unknown location with the list of locations", () => {
+    expect(problemsOf("tst", (c) => (c.location = "fsn9"))).toEqual([
+      'xiopro-infra:location: "fsn9" is not a Hetzner location | use one of fsn1, nbg1, hel1, ash, hil, sin (did you mean "fsn1"?)',
+    ]);
+  });
+
+  it("rejects a server type that is not sold in the node's location", () => {
+    expect(problemsOf("tst", (c) => (c.nodeA.location = "ash"))).toEqual([
+      'xiopro-infra:nodeA.location: "ash" is in network zone us-east, but the private network is in eu-central | use a location in eu-central',
+      'xiopro-infra:nodeA.serverType: "cpx22" is not sold in ash | use a location where it is sold (fsn1, nbg1, hel1, sin), or another type',
+    ]);
+  });
+
+  it("rejects a subnet outside the network", () => {
+    expect(problemsOf("tst", (c) => (c.network = { cidr: "10.1.0.0/16", subnet: "10.2.1.0/24" }))).toEqual([
+      'xiopro-infra:network.subnet: "10.2.1.0/24" is not inside the network 10.1.0.0/16 | choose a subnet inside 10.1.0.0/16, e.g. 10.1.1.0/24',
+    ]);
+  });
+
+  it("rejects a public network range and a CIDR with host bits set", () => {
+    expect(problemsOf("tst", (c) => (c.network = { cidr: "8.8.0.0/16", subnet: "10.1.1.5/24" }))).toEqual([
+      'xiopro-infra:network.cidr: "8.8.0.0/16" is not a private (RFC 1918) range | use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16',
+      'xiopro-infra:network.subnet: "10.1.1.5/24" is not a network address with prefix | write the subnet address, e.g. 10.0.1.0/24 (host bits zero)',
+    ]);
+  });
+
+  it("rejects duplicate and out-of-subnet private IPs", () => {
+    const out = problemsOf("tst", (c) => {
+      c.nodeA.privateIp = "10.1.1.20";
+      c.nodeC = { enabled: true, serverType: "cpx32", privateIp: "10.1.1.20" };
+      c.nodeD = { enabled: true, serverType: "cpx32", privateIp: "10.1.9.20" };
+    });
+    expect(out).toEqual([
+      'xiopro-infra:nodeC.privateIp: "10.1.1.20" is already used by nodeA | give every node its own address, or leave privateIp unset to allocate one',
+      'xiopro-infra:nodeD.privateIp: "10.1.9.20" is outside the subnet 10.1.1.0/24 | choose a free address inside 10.1.1.0/24 from .2 up, e.g. 10.1.1.10',
+    ]);
+  });
+
+  it("rejects the reserved gateway address", () => {
+    expect(problemsOf("tst", (c) => (c.nodeA.privateIp = "10.1.1.1"))).toEqual([
+      'xiopro-infra:nodeA.privateIp: "10.1.1.1" is the subnet\'s gateway address (reserved by Hetzner) | choose a free address inside 10.1.1.0/24 from .2 up, e.g. 10.1.1.10',
+    ]);
+  });
+
+  it("rejects a hostname outside the domain", () => {
+    expect(problemsOf("tst", (c) => (c.ingress.sites[0].hostname = "app.other.example"))).toEqual([
+      'xiopro-infra:ingress.sites[0].hostname: "app.other.example" is outside the domain tst.xiopro.example | use a name ending in .tst.xiopro.example, or change domain',
+    ]);
+  });
+
+  it("rejects volumes outside Hetzner's size limits", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.volumes[0].sizeGb = 5;
+        c.nodeA.volumes[1].sizeGb = 20000;
+      }),
+    ).toEqual([
+      "xiopro-infra:nodeA.volumes[0].sizeGb: 5 GB is outside Hetzner's volume limits | use 10 to 10240 GB",
+      "xiopro-infra:nodeA.volumes[1].sizeGb: 20000 GB is outside Hetzner's volume limits | use 10 to 10240 GB",
+    ]);
+  });
+
+  it("rejects a custom interface without exposure class, owner or justification", () => {
+    const out = problemsOf("tst", (c) => c.nodeA.services.push({ name: "metrics-relay", interfaces: [{ port: 7000 }] }));
+    expect(out).toEqual([
+      "xiopro-infra:nodeA.services[7].interfaces[0].class: is required but not set | set it in the stack file (see docs/config.md: Exposure class: A public, B overlay, C private network, D localhost)",
+      "xiopro-infra:nodeA.services[7].interfaces[0].owner: is required but not set | set it in the stack file (see docs/config.md: Who answers for this interface (team or person))",
+      "xiopro-infra:nodeA.services[7].interfaces[0].justification: is required but not set | set it in the stack file (see docs/config.md: Why this interface must exist)",
+    ]);
+  });
+
+  it("rejects Node C enabled without a server type", () => {
+    expect(problemsOf("tst", (c) => (c.nodeC = { enabled: true }))).toEqual([
+      "xiopro-infra:nodeC.serverType: is not set, but the node is enabled | set a server type such as cpx42, or set nodeC.enabled: false",
+    ]);
+  });
+
+  it("names unknown keys at every level and suggests the intended one", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.domian = "x.example";
+        c.nodeA.serverTyp = "cpx22";
+      }),
+    ).toEqual([
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd',
+      'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
+    ]);
+  });
+
+  it("reports wrong value types with the value and the expected type", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.volumes[0].sizeGb = "twenty";
+        c.nodeA.backups = "yes";
+        c.sshPublicKeys = "ssh-ed25519 AAAA";
+      }),
+    ).toEqual([
+      'xiopro-infra:sshPublicKeys: expected a list, got "ssh-ed25519 AAAA" | write it as a YAML list',
+      'xiopro-infra:nodeA.backups: expected true or false, got "yes" | set it to true or false',
+      'xiopro-infra:nodeA.volumes[0].sizeGb: expected a whole number, got "twenty" | set it to an integer (GB)',
+    ]);
+  });
+
+  it("reports every problem at once instead of stopping at the first", () => {
+    const out = problemsOf("tst", (c) => {
+      c.location = "nowhere";
+      c.nodeA.serverType = "big";
+      c.ingress.sites[0].hostname = "www.example.org";
+      c.adminPath = { mode: "allowlist", sshAllowlist: [] };
+    });
+    expect(out.map((l) => l.split(":").slice(0, 2).join(":"))).toEqual([
+      "xiopro-infra:location",
+      "xiopro-infra:nodeA.serverType",
+      "xiopro-infra:ingress.sites[0].hostname",
+      "xiopro-infra:adminPath.sshAllowlist",
+    ]);
+  });
+
+  it("refuses an allowlist that opens SSH to the internet", () => {
+    expect(problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["0.0.0.0/0"] }))).toEqual([
+      'xiopro-infra:adminPath.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet | list only the operator\'s own addresses',
+    ]);
+  });
+
+  it("requires the database to live on a volume", () => {
+    expect(problemsOf("tst", (c) => c.nodeA.volumes.shift())).toEqual([
+      "xiopro-infra:nodeA.volumes: has no volume mounted at /var/lib/postgresql, but the node runs postgresql | add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume",
+    ]);
+  });
+});
+
+describe("stack file reading", () => {
+  it("reports malformed YAML with file, line and column", () => {
+    const r = parseStackYaml("config:\n  xiopro-infra:environment: tst\n   bad: [1,\n", "Pulumi.bad.yaml");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems[0]!.key).toMatch(/^Pulumi\.bad\.yaml:\d+:\d+$/);
+  });
+
+  it("reports a missing stack file and lists the stacks that exist", () => {
+    const r = readStackFile(ROOT, "staging");
+    expect(r).toEqual({
+      ok: false,
+      problems: [{ key: "Pulumi.staging.yaml", message: "does not exist", fix: "use one of the stacks prd, tst, or create Pulumi.staging.yaml from Pulumi.tst.yaml (the worked example)" }],
+    });
+  });
+
+  it("keeps secure values secret and never exposes their ciphertext", () => {
+    const r = parseStackYaml("config:\n  xiopro-infra:environment: tst\n  hcloud:token:\n    secure: v1:abc==\n", "Pulumi.x.yaml");
+    expect(r.ok && r.raw.values["hcloud:token"]).toBe("[secret]");
+    expect(r.ok && [...r.raw.secretKeys]).toEqual(["hcloud:token"]);
+  });
+});

@@ -1,0 +1,43 @@
+// Shared test helpers: stack configs as the Pulumi CLI would pass them, with edits.
+import * as path from "node:path";
+import { parse } from "yaml";
+import * as fs from "node:fs";
+import { loadConfig, type RawConfig } from "../infra/config/load";
+import type { StackConfig } from "../infra/config/keys";
+import { buildPlan, type Plan } from "../infra/plan";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+/** The stack file's `config:` block as a plain object keyed by short key (no project prefix). */
+export function stackObject(stack: string): Record<string, unknown> {
+  const doc = parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^xiopro-infra:/, ""), v]));
+}
+
+/** Encodes short-key config the way the Pulumi CLI hands it to a program. */
+export function toRaw(config: Record<string, unknown>, secretKeys: string[] = []): RawConfig {
+  const values = Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `xiopro-infra:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
+  return { values, secretKeys: new Set(secretKeys.map((k) => (k.includes(":") ? k : `xiopro-infra:${k}`))) };
+}
+
+export function configOf(stack: string, edit?: (c: Record<string, any>) => void): StackConfig {
+  const obj = structuredClone(stackObject(stack)) as Record<string, any>;
+  edit?.(obj);
+  const r = loadConfig(toRaw(obj));
+  if (!r.ok) throw new Error(r.problems.map((p) => `${p.key}: ${p.message}`).join("\n"));
+  return r.config;
+}
+
+export function planOf(stack: string, edit?: (c: Record<string, any>) => void): Plan {
+  return buildPlan(configOf(stack, edit), stack);
+}
+
+/** Problems of an edited stack config as `key: message | fix` lines. */
+export function problemsOf(stack: string, edit: (c: Record<string, any>) => void): string[] {
+  const obj = structuredClone(stackObject(stack)) as Record<string, any>;
+  edit(obj);
+  const r = loadConfig(toRaw(obj));
+  return r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`);
+}

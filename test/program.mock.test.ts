@@ -1,0 +1,189 @@
+// L1: the real stack program under Pulumi's mock runtime. Asserts exact types, names and inputs.
+import { beforeAll, describe, expect, it } from "vitest";
+import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
+import { stackObject, toRaw } from "./helpers";
+
+const runs: Record<string, OfflineRun> = {};
+
+async function run(stack: string, edit?: (c: Record<string, any>) => void): Promise<OfflineRun> {
+  const obj = structuredClone(stackObject(stack)) as Record<string, any>;
+  edit?.(obj);
+  const { runProgram } = await import("../infra/program");
+  return runOffline(stack, toRaw(obj), runProgram);
+}
+
+const ofType = (r: OfflineRun, t: string) => r.resources.filter((x) => x.type === `hcloud:index/${t}`);
+const one = (r: OfflineRun, t: string, name: string): RecordedResource => {
+  const found = r.resources.filter((x) => x.type === `hcloud:index/${t}` && x.name === name);
+  expect(found, `${t} ${name}`).toHaveLength(1);
+  return found[0]!;
+};
+
+beforeAll(async () => {
+  runs.prd = await run("prd");
+  runs.tst = await run("tst");
+});
+
+describe("stack program under mocks", () => {
+  it("declares exactly the planned hcloud resources for prd", () => {
+    const counts: Record<string, number> = {};
+    for (const r of runs.prd!.resources) if (r.type.startsWith("hcloud:")) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    expect(counts).toEqual({
+      "hcloud:index/network:Network": 1,
+      "hcloud:index/networkSubnet:NetworkSubnet": 1,
+      "hcloud:index/placementGroup:PlacementGroup": 1,
+      "hcloud:index/sshKey:SshKey": 1,
+      "hcloud:index/firewall:Firewall": 1,
+      "hcloud:index/primaryIp:PrimaryIp": 2,
+      "hcloud:index/server:Server": 1,
+      "hcloud:index/volume:Volume": 2,
+      "hcloud:index/volumeAttachment:VolumeAttachment": 2,
+      "hcloud:index/rdns:Rdns": 2,
+      "hcloud:index/zone:Zone": 1,
+      "hcloud:index/zoneRrset:ZoneRrset": 4,
+    });
+  });
+
+  it("gives the firewall exactly the class-A ports plus ICMP, open to the world", () => {
+    const fw = one(runs.prd!, "firewall:Firewall", "xiopro-infra-prd-node-a-fw");
+    const world = ["0.0.0.0/0", "::/0"];
+    expect(fw.inputs.name).toBe("prd-node-a-fw");
+    expect((fw.inputs.rules as any[]).map((r) => [r.direction, r.protocol, r.port, r.sourceIps])).toEqual([
+      ["in", "tcp", "80", world],
+      ["in", "tcp", "443", world],
+      ["in", "udp", "443", world],
+      ["in", "icmp", undefined, world],
+    ]);
+  });
+
+  it("opens SSH only to the allowlist when one is configured", async () => {
+    const r = await run("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
+    const rules = ofType(r, "firewall:Firewall")[0]!.inputs.rules as any[];
+    expect(rules.filter((x) => x.port === "22")).toEqual([
+      { direction: "in", protocol: "tcp", port: "22", sourceIps: ["198.51.100.7/32"], description: "sshd/ssh: SSH allowlist (admin path)" },
+    ]);
+  });
+
+  it("hands every server its firewall at creation through firewallIds", () => {
+    for (const stack of ["prd", "tst"]) {
+      const r = runs[stack]!;
+      const fw = ofType(r, "firewall:Firewall")[0]!;
+      for (const server of ofType(r, "server:Server")) expect(server.inputs.firewallIds).toEqual([Number(fw.id)]);
+    }
+  });
+
+  it("creates the server with its planned private IP, primary IPs, image, type, labels and SSH keys", () => {
+    const r = runs.prd!;
+    const s = one(r, "server:Server", "xiopro-infra-prd-node-a");
+    const v4 = one(r, "primaryIp:PrimaryIp", "xiopro-infra-prd-node-a-ipv4");
+    const v6 = one(r, "primaryIp:PrimaryIp", "xiopro-infra-prd-node-a-ipv6");
+    const net = ofType(r, "network:Network")[0]!;
+    const key = ofType(r, "sshKey:SshKey")[0]!;
+    const pg = ofType(r, "placementGroup:PlacementGroup")[0]!;
+    expect(s.inputs).toMatchObject({
+      name: "prd-node-a",
+      serverType: "cpx62",
+      image: "ubuntu-24.04",
+      location: "fsn1",
+      backups: true,
+      networks: [{ networkId: Number(net.id), ip: "10.0.1.10", aliasIps: [] }],
+      publicNets: [{ ipv4Enabled: true, ipv4: Number(v4.id), ipv6Enabled: true, ipv6: Number(v6.id) }],
+      sshKeys: [key.id],
+      placementGroupId: Number(pg.id),
+      labels: { env: "prd", node: "a", role: "control", "managed-by": "xiopro-infra", stack: "prd", team: "platform" },
+    });
+    expect(String(s.inputs.userData)).toMatch(/^#cloud-config\n/);
+  });
+
+  it("keeps primary IPs when a server goes away (autoDelete false)", () => {
+    for (const ip of ofType(runs.prd!, "primaryIp:PrimaryIp")) expect(ip.inputs).toMatchObject({ assigneeType: "server", autoDelete: false, location: "fsn1" });
+  });
+
+  it("protects servers, volumes, primary IPs, network and zone in prd and not in tst", () => {
+    const flags = (stack: string) =>
+      runs[stack]!.resources
+        .filter((r) => ["server:Server", "volume:Volume", "primaryIp:PrimaryIp", "network:Network", "zone:Zone"].some((t) => r.type === `hcloud:index/${t}`))
+        .map((r) => [r.type.split(":").pop(), r.inputs.deleteProtection, r.inputs.rebuildProtection]);
+    expect(flags("prd").every(([, d]) => d === true)).toBe(true);
+    expect(flags("tst").every(([, d]) => d === false)).toBe(true);
+    expect(one(runs.prd!, "server:Server", "xiopro-infra-prd-node-a").inputs.rebuildProtection).toBe(true);
+    expect(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").inputs.rebuildProtection).toBe(false);
+  });
+
+  it("points every A/AAAA record at the node's primary IPs", () => {
+    const r = runs.prd!;
+    const v4 = String((await4(r)).v4);
+    const records = ofType(r, "zoneRrset:ZoneRrset").map((x) => [x.inputs.zone, x.inputs.name, x.inputs.type, (x.inputs.records as any[]).map((y) => y.value)]);
+    expect(records).toEqual([
+      ["xiopro.example", "prd-node-a", "A", [v4]],
+      ["xiopro.example", "app", "A", [v4]],
+      ["xiopro.example", "prd-node-a", "AAAA", [(await4(r)).v6host]],
+      ["xiopro.example", "app", "AAAA", [(await4(r)).v6host]],
+    ]);
+    const rdns = ofType(r, "rdns:Rdns").map((x) => [x.inputs.ipAddress, x.inputs.dnsPtr]);
+    expect(rdns).toEqual([
+      [v4, "prd-node-a.xiopro.example"],
+      [(await4(r)).v6host, "prd-node-a.xiopro.example"],
+    ]);
+  });
+
+  it("creates volumes in the node's location with its filesystem and attaches them without automount", () => {
+    const r = runs.tst!;
+    expect(ofType(r, "volume:Volume").map((v) => [v.inputs.name, v.inputs.size, v.inputs.format, v.inputs.location])).toEqual([
+      ["tst-node-a-pgdata", 20, "ext4", "fsn1"],
+      ["tst-node-a-artifacts", 10, "ext4", "fsn1"],
+    ]);
+    const server = ofType(r, "server:Server")[0]!;
+    for (const a of ofType(r, "volumeAttachment:VolumeAttachment")) expect(a.inputs).toMatchObject({ serverId: Number(server.id), automount: false });
+  });
+
+  it("puts the subnet in the location's network zone", () => {
+    expect(ofType(runs.tst!, "networkSubnet:NetworkSubnet")[0]!.inputs).toMatchObject({ type: "cloud", networkZone: "eu-central", ipRange: "10.1.1.0/24" });
+  });
+
+  it("adopts an existing zone by name instead of creating one", async () => {
+    const r = await run("tst", (c) => (c.dns = { mode: "adopt" }));
+    expect(ofType(r, "zone:Zone")).toEqual([]);
+    expect(ofType(r, "zoneRrset:ZoneRrset").every((x) => x.inputs.zone === "tst.xiopro.example")).toBe(true);
+  });
+
+  it("differs between prd and tst only where their config differs", () => {
+    const norm = (r: OfflineRun) =>
+      r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
+    expect(norm(runs.prd!)).toEqual(norm(runs.tst!));
+  });
+
+  it("exports addresses, records, the exposure matrix, the cost and the topology", () => {
+    const o = runs.prd!.outputs as any;
+    expect(Object.keys(o).sort()).toEqual(["adminPath", "cost", "dnsRecords", "environment", "exposureMatrix", "nodes", "topology"]);
+    expect(o.nodes.nodeA).toMatchObject({ name: "prd-node-a", privateIp: "10.0.1.10", fqdn: "prd-node-a.xiopro.example", sites: ["app.xiopro.example"] });
+    expect(o.nodes.nodeA.publicIpv4).toMatch(/^203\.0\.113\.\d+$/);
+    expect(o.cost.monthlyEur).toBe(180.14);
+    expect(o.topology).toMatch(/^flowchart LR\n/);
+    expect(o.exposureMatrix.filter((e: any) => e.class === "A").map((e: any) => `${e.port}/${e.protocol}`)).toEqual(["80/tcp", "443/tcp", "443/udp"]);
+  });
+
+  it("ignores user-data changes only when the stack chose in-place updates", () => {
+    expect(one(runs.prd!, "server:Server", "xiopro-infra-prd-node-a").options.ignoreChanges).toEqual(["userData"]);
+    expect(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").options.ignoreChanges).toEqual([]);
+  });
+
+  it("sets Pulumi protect on volumes, primary IPs and the zone in prd only, never on servers", () => {
+    const protectedIn = (stack: string) =>
+      runs[stack]!.resources.filter((r) => r.options.protect).map((r) => r.name).sort();
+    expect(protectedIn("prd")).toEqual([
+      "xiopro-infra-prd-dns-zone",
+      "xiopro-infra-prd-node-a-artifacts",
+      "xiopro-infra-prd-node-a-ipv4",
+      "xiopro-infra-prd-node-a-ipv6",
+      "xiopro-infra-prd-node-a-pgdata",
+    ]);
+    expect(protectedIn("tst")).toEqual([]);
+  });
+});
+
+function await4(r: OfflineRun): { v4: string; v6host: string } {
+  const v4 = (r.outputs as any).nodes.nodeA.publicIpv4 as string;
+  const v6host = (r.outputs as any).nodes.nodeA.publicIpv6 as string;
+  return { v4, v6host };
+}

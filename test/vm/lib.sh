@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # constants are used by the scripts that source this file
+# Shared helpers and defaults for the local VM harness (sourced, not run).
+# Every value here can be overridden through the environment.
+
+XVM_CACHE="${XIOPRO_VM_CACHE:-/var/cache/xiopro-vm}"
+XVM_NETNS="${XIOPRO_VM_NETNS:-xvm}"
+XVM_SUITE="bookworm"
+
+# "Hetzner" public network inside the namespace (documentation ranges).
+XVM_PUB_GW4="203.0.113.1"
+XVM_PUB_PREFIX4="24"
+XVM_PUB_GW6="2001:db8:100::1"
+XVM_PUB_PREFIX6="64"
+# Host side of the "private network" bridge (CIDR).
+XVM_PRIV_GW="${XIOPRO_VM_PRIVATE_GW:-10.1.0.1/16}"
+# /30 between the root namespace and the harness namespace (benchmark range).
+XVM_UPLINK_HOST="${XIOPRO_VM_UPLINK_HOST:-198.18.0.1}"
+XVM_UPLINK_NS="${XIOPRO_VM_UPLINK_NS:-198.18.0.2}"
+XVM_UPLINK_PREFIX="30"
+
+# Interface names (the bridges and taps live inside the namespace only).
+XVM_VETH_HOST="${XVM_NETNS}-up"
+XVM_VETH_NS="uplink"
+XVM_BR_PUB="br-pub"
+XVM_BR_PRIV="br-priv"
+XVM_TAP_PUB="tap-pub"
+XVM_TAP_PRIV="tap-priv"
+
+# Fixed UUID of the root filesystem in every base image (kernel cmdline uses it).
+XVM_ROOT_UUID="5c1e0b7a-3d2f-4a8e-9b61-0d4c7e2f9a10"
+
+XVM_STATE_DIR="/run/xiopro-vm"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+	[[ ${EUID} -eq 0 ]] || die "$(basename "$0") must run as root (network namespaces, debootstrap, tap devices)"
+}
+
+need_cmds() {
+	local c missing=()
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+	done
+	((${#missing[@]} == 0)) || die "missing commands: ${missing[*]} (apt-get install the package that provides them)"
+}
+
+# Seconds since the epoch with sub-second precision, for timings.
+now() { date +%s.%N; }
+# elapsed START -> "12.3"
+elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
+
+# Nameservers of this machine (IPv4 only), one per line.
+host_resolvers() {
+	if [[ -n ${XIOPRO_VM_DNS:-} ]]; then
+		tr -s ' ,' '\n' <<<"${XIOPRO_VM_DNS}" | sed '/^$/d'
+		return
+	fi
+	awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2 }' /etc/resolv.conf
+}
+
+# Prints "URI" of the first apt source on this machine whose suites contain $1.
+# Reads both one-line (.list) and deb822 (.sources) files.
+apt_mirror_for_suite() {
+	local suite="$1" f
+	local files=()
+	[[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+	for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[[ -f $f ]] && files+=("$f")
+	done
+	((${#files[@]})) || return 1
+	awk -v want="$suite" '
+		function flush(   n, s, u, i) {
+			if (!found && types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no") {
+				n = split(suites, s, /[ \t]+/)
+				for (i = 1; i <= n; i++) if (s[i] == want) { split(uris, u, /[ \t]+/); print u[1]; found = 1 }
+			}
+			types = ""; uris = ""; suites = ""; enabled = ""
+		}
+		FNR == 1 { flush() }
+		found { exit }
+		FILENAME ~ /\.sources$/ {
+			if ($0 ~ /^[ \t]*$/) { flush(); next }
+			if ($0 ~ /^[ \t]*#/) next
+			key = tolower($1); val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+			if (key == "types:") types = val
+			else if (key == "uris:") uris = val
+			else if (key == "suites:") suites = val
+			else if (key == "enabled:") enabled = tolower(val)
+			next
+		}
+		$1 == "deb" {
+			i = 2
+			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == want) { print $i; found = 1; exit }
+		}
+		END { flush(); if (!found) exit 1 }
+	' "${files[@]}"
+}
