@@ -1,8 +1,19 @@
-// Renders one node's #cloud-config from the plan. Pure: same plan → same bytes.
+// Renders one node's #cloud-config from the plan. Pure: same plan and facts → same bytes.
+// Units, scripts and config files are template files (units/, cloud-init/files/); the
+// generated configs (firewall, Caddyfile, PostgreSQL) are built from the plan in ./configs.
+import { gzipSync } from "node:zlib";
+import { tar } from "./tar";
 import { stringify } from "yaml";
 import type { NodePlan, Plan } from "../infra/plan";
+import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
+import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
+import { credentialLines } from "../infra/plan/secrets";
+import { agentdEnv, backupEnv, caddyfile, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, AGENTD_HOME } from "./configs";
+import { fill, fillFrom, readTemplate } from "./templates";
 
 export const ADMIN_USER = "ops";
+/** Hetzner's limit for user-data. */
+export const USER_DATA_LIMIT = 32 * 1024;
 
 /** Facts known only after resources exist; the rest comes from the plan. */
 export interface RenderFacts {
@@ -10,7 +21,161 @@ export interface RenderFacts {
   volumeIds: Record<string, string>;
 }
 
+export interface WriteFile {
+  path: string;
+  content: string;
+  permissions: string;
+  owner?: string;
+  encoding?: "b64";
+  /** Must exist before packages install (package defaults that dpkg keeps as ours). */
+  early?: boolean;
+}
+
+const LIB = "/usr/local/lib/xiopro";
+const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
+
+export function volumeDevice(id: string): string {
+  return `/dev/disk/by-id/scsi-0HC_Volume_${id}`;
+}
+
+function mb(n: number): string {
+  return n % 1024 === 0 ? `${n / 1024}G` : `${n}M`;
+}
+
+function budgetVars(prefix: string, b: UnitBudget): Record<string, string | number> {
+  return {
+    [`${prefix}_MEMORY_HIGH`]: mb(b.memoryHighMb),
+    [`${prefix}_MEMORY_MAX`]: mb(b.memoryMaxMb),
+    [`${prefix}_CPU_QUOTA`]: `${b.cpuQuotaPercent}%`,
+    [`${prefix}_TASKS_MAX`]: b.tasksMax,
+  };
+}
+
+/** The packages a node needs, from its services (distro packages only, DESIGN D1). */
+export function packagesFor(plan: Plan, node: NodePlan): string[] {
+  const pkgs = ["nftables", "unattended-upgrades", "systemd-timesyncd", "jq", "curl", "ca-certificates", "prometheus-node-exporter"];
+  if (has(node, "ingress")) pkgs.push("caddy");
+  if (has(node, "postgresql")) pkgs.push("postgresql");
+  if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
+  if (has(node, "backup")) pkgs.push("pgbackrest", "restic");
+  if (plan.adminPath.sshAllowlist.length > 0) pkgs.push("fail2ban");
+  return pkgs;
+}
+
+/** Units rendered from units/ for this node: [path under /etc/systemd/system, content]. */
+export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
+  const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
+  const upstream = node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
+  const cred = (unit: string) => credentialLines(node.secrets, unit);
+  const agentdVars = {
+    AGENTD_HOME,
+    AGENTD_USER: plan.agentd.user,
+    PRIVATE_SUBNET: plan.network.subnet,
+    AGENTD_WEB_PORT: upstream,
+    AGENTD_WEB_COMMAND: plan.agentd.webCommand,
+    AGENTD_WORKER_COMMAND: plan.agentd.workerCommand,
+    AGENTD_SWEEPER_COMMAND: plan.agentd.sweeperCommand,
+    AGENTD_WEB_CREDENTIALS: cred("agentd-web.service"),
+    AGENTD_WORKER_CREDENTIALS: cred("agentd-worker@.service"),
+    AGENTD_SWEEPER_CREDENTIALS: cred("agentd-sweeper.service"),
+    ...budgetVars("AGENTD_WEB", budget.agentdWeb),
+    ...budgetVars("AGENTD_WORKER", budget.agentdWorker),
+    ...budgetVars("AGENTD_SWEEPER", budget.agentdSweeper),
+    SWEEPER_CALENDAR,
+  };
+  const out: [string, string][] = [];
+  if (has(node, "agentd-web")) out.push(["agentd-web.service", fillFrom("units/agentd-web.service", agentdVars)]);
+  if (has(node, "agentd-worker")) out.push(["agentd-worker@.service", fillFrom("units/agentd-worker@.service", agentdVars)]);
+  if (has(node, "agentd-sweeper")) {
+    out.push(["agentd-sweeper.service", fillFrom("units/agentd-sweeper.service", agentdVars)]);
+    out.push(["agentd-sweeper.timer", fillFrom("units/agentd-sweeper.timer", agentdVars)]);
+  }
+  if (has(node, "postgresql")) {
+    out.push(["postgresql@.service.d/50-xiopro.conf", fill("units/postgresql-dropin.conf", { ...budgetVars("PG", budget.postgres.unit), PG_CREDENTIALS: cred("postgresql@.service") })]);
+    out.push(["xiopro-postgres-roles.service", fill("units/xiopro-postgres-roles.service", { ROLES_CREDENTIALS: cred("xiopro-postgres-roles.service") })]);
+  }
+  const jobs = jobsFor(node.services.map((s) => s.name));
+  const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];
+  for (const unit of serviceTemplates) {
+    const vars: Record<string, string> = { BACKUP_CREDENTIALS: cred(unit) };
+    if (unit === "xiopro-files-backup.service") vars.BACKUP_MOUNTS = node.volumes.map((v) => v.mountPoint).join(" ") || "/etc";
+    out.push([unit, fill(`units/${unit}`, vars)]);
+  }
+  for (const j of jobs) {
+    out.push([j.timer, fill("units/xiopro-backup.timer", { TIMER_UNIT: j.unit, TIMER_PURPOSE: j.purpose, TIMER_CALENDAR: j.calendar, TIMER_JITTER: j.jitter })]);
+  }
+  return out;
+}
+
+/** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
+function scriptFiles(node: NodePlan): WriteFile[] {
+  const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap"];
+  if (has(node, "postgresql")) scripts.push("setup-postgresql");
+  if (has(node, "backup")) scripts.push("xiopro-backup");
+  if (has(node, "backup") && has(node, "postgresql")) scripts.push("xiopro-restore-drill");
+  const files: WriteFile[] = scripts.map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: s.endsWith(".sh") ? "0644" : "0755" }));
+  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) {
+    files.push({ path: `${LIB}/agentd-exec`, content: readTemplate("cloud-init/files/agentd-exec"), permissions: "0755" });
+    files.push({ path: "/usr/local/bin/agentd-release", content: readTemplate("cloud-init/files/agentd-release"), permissions: "0755" });
+    files.push({ path: `${LIB}/bootstrap-release/bin/agentd`, content: readTemplate("cloud-init/files/bootstrap-release/bin/agentd"), permissions: "0755" });
+  }
+  return files;
+}
+
+function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
+  const files: WriteFile[] = [
+    { path: "/etc/nftables.conf", content: nftablesRuleset(plan, node), permissions: "0644" },
+    { path: "/etc/ssh/sshd_config.d/10-xiopro.conf", content: fill("cloud-init/files/sshd-hardening.conf", { ADMIN_USER }), permissions: "0644" },
+    { path: "/etc/sysctl.d/90-xiopro.conf", content: readTemplate("cloud-init/files/sysctl-hardening.conf"), permissions: "0644" },
+    { path: "/etc/systemd/journald.conf.d/10-xiopro.conf", content: fill("cloud-init/files/journald.conf", { JOURNAL_MAX_USE: "2G" }), permissions: "0644" },
+    { path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades", content: fill("cloud-init/files/unattended-upgrades.conf", { AUTO_REBOOT: "false", REBOOT_TIME: "04:00" }), permissions: "0644" },
+    { path: "/etc/xiopro/node.env", content: nodeEnv(plan, node), permissions: "0644" },
+  ];
+  const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
+  // Exporters and Caddy start on package install: their config must be in place first, so the
+  // exporters never listen beyond the private address and Caddy never serves its default site.
+  files.push({ path: "/etc/default/prometheus-node-exporter", content: fill("cloud-init/files/node-exporter.default", { PRIVATE_IP: node.privateIp, NODE_EXPORTER_PORT: port("node-exporter") }), permissions: "0644", early: true });
+  if (has(node, "postgres-exporter")) files.push({ path: "/etc/default/prometheus-postgres-exporter", content: fill("cloud-init/files/postgres-exporter.default", { PRIVATE_IP: node.privateIp, POSTGRES_EXPORTER_PORT: port("postgres-exporter") }), permissions: "0644", early: true });
+  if (plan.adminPath.sshAllowlist.length > 0) files.push({ path: "/etc/fail2ban/jail.d/sshd.local", content: readTemplate("cloud-init/files/fail2ban-sshd.conf"), permissions: "0644" });
+  if (has(node, "ingress")) files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
+  if (has(node, "postgresql")) {
+    files.push({ path: "/etc/xiopro/postgresql.conf", content: postgresqlConf(plan, node), permissions: "0644" });
+    files.push({ path: "/etc/xiopro/pg_hba.conf", content: pgHba(plan), permissions: "0644" });
+  }
+  if (has(node, "backup") || has(node, "postgresql")) files.push({ path: "/etc/xiopro/backup.env", content: backupEnv(plan, node), permissions: "0644" });
+  if (has(node, "backup") && has(node, "postgresql")) files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
+  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) files.push({ path: "/etc/xiopro/agentd.env", content: agentdEnv(plan), permissions: "0644" });
+  return files;
+}
+
+/** Base64 in 76-column lines (cloud-init's decoder skips the newlines); keeps YAML lines short. */
+function wrap76(b64: string): string {
+  return b64.replace(/.{1,76}/g, "$&\n");
+}
+
+/** Where the bundle of units and scripts lands before bootstrap unpacks it. */
+export const BUNDLE_PATH = "/var/lib/xiopro/bundle.tar.gz";
+
+/** Every file the node gets, in a fixed order. */
+export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
+  return [...configFiles(plan, node), ...unitFiles(plan, node).map(([p, content]) => ({ path: `/etc/systemd/system/${p}`, content, permissions: "0644" })), ...scriptFiles(node)];
+}
+
+/**
+ * The user-data. Files that must precede package installation are plain `write_files` entries;
+ * everything else (configs, units, scripts) travels as one deterministic tar.gz that bootstrap
+ * unpacks, which keeps every node far below Hetzner's 32 KiB. `npm run plan -- --out DIR` writes
+ * the unpacked tree for review.
+ */
 export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): string {
+  const all = nodeFiles(plan, node);
+  const bundle = gzipSync(tar(all.filter((f) => !f.early).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 });
+  const files: WriteFile[] = [...all.filter((f) => f.early), { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
+  const mounts = node.volumes.map((v) => {
+    const id = facts.volumeIds[v.key];
+    if (!id) throw new Error(`no volume id for ${v.key} on ${node.name}`);
+    return [volumeDevice(id), v.mountPoint, v.filesystem, "defaults,nofail,discard,x-systemd.device-timeout=30s", "0", "2"];
+  });
   const doc = {
     hostname: node.name,
     fqdn: node.fqdn,
@@ -19,7 +184,7 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
       {
         name: ADMIN_USER,
         gecos: "xiopro operator",
-        groups: ["sudo"],
+        groups: ["sudo", "adm", "systemd-journal"],
         shell: "/bin/bash",
         sudo: "ALL=(ALL) NOPASSWD:ALL",
         lock_passwd: true,
@@ -28,7 +193,18 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     ],
     disable_root: true,
     ssh_pwauth: false,
+    ssh_deletekeys: true,
     ssh_genkeytypes: ["ed25519"],
+    timezone: "Etc/UTC",
+    ...(mounts.length > 0 ? { mounts, mount_default_fields: [null, null, "auto", "defaults,nofail", "0", "2"] } : {}),
+    package_update: true,
+    package_upgrade: false,
+    packages: packagesFor(plan, node),
+    write_files: files.map((f) => ({ path: f.path, permissions: f.permissions, ...(f.owner ? { owner: f.owner } : {}), ...(f.encoding ? { encoding: f.encoding } : {}), content: f.content })),
+    runcmd: [["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${LIB}/bootstrap`]],
+    final_message: `xiopro ${node.name} ready after $UPTIME s`,
   };
-  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+  const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+  if (Buffer.byteLength(text) > USER_DATA_LIMIT) throw new Error(`user-data of ${node.name} is ${Buffer.byteLength(text)} bytes (Hetzner's limit is ${USER_DATA_LIMIT})`);
+  return text;
 }

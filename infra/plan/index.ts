@@ -6,6 +6,8 @@ import { PROJECT } from "../config/keys";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load";
 import { computeCost, type CostPlan } from "./cost";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "./ip";
+import { jobsFor } from "./jobs";
+import { nodeSecrets, type SecretPlan } from "./secrets";
 import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "./services";
 
 export interface ExposureRow {
@@ -86,6 +88,8 @@ export interface NodePlan {
   exposure: ExposureRow[];
   firewall: { name: string; rules: CloudFirewallRule[] };
   hostFirewall: HostFirewallRule[];
+  /** Secrets this node's units read, with their grants. */
+  secrets: SecretPlan[];
 }
 
 export interface DnsRecordPlan {
@@ -181,7 +185,8 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
       services.push({
         name: entry.name,
         custom: true,
-        units: [`${entry.name}.service`],
+        // The owner deploys a custom service's unit; the plan declares only its exposure.
+        units: [],
         timers: [],
         interfaces: entry.interfaces.map((i, idx) => ({
           name: `${entry.name}-${idx + 1}`,
@@ -195,6 +200,11 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
         })),
       });
     }
+  }
+  const names = services.map((s) => s.name);
+  for (const s of services) {
+    if (s.name === "agentd-worker") s.units = Array.from({ length: config.agentd.workers }, (_, i) => `agentd-worker@${i + 1}.service`);
+    if (s.name === "backup") s.timers = jobsFor(names).map((j) => j.timer);
   }
   const exposure: ExposureRow[] = services.flatMap((s) =>
     s.interfaces.map((i) => ({ node: name, service: s.name, interface: i.name, port: i.port, protocol: i.protocol, class: i.class, bind: i.bind, owner: i.owner, access: i.access, justification: i.justification })),
@@ -234,6 +244,7 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
     exposure,
     firewall: { name: `${name}-fw`, rules: cloudFirewallRules(exposure, config) },
     hostFirewall: hostFirewallRules(exposure, config, privateIp),
+    secrets: nodeSecrets(config, names),
   };
 }
 

@@ -109,7 +109,7 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
   postgresql: {
     name: "postgresql",
     description: "PostgreSQL (distro package) with data on a Hetzner Volume",
-    units: ["postgresql.service"],
+    units: ["postgresql.service", "xiopro-postgres-roles.service"],
     timers: [],
     singleton: true,
     interfaces: [

@@ -20,16 +20,19 @@ source "${HERE}/lib.sh"
 
 usage() {
 	cat >&2 <<EOF
-usage: $(basename "$0") [--print-key]
+usage: $(basename "$0") [--print-key] [--prune]
 Builds or reuses the cached Debian ${XVM_SUITE} base image and prints its directory.
+  --print-key  only print the cache key of the image the environment asks for
+  --prune      afterwards delete other cached images no running qemu uses
 EOF
 	exit 2
 }
 
-print_key_only=0
+print_key_only=0 prune=0
 while (($#)); do
 	case "$1" in
 	--print-key) print_key_only=1 ;;
+	--prune) prune=1 ;;
 	-h | --help) usage ;;
 	*) die "unknown argument: $1 (try --help)" ;;
 	esac
@@ -70,12 +73,27 @@ fi
 IMAGES="${XVM_CACHE}/images"
 FINAL="${IMAGES}/${KEY}"
 
+prune_others() {
+	((prune)) || return 0
+	local d
+	for d in "${IMAGES}"/*; do
+		[[ -d $d && $d != "${FINAL}" ]] || continue
+		if grep -qsF -- "${d}/" /proc/[0-9]*/cmdline; then
+			log "keeping ${d}: a running process uses it"
+			continue
+		fi
+		log "pruning ${d}"
+		rm -rf --one-file-system "$d"
+	done
+}
+
 image_complete() {
 	[[ -s $1/root.img && -s $1/vmlinuz && -s $1/initrd.img && -s $1/info ]]
 }
 
 if [[ ${XIOPRO_VM_REBUILD:-0} != 1 ]] && image_complete "${FINAL}"; then
 	log "cached image ${KEY} (extra packages: ${EXTRA_PACKAGES[*]:-none})"
+	prune_others
 	echo "${FINAL}"
 	exit 0
 fi
@@ -203,6 +221,10 @@ cat >"${ROOTFS}/etc/cloud/cloud.cfg.d/90_dpkg.cfg" <<'EOF'
 # xiopro VM harness: the NoCloud seed stands in for Hetzner's metadata service.
 datasource_list: [ NoCloud, None ]
 EOF
+# Hetzner's images let cloud-init write /etc/hosts (127.0.1.1 <hostname>).
+cat >"${ROOTFS}/etc/cloud/cloud.cfg.d/91_xiopro_vm.cfg" <<'EOF'
+manage_etc_hosts: true
+EOF
 if [[ ! -f ${ROOTFS}/etc/network/interfaces ]] || ! grep -q '^source /etc/network/interfaces.d/' "${ROOTFS}/etc/network/interfaces"; then
 	cat >"${ROOTFS}/etc/network/interfaces" <<'EOF'
 # interfaces(5); cloud-init writes /etc/network/interfaces.d/50-cloud-init
@@ -265,4 +287,5 @@ fi
 mv "${OUT}" "${FINAL}"
 rm -rf --one-file-system "${FINAL}.old"
 log "image ${KEY} ready in $(elapsed "${T_TOTAL}")s total: ${FINAL}"
+prune_others
 echo "${FINAL}"

@@ -1,0 +1,197 @@
+// Config files generated from the plan (not templates: their shape follows the data).
+import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan";
+import { nodeBudget } from "../infra/plan/budget";
+import { jobsFor } from "../infra/plan/jobs";
+
+export const AGENTD_HOME = "/srv/agentd";
+const STANZA = "xiopro";
+const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
+
+const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
+
+/** nftables: the exposure catalog enforced on the host, default deny inbound. Own table only, so
+ * reloading never flushes rules of other software (Tailscale). */
+export function nftablesRuleset(plan: Plan, node: NodePlan): string {
+  const rule = (r: HostFirewallRule): string => {
+    const port = `${r.protocol} dport ${r.port}`;
+    const c = `comment "${r.comment}"`;
+    switch (r.from.kind) {
+      case "any":
+        return `${port} accept ${c}`;
+      case "tailnet":
+        return `iifname "tailscale0" ${port} accept ${c}`;
+      case "cidrs": {
+        const v4 = r.from.cidrs.filter((x) => x.includes("."));
+        const v6 = r.from.cidrs.filter((x) => x.includes(":"));
+        return [v4.length ? `ip saddr { ${v4.join(", ")} } ${port} accept ${c}` : "", v6.length ? `ip6 saddr { ${v6.join(", ")} } ${port} accept ${c}` : ""].filter(Boolean).join("\n    ");
+      }
+      case "subnet":
+        return `ip saddr ${r.from.cidr} ip daddr ${r.from.to} ${port} accept ${c}`;
+    }
+  };
+  return [
+    "#!/usr/sbin/nft -f",
+    HEADER,
+    `# ${node.name}: every accepted port is an interface of the exposure matrix (npm run plan shows it).`,
+    "table inet xiopro",
+    "delete table inet xiopro",
+    "table inet xiopro {",
+    "  chain input {",
+    "    type filter hook input priority filter; policy drop;",
+    "    ct state established,related accept",
+    "    ct state invalid drop",
+    '    iif "lo" accept',
+    "    meta l4proto icmp accept",
+    "    meta l4proto ipv6-icmp accept",
+    ...node.hostFirewall.map((r) => `    ${rule(r)}`),
+    '    limit rate 10/minute burst 20 packets log prefix "xiopro-drop: " level info',
+    "    counter drop",
+    "  }",
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy drop;",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+export function caddyfile(plan: Plan, node: NodePlan): string {
+  const internal = plan.ingress.tls === "internal";
+  const global = ["{", "\tadmin localhost:2019"];
+  if (internal) global.push("\tlocal_certs", "\tskip_install_trust");
+  else if (plan.ingress.acmeEmail) global.push(`\temail ${plan.ingress.acmeEmail}`);
+  global.push("}");
+  const sites = node.sites.map((s) =>
+    [
+      `${s.hostname} {`,
+      ...(internal ? ["\ttls internal"] : []),
+      "\tencode zstd gzip",
+      '\theader Strict-Transport-Security "max-age=31536000; includeSubDomains"',
+      "\theader -Server",
+      `\treverse_proxy 127.0.0.1:${s.upstreamPort}`,
+      "}",
+    ].join("\n"),
+  );
+  return [HEADER.replace(/^# /, "# "), ...global, "", ...sites.flatMap((s) => [s, ""])].join("\n");
+}
+
+export function postgresqlConf(plan: Plan, node: NodePlan): string {
+  const b = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers).postgres;
+  const listen = node.services.find((s) => s.name === "postgresql")!.interfaces.some((i) => i.class === "C") ? `localhost,${node.privateIp}` : "localhost";
+  return [
+    HEADER,
+    `# Sized for ${node.serverType} (${node.memoryGb} GB RAM) from seed 001's tuning at 30 GB.`,
+    `listen_addresses = '${listen}'`,
+    "password_encryption = scram-sha-256",
+    `max_connections = ${b.maxConnections}`,
+    `shared_buffers = ${b.sharedBuffersMb}MB`,
+    `effective_cache_size = ${b.effectiveCacheSizeMb}MB`,
+    `work_mem = ${b.workMemMb}MB`,
+    `maintenance_work_mem = ${b.maintenanceWorkMemMb}MB`,
+    `autovacuum_vacuum_scale_factor = ${b.autovacuumVacuumScaleFactor}`,
+    "wal_level = replica",
+    "max_wal_senders = 3",
+    "archive_mode = on",
+    `archive_command = '/usr/local/lib/xiopro/xiopro-backup archive-push %p'`,
+    "archive_timeout = 60",
+    "log_line_prefix = '%m [%p] %q%u@%d '",
+    "log_min_duration_statement = 1000",
+    "",
+  ].join("\n");
+}
+
+export function pgHba(plan: Plan): string {
+  return [
+    HEADER,
+    "# TYPE  DATABASE  USER        ADDRESS          METHOD",
+    "local   all       postgres                     peer",
+    "local   all       prometheus                   peer",
+    "local   all       all                          scram-sha-256",
+    "host    all       all         127.0.0.1/32     scram-sha-256",
+    "host    all       all         ::1/128          scram-sha-256",
+    `host    all       all         ${plan.network.subnet.padEnd(16)} scram-sha-256`,
+    "",
+  ].join("\n");
+}
+
+function repoUrl(plan: Plan, tool: "restic"): string {
+  const r = plan.backup.repository;
+  const p = `${r.path.replace(/\/$/, "")}/${tool}`;
+  if (r.kind === "s3") return `s3:${r.endpoint}/${r.bucket}${p}`;
+  if (r.kind === "sftp") return `sftp:${r.user}@${r.host}:${p}`;
+  return p;
+}
+
+export function pgbackrestConf(plan: Plan): string {
+  const r = plan.backup.repository;
+  const lines = [HEADER, "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.", "[global]", `repo1-type=${r.kind === "posix" ? "posix" : r.kind}`, `repo1-path=${r.path.replace(/\/$/, "")}/pgbackrest`];
+  if (r.kind === "s3") lines.push(`repo1-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`, `repo1-s3-bucket=${r.bucket}`, `repo1-s3-region=${r.region}`, "repo1-s3-uri-style=path");
+  if (r.kind === "sftp") lines.push(`repo1-sftp-host=${r.host}`, `repo1-sftp-host-user=${r.user}`, "repo1-sftp-host-key-check-type=accept-new");
+  lines.push(
+    "repo1-cipher-type=aes-256-cbc",
+    `repo1-retention-full=${Math.max(2, Math.ceil(plan.backup.retention.weekly / 2))}`,
+    "repo1-retention-full-type=count",
+    "compress-type=zst",
+    "process-max=2",
+    "start-fast=y",
+    "archive-async=y",
+    "spool-path=/var/spool/pgbackrest",
+    "log-path=/var/log/pgbackrest",
+    "log-level-console=info",
+    "log-level-file=detail",
+    "",
+    "[global:archive-push]",
+    "process-max=2",
+    "",
+  );
+  return lines.join("\n");
+}
+
+export function backupEnv(plan: Plan, node: NodePlan): string {
+  const r = plan.backup.repository;
+  const paths = ["/etc/xiopro", "/etc/caddy", "/etc/pgbackrest", "/etc/credstore.encrypted", ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint)];
+  const lines = [
+    HEADER,
+    "# Non-secret backup settings; secrets arrive as systemd credentials (docs/secrets.md).",
+    `XIOPRO_REPO_KIND=${r.kind}`,
+    `PGBACKREST_STANZA=${STANZA}`,
+    `RESTIC_REPOSITORY=${repoUrl(plan, "restic")}`,
+    `XIOPRO_BACKUP_PATHS="${paths.join(" ")}"`,
+    `XIOPRO_RETENTION_DAILY=${plan.backup.retention.daily}`,
+    `XIOPRO_RETENTION_WEEKLY=${plan.backup.retention.weekly}`,
+    `XIOPRO_RETENTION_MONTHLY=${plan.backup.retention.monthly}`,
+    "XIOPRO_STATE_DIR=/var/lib/xiopro/state",
+    "XIOPRO_METRICS_DIR=/var/lib/xiopro/metrics",
+  ];
+  if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
+  if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_USER=${r.user}`);
+  return lines.join("\n") + "\n";
+}
+
+export function nodeEnv(plan: Plan, node: NodePlan): string {
+  const units = node.services.flatMap((s) => s.units).filter((u) => !["ssh.service", "postgresql.service"].includes(u));
+  const timers = node.services.flatMap((s) => s.timers);
+  const restart = ["prometheus-node-exporter.service", ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []), ...(has(node, "ingress") ? ["caddy.service"] : []), ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : [])];
+  const q = (v: string) => `"${v}"`;
+  return [
+    HEADER,
+    `XIOPRO_NODE=${node.name}`,
+    `XIOPRO_STACK=${plan.stack}`,
+    `XIOPRO_SERVICES=${q(node.services.map((s) => s.name).join(" "))}`,
+    `XIOPRO_ENABLE_UNITS=${q(units.filter((u) => !restart.includes(u)).join(" "))}`,
+    `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
+    `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
+    `XIOPRO_VOLUME_MOUNTS=${q(node.volumes.map((v) => v.mountPoint).join(" "))}`,
+    `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
+    `XIOPRO_STATE_GROUP=${has(node, "postgresql") ? "postgres" : "root"}`,
+    `XIOPRO_JOBS=${q(jobsFor(node.services.map((s) => s.name)).map((j) => j.job).join(" "))}`,
+    `AGENTD_USER=${plan.agentd.user}`,
+    `AGENTD_HOME=${AGENTD_HOME}`,
+    "",
+  ].join("\n");
+}
+
+export function agentdEnv(plan: Plan): string {
+  const env: Record<string, string> = { DATABASE_HOST: "127.0.0.1", DATABASE_NAME: "xiopro", ...plan.agentd.environment };
+  return [HEADER, "# Plain settings only; secrets are credentials exposed by agentd-exec.", ...Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`), ""].join("\n");
+}

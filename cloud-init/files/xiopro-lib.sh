@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Shared helpers for the xiopro node scripts. Sourced, never executed.
+# shellcheck shell=bash
+
+XIOPRO_STATE_DIR=${XIOPRO_STATE_DIR:-/var/lib/xiopro/state}
+XIOPRO_METRICS_DIR=${XIOPRO_METRICS_DIR:-/var/lib/xiopro/metrics}
+
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# The SetCredential= fallback value of a credential that was not delivered (infra/plan/secrets.ts).
+XIOPRO_UNDELIVERED=xiopro-credential-not-delivered
+
+# credential NAME: prints the path of a delivered systemd credential, or fails with a clear message.
+credential() {
+  local name=$1 dir=${CREDENTIALS_DIRECTORY:-}
+  if [[ -z $dir || ! -s $dir/$name || $(<"$dir/$name") == "$XIOPRO_UNDELIVERED" ]]; then
+    die "credential '$name' is not delivered: run 'pulumi up' (docs/secrets.md), then restart this unit"
+  fi
+  printf '%s/%s' "$dir" "$name"
+}
+
+# Exports pgBackRest's repository secrets (cipher pass, S3 keys or SFTP key) from the unit's credentials.
+load_pgbackrest_credentials() {
+  PGBACKREST_REPO1_CIPHER_PASS=$(<"$(credential pgbackrest-cipher-pass)")
+  export PGBACKREST_REPO1_CIPHER_PASS
+  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in /etc/xiopro/backup.env} in
+    s3)
+      PGBACKREST_REPO1_S3_KEY=$(<"$(credential repo-s3-access-key)")
+      PGBACKREST_REPO1_S3_KEY_SECRET=$(<"$(credential repo-s3-secret-key)")
+      export PGBACKREST_REPO1_S3_KEY PGBACKREST_REPO1_S3_KEY_SECRET
+      ;;
+    sftp)
+      PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE=$(credential repo-sftp-key)
+      export PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE
+      ;;
+    posix) ;;
+    *) die "unknown repository kind '$XIOPRO_REPO_KIND'" ;;
+  esac
+}
+
+# Exports restic's repository password and transport secrets from the unit's credentials.
+load_restic_credentials() {
+  RESTIC_PASSWORD_FILE=$(credential restic-password)
+  export RESTIC_PASSWORD_FILE
+  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in /etc/xiopro/backup.env} in
+    s3)
+      AWS_ACCESS_KEY_ID=$(<"$(credential repo-s3-access-key)")
+      AWS_SECRET_ACCESS_KEY=$(<"$(credential repo-s3-secret-key)")
+      export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+      ;;
+    sftp)
+      RESTIC_SFTP_COMMAND="ssh -i $(credential repo-sftp-key) -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${XIOPRO_SFTP_USER:?}@${XIOPRO_SFTP_HOST:?} -s sftp"
+      export RESTIC_SFTP_COMMAND
+      ;;
+    posix) ;;
+    *) die "unknown repository kind '$XIOPRO_REPO_KIND'" ;;
+  esac
+}
+
+# restic with the sftp command when needed.
+restic_cmd() {
+  if [[ ${XIOPRO_REPO_KIND:-} == sftp ]]; then
+    restic -o sftp.command="$RESTIC_SFTP_COMMAND" "$@"
+  else
+    restic "$@"
+  fi
+}
+
+# The PostgreSQL major version installed from the distro (never hard-coded).
+pg_major() {
+  local v
+  v=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -n | tail -n 1)
+  [[ -n $v ]] || die "no PostgreSQL server under /usr/lib/postgresql"
+  printf '%s' "$v"
+}

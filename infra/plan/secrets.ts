@@ -1,0 +1,79 @@
+// The secret inventory: every secret a node needs, who may read it (units), and how it is
+// exposed inside the unit (credential id). Values never pass through here: only names.
+// Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
+// read them with LoadCredentialEncrypted= (DESIGN D3).
+import type { StackConfig } from "../config/keys";
+
+export interface SecretGrant {
+  /** Unit that may read the secret. */
+  unit: string;
+  /** Credential id inside the unit ($CREDENTIALS_DIRECTORY/<id>). UPPER_SNAKE ids become env vars via agentd-exec. */
+  id: string;
+}
+
+export interface SecretPlan {
+  /** File name under /etc/credstore.encrypted/. */
+  file: string;
+  /** generated: random, owned by the stack; config: `pulumi config set --secret` by the operator. */
+  source: "generated" | "config";
+  description: string;
+  grants: SecretGrant[];
+}
+
+export const CREDSTORE = "/etc/credstore.encrypted";
+/** Fallback value of a credential that was not delivered yet (systemd rejects an empty one).
+ * cloud-init/files/xiopro-lib.sh and agentd-exec recognise it; a test keeps them in step. */
+export const UNDELIVERED = "xiopro-credential-not-delivered";
+
+const PG_CLUSTER_UNIT = "postgresql@.service";
+const BACKUP_JOB_UNITS = ["xiopro-pgbackrest@.service", "xiopro-restore-drill.service"];
+const RESTIC_UNITS = ["xiopro-pgdump.service", "xiopro-files-backup.service", "xiopro-restic-check.service"];
+
+/** Secrets a node needs, derived from the services it runs and the backup repository kind. */
+export function nodeSecrets(config: StackConfig, services: readonly string[]): SecretPlan[] {
+  const out: SecretPlan[] = [];
+  const has = (s: string) => services.includes(s);
+  if (has("postgresql")) {
+    const roles: [string, string[]][] = [
+      ["api", has("agentd-web") ? ["agentd-web.service"] : []],
+      ["worker", [...(has("agentd-worker") ? ["agentd-worker@.service"] : []), ...(has("agentd-sweeper") ? ["agentd-sweeper.service"] : [])]],
+      ["backup", []],
+      ["readonly", []],
+    ];
+    for (const [role, units] of roles) {
+      out.push({
+        file: `pg-role-${role}`,
+        source: "generated",
+        description: `PostgreSQL password of role xiopro_${role}`,
+        grants: [{ unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` }, ...units.map((unit) => ({ unit, id: "DATABASE_PASSWORD" }))],
+      });
+    }
+  }
+  if (has("backup")) {
+    const kind = config.backup.repository.kind;
+    const pgb = has("postgresql") ? [PG_CLUSTER_UNIT, ...BACKUP_JOB_UNITS] : [];
+    const both = [...pgb, ...RESTIC_UNITS];
+    const grant = (units: string[], id: string) => units.map((unit) => ({ unit, id }));
+    out.push({ file: "restic-password", source: "config", description: "restic repository password", grants: grant(RESTIC_UNITS, "restic-password") });
+    if (pgb.length > 0) out.push({ file: "pgbackrest-cipher-pass", source: "config", description: "pgBackRest repository cipher passphrase", grants: grant(pgb, "pgbackrest-cipher-pass") });
+    if (kind === "s3") {
+      out.push({ file: "repo-s3-access-key", source: "config", description: "Object Storage access key of the backup bucket", grants: grant(both, "repo-s3-access-key") });
+      out.push({ file: "repo-s3-secret-key", source: "config", description: "Object Storage secret key of the backup bucket", grants: grant(both, "repo-s3-secret-key") });
+    }
+    if (kind === "sftp") out.push({ file: "repo-sftp-key", source: "config", description: "SSH private key of the Storage Box sub-account", grants: grant(both, "repo-sftp-key") });
+  }
+  return out;
+}
+
+/** The unit's `LoadCredentialEncrypted=` lines, each with a `SetCredential=` fallback (systemd uses
+ * it when the encrypted file cannot be loaded), so a missing credential is reported by the unit's
+ * own program with a clear message (and a state file for jobs) instead of a bare start failure. */
+export function credentialLines(secrets: readonly SecretPlan[], unit: string): string {
+  const lines: string[] = [];
+  for (const s of secrets) {
+    for (const g of s.grants.filter((x) => x.unit === unit)) {
+      lines.push(`LoadCredentialEncrypted=${g.id}:${CREDSTORE}/${s.file}`, `SetCredential=${g.id}:${UNDELIVERED}`);
+    }
+  }
+  return lines.join("\n");
+}

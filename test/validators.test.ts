@@ -1,0 +1,191 @@
+// L2: every rendered artifact of every node passes the real third-party validator.
+// prd, tst and a variant with every optional path on (Nodes C and D, SSH allowlist, SFTP repo).
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { BUNDLE_PATH, nodeFiles, renderUserData, USER_DATA_LIMIT } from "../cloud-init/render";
+import { UNDELIVERED } from "../infra/plan/secrets";
+import type { NodePlan, Plan } from "../infra/plan";
+import { planOf, ROOT } from "./helpers";
+
+const VARIANTS: Record<string, () => Plan> = {
+  prd: () => planOf("prd"),
+  tst: () => planOf("tst"),
+  full: () =>
+    planOf("tst", (c) => {
+      c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32", "2001:db8:7::/48"] };
+      c.ingress.tls = "internal";
+      c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
+      c.nodeC = { enabled: true, serverType: "ccx13", volumes: [{ name: "models", sizeGb: 50, mountPoint: "/srv/models" }], services: [{ name: "embedder", interfaces: [{ port: 7000, class: "C", owner: "ml", justification: "embedding API for node A" }] }] };
+      c.nodeD = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["ingress", { name: "product-api", interfaces: [{ port: 9000, class: "D", owner: "product", justification: "upstream of the product site" }] }] };
+      c.ingress.sites.push({ hostname: "product.tst.xiopro.example", service: "product-api" });
+    }),
+};
+
+interface Rendered {
+  plan: Plan;
+  node: NodePlan;
+  dir: string;
+  userData: string;
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "validators-"));
+const rendered: Rendered[] = [];
+const scores: string[] = [];
+
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}) {
+  return spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000, ...opts });
+}
+
+beforeAll(() => {
+  // A root with the host's systemd units, so `systemd-analyze verify --root` can resolve targets.
+  for (const [variant, make] of Object.entries(VARIANTS)) {
+    const plan = make();
+    for (const node of plan.nodes) {
+      const dir = path.join(work, `${variant}-${node.name}`);
+      fs.mkdirSync(path.join(dir, "root/usr/lib/systemd"), { recursive: true });
+      execFileSync("cp", ["-a", "/usr/lib/systemd/system", path.join(dir, "root/usr/lib/systemd/")]);
+      const volumeIds = Object.fromEntries(node.volumes.map((v, i) => [v.key, String(100000 + i)]));
+      const userData = renderUserData(plan, node, { volumeIds });
+      fs.writeFileSync(path.join(dir, "user-data.yaml"), userData);
+      // Unpack the user-data exactly as the node does: write_files, then tar -xzf of the bundle.
+      const doc = parse(userData) as { write_files: { path: string; content: string; encoding?: string }[] };
+      for (const f of doc.write_files) {
+        const target = path.join(dir, "root", f.path);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.writeFileSync(target, f.encoding === "b64" ? Buffer.from(f.content, "base64") : f.content);
+      }
+      execFileSync("tar", ["-xzf", path.join(dir, "root", BUNDLE_PATH), "-C", path.join(dir, "root")]);
+      rendered.push({ plan, node, dir, userData });
+    }
+  }
+});
+
+afterAll(() => {
+  console.log(`systemd-analyze security --offline=true (exposure, lower is better; bound 2.0):\n${scores.join("\n")}`);
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+const each = (fn: (r: Rendered) => void) => () => {
+  expect(rendered.length).toBe(5); // prd A, tst A, full A+C+D
+  for (const r of rendered) fn(r);
+};
+const unitsOf = (r: Rendered) => {
+  const dir = path.join(r.dir, "root/etc/systemd/system");
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(service|timer)$/.test(f)) : [];
+};
+
+describe("rendered user-data", () => {
+  it("is identical when rendered twice from the same plan", each((r) => expect(renderUserData(r.plan, r.node, { volumeIds: Object.fromEntries(r.node.volumes.map((v, i) => [v.key, String(100000 + i)])) })).toBe(r.userData)));
+
+  it("fits Hetzner's 32 KiB user-data limit on every node", each((r) => {
+    const size = Buffer.byteLength(r.userData);
+    console.log(`user-data ${r.node.name} (${r.plan.stack}): ${size} bytes`);
+    expect(size).toBeLessThanOrEqual(USER_DATA_LIMIT);
+  }));
+
+  it("passes cloud-init schema with empty stderr", each((r) => {
+    const out = run("cloud-init", ["schema", "--config-file", path.join(r.dir, "user-data.yaml")]);
+    expect(out.stderr).toBe("");
+    expect(out.status).toBe(0);
+  }));
+
+  it("passes yamllint with the repository's documented config", each((r) => {
+    const out = run("yamllint", ["-f", "parsable", "-c", path.join(ROOT, ".yamllint.yaml"), path.join(r.dir, "user-data.yaml")]);
+    expect(out.stdout + out.stderr).toBe("");
+    expect(out.status).toBe(0);
+  }));
+
+  it("unpacks to exactly the planned files", each((r) => {
+    for (const f of nodeFiles(r.plan, r.node)) {
+      expect(fs.readFileSync(path.join(r.dir, "root", f.path), "utf8"), f.path).toBe(f.content);
+      if (!f.early) expect((fs.statSync(path.join(r.dir, "root", f.path)).mode & 0o777).toString(8), f.path).toBe(f.permissions.replace(/^0/, ""));
+    }
+  }));
+
+  it("never puts a mount on a volume by anything but its stable Hetzner id, always with nofail", each((r) => {
+    const doc = parse(r.userData) as { mounts?: string[][] };
+    expect((doc.mounts ?? []).length).toBe(r.node.volumes.length);
+    for (const m of doc.mounts ?? []) {
+      expect(m[0]).toMatch(/^\/dev\/disk\/by-id\/scsi-0HC_Volume_\d+$/);
+      expect(m[3]).toContain("nofail");
+      expect(m[3]).toContain("x-systemd.device-timeout=");
+    }
+  }));
+});
+
+describe("systemd units", () => {
+  it("pass systemd-analyze verify with empty stderr", each((r) => {
+    for (const u of unitsOf(r)) {
+      const name = u.endsWith("@.service") ? u.replace("@.service", "@1.service") : u;
+      const out = run("systemd-analyze", ["verify", `--root=${path.join(r.dir, "root")}`, `/etc/systemd/system/${u}`]);
+      expect(out.stderr, `${r.node.name} ${name}`).toBe("");
+      expect(out.status, name).toBe(0);
+    }
+  }));
+
+  it("score 2.0 or better in systemd-analyze security --offline", each((r) => {
+    for (const u of unitsOf(r).filter((f) => f.endsWith(".service"))) {
+      const out = run("systemd-analyze", ["security", "--offline=true", `--root=${path.join(r.dir, "root")}`, `/etc/systemd/system/${u}`]);
+      const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(out.stdout);
+      expect(m, `${u}: ${out.stderr}`).not.toBeNull();
+      const score = Number(m![1]);
+      if (r.plan.stack === "prd" || r.node.key !== "nodeA") scores.push(`  ${score.toFixed(1)}  ${u} (${r.node.name})`);
+      expect(score, u).toBeLessThanOrEqual(2.0);
+    }
+  }));
+
+  it("use only OnCalendar expressions systemd accepts", each((r) => {
+    for (const u of unitsOf(r).filter((f) => f.endsWith(".timer"))) {
+      const text = fs.readFileSync(path.join(r.dir, "root/etc/systemd/system", u), "utf8");
+      const cal = /^OnCalendar=(.+)$/m.exec(text)![1]!;
+      const out = run("systemd-analyze", ["calendar", cal]);
+      expect(out.stderr, `${u}: ${cal}`).toBe("");
+      expect(out.status).toBe(0);
+    }
+  }));
+
+  it("declare a SetCredential fallback for every encrypted credential", each((r) => {
+    for (const u of unitsOf(r)) {
+      const text = fs.readFileSync(path.join(r.dir, "root/etc/systemd/system", u), "utf8");
+      const loads = [...text.matchAll(/^LoadCredentialEncrypted=([^:]+):/gm)].map((m) => m[1]);
+      const sets = [...text.matchAll(new RegExp(`^SetCredential=([^:]+):${UNDELIVERED}$`, "gm"))].map((m) => m[1]);
+      expect(sets, u).toEqual(loads);
+    }
+  }));
+});
+
+describe("scripts and configs", () => {
+  it("pass shellcheck", each((r) => {
+    const lib = path.join(r.dir, "root/usr/local/lib/xiopro");
+    const scripts = fs.readdirSync(lib).filter((f) => fs.statSync(path.join(lib, f)).isFile()).map((f) => path.join(lib, f));
+    scripts.push(path.join(r.dir, "root/usr/local/bin/agentd-release"));
+    const out = run("shellcheck", ["-x", "-P", lib, ...scripts.filter((s) => fs.existsSync(s))]);
+    expect(out.stdout + out.stderr).toBe("");
+    expect(out.status).toBe(0);
+  }));
+
+  it("ship a bootstrap release that compiles", each((r) => {
+    const agentd = path.join(r.dir, "root/usr/local/lib/xiopro/bootstrap-release/bin/agentd");
+    if (!fs.existsSync(agentd)) return;
+    const out = run("python3", ["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", agentd]);
+    expect(out.stderr).toBe("");
+  }));
+
+  it("have a Caddyfile that caddy validate accepts", each((r) => {
+    const file = path.join(r.dir, "root/etc/caddy/Caddyfile");
+    if (!fs.existsSync(file)) return expect(r.node.services.some((s) => s.name === "ingress")).toBe(false);
+    const out = run("caddy", ["validate", "--adapter", "caddyfile", "--config", file]);
+    expect(out.stdout + out.stderr).toMatch(/Valid configuration/);
+    expect(out.status).toBe(0);
+  }));
+
+  it("have an nftables ruleset that nft --check accepts", each((r) => {
+    const out = run("nft", ["--check", "-f", path.join(r.dir, "root/etc/nftables.conf")]);
+    expect(out.stderr).toBe("");
+    expect(out.status).toBe(0);
+  }));
+});
