@@ -109,7 +109,7 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
 
 /** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
 function scriptFiles(node: NodePlan): WriteFile[] {
-  const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap"];
+  const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (has(node, "postgresql")) scripts.push("setup-postgresql");
   if (has(node, "backup")) scripts.push("xiopro-backup");
   if (has(node, "backup") && has(node, "postgresql")) scripts.push("xiopro-restore-drill");
@@ -128,7 +128,8 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
     { path: "/etc/ssh/sshd_config.d/10-xiopro.conf", content: fill("cloud-init/files/sshd-hardening.conf", { ADMIN_USER }), permissions: "0644" },
     { path: "/etc/sysctl.d/90-xiopro.conf", content: readTemplate("cloud-init/files/sysctl-hardening.conf"), permissions: "0644" },
     { path: "/etc/systemd/journald.conf.d/10-xiopro.conf", content: fill("cloud-init/files/journald.conf", { JOURNAL_MAX_USE: "2G" }), permissions: "0644" },
-    { path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades", content: fill("cloud-init/files/unattended-upgrades.conf", { AUTO_REBOOT: "false", REBOOT_TIME: "04:00" }), permissions: "0644" },
+    { path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades", content: fill("cloud-init/files/unattended-upgrades.conf", { AUTO_REBOOT: String(plan.maintenance.autoReboot), REBOOT_TIME: plan.maintenance.rebootTime }), permissions: "0644" },
+    { path: "/etc/systemd/timesyncd.conf.d/10-xiopro.conf", content: `# Rendered by xiopro-infra.\n[Time]\nNTP=${plan.timeSync.servers.join(" ")}\n`, permissions: "0644" },
     { path: "/etc/xiopro/node.env", content: nodeEnv(plan, node), permissions: "0644" },
   ];
   const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;

@@ -101,7 +101,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });

@@ -159,6 +159,23 @@ export const CONFIG_KEYS = {
     },
     { description: "Protection of stateful resources; explicit per stack", default: { deleteProtection: true, pulumiProtect: true } },
   ),
+  maintenance: obj(
+    {
+      autoReboot: bool({ description: "Reboot automatically when a security update needs it (kernel, libc)", default: false }),
+      rebootTime: str({ description: "Time of day (UTC, HH:MM) for such a reboot", pattern: /^([01]\d|2[0-3]):[0-5]\d$/, patternHint: "write HH:MM, e.g. 04:00", default: "04:00" }),
+    },
+    { description: "Unattended security upgrades: never a surprise reboot unless a window is set", default: { autoReboot: false, rebootTime: "04:00" } },
+  ),
+  timeSync: obj(
+    {
+      servers: arr(str({ description: "NTP server host name or address", pattern: /^[A-Za-z0-9.:-]+$/, patternHint: "write a host name or IP address" }), {
+        description: "NTP servers for systemd-timesyncd",
+        default: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"],
+        minItems: 1,
+      }),
+    },
+    { description: "Time synchronisation (Hetzner's NTP servers by default)", default: { servers: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"] } },
+  ),
   userDataChange: str({
     description: "How a user-data change reaches a server: replace (new server; volumes, IPs and DNS survive) or in-place (the change is ignored by Pulumi and applied over the admin path)",
     oneOf: ["replace", "in-place"] as const,

@@ -114,6 +114,8 @@ export interface Plan {
   ingress: { tls: "acme" | "internal"; acmeEmail?: string };
   protection: StackConfig["protection"];
   userDataChange: StackConfig["userDataChange"];
+  maintenance: StackConfig["maintenance"];
+  timeSync: StackConfig["timeSync"];
   nodeB: StackConfig["nodeB"];
   backup: StackConfig["backup"];
   agentd: StackConfig["agentd"];
@@ -155,6 +157,8 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     ingress: { tls: config.ingress.tls, acmeEmail: config.ingress.acmeEmail },
     protection: config.protection,
     userDataChange: config.userDataChange,
+    maintenance: config.maintenance,
+    timeSync: config.timeSync,
     nodeB: config.nodeB,
     backup: config.backup,
     agentd: config.agentd,
