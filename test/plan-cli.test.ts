@@ -24,7 +24,8 @@ describe("npm run plan", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
     const r = plan("--stack", "tst", "--out", dir, "--json");
     expect(r.status).toBe(0);
-    expect(fs.readdirSync(dir).sort()).toEqual(["outputs.json", "resources.json", "topology.mmd", "tst-node-a.user-data.yaml"]);
+    expect(fs.readdirSync(dir).sort()).toEqual(["outputs.json", "resources.json", "topology.mmd", "tst-node-a", "tst-node-a.user-data.yaml"]);
+    expect(fs.readFileSync(path.join(dir, "tst-node-a/files/etc/caddy/Caddyfile"), "utf8")).toContain("app.tst.xiopro.example {");
     expect(fs.readFileSync(path.join(dir, "tst-node-a.user-data.yaml"), "utf8")).toMatch(/^#cloud-config\n/);
     const doc = JSON.parse(r.stdout);
     expect(doc.outputs.cost.monthlyEur).toBe(28.19);

@@ -1,17 +1,19 @@
 // npm run plan -- --stack <prd|tst> [--out DIR] [--json]
 // Evaluates the real stack program offline (Pulumi mock runtime): no account, no network, no CLI.
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { formatPlanReport, PlanConfigError, REPO_ROOT, runPlan, writePlanOutputs } from "./plan";
 
-const USAGE = `Usage: npm run plan -- --stack <name> [--out DIR] [--json]
+const USAGE = `Usage: npm run plan -- (--stack <name> | --stack-file FILE) [--out DIR] [--json]
 
 Evaluates the stack program offline and prints the resources it would declare, the exposure
 matrix and the monthly cost. Needs no Hetzner account, no network and no Pulumi CLI.
 
 Options:
-  --stack NAME   stack to plan (reads Pulumi.NAME.yaml)            [required]
-  --out DIR      also write each node's user-data, the stack outputs, the resource list and
-                 the topology diagram to DIR
+  --stack NAME       stack to plan (reads Pulumi.NAME.yaml)
+  --stack-file FILE  plan this stack config file instead (stack name from Pulumi.<name>.yaml)
+  --out DIR      also write each node's user-data, the stack outputs, the resource list, the
+                 topology diagram and each node's unpacked files (DIR/<node>/files/) to DIR
   --json         print one JSON document instead of tables
   -h, --help     show this help
 
@@ -23,7 +25,7 @@ async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: { stack: { type: "string" }, out: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      options: { stack: { type: "string" }, "stack-file": { type: "string" }, out: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
       allowPositionals: false,
       strict: true,
     }).values;
@@ -35,12 +37,13 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (!args.stack) {
-    console.error(`--stack is required\n\n${USAGE}`);
+  if (!args.stack === !args["stack-file"]) {
+    console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`);
     return 2;
   }
+  const stack = args.stack ?? path.basename(args["stack-file"]!).replace(/^Pulumi\.|\.yaml$/g, "");
   try {
-    const result = await runPlan(REPO_ROOT, args.stack);
+    const result = await runPlan(REPO_ROOT, stack, args["stack-file"] && path.resolve(args["stack-file"]));
     if (args.out) writePlanOutputs(result, args.out);
     console.log(args.json ? JSON.stringify({ stack: result.stack, resources: result.resources, outputs: result.outputs, userData: result.userData }, null, 2) : formatPlanReport(result));
     return 0;

@@ -2,9 +2,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatProblems, loadConfig } from "../../infra/config/load";
-import { readStackFile } from "../../infra/config/stack-file";
+import { parseStackYaml, readStackFile, type StackFileResult } from "../../infra/config/stack-file";
 import { runOffline, type RecordedResource } from "../../infra/offline";
-import type { ExposureRow } from "../../infra/plan";
+import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
+import { nodeFiles } from "../../cloud-init/render";
 import type { CostPlan } from "../../infra/plan/cost";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -17,10 +18,15 @@ export interface PlanResult {
   outputs: Record<string, unknown>;
   /** Rendered user-data per server name. */
   userData: Record<string, string>;
+  plan: Plan;
 }
 
-export async function runPlan(projectDir: string, stack: string): Promise<PlanResult> {
-  const file = readStackFile(projectDir, stack);
+/** Plans a stack of the project, or the stack config file at `stackFile` (named Pulumi.<stack>.yaml). */
+export async function runPlan(projectDir: string, stack: string, stackFile?: string): Promise<PlanResult> {
+  let file: StackFileResult;
+  if (stackFile === undefined) file = readStackFile(projectDir, stack);
+  else if (!fs.existsSync(stackFile)) file = { ok: false, problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }] };
+  else file = parseStackYaml(fs.readFileSync(stackFile, "utf8"), path.basename(stackFile));
   if (!file.ok) throw new PlanConfigError(formatProblems(stack, file.problems));
   const loaded = loadConfig(file.raw);
   if (!loaded.ok) throw new PlanConfigError(formatProblems(stack, loaded.problems));
@@ -30,7 +36,7 @@ export async function runPlan(projectDir: string, stack: string): Promise<PlanRe
   const userData = Object.fromEntries(
     run.resources.filter((r) => r.type === "hcloud:index/server:Server").map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
   );
-  return { stack, resources: run.resources, outputs: run.outputs, userData };
+  return { stack, resources: run.resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack) };
 }
 
 function table(headers: string[], rows: (string | number)[][]): string {
@@ -98,4 +104,12 @@ export function writePlanOutputs(r: PlanResult, dir: string): void {
   fs.writeFileSync(path.join(dir, "outputs.json"), JSON.stringify(r.outputs, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "resources.json"), JSON.stringify(r.resources, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "topology.mmd"), String((r.outputs as { topology: string }).topology));
+  // The unpacked tree of every node, for review (the user-data carries most of it as a bundle).
+  for (const node of r.plan.nodes) {
+    for (const f of nodeFiles(r.plan, node)) {
+      const target = path.join(dir, node.name, "files", f.path);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, f.content, { mode: parseInt(f.permissions, 8) });
+    }
+  }
 }

@@ -85,6 +85,12 @@ prune_others() {
 		log "pruning ${d}"
 		rm -rf --one-file-system "$d"
 	done
+	# Lock files of keys that have no image (and no build running).
+	local lock
+	for lock in "${XVM_CACHE}"/tmp/*.lock; do
+		[[ -f $lock && $lock != "${XVM_CACHE}/tmp/${KEY}.lock" && ! -d ${IMAGES}/$(basename "$lock" .lock) ]] || continue
+		flock -n "$lock" rm -f "$lock" || true
+	done
 }
 
 image_complete() {

@@ -1,0 +1,229 @@
+// Post-deploy acceptance of one node: outside checks against the public address, facts and
+// actions over the admin path, an optional reboot measurement, and a history record.
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { formatProblems, loadConfig, NODE_KEYS, type NodeKey } from "../../infra/config/load";
+import { parseStackYaml, readStackFile } from "../../infra/config/stack-file";
+import { buildPlan, type NodePlan, type Plan } from "../../infra/plan";
+import { run } from "../lib/run";
+import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks";
+import { checkSite } from "./https";
+import { scanTcp } from "./scan";
+import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec";
+import { ssh, waitForSsh, type SshTarget } from "./ssh";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const FACTS_SCRIPT = path.join(__dirname, "remote", "facts.py");
+const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
+
+export class AcceptUsageError extends Error {}
+
+export interface AcceptOptions {
+  stack?: string;
+  stackFile?: string;
+  node: string;
+  /** Stack outputs JSON (as `pulumi stack output --json` prints); read from Pulumi when absent. */
+  outputsFile?: string;
+  target?: string;
+  sshUser: string;
+  sshKey?: string;
+  publicAddr?: string;
+  publicAddr6?: string;
+  /** Source address for the outside scan (must not be in the SSH allowlist). */
+  scanFrom?: string;
+  secretsFile?: string;
+  reboot: boolean;
+  rebootBoundSeconds: number;
+  historyFile: string;
+}
+
+export interface AcceptRun {
+  stack: string;
+  node: string;
+  commit: string;
+  startedAt: string;
+  results: CheckResult[];
+  timings: Record<string, number>;
+  passed: boolean;
+}
+
+interface Context {
+  plan: Plan;
+  node: NodePlan;
+  spec: AcceptSpec;
+  ssh: SshTarget;
+}
+
+async function loadPlan(o: AcceptOptions): Promise<Plan> {
+  const file = o.stackFile ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile)) : readStackFile(REPO_ROOT, o.stack!);
+  const stack = o.stack ?? path.basename(o.stackFile!).replace(/^Pulumi\.|\.yaml$/g, "");
+  if (!file.ok) throw new AcceptUsageError(formatProblems(stack, file.problems));
+  const loaded = loadConfig(file.raw);
+  if (!loaded.ok) throw new AcceptUsageError(formatProblems(stack, loaded.problems));
+  return buildPlan(loaded.config, stack);
+}
+
+async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<string, unknown>> {
+  if (o.outputsFile) return JSON.parse(fs.readFileSync(o.outputsFile, "utf8")) as Record<string, unknown>;
+  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new AcceptUsageError(`pulumi stack output failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); pass --outputs FILE or check 'pulumi login'`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+async function stackSecrets(o: AcceptOptions, stack: string): Promise<Record<string, string>> {
+  if (o.secretsFile) return JSON.parse(fs.readFileSync(o.secretsFile, "utf8")) as Record<string, string>;
+  const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
+  if (r.code !== 0) return {};
+  const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v.secret && typeof v.value === "string").map(([k, v]) => [k, v.value!]));
+}
+
+async function context(o: AcceptOptions): Promise<Context> {
+  const plan = await loadPlan(o);
+  const key = (NODE_KEYS as readonly string[]).includes(o.node) ? (o.node as NodeKey) : undefined;
+  const node = plan.nodes.find((n) => n.key === key || n.name === o.node);
+  if (!node) throw new AcceptUsageError(`node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`);
+  const outputs = await stackOutputs(o, plan.stack);
+  const out = (outputs.nodes as Record<string, { publicIpv4?: string; publicIpv6?: string; volumes?: { name: string; volumeId: string }[] }> | undefined)?.[node.key];
+  const addr: AddressFacts = {
+    publicIpv4: o.publicAddr ?? out?.publicIpv4,
+    publicIpv6: o.publicAddr6 ?? out?.publicIpv6,
+    volumeIds: Object.fromEntries(node.volumes.map((v) => [v.key, String(out?.volumes?.find((x) => x.name === v.name)?.volumeId ?? "")])),
+  };
+  const spec = buildSpec(plan, node, addr, await stackSecrets(o, plan.stack));
+  const [host, port] = o.target ? splitHostPort(o.target) : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];
+  return { plan, node, spec, ssh: { host, port, user: o.sshUser, key: o.sshKey } };
+}
+
+export function splitHostPort(t: string): [string, number] {
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t);
+  if (!m || (t.split(":").length > 2 && !t.startsWith("["))) throw new AcceptUsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
+  return [m[1]!, m[2] ? Number(m[2]) : 22];
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = Date.now();
+  const v = await fn();
+  return [v, (Date.now() - t0) / 1000];
+}
+
+async function outsideChecks(c: Context, o: AcceptOptions, ca?: string): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const families: [string, string | undefined][] = [["IPv4", c.spec.publicIpv4], ["IPv6", c.spec.publicIpv6]];
+  for (const [family, addr] of families) {
+    if (!addr) continue;
+    const [open, s] = await timed(() => scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, concurrency: 2048, timeoutMs: 800 }));
+    results.push(...evaluateScan(`${family} ${addr}`, c.spec.expectTcpOpen, open, s));
+  }
+  const web = c.spec.publicIpv4 ?? c.spec.publicIpv6;
+  for (const site of c.spec.sites) {
+    if (!web) results.push({ name: `https ${site}`, required: true, result: "fail", detail: "node has no public address", seconds: 0 });
+    else results.push(...(await checkSite(web, site, ca)));
+  }
+  return results;
+}
+
+async function postgresPersistence(c: Context): Promise<CheckResult> {
+  const marker = `accept-${Date.now()}-${randomBytes(4).toString("hex")}`;
+  const [r, s] = await timed(async () => {
+    const psql = (sql: string) => ssh(c.ssh, `sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1 -d postgres -c "${sql}"`);
+    const w = await psql(`CREATE TABLE IF NOT EXISTS xiopro_acceptance (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now()); INSERT INTO xiopro_acceptance (id) VALUES ('${marker}')`);
+    if (w.code !== 0) return `write failed: ${w.stderr}`;
+    const restart = await ssh(c.ssh, "sudo systemctl restart postgresql.service && sudo -u postgres pg_isready -q -t 60");
+    if (restart.code !== 0) return `restart failed: ${restart.stderr || restart.stdout}`;
+    const read = await psql(`SELECT count(*) FROM xiopro_acceptance WHERE id = '${marker}'`);
+    return read.stdout.trim() === "1" ? "" : `marker not found after restart (${read.stdout || read.stderr})`;
+  });
+  return { name: "PostgreSQL persistence across a restart", required: true, result: r ? "fail" : "pass", detail: r || `marker ${marker} written, PostgreSQL restarted, marker read back`, seconds: s };
+}
+
+async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: string }> {
+  const results: CheckResult[] = [];
+  if (c.spec.postgres) {
+    results.push(await postgresPersistence(c));
+    if (c.spec.jobs.some((j) => j.job === "pgbackrest-check")) {
+      // A fresh archive check (forces a WAL switch and waits for its archive); outcome in its state file.
+      await ssh(c.ssh, "sudo systemctl start xiopro-pgbackrest@check.service", undefined, 300_000);
+    }
+  }
+  const args = {
+    units: c.spec.units,
+    timers: c.spec.timers,
+    mounts: c.spec.mounts,
+    stateDir: "/var/lib/xiopro/state",
+    nodeB: c.spec.nodeB,
+    postgres: c.spec.postgres,
+    plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
+    // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
+    // hold the single-use Tailscale key, DESIGN D3) are not configuration at rest.
+    plaintextSkip: ["/var/lib/postgresql", "/var/cache", "/var/lib/apt", "/var/log/journal", "/var/lib/cloud", "/var/lib/dpkg", "/srv/agentd/releases", "/var/backups"],
+    secretLengths: [...new Set(c.spec.secrets.flatMap((s) => s.lengths))],
+  };
+  const [facts, s] = await timed(() => ssh(c.ssh, `sudo python3 - '${JSON.stringify(args).replace(/'/g, "'\\''")}'`, fs.readFileSync(FACTS_SCRIPT, "utf8"), 300_000));
+  if (facts.code !== 0) {
+    results.push({ name: "facts over the admin path", required: true, result: "fail", detail: (facts.stderr || facts.stdout).split("\n").slice(-2).join(" "), seconds: s });
+    return { results };
+  }
+  const evaluated = evaluateFacts(c.spec, JSON.parse(facts.stdout) as NodeFacts);
+  evaluated[0]!.seconds = s;
+  results.push(...evaluated);
+  let ca: string | undefined;
+  if (c.spec.internalTls && c.spec.sites.length > 0) {
+    const r = await ssh(c.ssh, `sudo cat ${CADDY_ROOT_CA}`);
+    ca = r.code === 0 ? r.stdout + "\n" : undefined;
+  }
+  return { results, ca };
+}
+
+async function allChecks(c: Context, o: AcceptOptions): Promise<CheckResult[]> {
+  const inside = await nodeChecks(c);
+  const outside = await outsideChecks(c, o, inside.ca);
+  return [...outside, ...inside.results];
+}
+
+const green = (rs: CheckResult[]) => rs.every((r) => !r.required || r.result !== "fail");
+
+export async function accept(o: AcceptOptions): Promise<AcceptRun> {
+  const startedAt = new Date().toISOString();
+  const c = await context(o);
+  const timings: Record<string, number> = {};
+  const [ssh0, sshS] = await timed(() => waitForSsh(c.ssh, 60).then(() => true, () => false));
+  if (!ssh0) throw new AcceptUsageError(`cannot reach ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} over SSH (admin path ${c.plan.adminPath.mode})`);
+  timings.sshSeconds = sshS;
+  const [results, s] = await timed(() => allChecks(c, o));
+  timings.checksSeconds = s;
+  if (o.reboot) {
+    const t0 = Date.now();
+    await ssh(c.ssh, "sudo systemctl reboot", undefined, 30_000);
+    await new Promise((r) => setTimeout(r, 5000));
+    let after: CheckResult[] = [];
+    let rebootOk = false;
+    try {
+      timings.rebootToSshSeconds = await waitForSsh(c.ssh, o.rebootBoundSeconds) + 5;
+      while ((Date.now() - t0) / 1000 < o.rebootBoundSeconds) {
+        after = await allChecks(c, o);
+        if (green(after)) {
+          rebootOk = true;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    } catch {
+      // reported below
+    }
+    timings.rebootToGreenSeconds = (Date.now() - t0) / 1000;
+    results.push({
+      name: `reboot: all checks green within ${o.rebootBoundSeconds} s`,
+      required: true,
+      result: rebootOk ? "pass" : "fail",
+      detail: rebootOk ? `SSH after ${timings.rebootToSshSeconds?.toFixed(0)} s, all green after ${timings.rebootToGreenSeconds.toFixed(0)} s` : `still failing: ${after.filter((r) => r.result === "fail").map((r) => r.name).join("; ") || "SSH did not come back"}`,
+      seconds: timings.rebootToGreenSeconds,
+    });
+  }
+  const commit = (await run("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])).stdout || "unknown";
+  const record: AcceptRun = { stack: c.plan.stack, node: c.node.name, commit, startedAt, results, timings, passed: green(results) };
+  fs.mkdirSync(path.dirname(o.historyFile), { recursive: true });
+  fs.appendFileSync(o.historyFile, JSON.stringify(record) + "\n");
+  return record;
+}

@@ -1,0 +1,110 @@
+// Pure evaluation of a node's facts against its spec (seed 000 §9.10, §11.10.3; seed 003).
+// Every check names what it saw; a failing check is never downgraded.
+import type { AcceptSpec } from "./spec";
+
+export type Outcome = "pass" | "fail" | "skip";
+
+export interface CheckResult {
+  name: string;
+  required: boolean;
+  result: Outcome;
+  detail: string;
+  seconds: number;
+}
+
+/** Facts as printed by remote/facts.py. */
+export interface NodeFacts {
+  collectedAt: number;
+  cloudInit: { statusLong: string; statusCode: number; bootFinished: boolean; errors: unknown[] | null };
+  units: Record<string, Record<string, string>>;
+  timers: Record<string, Record<string, string>>;
+  failedUnits: string[];
+  credentials: string[];
+  mounts: { mountPoint: string; mountedAt: string; source: string; device: string; deviceResolved: string | null; usedPercent: number | null }[];
+  memory: { totalMb: number; availableMb: number; swapUsedMb: number };
+  time: { ntpSynchronized: string; ntp: string };
+  unattendedUpgrades: { serviceEnabled: string; periodic: string };
+  states: Record<string, Record<string, unknown>>;
+  nodeB: { name: string | null; references: string[]; routes: { dst?: string; gateway?: string; dev?: string }[] };
+  archiver?: { ok: boolean; error: string; lastArchived: number | null; lastFailed: number | null; failedCount: number | null };
+  plaintext: { filesScanned: number; fingerprints: string[] };
+}
+
+const VOLUME_FULL_PERCENT = 80;
+const MAX_DRILL_AGE_HOURS = 8 * 24;
+
+function check(name: string, ok: boolean, detail: string, required = true): CheckResult {
+  return { name, required, result: ok ? "pass" : "fail", detail, seconds: 0 };
+}
+
+const hoursAgo = (now: number, t: unknown) => (typeof t === "number" && t > 0 ? (now - t) / 3600 : Infinity);
+const fmtH = (h: number) => (Number.isFinite(h) ? `${h.toFixed(1)} h ago` : "never");
+
+export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
+  const out: CheckResult[] = [];
+  const now = f.collectedAt;
+
+  const ciErrors = f.cloudInit.errors ?? ["result.json missing"];
+  out.push(check("cloud-init finished without errors", f.cloudInit.bootFinished && ciErrors.length === 0 && /status: done/.test(f.cloudInit.statusLong),
+    f.cloudInit.bootFinished ? (ciErrors.length ? `errors: ${JSON.stringify(ciErrors).slice(0, 200)}` : f.cloudInit.statusLong.split("\n")[0]!) : "boot-finished missing"));
+
+  const missingCreds = spec.credentials.filter((c) => !f.credentials.includes(c));
+  out.push(check("credentials delivered", missingCreds.length === 0, missingCreds.length ? `missing: ${missingCreds.join(", ")} (pulumi up delivers them; docs/secrets.md)` : `${spec.credentials.length} present`));
+
+  const inactive = spec.units.filter((u) => f.units[u]?.ActiveState !== "active").map((u) => `${u}=${f.units[u]?.ActiveState ?? "?"}/${f.units[u]?.SubState ?? "?"}`);
+  out.push(check("declared units active", inactive.length === 0, inactive.length ? inactive.join(", ") : `${spec.units.length} active`));
+
+  const unscheduled = spec.timers.filter((t) => f.timers[t]?.ActiveState !== "active" || !f.timers[t]?.NextElapseUSecRealtime);
+  out.push(check("timers scheduled", unscheduled.length === 0, unscheduled.length ? `not scheduled: ${unscheduled.join(", ")}` : `${spec.timers.length} scheduled`));
+
+  out.push(check("no failed units", f.failedUnits.length === 0, f.failedUnits.length ? f.failedUnits.join(", ") : "systemctl --failed is empty"));
+
+  for (const m of spec.mounts) {
+    const fact = f.mounts.find((x) => x.mountPoint === m.mountPoint);
+    const mounted = !!fact && fact.mountedAt === m.mountPoint && !!fact.deviceResolved && fact.source === fact.deviceResolved;
+    out.push(check(`volume ${m.mountPoint} mounted from volume ${m.volumeId}`, mounted, fact ? `source ${fact.source || "none"}, device ${fact.deviceResolved ?? "absent"}` : "no facts"));
+    const used = fact?.usedPercent;
+    out.push(check(`volume ${m.mountPoint} below ${VOLUME_FULL_PERCENT} % used`, typeof used === "number" && used < VOLUME_FULL_PERCENT, `${used ?? "?"} % used`));
+  }
+
+  out.push(check("memory headroom", f.memory.availableMb >= spec.headroomMb, `${f.memory.availableMb} MB available of ${f.memory.totalMb} MB (needs ${spec.headroomMb} MB); swap used ${f.memory.swapUsedMb} MB`));
+  out.push(check("time synchronized", f.time.ntpSynchronized === "yes", `NTPSynchronized=${f.time.ntpSynchronized || "?"} NTP=${f.time.ntp || "?"}`));
+  out.push(check("unattended security upgrades enabled", f.unattendedUpgrades.serviceEnabled === "enabled" && /"1"/.test(f.unattendedUpgrades.periodic), `service ${f.unattendedUpgrades.serviceEnabled}, ${f.unattendedUpgrades.periodic || "no APT::Periodic setting"}`));
+
+  for (const j of spec.jobs.filter((x) => x.job !== "restore-drill")) {
+    const s = f.states[j.job];
+    const age = hoursAgo(now, s?.lastSuccess);
+    out.push(check(`backup job ${j.job} succeeded within ${j.maxAgeHours} h`, age <= j.maxAgeHours, s ? `last success ${fmtH(age)}; last run ${s.result}${s.result === "failure" ? `: ${s.detail}` : ""}` : "never ran"));
+  }
+  if (spec.jobs.some((j) => j.job.startsWith("pgbackrest")) && f.archiver) {
+    const a = f.archiver;
+    const ok = a.ok && (a.lastArchived ?? 0) > 0 && (a.lastFailed ?? 0) <= (a.lastArchived ?? 0);
+    out.push(check("WAL archiving works", ok, a.ok ? `last archived ${fmtH(hoursAgo(now, a.lastArchived))}, last failure ${fmtH(hoursAgo(now, a.lastFailed))}, failures ${a.failedCount}` : a.error));
+  }
+  if (spec.jobs.some((j) => j.job === "restore-drill")) {
+    const d = f.states["restore-drill-result"];
+    const age = d ? (now - Date.parse(String(d.drillDate)) / 1000) / 3600 : Infinity;
+    out.push(check(`restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`, !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS, d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded"));
+  }
+
+  const leaked = spec.secrets.filter((s) => s.fingerprints.some((fp) => f.plaintext.fingerprints.includes(fp))).map((s) => s.name);
+  out.push(check("no plaintext secret on disk", leaked.length === 0, leaked.length ? `found: ${leaked.join(", ")}` : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files`, spec.secrets.length > 0));
+  if (spec.secrets.length === 0) out[out.length - 1]!.result = "skip";
+
+  const nb = spec.nodeB;
+  const viaB = f.nodeB.routes.filter((r) => nb && [r.dst, r.gateway].some((x) => x && x.includes(nb)));
+  out.push(check("no dependency on Node B (operator workstation)", f.nodeB.references.length === 0 && viaB.length === 0,
+    f.nodeB.references.length || viaB.length ? `references: ${[...f.nodeB.references, ...viaB.map((r) => `route ${r.dst}`)].join(", ")}` : nb ? `no unit, mount, config or route names ${nb}` : "no Node B configured"));
+  return out;
+}
+
+/** Scan verdict: exactly the class-A TCP ports open. */
+export function evaluateScan(family: string, expected: number[], open: number[], seconds: number): CheckResult[] {
+  const extra = open.filter((p) => !expected.includes(p));
+  const missing = expected.filter((p) => !open.includes(p));
+  return [
+    { name: `${family} scan: exactly the class-A ports open`, required: true, result: extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}`, seconds },
+    { name: `${family}: SSH not reachable publicly`, required: true, result: open.includes(22) ? "fail" : "pass", detail: open.includes(22) ? "port 22 open" : "port 22 closed", seconds: 0 },
+    { name: `${family}: PostgreSQL not reachable publicly`, required: true, result: open.includes(5432) ? "fail" : "pass", detail: open.includes(5432) ? "port 5432 open" : "port 5432 closed", seconds: 0 },
+  ];
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Gathers acceptance facts on a node and prints them as one JSON object.
+
+Runs as root over the admin path (`sudo python3 - ARGS_JSON < facts.py`). It only reads: the
+caller's checks decide pass or fail. Secret values never come here; for the plaintext check it
+returns SHA-256 fingerprints of candidate tokens found in text files, and the caller compares
+them with fingerprints of the stack's secrets.
+"""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+args = json.loads(sys.argv[1])
+
+
+def sh(cmd, timeout=60):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout.strip(), p.stderr.strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 127, "", str(e)
+
+
+def show(unit, props):
+    _, out, _ = sh(["systemctl", "show", "-p", ",".join(props), unit])
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+facts = {"collectedAt": int(time.time()), "hostname": os.uname().nodename}
+
+# cloud-init
+code, out, _ = sh(["cloud-init", "status", "--long"])
+facts["cloudInit"] = {
+    "statusLong": out,
+    "statusCode": code,
+    "bootFinished": os.path.exists("/var/lib/cloud/instance/boot-finished"),
+}
+try:
+    with open("/run/cloud-init/result.json") as f:
+        facts["cloudInit"]["errors"] = json.load(f).get("v1", {}).get("errors", [])
+except (OSError, ValueError):
+    facts["cloudInit"]["errors"] = None
+
+# units and timers
+facts["units"] = {u: show(u, ["LoadState", "ActiveState", "SubState", "Result", "ConditionResult"]) for u in args["units"]}
+facts["timers"] = {t: show(t, ["LoadState", "ActiveState", "NextElapseUSecRealtime", "UnitFileState"]) for t in args["timers"]}
+_, out, _ = sh(["systemctl", "--failed", "--plain", "--no-legend", "--no-pager"])
+facts["failedUnits"] = [line.split()[0] for line in out.splitlines() if line.strip()]
+_, out, _ = sh(["systemctl", "is-system-running"])
+facts["systemState"] = out
+
+# credentials delivered (names only)
+store = "/etc/credstore.encrypted"
+facts["credentials"] = sorted(f for f in os.listdir(store) if not f.startswith(".")) if os.path.isdir(store) else []
+
+# volumes
+mounts = []
+for m in args["mounts"]:
+    _, src, _ = sh(["findmnt", "-n", "-o", "SOURCE", "--target", m["mountPoint"]])
+    _, tgt, _ = sh(["findmnt", "-n", "-o", "TARGET", "--target", m["mountPoint"]])
+    dev = "/dev/disk/by-id/scsi-0HC_Volume_%s" % m["volumeId"]
+    resolved = os.path.realpath(dev) if os.path.exists(dev) else None
+    st = os.statvfs(m["mountPoint"]) if os.path.isdir(m["mountPoint"]) else None
+    used = None if not st or not st.f_blocks else round(100 * (st.f_blocks - st.f_bfree) / (st.f_blocks - st.f_bfree + st.f_bavail), 1)
+    mounts.append({"mountPoint": m["mountPoint"], "mountedAt": tgt, "source": src, "device": dev, "deviceResolved": resolved, "usedPercent": used})
+facts["mounts"] = mounts
+
+# memory
+mem = {}
+with open("/proc/meminfo") as f:
+    for line in f:
+        k, v = line.split(":", 1)
+        mem[k] = int(v.strip().split()[0])
+facts["memory"] = {"totalMb": mem["MemTotal"] // 1024, "availableMb": mem["MemAvailable"] // 1024, "swapUsedMb": (mem["SwapTotal"] - mem["SwapFree"]) // 1024}
+
+# time and upgrades
+_, out, _ = sh(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
+facts["time"] = {"ntpSynchronized": out.splitlines()[0] if out else "", "ntp": out.splitlines()[1] if len(out.splitlines()) > 1 else ""}
+_, enabled, _ = sh(["systemctl", "is-enabled", "unattended-upgrades.service"])
+_, aptconf, _ = sh(["apt-config", "dump", "APT::Periodic::Unattended-Upgrade"])
+facts["unattendedUpgrades"] = {"serviceEnabled": enabled, "periodic": aptconf}
+
+# job state files
+states = {}
+sd = args["stateDir"]
+if os.path.isdir(sd):
+    for name in sorted(os.listdir(sd)):
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(sd, name)) as f:
+                    states[name[:-5]] = json.load(f)
+            except (OSError, ValueError) as e:
+                states[name[:-5]] = {"unreadable": str(e)}
+facts["states"] = states
+
+# Node B independence: its name must not appear in units, mounts, config or routes.
+nb = args.get("nodeB")
+refs = []
+if nb:
+    for root in ["/etc/systemd", "/etc/fstab", "/etc/xiopro", "/etc/cron.d", "/etc/crontab", "/etc/hosts", "/etc/caddy", "/etc/pgbackrest", "/var/spool/cron"]:
+        code, out, _ = sh(["grep", "-rIlw", "--", nb, root])
+        refs += [p for p in out.splitlines() if p]
+    _, out, _ = sh(["findmnt", "-rn", "-t", "nfs,nfs4,cifs,fuse.sshfs", "-o", "SOURCE"])
+    refs += ["mount:" + s for s in out.splitlines() if nb in s]
+_, routes, _ = sh(["ip", "-j", "route"])
+facts["nodeB"] = {"name": nb, "references": refs, "routes": json.loads(routes or "[]")}
+
+# PostgreSQL archiver (no credentials needed: peer auth as postgres)
+if args.get("postgres"):
+    code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+                         "SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0), coalesce(extract(epoch FROM last_failed_time)::bigint, 0), failed_count, archived_count FROM pg_stat_archiver"])
+    parts = out.split("|") if code == 0 and out else []
+    facts["archiver"] = {"ok": code == 0, "error": err if code else "", "lastArchived": int(parts[0]) if parts else None,
+                         "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
+                         "archivedCount": int(parts[3]) if parts else None}
+
+# Fingerprints of candidate tokens in text files (no values leave the node). Every window of each
+# length a secret has is fingerprinted too, so a secret embedded in a longer token is still found.
+TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}")
+lengths = sorted(set(args.get("secretLengths", [])))
+prints = set()
+scanned = 0
+for root in args["plaintextRoots"]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in args["plaintextSkip"]]
+        for fn in filenames:
+            p = os.path.join(dirpath, fn)
+            try:
+                if os.path.islink(p) or os.path.getsize(p) > 1_000_000:
+                    continue
+                with open(p, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            scanned += 1
+            for t in set(TOKEN.findall(data)):
+                for n in lengths:
+                    for i in range(0, len(t) - n + 1):
+                        prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
+facts["plaintext"] = {"filesScanned": scanned, "fingerprints": sorted(prints)}
+
+print(json.dumps(facts))

@@ -1,0 +1,69 @@
+// What a deployed node must look like, derived from the plan (and the stack outputs for the
+// addresses and volume ids). Pure: the checks compare facts against this.
+import { createHash } from "node:crypto";
+import type { NodePlan, Plan } from "../../infra/plan";
+import { nodeBudget } from "../../infra/plan/budget";
+import { jobsFor } from "../../infra/plan/jobs";
+
+export interface AcceptSpec {
+  stack: string;
+  node: string;
+  publicIpv4?: string;
+  publicIpv6?: string;
+  sites: string[];
+  internalTls: boolean;
+  /** TCP ports that must be open from anywhere (class A); every other port must be closed. */
+  expectTcpOpen: number[];
+  units: string[];
+  timers: string[];
+  mounts: { mountPoint: string; volumeId: string }[];
+  headroomMb: number;
+  nodeB?: string;
+  jobs: { job: string; maxAgeHours: number }[];
+  postgres: boolean;
+  credentials: string[];
+  secrets: { name: string; fingerprints: string[]; lengths: number[] }[];
+}
+
+export interface AddressFacts {
+  publicIpv4?: string;
+  publicIpv6?: string;
+  volumeIds: Record<string, string>;
+}
+
+export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
+
+/** The forms a secret could be left behind in: itself and its base64 (without padding). */
+export function secretForms(value: string): string[] {
+  const b64 = Buffer.from(value).toString("base64").replace(/=+$/, "");
+  return [...new Set([value, b64])];
+}
+
+export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secrets: Record<string, string> = {}): AcceptSpec {
+  const names = node.services.map((s) => s.name);
+  return {
+    stack: plan.stack,
+    node: node.name,
+    publicIpv4: node.publicIpv4 ? addr.publicIpv4 : undefined,
+    publicIpv6: node.publicIpv6 ? addr.publicIpv6 : undefined,
+    sites: node.sites.map((s) => s.hostname),
+    internalTls: plan.ingress.tls === "internal",
+    expectTcpOpen: [...new Set(node.exposure.filter((e) => e.class === "A" && e.protocol === "tcp").map((e) => e.port))].sort((a, b) => a - b),
+    units: node.services.flatMap((s) => s.units),
+    timers: node.services.flatMap((s) => s.timers),
+    mounts: node.volumes.map((v) => {
+      const id = addr.volumeIds[v.key];
+      if (!id) throw new Error(`no volume id for ${v.key} of ${node.name}`);
+      return { mountPoint: v.mountPoint, volumeId: id };
+    }),
+    headroomMb: nodeBudget(node.memoryGb, node.cores, plan.agentd.workers).headroomMb,
+    nodeB: plan.nodeB.tailscaleName,
+    jobs: jobsFor(names).map((j) => ({ job: j.job, maxAgeHours: j.maxAgeHours })),
+    postgres: names.includes("postgresql"),
+    credentials: node.secrets.map((s) => s.file),
+    secrets: Object.entries(secrets).map(([name, value]) => {
+      const forms = secretForms(value);
+      return { name, fingerprints: forms.map((f) => sha256(f)), lengths: forms.map((f) => Buffer.byteLength(f)) };
+    }),
+  };
+}

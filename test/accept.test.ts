@@ -1,0 +1,150 @@
+// The acceptance tool itself: pure verdicts on recorded facts, a real TCP scan and real HTTPS
+// probes on loopback. (The VM proof runs it against a real node.)
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { evaluateFacts, evaluateScan, type NodeFacts } from "../scripts/accept/checks";
+import { checkSite } from "../scripts/accept/https";
+import { scanTcp } from "../scripts/accept/scan";
+import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
+import { splitHostPort } from "../scripts/accept/accept";
+import { planOf } from "./helpers";
+
+const plan = planOf("tst");
+const node = plan.nodes[0]!;
+const spec = buildSpec(plan, node, { publicIpv4: "203.0.113.10", volumeIds: { pgdata: "101", artifacts: "102" } }, { "xiopro-infra:resticPassword": "correct-horse-battery-staple-42" });
+const NOW = 1_800_000_000;
+
+function healthy(): NodeFacts {
+  const state = (job: string) => ({ job, result: "success", lastSuccess: NOW - 3600, detail: "" });
+  return {
+    collectedAt: NOW,
+    cloudInit: { statusLong: "status: done\nboot_status_code: enabled-by-generator", statusCode: 0, bootFinished: true, errors: [] },
+    units: Object.fromEntries(spec.units.map((u) => [u, { ActiveState: "active", SubState: "running" }])),
+    timers: Object.fromEntries(spec.timers.map((t) => [t, { ActiveState: "active", NextElapseUSecRealtime: "Sun 2027-01-17 01:30:00 UTC" }])),
+    failedUnits: [],
+    credentials: [...spec.credentials],
+    mounts: spec.mounts.map((m, i) => ({ mountPoint: m.mountPoint, mountedAt: m.mountPoint, source: `/dev/sd${"bc"[i]}`, device: `/dev/disk/by-id/scsi-0HC_Volume_${m.volumeId}`, deviceResolved: `/dev/sd${"bc"[i]}`, usedPercent: 12.5 })),
+    memory: { totalMb: 3800, availableMb: 2500, swapUsedMb: 0 },
+    time: { ntpSynchronized: "yes", ntp: "yes" },
+    unattendedUpgrades: { serviceEnabled: "enabled", periodic: 'APT::Periodic::Unattended-Upgrade "1";' },
+    states: { ...Object.fromEntries(spec.jobs.map((j) => [j.job, state(j.job)])), "restore-drill-result": { result: "pass", drillDate: new Date((NOW - 7200) * 1000).toISOString(), backupId: "20270101-013000F", durationSeconds: 42 } },
+    nodeB: { name: "mac-studio", references: [], routes: [{ dst: "default", gateway: "172.31.1.1", dev: "eth0" }] },
+    archiver: { ok: true, error: "", lastArchived: NOW - 30, lastFailed: 0, failedCount: 0 },
+    plaintext: { filesScanned: 812, fingerprints: [sha256("something-else-entirely")] },
+  };
+}
+
+const failing = (f: NodeFacts) => evaluateFacts(spec, f).filter((r) => r.result === "fail").map((r) => r.name);
+
+describe("acceptance verdicts on facts", () => {
+  it("accepts a healthy node: every check passes", () => {
+    const rs = evaluateFacts(spec, healthy());
+    expect(rs.filter((r) => r.result !== "pass")).toEqual([]);
+    expect(rs.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it("derives the expected units, timers, credentials and jobs from the plan", () => {
+    expect(spec.units).toContain("agentd-worker@1.service");
+    expect(spec.timers).toContain("xiopro-restore-drill.timer");
+    expect(spec.credentials).toEqual(["pg-role-api", "pg-role-worker", "pg-role-backup", "pg-role-readonly", "restic-password", "pgbackrest-cipher-pass", "repo-s3-access-key", "repo-s3-secret-key"]);
+    expect(spec.expectTcpOpen).toEqual([80, 443]);
+  });
+
+  it.each([
+    ["cloud-init finished without errors", (f: NodeFacts) => (f.cloudInit.errors = ["modules-final: package install failed"])],
+    ["cloud-init finished without errors", (f: NodeFacts) => (f.cloudInit.bootFinished = false)],
+    ["credentials delivered", (f: NodeFacts) => (f.credentials = f.credentials.slice(1))],
+    ["declared units active", (f: NodeFacts) => (f.units["agentd-web.service"] = { ActiveState: "activating", SubState: "auto-restart" })],
+    ["timers scheduled", (f: NodeFacts) => (f.timers["xiopro-pgdump.timer"] = { ActiveState: "inactive", NextElapseUSecRealtime: "" })],
+    ["no failed units", (f: NodeFacts) => (f.failedUnits = ["xiopro-pgdump.service"])],
+    ["volume /var/lib/postgresql mounted from volume 101", (f: NodeFacts) => (f.mounts[0]!.source = "/dev/vda1")],
+    ["volume /srv/agentd below 80 % used", (f: NodeFacts) => (f.mounts[1]!.usedPercent = 81)],
+    ["memory headroom", (f: NodeFacts) => (f.memory.availableMb = 100)],
+    ["time synchronized", (f: NodeFacts) => (f.time.ntpSynchronized = "no")],
+    ["unattended security upgrades enabled", (f: NodeFacts) => (f.unattendedUpgrades.serviceEnabled = "disabled")],
+    ["backup job pgbackrest-diff succeeded within 26 h", (f: NodeFacts) => (f.states["pgbackrest-diff"]!.lastSuccess = NOW - 27 * 3600)],
+    ["WAL archiving works", (f: NodeFacts) => (f.archiver = { ok: true, error: "", lastArchived: NOW - 600, lastFailed: NOW - 60, failedCount: 3 })],
+    ["restore drill passed within 8 days", (f: NodeFacts) => (f.states["restore-drill-result"]!.result = "fail")],
+    ["no plaintext secret on disk", (f: NodeFacts) => f.plaintext.fingerprints.push(sha256(secretForms("correct-horse-battery-staple-42")[1]!))],
+    ["no dependency on Node B (operator workstation)", (f: NodeFacts) => (f.nodeB.references = ["/etc/systemd/system/sync.mount"])],
+  ])("fails exactly %s when that fact is wrong", (name, breakIt) => {
+    const f = healthy();
+    breakIt(f);
+    expect(failing(f)).toEqual([name]);
+  });
+
+  it("scan verdict: exactly the class-A ports, and names SSH or PostgreSQL when public", () => {
+    expect(evaluateScan("IPv4", [80, 443], [80, 443], 1).map((r) => r.result)).toEqual(["pass", "pass", "pass"]);
+    const bad = evaluateScan("IPv4", [80, 443], [22, 443, 5432], 1);
+    expect(bad.map((r) => r.result)).toEqual(["fail", "fail", "fail"]);
+    expect(bad[0]!.detail).toBe("open 22,443,5432; expected 80,443; unexpected 22,5432; missing 80");
+  });
+
+  it("parses --target forms and rejects ambiguous ones", () => {
+    expect(splitHostPort("203.0.113.10")).toEqual(["203.0.113.10", 22]);
+    expect(splitHostPort("node:2222")).toEqual(["node", 2222]);
+    expect(splitHostPort("[2001:db8::1]:22")).toEqual(["2001:db8::1", 22]);
+    expect(() => splitHostPort("2001:db8::1")).toThrow(/host\[:port\]/);
+  });
+});
+
+describe("scan and HTTPS probes on loopback", () => {
+  const servers: net.Server[] = [];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "accept-tls-"));
+  let httpsPort = 0;
+  let httpPort = 0;
+  let ca = "";
+
+  beforeAll(async () => {
+    const o = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+    o(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test root", "-days", "2"]);
+    o(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=app.test.example"]);
+    fs.writeFileSync(path.join(dir, "ext"), "subjectAltName=DNS:app.test.example\n");
+    o(["x509", "-req", "-in", "site.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "site.crt", "-days", "2", "-extfile", "ext"]);
+    ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
+    const tls = https.createServer({ key: fs.readFileSync(path.join(dir, "site.key")), cert: fs.readFileSync(path.join(dir, "site.crt")) }, (req, res) => {
+      res.writeHead(req.url === "/" ? 200 : 404, { "Strict-Transport-Security": "max-age=31536000; includeSubDomains" }).end("ok");
+    });
+    const plain = http.createServer((req, res) => res.writeHead(308, { location: `https://${req.headers.host}${req.url}` }).end());
+    for (const s of [tls, plain]) {
+      await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+      servers.push(s);
+    }
+    httpsPort = (tls.address() as net.AddressInfo).port;
+    httpPort = (plain.address() as net.AddressInfo).port;
+  });
+
+  afterAll(() => {
+    servers.forEach((s) => s.close());
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("finds exactly the listening ports in a scanned range", async () => {
+    const lo = Math.min(httpsPort, httpPort) - 50;
+    const ports = Array.from({ length: Math.max(httpsPort, httpPort) - lo + 50 }, (_, i) => lo + i).filter((p) => p > 0 && p < 65536);
+    const open = await scanTcp("127.0.0.1", { ports, concurrency: 64, timeoutMs: 500 });
+    expect(open.filter((p) => p === httpsPort || p === httpPort)).toEqual([httpsPort, httpPort].sort((a, b) => a - b));
+  });
+
+  it("accepts a site with a chain to the given CA and HSTS, and fails it without that CA", async () => {
+    const ports = { https: httpsPort, http: httpPort };
+    const viaCa = await checkSite("127.0.0.1", "app.test.example", ca, ports);
+    expect(viaCa.map((r) => [r.name, r.result])).toEqual([
+      ["https app.test.example: valid certificate (internal CA)", "pass"],
+      ["https app.test.example: HSTS", "pass"],
+      ["https app.test.example: upstream answers", "pass"],
+      ["http app.test.example: redirects to https", "pass"],
+    ]);
+    const noCa = await checkSite("127.0.0.1", "app.test.example", undefined, ports);
+    expect(noCa[0]!.result).toBe("fail");
+    expect(noCa[0]!.detail).toMatch(/self[- ]signed|unable to (get|verify)/i);
+    const wrongName = await checkSite("127.0.0.1", "other.test.example", ca, ports);
+    expect(wrongName[0]!.result).toBe("fail");
+  });
+});
