@@ -32,7 +32,7 @@ function pulumiType(spec: Spec<unknown>): Record<string, unknown> {
 export function pulumiYaml(): string {
   const config: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, Spec<unknown>][]) {
-    const entry: Record<string, unknown> = { ...pulumiType(spec), description: describe(spec) };
+    const entry: Record<string, unknown> = { ...pulumiType(spec), description: describe(spec), ...(spec.secret ? { secret: true } : {}) };
     if (spec.defaultValue !== undefined) entry.default = spec.defaultValue;
     config[key] = entry;
   }
@@ -45,7 +45,7 @@ function describe(spec: Spec<unknown>): string {
 }
 
 function docRows(prefix: string, spec: Spec<unknown>, rows: string[][]): void {
-  const def = spec.defaultValue === undefined ? (spec.optional ? "—" : "**required**") : `\`${JSON.stringify(spec.defaultValue)}\``;
+  const def = spec.secret ? "secret: `pulumi config set --secret`" : spec.defaultValue === undefined ? (spec.optional ? "—" : "**required**") : `\`${JSON.stringify(spec.defaultValue)}\``;
   rows.push([`\`${prefix}\``, `\`${spec.typeName.replace(/\|/g, "\\|")}\``, def, spec.description.replace(/\|/g, "\\|")]);
   if (spec.fields) for (const [k, f] of Object.entries(spec.fields)) docRows(`${prefix}.${k}`, f, rows);
   if (spec.item?.fields) for (const [k, f] of Object.entries(spec.item.fields)) docRows(`${prefix}[].${k}`, f, rows);

@@ -101,7 +101,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });
@@ -145,6 +145,41 @@ describe("stack config validation", () => {
     expect(problemsOf("tst", (c) => c.nodeA.volumes.shift())).toEqual([
       "xiopro-infra:nodeA.volumes: has no volume mounted at /var/lib/postgresql, but the node runs postgresql | add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume",
     ]);
+  });
+});
+
+describe("secrets in config", () => {
+  it("names every secret the stack needs but lacks, with the command that sets it", () => {
+    const obj = structuredClone(stackObject("tst"));
+    const r = loadConfig(toRaw(obj, [], { secrets: false }));
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual([
+      "xiopro-infra:resticPassword: is not set, but it is needed: restic repository password | run: pulumi config set --secret resticPassword <value>",
+      "xiopro-infra:pgbackrestCipherPass: is not set, but it is needed: pgBackRest repository cipher passphrase | run: pulumi config set --secret pgbackrestCipherPass <value>",
+      "xiopro-infra:backupS3AccessKey: is not set, but it is needed: Object Storage access key of the backup bucket | run: pulumi config set --secret backupS3AccessKey <value>",
+      "xiopro-infra:backupS3SecretKey: is not set, but it is needed: Object Storage secret key of the backup bucket | run: pulumi config set --secret backupS3SecretKey <value>",
+      "xiopro-infra:tailscaleAuthKey: is not set, but it is needed: joins each node to the tailnet at first boot (admin path tailscale) | run: pulumi config set --secret tailscaleAuthKey <value>",
+      "xiopro-infra:adminSshPrivateKey: is not set, but it is needed: Pulumi delivers credentials over the admin path with it | run: pulumi config set --secret adminSshPrivateKey <value>",
+    ]);
+  });
+
+  it("rejects a secret set as plain config and says how to re-set it as a secret", () => {
+    const raw = toRaw(stackObject("tst"));
+    raw.secretKeys = new Set([...raw.secretKeys].filter((k) => k !== "xiopro-infra:resticPassword"));
+    const r = loadConfig(raw);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual([
+      "xiopro-infra:resticPassword: is set as plain text, so its value sits unencrypted in the stack file | run: pulumi config rm resticPassword && pulumi config set --secret resticPassword <value>",
+    ]);
+  });
+
+  it("lists missing secrets as pending instead of failing when asked (offline plan)", () => {
+    const r = loadConfig(toRaw(stackObject("prd"), [], { secrets: false }), { requireSecrets: false });
+    expect(r.ok && r.pendingSecrets.map((s) => s.key)).toEqual(["resticPassword", "pgbackrestCipherPass", "backupS3AccessKey", "backupS3SecretKey", "tailscaleAuthKey", "adminSshPrivateKey"]);
+  });
+
+  it("reads provider keys set per entry with --path --secret without exposing values", () => {
+    const r = parseStackYaml("config:\n  xiopro-infra:providerKeys:\n    OPENROUTER_API_KEY:\n      secure: v1:abc\n", "Pulumi.x.yaml");
+    expect(r.ok && r.raw.values["xiopro-infra:providerKeys"]).toBe('{"OPENROUTER_API_KEY":"[secret]"}');
+    expect(r.ok && [...r.raw.secretKeys]).toEqual(["xiopro-infra:providerKeys"]);
   });
 });
 

@@ -10,7 +10,8 @@ const HOST = path.join(ROOT, "test/fixtures/language-host.js");
 function load(stack: string, edit?: (c: Record<string, any>) => void) {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
   edit?.(obj);
-  return spawnSync(process.execPath, [HOST, stack, JSON.stringify(toRaw(obj).values)], { cwd: "/", encoding: "utf8", timeout: 120_000 });
+  const raw = toRaw(obj);
+  return spawnSync(process.execPath, [HOST, stack, JSON.stringify({ values: raw.values, secretKeys: [...raw.secretKeys] })], { cwd: "/", encoding: "utf8", timeout: 120_000 });
 }
 
 describe("Pulumi entry point", () => {

@@ -233,6 +233,31 @@ export const CONFIG_KEYS = {
     },
     { description: "The agent runtime (seed 001 §3)", default: { workers: 2, user: "agentd", webCommand: "bin/agentd web", workerCommand: "bin/agentd worker", sweeperCommand: "bin/agentd sweep", environment: {} } },
   ),
+  // Secrets: only ever set with `pulumi config set --secret`; which ones a stack needs follows from
+  // its services and backup repository (infra/plan/secrets.ts). docs/secrets.md has the runbook.
+  resticPassword: optional(str({ description: "restic repository password (backup service)", secret: true })),
+  pgbackrestCipherPass: optional(str({ description: "pgBackRest repository encryption passphrase (backup service with PostgreSQL)", secret: true })),
+  backupS3AccessKey: optional(str({ description: "Object Storage access key of the backup bucket (repository kind s3)", secret: true })),
+  backupS3SecretKey: optional(str({ description: "Object Storage secret key of the backup bucket (repository kind s3)", secret: true })),
+  backupSftpPrivateKey: optional(str({ description: "SSH private key of the Storage Box sub-account (repository kind sftp)", secret: true })),
+  tailscaleAuthKey: optional(str({ description: "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; DESIGN D3's only user-data exception)", secret: true })),
+  adminSshPrivateKey: optional(str({ description: "Private key of the admin user that Pulumi uses to deliver credentials over the admin path", secret: true })),
+  providerKeys: optional(
+    record(str({ description: "Secret value" }), {
+      description: "Model-provider and tool API keys for agentd workers: ENV_NAME → value, exposed as environment variables",
+      keyPattern: /^[A-Z][A-Z0-9_]*$/,
+      keyHint: "use UPPER_SNAKE_CASE names such as OPENROUTER_API_KEY",
+      secret: true,
+    }),
+  ),
+  webSecrets: optional(
+    record(str({ description: "Secret value" }), {
+      description: "Secrets of agentd-web (e.g. SESSION_SECRET): ENV_NAME → value, exposed as environment variables",
+      keyPattern: /^[A-Z][A-Z0-9_]*$/,
+      keyHint: "use UPPER_SNAKE_CASE names such as SESSION_SECRET",
+      secret: true,
+    }),
+  ),
 } satisfies Record<string, Spec<unknown>>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

@@ -1,6 +1,7 @@
 // The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
 // out, or every problem at once. Nothing is declared before this passes.
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
+import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
 import { cidrInside, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
 import { CONFIG_KEYS, PROJECT, type NodeConfig, type StackConfig } from "./keys";
@@ -13,7 +14,7 @@ export interface RawConfig {
   secretKeys: ReadonlySet<string>;
 }
 
-export type LoadResult = { ok: true; config: StackConfig } | { ok: false; problems: Problem[] };
+export type LoadResult = { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[] } | { ok: false; problems: Problem[] };
 
 export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
 export type NodeKey = (typeof NODE_KEYS)[number];
@@ -22,7 +23,11 @@ const HETZNER_IMAGES = ["ubuntu-24.04", "debian-12", "debian-13"];
 const VOLUME_MIN_GB = 10;
 const VOLUME_MAX_GB = 10240;
 
-export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog } = {}): LoadResult {
+/**
+ * `requireSecrets` (default true, as under `pulumi up`): a secret the stack needs but that is not set
+ * is a problem. The offline plan passes false: it cannot decrypt anyway, so it lists them as pending.
+ */
+export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSecrets?: boolean } = {}): LoadResult {
   const cat = opts.catalog ?? defaultCatalog;
   const problems = new Problems();
   const decoded: Record<string, unknown> = {};
@@ -40,8 +45,25 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog } = {}): Lo
   }
   const parsed = parseFields(CONFIG_KEYS, decoded, PROJECT, { problems }, ":") as StackConfig | undefined;
   if (parsed) checkSemantics(parsed, cat, problems);
+  const pendingSecrets = parsed ? checkSecrets(parsed, raw, problems, opts.requireSecrets ?? true) : [];
   if (!problems.empty || !parsed) return { ok: false, problems: problems.list };
-  return { ok: true, config: parsed };
+  return { ok: true, config: parsed, pendingSecrets };
+}
+
+/** Secrets must be set as secrets; the ones the stack needs must be set at all. */
+function checkSecrets(c: StackConfig, raw: RawConfig, p: Problems, required: boolean): { key: string; why: string }[] {
+  for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, { secret?: boolean }][]) {
+    const full = `${PROJECT}:${key}`;
+    if (spec.secret && full in raw.values && !raw.secretKeys.has(full)) {
+      p.add(full, "is set as plain text, so its value sits unencrypted in the stack file", `run: pulumi config rm ${key} && pulumi config set --secret ${key}${key === "providerKeys" || key === "webSecrets" ? " --path (per entry: <key>.<NAME>)" : ""} <value>`);
+    }
+  }
+  const services = NODE_KEYS.filter((n) => c[n].enabled).map((n) => c[n].services.map((s) => (typeof s === "string" ? s : s.name)));
+  const missing = requiredSecretKeys(c, services).filter(({ key }) => !(`${PROJECT}:${key}` in raw.values));
+  if (required) {
+    for (const m of missing) p.add(`${PROJECT}:${m.key}`, `is not set, but it is needed: ${m.why}`, `run: pulumi config set --secret ${m.key} <value>`);
+  }
+  return missing;
 }
 
 function decodeJson(key: string, text: string, problems: Problems): unknown {

@@ -46,12 +46,14 @@ export interface Spec<T> {
   fields?: Record<string, Spec<unknown>>;
   /** For arrays: the item spec (docs). */
   item?: Spec<unknown>;
+  /** Must be set with `pulumi config set --secret` (Pulumi.yaml marks it secret). */
+  secret?: boolean;
 }
 
-type Opts<T> = { description: string; default?: T; optional?: boolean };
+type Opts<T> = { description: string; default?: T; optional?: boolean; secret?: boolean };
 
 function base<T>(typeName: string, o: Opts<T>, parse: Spec<T>["parse"]): Spec<T> {
-  return { description: o.description, typeName, defaultValue: o.default, optional: o.optional ?? false, parse };
+  return { description: o.description, typeName, defaultValue: o.default, optional: o.optional ?? false, parse, secret: o.secret };
 }
 
 export function str<const T extends string = string>(o: Opts<T> & { pattern?: RegExp; patternHint?: string; oneOf?: readonly T[] }): Spec<T> {

@@ -75,12 +75,29 @@ export function parseStackYaml(text: string, fileName: string): StackFileResult 
     if (isSecure(value)) {
       values[key] = SECRET_PLACEHOLDER;
       secretKeys.add(key);
+    } else if (containsSecure(value)) {
+      // `pulumi config set --path --secret a.B v` keeps the object's shape with secure leaves.
+      values[key] = JSON.stringify(replaceSecure(value));
+      secretKeys.add(key);
     } else {
       values[key] = typeof value === "string" ? value : JSON.stringify(value);
     }
   }
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, raw: { values, secretKeys }, file: fileName };
+}
+
+function containsSecure(v: unknown): boolean {
+  if (isSecure(v)) return true;
+  if (Array.isArray(v)) return v.some(containsSecure);
+  return typeof v === "object" && v !== null && Object.values(v).some(containsSecure);
+}
+
+function replaceSecure(v: unknown): unknown {
+  if (isSecure(v)) return SECRET_PLACEHOLDER;
+  if (Array.isArray(v)) return v.map(replaceSecure);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replaceSecure(x)]));
+  return v;
 }
 
 function isSecure(v: unknown): boolean {

@@ -16,6 +16,9 @@ export interface SecretPlan {
   file: string;
   /** generated: random, owned by the stack; config: `pulumi config set --secret` by the operator. */
   source: "generated" | "config";
+  /** Config key (and entry, for maps) that holds the value, for config secrets. */
+  configKey?: string;
+  configEntry?: string;
   description: string;
   grants: SecretGrant[];
 }
@@ -54,13 +57,24 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
     const pgb = has("postgresql") ? [PG_CLUSTER_UNIT, ...BACKUP_JOB_UNITS] : [];
     const both = [...pgb, ...RESTIC_UNITS];
     const grant = (units: string[], id: string) => units.map((unit) => ({ unit, id }));
-    out.push({ file: "restic-password", source: "config", description: "restic repository password", grants: grant(RESTIC_UNITS, "restic-password") });
-    if (pgb.length > 0) out.push({ file: "pgbackrest-cipher-pass", source: "config", description: "pgBackRest repository cipher passphrase", grants: grant(pgb, "pgbackrest-cipher-pass") });
+    out.push({ file: "restic-password", source: "config", configKey: "resticPassword", description: "restic repository password", grants: grant(RESTIC_UNITS, "restic-password") });
+    if (pgb.length > 0) out.push({ file: "pgbackrest-cipher-pass", source: "config", configKey: "pgbackrestCipherPass", description: "pgBackRest repository cipher passphrase", grants: grant(pgb, "pgbackrest-cipher-pass") });
     if (kind === "s3") {
-      out.push({ file: "repo-s3-access-key", source: "config", description: "Object Storage access key of the backup bucket", grants: grant(both, "repo-s3-access-key") });
-      out.push({ file: "repo-s3-secret-key", source: "config", description: "Object Storage secret key of the backup bucket", grants: grant(both, "repo-s3-secret-key") });
+      out.push({ file: "repo-s3-access-key", source: "config", configKey: "backupS3AccessKey", description: "Object Storage access key of the backup bucket", grants: grant(both, "repo-s3-access-key") });
+      out.push({ file: "repo-s3-secret-key", source: "config", configKey: "backupS3SecretKey", description: "Object Storage secret key of the backup bucket", grants: grant(both, "repo-s3-secret-key") });
     }
-    if (kind === "sftp") out.push({ file: "repo-sftp-key", source: "config", description: "SSH private key of the Storage Box sub-account", grants: grant(both, "repo-sftp-key") });
+    if (kind === "sftp") out.push({ file: "repo-sftp-key", source: "config", configKey: "backupSftpPrivateKey", description: "SSH private key of the Storage Box sub-account", grants: grant(both, "repo-sftp-key") });
+  }
+  const envFile = (prefix: string, env: string) => `${prefix}-${env.toLowerCase().replace(/_/g, "-")}`;
+  if (has("agentd-worker")) {
+    for (const env of Object.keys(config.providerKeys ?? {}).sort()) {
+      out.push({ file: envFile("provider", env), source: "config", configKey: "providerKeys", configEntry: env, description: `provider key ${env} (agentd workers)`, grants: [{ unit: "agentd-worker@.service", id: env }] });
+    }
+  }
+  if (has("agentd-web")) {
+    for (const env of Object.keys(config.webSecrets ?? {}).sort()) {
+      out.push({ file: envFile("web", env), source: "config", configKey: "webSecrets", configEntry: env, description: `web secret ${env} (agentd-web)`, grants: [{ unit: "agentd-web.service", id: env }] });
+    }
   }
   return out;
 }
@@ -76,4 +90,16 @@ export function credentialLines(secrets: readonly SecretPlan[], unit: string): s
     }
   }
   return lines.join("\n");
+}
+
+/** Config keys holding secrets that the stack needs, with why; besides the delivered credentials
+ * this covers the Tailscale join key and the admin key Pulumi delivers with. */
+export function requiredSecretKeys(config: StackConfig, nodeServices: readonly (readonly string[])[]): { key: string; why: string }[] {
+  const out = new Map<string, string>();
+  for (const services of nodeServices) {
+    for (const s of nodeSecrets(config, services)) if (s.configKey && !s.configEntry) out.set(s.configKey, s.description);
+  }
+  if (config.adminPath.mode === "tailscale") out.set("tailscaleAuthKey", "joins each node to the tailnet at first boot (admin path tailscale)");
+  if (out.size > 0 || nodeServices.some((s) => s.includes("postgresql"))) out.set("adminSshPrivateKey", "Pulumi delivers credentials over the admin path with it");
+  return [...out].map(([key, why]) => ({ key, why }));
 }

@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatProblems, loadConfig } from "../../infra/config/load";
-import { parseStackYaml, readStackFile, type StackFileResult } from "../../infra/config/stack-file";
+import { parseStackYaml, readStackFile, SECRET_PLACEHOLDER, type StackFileResult } from "../../infra/config/stack-file";
 import { runOffline, type RecordedResource } from "../../infra/offline";
 import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
 import { nodeFiles } from "../../cloud-init/render";
@@ -19,6 +19,8 @@ export interface PlanResult {
   /** Rendered user-data per server name. */
   userData: Record<string, string>;
   plan: Plan;
+  /** Secrets the stack needs that are not set (pulumi up would refuse). */
+  pendingSecrets: { key: string; why: string }[];
 }
 
 /** Plans a stack of the project, or the stack config file at `stackFile` (named Pulumi.<stack>.yaml). */
@@ -28,15 +30,21 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
   else if (!fs.existsSync(stackFile)) file = { ok: false, problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }] };
   else file = parseStackYaml(fs.readFileSync(stackFile, "utf8"), path.basename(stackFile));
   if (!file.ok) throw new PlanConfigError(formatProblems(stack, file.problems));
-  const loaded = loadConfig(file.raw);
+  // Offline, secrets cannot be decrypted: missing ones are listed as pending, not fatal.
+  const loaded = loadConfig(file.raw, { requireSecrets: false });
   if (!loaded.ok) throw new PlanConfigError(formatProblems(stack, loaded.problems));
+  const raw = { values: { ...file.raw.values }, secretKeys: new Set(file.raw.secretKeys) };
+  for (const { key } of loaded.pendingSecrets) {
+    raw.values[`xiopro-infra:${key}`] = SECRET_PLACEHOLDER;
+    raw.secretKeys.add(`xiopro-infra:${key}`);
+  }
   // Imported only now: the program module must see the mock runtime.
   const { runProgram } = await import("../../infra/program");
-  const run = await runOffline(stack, file.raw, runProgram);
+  const run = await runOffline(stack, raw, runProgram);
   const userData = Object.fromEntries(
     run.resources.filter((r) => r.type === "hcloud:index/server:Server").map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
   );
-  return { stack, resources: run.resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack) };
+  return { stack, resources: run.resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets };
 }
 
 function table(headers: string[], rows: (string | number)[][]): string {
@@ -94,6 +102,9 @@ export function formatPlanReport(r: PlanResult): string {
     ),
     "",
     `User-data: ${Object.entries(r.userData).map(([n, u]) => `${n} ${Buffer.byteLength(u)} bytes`).join(", ")} (limit 32768)`,
+    ...(r.pendingSecrets.length
+      ? ["", `Secrets to set before 'pulumi up' (${r.pendingSecrets.length}; offline they are placeholders):`, ...r.pendingSecrets.map((p) => `  pulumi config set --secret ${p.key} <value> --stack ${r.stack}    # ${p.why}`)]
+      : []),
   ];
   return parts.join("\n");
 }
