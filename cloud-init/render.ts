@@ -19,7 +19,11 @@ export const USER_DATA_LIMIT = 32 * 1024;
 export interface RenderFacts {
   /** Hetzner volume id per volume key: the guest sees /dev/disk/by-id/scsi-0HC_Volume_<id>. */
   volumeIds: Record<string, string>;
+  /** Single-use, short-lived tailnet join key: the one secret user-data may carry (DESIGN D3). */
+  tailscaleAuthKey?: string;
 }
+
+export const TAILSCALE_KEY_PATH = "/etc/xiopro/tailscale-authkey";
 
 export interface WriteFile {
   path: string;
@@ -171,7 +175,8 @@ export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
 export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): string {
   const all = nodeFiles(plan, node);
   const bundle = gzipSync(tar(all.filter((f) => !f.early).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 });
-  const files: WriteFile[] = [...all.filter((f) => f.early), { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
+  const join: WriteFile[] = plan.adminPath.mode === "tailscale" && facts.tailscaleAuthKey ? [{ path: TAILSCALE_KEY_PATH, content: facts.tailscaleAuthKey, permissions: "0600", early: true }] : [];
+  const files: WriteFile[] = [...all.filter((f) => f.early), ...join, { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
   const mounts = node.volumes.map((v) => {
     const id = facts.volumeIds[v.key];
     if (!id) throw new Error(`no volume id for ${v.key} on ${node.name}`);

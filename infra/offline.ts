@@ -11,8 +11,31 @@ export interface RecordedResource {
   /** Pulumi logical name of the parent component, if any. */
   id: string;
   inputs: Record<string, unknown>;
-  /** Resource options that matter for review: protect, ignoreChanges, deleteBeforeReplace. */
+  /** Resource options that matter for review: protect, ignoreChanges. */
   options: { protect: boolean; ignoreChanges: string[] };
+  /** Top-level input names whose values are Pulumi secrets (shown unwrapped in `inputs`). */
+  secretInputs: string[];
+}
+
+/** Pulumi's marker for a secret value in serialized inputs. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+function isSecretWrapper(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE;
+}
+
+function unwrap(v: unknown): unknown {
+  if (isSecretWrapper(v)) return unwrap(v.value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  return v;
+}
+
+function containsSecret(v: unknown): boolean {
+  if (isSecretWrapper(v)) return true;
+  if (Array.isArray(v)) return v.some(containsSecret);
+  return typeof v === "object" && v !== null && Object.values(v).some(containsSecret);
 }
 
 export interface OfflineRun {
@@ -27,6 +50,9 @@ function fakeState(type: string, inputs: Record<string, unknown>, seq: number): 
       return { ...inputs, ipAddress: inputs.type === "ipv4" ? `203.0.113.${10 + seq}` : `2001:db8:${(0x100 + seq).toString(16)}::/64` };
     case "hcloud:index/server:Server":
       return { ...inputs, status: "running" };
+    case "random:index/randomPassword:RandomPassword":
+      // Deterministic stand-in; the real value comes from the random provider at `pulumi up`.
+      return { ...inputs, result: `generated-${seq}-${"x".repeat(Number(inputs.length ?? 32) - String(seq).length - 10)}` };
     case "hcloud:index/zone:Zone":
       return { ...inputs, authoritativeNameservers: { assigned: ["hydrogen.ns.hetzner.com.", "oxygen.ns.hetzner.com.", "helium.ns.hetzner.de."] } };
     default:
@@ -78,8 +104,10 @@ export async function runOffline(stack: string, raw: RawConfig, program: () => P
       newResource(args) {
         const n = seq++;
         const o = options.get(`${args.type}::${args.name}`);
-        resources.push({ type: args.type, name: args.name, id: String(1000 + n), inputs: args.inputs, options: { protect: o?.protect ?? false, ignoreChanges: o?.ignoreChanges ?? [] } });
-        return { id: String(1000 + n), state: fakeState(args.type, args.inputs, n) };
+        const inputs = unwrap(args.inputs) as Record<string, unknown>;
+        const secretInputs = Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k]));
+        resources.push({ type: args.type, name: args.name, id: String(1000 + n), inputs, options: { protect: o?.protect ?? false, ignoreChanges: o?.ignoreChanges ?? [] }, secretInputs });
+        return { id: String(1000 + n), state: fakeState(args.type, inputs, n) };
       },
       call(args) {
         const handler = ALLOWED_CALLS[args.token];

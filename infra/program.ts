@@ -31,7 +31,14 @@ export const sha256 = (text: string) => createHash("sha256").update(text).digest
 export async function runProgram(): Promise<Record<string, unknown>> {
   const stack = pulumi.getStack();
   const plan = planFromRuntime(stack);
-  const platform = new Platform(`${PROJECT}-${stack}`, { plan, renderUserData: (node, volumeIds) => renderUserData(plan, node, { volumeIds }) });
+  const config = new pulumi.Config(PROJECT);
+  const configSecret = (key: string, entry?: string): pulumi.Output<string> =>
+    entry === undefined ? config.requireSecret(key) : config.requireSecretObject<Record<string, string>>(key).apply((o) => o[entry]!);
+  const platform = new Platform(`${PROJECT}-${stack}`, {
+    plan,
+    renderUserData: (node, volumeIds, tailscaleAuthKey) => renderUserData(plan, node, { volumeIds, tailscaleAuthKey }),
+    configSecret,
+  });
 
   const nodes = Object.fromEntries(
     plan.nodes.map((n) => {

@@ -1,7 +1,7 @@
 // L1: the real stack program under Pulumi's mock runtime. Asserts exact types, names and inputs.
 import { beforeAll, describe, expect, it } from "vitest";
 import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
-import { stackObject, toRaw } from "./helpers";
+import { stackObject, TEST_SECRETS, toRaw } from "./helpers";
 
 const runs: Record<string, OfflineRun> = {};
 
@@ -187,3 +187,70 @@ function await4(r: OfflineRun): { v4: string; v6host: string } {
   const v6host = (r.outputs as any).nodes.nodeA.publicIpv6 as string;
   return { v4, v6host };
 }
+
+describe("secret delivery under mocks", () => {
+  const commands = (r: OfflineRun) => r.resources.filter((x) => x.type === "command:remote:Command");
+
+  it("delivers each credential of node A with its own remote command, value on stdin as a secret", () => {
+    const r = runs.tst!;
+    const server = one(r, "server:Server", "xiopro-infra-tst-node-a");
+    const cs = commands(r).sort((a, b) => a.name.localeCompare(b.name));
+    expect(cs.map((c) => c.name)).toEqual([
+      "xiopro-infra-tst-node-a-credentials-first-backup",
+      "xiopro-infra-tst-node-a-credentials-pg-role-api",
+      "xiopro-infra-tst-node-a-credentials-pg-role-backup",
+      "xiopro-infra-tst-node-a-credentials-pg-role-readonly",
+      "xiopro-infra-tst-node-a-credentials-pg-role-worker",
+      "xiopro-infra-tst-node-a-credentials-pgbackrest-cipher-pass",
+      "xiopro-infra-tst-node-a-credentials-repo-s3-access-key",
+      "xiopro-infra-tst-node-a-credentials-repo-s3-secret-key",
+      "xiopro-infra-tst-node-a-credentials-restic-password",
+    ]);
+    const api = cs.find((c) => c.name.endsWith("pg-role-api"))!;
+    expect(api.secretInputs).toEqual(expect.arrayContaining(["stdin"]));
+    expect(api.inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-credentials install pg-role-api 'xiopro-postgres-roles.service' 'agentd-web.service'$/);
+    expect(api.inputs.create).toContain("/var/lib/cloud/instance/boot-finished");
+    expect(api.inputs.triggers).toEqual([server.id]);
+    expect(api.inputs.connection).toMatchObject({ host: "tst-node-a", user: "ops" });
+    const restic = cs.find((c) => c.name.endsWith("restic-password"))!;
+    expect(restic.inputs.stdin).toBe(TEST_SECRETS.resticPassword);
+    expect(restic.inputs.create).toMatch(/install restic-password 'xiopro-pgdump.service' 'xiopro-files-backup.service' 'xiopro-restic-check.service'$/);
+    const cipher = cs.find((c) => c.name.endsWith("pgbackrest-cipher-pass"))!;
+    expect(cipher.inputs.create).toMatch(/'postgresql@\*\.service' 'xiopro-pgbackrest@\*\.service' 'xiopro-restore-drill.service'$/);
+  });
+
+  it("generates one random password per database role", () => {
+    const pw = runs.tst!.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
+    expect(pw.map((p) => [p.name, p.inputs.length, p.inputs.special]).sort()).toEqual([
+      ["xiopro-infra-tst-pg-role-api", 32, false],
+      ["xiopro-infra-tst-pg-role-backup", 32, false],
+      ["xiopro-infra-tst-pg-role-readonly", 32, false],
+      ["xiopro-infra-tst-pg-role-worker", 32, false],
+    ]);
+  });
+
+  it("re-delivers only the rotated secret: one command's input changes, no other resource does", async () => {
+    const rotated = await run("tst", (c) => (c.resticPassword = "rotated-restic-password-99"));
+    const key = (x: RecordedResource) => `${x.type} ${x.name}`;
+    const before = new Map(runs.tst!.resources.map((x) => [key(x), JSON.stringify(x.inputs)]));
+    const changed = rotated.resources.filter((x) => before.get(key(x)) !== JSON.stringify(x.inputs)).map((x) => x.name);
+    expect(changed).toEqual(["xiopro-infra-tst-node-a-credentials-restic-password"]);
+  });
+
+  it("keeps every secret except the single-use Tailscale key out of the user-data, in plain or base64", () => {
+    const ud = String(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").inputs.userData);
+    const pw = runs.tst!.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword").map((p) => `generated-${Number(p.id) - 1000}-`);
+    const secrets = [...Object.entries(TEST_SECRETS).filter(([k]) => k !== "tailscaleAuthKey").map(([, v]) => v), ...pw];
+    for (const s of secrets) {
+      expect(ud).not.toContain(s);
+      expect(ud).not.toContain(Buffer.from(s).toString("base64").replace(/=+$/, ""));
+    }
+    expect(ud).toContain(`  - path: /etc/xiopro/tailscale-authkey\n    permissions: "0600"\n    content: ${TEST_SECRETS.tailscaleAuthKey}\n`);
+    expect(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").secretInputs).toContain("userData");
+  });
+
+  it("exports no secret value in the stack outputs", () => {
+    const text = JSON.stringify(runs.prd!.outputs);
+    for (const s of Object.values(TEST_SECRETS)) expect(text).not.toContain(s);
+  });
+});

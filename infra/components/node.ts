@@ -8,7 +8,9 @@ export interface NodeArgs {
   protection: Plan["protection"];
   userDataChange: Plan["userDataChange"];
   /** Renders the user-data once the volume ids (stable across server replacements) are known. */
-  renderUserData: (volumeIds: Record<string, string>) => string;
+  renderUserData: (volumeIds: Record<string, string>, tailscaleAuthKey?: string) => string;
+  /** The single-use tailnet join key (secret): the user-data then becomes a secret too. */
+  tailscaleAuthKey?: pulumi.Input<string>;
   networkId: pulumi.Input<number>;
   /** The subnet must exist before a server asks for an address in it. */
   subnet: pulumi.Resource;
@@ -67,8 +69,8 @@ export class Node extends pulumi.ComponentResource {
         ),
     );
     this.userData = pulumi
-      .all(this.volumes.map((v) => v.id))
-      .apply((ids) => args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!]))));
+      .all([pulumi.all(this.volumes.map((v) => v.id)), pulumi.output(args.tailscaleAuthKey)])
+      .apply(([ids, key]) => args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!])), key));
 
     this.server = new hcloud.Server(
       name,

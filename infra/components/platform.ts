@@ -1,14 +1,20 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { SecretPlan } from "../plan/secrets";
+import { Credentials } from "./credentials";
 import type { NodePlan, Plan } from "../plan";
 import { Dns } from "./dns";
 import { PrivateNetwork } from "./network";
 import { Node } from "./node";
+import { ADMIN_USER } from "../../cloud-init/render";
 
 export interface PlatformArgs {
   plan: Plan;
-  /** Renders a node's user-data given its volume ids. */
-  renderUserData: (node: NodePlan, volumeIds: Record<string, string>) => string;
+  /** Renders a node's user-data given its volume ids (and the tailnet join key, if any). */
+  renderUserData: (node: NodePlan, volumeIds: Record<string, string>, tailscaleAuthKey?: string) => string;
+  /** The value of a config-sourced secret (from `pulumi config set --secret`). */
+  configSecret: (key: string, entry?: string) => pulumi.Output<string>;
 }
 
 /** The whole stack: network, placement group, SSH keys, nodes and DNS, mapped 1:1 from the plan. */
@@ -32,7 +38,8 @@ export class Platform extends pulumi.ComponentResource {
           node: n,
           protection: p.protection,
           userDataChange: p.userDataChange,
-          renderUserData: (ids) => args.renderUserData(n, ids),
+          renderUserData: (ids, key) => args.renderUserData(n, ids, key),
+          tailscaleAuthKey: p.adminPath.mode === "tailscale" ? args.configSecret("tailscaleAuthKey") : undefined,
           networkId: this.network.networkId,
           subnet: this.network.subnet,
           placementGroupId: placement.id.apply(Number),
@@ -47,6 +54,28 @@ export class Platform extends pulumi.ComponentResource {
       { dns: p.dns, deleteProtection: p.protection.deleteProtection, pulumiProtect: p.protection.pulumiProtect, labels, addresses },
       { parent: this },
     );
+    // Generated secrets (database role passwords) belong to the stack: one random value each.
+    const generated = new Map<string, pulumi.Output<string>>();
+    const valueOf = (s: SecretPlan): pulumi.Output<string> => {
+      if (s.source === "config") return args.configSecret(s.configKey!, s.configEntry);
+      if (!generated.has(s.file)) generated.set(s.file, new random.RandomPassword(`${name}-${s.file}`, { length: 32, special: false }, { parent: this }).result);
+      return generated.get(s.file)!;
+    };
+    for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {
+      const node = this.nodes[n.key]!;
+      new Credentials(
+        `${name}-node-${n.letter}-credentials`,
+        {
+          node: n,
+          host: p.adminPath.mode === "tailscale" ? n.name : node.publicIpv4.apply((a) => a ?? n.fqdn),
+          user: ADMIN_USER,
+          privateKey: args.configSecret("adminSshPrivateKey"),
+          serverId: node.server.id,
+          values: Object.fromEntries(n.secrets.map((s) => [s.file, valueOf(s)])),
+        },
+        { parent: this, dependsOn: [node.server] },
+      );
+    }
     this.registerOutputs({});
   }
 }

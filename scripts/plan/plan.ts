@@ -44,7 +44,9 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
   const userData = Object.fromEntries(
     run.resources.filter((r) => r.type === "hcloud:index/server:Server").map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
   );
-  return { stack, resources: run.resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets };
+  // Secret inputs stay out of printed plans and files (offline they are placeholders anyway).
+  const resources = run.resources.map((r) => ({ ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, v]) => [k, r.secretInputs.includes(k) ? SECRET_PLACEHOLDER : v])) }));
+  return { stack, resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets };
 }
 
 function table(headers: string[], rows: (string | number)[][]): string {
