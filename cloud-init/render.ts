@@ -161,6 +161,11 @@ function wrap76(b64: string): string {
 /** Where the bundle of units and scripts lands before bootstrap unpacks it. */
 export const BUNDLE_PATH = "/var/lib/xiopro/bundle.tar.gz";
 
+/** All of a node's files as one base64 tar.gz: what an in-place update pushes over the admin path. */
+export function configBundle(plan: Plan, node: NodePlan): string {
+  return gzipSync(tar(nodeFiles(plan, node).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 }).toString("base64");
+}
+
 /** Every file the node gets, in a fixed order. */
 export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
   return [...configFiles(plan, node), ...unitFiles(plan, node).map(([p, content]) => ({ path: `/etc/systemd/system/${p}`, content, permissions: "0644" })), ...scriptFiles(node)];

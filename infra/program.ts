@@ -2,7 +2,7 @@
 // the offline plan (scripts/plan) both run exactly this.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { renderUserData } from "../cloud-init/render";
+import { configBundle, renderUserData } from "../cloud-init/render";
 import { Platform } from "./components/platform";
 import { PROJECT } from "./config/keys";
 import { formatProblems, loadConfig, type RawConfig } from "./config/load";
@@ -37,6 +37,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
   const platform = new Platform(`${PROJECT}-${stack}`, {
     plan,
     renderUserData: (node, volumeIds, tailscaleAuthKey) => renderUserData(plan, node, { volumeIds, tailscaleAuthKey }),
+    configBundle: (node) => configBundle(plan, node),
     configSecret,
   });
 

@@ -1,4 +1,5 @@
 // L1: the real stack program under Pulumi's mock runtime. Asserts exact types, names and inputs.
+import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
 import { stackObject, TEST_SECRETS, toRaw } from "./helpers";
@@ -12,6 +13,7 @@ async function run(stack: string, edit?: (c: Record<string, any>) => void): Prom
   return runOffline(stack, toRaw(obj), runProgram);
 }
 
+const one2 = (r: OfflineRun, type: string, name: string) => r.resources.filter((x) => x.type === type && x.name === name)[0]!;
 const ofType = (r: OfflineRun, t: string) => r.resources.filter((x) => x.type === `hcloud:index/${t}`);
 const one = (r: OfflineRun, t: string, name: string): RecordedResource => {
   const found = r.resources.filter((x) => x.type === `hcloud:index/${t}` && x.name === name);
@@ -148,9 +150,20 @@ describe("stack program under mocks", () => {
   });
 
   it("differs between prd and tst only where their config differs", () => {
-    const norm = (r: OfflineRun) =>
-      r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
-    expect(norm(runs.prd!)).toEqual(norm(runs.tst!));
+    const norm = (r: OfflineRun) => r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
+    const onlyPrd = norm(runs.prd!).filter((x) => !norm(runs.tst!).includes(x));
+    const onlyTst = norm(runs.tst!).filter((x) => !norm(runs.prd!).includes(x));
+    // prd sets userDataChange: in-place, so its config reaches the node over the admin path.
+    expect(onlyPrd).toEqual(["command:remote:Command xiopro-infra-ENV-node-a-config"]);
+    expect(onlyTst).toEqual([]);
+  });
+
+  it("pushes the node's files over the admin path when user-data changes apply in place", () => {
+    const cmd = one2(runs.prd!, "command:remote:Command", "xiopro-infra-prd-node-a-config");
+    expect(cmd.inputs.create).toMatch(/base64 -d \| sudo tar -xzf - -C \/ && sudo \/usr\/local\/lib\/xiopro\/bootstrap$/);
+    const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(String(cmd.inputs.stdin), "base64") }).toString().split("\n");
+    expect(files).toContain("etc/caddy/Caddyfile");
+    expect(files).toContain("usr/local/lib/xiopro/bootstrap");
   });
 
   it("exports addresses, records, the exposure matrix, the cost and the topology", () => {

@@ -31,6 +31,9 @@ export function installCommand(secret: SecretPlan): string {
   return `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials install ${secret.file} ${units}`;
 }
 
+/** In-place update (userDataChange: in-place): unpack the node's files from stdin, re-run bootstrap. */
+export const APPLY_CONFIG_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; base64 -d | sudo tar -xzf - -C / && sudo ${LIB}/bootstrap`;
+
 export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials first-backup`;
 
 /**

@@ -2,7 +2,8 @@ import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { SecretPlan } from "../plan/secrets";
-import { Credentials } from "./credentials";
+import * as command from "@pulumi/command";
+import { APPLY_CONFIG_COMMAND, Credentials } from "./credentials";
 import type { NodePlan, Plan } from "../plan";
 import { Dns } from "./dns";
 import { PrivateNetwork } from "./network";
@@ -13,6 +14,8 @@ export interface PlatformArgs {
   plan: Plan;
   /** Renders a node's user-data given its volume ids (and the tailnet join key, if any). */
   renderUserData: (node: NodePlan, volumeIds: Record<string, string>, tailscaleAuthKey?: string) => string;
+  /** A node's files as base64 tar.gz, pushed over the admin path under userDataChange: in-place. */
+  configBundle: (node: NodePlan) => string;
   /** The value of a config-sourced secret (from `pulumi config set --secret`). */
   configSecret: (key: string, entry?: string) => pulumi.Output<string>;
 }
@@ -61,13 +64,25 @@ export class Platform extends pulumi.ComponentResource {
       if (!generated.has(s.file)) generated.set(s.file, new random.RandomPassword(`${name}-${s.file}`, { length: 32, special: false }, { parent: this }).result);
       return generated.get(s.file)!;
     };
+    const adminHost = (n: NodePlan) => (p.adminPath.mode === "tailscale" ? pulumi.output(n.name) : this.nodes[n.key]!.publicIpv4.apply((a) => a ?? n.fqdn));
+    if (p.userDataChange === "in-place") {
+      // Pulumi ignores user-data changes on these servers (no replacement); the same files reach
+      // the node here instead, and bootstrap re-applies them (it is idempotent).
+      for (const n of p.nodes) {
+        new command.remote.Command(
+          `${name}-node-${n.letter}-config`,
+          { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_CONFIG_COMMAND, stdin: args.configBundle(n), triggers: [this.nodes[n.key]!.server.id] },
+          { parent: this, dependsOn: [this.nodes[n.key]!.server] },
+        );
+      }
+    }
     for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {
       const node = this.nodes[n.key]!;
       new Credentials(
         `${name}-node-${n.letter}-credentials`,
         {
           node: n,
-          host: p.adminPath.mode === "tailscale" ? n.name : node.publicIpv4.apply((a) => a ?? n.fqdn),
+          host: adminHost(n),
           user: ADMIN_USER,
           privateKey: args.configSecret("adminSshPrivateKey"),
           serverId: node.server.id,
