@@ -165,6 +165,7 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
   ];
   if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
   if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_USER=${r.user}`);
+  if (r.kind === "posix") lines.push(`XIOPRO_POSIX_PGBACKREST_PATH=${r.path.replace(/\/$/, "")}/pgbackrest`);
   return lines.join("\n") + "\n";
 }
 
@@ -183,7 +184,7 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_VOLUME_MOUNTS=${q(node.volumes.map((v) => v.mountPoint).join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
-    `XIOPRO_STATE_GROUP=${has(node, "postgresql") ? "postgres" : "root"}`,
+    "XIOPRO_STATE_GROUP=xiopro-state",
     `XIOPRO_JOBS=${q(jobsFor(node.services.map((s) => s.name)).map((j) => j.job).join(" "))}`,
     `AGENTD_USER=${plan.agentd.user}`,
     `AGENTD_HOME=${AGENTD_HOME}`,

@@ -40,7 +40,7 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
     const roles: [string, string[]][] = [
       ["api", has("agentd-web") ? ["agentd-web.service"] : []],
       ["worker", [...(has("agentd-worker") ? ["agentd-worker@.service"] : []), ...(has("agentd-sweeper") ? ["agentd-sweeper.service"] : [])]],
-      ["backup", []],
+      ["backup", has("backup") ? ["xiopro-pgdump.service"] : []],
       ["readonly", []],
     ];
     for (const [role, units] of roles) {
@@ -48,7 +48,7 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
         file: `pg-role-${role}`,
         source: "generated",
         description: `PostgreSQL password of role xiopro_${role}`,
-        grants: [{ unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` }, ...units.map((unit) => ({ unit, id: "DATABASE_PASSWORD" }))],
+        grants: [{ unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` }, ...units.map((unit) => ({ unit, id: unit === "xiopro-pgdump.service" ? "pg-role-backup" : "DATABASE_PASSWORD" }))],
       });
     }
   }
