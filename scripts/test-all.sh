@@ -18,5 +18,23 @@ passed=$(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests)
 failed=$(node -e 'const r=require(process.argv[1]);console.log(r.numFailedTests + (r.numTotalTests===0?1:0))' "$report")
 if ((vitest_rc != 0 && failed == 0)); then failed=1; fi
 
+# The boot proof: a real VM from the rendered user-data (root, qemu, ~10 min). XIOPRO_SKIP_VM=1
+# skips it for a quick local loop only; CI never sets it.
+if [[ ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
+  echo "== vm: skipped (XIOPRO_SKIP_VM=1)"
+else
+  echo "== vm"
+  set +e
+  bash test/vm/run.sh 2>&1 | tee /tmp/xiopro-test-vm.log
+  vm_rc=${PIPESTATUS[0]}
+  set -e
+  vm_line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' /tmp/xiopro-test-vm.log | tail -n 1 || true)
+  vm_passed=$(sed -E 's/^vm: ([0-9]+) passed.*/\1/' <<<"${vm_line:-vm: 0 passed, 1 failed}")
+  vm_failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"${vm_line:-vm: 0 passed, 1 failed}")
+  if ((vm_rc != 0 && vm_failed == 0)); then vm_failed=1; fi
+  passed=$((passed + vm_passed))
+  failed=$((failed + vm_failed))
+fi
+
 echo "${passed} passed, ${failed} failed"
 exit $(( failed > 0 ? 1 : 0 ))

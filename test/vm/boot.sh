@@ -24,7 +24,8 @@ usage: $(basename "$0") --user-data FILE [options]
   --private-prefix N     private network prefix length (default: 16)
   --private-ifname NAME  name of the private NIC in the guest (default: eth1)
   --volume-id N          attach a Hetzner-like volume with this id (ext4, reused if it exists)
-  --volume-size-gb N     volume size (default: 2)
+  --volume-size-gb N     size of the --volume-id volume (default: 2)
+  --volume ID[:SIZE_GB]  attach a volume; repeatable (size default: 2)
   --disk-size-gb N       root disk size; cloud-init grows the fs to it (default: 20)
   --memory-mb N          guest memory (default: 2048)
   --image DIR            base image dir (default: run image.sh, cached)
@@ -36,6 +37,7 @@ EOF
 
 user_data="" name="xvm-node" workdir="" public_ip="203.0.113.10" public_ip6="2001:db8:100::10"
 private_ip="" private_prefix="16" private_ifname="eth1" volume_id="" volume_size_gb="2"
+volume_specs=()
 disk_size_gb="20" memory_mb="2048" image_dir="" instance_id=""
 
 while (($#)); do
@@ -43,7 +45,7 @@ while (($#)); do
 	case "$opt" in
 	-h | --help) usage ;;
 	--user-data | --name | --workdir | --public-ip | --public-ip6 | --private-ip | --private-prefix | \
-		--private-ifname | --volume-id | --volume-size-gb | --disk-size-gb | --memory-mb | --image | --instance-id)
+		--private-ifname | --volume-id | --volume-size-gb | --volume | --disk-size-gb | --memory-mb | --image | --instance-id)
 		(($# >= 2)) || die "$opt needs a value"
 		val="$2"
 		shift 2
@@ -61,6 +63,7 @@ while (($#)); do
 	--private-ifname) private_ifname="$val" ;;
 	--volume-id) volume_id="$val" ;;
 	--volume-size-gb) volume_size_gb="$val" ;;
+	--volume) volume_specs+=("$val") ;;
 	--disk-size-gb) disk_size_gb="$val" ;;
 	--memory-mb) memory_mb="$val" ;;
 	--image) image_dir="$val" ;;
@@ -82,8 +85,19 @@ check_int() { # option value min max
 }
 check_int --private-prefix "$private_prefix" 8 32
 [[ $private_ifname =~ ^[a-z][a-z0-9]{1,14}$ && $private_ifname != eth0 ]] || die "--private-ifname invalid: $private_ifname"
-[[ -z $volume_id || $volume_id =~ ^[0-9]{1,12}$ ]] || die "--volume-id must be a number (Hetzner volume ids are numeric)"
 check_int --volume-size-gb "$volume_size_gb" 1 10240
+[[ -n $volume_id ]] && volume_specs=("${volume_id}:${volume_size_gb}" "${volume_specs[@]}")
+volume_ids=() volume_sizes=()
+for spec in "${volume_specs[@]}"; do
+	vid="${spec%%:*}"
+	vsize="${spec#*:}"
+	[[ $spec == *:* ]] || vsize=2
+	[[ $vid =~ ^[0-9]{1,12}$ ]] || die "volume id must be a number, Hetzner volume ids are numeric (got '$spec')"
+	check_int "--volume ${spec}" "$vsize" 1 10240
+	[[ " ${volume_ids[*]} " != *" ${vid} "* ]] || die "volume id ${vid} given twice"
+	volume_ids+=("$vid")
+	volume_sizes+=("$vsize")
+done
 check_int --disk-size-gb "$disk_size_gb" 4 2048
 check_int --memory-mb "$memory_mb" 512 16384
 
@@ -94,9 +108,7 @@ for tap in "${XVM_TAP_PUB}" "${XVM_TAP_PRIV}"; do
 	ip -n "${XVM_NETNS}" link show "$tap" >/dev/null 2>&1 || die "tap ${tap} missing in namespace ${XVM_NETNS}: run '${HERE}/net.sh up'"
 done
 
-workdir="${workdir:-/tmp/xiopro-vm/${name}}"
-mkdir -p "$workdir"
-workdir="$(cd "$workdir" && pwd)"
+workdir="$(realpath -m -- "${workdir:-/tmp/xiopro-vm/${name}}")"
 pidfile="${workdir}/qemu.pid"
 qmp="${workdir}/qmp.sock"
 console="${workdir}/console.log"
@@ -130,6 +142,7 @@ for p in $(ip netns pids "${XVM_NETNS}" 2>/dev/null || true); do
 	fi
 done
 
+mkdir -p "$workdir"
 t0="$(now)"
 if [[ -z $image_dir ]]; then
 	image_dir="$("${HERE}/image.sh" | tail -n 1)" || die "image.sh failed"
@@ -144,23 +157,29 @@ qemu-img create -q -f qcow2 -F raw -b "${image_dir}/root.img" "$overlay" "${disk
 	die "qemu-img create overlay failed"
 
 volume_args=()
-if [[ -n $volume_id ]]; then
-	volume="${workdir}/volume-${volume_id}.raw"
+volumes=()
+if ((${#volume_ids[@]})); then
+	volume_args+=(-device "virtio-scsi-pci,id=scsi0")
+fi
+for i in "${!volume_ids[@]}"; do
+	vid="${volume_ids[$i]}"
+	vsize="${volume_sizes[$i]}"
+	volume="${workdir}/volume-${vid}.raw"
 	if [[ -f $volume ]]; then
 		log "reusing volume ${volume} (not reformatted)"
 	else
 		# Hetzner 'format: ext4' = ext4 on the whole device, no partition table.
-		truncate -s "${volume_size_gb}G" "${volume}.tmp"
-		mkfs.ext4 -q -F "${volume}.tmp" || die "mkfs.ext4 on volume failed"
+		truncate -s "${vsize}G" "${volume}.tmp"
+		mkfs.ext4 -q -F "${volume}.tmp" || die "mkfs.ext4 on volume ${vid} failed"
 		mv "${volume}.tmp" "$volume"
-		log "created ${volume_size_gb} GiB ext4 volume ${volume}"
+		log "created ${vsize} GiB ext4 volume ${volume}"
 	fi
-	volume_args=(
-		-device "virtio-scsi-pci,id=scsi0"
-		-drive "file=${volume},if=none,id=vol0,format=raw,cache=writeback,discard=unmap"
-		-device "scsi-hd,bus=scsi0.0,drive=vol0,vendor=HC,product=Volume,serial=${volume_id}"
+	volumes+=("$volume")
+	volume_args+=(
+		-drive "file=${volume},if=none,id=vol${i},format=raw,cache=writeback,discard=unmap"
+		-device "scsi-hd,bus=scsi0.0,drive=vol${i},vendor=HC,product=Volume,serial=${vid}"
 	)
-fi
+done
 
 # --- NoCloud seed: the stand-in for Hetzner's metadata service -----------------
 mac_for() { # prefix -> stable MAC from the instance name (Hetzner uses 96:00:.. public, 86:00:.. private)
@@ -253,6 +272,8 @@ echo "workdir=${workdir}"
 echo "console=${console}"
 echo "overlay=${overlay}"
 echo "seed=${seed}"
-[[ -n $volume_id ]] && echo "volume=${volume} (guest: /dev/disk/by-id/scsi-0HC_Volume_${volume_id})"
+for i in "${!volume_ids[@]}"; do
+	echo "volume=${volumes[$i]} (guest: /dev/disk/by-id/scsi-0HC_Volume_${volume_ids[$i]})"
+done
 echo "public=${public_ip} ${public_ip6}${private_ip:+ private=${private_ip}/${private_prefix}}"
 echo "wait: ip netns exec ${XVM_NETNS} ${HERE}/wait-ssh.sh ${public_ip} 600"

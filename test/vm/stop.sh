@@ -27,7 +27,7 @@ done
 [[ -n $workdir ]] || usage
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds"
 [[ -d $workdir ]] || { log "no workdir ${workdir}; nothing to stop"; exit 0; }
-workdir="$(cd "$workdir" && pwd)"
+workdir="$(realpath -m -- "$workdir")"
 pidfile="${workdir}/qemu.pid"
 qmp="${workdir}/qmp.sock"
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# npm run test:vm — the boot proof. Renders tst's Node A with local-only product settings
+# (prepare.ts), boots it under qemu from that exact user-data with its two Hetzner-like volumes,
+# delivers the credentials with the same remote commands Pulumi runs, and runs the acceptance
+# checks from outside and over the admin path, including --reboot. One VM at a time, generous
+# timeouts, no retries: a failure here is a failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+work=${XIOPRO_VM_WORK:-$(mktemp -d /tmp/xiopro-vmtest.XXXXXX)}
+ns=${XIOPRO_VM_NETNS:-xvm}
+tsx=$repo/node_modules/.bin/tsx
+started=$(date +%s)
+t() { echo $(($(date +%s) - started)); }
+say() { printf '[test:vm %4ss] %s\n' "$(t)" "$*"; }
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+  local rc=$?
+  if [[ -n ${sntp_pid:-} ]]; then kill "$sntp_pid" 2>/dev/null || true; fi
+  "$here/stop.sh" --workdir "$work/vm" --purge >/dev/null 2>&1 || true
+  "$here/net.sh" down >/dev/null 2>&1 || true
+  if ((rc != 0)); then
+    say "FAILED (exit $rc); guest console: $work/vm/console.log (last lines below)"
+    tail -n 40 "$work/vm/console.log" 2>/dev/null || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+say "prepare: stack config, secrets and user-data for tst Node A in $work"
+mkdir -p "$work"
+rm -f "$work/id" "$work/id.pub"
+ssh-keygen -q -t ed25519 -N '' -C xiopro-vmtest -f "$work/id"
+"$tsx" "$here/prepare.ts" "$work" "$work/id.pub"
+"$tsx" "$repo/scripts/plan/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --out "$work/plan" >"$work/plan.txt"
+user_data=$work/plan/tst-node-a.user-data.yaml
+# shellcheck disable=SC2016 # JavaScript, not shell
+mapfile -t volumes < <(node -e 'for (const v of require(process.argv[1]).nodes.nodeA.volumes) console.log(`${v.volumeId}:${v.sizeGb}`)' "$work/plan/outputs.json")
+private_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json")
+memory=$(node -p 'require(process.argv[1]).memoryMb' "$work/deliveries.json")
+packages=$(node -e 'const y=require(process.argv[1]); const d=y.parse(require("fs").readFileSync(process.argv[2],"utf8")); console.log(d.packages.join(" "))' "$repo/node_modules/yaml" "$user_data")
+
+say "image (cached outside the repo; extra packages: $packages)"
+export XIOPRO_VM_EXTRA_PACKAGES="$packages"
+image=$("$here/image.sh" | tail -n 1)
+
+say "network namespace $ns with a public and a private bridge"
+"$here/net.sh" down >/dev/null 2>&1 || true
+"$here/net.sh" up >/dev/null
+# A second public address for the outside scan: not in the SSH allowlist (203.0.113.1/32).
+ip netns exec "$ns" ip addr add 203.0.113.50/24 dev br-pub
+ip netns exec "$ns" "$tsx" "$here/sntp.ts" 203.0.113.1 >"$work/sntp.log" 2>&1 &
+sntp_pid=$!
+
+vol_args=()
+for v in "${volumes[@]}"; do vol_args+=(--volume "$v"); done
+say "boot: $user_data ($(stat -c %s "$user_data") bytes), private IP $private_ip, volumes ${volumes[*]}, ${memory} MB"
+boot_t0=$(date +%s)
+"$here/boot.sh" --user-data "$user_data" --name tst-node-a --workdir "$work/vm" --image "$image" \
+  --private-ip "$private_ip" --memory-mb "$memory" "${vol_args[@]}" >/dev/null
+
+ssh_base=(ip netns exec "$ns" ssh -i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 ops@203.0.113.10)
+ip netns exec "$ns" "$here/wait-ssh.sh" 203.0.113.10 600
+boot_to_ssh=$(($(date +%s) - boot_t0))
+say "SSH answers after ${boot_to_ssh} s"
+for _ in $(seq 1 180); do
+  "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
+  sleep 5
+done
+"${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished || { say "cloud-init did not finish in 15 min"; exit 1; }
+cloud_init_done=$(($(date +%s) - boot_t0))
+say "cloud-init finished after ${cloud_init_done} s: $("${ssh_base[@]}" cloud-init status --long | head -n 1)"
+
+say "deliver credentials (the remote commands of infra/components/credentials.ts)"
+node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json" | while IFS=$'\t' read -r file command; do
+  "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null
+done
+first_backup=$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")
+say "first backup, dump, file backup and restore drill"
+"${ssh_base[@]}" "$first_backup" </dev/null
+
+say "acceptance (outside scan from 203.0.113.50, admin path over SSH, then --reboot)"
+set +e
+ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
+  --target 203.0.113.10 --ssh-key "$work/id" --public-addr 203.0.113.10 --public-addr6 2001:db8:100::10 --scan-from 203.0.113.50 \
+  --secrets-file "$work/secrets.json" --reboot --history "$work/acceptance-history.jsonl" | tee "$work/acceptance.txt"
+accept_rc=${PIPESTATUS[0]}
+set -e
+say "timings: boot to SSH ${boot_to_ssh} s, cloud-init done ${cloud_init_done} s, $(grep '^timings:' "$work/acceptance.txt" || echo 'no acceptance timings')"
+passed=$(grep -c '  PASS' "$work/acceptance.txt" || true)
+failed=$(grep -c '  FAIL' "$work/acceptance.txt" || true)
+echo "vm: ${passed} passed, ${failed} failed"
+exit "$accept_rc"
