@@ -208,6 +208,8 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     ssh_genkeytypes: ["ed25519"],
     timezone: "Etc/UTC",
     ...(mounts.length > 0 ? { mounts, mount_default_fields: [null, null, "auto", "defaults,nofail", "0", "2"] } : {}),
+    // Servers get what they need, not what packages recommend (e.g. node exporter's ipmitool).
+    apt: { conf: 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' },
     package_update: true,
     package_upgrade: false,
     packages: packagesFor(plan, node),

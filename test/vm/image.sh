@@ -204,8 +204,12 @@ unshare --mount --propagation private env ROOTFS="${ROOTFS}" APTCACHE="${XVM_CAC
 	chroot "$ROOTFS" apt-get -q update
 	chroot "$ROOTFS" apt-get "${apt_opts[@]}" dist-upgrade
 	if [[ -n $EXTRA ]]; then
+		# Download only, like a warm package cache: the guest installs them at first boot from its
+		# own user-data (real postinst order, config files already in place, data on the volume).
+		mkdir -p "$ROOTFS/var/cache/xiopro-predownload/partial"
 		# shellcheck disable=SC2086
-		chroot "$ROOTFS" apt-get "${apt_opts[@]}" install $EXTRA
+		chroot "$ROOTFS" apt-get "${apt_opts[@]}" --no-install-recommends --download-only \
+			-o Dir::Cache::archives=/var/cache/xiopro-predownload/ install $EXTRA
 	fi
 	sed -i "s/^# *\(en_US.UTF-8 UTF-8\)/\1/" "$ROOTFS/etc/locale.gen"
 	chroot "$ROOTFS" locale-gen
@@ -221,6 +225,11 @@ unshare --mount --propagation private env ROOTFS="${ROOTFS}" APTCACHE="${XVM_CAC
 	die "configuring the rootfs failed (log above)"
 }
 log "packages configured in $(elapsed "$T")s"
+# The pre-downloaded .debs become the guest's package cache.
+if compgen -G "${ROOTFS}/var/cache/xiopro-predownload/*.deb" >/dev/null; then
+	mv "${ROOTFS}"/var/cache/xiopro-predownload/*.deb "${ROOTFS}/var/cache/apt/archives/"
+fi
+rm -rf "${ROOTFS}/var/cache/xiopro-predownload"
 
 # --- 3. make it look like a fresh cloud image ----------------------------------
 cat >"${ROOTFS}/etc/cloud/cloud.cfg.d/90_dpkg.cfg" <<'EOF'
