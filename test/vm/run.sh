@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
 work=${XIOPRO_VM_WORK:-$(mktemp -d /tmp/xiopro-vmtest.XXXXXX)}
@@ -20,6 +20,15 @@ say() { printf '[test:vm %4ss] %s\n' "$(t)" "$*"; }
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   local rc=$?
+  if ((rc != 0)) && [[ -n ${ssh_base+x} ]]; then
+    say "FAILED (exit $rc): failed units and their journal on the guest"
+    # shellcheck disable=SC2016 # expanded on the guest
+    timeout 60 "${ssh_base[@]}" 'sudo systemctl --failed --no-pager; for u in $(sudo systemctl --failed --plain --no-legend | cut -d" " -f1); do sudo journalctl -b --no-pager -n 30 -u "$u"; done' 2>&1 || true
+  fi
+  if [[ ${XIOPRO_VM_KEEP:-0} == 1 && $rc != 0 ]]; then
+    say "XIOPRO_VM_KEEP=1: leaving the VM running; ssh: ${ssh_base[*]:-}"
+    exit "$rc"
+  fi
   if [[ -n ${sntp_pid:-} ]]; then kill "$sntp_pid" 2>/dev/null || true; fi
   "$here/stop.sh" --workdir "$work/vm" --purge >/dev/null 2>&1 || true
   "$here/net.sh" down >/dev/null 2>&1 || true
@@ -76,9 +85,9 @@ cloud_init_done=$(($(date +%s) - boot_t0))
 say "cloud-init finished after ${cloud_init_done} s: $("${ssh_base[@]}" cloud-init status --long | head -n 1)"
 
 say "deliver credentials (the remote commands of infra/components/credentials.ts)"
-node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json" | while IFS=$'\t' read -r file command; do
-  "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null
-done
+while IFS=$'\t' read -r file command; do
+  "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file failed"; exit 1; }
+done < <(node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
 first_backup=$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")
 say "first backup, dump, file backup and restore drill"
 "${ssh_base[@]}" "$first_backup" </dev/null

@@ -1,0 +1,624 @@
+// npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|restore]
+// Recovery you can measure: RPO of WAL archiving after a crash that loses the host, and the time to
+// a usable database from a pgBackRest backup versus a pg_dump (restic) — on this machine, with real
+// PostgreSQL, pgBackRest and restic, the settings the product renders for the tst plan and a local
+// directory as the off-host repository. A benchmark, not a test: the figures are the last lines.
+import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
+import type { NodePlan, Plan } from "../infra/plan";
+import { planOf } from "../test/helpers";
+
+export interface Ack {
+  id: number;
+  ackMs: number;
+}
+
+/**
+ * Acknowledged commits missing after a restore. rpoSeconds is the window of lost acknowledgements:
+ * from the newest surviving commit acknowledged before the first lost one to the newest lost one.
+ * A hole is a lost commit older than a restored one (recovery must restore a prefix).
+ */
+export function lostCommits(acks: readonly Ack[], restored: ReadonlySet<number>): { lost: number; rpoSeconds: number; holes: number } {
+  const lost = acks.filter((a) => !restored.has(a.id));
+  if (lost.length === 0) return { lost: 0, rpoSeconds: 0, holes: 0 };
+  const firstLost = Math.min(...lost.map((a) => a.ackMs));
+  const lastLost = Math.max(...lost.map((a) => a.ackMs));
+  const before = acks.filter((a) => restored.has(a.id) && a.ackMs <= firstLost).map((a) => a.ackMs);
+  const from = before.length ? Math.max(...before) : firstLost;
+  const newestRestored = Math.max(-Infinity, ...acks.filter((a) => restored.has(a.id)).map((a) => a.ackMs));
+  return { lost: lost.length, rpoSeconds: Math.round(lastLost - from) / 1000, holes: lost.filter((a) => a.ackMs < newestRestored).length };
+}
+
+const ROOT = path.resolve(__dirname, "..");
+const FILES = path.join(ROOT, "cloud-init/files");
+const BACKUP = path.join(FILES, "xiopro-backup");
+const PG_ROOT = "/usr/lib/postgresql";
+const CIPHER = "bench-pgbackrest-cipher-3c9e1f";
+const RESTIC_PW = "bench-restic-password-8a2d4b";
+const ROLE_PW = "bench-backup-role-pw-61f0";
+const PATH_ENV = "/usr/local/bin:/usr/bin:/bin";
+const RUN_ID = randomUUID();
+const T0 = Date.now();
+
+const USAGE = `Usage: npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|restore]
+
+RPO: a steady load of acknowledged commits (~100 tx/s), then every process of the cluster is
+killed (kill -9, postmaster first), the data directory and spool are destroyed, the cluster is
+restored from the repository (pgbackrest restore to the end of archived WAL) and the acknowledged
+commits that did not come back are counted. Compares the product's archive settings with a tuned set.
+Restore: a database of --size-gb GB (random text, jsonb, several indexes), a pgBackRest full backup and
+a pg_dump -Fc in restic (the product's jobs); time until a restored copy answers a query, both ways.
+
+  --trials N     crash trials per setting (default 3)
+  --size-gb G    size of the restore database (default 1.1)
+  --quick        smoke run: 1 trial, short loads, a 0.05 GB database
+  --only X       run only the rpo or the restore part`;
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing
+
+function stamp(): string {
+  const s = Math.round((Date.now() - T0) / 1000);
+  return `${new Date().toISOString().slice(11, 19)} +${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+const progress = (msg: string) => console.log(`[${stamp()}] ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const secs = (ms: number) => (ms / 1000).toFixed(1);
+const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command as the postgres user with exactly PATH plus the given environment. */
+function asPostgres(cmd: string, args: readonly string[], env: Record<string, string>, opts: SpawnSyncOptions = {}): Run {
+  const vars = { PATH: PATH_ENV, LANG: "C.UTF-8", ...env };
+  const r = spawnSync("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args], {
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+    ...opts,
+  });
+  return { code: r.status ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? r.error ?? "") };
+}
+
+function must(r: Run, what: string): string {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`);
+  return r.stdout;
+}
+
+function dirBytes(dir: string): number {
+  if (!fs.existsSync(dir)) return 0;
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size;
+  return total;
+}
+
+/** Processes whose environment carries this run's marker for a cluster (postmaster, its children,
+ * archive_command, pgBackRest's detached async workers). */
+function markedPids(marker: string): number[] {
+  const needle = Buffer.from(`XIOPRO_BENCH=${marker}\0`);
+  const out: number[] = [];
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/environ`).includes(needle)) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out.filter((p) => p !== process.pid);
+}
+
+const kill9 = (pid: number) => {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A cluster on loopback in a temp directory, set up like a node: product postgresql.conf,
+// pg_hba and pgbackrest.conf (posix repository), the product's archive_command script.
+
+let WORK = "";
+const clusters: Cluster[] = [];
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+
+function cleanup(): void {
+  for (const c of clusters) c.killAll();
+  if (WORK) fs.rmSync(WORK, { recursive: true, force: true });
+}
+
+class Cluster {
+  readonly dir: string;
+  readonly port = nextPort++;
+  readonly bin: string;
+  readonly plan: Plan;
+  readonly node: NodePlan;
+  readonly marker: string;
+
+  constructor(
+    readonly name: string,
+    readonly settings: Record<string, string> = {},
+    readonly pgbackrestOptions: Record<string, string> = {},
+  ) {
+    this.dir = path.join(WORK, name);
+    this.marker = `${RUN_ID}:${name}`;
+    const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
+    this.bin = `${PG_ROOT}/${version}/bin`;
+    this.plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.p("repo") }));
+    this.node = this.plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
+    clusters.push(this);
+  }
+
+  p(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  /** Environment of the xiopro scripts and pgBackRest (what backup.env and the unit's credentials give). */
+  get env(): Record<string, string> {
+    return {
+      XIOPRO_LIB: FILES,
+      XIOPRO_REPO_KIND: "posix",
+      PGBACKREST_STANZA: "xiopro",
+      RESTIC_REPOSITORY: this.p("repo/restic"),
+      RESTIC_CACHE_DIR: this.p("cache"),
+      XIOPRO_STATE_DIR: this.p("state"),
+      XIOPRO_METRICS_DIR: this.p("state"),
+      XIOPRO_BACKUP_PATHS: this.p("state"),
+      CREDENTIALS_DIRECTORY: this.p("creds"),
+      PGBACKREST_CONFIG_PATH: this.p("etc"),
+      PGHOST: this.p("run"),
+      PGPORT: String(this.port),
+    };
+  }
+
+  /** The server's environment: as the scripts', plus the marker that finds every process of this "host". */
+  get serverEnv(): Record<string, string> {
+    return { ...this.env, PGBACKREST_REPO1_CIPHER_PASS: CIPHER, XIOPRO_BENCH: this.marker };
+  }
+
+  /** initdb, product configuration with paths/port and the settings under test, start. */
+  create(): void {
+    for (const d of ["run", "state", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "conf", "cache"]) fs.mkdirSync(this.p(d), { recursive: true });
+    fs.writeFileSync(this.p("creds/pgbackrest-cipher-pass"), CIPHER);
+    fs.writeFileSync(this.p("creds/restic-password"), RESTIC_PW);
+    fs.writeFileSync(this.p("creds/pg-role-backup"), ROLE_PW);
+    let pgbr = pgbackrestConf(this.plan)
+      .replace(/^spool-path=.*$/m, `spool-path=${this.p("spool")}`)
+      .replace(/^log-path=.*$/m, `log-path=${this.p("log")}\nlock-path=${this.p("lock")}`)
+      .replace(/^log-level-console=.*$/m, "log-level-console=warn");
+    for (const [k, v] of Object.entries(this.pgbackrestOptions)) pgbr = new RegExp(`^${k}=`, "m").test(pgbr) ? pgbr.replace(new RegExp(`^${k}=.*$`, "m"), `${k}=${v}`) : pgbr.replace("[global]\n", `[global]\n${k}=${v}\n`);
+    fs.writeFileSync(this.p("etc/pgbackrest.conf"), pgbr);
+    fs.writeFileSync(this.p("etc/conf.d/stanza.conf"), `[xiopro]\npg1-path=${this.p("data")}\npg1-socket-path=${this.p("run")}\npg1-port=${this.port}\n`);
+    // pgBackRest's check and backup insist on "pgbackrest" in archive_command: the same product
+    // script under its pgbackrest-archive-push name (configs.ts still renders `archive-push`).
+    let conf = postgresqlConf(this.plan, this.node)
+      .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
+      .replace(/^archive_command = .*$/m, `archive_command = '${BACKUP} pgbackrest-archive-push %p'`);
+    for (const [k, v] of Object.entries(this.settings)) conf = new RegExp(`^${k} = `, "m").test(conf) ? conf.replace(new RegExp(`^${k} = .*$`, "m"), `${k} = ${v}`) : `${conf}${k} = ${v}\n`;
+    fs.writeFileSync(this.p("conf/90-xiopro.conf"), `${conf}port = ${this.port}\nunix_socket_directories = '${this.p("run")}'\n`);
+    spawnSync("chown", ["-R", "postgres:postgres", this.dir]);
+    must(asPostgres(`${this.bin}/initdb`, ["-D", this.p("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"], {}), "initdb");
+    fs.appendFileSync(this.p("data/postgresql.conf"), `include '${this.p("conf/90-xiopro.conf")}'\n`);
+    fs.writeFileSync(this.p("data/pg_hba.conf"), pgHba(this.plan));
+    spawnSync("chown", ["-R", "postgres:postgres", this.p("data")]);
+    this.start();
+  }
+
+  start(extra: string[] = [], env: Record<string, string> = this.serverEnv): void {
+    must(asPostgres(`${this.bin}/pg_ctl`, ["-D", this.p("data"), "-w", "-t", "900", "-l", this.p("log/postgresql.log"), ...extra, "start"], { ...env, XIOPRO_BENCH: this.marker }, { stdio: ["ignore", "pipe", "pipe"] }), `start ${this.name}`);
+  }
+
+  /** Waits until recovery has ended (promoted) and a query answers; returns when it did. */
+  async waitReady(query = "SELECT 1"): Promise<number> {
+    for (;;) {
+      const r = asPostgres(`${this.bin}/psql`, ["-XAtq", "-h", this.p("run"), "-p", String(this.port), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"], {});
+      if (r.stdout.trim() === "f") break;
+      if (!fs.existsSync(this.p("data/postmaster.pid"))) throw new Error(`${this.name} stopped during recovery: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").split("\n").slice(-8).join("\n")}`);
+      await sleep(100);
+    }
+    this.sql("postgres", query);
+    return Date.now();
+  }
+
+  stop(): void {
+    asPostgres(`${this.bin}/pg_ctl`, ["-D", this.p("data"), "-m", "fast", "-w", "-t", "120", "stop"], {});
+  }
+
+  sql(db: string, q: string): string {
+    return must(asPostgres(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.p("run"), "-p", String(this.port), "-d", db, "-c", q], {}), `psql ${q.slice(0, 60)}`).trim();
+  }
+
+  /** A product job through xiopro-job (state file and metrics in the cluster's state directory). */
+  job(name: string, args: string[], extra: Record<string, string> = {}): void {
+    must(asPostgres(path.join(FILES, "xiopro-job"), [name, ...args], { ...this.env, ...extra }), `xiopro-job ${name}`);
+  }
+
+  pgbackrest(args: string[], extra: Record<string, string> = {}): string {
+    return must(asPostgres("pgbackrest", ["--stanza=xiopro", ...args], { ...this.env, PGBACKREST_REPO1_CIPHER_PASS: CIPHER, ...extra }), `pgbackrest ${args.join(" ")}`);
+  }
+
+  /** The host is lost: SIGKILL the postmaster, then every other process of this cluster at once. */
+  crash(): void {
+    const pidFile = this.p("data/postmaster.pid");
+    const postmaster = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]) : 0;
+    if (postmaster > 0) kill9(postmaster);
+    this.killAll();
+  }
+
+  killAll(): void {
+    for (let round = 0; round < 50; round++) {
+      const pids = markedPids(this.marker);
+      if (pids.length === 0) return;
+      pids.forEach(kill9);
+      spawnSync("sleep", ["0.05"]);
+    }
+  }
+
+  /** Deletes what the lost host held: data directory, pgBackRest spool and locks. */
+  destroyHost(): void {
+    for (const d of ["data", "spool", "lock"]) {
+      fs.rmSync(this.p(d), { recursive: true, force: true });
+      fs.mkdirSync(this.p(d), { recursive: true });
+    }
+    spawnSync("chown", ["-R", "postgres:postgres", this.dir]);
+    fs.chmodSync(this.p("data"), 0o700);
+  }
+
+  remove(): void {
+    this.stop();
+    this.killAll();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RPO
+
+interface LoadResult {
+  acks: Ack[];
+  startMs: number;
+  crashMs: number;
+  sent: number;
+}
+
+/** ~100 tx/s of single-row commits through psql; every acknowledgement is recorded with its time.
+ * After `seconds`, the cluster's host is "lost" (crash) — the load stops with it. */
+async function loadThenCrash(c: Cluster, firstId: number, seconds: number): Promise<LoadResult> {
+  const vars = { PATH: PATH_ENV, LANG: "C.UTF-8" };
+  const psql = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "postgres"], { stdio: ["pipe", "pipe", "pipe"] });
+  const acks: Ack[] = [];
+  let buf = "";
+  psql.stdout.setEncoding("utf8");
+  psql.stdout.on("data", (d: string) => {
+    const now = Date.now();
+    buf += d;
+    const lines = buf.split("\n");
+    buf = lines.pop()!;
+    for (const l of lines) if (l.startsWith("ack ")) acks.push({ id: Number(l.slice(4)), ackMs: now });
+  });
+  psql.stderr.resume();
+  psql.stdin.on("error", () => undefined);
+  const exited = new Promise<void>((resolve) => psql.on("close", () => resolve()));
+  const startMs = Date.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.floor((Date.now() - startMs) / 10);
+      // At most 20 commits in flight: a slow server lowers the rate instead of queueing acks.
+      while (sent < due && sent - acks.length < 20) {
+        const id = firstId + sent++;
+        psql.stdin.write(`INSERT INTO bench_acks (id, payload) VALUES (${id}, '${randomBytes(48).toString("base64")}');\n\\echo ack ${id}\n`);
+      }
+      if (Date.now() - startMs >= seconds * 1000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  const crashMs = Date.now();
+  c.crash();
+  psql.stdin.end();
+  await Promise.race([exited, sleep(10_000)]);
+  return { acks, startMs, crashMs, sent };
+}
+
+interface Trial {
+  rpo: number;
+  lost: number;
+  acked: number;
+  holes: number;
+  loadSeconds: number;
+  growthPerMin: number;
+  restoreSeconds: number;
+}
+
+interface Setting {
+  label: string;
+  describe: string;
+  settings: Record<string, string>;
+  pgbackrest: Record<string, string>;
+  cycleSeconds: number;
+}
+
+async function rpoSetting(s: Setting, trials: number, quick: boolean): Promise<Trial[]> {
+  progress(`rpo ${s.label}: ${s.describe}`);
+  const c = new Cluster(`rpo-${s.label}`, s.settings, s.pgbackrest);
+  c.create();
+  c.job("pgbackrest-check", [BACKUP, "pgbackrest-check"]);
+  c.sql("postgres", "CREATE TABLE bench_acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), payload text NOT NULL)");
+  const out: Trial[] = [];
+  let firstId = 1;
+  for (let i = 0; i < trials; i++) {
+    c.job("pgbackrest-full", [BACKUP, "pgbackrest-full"]);
+    // Crash moments spread over the archive_timeout cycle: trial i falls in the i-th slice of it.
+    const warmup = quick ? 8 : 20;
+    const span = Math.min(s.cycleSeconds, quick ? 12 : 60);
+    const seconds = warmup + ((i + Math.random()) / trials) * span;
+    const archive = c.p("repo/pgbackrest/archive");
+    const before = dirBytes(archive);
+    progress(`rpo ${s.label} trial ${i + 1}/${trials}: ~100 tx/s for ${secs(seconds * 1000)} s, then kill -9 of every cluster process`);
+    const load = await loadThenCrash(c, firstId, seconds);
+    const growth = ((dirBytes(archive) - before) / (load.crashMs - load.startMs)) * 60_000;
+    firstId += load.sent + 1;
+    c.destroyHost();
+    const t0 = Date.now();
+    c.pgbackrest(["restore", "--log-level-console=warn"]);
+    c.start();
+    const ready = await c.waitReady();
+    const restored = new Set(c.sql("postgres", `SELECT id FROM bench_acks WHERE id >= ${load.acks[0]?.id ?? firstId}`).split("\n").filter(Boolean).map(Number));
+    const r = lostCommits(load.acks, restored);
+    const rate = load.acks.length / ((load.crashMs - load.startMs) / 1000);
+    out.push({ rpo: r.rpoSeconds, lost: r.lost, acked: load.acks.length, holes: r.holes, loadSeconds: (load.crashMs - load.startMs) / 1000, growthPerMin: growth, restoreSeconds: (ready - t0) / 1000 });
+    progress(`rpo ${s.label} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged (${rate.toFixed(0)} tx/s), ${r.lost} lost → RPO ${r.rpoSeconds.toFixed(2)} s` +
+      `${r.holes ? `, ${r.holes} HOLES` : ""}; archive grew ${mb(growth)} MB/min; restored and promoted in ${secs(ready - t0)} s`);
+  }
+  c.remove();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore time
+
+const WORDS = (() => {
+  const letters = "etaoinshrdlcumwfgypbvkjxqz";
+  const words: string[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const len = 2 + Math.floor(Math.random() ** 1.5 * 10);
+    let w = "";
+    for (let j = 0; j < len; j++) w += letters[Math.floor(Math.random() ** 2 * letters.length)];
+    words.push(w);
+  }
+  return words;
+})();
+const word = () => WORDS[Math.floor(Math.random() ** 3 * WORDS.length)]!;
+const words = (n: number) => Array.from({ length: n }, word).join(" ");
+const STATUSES = ["new", "paid", "shipped", "returned", "cancelled"];
+
+function docRow(id: number): string {
+  const created = new Date(Date.UTC(2024, 0, 1) + Math.floor(Math.random() * 7e10)).toISOString();
+  const attrs = {
+    sku: `${word().slice(0, 3).toUpperCase()}-${Math.floor(Math.random() * 1e6)}`,
+    price: Math.round(Math.random() * 1e6) / 100,
+    qty: 1 + Math.floor(Math.random() * 20),
+    status: STATUSES[Math.floor(Math.random() * STATUSES.length)],
+    ship: { city: word(), zip: String(Math.floor(Math.random() * 1e5)).padStart(5, "0"), express: Math.random() < 0.2 },
+    notes: words(3 + Math.floor(Math.random() * 12)),
+    ref: randomBytes(8).toString("hex"),
+  };
+  const tags = `{${Array.from({ length: 1 + Math.floor(Math.random() * 4) }, word).join(",")}}`;
+  return `${id}\t${1 + Math.floor(Math.random() * 50_000)}\t${created}\t${words(4 + Math.floor(Math.random() * 6))}\t${words(20 + Math.floor(Math.random() * 100))}\t${JSON.stringify(attrs)}\t${tags}\n`;
+}
+
+async function copyRows(c: Cluster, from: number, count: number): Promise<void> {
+  const vars = { PATH: PATH_ENV, LANG: "C.UTF-8" };
+  const psql = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "xiopro", "-c", "COPY docs FROM STDIN"], { stdio: ["pipe", "ignore", "pipe"] });
+  let err = "";
+  psql.stderr.setEncoding("utf8");
+  psql.stderr.on("data", (d: string) => (err += d));
+  const done = new Promise<number>((resolve) => psql.on("close", (code) => resolve(code ?? -1)));
+  for (let id = from; id < from + count; ) {
+    let chunk = "";
+    for (let k = 0; k < 500 && id < from + count; k++) chunk += docRow(id++);
+    if (!psql.stdin.write(chunk)) await new Promise((r) => psql.stdin.once("drain", r));
+  }
+  psql.stdin.end();
+  const code = await done;
+  if (code !== 0) throw new Error(`COPY failed: ${err}`);
+}
+
+interface RestoreResult {
+  dbBytes: number;
+  rows: number;
+  backupSeconds: number;
+  dumpSeconds: number;
+  repoBytes: number;
+  dumpBytes: number;
+  pgbr: { total: number; restore: number; recovery: number };
+  dump: { total: number; resticDump: number; cluster: number; pgRestore: number };
+}
+
+async function restoreBench(sizeGb: number): Promise<RestoreResult> {
+  const target = sizeGb * 1e9;
+  const src = new Cluster("restore-src");
+  progress(`restore: source cluster, roles (setup-postgresql roles), then ${sizeGb} GB of random text and jsonb in database xiopro`);
+  src.create();
+  must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], src.env), "setup-postgresql roles");
+  src.sql("xiopro", `CREATE TABLE docs (id bigint NOT NULL, customer_id int NOT NULL, created_at timestamptz NOT NULL, title text NOT NULL, body text NOT NULL, attrs jsonb NOT NULL, tags text[] NOT NULL);
+    ALTER TABLE docs OWNER TO xiopro_api`);
+  // Heap first, indexes after (as a bulk load would), then top up with the indexes in place.
+  const heap = () => Number(src.sql("xiopro", "SELECT pg_table_size('docs')"));
+  let rows = 0;
+  const batch = 100_000;
+  await copyRows(src, 1, 20_000);
+  rows = 20_000;
+  const perRow = heap() / rows;
+  const heapTarget = target * 0.7;
+  while (rows * perRow < heapTarget) {
+    const n = Math.min(batch, Math.ceil((heapTarget - rows * perRow) / perRow));
+    await copyRows(src, rows + 1, n);
+    rows += n;
+    progress(`restore: ${rows} rows, heap ${mb(heap())} MB`);
+  }
+  progress("restore: indexes (primary key, customer+time, title, GIN on attrs)");
+  src.sql("xiopro", `ALTER TABLE docs ADD PRIMARY KEY (id);
+    CREATE INDEX docs_customer_created ON docs (customer_id, created_at);
+    CREATE INDEX docs_title ON docs (title);
+    CREATE INDEX docs_attrs ON docs USING gin (attrs jsonb_path_ops);
+    VACUUM ANALYZE docs`);
+  const dbSize = () => Number(src.sql("xiopro", "SELECT pg_database_size('xiopro')"));
+  while (dbSize() < target) {
+    const n = Math.max(5000, Math.ceil((target - dbSize()) / (perRow * 1.4)));
+    await copyRows(src, rows + 1, n);
+    rows += n;
+  }
+  const dbBytes = dbSize();
+  progress(`restore: database xiopro is ${mb(dbBytes)} MB (${rows} rows)`);
+
+  let t = Date.now();
+  src.job("pgbackrest-check", [BACKUP, "pgbackrest-check"]);
+  src.job("pgbackrest-full", [BACKUP, "pgbackrest-full"]);
+  const backupSeconds = (Date.now() - t) / 1000;
+  const repoBytes = dirBytes(src.p("repo/pgbackrest/backup"));
+  progress(`restore: pgBackRest full backup (xiopro-backup pgbackrest-full) in ${secs(backupSeconds * 1000)} s, ${mb(repoBytes)} MB in the repository`);
+  t = Date.now();
+  src.job("pgdump", [BACKUP, "pgdump"]);
+  const dumpSeconds = (Date.now() - t) / 1000;
+  const dumpBytes = dirBytes(src.p("repo/restic"));
+  progress(`restore: pg_dump -Fc into restic (xiopro-backup pgdump) in ${secs(dumpSeconds * 1000)} s, ${mb(dumpBytes)} MB in the repository`);
+  src.stop();
+
+  // pgBackRest: restore into a fresh directory, start, recovery to the end of the archive, query.
+  const a = new Cluster("restore-pgbackrest");
+  fs.mkdirSync(a.p("data"), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(a.p("run"), { recursive: true });
+  fs.mkdirSync(a.p("log"), { recursive: true });
+  spawnSync("chown", ["-R", "postgres:postgres", a.dir]);
+  progress("restore: pgbackrest restore (process-max 2, delta off) into a fresh directory, start, first query");
+  const p0 = Date.now();
+  src.pgbackrest(["restore", `--pg1-path=${a.p("data")}`, "--process-max=2", "--delta=n", "--archive-mode=off", "--log-level-console=warn"]);
+  const p1 = Date.now();
+  // The restored configuration is the source's (its port, its pgBackRest settings for archive-get).
+  a.start(["-o", `-c port=${a.port} -c unix_socket_directories=${a.p("run")}`], src.serverEnv);
+  const p2 = await a.waitReady("SELECT max(id) FROM docs");
+  const pgbrRows = Number(a.sql("xiopro", "SELECT count(*) FROM docs"));
+  a.remove();
+  progress(`restore: pgBackRest ready after ${secs(p2 - p0)} s (${pgbrRows} rows)`);
+
+  // pg_dump: fetch the dump from restic, new cluster, roles, pg_restore -j2, query.
+  const b = new Cluster("restore-pgdump");
+  fs.mkdirSync(b.p("dump"), { recursive: true });
+  spawnSync("chown", ["-R", "postgres:postgres", b.dir]);
+  progress("restore: restic dump, initdb + roles, pg_restore -j2, first query");
+  const d0 = Date.now();
+  must(asPostgres("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${b.p("dump/xiopro.dump")}`], { ...src.env, RESTIC_PASSWORD_FILE: src.p("creds/restic-password") }), "restic dump");
+  const d1 = Date.now();
+  b.create();
+  must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], b.env), "setup-postgresql roles");
+  const d2 = Date.now();
+  must(asPostgres(`${b.bin}/pg_restore`, ["-j2", "-h", b.p("run"), "-p", String(b.port), "-d", "xiopro", b.p("dump/xiopro.dump")], {}), "pg_restore");
+  const d3 = await b.waitReady("SELECT max(id) FROM docs");
+  const dumpRows = Number(b.sql("xiopro", "SELECT count(*) FROM docs"));
+  b.remove();
+  progress(`restore: pg_restore ready after ${secs(d3 - d0)} s (${dumpRows} rows)`);
+  if (pgbrRows !== rows || dumpRows !== rows) throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
+  src.remove();
+  return {
+    dbBytes,
+    rows,
+    backupSeconds,
+    dumpSeconds,
+    repoBytes,
+    dumpBytes,
+    pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000 },
+    dump: { total: (d3 - d0) / 1000, resticDump: (d1 - d0) / 1000, cluster: (d2 - d1) / 1000, pgRestore: (d3 - d2) / 1000 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({ options: { trials: { type: "string" }, "size-gb": { type: "string" }, quick: { type: "boolean", default: false }, only: { type: "string" }, help: { type: "boolean", short: "h", default: false } }, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) return console.log(USAGE), 0;
+  const quick = v.quick!;
+  const trials = Number(v.trials ?? (quick ? 1 : 3));
+  const sizeGb = Number(v["size-gb"] ?? (quick ? 0.05 : 1.1));
+  if (!Number.isInteger(trials) || trials < 1 || !(sizeGb > 0) || (v.only && !["rpo", "restore"].includes(v.only))) {
+    console.error(`bad option value\n\n${USAGE}`);
+    return 2;
+  }
+  for (const tool of ["pgbackrest", "restic", "runuser"]) if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return console.error(`${tool} is not installed`), 1;
+  if (!fs.existsSync(PG_ROOT)) return console.error(`${PG_ROOT} is missing: install the distro's PostgreSQL`), 1;
+  if (process.getuid?.() !== 0) return console.error("run as root (clusters run as the postgres user via runuser)"), 1;
+  WORK = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-bench-"));
+  fs.chmodSync(WORK, 0o755);
+
+  const product = planOf("tst");
+  const productTimeout = postgresqlConf(product, product.nodes[0]!).match(/^archive_timeout = (\d+)$/m)![1]!;
+  const settings: Setting[] = [
+    { label: "product", describe: `as rendered: archive_timeout = ${productTimeout}, wal_recycle/wal_init_zero default (on), archive-async=y, archive-push process-max 2`, settings: {}, pgbackrest: {}, cycleSeconds: Number(productTimeout) },
+    { label: "tuned", describe: "archive_timeout = 1, wal_recycle = off, wal_init_zero = on (+ the rendered archive-async=y, process-max 2)", settings: { archive_timeout: "1", wal_recycle: "off", wal_init_zero: "on" }, pgbackrest: {}, cycleSeconds: 1 },
+  ];
+  progress(`bench:recovery ${quick ? "--quick " : ""}trials ${trials}, size ${sizeGb} GB, work dir ${WORK}, ${os.cpus().length} cores`);
+  progress(`archive path: the product's ${path.relative(ROOT, BACKUP)} (archive_command '${path.relative(ROOT, BACKUP)} pgbackrest-archive-push %p', sourcing cloud-init/files/xiopro-lib.sh, cipher pass from a CREDENTIALS_DIRECTORY)`);
+
+  const figures: string[] = [];
+  if (v.only !== "restore") {
+    for (const s of settings) {
+      const ts = await rpoSetting(s, trials, quick);
+      const rpos = ts.map((t) => t.rpo);
+      figures.push(
+        `RPO ${s.label.padEnd(7)} worst ${Math.max(...rpos).toFixed(2)} s, median ${median(rpos).toFixed(2)} s over ${ts.length} trial(s) ` +
+          `(lost ${ts.map((t) => t.lost).join("/")} of ${ts.map((t) => t.acked).join("/")} acked${ts.some((t) => t.holes) ? ", HOLES" : ""}); ` +
+          `archive repo growth ${mb(median(ts.map((t) => t.growthPerMin)))} MB/min (${Math.round(median(ts.map((t) => t.growthPerMin)))} bytes/min); crash-to-promoted ${secs(median(ts.map((t) => t.restoreSeconds)) * 1000)} s — ${s.describe}`,
+      );
+    }
+  }
+  if (v.only !== "rpo") {
+    const r = await restoreBench(sizeGb);
+    figures.push(
+      `restore ${mb(r.dbBytes)} MB db (${r.rows} rows; repo: pgBackRest ${mb(r.repoBytes)} MB in ${secs(r.backupSeconds * 1000)} s, pg_dump+restic ${mb(r.dumpBytes)} MB in ${secs(r.dumpSeconds * 1000)} s)`,
+      `restore pgBackRest ${r.pgbr.total.toFixed(1)} s to first query (restore ${r.pgbr.restore.toFixed(1)} + start/recovery ${r.pgbr.recovery.toFixed(1)})`,
+      `restore pg_restore -j2 ${r.dump.total.toFixed(1)} s to first query (restic dump ${r.dump.resticDump.toFixed(1)} + initdb/roles ${r.dump.cluster.toFixed(1)} + pg_restore ${r.dump.pgRestore.toFixed(1)}; no planner statistics yet)`,
+      `restore ratio pg_restore / pgBackRest = ${(r.dump.total / r.pgbr.total).toFixed(2)}x`,
+    );
+  }
+  progress(`done in ${secs(Date.now() - T0)} s`);
+  console.log("== figures");
+  for (const f of figures) console.log(f);
+  return 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === __filename) {
+  process.on("SIGINT", () => process.exit(130));
+  process.on("SIGTERM", () => process.exit(143));
+  process.on("exit", cleanup);
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(`bench:recovery failed: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    },
+  );
+}
