@@ -2,6 +2,7 @@
 import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan";
 import { nodeBudget } from "../infra/plan/budget";
 import { jobsFor } from "../infra/plan/jobs";
+import { packagesFor } from "./packages";
 
 export const AGENTD_HOME = "/srv/agentd";
 const STANZA = "xiopro";
@@ -92,7 +93,7 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     "wal_level = replica",
     "max_wal_senders = 3",
     "archive_mode = on",
-    `archive_command = '/usr/local/lib/xiopro/xiopro-backup archive-push %p'`,
+    `archive_command = '/usr/local/lib/xiopro/xiopro-backup pgbackrest-archive-push %p'`,
     "archive_timeout = 60",
     "log_line_prefix = '%m [%p] %q%u@%d '",
     "log_min_duration_statement = 1000",
@@ -177,6 +178,7 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
   return [
     HEADER,
     `XIOPRO_NODE=${node.name}`,
+    `XIOPRO_PACKAGES=${q(packagesFor(plan, node).join(" "))}`,
     `XIOPRO_STACK=${plan.stack}`,
     `XIOPRO_SERVICES=${q(node.services.map((s) => s.name).join(" "))}`,
     `XIOPRO_ENABLE_UNITS=${q(units.filter((u) => !restart.includes(u)).join(" "))}`,

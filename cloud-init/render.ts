@@ -9,6 +9,7 @@ import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
 import { credentialLines } from "../infra/plan/secrets";
 import { agentdEnv, backupEnv, caddyfile, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, AGENTD_HOME } from "./configs";
+import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
 
 export const ADMIN_USER = "ops";
@@ -55,17 +56,6 @@ function budgetVars(prefix: string, b: UnitBudget): Record<string, string | numb
   };
 }
 
-/** The packages a node needs, from its services (distro packages only, DESIGN D1). */
-export function packagesFor(plan: Plan, node: NodePlan): string[] {
-  const pkgs = ["nftables", "unattended-upgrades", "systemd-timesyncd", "jq", "curl", "ca-certificates", "prometheus-node-exporter"];
-  if (has(node, "ingress")) pkgs.push("caddy");
-  if (has(node, "postgresql")) pkgs.push("postgresql");
-  if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
-  if (has(node, "backup")) pkgs.push("pgbackrest", "restic");
-  if (plan.adminPath.sshAllowlist.length > 0) pkgs.push("fail2ban");
-  return pkgs;
-}
-
 /** Units rendered from units/ for this node: [path under /etc/systemd/system, content]. */
 export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
@@ -101,7 +91,9 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   const jobs = jobsFor(node.services.map((s) => s.name));
   const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];
   for (const unit of serviceTemplates) {
-    const vars: Record<string, string> = { BACKUP_CREDENTIALS: cred(unit) };
+    // A posix repository (tests only) is a local directory the sandbox must let the job write.
+    const repo = plan.backup.repository;
+    const vars: Record<string, string> = { BACKUP_CREDENTIALS: cred(unit), BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "" };
     if (unit === "xiopro-files-backup.service") vars.BACKUP_MOUNTS = node.volumes.map((v) => v.mountPoint).join(" ") || "/etc";
     out.push([unit, fill(`units/${unit}`, vars)]);
   }

@@ -49,6 +49,19 @@ describe("acceptance verdicts on facts", () => {
     expect(rs.length).toBeGreaterThanOrEqual(20);
   });
 
+  it("counts a timer whose job is running right now as scheduled", () => {
+    const f = healthy();
+    f.timers["agentd-sweeper.timer"] = { ActiveState: "active", SubState: "running", NextElapseUSecRealtime: "" };
+    expect(failing(f)).toEqual([]);
+  });
+
+  it("accepts a fresh node whose weekly and nightly jobs have not run yet, after its first backups", () => {
+    const f = healthy();
+    delete f.states["pgbackrest-diff"];
+    delete f.states["restic-check"];
+    expect(failing(f)).toEqual([]);
+  });
+
   it("derives the expected units, timers, credentials and jobs from the plan", () => {
     expect(spec.units).toContain("agentd-worker@1.service");
     expect(spec.timers).toContain("xiopro-restore-drill.timer");
@@ -68,7 +81,12 @@ describe("acceptance verdicts on facts", () => {
     ["memory headroom", (f: NodeFacts) => (f.memory.availableMb = 100)],
     ["time synchronized", (f: NodeFacts) => (f.time.ntpSynchronized = "no")],
     ["unattended security upgrades enabled", (f: NodeFacts) => (f.unattendedUpgrades.serviceEnabled = "disabled")],
-    ["backup job pgbackrest-diff succeeded within 26 h", (f: NodeFacts) => (f.states["pgbackrest-diff"]!.lastSuccess = NOW - 27 * 3600)],
+    ["newest pgBackRest backup within 26 h", (f: NodeFacts) => {
+      f.states["pgbackrest-diff"]!.lastSuccess = NOW - 27 * 3600;
+      f.states["pgbackrest-full"]!.lastSuccess = NOW - 30 * 3600;
+    }],
+    ["newest pg_dump snapshot (restic) within 26 h", (f: NodeFacts) => delete f.states["pgdump"]],
+    ["last run of every backup job succeeded", (f: NodeFacts) => Object.assign(f.states["restic-check"]!, { result: "failure", detail: "Fatal: repository contains errors" })],
     ["WAL archiving works", (f: NodeFacts) => (f.archiver = { ok: true, error: "", lastArchived: NOW - 600, lastFailed: NOW - 60, failedCount: 3 })],
     ["restore drill passed within 8 days", (f: NodeFacts) => (f.states["restore-drill-result"]!.result = "fail")],
     ["no plaintext secret on disk", (f: NodeFacts) => f.plaintext.fingerprints.push(sha256(secretForms("correct-horse-battery-staple-42")[1]!))],

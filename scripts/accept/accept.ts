@@ -59,7 +59,8 @@ async function loadPlan(o: AcceptOptions): Promise<Plan> {
   const file = o.stackFile ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile)) : readStackFile(REPO_ROOT, o.stack!);
   const stack = o.stack ?? path.basename(o.stackFile!).replace(/^Pulumi\.|\.yaml$/g, "");
   if (!file.ok) throw new AcceptUsageError(formatProblems(stack, file.problems));
-  const loaded = loadConfig(file.raw);
+  // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
+  const loaded = loadConfig(file.raw, { requireSecrets: false });
   if (!loaded.ok) throw new AcceptUsageError(formatProblems(stack, loaded.problems));
   return buildPlan(loaded.config, stack);
 }
@@ -113,7 +114,7 @@ async function outsideChecks(c: Context, o: AcceptOptions, ca?: string): Promise
   const families: [string, string | undefined][] = [["IPv4", c.spec.publicIpv4], ["IPv6", c.spec.publicIpv6]];
   for (const [family, addr] of families) {
     if (!addr) continue;
-    const [open, s] = await timed(() => scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, concurrency: 2048, timeoutMs: 800 }));
+    const [open, s] = await timed(() => scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, concurrency: 2048, timeoutMs: 800, confirm: c.spec.expectTcpOpen }));
     results.push(...evaluateScan(`${family} ${addr}`, c.spec.expectTcpOpen, open, s));
   }
   const web = c.spec.publicIpv4 ?? c.spec.publicIpv6;

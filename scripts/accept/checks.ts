@@ -54,7 +54,8 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   const inactive = spec.units.filter((u) => f.units[u]?.ActiveState !== "active").map((u) => `${u}=${f.units[u]?.ActiveState ?? "?"}/${f.units[u]?.SubState ?? "?"}`);
   out.push(check("declared units active", inactive.length === 0, inactive.length ? inactive.join(", ") : `${spec.units.length} active`));
 
-  const unscheduled = spec.timers.filter((t) => f.timers[t]?.ActiveState !== "active" || !f.timers[t]?.NextElapseUSecRealtime);
+  // A timer whose job is running right now has no next elapse yet (SubState "running").
+  const unscheduled = spec.timers.filter((t) => f.timers[t]?.ActiveState !== "active" || (!f.timers[t]?.NextElapseUSecRealtime && f.timers[t]?.SubState !== "running"));
   out.push(check("timers scheduled", unscheduled.length === 0, unscheduled.length ? `not scheduled: ${unscheduled.join(", ")}` : `${spec.timers.length} scheduled`));
 
   out.push(check("no failed units", f.failedUnits.length === 0, f.failedUnits.length ? f.failedUnits.join(", ") : "systemctl --failed is empty"));
@@ -71,11 +72,22 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   out.push(check("time synchronized", f.time.ntpSynchronized === "yes", `NTPSynchronized=${f.time.ntpSynchronized || "?"} NTP=${f.time.ntp || "?"}`));
   out.push(check("unattended security upgrades enabled", f.unattendedUpgrades.serviceEnabled === "enabled" && /"1"/.test(f.unattendedUpgrades.periodic), `service ${f.unattendedUpgrades.serviceEnabled}, ${f.unattendedUpgrades.periodic || "no APT::Periodic setting"}`));
 
-  for (const j of spec.jobs.filter((x) => x.job !== "restore-drill")) {
-    const s = f.states[j.job];
-    const age = hoursAgo(now, s?.lastSuccess);
-    out.push(check(`backup job ${j.job} succeeded within ${j.maxAgeHours} h`, age <= j.maxAgeHours, s ? `last success ${fmtH(age)}; last run ${s.result}${s.result === "failure" ? `: ${s.detail}` : ""}` : "never ran"));
+  const lastSuccess = (job: string) => (typeof f.states[job]?.lastSuccess === "number" ? (f.states[job]!.lastSuccess as number) : 0);
+  const has = (job: string) => spec.jobs.some((j) => j.job === job);
+  const bound = (job: string) => spec.jobs.find((j) => j.job === job)!.maxAgeHours;
+  if (has("pgbackrest-full")) {
+    const newest = Math.max(lastSuccess("pgbackrest-full"), lastSuccess("pgbackrest-diff"));
+    const limit = has("pgbackrest-diff") ? bound("pgbackrest-diff") : bound("pgbackrest-full");
+    out.push(check(`newest pgBackRest backup within ${limit} h`, hoursAgo(now, newest) <= limit, `newest full or differential ${fmtH(hoursAgo(now, newest))}`));
   }
+  for (const job of ["pgbackrest-check", "pgdump", "files"].filter(has)) {
+    const age = hoursAgo(now, lastSuccess(job));
+    const label = job === "pgbackrest-check" ? "WAL archive check (pgbackrest check)" : job === "pgdump" ? "newest pg_dump snapshot (restic)" : "newest file snapshot (restic)";
+    out.push(check(`${label} within ${bound(job)} h`, age <= bound(job), `last success ${fmtH(age)}`));
+  }
+  const failedLast = spec.jobs.map((j) => j.job).filter((job) => f.states[job]?.result === "failure");
+  const ran = spec.jobs.filter((j) => f.states[j.job]).length;
+  out.push(check("last run of every backup job succeeded", failedLast.length === 0, failedLast.length ? failedLast.map((j) => `${j}: ${String(f.states[j]!.detail ?? "").slice(0, 120)}`).join("; ") : `${ran} of ${spec.jobs.length} jobs have run; none failed`));
   if (spec.jobs.some((j) => j.job.startsWith("pgbackrest")) && f.archiver) {
     const a = f.archiver;
     const ok = a.ok && (a.lastArchived ?? 0) > 0 && (a.lastFailed ?? 0) <= (a.lastArchived ?? 0);

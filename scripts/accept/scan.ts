@@ -24,8 +24,21 @@ export function probe(host: string, port: number, timeoutMs: number, localAddres
   });
 }
 
-/** Open ports, ascending. Bounded: at most `concurrency` sockets at once, each at most `timeoutMs`. */
-export async function scanTcp(host: string, opts: ScanOptions = {}): Promise<number[]> {
+/**
+ * Open ports, ascending. Bounded: at most `concurrency` sockets at once, each at most `timeoutMs`.
+ * `confirm` ports (the expected ones) are probed slowly before the burst, which also warms the
+ * target's neighbour cache (a burst from an unknown address loses its first answers while ARP/ND
+ * resolves), and every port the burst saw open is confirmed the same way.
+ */
+export async function scanTcp(host: string, opts: ScanOptions & { confirm?: number[] } = {}): Promise<number[]> {
+  const slow = (ports: number[]) => Promise.all(ports.map(async (p) => ((await probe(host, p, 3000, opts.localAddress)) === "open" ? p : undefined)));
+  const before = (await slow(opts.confirm ?? [])).filter((p): p is number => p !== undefined);
+  const burst = await burstScan(host, opts);
+  const after = (await slow([...new Set([...burst, ...(opts.confirm ?? [])])])).filter((p): p is number => p !== undefined);
+  return [...new Set([...before, ...burst, ...after])].sort((a, b) => a - b);
+}
+
+async function burstScan(host: string, opts: ScanOptions): Promise<number[]> {
   const ports = opts.ports ?? Array.from({ length: 65535 }, (_, i) => i + 1);
   const concurrency = opts.concurrency ?? 1024;
   const timeoutMs = opts.timeoutMs ?? 1000;

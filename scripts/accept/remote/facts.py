@@ -47,7 +47,7 @@ except (OSError, ValueError):
 
 # units and timers
 facts["units"] = {u: show(u, ["LoadState", "ActiveState", "SubState", "Result", "ConditionResult"]) for u in args["units"]}
-facts["timers"] = {t: show(t, ["LoadState", "ActiveState", "NextElapseUSecRealtime", "UnitFileState"]) for t in args["timers"]}
+facts["timers"] = {t: show(t, ["LoadState", "ActiveState", "SubState", "NextElapseUSecRealtime", "UnitFileState"]) for t in args["timers"]}
 _, out, _ = sh(["systemctl", "--failed", "--plain", "--no-legend", "--no-pager"])
 facts["failedUnits"] = [line.split()[0] for line in out.splitlines() if line.strip()]
 _, out, _ = sh(["systemctl", "is-system-running"])

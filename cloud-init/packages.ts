@@ -1,0 +1,17 @@
+// The distro packages a node needs, from its services (DESIGN D1: no Docker for the platform).
+import type { NodePlan, Plan } from "../infra/plan";
+
+const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
+
+/** The packages a node needs, from its services (distro packages only, DESIGN D1). */
+export function packagesFor(plan: Plan, node: NodePlan): string[] {
+  const pkgs = ["nftables", "unattended-upgrades", "systemd-timesyncd", "jq", "curl", "ca-certificates", "prometheus-node-exporter"];
+  if (has(node, "ingress")) pkgs.push("caddy");
+  if (has(node, "postgresql")) pkgs.push("postgresql");
+  if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
+  if (has(node, "backup")) pkgs.push("pgbackrest", "restic");
+  // fail2ban's systemd backend needs python3-systemd (a Recommends, which nodes do not install).
+  if (plan.adminPath.sshAllowlist.length > 0) pkgs.push("fail2ban", "python3-systemd");
+  return pkgs;
+}
+
