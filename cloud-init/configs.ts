@@ -94,7 +94,7 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     "max_wal_senders = 3",
     "archive_mode = on",
     `archive_command = '/usr/local/lib/xiopro/xiopro-backup pgbackrest-archive-push %p'`,
-    "archive_timeout = 60",
+    `archive_timeout = ${plan.backup.archiveTimeoutSeconds}`,
     "log_line_prefix = '%m [%p] %q%u@%d '",
     "log_min_duration_statement = 1000",
     "",

@@ -14,8 +14,8 @@ set +e
 npx vitest run --reporter=default --reporter=json --outputFile="$report"
 vitest_rc=$?
 set -e
-passed=$(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests)' "$report")
-failed=$(node -e 'const r=require(process.argv[1]);console.log(r.numFailedTests + (r.numTotalTests===0?1:0))' "$report")
+passed=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numPassedTests)' "$report")
+failed=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numFailedTests + (r.numTotalTests===0?1:0))' "$report")
 if ((vitest_rc != 0 && failed == 0)); then failed=1; fi
 
 # The boot proof: a real VM from the rendered user-data (root, qemu, ~10 min). XIOPRO_SKIP_VM=1

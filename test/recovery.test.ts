@@ -53,7 +53,7 @@ function asPostgres(cmd: string, args: string[], extra: Record<string, string> =
     encoding: "utf8",
     cwd: tmp,
     input,
-    timeout: 50_000,
+    timeout: 240_000, // generous: CI shares two cores between test files
   });
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
 }
@@ -278,7 +278,7 @@ describe.skipIf(!HAVE_PG)("backup jobs and the restore drill against a real clus
     const drillPort = await freePort();
     const backupId = pgbackrestInfo()[0]!.backup.at(-1)!.label;
     const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(drillPort) });
-    expect(r.stderr).toContain("restore drill passed");
+    expect(r.stderr, r.stderr).toContain("restore drill passed");
     expect(r.stderr).toMatch(/ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/);
     expectSuccess("restore-drill", r);
     const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<string, unknown>;
