@@ -166,3 +166,20 @@ describe("scan and HTTPS probes on loopback", () => {
     expect(wrongName[0]!.result).toBe("fail");
   });
 });
+
+describe("the node-side facts script", () => {
+  it("fingerprints a secret left in a file, even inside a longer token, without printing it", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facts-"));
+    const secret = "s3cr3t-Value-0123456789";
+    fs.writeFileSync(path.join(dir, "leak.env"), `API_TOKEN=prefix${secret}suffix\n`);
+    fs.writeFileSync(path.join(dir, "clean.conf"), "nothing to see here at all\n");
+    const args = { units: [], timers: [], mounts: [], stateDir: "/nonexistent", nodeB: null, postgres: false, plaintextRoots: [dir], plaintextSkip: [], secretLengths: [Buffer.byteLength(secret)] };
+    const out = execFileSync("python3", [path.join(__dirname, "../scripts/accept/remote/facts.py"), JSON.stringify(args)], { encoding: "utf8" });
+    expect(out).not.toContain(secret);
+    const facts = JSON.parse(out);
+    expect(facts.plaintext.filesScanned).toBe(2);
+    expect(facts.plaintext.fingerprints).toContain(sha256(secret));
+    expect(facts.plaintext.fingerprints).not.toContain(sha256("not-the-secret-value-xx"));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -111,12 +111,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 
 async function outsideChecks(c: Context, o: AcceptOptions, ca?: string): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const families: [string, string | undefined][] = [["IPv4", c.spec.publicIpv4], ["IPv6", c.spec.publicIpv6]];
-  for (const [family, addr] of families) {
-    if (!addr) continue;
-    const [open, s] = await timed(() => scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, concurrency: 2048, timeoutMs: 800, confirm: c.spec.expectTcpOpen }));
-    results.push(...evaluateScan(`${family} ${addr}`, c.spec.expectTcpOpen, open, s));
-  }
+  const families = ([["IPv4", c.spec.publicIpv4], ["IPv6", c.spec.publicIpv6]] as const).filter(([, a]) => a);
+  const scans = await Promise.all(
+    families.map(([family, addr]) => timed(() => scanTcp(addr!, { localAddress: family === "IPv4" ? o.scanFrom : undefined, concurrency: 2048, timeoutMs: 800, confirm: c.spec.expectTcpOpen }))),
+  );
+  scans.forEach(([open, s], i) => results.push(...evaluateScan(`${families[i]![0]} ${families[i]![1]}`, c.spec.expectTcpOpen, open, s)));
   const web = c.spec.publicIpv4 ?? c.spec.publicIpv6;
   for (const site of c.spec.sites) {
     if (!web) results.push({ name: `https ${site}`, required: true, result: "fail", detail: "node has no public address", seconds: 0 });
@@ -199,13 +198,16 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
     await ssh(c.ssh, "sudo systemctl reboot", undefined, 30_000);
     await new Promise((r) => setTimeout(r, 5000));
     let after: CheckResult[] = [];
-    let rebootOk = false;
+    let greenAt: number | undefined;
     try {
-      timings.rebootToSshSeconds = await waitForSsh(c.ssh, o.rebootBoundSeconds) + 5;
+      timings.rebootToSshSeconds = (await waitForSsh(c.ssh, o.rebootBoundSeconds)) + 5;
+      // A round of checks takes a while itself; the node was green when the first all-green
+      // round began, and that is what the bound applies to (the round's end is reported too).
       while ((Date.now() - t0) / 1000 < o.rebootBoundSeconds) {
+        const roundStart = (Date.now() - t0) / 1000;
         after = await allChecks(c, o);
         if (green(after)) {
-          rebootOk = true;
+          greenAt = roundStart;
           break;
         }
         await new Promise((r) => setTimeout(r, 5000));
@@ -213,12 +215,16 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
     } catch {
       // reported below
     }
-    timings.rebootToGreenSeconds = (Date.now() - t0) / 1000;
+    timings.rebootToGreenSeconds = greenAt ?? (Date.now() - t0) / 1000;
+    timings.rebootChecksDoneSeconds = (Date.now() - t0) / 1000;
+    const ok = greenAt !== undefined && greenAt <= o.rebootBoundSeconds;
     results.push({
       name: `reboot: all checks green within ${o.rebootBoundSeconds} s`,
       required: true,
-      result: rebootOk ? "pass" : "fail",
-      detail: rebootOk ? `SSH after ${timings.rebootToSshSeconds?.toFixed(0)} s, all green after ${timings.rebootToGreenSeconds.toFixed(0)} s` : `still failing: ${after.filter((r) => r.result === "fail").map((r) => r.name).join("; ") || "SSH did not come back"}`,
+      result: ok ? "pass" : "fail",
+      detail: ok
+        ? `SSH after ${timings.rebootToSshSeconds?.toFixed(0)} s; the round that came back all green began at ${greenAt!.toFixed(0)} s and ended at ${timings.rebootChecksDoneSeconds.toFixed(0)} s`
+        : `not green within ${o.rebootBoundSeconds} s: ${after.filter((r) => r.result === "fail").map((r) => r.name).join("; ") || "SSH did not come back"}`,
       seconds: timings.rebootToGreenSeconds,
     });
   }

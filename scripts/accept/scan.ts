@@ -20,7 +20,15 @@ export function probe(host: string, port: number, timeoutMs: number, localAddres
     };
     socket.setTimeout(timeoutMs, () => done("filtered"));
     socket.once("connect", () => done("open"));
-    socket.once("error", (e: NodeJS.ErrnoException) => done(e.code === "ECONNREFUSED" ? "closed" : "filtered"));
+    socket.once("error", (e: NodeJS.ErrnoException) => {
+      // Running out of file descriptors says nothing about the port: never count it as filtered.
+      if (e.code === "EMFILE" || e.code === "ENFILE") {
+        socket.destroy();
+        resolve(new Promise<PortState>((r) => setTimeout(() => r(probe(host, port, timeoutMs, localAddress)), 50)));
+        return;
+      }
+      done(e.code === "ECONNREFUSED" ? "closed" : "filtered");
+    });
   });
 }
 

@@ -122,6 +122,7 @@ if args.get("postgres"):
 # length a secret has is fingerprinted too, so a secret embedded in a longer token is still found.
 TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}")
 lengths = sorted(set(args.get("secretLengths", [])))
+tokens = set()
 prints = set()
 scanned = 0
 for root in args["plaintextRoots"]:
@@ -137,10 +138,12 @@ for root in args["plaintextRoots"]:
             except OSError:
                 continue
             scanned += 1
-            for t in set(TOKEN.findall(data)):
-                for n in lengths:
-                    for i in range(0, len(t) - n + 1):
-                        prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
+            tokens.update(TOKEN.findall(data))
+# Distinct tokens only: the same words recur across files, and hashing is the slow part.
+for t in tokens:
+    for n in lengths:
+        for i in range(0, len(t) - n + 1):
+            prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
 facts["plaintext"] = {"filesScanned": scanned, "fingerprints": sorted(prints)}
 
 print(json.dumps(facts))
