@@ -10,7 +10,7 @@ PACKAGES=(
   shellcheck yamllint   # scripts and YAML
   prometheus prometheus-alertmanager  # promtool, amtool
   postgresql-15 postgresql-contrib pgbackrest restic age  # real recovery tests and benchmarks
-  qemu-system-x86 qemu-utils debootstrap e2fsprogs  # the VM boot proof
+  qemu-system-x86 qemu-utils debootstrap e2fsprogs cloud-image-utils  # the VM boot proof
   iproute2 nftables nmap openssh-client jq
 )
 
