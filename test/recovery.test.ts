@@ -15,7 +15,11 @@ const PG_ROOT = "/usr/lib/postgresql";
 const HAVE_PG = fs.existsSync(PG_ROOT);
 if (!HAVE_PG) console.warn(`recovery.test.ts: skipped, ${PG_ROOT} is missing (install postgresql, pgbackrest and restic to run it)`);
 
-const FILES = path.join(ROOT, "cloud-init/files");
+// The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
+// private temp dir): run a copy from a directory every user can read.
+const FILES = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-scripts-"));
+fs.chmodSync(FILES, 0o755);
+fs.cpSync(path.join(ROOT, "cloud-init/files"), FILES, { recursive: true });
 const JOB = path.join(FILES, "xiopro-job");
 const BACKUP = path.join(FILES, "xiopro-backup");
 const DRILL = path.join(FILES, "xiopro-restore-drill");
