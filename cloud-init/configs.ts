@@ -73,7 +73,10 @@ export function caddyfile(plan: Plan, node: NodePlan): string {
       "}",
     ].join("\n"),
   );
-  return [HEADER.replace(/^# /, "# "), ...global, "", ...sites.flatMap((s) => [s, ""])].join("\n");
+  // Request metrics on the private address for Prometheus (class C); the admin API stays local.
+  const metricsPort = node.services.find((s) => s.name === "ingress")!.interfaces.find((i) => i.name === "caddy-metrics")!.port;
+  const metrics = [`http://${node.privateIp}:${metricsPort} {`, `\tbind ${node.privateIp}`, "\tmetrics /metrics", "}"].join("\n");
+  return [HEADER.replace(/^# /, "# "), ...global, "", ...sites.flatMap((s) => [s, ""]), metrics, ""].join("\n");
 }
 
 export function postgresqlConf(plan: Plan, node: NodePlan): string {
@@ -171,9 +174,10 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
 }
 
 export function nodeEnv(plan: Plan, node: NodePlan): string {
-  const units = node.services.flatMap((s) => s.units).filter((u) => !["ssh.service", "postgresql.service"].includes(u));
+  // Grafana is installed by xiopro-monitoring with the monitoring bundle, not at first boot.
+  const units = node.services.flatMap((s) => s.units).filter((u) => !["ssh.service", "postgresql.service", "grafana-server.service"].includes(u));
   const timers = node.services.flatMap((s) => s.timers);
-  const restart = ["prometheus-node-exporter.service", ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []), ...(has(node, "ingress") ? ["caddy.service"] : []), ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : [])];
+  const restart = ["prometheus-node-exporter.service", ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []), ...(has(node, "ingress") ? ["caddy.service"] : []), ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : []), ...(has(node, "monitoring") ? ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"] : [])];
   const q = (v: string) => `"${v}"`;
   return [
     HEADER,

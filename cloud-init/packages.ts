@@ -10,6 +10,9 @@ export function packagesFor(plan: Plan, node: NodePlan): string[] {
   if (has(node, "postgresql")) pkgs.push("postgresql");
   if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
   if (has(node, "backup")) pkgs.push("pgbackrest", "restic");
+  if (has(node, "monitoring")) pkgs.push("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter");
+  // Grafana comes from Grafana's own repository (xiopro-monitoring pins its key); gpg checks it.
+  if (has(node, "grafana")) pkgs.push("gpg");
   // fail2ban's systemd backend needs python3-systemd (a Recommends, which nodes do not install).
   if (plan.adminPath.sshAllowlist.length > 0) pkgs.push("fail2ban", "python3-systemd");
   return pkgs;

@@ -9,6 +9,7 @@ import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
 import { credentialLines } from "../infra/plan/secrets";
 import { agentdEnv, backupEnv, caddyfile, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, AGENTD_HOME } from "./configs";
+import { monitoringDefaults } from "./monitoring";
 import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
 
@@ -37,6 +38,8 @@ export interface WriteFile {
 }
 
 const LIB = "/usr/local/lib/xiopro";
+/** The exporter's extra queries (WAL archive state); read at its start, so an early file. */
+export const PG_EXPORTER_QUERIES = "/etc/xiopro/postgres-exporter-queries.yaml";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
 
 export function volumeDevice(id: string): string {
@@ -103,12 +106,19 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   return out;
 }
 
+/** Recovery tools: they travel in the operations bundle over the admin path (ADR 0002). */
+export function recoveryScripts(node: NodePlan): WriteFile[] {
+  if (!(has(node, "backup") && has(node, "postgresql"))) return [];
+  return ["xiopro-restore-drill", "xiopro-restore"].map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: "0755" }));
+}
+
 /** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
 function scriptFiles(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (has(node, "postgresql")) scripts.push("setup-postgresql");
   if (has(node, "backup")) scripts.push("xiopro-backup");
-  if (has(node, "backup") && has(node, "postgresql")) scripts.push("xiopro-restore-drill");
+  // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
+  if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
   const files: WriteFile[] = scripts.map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: s.endsWith(".sh") ? "0644" : "0755" }));
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) {
     files.push({ path: `${LIB}/agentd-exec`, content: readTemplate("cloud-init/files/agentd-exec"), permissions: "0755" });
@@ -132,7 +142,11 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   // Exporters and Caddy start on package install: their config must be in place first, so the
   // exporters never listen beyond the private address and Caddy never serves its default site.
   files.push({ path: "/etc/default/prometheus-node-exporter", content: fill("cloud-init/files/node-exporter.default", { PRIVATE_IP: node.privateIp, NODE_EXPORTER_PORT: port("node-exporter") }), permissions: "0644", early: true });
-  if (has(node, "postgres-exporter")) files.push({ path: "/etc/default/prometheus-postgres-exporter", content: fill("cloud-init/files/postgres-exporter.default", { PRIVATE_IP: node.privateIp, POSTGRES_EXPORTER_PORT: port("postgres-exporter") }), permissions: "0644", early: true });
+  if (has(node, "postgres-exporter")) {
+    files.push({ path: "/etc/default/prometheus-postgres-exporter", content: fill("cloud-init/files/postgres-exporter.default", { PRIVATE_IP: node.privateIp, POSTGRES_EXPORTER_PORT: port("postgres-exporter"), QUERIES: PG_EXPORTER_QUERIES }), permissions: "0644", early: true });
+    files.push({ path: PG_EXPORTER_QUERIES, content: readTemplate("cloud-init/files/postgres-exporter-queries.yaml"), permissions: "0644", early: true });
+  }
+  files.push(...monitoringDefaults(plan, node));
   if (plan.adminPath.sshAllowlist.length > 0) files.push({ path: "/etc/fail2ban/jail.d/sshd.local", content: readTemplate("cloud-init/files/fail2ban-sshd.conf"), permissions: "0644" });
   if (has(node, "ingress")) files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
   if (has(node, "postgresql")) {
@@ -150,12 +164,47 @@ function wrap76(b64: string): string {
   return b64.replace(/.{1,76}/g, "$&\n");
 }
 
+/**
+ * The copy of a file that ships in a bundle: scripts and units without comment-only lines and
+ * blank lines (outside here-documents), which keeps user-data under Hetzner's 32 KiB. The
+ * commented sources stay in the repository and `npm run plan -- --out` shows them; the VM proof
+ * boots the shipped copies.
+ */
+export function shipped(f: WriteFile): WriteFile {
+  const script = f.content.startsWith("#!") && !f.content.startsWith("#!/usr/sbin/nft");
+  const unit = f.path.startsWith("/etc/systemd/system/");
+  if (!script && !unit) return f;
+  const out: string[] = [];
+  let heredoc: string | undefined;
+  f.content.split("\n").forEach((line, i) => {
+    if (heredoc !== undefined) {
+      out.push(line);
+      if (line.trim() === heredoc) heredoc = undefined;
+      return;
+    }
+    if (i === 0 && script) {
+      out.push(line, `# Shipped without comments by xiopro-infra; the commented source is in the repository.`);
+      return;
+    }
+    // shellcheck directives stay: the shipped copies are what the tests lint.
+    if (/^\s*$/.test(line) || (script ? /^\s*#(?!\s*shellcheck )/ : /^\s*[#;]/).test(line)) return;
+    const start = script ? /<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?/.exec(line.replace(/<<</g, "")) : null;
+    if (start) heredoc = start[1];
+    out.push(line);
+  });
+  return { ...f, content: `${out.join("\n")}\n` };
+}
+
+export function tarGz(files: WriteFile[]): Buffer {
+  return gzipSync(tar(files.map((f) => shipped(f)).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 });
+}
+
 /** Where the bundle of units and scripts lands before bootstrap unpacks it. */
 export const BUNDLE_PATH = "/var/lib/xiopro/bundle.tar.gz";
 
 /** All of a node's files as one base64 tar.gz: what an in-place update pushes over the admin path. */
 export function configBundle(plan: Plan, node: NodePlan): string {
-  return gzipSync(tar(nodeFiles(plan, node).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 }).toString("base64");
+  return tarGz(nodeFiles(plan, node)).toString("base64");
 }
 
 /** Every file the node gets, in a fixed order. */
@@ -171,7 +220,7 @@ export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
  */
 export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): string {
   const all = nodeFiles(plan, node);
-  const bundle = gzipSync(tar(all.filter((f) => !f.early).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 });
+  const bundle = tarGz(all.filter((f) => !f.early));
   const join: WriteFile[] = plan.adminPath.mode === "tailscale" && facts.tailscaleAuthKey ? [{ path: TAILSCALE_KEY_PATH, content: facts.tailscaleAuthKey, permissions: "0600", early: true }] : [];
   const files: WriteFile[] = [...all.filter((f) => f.early), ...join, { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
   const mounts = node.volumes.map((v) => {

@@ -53,6 +53,13 @@ function fakeState(type: string, inputs: Record<string, unknown>, seq: number): 
     case "random:index/randomPassword:RandomPassword":
       // Deterministic stand-in; the real value comes from the random provider at `pulumi up`.
       return { ...inputs, result: `generated-${seq}-${"x".repeat(Number(inputs.length ?? 32) - String(seq).length - 10)}` };
+    case "hcloud:index/storageBox:StorageBox":
+      // Hetzner names a box's main user after its id (u12345) and serves it at <user>.your-storagebox.de.
+      return { ...inputs, username: `u${1000 + seq}`, server: `u${1000 + seq}.your-storagebox.de`, system: "FSN1-BX000" };
+    case "hcloud:index/storageBoxSubaccount:StorageBoxSubaccount":
+      return { ...inputs, username: `u${inputs.storageBoxId}-sub1`, server: `u${inputs.storageBoxId}-sub1.your-storagebox.de` };
+    case "command:local:Command":
+      return { ...inputs, stdout: "", stderr: "" };
     case "hcloud:index/zone:Zone":
       return { ...inputs, authoritativeNameservers: { assigned: ["hydrogen.ns.hetzner.com.", "oxygen.ns.hetzner.com.", "helium.ns.hetzner.de."] } };
     default:

@@ -2,11 +2,15 @@
 // the offline plan (scripts/plan) both run exactly this.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import { opsBundle } from "../cloud-init/ops-bundle";
 import { configBundle, renderUserData } from "../cloud-init/render";
+import type { RepositoryFacts } from "./components/node";
 import { Platform } from "./components/platform";
+import { BackupStorageBox } from "./components/storage-box";
+import { storageBoxPlan, withStorageBox } from "./plan/storage-box";
 import { PROJECT } from "./config/keys";
 import { formatProblems, loadConfig, type RawConfig } from "./config/load";
-import { buildPlan, type Plan } from "./plan";
+import { buildPlan, type NodePlan, type Plan } from "./plan";
 import { topologyMermaid } from "./plan/topology";
 
 /** Config as the Pulumi engine passed it to this process. */
@@ -28,16 +32,35 @@ export function planFromRuntime(stack: string): Plan {
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
+/**
+ * SHA-256 of a node's user-data rendered with stand-ins for the facts that differ per deployment
+ * (volume ids, the single-use join key). The offline plan and the deployed stack export the same
+ * value exactly when the rendered content is the same, so the cost diff can tell a user-data change
+ * (a replacement under `userDataChange: replace`) from none.
+ */
+export function userDataFingerprint(plan: Plan, node: NodePlan): string {
+  const volumeIds = Object.fromEntries(node.volumes.map((v) => [v.key, `volume-${v.key}`]));
+  return sha256(renderUserData(plan, node, { volumeIds, tailscaleAuthKey: plan.adminPath.mode === "tailscale" ? "tailscale-join-key" : undefined }));
+}
+
 export async function runProgram(): Promise<Record<string, unknown>> {
   const stack = pulumi.getStack();
   const plan = planFromRuntime(stack);
   const config = new pulumi.Config(PROJECT);
   const configSecret = (key: string, entry?: string): pulumi.Output<string> =>
     entry === undefined ? config.requireSecret(key) : config.requireSecretObject<Record<string, string>>(key).apply((o) => o[entry]!);
+  // backup.repository.createStorageBox: the box and its sub-account first; their host and user go
+  // into the nodes' rendered repository settings.
+  const boxPlan = storageBoxPlan(plan);
+  const storageBox = boxPlan ? new BackupStorageBox(`${PROJECT}-${stack}-backups`, { box: boxPlan, privateKey: configSecret("backupSftpPrivateKey") }) : undefined;
+  const repository = storageBox ? pulumi.all([storageBox.host, storageBox.user]).apply(([host, user]) => ({ host, user })) : undefined;
+  const planWith = (r?: RepositoryFacts) => (r ? withStorageBox(plan, r) : plan);
   const platform = new Platform(`${PROJECT}-${stack}`, {
     plan,
-    renderUserData: (node, volumeIds, tailscaleAuthKey) => renderUserData(plan, node, { volumeIds, tailscaleAuthKey }),
-    configBundle: (node) => configBundle(plan, node),
+    repository,
+    renderUserData: (node, volumeIds, tailscaleAuthKey, repo) => renderUserData(planWith(repo), node, { volumeIds, tailscaleAuthKey }),
+    configBundle: (node, repo) => configBundle(planWith(repo), node),
+    opsBundle: (node) => opsBundle(plan, node),
     configSecret,
   });
 
@@ -52,6 +75,9 @@ export async function runProgram(): Promise<Record<string, unknown>> {
           role: n.role,
           serverType: n.serverType,
           location: n.location,
+          image: n.image,
+          backups: n.backups,
+          userDataChange: plan.userDataChange,
           privateIp: n.privateIp,
           publicIpv4: res.publicIpv4,
           publicIpv6: res.publicIpv6,
@@ -59,6 +85,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
           volumes: n.volumes.map((v, i) => ({ name: v.name, mountPoint: v.mountPoint, sizeGb: v.sizeGb, volumeId: res.volumes[i]!.id })),
           userDataSha256: res.userData.apply(sha256),
           userDataBytes: res.userData.apply((u) => Buffer.byteLength(u)),
+          userDataFingerprint: userDataFingerprint(plan, n),
         }),
       ];
     }),
@@ -71,5 +98,6 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     exposureMatrix: plan.exposure,
     cost: plan.cost,
     topology: topologyMermaid(plan),
+    ...(storageBox ? { backupStorageBox: { storageBoxId: storageBox.box.id, host: storageBox.host, user: storageBox.user } } : {}),
   };
 }

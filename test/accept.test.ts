@@ -37,6 +37,9 @@ function healthy(): NodeFacts {
     nodeB: { name: "mac-studio", references: [], routes: [{ dst: "default", gateway: "172.31.1.1", dev: "eth0" }] },
     archiver: { ok: true, error: "", lastArchived: NOW - 30, lastFailed: 0, failedCount: 0 },
     plaintext: { filesScanned: 812, fingerprints: [sha256("something-else-entirely")] },
+    journal: { ok: true, lines: 5000, fingerprints: [sha256("a-logged-token")] },
+    credentialIsolation: { checked: 25, readableByNobody: [], crossUnitAttempts: 120, crossUnitReads: [] },
+    monitoring: { prometheusError: "", targets: spec.monitoring!.jobs.map((job) => ({ job, instance: `${job}-1`, health: "up", lastError: "" })), alertRules: spec.monitoring!.alertRules, alertmanagerReady: true },
   };
 }
 
@@ -65,7 +68,8 @@ describe("acceptance verdicts on facts", () => {
   it("derives the expected units, timers, credentials and jobs from the plan", () => {
     expect(spec.units).toContain("agentd-worker@1.service");
     expect(spec.timers).toContain("xiopro-restore-drill.timer");
-    expect(spec.credentials).toEqual(["pg-role-api", "pg-role-worker", "pg-role-backup", "pg-role-readonly", "restic-password", "pgbackrest-cipher-pass", "repo-s3-access-key", "repo-s3-secret-key"]);
+    expect(spec.credentials).toEqual(["pg-role-api", "pg-role-worker", "pg-role-backup", "pg-role-readonly", "restic-password", "pgbackrest-cipher-pass", "repo-s3-access-key", "repo-s3-secret-key", "grafana-admin-password"]);
+    expect(spec.monitoring!.jobs).toEqual(["node", "postgres", "caddy", "prometheus", "alertmanager", "blackbox", "sites"]);
     expect(spec.expectTcpOpen).toEqual([80, 443]);
   });
 
@@ -91,6 +95,13 @@ describe("acceptance verdicts on facts", () => {
     ["restore drill passed within 8 days", (f: NodeFacts) => (f.states["restore-drill-result"]!.result = "fail")],
     ["no plaintext secret on disk", (f: NodeFacts) => f.plaintext.fingerprints.push(sha256(secretForms("correct-horse-battery-staple-42")[1]!))],
     ["no dependency on Node B (operator workstation)", (f: NodeFacts) => (f.nodeB.references = ["/etc/systemd/system/sync.mount"])],
+    ["no secret in this boot's journal", (f: NodeFacts) => f.journal!.fingerprints.push(sha256("correct-horse-battery-staple-42"))],
+    ["credentials unreadable without a grant", (f: NodeFacts) => (f.credentialIsolation!.readableByNobody = ["/run/credentials/agentd-web.service/DATABASE_PASSWORD"])],
+    ["credentials unreadable without a grant", (f: NodeFacts) => (f.credentialIsolation!.crossUnitReads = ["agentd-worker@1.service reads /run/credentials/agentd-web.service/DATABASE_PASSWORD"])],
+    ["monitoring: every scrape target up", (f: NodeFacts) => (f.monitoring!.targets[2]!.health = "down")],
+    ["monitoring: every scrape target up", (f: NodeFacts) => (f.monitoring!.targets = f.monitoring!.targets.filter((t) => t.job !== "sites"))],
+    ["monitoring: alert rules loaded, Alertmanager ready", (f: NodeFacts) => (f.monitoring!.alertmanagerReady = false)],
+    ["monitoring: alert rules loaded, Alertmanager ready", (f: NodeFacts) => (f.monitoring!.alertRules = 3)],
   ])("fails exactly %s when that fact is wrong", (name, breakIt) => {
     const f = healthy();
     breakIt(f);

@@ -55,6 +55,23 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("rejects Grafana without Prometheus on its node, two monitoring nodes, and alert delivery with no monitoring", () => {
+    expect(problemsOf("tst", (c) => {
+      c.nodeD = { enabled: true, serverType: "cpx22", services: ["grafana", "monitoring"] };
+      c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring");
+    })).toEqual(['xiopro-infra:nodeD.services: "grafana" runs on nodeA and nodeD, but it may run on one node only | remove grafana from all but one node', 'xiopro-infra:nodeA.services: lists "grafana" but not "monitoring" | add "monitoring" to nodeA.services, or move grafana to the node that runs monitoring']);
+    expect(problemsOf("tst", (c) => (c.nodeD = { enabled: true, serverType: "cpx22", services: ["monitoring"] }))).toEqual([
+      'xiopro-infra:nodeD.services: "monitoring" runs on nodeA and nodeD, but it may run on one node only | remove monitoring from all but one node',
+    ]);
+    expect(problemsOf("tst", (c) => (c.monitoring = { webhook: { url: "http://hooks.example.com/x?token=1" } }))).toEqual([
+      'xiopro-infra:monitoring.webhook.url: "http://hooks.example.com/x?token=1" is not valid | write an https:// URL without a query string',
+    ]);
+    expect(problemsOf("tst", (c) => {
+      c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring" && s !== "grafana");
+      c.monitoring = { webhook: { url: "https://hooks.example.com/x" } };
+    })).toEqual(['xiopro-infra:monitoring: configures alert delivery, but no enabled node runs the monitoring service | add "monitoring" to nodeA.services (or a dedicated node\'s)']);
+  });
+
   it("rejects the reserved gateway address", () => {
     expect(problemsOf("tst", (c) => (c.nodeA.privateIp = "10.1.1.1"))).toEqual([
       'xiopro-infra:nodeA.privateIp: "10.1.1.1" is the subnet\'s gateway address (reserved by Hetzner) | choose a free address inside 10.1.1.0/24 from .2 up, e.g. 10.1.1.10',
@@ -82,9 +99,9 @@ describe("stack config validation", () => {
   it("rejects a custom interface without exposure class, owner or justification", () => {
     const out = problemsOf("tst", (c) => c.nodeA.services.push({ name: "metrics-relay", interfaces: [{ port: 7000 }] }));
     expect(out).toEqual([
-      "xiopro-infra:nodeA.services[7].interfaces[0].class: is required but not set | set it in the stack file (see docs/config.md: Exposure class: A public, B overlay, C private network, D localhost)",
-      "xiopro-infra:nodeA.services[7].interfaces[0].owner: is required but not set | set it in the stack file (see docs/config.md: Who answers for this interface (team or person))",
-      "xiopro-infra:nodeA.services[7].interfaces[0].justification: is required but not set | set it in the stack file (see docs/config.md: Why this interface must exist)",
+      "xiopro-infra:nodeA.services[9].interfaces[0].class: is required but not set | set it in the stack file (see docs/config.md: Exposure class: A public, B overlay, C private network, D localhost)",
+      "xiopro-infra:nodeA.services[9].interfaces[0].owner: is required but not set | set it in the stack file (see docs/config.md: Who answers for this interface (team or person))",
+      "xiopro-infra:nodeA.services[9].interfaces[0].justification: is required but not set | set it in the stack file (see docs/config.md: Why this interface must exist)",
     ]);
   });
 
@@ -101,7 +118,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, agentd, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });
@@ -159,6 +176,17 @@ describe("secrets in config", () => {
       "xiopro-infra:backupS3SecretKey: is not set, but it is needed: Object Storage secret key of the backup bucket | run: pulumi config set --secret backupS3SecretKey <value>",
       "xiopro-infra:tailscaleAuthKey: is not set, but it is needed: joins each node to the tailnet at first boot (admin path tailscale) | run: pulumi config set --secret tailscaleAuthKey <value>",
       "xiopro-infra:adminSshPrivateKey: is not set, but it is needed: Pulumi delivers credentials over the admin path with it | run: pulumi config set --secret adminSshPrivateKey <value>",
+    ]);
+  });
+
+  it("needs the alert-delivery secrets only when delivery asks for them", () => {
+    const obj = { ...stackObject("tst"), monitoring: { email: { to: ["ops@x.example"], from: "a@x.example", smarthost: "smtp.x.example:587", username: "alerts" }, webhook: { url: "https://hooks.x.example/a" } } };
+    const raw = toRaw(obj);
+    for (const k of ["xiopro-infra:alertSmtpPassword", "xiopro-infra:alertWebhookToken"]) delete raw.values[k];
+    const r = loadConfig(raw);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual([
+      "xiopro-infra:alertSmtpPassword: is not set, but it is needed: SMTP password for alert e-mail | run: pulumi config set --secret alertSmtpPassword <value>",
+      "xiopro-infra:alertWebhookToken: is not set, but it is needed: bearer token of the alert webhook | run: pulumi config set --secret alertWebhookToken <value>",
     ]);
   });
 

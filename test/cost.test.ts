@@ -40,4 +40,11 @@ describe("monthly cost", () => {
     expect(c["primary-ipv6:tst-node-c"]).toBeUndefined();
     expect(cost.monthlyEur).toBe(28.19 + 42.99 + 8.6 + 0.5 + 0.86);
   });
+
+  it("prices a Storage Box the stack creates by its catalog type instead of Object Storage", () => {
+    // Hand computation, EUR: 28.19 − 6.49 (no Object Storage) + 3.20 (BX11) = 24.90
+    const cost = planOf("tst", (c) => (c.backup.repository = { kind: "sftp", path: "/tst", createStorageBox: { type: "bx11" } })).cost;
+    expect(cost.lines.filter((l) => l.kind === "storage-box" || l.kind === "object-storage").map((l) => [l.resource, l.monthlyEur])).toEqual([["storage-box:backups", 3.2]]);
+    expect(cost.monthlyEur).toBe(24.9);
+  });
 });

@@ -210,6 +210,7 @@ describe("secret delivery under mocks", () => {
     const cs = commands(r).sort((a, b) => a.name.localeCompare(b.name));
     expect(cs.map((c) => c.name)).toEqual([
       "xiopro-infra-tst-node-a-credentials-first-backup",
+      "xiopro-infra-tst-node-a-credentials-grafana-admin-password",
       "xiopro-infra-tst-node-a-credentials-pg-role-api",
       "xiopro-infra-tst-node-a-credentials-pg-role-backup",
       "xiopro-infra-tst-node-a-credentials-pg-role-readonly",
@@ -218,6 +219,7 @@ describe("secret delivery under mocks", () => {
       "xiopro-infra-tst-node-a-credentials-repo-s3-access-key",
       "xiopro-infra-tst-node-a-credentials-repo-s3-secret-key",
       "xiopro-infra-tst-node-a-credentials-restic-password",
+      "xiopro-infra-tst-node-a-ops",
     ]);
     const api = cs.find((c) => c.name.endsWith("pg-role-api"))!;
     expect(api.secretInputs).toEqual(expect.arrayContaining(["stdin"]));
@@ -232,9 +234,29 @@ describe("secret delivery under mocks", () => {
     expect(cipher.inputs.create).toMatch(/'postgresql@\*\.service' 'xiopro-pgbackrest@\*\.service' 'xiopro-restore-drill.service'$/);
   });
 
+  it("pushes the operations bundle over the admin path, re-pushed when its content changes, never in user-data", async () => {
+    const r = runs.tst!;
+    const server = one(r, "server:Server", "xiopro-infra-tst-node-a");
+    const ops = commands(r).find((c) => c.name === "xiopro-infra-tst-node-a-ops")!;
+    expect(ops.inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-ops apply$/);
+    const triggers = (c: RecordedResource) => c.inputs.triggers as string[];
+    expect(triggers(ops)[0]).toBe(server.id);
+    const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(ops.inputs.stdin as string, "base64"), encoding: "utf8" }).split("\n");
+    expect(files).toEqual(expect.arrayContaining(["etc/prometheus/prometheus.yml", "etc/prometheus/rules/xiopro.rules.yml", "usr/local/lib/xiopro/xiopro-restore"]));
+    // Deterministic: the same stack renders the same bundle, so an unchanged stack never re-pushes.
+    const again = await run("tst", () => {});
+    expect(triggers(commands(again).find((c) => c.name === "xiopro-infra-tst-node-a-ops")!)[1]).toBe(triggers(ops)[1]);
+    // An alerting change re-pushes the bundle and leaves the server's user-data alone.
+    const alerting = await run("tst", (c) => (c.monitoring = { webhook: { url: "https://hooks.example.com/x" } }));
+    const ops3 = commands(alerting).find((c) => c.name === "xiopro-infra-tst-node-a-ops")!;
+    expect(triggers(ops3)[1]).not.toBe(triggers(ops)[1]);
+    expect(one(alerting, "server:Server", "xiopro-infra-tst-node-a").inputs.userData).toBe(server.inputs.userData);
+  });
+
   it("generates one random password per database role", () => {
     const pw = runs.tst!.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword");
     expect(pw.map((p) => [p.name, p.inputs.length, p.inputs.special]).sort()).toEqual([
+      ["xiopro-infra-tst-grafana-admin-password", 32, false],
       ["xiopro-infra-tst-pg-role-api", 32, false],
       ["xiopro-infra-tst-pg-role-backup", 32, false],
       ["xiopro-infra-tst-pg-role-readonly", 32, false],

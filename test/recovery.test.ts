@@ -94,8 +94,8 @@ function expectSuccess(name: string, r: Run): JobState {
   expect(s.lastSuccess).toBe(s.finished);
   expect(s.durationSeconds).toBe(s.finished - s.started);
   const prom = fs.readFileSync(dir("metrics", `xiopro_job_${name.replace(/-/g, "_")}.prom`), "utf8");
-  expect(prom).toContain(`xiopro_job_last_result{job="${name}"} 1\n`);
-  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{job="${name}"} ${s.finished}\n`);
+  expect(prom).toContain(`xiopro_job_last_result{name="${name}"} 1\n`);
+  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{name="${name}"} ${s.finished}\n`);
   return s;
 }
 
@@ -104,8 +104,8 @@ function expectFailure(name: string, r: Run, previousSuccess: number): JobState 
   const s = state(name);
   expect(s).toMatchObject({ job: name, result: "failure", exitCode: r.code, lastSuccess: previousSuccess });
   const prom = fs.readFileSync(dir("metrics", `xiopro_job_${name.replace(/-/g, "_")}.prom`), "utf8");
-  expect(prom).toContain(`xiopro_job_last_result{job="${name}"} 0\n`);
-  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{job="${name}"} ${previousSuccess}\n`);
+  expect(prom).toContain(`xiopro_job_last_result{name="${name}"} 0\n`);
+  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{name="${name}"} ${previousSuccess}\n`);
   return s;
 }
 

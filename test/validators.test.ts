@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { BUNDLE_PATH, nodeFiles, renderUserData, USER_DATA_LIMIT } from "../cloud-init/render";
+import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
+import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT } from "../cloud-init/render";
 import { UNDELIVERED } from "../infra/plan/secrets";
 import type { NodePlan, Plan } from "../infra/plan";
 import { planOf, ROOT } from "./helpers";
@@ -59,6 +60,9 @@ beforeAll(() => {
         fs.writeFileSync(target, f.encoding === "b64" ? Buffer.from(f.content, "base64") : f.content);
       }
       execFileSync("tar", ["-xzf", path.join(dir, "root", BUNDLE_PATH), "-C", path.join(dir, "root")]);
+      // Then the operations bundle Pulumi pushes after boot (ADR 0002), as xiopro-ops unpacks it.
+      const ops = opsBundle(plan, node);
+      if (ops) execFileSync("tar", ["-xzf", "-", "-C", path.join(dir, "root")], { input: Buffer.from(ops, "base64") });
       rendered.push({ plan, node, dir, userData });
     }
   }
@@ -99,9 +103,9 @@ describe("rendered user-data", () => {
     expect(out.status).toBe(0);
   }));
 
-  it("unpacks to exactly the planned files", each((r) => {
-    for (const f of nodeFiles(r.plan, r.node)) {
-      expect(fs.readFileSync(path.join(r.dir, "root", f.path), "utf8"), f.path).toBe(f.content);
+  it("unpacks (with the operations bundle) to exactly the planned files, as shipped", each((r) => {
+    for (const f of [...nodeFiles(r.plan, r.node), ...opsFiles(r.plan, r.node)]) {
+      expect(fs.readFileSync(path.join(r.dir, "root", f.path), "utf8"), f.path).toBe(f.early ? f.content : shipped(f).content);
       if (!f.early) expect((fs.statSync(path.join(r.dir, "root", f.path)).mode & 0o777).toString(8), f.path).toBe(f.permissions.replace(/^0/, ""));
     }
   }));

@@ -37,6 +37,22 @@ export interface Catalog {
 
 export const catalog: Catalog = raw as unknown as Catalog;
 
+/**
+ * Hetzner repriced new orders and rescales of servers on this day; servers that already existed
+ * kept their earlier rate (`monthlyApril2026Existing`) until they are rescaled or replaced.
+ */
+export const EXISTING_RATE_CUTOFF = "2026-06-15";
+
+/** What a new order (or a rescale) of this type costs per month here; undefined if not sold. */
+export function newOrderPrice(c: Catalog, serverType: string, location: string): number | undefined {
+  return c.serverTypes[serverType]?.monthly[location];
+}
+
+/** The rate a server of this type ordered before EXISTING_RATE_CUTOFF still pays, if known. */
+export function existingRate(c: Catalog, serverType: string, location: string): number | undefined {
+  return c.serverTypes[serverType]?.monthlyApril2026Existing?.[location];
+}
+
 export function serverTypeNames(c: Catalog = catalog): string[] {
   return Object.keys(c.serverTypes).sort();
 }

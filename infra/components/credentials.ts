@@ -34,6 +34,9 @@ export function installCommand(secret: SecretPlan): string {
 /** In-place update (userDataChange: in-place): unpack the node's files from stdin, re-run bootstrap. */
 export const APPLY_CONFIG_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; base64 -d | sudo tar -xzf - -C / && sudo ${LIB}/bootstrap`;
 
+/** Operations bundle (ADR 0002): checked on the node before it replaces anything. */
+export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-ops apply`;
+
 export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials first-backup`;
 
 /**

@@ -3,12 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodePlan, Plan } from "../plan";
 import { ipv6HostAddress } from "../plan/addresses";
 
+export interface RepositoryFacts {
+  host: string;
+  user: string;
+}
+
 export interface NodeArgs {
   node: NodePlan;
   protection: Plan["protection"];
   userDataChange: Plan["userDataChange"];
   /** Renders the user-data once the volume ids (stable across server replacements) are known. */
-  renderUserData: (volumeIds: Record<string, string>, tailscaleAuthKey?: string) => string;
+  renderUserData: (volumeIds: Record<string, string>, tailscaleAuthKey?: string, repository?: RepositoryFacts) => string;
+  /** Host and user of a Storage Box the stack creates (backup.repository.createStorageBox). */
+  repository?: pulumi.Output<RepositoryFacts>;
   /** The single-use tailnet join key (secret): the user-data then becomes a secret too. */
   tailscaleAuthKey?: pulumi.Input<string>;
   networkId: pulumi.Input<number>;
@@ -69,8 +76,8 @@ export class Node extends pulumi.ComponentResource {
         ),
     );
     this.userData = pulumi
-      .all([pulumi.all(this.volumes.map((v) => v.id)), pulumi.output(args.tailscaleAuthKey)])
-      .apply(([ids, key]) => args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!])), key));
+      .all([pulumi.all(this.volumes.map((v) => v.id)), pulumi.output(args.tailscaleAuthKey), pulumi.output(args.repository)])
+      .apply(([ids, key, repo]) => args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!])), key, repo));
 
     this.server = new hcloud.Server(
       name,

@@ -3,19 +3,24 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { SecretPlan } from "../plan/secrets";
 import * as command from "@pulumi/command";
-import { APPLY_CONFIG_COMMAND, Credentials } from "./credentials";
+import { createHash } from "node:crypto";
+import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials";
 import type { NodePlan, Plan } from "../plan";
 import { Dns } from "./dns";
 import { PrivateNetwork } from "./network";
-import { Node } from "./node";
+import { Node, type RepositoryFacts } from "./node";
 import { ADMIN_USER } from "../../cloud-init/render";
 
 export interface PlatformArgs {
   plan: Plan;
   /** Renders a node's user-data given its volume ids (and the tailnet join key, if any). */
-  renderUserData: (node: NodePlan, volumeIds: Record<string, string>, tailscaleAuthKey?: string) => string;
+  renderUserData: (node: NodePlan, volumeIds: Record<string, string>, tailscaleAuthKey?: string, repository?: RepositoryFacts) => string;
+  /** Host and user of the Storage Box the stack creates, when it does (rendered into the nodes' configs). */
+  repository?: pulumi.Output<RepositoryFacts>;
   /** A node's files as base64 tar.gz, pushed over the admin path under userDataChange: in-place. */
-  configBundle: (node: NodePlan) => string;
+  configBundle: (node: NodePlan, repository?: RepositoryFacts) => string;
+  /** A node's operations bundle (recovery tools, monitoring configs) as base64 tar.gz (ADR 0002). */
+  opsBundle: (node: NodePlan) => string | undefined;
   /** The value of a config-sourced secret (from `pulumi config set --secret`). */
   configSecret: (key: string, entry?: string) => pulumi.Output<string>;
 }
@@ -41,7 +46,8 @@ export class Platform extends pulumi.ComponentResource {
           node: n,
           protection: p.protection,
           userDataChange: p.userDataChange,
-          renderUserData: (ids, key) => args.renderUserData(n, ids, key),
+          renderUserData: (ids, key, repo) => args.renderUserData(n, ids, key, repo),
+          repository: args.repository,
           tailscaleAuthKey: p.adminPath.mode === "tailscale" ? args.configSecret("tailscaleAuthKey") : undefined,
           networkId: this.network.networkId,
           subnet: this.network.subnet,
@@ -71,10 +77,22 @@ export class Platform extends pulumi.ComponentResource {
       for (const n of p.nodes) {
         new command.remote.Command(
           `${name}-node-${n.letter}-config`,
-          { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_CONFIG_COMMAND, stdin: args.configBundle(n), triggers: [this.nodes[n.key]!.server.id] },
+          { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_CONFIG_COMMAND, stdin: pulumi.output(args.repository).apply((r) => args.configBundle(n, r)), triggers: [this.nodes[n.key]!.server.id] },
           { parent: this, dependsOn: [this.nodes[n.key]!.server] },
         );
       }
+    }
+    // The operations bundle always travels over the admin path, never in user-data: a rule,
+    // dashboard or recovery-tool change re-pushes it (its hash is a trigger), never replaces a server.
+    const ops: Record<string, command.remote.Command> = {};
+    for (const n of p.nodes) {
+      const bundle = args.opsBundle(n);
+      if (bundle === undefined) continue;
+      ops[n.key] = new command.remote.Command(
+        `${name}-node-${n.letter}-ops`,
+        { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_OPS_COMMAND, stdin: bundle, triggers: [this.nodes[n.key]!.server.id, createHash("sha256").update(bundle).digest("hex")] },
+        { parent: this, dependsOn: [this.nodes[n.key]!.server] },
+      );
     }
     for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {
       const node = this.nodes[n.key]!;
@@ -88,7 +106,8 @@ export class Platform extends pulumi.ComponentResource {
           serverId: node.server.id,
           values: Object.fromEntries(n.secrets.map((s) => [s.file, valueOf(s)])),
         },
-        { parent: this, dependsOn: [node.server] },
+        // The first backup ends with the restore drill, a tool of the operations bundle.
+        { parent: this, dependsOn: [node.server, ...(ops[n.key] ? [ops[n.key]!] : [])] },
       );
     }
     this.registerOutputs({});

@@ -103,7 +103,9 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
   );
 }
 
-export const NODE_A_DEFAULT_SERVICES = ["ingress", "agentd-web", "agentd-worker", "agentd-sweeper", "postgresql", "postgres-exporter", "backup"];
+export const NODE_A_DEFAULT_SERVICES = ["ingress", "agentd-web", "agentd-worker", "agentd-sweeper", "postgresql", "postgres-exporter", "backup", "monitoring", "grafana"];
+
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** The config table: one entry per `xiopro-infra:<key>`. */
 export const CONFIG_KEYS = {
@@ -203,6 +205,15 @@ export const CONFIG_KEYS = {
           host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
           user: optional(str({ description: "SFTP user (sftp)" })),
           path: str({ description: "Path prefix inside the repository (posix: absolute directory)", default: "/xiopro" }),
+          createStorageBox: optional(
+            obj(
+              {
+                type: str({ description: "Storage Box type (bx11: 1 TB, bx21: 5 TB, ...)", pattern: /^bx\d{2}$/, patternHint: "write a type such as bx11", default: "bx11" }),
+                location: optional(str({ description: "Storage Box location (default: the stack's location)" })),
+              },
+              { description: "sftp: the stack creates a Hetzner Storage Box and a sub-account whose home directory is path; host and user come from them (leave both unset)" },
+            ),
+          ),
         },
         { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro" } },
       ),
@@ -223,6 +234,33 @@ export const CONFIG_KEYS = {
       ),
     },
     { description: "Backup repository, WAL archiving and retention", default: { repository: { kind: "s3", path: "/xiopro" }, archiveTimeoutSeconds: 1, retention: { daily: 14, weekly: 8, monthly: 12 } } },
+  ),
+  monitoring: obj(
+    {
+      retentionDays: int({ description: "Prometheus keeps this many days of metrics (on the node's root disk)", min: 1, max: 400, default: 30, unit: "days" }),
+      retentionSizeGb: int({ description: "Prometheus deletes the oldest blocks above this size", min: 1, max: 1000, default: 10, unit: "GB" }),
+      email: optional(
+        obj(
+          {
+            to: arr(str({ description: "Recipient", pattern: EMAIL, patternHint: "write an e-mail address" }), { description: "Recipients of warning and critical alerts", minItems: 1 }),
+            from: str({ description: "Sender address", pattern: EMAIL, patternHint: "write an e-mail address" }),
+            smarthost: str({ description: "SMTP server host:port (STARTTLS is required)", pattern: /^[a-z0-9.-]+:\d{1,5}$/, patternHint: "write host:port such as smtp.example.com:587" }),
+            username: optional(str({ description: "SMTP user; its password is the secret alertSmtpPassword" })),
+          },
+          { description: "Alert e-mail through an SMTP relay" },
+        ),
+      ),
+      webhook: optional(
+        obj(
+          {
+            url: str({ description: "HTTPS endpoint that receives Alertmanager's JSON; put no secret in it (the bearer token is the secret alertWebhookToken)", pattern: /^https:\/\/[^\s?#]+$/, patternHint: "write an https:// URL without a query string" }),
+            minSeverity: str({ description: "Least severe alert sent to the webhook", oneOf: ["info", "warning", "critical"] as const, default: "warning" }),
+          },
+          { description: "Alert webhook (chat or pager bridge)" },
+        ),
+      ),
+    },
+    { description: "Prometheus, Alertmanager and Grafana (the node that lists the monitoring service) and alert delivery", default: { retentionDays: 30, retentionSizeGb: 10 } },
   ),
   agentd: obj(
     {
@@ -249,6 +287,8 @@ export const CONFIG_KEYS = {
   backupSftpPrivateKey: optional(str({ description: "SSH private key of the Storage Box sub-account (repository kind sftp)", secret: true })),
   tailscaleAuthKey: optional(str({ description: "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; DESIGN D3's only user-data exception)", secret: true })),
   adminSshPrivateKey: optional(str({ description: "Private key of the admin user that Pulumi uses to deliver credentials over the admin path", secret: true })),
+  alertSmtpPassword: optional(str({ description: "Password of monitoring.email.username at the SMTP relay (Alertmanager)", secret: true })),
+  alertWebhookToken: optional(str({ description: "Bearer token Alertmanager sends to monitoring.webhook.url", secret: true })),
   providerKeys: optional(
     record(str({ description: "Secret value" }), {
       description: "Model-provider and tool API keys for agentd workers: ENV_NAME → value, exposed as environment variables",

@@ -133,6 +133,17 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
   }
 
+  // Grafana reads Prometheus on its own node; monitoring without Node A's private view is fine.
+  for (const nk of enabled) {
+    const names = c[nk].services.map((s) => (typeof s === "string" ? s : s.name));
+    if (names.includes("grafana") && !names.includes("monitoring")) {
+      p.add(k(`${nk}.services`), `lists "grafana" but not "monitoring"`, `add "monitoring" to ${nk}.services, or move grafana to the node that runs monitoring`);
+    }
+  }
+  if ((c.monitoring.email || c.monitoring.webhook) && !serviceHomes.has("monitoring")) {
+    p.add(k("monitoring"), "configures alert delivery, but no enabled node runs the monitoring service", `add "monitoring" to nodeA.services (or a dedicated node's)`);
+  }
+
   // Ingress and sites
   if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
     p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");
@@ -174,7 +185,15 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     if (!r[field]) p.add(k(`backup.repository.${field}`), `is not set, but kind is ${r.kind}`, `set backup.repository.${field}`);
   };
   if (r.kind === "s3") ["endpoint", "region", "bucket"].forEach((f) => need(f as "endpoint"));
-  if (r.kind === "sftp") ["host", "user"].forEach((f) => need(f as "host"));
+  if (r.kind === "sftp" && !r.createStorageBox) ["host", "user"].forEach((f) => need(f as "host"));
+  if (r.createStorageBox) {
+    const box = k("backup.repository.createStorageBox");
+    if (r.kind !== "sftp") p.add(box, `is set, but kind is ${r.kind}`, "set backup.repository.kind: sftp, or remove createStorageBox");
+    for (const f of ["host", "user"] as const) if (r[f]) p.add(k(`backup.repository.${f}`), "is set, but the stack creates the Storage Box (createStorageBox), whose sub-account gives it", `remove backup.repository.${f}, or remove createStorageBox to use an existing box`);
+    if (!cat.storageBox[r.createStorageBox.type]) p.add(`${box}.type`, `${show(r.createStorageBox.type)} is not a Storage Box type in the catalog (${cat.catalogDate})`, `use one of ${Object.keys(cat.storageBox).join(", ")}`);
+    if (r.createStorageBox.location !== undefined) locOk(`${box}.location`, r.createStorageBox.location);
+    if (/^\/*$/.test(r.path)) p.add(k("backup.repository.path"), `"/" would make the sub-account's home the whole Storage Box`, "use a directory such as /xiopro");
+  }
   if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
   if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
 }

@@ -39,9 +39,18 @@ function unitsToCents(units: number): number {
   return Math.floor((units + 50) / 100);
 }
 
+/** A line's monthly amount: unit price × quantity, rounded half up to the cent. */
+export function lineEur(unitPriceEur: number, quantity = 1): number {
+  return unitsToCents(toUnits(unitPriceEur) * quantity) / 100;
+}
+
+/** Hetzner backups: a percentage of the server price, computed on the unrounded price. */
+export function backupsEur(serverPriceEur: number, percent: number): number {
+  return unitsToCents((toUnits(serverPriceEur) * percent) / 100) / 100;
+}
+
 function line(l: Omit<CostLine, "monthlyEur">): CostLine {
-  const cents = unitsToCents(toUnits(l.unitPriceEur) * l.quantity);
-  return { ...l, monthlyEur: cents / 100 };
+  return { ...l, monthlyEur: lineEur(l.unitPriceEur, l.quantity) };
 }
 
 export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
@@ -53,9 +62,8 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
     const server = line({ resource: `server:${node.name}`, kind: "server", description: `${node.serverType} in ${node.location} (${type.cores} vCPU, ${type.memoryGb} GB)`, quantity: 1, unit: "month", unitPriceEur: price, estimated });
     lines.push(server);
     if (node.backups) {
-      // Backups cost a percentage of the server price: computed on the unrounded price.
       const units = (toUnits(price) * cat.backupPercent) / 100;
-      lines.push({ resource: `backups:${node.name}`, kind: "backups", description: `Hetzner backups (+${cat.backupPercent} % of ${node.serverType})`, quantity: 1, unit: "month", unitPriceEur: units / SCALE, monthlyEur: unitsToCents(units) / 100, estimated });
+      lines.push({ resource: `backups:${node.name}`, kind: "backups", description: `Hetzner backups (+${cat.backupPercent} % of ${node.serverType})`, quantity: 1, unit: "month", unitPriceEur: units / SCALE, monthlyEur: backupsEur(price, cat.backupPercent), estimated });
     }
     if (node.publicIpv4) lines.push(line({ resource: `primary-ipv4:${node.name}`, kind: "primary-ipv4", description: "primary IPv4", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv4, estimated: false }));
     if (node.publicIpv6) lines.push(line({ resource: `primary-ipv6:${node.name}`, kind: "primary-ipv6", description: "primary IPv6 (/64)", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv6, estimated: false }));
@@ -67,9 +75,11 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
   if (repo.kind === "s3" && repo.endpoint?.endsWith(".your-objectstorage.com")) {
     lines.push(line({ resource: "object-storage:backups", kind: "object-storage", description: `Hetzner Object Storage base (${cat.objectStorage.includedStorageTb} TB storage + ${cat.objectStorage.includedEgressTb} TB egress included; one per Hetzner project)`, quantity: 1, unit: "month", unitPriceEur: cat.objectStorage.baseMonthly, estimated: false }));
   }
-  if (repo.kind === "sftp" && repo.host?.endsWith(".your-storagebox.de")) {
-    const box = cat.storageBox.bx11!;
-    lines.push(line({ resource: "storage-box:backups", kind: "storage-box", description: `Hetzner Storage Box BX11 (${box.sizeTb} TB)`, quantity: 1, unit: "month", unitPriceEur: box.monthly, estimated: box.estimated ?? false }));
+  // A box the stack creates is priced by its type; an existing one (host given) as the smallest.
+  const boxType = repo.kind === "sftp" ? (repo.createStorageBox?.type ?? (repo.host?.endsWith(".your-storagebox.de") ? "bx11" : undefined)) : undefined;
+  if (boxType) {
+    const box = cat.storageBox[boxType]!;
+    lines.push(line({ resource: "storage-box:backups", kind: "storage-box", description: `Hetzner Storage Box ${boxType.toUpperCase()} (${box.sizeTb} TB)${repo.createStorageBox ? ", created by the stack" : ""}`, quantity: 1, unit: "month", unitPriceEur: box.monthly, estimated: box.estimated ?? false }));
   }
   const cents = lines.reduce((sum, l) => sum + Math.round(l.monthlyEur * 100), 0);
   return { currency: "EUR", vat: "excluded", catalogDate: cat.catalogDate, lines, monthlyEur: cents / 100, yearlyEur: (cents * 12) / 100 };

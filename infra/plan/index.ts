@@ -118,6 +118,7 @@ export interface Plan {
   timeSync: StackConfig["timeSync"];
   nodeB: StackConfig["nodeB"];
   backup: StackConfig["backup"];
+  monitoring: StackConfig["monitoring"];
   agentd: StackConfig["agentd"];
   nodes: NodePlan[];
   dns: { zone: string; mode: "create" | "adopt"; ttl: number; records: DnsRecordPlan[] };
@@ -161,6 +162,7 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     timeSync: config.timeSync,
     nodeB: config.nodeB,
     backup: config.backup,
+    monitoring: config.monitoring,
     agentd: config.agentd,
     nodes,
     dns: { zone: config.domain, mode: config.dns.mode, ttl: config.dns.ttl, records },
@@ -279,6 +281,9 @@ export function hostFirewallRules(exposure: readonly ExposureRow[], config: Stac
     else if (row.class === "B" && row.interface === "ssh") {
       if (config.adminPath.mode === "tailscale") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
       if (config.adminPath.sshAllowlist.length > 0) rules.push({ protocol: row.protocol, port: row.port, from: { kind: "cidrs", cidrs: [...config.adminPath.sshAllowlist] }, comment: `${comment} (allowlist)` });
+    } else if (row.class === "B" && row.protocol === "tcp") {
+      // Other admin services (Grafana): the tailnet only; with an allowlist, an SSH tunnel.
+      if (config.adminPath.mode === "tailscale") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
     } else if (row.class === "C") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "subnet", cidr: config.network.cidr, to: privateIp }, comment });
     // class B transports (wireguard) rely on outbound NAT traversal; class D is loopback only.
   }

@@ -65,6 +65,12 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
     }
     if (kind === "sftp") out.push({ file: "repo-sftp-key", source: "config", configKey: "backupSftpPrivateKey", description: "SSH private key of the Storage Box sub-account", grants: grant(both, "repo-sftp-key") });
   }
+  if (has("monitoring")) {
+    const am = "prometheus-alertmanager.service";
+    if (config.monitoring.email?.username) out.push({ file: "alert-smtp-password", source: "config", configKey: "alertSmtpPassword", description: "SMTP password for alert e-mail", grants: [{ unit: am, id: "alert-smtp-password" }] });
+    if (config.monitoring.webhook) out.push({ file: "alert-webhook-token", source: "config", configKey: "alertWebhookToken", description: "bearer token of the alert webhook", grants: [{ unit: am, id: "alert-webhook-token" }] });
+  }
+  if (has("grafana")) out.push({ file: "grafana-admin-password", source: "generated", description: "Grafana admin password", grants: [{ unit: "grafana-server.service", id: "grafana-admin-password" }] });
   const envFile = (prefix: string, env: string) => `${prefix}-${env.toLowerCase().replace(/_/g, "-")}`;
   if (has("agentd-worker")) {
     for (const env of Object.keys(config.providerKeys ?? {}).sort()) {

@@ -81,6 +81,7 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
       { name: "https", port: 443, protocol: "tcp", class: "A", bind: "all", owner: PLATFORM, access: ACCESS.A, justification: "Public HTTPS ingress for the declared sites" },
       { name: "http3", port: 443, protocol: "udp", class: "A", bind: "all", owner: PLATFORM, access: ACCESS.A, justification: "HTTP/3 (QUIC) for the declared sites" },
       { name: "caddy-admin", port: 2019, protocol: "tcp", class: "D", bind: "localhost", owner: PLATFORM, access: ACCESS.D, justification: "Caddy admin API used for graceful config reloads" },
+      { name: "caddy-metrics", port: 9180, protocol: "tcp", class: "C", bind: "private", owner: PLATFORM, access: ACCESS.C, justification: "Caddy's request metrics scraped by Prometheus (the admin API itself stays on localhost)" },
     ],
   },
   "agentd-web": {
@@ -124,6 +125,28 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
     timers: [],
     interfaces: [
       { name: "postgres-metrics", port: 9187, protocol: "tcp", class: "C", bind: "private", owner: PLATFORM, access: ACCESS.C, justification: "Database metrics scraped by Prometheus over the private network" },
+    ],
+  },
+  monitoring: {
+    name: "monitoring",
+    description: "Prometheus, Alertmanager and the blackbox exporter (HTTPS and certificate probes)",
+    units: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
+    timers: [],
+    singleton: true,
+    interfaces: [
+      { name: "prometheus", port: 9090, protocol: "tcp", class: "C", bind: "private", owner: PLATFORM, access: ACCESS.C, justification: "Metrics store and rule evaluation; Grafana and operators (through the admin path) query it" },
+      { name: "alertmanager", port: 9093, protocol: "tcp", class: "D", bind: "localhost", owner: PLATFORM, access: ACCESS.D, justification: "Receives alerts from Prometheus on the same node; clustering is off, so no port 9094" },
+      { name: "blackbox", port: 9115, protocol: "tcp", class: "D", bind: "localhost", owner: PLATFORM, access: ACCESS.D, justification: "Probes the public sites from the node for availability and certificate expiry" },
+    ],
+  },
+  grafana: {
+    name: "grafana",
+    description: "Grafana with the provisioned dashboards (Grafana's apt repository)",
+    units: ["grafana-server.service"],
+    timers: [],
+    singleton: true,
+    interfaces: [
+      { name: "grafana", port: 3000, protocol: "tcp", class: "B", bind: "all", owner: PLATFORM, access: "admin overlay (Tailscale); with an SSH allowlist only through an SSH tunnel", justification: "Dashboards for operators; never opened in the cloud firewall" },
     ],
   },
   backup: {

@@ -154,10 +154,11 @@ async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: st
     stateDir: "/var/lib/xiopro/state",
     nodeB: c.spec.nodeB,
     postgres: c.spec.postgres,
+    monitoring: c.spec.monitoring,
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
     // hold the single-use Tailscale key, DESIGN D3) are not configuration at rest.
-    plaintextSkip: ["/var/lib/postgresql", "/var/cache", "/var/lib/apt", "/var/log/journal", "/var/lib/cloud", "/var/lib/dpkg", "/srv/agentd/releases", "/var/backups"],
+    plaintextSkip: ["/var/lib/postgresql", "/var/cache", "/var/lib/apt", "/var/log/journal", "/var/lib/cloud", "/var/lib/dpkg", "/srv/agentd/releases", "/var/backups", "/var/lib/prometheus"],
     secretLengths: [...new Set(c.spec.secrets.flatMap((s) => s.lengths))],
   };
   const [facts, s] = await timed(() => ssh(c.ssh, `sudo python3 - '${JSON.stringify(args).replace(/'/g, "'\\''")}'`, fs.readFileSync(FACTS_SCRIPT, "utf8"), 300_000));

@@ -28,6 +28,9 @@ export interface NodeFacts {
   nodeB: { name: string | null; references: string[]; routes: { dst?: string; gateway?: string; dev?: string }[] };
   archiver?: { ok: boolean; error: string; lastArchived: number | null; lastFailed: number | null; failedCount: number | null };
   plaintext: { filesScanned: number; fingerprints: string[] };
+  journal?: { ok: boolean; lines: number; fingerprints: string[] };
+  credentialIsolation?: { checked: number; readableByNobody: string[]; crossUnitAttempts: number; crossUnitReads: string[] };
+  monitoring?: { prometheusError: string; targets: { job: string; instance: string; health: string; lastError: string }[]; alertRules: number | null; alertmanagerReady: boolean };
 }
 
 const VOLUME_FULL_PERCENT = 80;
@@ -99,9 +102,30 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
     out.push(check(`restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`, !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS, d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded"));
   }
 
+  if (spec.monitoring) {
+    const m = f.monitoring;
+    const down = (m?.targets ?? []).filter((t) => t.health !== "up").map((t) => `${t.job} ${t.instance}: ${t.health}${t.lastError ? ` (${t.lastError.slice(0, 80)})` : ""}`);
+    const jobs = new Set((m?.targets ?? []).map((t) => t.job));
+    const absent = spec.monitoring.jobs.filter((j) => !jobs.has(j));
+    out.push(check("monitoring: every scrape target up", !!m && !m.prometheusError && down.length === 0 && absent.length === 0,
+      !m ? "no monitoring facts" : m.prometheusError ? `Prometheus API: ${m.prometheusError}` : [...down, ...absent.map((j) => `job ${j} has no target`)].join("; ") || `${m.targets.length} targets up in ${jobs.size} jobs`));
+    out.push(check("monitoring: alert rules loaded, Alertmanager ready", !!m && m.alertRules === spec.monitoring.alertRules && m.alertmanagerReady,
+      m ? `${m.alertRules ?? "?"} of ${spec.monitoring.alertRules} alert rules; Alertmanager ${m.alertmanagerReady ? "ready" : "not ready"}` : "no monitoring facts"));
+  }
+
   const leaked = spec.secrets.filter((s) => s.fingerprints.some((fp) => f.plaintext.fingerprints.includes(fp))).map((s) => s.name);
   out.push(check("no plaintext secret on disk", leaked.length === 0, leaked.length ? `found: ${leaked.join(", ")}` : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files`, spec.secrets.length > 0));
   if (spec.secrets.length === 0) out[out.length - 1]!.result = "skip";
+
+  const logged = spec.secrets.filter((s) => s.fingerprints.some((fp) => f.journal?.fingerprints.includes(fp))).map((s) => s.name);
+  out.push(check("no secret in this boot's journal", !!f.journal?.ok && logged.length === 0, !f.journal?.ok ? "journalctl failed" : logged.length ? `logged: ${logged.join(", ")}` : `${spec.secrets.length} secrets checked against ${f.journal.lines} lines`, spec.secrets.length > 0));
+  if (spec.secrets.length === 0) out[out.length - 1]!.result = "skip";
+
+  if (spec.credentials.length > 0) {
+    const iso = f.credentialIsolation;
+    out.push(check("credentials unreadable without a grant", !!iso && iso.checked >= spec.credentials.length && iso.readableByNobody.length === 0 && iso.crossUnitAttempts > 0 && iso.crossUnitReads.length === 0,
+      !iso ? "no facts" : iso.readableByNobody.length || iso.crossUnitReads.length ? `readable without a grant: ${[...iso.readableByNobody, ...iso.crossUnitReads].join(", ")}` : `${iso.checked} credential files refused to user nobody; ${iso.crossUnitAttempts} reads of other units' credentials refused inside each running unit`));
+  }
 
   const nb = spec.nodeB;
   const viaB = f.nodeB.routes.filter((r) => nb && [r.dst, r.gateway].some((x) => x && x.includes(nb)));

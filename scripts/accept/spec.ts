@@ -4,6 +4,9 @@ import { createHash } from "node:crypto";
 import type { NodePlan, Plan } from "../../infra/plan";
 import { nodeBudget } from "../../infra/plan/budget";
 import { jobsFor } from "../../infra/plan/jobs";
+import { ALL_ALERTS } from "../../infra/plan/alerts";
+import { prometheusConfig } from "../../cloud-init/monitoring";
+import { parse } from "yaml";
 
 export interface AcceptSpec {
   stack: string;
@@ -23,6 +26,8 @@ export interface AcceptSpec {
   postgres: boolean;
   credentials: string[];
   secrets: { name: string; fingerprints: string[]; lengths: number[] }[];
+  /** The node runs Prometheus: its API, the scrape jobs it must have, and the alert rules loaded. */
+  monitoring?: { prometheusUrl: string; alertmanagerUrl: string; jobs: string[]; alertRules: number };
 }
 
 export interface AddressFacts {
@@ -65,5 +70,12 @@ export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secret
       const forms = secretForms(value);
       return { name, fingerprints: forms.map((f) => sha256(f)), lengths: forms.map((f) => Buffer.byteLength(f)) };
     }),
+    monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
   };
+}
+
+function monitoringSpec(plan: Plan, node: NodePlan): AcceptSpec["monitoring"] {
+  const port = (iface: string) => node.services.flatMap((s) => s.interfaces).find((i) => i.name === iface)!.port;
+  const cfg = parse(prometheusConfig(plan, node)) as { scrape_configs: { job_name: string }[] };
+  return { prometheusUrl: `http://${node.privateIp}:${port("prometheus")}`, alertmanagerUrl: `http://127.0.0.1:${port("alertmanager")}`, jobs: cfg.scrape_configs.map((j) => j.job_name), alertRules: ALL_ALERTS.length };
 }

@@ -5,6 +5,7 @@ import { formatProblems, loadConfig } from "../../infra/config/load";
 import { parseStackYaml, readStackFile, SECRET_PLACEHOLDER, type StackFileResult } from "../../infra/config/stack-file";
 import { runOffline, type RecordedResource } from "../../infra/offline";
 import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
+import { opsFiles } from "../../cloud-init/ops-bundle";
 import { nodeFiles } from "../../cloud-init/render";
 import type { CostPlan } from "../../infra/plan/cost";
 
@@ -117,9 +118,10 @@ export function writePlanOutputs(r: PlanResult, dir: string): void {
   fs.writeFileSync(path.join(dir, "outputs.json"), JSON.stringify(r.outputs, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "resources.json"), JSON.stringify(r.resources, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "topology.mmd"), String((r.outputs as { topology: string }).topology));
-  // The unpacked tree of every node, for review (the user-data carries most of it as a bundle).
+  // The unpacked tree of every node, for review: the user-data's files (most in its bundle) and
+  // the operations bundle Pulumi pushes after boot (ADR 0002). Commented sources, as in the repo.
   for (const node of r.plan.nodes) {
-    for (const f of nodeFiles(r.plan, node)) {
+    for (const f of [...nodeFiles(r.plan, node), ...opsFiles(r.plan, node)]) {
       const target = path.join(dir, node.name, "files", f.path);
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.writeFileSync(target, f.content, { mode: parseInt(f.permissions, 8) });

@@ -76,11 +76,11 @@ ssh_base=(ip netns exec "$ns" ssh -i "$work/id" -o IdentitiesOnly=yes -o BatchMo
 ip netns exec "$ns" "$here/wait-ssh.sh" 203.0.113.10 600
 boot_to_ssh=$(($(date +%s) - boot_t0))
 say "SSH answers after ${boot_to_ssh} s"
-for _ in $(seq 1 180); do
+for _ in $(seq 1 360); do
   "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
   sleep 5
 done
-"${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished || { say "cloud-init did not finish in 15 min"; exit 1; }
+"${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished || { say "cloud-init did not finish in 30 min"; exit 1; }
 cloud_init_done=$(($(date +%s) - boot_t0))
 say "cloud-init finished after ${cloud_init_done} s: $("${ssh_base[@]}" cloud-init status --long | head -n 1)"
 
@@ -88,19 +88,44 @@ say "deliver credentials (the remote commands of infra/components/credentials.ts
 while IFS=$'\t' read -r file command; do
   "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file failed"; exit 1; }
 done < <(node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+say "push the operations bundle (the remote command of infra/components/platform.ts)"
+ops_command=$(node -p 'require(process.argv[1]).ops' "$work/deliveries.json")
+"${ssh_base[@]}" "$ops_command" <"$work/ops.b64" || { say "applying the operations bundle failed"; exit 1; }
 first_backup=$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")
 say "first backup, dump, file backup and restore drill"
 "${ssh_base[@]}" "$first_backup" </dev/null
 
-say "acceptance (outside scan from 203.0.113.50, admin path over SSH, then --reboot)"
+# The product's reboot bound (180 s) is for real servers. Under software emulation (TCG) a reboot
+# took 79 s to all-green on an idle machine and over 180 s with other jobs on its 2 cores
+# (2026-11-22), so the VM proof allows 600 s and prints the measured time.
+reboot_bound=${XIOPRO_VM_REBOOT_BOUND:-600}
+say "acceptance (outside scan from 203.0.113.50, admin path over SSH, then --reboot, bound ${reboot_bound} s under emulation)"
 set +e
 ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
   --target 203.0.113.10 --ssh-key "$work/id" --public-addr 203.0.113.10 --public-addr6 2001:db8:100::10 --scan-from 203.0.113.50 \
-  --secrets-file "$work/secrets.json" --reboot --history "$work/acceptance-history.jsonl" | tee "$work/acceptance.txt"
+  --secrets-file "$work/secrets.json" --reboot --reboot-bound "$reboot_bound" --history "$work/acceptance-history.jsonl" | tee "$work/acceptance.txt"
 accept_rc=${PIPESTATUS[0]}
 set -e
 say "timings: boot to SSH ${boot_to_ssh} s, cloud-init done ${cloud_init_done} s, $(grep '^timings:' "$work/acceptance.txt" || echo 'no acceptance timings')"
 passed=$(grep -c '  PASS' "$work/acceptance.txt" || true)
 failed=$(grep -c '  FAIL' "$work/acceptance.txt" || true)
+# The acceptance record and its printed table must not carry any secret (value or base64).
+if leaks=$(node -e '
+  const fs = require("fs");
+  const secrets = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const texts = process.argv.slice(2).map((f) => [f, fs.readFileSync(f, "utf8")]);
+  const found = [];
+  for (const [name, v] of Object.entries(secrets))
+    for (const form of [v, Buffer.from(v).toString("base64").replace(/=+$/, "")])
+      for (const [f, t] of texts) if (t.includes(form)) found.push(name + " in " + f);
+  if (found.length) { console.log(found.join(", ")); process.exit(1); }
+' "$work/secrets.json" "$work/acceptance-history.jsonl" "$work/acceptance.txt" 2>&1); then
+  say "no secret in the acceptance history or its table (the acceptance run had every value)"
+  passed=$((passed + 1))
+else
+  say "SECRET LEAK: ${leaks}"
+  failed=$((failed + 1))
+  accept_rc=1
+fi
 echo "vm: ${passed} passed, ${failed} failed"
 exit "$accept_rc"

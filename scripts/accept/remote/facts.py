@@ -118,6 +118,69 @@ if args.get("postgres"):
                          "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
                          "archivedCount": int(parts[3]) if parts else None}
 
+# Monitoring: Prometheus' own view of its targets and rules, and Alertmanager's readiness.
+mon = args.get("monitoring")
+if mon:
+    import urllib.request
+
+    def get(url):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status, r.read().decode()
+        except Exception as e:  # noqa: BLE001 - any failure is a fact for the check
+            return 0, str(e)
+
+    code, body = get(mon["prometheusUrl"] + "/api/v1/targets?state=active")
+    targets = []
+    if code == 200:
+        for t in json.loads(body)["data"]["activeTargets"]:
+            targets.append({"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""), "health": t["health"], "lastError": t.get("lastError", "")})
+    rcode, rbody = get(mon["prometheusUrl"] + "/api/v1/rules?type=alert")
+    rules = sum(len(g["rules"]) for g in json.loads(rbody)["data"]["groups"]) if rcode == 200 else None
+    acode, _ = get(mon["alertmanagerUrl"] + "/-/ready")
+    facts["monitoring"] = {"prometheusError": "" if code == 200 else body[:200], "targets": targets, "alertRules": rules, "alertmanagerReady": acode == 200}
+
+# Credential isolation: an unprivileged process (no grant) must not read any stored or decrypted
+# credential. Only the outcome per file leaves the node, never content.
+readable = []
+checked = 0
+for d in ["/etc/credstore.encrypted"] + sorted(os.path.join("/run/credentials", u) for u in (os.listdir("/run/credentials") if os.path.isdir("/run/credentials") else [])):
+    if not os.path.isdir(d):
+        continue
+    for fn in sorted(os.listdir(d)):
+        p = os.path.join(d, fn)
+        if not os.path.isfile(p):
+            continue
+        checked += 1
+        code, _, _ = sh(["runuser", "-u", "nobody", "--", "head", "-c", "1", p])
+        if code == 0:
+            readable.append(p)
+# Cross-unit: every running unit with a service user, in its own mount namespace and as that
+# user, tries to read every other unit's decrypted credentials. It may read only its own.
+cross = []
+attempts = 0
+cred_root = "/run/credentials"
+other_files = {u: [os.path.join(cred_root, u, f) for f in os.listdir(os.path.join(cred_root, u))]
+               for u in (os.listdir(cred_root) if os.path.isdir(cred_root) else []) if os.path.isdir(os.path.join(cred_root, u))}
+for unit in args["units"]:
+    pid = show(unit, ["MainPID"]).get("MainPID", "0")
+    if pid in ("", "0") or not os.path.exists(f"/proc/{pid}/status"):
+        continue
+    with open(f"/proc/{pid}/status") as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    uid, gid = st["Uid"].split()[1], st["Gid"].split()[1]
+    if uid == "0":
+        continue  # root (sshd) may read everything by design; the question is service users
+    for owner, files in other_files.items():
+        if owner == unit:
+            continue
+        for p in files:
+            attempts += 1
+            code, _, _ = sh(["nsenter", "-t", pid, "-m", "-S", uid, "-G", gid, "head", "-c", "1", p])
+            if code == 0:
+                cross.append(f"{unit} reads {p}")
+facts["credentialIsolation"] = {"checked": checked, "readableByNobody": readable, "crossUnitAttempts": attempts, "crossUnitReads": cross}
+
 # Fingerprints of candidate tokens in text files (no values leave the node). Every window of each
 # length a secret has is fingerprinted too, so a secret embedded in a longer token is still found.
 TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}")
@@ -139,6 +202,18 @@ for root in args["plaintextRoots"]:
                 continue
             scanned += 1
             tokens.update(TOKEN.findall(data))
+# This boot's journal (text), fingerprinted separately: no unit may log a secret.
+journal_tokens = set()
+code, out, _ = sh(["journalctl", "-b", "--no-pager", "-o", "cat"], timeout=120)
+if code == 0:
+    journal_tokens.update(TOKEN.findall(out.encode()))
+journal_prints = set()
+for t in journal_tokens:
+    for n in lengths:
+        for i in range(0, len(t) - n + 1):
+            journal_prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
+facts["journal"] = {"ok": code == 0, "lines": out.count("\n") + 1 if code == 0 else 0, "fingerprints": sorted(journal_prints)}
+
 # Distinct tokens only: the same words recur across files, and hashing is the slow part.
 for t in tokens:
     for n in lengths:

@@ -1,0 +1,45 @@
+// Where a stack's numbers come from: the deployed stack's outputs when a Pulumi CLI is logged in to
+// a backend that has the stack, else the program evaluated offline (scripts/plan). Every document
+// says which one was used and why.
+import { run } from "../lib/run";
+import { REPO_ROOT, runPlan } from "../plan/plan";
+import { CostInputError, documentFromOutputs, type CostDocument } from "./document";
+
+export type SourceChoice = "auto" | "stack" | "plan";
+
+export interface LoadOptions {
+  stack: string;
+  /** Plan this stack config file instead of Pulumi.<stack>.yaml (always the offline plan). */
+  stackFile?: string;
+  source: SourceChoice;
+  projectDir?: string;
+}
+
+/** `pulumi stack output --json`, or why it could not be had. */
+export async function stackOutputs(stack: string, cwd: string): Promise<{ ok: true; outputs: Record<string, unknown> } | { ok: false; why: string }> {
+  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000, cwd });
+  if (r.code === 127) return { ok: false, why: "no pulumi CLI on PATH" };
+  if (r.code !== 0) return { ok: false, why: `pulumi stack output failed: ${r.stderr.split("\n").find((l) => l.trim()) ?? `exit ${r.code}`}` };
+  try {
+    const outputs = JSON.parse(r.stdout) as unknown;
+    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs)) return { ok: false, why: "pulumi stack output did not print a JSON object" };
+    return { ok: true, outputs: outputs as Record<string, unknown> };
+  } catch {
+    return { ok: false, why: "pulumi stack output did not print JSON" };
+  }
+}
+
+export async function loadCostDocument(o: LoadOptions): Promise<CostDocument> {
+  const dir = o.projectDir ?? REPO_ROOT;
+  let why = o.stackFile ? `planned from ${o.stackFile}` : "--source plan";
+  if (!o.stackFile && o.source !== "plan") {
+    const got = await stackOutputs(o.stack, dir);
+    if (got.ok && typeof got.outputs.cost === "object") {
+      return documentFromOutputs(o.stack, got.outputs, "stack-output", `pulumi stack output --stack ${o.stack}`);
+    }
+    why = got.ok ? `stack ${o.stack} has no cost output yet (never deployed with this version)` : got.why;
+    if (o.source === "stack") throw new CostInputError(`cannot read the outputs of stack ${o.stack}: ${why}; log in to the backend (pulumi login) or use --source plan`);
+  }
+  const result = await runPlan(dir, o.stack, o.stackFile);
+  return documentFromOutputs(o.stack, result.outputs, "offline-plan", why);
+}

@@ -1,0 +1,199 @@
+// Disaster rebuild from nothing: preflight, stale tailnet devices, pulumi up, cloud-init, restore on
+// the node, acceptance. Thin orchestration over ./preflight (I/O) and ./steps (decisions); every step
+// is timed and the breakdown is the RTO.
+import type { NodePlan, Plan } from "../../infra/plan";
+import { splitHostPort } from "../accept/accept";
+import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
+import { run } from "../lib/run";
+import { deleteTailscaleDevice, findServers, listTailscaleDevices, loadStack, readRepository, stackSecrets, type Secrets } from "./preflight";
+import {
+  backupAgeVerdict,
+  parseRestoreTimings,
+  pulumiUpArgs,
+  rebuildSteps,
+  RESTORE_REFUSED,
+  restoreCommand,
+  staleTailscaleDevices,
+  targetVerdict,
+  type RebuildOptions,
+  type Step,
+  type StepResult,
+} from "./steps";
+
+export interface RebuildRun extends RebuildOptions {
+  stackFile?: string;
+  secretsFile?: string;
+  sshUser: string;
+  sshKey?: string;
+  /** SSH endpoint of the PostgreSQL node instead of its tailnet name / public IPv4. */
+  target?: string;
+  /** Progress lines (stderr in the CLI). */
+  progress: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface PreflightCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RebuildReport {
+  stack: string;
+  dryRun: boolean;
+  forced: boolean;
+  ok: boolean;
+  preflight: PreflightCheck[];
+  steps: StepResult[];
+  totalSeconds: number;
+}
+
+const BOOT_FINISHED = "test -e /var/lib/cloud/instance/boot-finished";
+
+async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | undefined, secrets: Secrets): Promise<PreflightCheck[]> {
+  const checks: PreflightCheck[] = [];
+  checks.push({ name: "config and secrets", ok: secretProblems === undefined, detail: secretProblems ?? `Pulumi.${o.stack}.yaml is valid and every secret the stack needs is set` });
+
+  const repo = await readRepository(plan, secrets);
+  for (const p of repo.problems) checks.push({ name: "newest backup age", ok: false, detail: p });
+  const now = Math.floor(Date.now() / 1000);
+  for (const b of repo.backups) {
+    const v = backupAgeVerdict(b, now);
+    checks.push({ name: `newest backup age (${b.tool})`, ok: v.ok, detail: v.message });
+  }
+
+  const names = plan.nodes.map((n) => n.name);
+  const token = o.env.HCLOUD_TOKEN ?? secrets["hcloud:token"];
+  if (!token) checks.push({ name: "target free", ok: false, detail: "cannot check that the servers are gone: no HCLOUD_TOKEN in the environment and no hcloud:token in the stack config" });
+  else {
+    try {
+      const v = targetVerdict(await findServers(names, token, o.env), names);
+      checks.push({ name: "target free", ok: v.ok, detail: v.message });
+    } catch (e) {
+      checks.push({ name: "target free", ok: false, detail: `cannot ask the Hetzner API: ${(e as Error).message}` });
+    }
+  }
+  if (plan.adminPath.mode === "tailscale" && !o.env.TAILSCALE_API_KEY) {
+    checks.push({ name: "tailnet cleanup", ok: false, detail: "TAILSCALE_API_KEY is not set: the old node would keep its tailnet name, and pulumi up reaches the node by that name (set an API access token, or remove the old machines in the admin console and pass --force)" });
+  }
+  return checks;
+}
+
+async function pulumiOutputs(stack: string): Promise<Record<string, { publicIpv4?: string }>> {
+  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.split("\n")[0] || `exit ${r.code}`}`);
+  return ((JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes ?? {});
+}
+
+function sshTarget(o: RebuildRun, plan: Plan, node: NodePlan, outputs: Record<string, { publicIpv4?: string }>, isPg: boolean): SshTarget {
+  if (o.target && isPg) {
+    const [host, port] = splitHostPort(o.target);
+    return { host, port, user: o.sshUser, key: o.sshKey };
+  }
+  const host = plan.adminPath.mode === "tailscale" ? node.name : (outputs[node.key]?.publicIpv4 ?? node.fqdn);
+  return { host, port: 22, user: o.sshUser, key: o.sshKey };
+}
+
+const tail = (s: string, n = 15) => s.trim().split("\n").slice(-n).join("\n");
+
+/** Runs one step; returns its detail (and sub-timings), throws with the reason on failure. */
+type StepRunner = () => Promise<{ detail: string; parts?: Record<string, number>; status?: "ok" | "skipped" }>;
+
+export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
+  const t0 = Date.now();
+  const { plan, secretProblems } = loadStack({ stack: o.stack, stackFile: o.stackFile, location: o.location });
+  const steps = rebuildSteps(o, plan, Boolean(o.env.TAILSCALE_API_KEY));
+  const results: StepResult[] = [];
+  const total = steps.length;
+  const say = (i: number, s: Step) => o.progress(`[${i + 1}/${total}] ${s.title}`);
+
+  say(0, steps[0]!);
+  const secrets = await stackSecrets(o.stack, o.secretsFile);
+  const checks = await preflight(o, plan, secretProblems, secrets);
+  for (const c of checks) o.progress(`      ${c.ok ? "ok  " : o.force ? "FORCED" : "FAIL"} ${c.name}: ${c.detail.replace(/\n/g, "\n             ")}`);
+  const passed = checks.every((c) => c.ok);
+  results.push({ id: "preflight", title: steps[0]!.title, status: passed || o.force ? "ok" : "failed", seconds: (Date.now() - t0) / 1000, detail: passed ? "all checks passed" : `${checks.filter((c) => !c.ok).length} check(s) failed${o.force ? ", overridden by --force" : ""}` });
+  const report = (ok: boolean): RebuildReport => ({ stack: o.stack, dryRun: o.dryRun, forced: o.force, ok, preflight: checks, steps: results, totalSeconds: results.reduce((a, r) => a + r.seconds, 0) });
+
+  if (o.dryRun) {
+    for (const s of steps.slice(1)) results.push({ id: s.id, title: s.title, status: s.skip ? "skipped" : "planned", seconds: 0, detail: s.skip ?? s.command });
+    return report(passed || o.force);
+  }
+  if (!passed && !o.force) {
+    o.progress("preflight failed: nothing was changed (fix the problems above, or pass --force to override them)");
+    return report(false);
+  }
+
+  const pgNode = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
+  let outputs: Record<string, { publicIpv4?: string }> = {};
+  const runners: Record<Exclude<Step["id"], "preflight">, StepRunner> = {
+    tailscale: async () => {
+      const token = o.env.TAILSCALE_API_KEY!;
+      const stale = staleTailscaleDevices(await listTailscaleDevices(token, o.env), plan.nodes.map((n) => n.name));
+      for (const d of stale) await deleteTailscaleDevice(d.id, token, o.env);
+      return { detail: stale.length ? `removed ${stale.map((d) => `${d.name} (last seen ${d.lastSeen ?? "never"})`).join(", ")}` : "no device carried the nodes' names" };
+    },
+    "pulumi-up": async () => {
+      const r = await run("pulumi", pulumiUpArgs(o), { timeoutMs: 2 * 3600_000 });
+      if (r.code !== 0) throw new Error(`pulumi up exited ${r.code}:\n${tail(`${r.stdout}\n${r.stderr}`)}`);
+      return { detail: tail(r.stdout, 3).replace(/\n/g, " | ") };
+    },
+    "cloud-init": async () => {
+      if (plan.adminPath.mode !== "tailscale" || o.target) outputs = await pulumiOutputs(o.stack);
+      const waited: string[] = [];
+      for (const n of plan.nodes) {
+        const t = sshTarget(o, plan, n, outputs, n === pgNode);
+        const s0 = Date.now();
+        await waitForSsh(t, Number(o.env.XIOPRO_REBUILD_SSH_WAIT_S ?? 900));
+        for (;;) {
+          const r = await ssh(t, BOOT_FINISHED);
+          if (r.code === 0) break;
+          if ((Date.now() - s0) / 1000 > Number(o.env.XIOPRO_REBUILD_BOOT_WAIT_S ?? 1800)) throw new Error(`cloud-init on ${n.name} did not finish (no /var/lib/cloud/instance/boot-finished); look at /var/log/cloud-init-output.log over SSH or the Hetzner console`);
+          await new Promise((res) => setTimeout(res, 5000));
+        }
+        waited.push(`${n.name} ${((Date.now() - s0) / 1000).toFixed(1)} s`);
+      }
+      return { detail: `boot finished: ${waited.join(", ")}` };
+    },
+    restore: async () => {
+      const t = sshTarget(o, plan, pgNode!, outputs, true);
+      const r = await ssh(t, restoreCommand(o.targetTime), undefined, 6 * 3600_000);
+      const parts = parseRestoreTimings(r.stdout);
+      if (r.code === RESTORE_REFUSED) {
+        return { status: "skipped", parts, detail: `the cluster on ${pgNode!.name} holds data (its volume survived): nothing was restored, the volume's data is newer than any backup. To replace it anyway: ssh ${t.host} sudo xiopro-restore --force` };
+      }
+      if (r.code !== 0) throw new Error(`xiopro-restore on ${t.host} exited ${r.code}:\n${tail(r.stderr)}`);
+      return { parts, detail: r.stdout.split("\n").find((l) => l.startsWith("restore pass")) ?? "restored" };
+    },
+    accept: async () => {
+      const args = ["run", "accept", "--", ...(o.stackFile ? ["--stack-file", o.stackFile] : ["--stack", o.stack]), ...(o.sshKey ? ["--ssh-key", o.sshKey] : []), ...(o.target ? ["--target", o.target] : [])];
+      const r = await run("npm", args, { timeoutMs: 3600_000 });
+      if (r.code !== 0) throw new Error(`acceptance failed (exit ${r.code}):\n${tail(r.stdout)}`);
+      return { detail: tail(r.stdout, 1) };
+    },
+  };
+
+  for (let i = 1; i < steps.length; i++) {
+    const s = steps[i]!;
+    say(i, s);
+    if (s.skip) {
+      o.progress(`      skipped: ${s.skip}`);
+      results.push({ id: s.id, title: s.title, status: "skipped", seconds: 0, detail: s.skip });
+      continue;
+    }
+    const s0 = Date.now();
+    try {
+      const r = await runners[s.id as Exclude<Step["id"], "preflight">]();
+      const seconds = (Date.now() - s0) / 1000;
+      o.progress(`      ${r.status ?? "ok"} in ${seconds.toFixed(1)} s: ${r.detail}`);
+      results.push({ id: s.id, title: s.title, status: r.status ?? "ok", seconds, detail: r.detail, ...(r.parts ? { parts: r.parts } : {}) });
+    } catch (e) {
+      const seconds = (Date.now() - s0) / 1000;
+      const detail = e instanceof Error ? e.message : String(e);
+      o.progress(`      FAILED after ${seconds.toFixed(1)} s: ${detail}`);
+      results.push({ id: s.id, title: s.title, status: "failed", seconds, detail });
+      return report(false);
+    }
+  }
+  return report(true);
+}

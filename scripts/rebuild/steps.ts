@@ -1,0 +1,163 @@
+// The decisions of a disaster rebuild, as pure functions over plain data: which steps run and in
+// what order, whether the newest backups are fresh enough, whether the target is free, which
+// tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
+import { BACKUP_JOBS } from "../../infra/plan/jobs";
+import type { Plan } from "../../infra/plan";
+
+export const RESTORE_SCRIPT = "/usr/local/lib/xiopro/xiopro-restore";
+/** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */
+export const RESTORE_REFUSED = 3;
+
+export interface RebuildOptions {
+  stack: string;
+  targetTime?: string;
+  location?: string;
+  dryRun: boolean;
+  force: boolean;
+}
+
+export type StepId = "preflight" | "tailscale" | "pulumi-up" | "cloud-init" | "restore" | "accept";
+
+export interface Step {
+  id: StepId;
+  title: string;
+  /** What runs, for the operator (--dry-run prints it). */
+  command: string;
+  /** Why the step does not run, when it does not. */
+  skip?: string;
+}
+
+/** Single quotes for a POSIX shell (the remote command goes through the node's shell). */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The node-side restore: the newest state or a point in time, files included, never --force (a
+ * cluster that survived on its volume is newer than any backup; xiopro-restore then refuses). */
+export function restoreCommand(targetTime?: string): string {
+  return ["sudo", RESTORE_SCRIPT, "--files", ...(targetTime ? ["--target-time", targetTime] : [])].map(shellQuote).join(" ");
+}
+
+export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): string[] {
+  // --refresh: after a disaster the state still lists the lost server; refresh lets up recreate it.
+  return ["up", "--yes", "--refresh", "--stack", o.stack, ...(o.location ? ["--config", `location=${o.location}`] : [])];
+}
+
+/**
+ * The steps, in order. Stale tailnet devices go before `pulumi up`: Pulumi delivers credentials over
+ * the admin path by the node's tailnet name, which must not still point at the dead node, and the new
+ * node then joins under its own name instead of `<name>-1`.
+ */
+export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: boolean): Step[] {
+  const names = plan.nodes.map((n) => n.name);
+  const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
+  const tailscaleSkip = plan.adminPath.mode !== "tailscale" ? "the admin path is allowlist: no tailnet devices to remove" : !tailscaleToken ? "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console" : undefined;
+  return [
+    { id: "preflight", title: "preflight: config and secrets, newest backup age, target free", command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…` },
+    { id: "tailscale", title: `remove stale tailnet devices of ${names.join(", ")}`, command: "GET /api/v2/tailnet/-/devices · DELETE /api/v2/device/{id}", ...(tailscaleSkip ? { skip: tailscaleSkip } : {}) },
+    { id: "pulumi-up", title: `pulumi up (stack ${o.stack}${o.location ? `, location ${o.location}` : ""})`, command: ["pulumi", ...pulumiUpArgs(o)].join(" ") },
+    { id: "cloud-init", title: `wait for cloud-init on ${names.join(", ")}`, command: "ssh <node> test -e /var/lib/cloud/instance/boot-finished" },
+    {
+      id: "restore",
+      title: `restore PostgreSQL (${o.targetTime ? `point in time ${o.targetTime}` : "newest state"}) and files on ${pg?.name ?? "-"}`,
+      command: `ssh ${pg?.name ?? "<node>"} ${restoreCommand(o.targetTime)}`,
+      ...(pg ? {} : { skip: "no node runs postgresql" }),
+    },
+    { id: "accept", title: "acceptance checks", command: `npm run accept -- --stack ${o.stack}` },
+  ];
+}
+
+export interface NewestBackup {
+  /** pgbackrest: the newest backup set; restic: the newest `files` snapshot. */
+  tool: "pgbackrest" | "restic";
+  id?: string;
+  /** Unix seconds the backup ended; undefined when the repository holds none. */
+  endedAt?: number;
+}
+
+export interface Verdict {
+  ok: boolean;
+  message: string;
+}
+
+/** Bounds from the job table (the same numbers the acceptance checks and alerts use). */
+export function backupAgeBoundHours(tool: NewestBackup["tool"]): number {
+  const job = tool === "pgbackrest" ? "pgbackrest-diff" : "files";
+  return BACKUP_JOBS.find((j) => j.job === job)!.maxAgeHours;
+}
+
+export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
+  const bound = backupAgeBoundHours(b.tool);
+  const what = b.tool === "pgbackrest" ? "pgBackRest backup" : "restic files snapshot";
+  if (b.endedAt === undefined) return { ok: false, message: `the repository holds no ${what}` };
+  const hours = (nowS - b.endedAt) / 3600;
+  const age = `${hours.toFixed(1)} h`;
+  return hours <= bound
+    ? { ok: true, message: `newest ${what} ${b.id ?? ""} is ${age} old (bound ${bound} h)`.replace("  ", " ") }
+    : { ok: false, message: `newest ${what} ${b.id ?? ""} is ${age} old, older than the bound of ${bound} h: restoring it loses more than a day`.replace("  ", " ") };
+}
+
+export interface HcloudServer {
+  name: string;
+  status: string;
+}
+
+/** A rebuild from nothing recreates lost servers; a server that still exists is a phoenix case. */
+export function targetVerdict(found: HcloudServer[], names: string[]): Verdict {
+  const live = found.filter((s) => names.includes(s.name));
+  if (live.length === 0) return { ok: true, message: `no server named ${names.join(", ")} exists` };
+  return { ok: false, message: `${live.map((s) => `${s.name} exists (${s.status})`).join(", ")}: a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md` };
+}
+
+export interface TailscaleDevice {
+  id: string;
+  /** MagicDNS name, e.g. prd-node-a.tail1234.ts.net. */
+  name: string;
+  hostname: string;
+  created?: string;
+  lastSeen?: string;
+}
+
+/** Devices that carry a node's name: its own (`prd-node-a`) or a suffixed one from an earlier join
+ * while the name was taken (`prd-node-a-1`). */
+export function staleTailscaleDevices(devices: TailscaleDevice[], nodeNames: string[]): TailscaleDevice[] {
+  return devices.filter((d) => {
+    const label = d.name.split(".")[0] ?? "";
+    return nodeNames.some((n) => d.hostname === n || label === n || new RegExp(`^${n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d+$`).test(label));
+  });
+}
+
+export type StepStatus = "ok" | "failed" | "skipped" | "planned";
+
+export interface StepResult {
+  /** A StepId here; the fresh-VM drill has its own (stack, destroy). */
+  id: string;
+  title: string;
+  status: StepStatus;
+  seconds: number;
+  detail: string;
+  /** Sub-steps with their seconds (xiopro-restore's own timing lines). */
+  parts?: Record<string, number>;
+}
+
+/** xiopro-restore's "step NAME  1.234 s" lines. */
+export function parseRestoreTimings(stdout: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of stdout.matchAll(/^step (\S+)\s+(\d+\.\d+) s$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+function duration(s: number): string {
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** The RTO: every step's time and the total, as the last lines the command prints. */
+export function formatTimings(stack: string, results: StepResult[]): string {
+  const total = results.reduce((a, r) => a + r.seconds, 0);
+  const w = Math.max(...results.map((r) => r.id.length), 5);
+  const lines = results.map((r) => {
+    const parts = r.parts && Object.keys(r.parts).length ? `  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")})` : "";
+    return `  ${r.id.padEnd(w)}  ${r.seconds.toFixed(1).padStart(8)} s  ${r.status}${parts}`;
+  });
+  return [`Timing (stack ${stack}):`, ...lines, `  ${"total".padEnd(w)}  ${total.toFixed(1).padStart(8)} s  RTO ${duration(total)}`].join("\n");
+}

@@ -1,0 +1,159 @@
+// A real PostgreSQL cluster with the product's backup settings for the tst plan, a local directory as
+// the repository (kind posix), in a temporary directory on its own port. The node scripts run as the
+// postgres user from a copy every user can read (CI clones into a private directory).
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
+import { planOf, ROOT, TEST_SECRETS } from "./helpers";
+
+export const PG_ROOT = "/usr/lib/postgresql";
+export const HAVE_PG = fs.existsSync(PG_ROOT) && spawnSync("pgbackrest", ["version"]).status === 0 && spawnSync("restic", ["version"]).status === 0;
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export class TestCluster {
+  readonly tmp: string;
+  readonly files: string;
+  readonly bin: string;
+  port = 0;
+  env: Record<string, string> = {};
+  /** The rendered postgresql.conf (adapted to this directory) and pg_hba.conf, for every initdb. */
+  private conf = "";
+  private hba = "";
+
+  constructor(prefix: string) {
+    const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
+    this.bin = `${PG_ROOT}/${version}/bin`;
+    this.files = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-scripts-"));
+    fs.chmodSync(this.files, 0o755);
+    fs.cpSync(path.join(ROOT, "cloud-init/files"), this.files, { recursive: true });
+    this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  }
+
+  dir(...p: string[]): string {
+    return path.join(this.tmp, ...p);
+  }
+
+  script(name: string): string {
+    return path.join(this.files, name);
+  }
+
+  /** Runs a command as the postgres user with exactly the cluster's environment, plus `extra`. */
+  asPostgres(cmd: string, args: string[], extra: Record<string, string> = {}, timeout = 240_000): Run {
+    const vars = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...this.env, ...extra };
+    const r = spawnSync("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args], { encoding: "utf8", cwd: this.tmp, timeout });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+  }
+
+  ok(cmd: string, args: string[], extra: Record<string, string> = {}): string {
+    const r = this.asPostgres(cmd, args, extra);
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  sql(db: string, q: string): string {
+    return this.ok(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.dir("run"), "-p", String(this.port), "-d", db, "-c", q]).trim();
+  }
+
+  /** The repository settings as for tst with a posix path, then a new cluster. */
+  async create(): Promise<void> {
+    for (const d of ["run", "state", "metrics", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "cache", "files/etc", "files/data"]) fs.mkdirSync(this.dir(d), { recursive: true });
+    fs.writeFileSync(this.dir("creds/pgbackrest-cipher-pass"), TEST_SECRETS.pgbackrestCipherPass!);
+    fs.writeFileSync(this.dir("creds/restic-password"), TEST_SECRETS.resticPassword!);
+    fs.writeFileSync(this.dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
+    spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
+    this.port = await freePort();
+    const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.dir("repo") }));
+    const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
+    const envFile = Object.fromEntries(
+      backupEnv(plan, node)
+        .split("\n")
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
+    );
+    this.env = {
+      XIOPRO_LIB: this.files,
+      XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
+      PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
+      RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
+      XIOPRO_BACKUP_PATHS: this.dir("files"),
+      XIOPRO_STATE_DIR: this.dir("state"),
+      XIOPRO_METRICS_DIR: this.dir("metrics"),
+      CREDENTIALS_DIRECTORY: this.dir("creds"),
+      PGBACKREST_CONFIG_PATH: this.dir("etc"),
+      RESTIC_CACHE_DIR: this.dir("cache"),
+      PGHOST: this.dir("run"),
+      PGPORT: String(this.port),
+    };
+    fs.writeFileSync(
+      this.dir("etc/pgbackrest.conf"),
+      pgbackrestConf(plan).replace(/^spool-path=.*$/m, `spool-path=${this.dir("spool")}`).replace(/^log-path=.*$/m, `log-path=${this.dir("log")}\nlock-path=${this.dir("lock")}`),
+    );
+    fs.writeFileSync(this.dir("etc/conf.d/stanza.conf"), `[xiopro]\npg1-path=${this.dir("data")}\npg1-socket-path=${this.dir("run")}\npg1-port=${this.port}\n`);
+    spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
+    this.conf = postgresqlConf(plan, node)
+      .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
+      .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${this.files}/`);
+    this.hba = pgHba(plan);
+    this.initData();
+  }
+
+  /** initdb with the rendered settings, start, roles: what setup-postgresql does on a new server. */
+  initData(): void {
+    this.ok(`${this.bin}/initdb`, ["-D", this.dir("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
+    // Inside the data directory, so a restored copy carries it (Debian keeps it in /etc instead).
+    fs.writeFileSync(this.dir("data/conf.d-90-xiopro.conf"), `${this.conf}port = ${this.port}\nunix_socket_directories = '${this.dir("run")}'\n`);
+    fs.appendFileSync(this.dir("data/postgresql.conf"), `include '${this.dir("data/conf.d-90-xiopro.conf")}'\n`);
+    fs.writeFileSync(this.dir("data/pg_hba.conf"), this.hba);
+    spawnSync("chown", ["-R", "postgres:postgres", this.dir("data")]);
+    this.start();
+    this.ok(this.script("setup-postgresql"), ["roles"]);
+  }
+
+  start(): void {
+    this.ok(`${this.bin}/pg_ctl`, ["-D", this.dir("data"), "-w", "-t", "60", "-l", this.dir("log/postgresql.log"), "start"]);
+  }
+
+  /** A crash: SIGKILL to the postmaster and every one of its processes, by id. */
+  crash(): void {
+    const pid = Number(fs.readFileSync(this.dir("data/postmaster.pid"), "utf8").split("\n")[0]);
+    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).stdout.split("\n").map(Number).filter((n) => n > 0);
+    for (const p of [pid, ...children]) {
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && [pid, ...children].some((p) => spawnSync("kill", ["-0", String(p)]).status === 0)) spawnSync("sleep", ["0.1"]);
+  }
+
+  job(name: string, args: string[], extra: Record<string, string> = {}): Run {
+    return this.asPostgres(this.script("xiopro-job"), [name, ...args], extra);
+  }
+
+  destroy(): void {
+    if (fs.existsSync(this.dir("data", "postmaster.pid"))) this.asPostgres(`${this.bin}/pg_ctl`, ["-D", this.dir("data"), "-m", "immediate", "-w", "stop"]);
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+    fs.rmSync(this.files, { recursive: true, force: true });
+  }
+}
