@@ -9,9 +9,10 @@ PACKAGES=(
   caddy                 # caddy validate for the rendered Caddyfile
   shellcheck yamllint   # scripts and YAML
   prometheus prometheus-alertmanager  # promtool, amtool
+  prometheus-blackbox-exporter prometheus-postgres-exporter  # config check; WAL-archive queries against a real cluster
   postgresql-15 postgresql-contrib pgbackrest restic age  # real recovery tests and benchmarks
   qemu-system-x86 qemu-utils debootstrap e2fsprogs cloud-image-utils  # the VM boot proof
-  iproute2 nftables nmap openssh-client jq
+  iproute2 nftables nmap openssh-client jq git
 )
 
 missing=()
@@ -27,7 +28,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The distro starts these services on install; tests start their own instances.
-for unit in postgresql prometheus prometheus-alertmanager caddy prometheus-node-exporter; do
+for unit in postgresql prometheus prometheus-alertmanager caddy prometheus-node-exporter prometheus-blackbox-exporter prometheus-postgres-exporter; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
 done
 echo "install-tools: done"
