@@ -3,13 +3,13 @@
 // the tst plan. Everything runs as the postgres user in a temporary directory on its own port.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import { lostCommits } from "../bench/recovery";
 import { planOf, ROOT } from "./helpers";
+import { freePort } from "./pg-cluster";
 
 const PG_ROOT = "/usr/lib/postgresql";
 const HAVE_PG = fs.existsSync(PG_ROOT);
@@ -74,17 +74,6 @@ const state = (name: string) => JSON.parse(fs.readFileSync(dir("state", `${name}
 const restic = (args: string[], extra: Record<string, string> = {}) => ok("restic", args, { RESTIC_PASSWORD_FILE: dir("creds/restic-password"), ...extra });
 const snapshots = (tag: string) => JSON.parse(restic(["snapshots", "--json", "--tag", tag])) as { id: string; tags: string[]; paths: string[] }[];
 const pgbackrestInfo = () => JSON.parse(ok("pgbackrest", ["--stanza=xiopro", "info", "--output=json"], { PGBACKREST_REPO1_CIPHER_PASS: CIPHER })) as { backup: { label: string; type: string }[] }[];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function expectSuccess(name: string, r: Run): JobState {
   expect(r.stderr).toContain(`job ${name}: success (exit 0)`);

@@ -1,9 +1,9 @@
 // npm run accept -- --stack <s> | --target host[:port] ... : post-deploy acceptance of a node.
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { accept, AcceptUsageError } from "./accept";
 import { markdown, table } from "./report";
+import { parseFlags } from "../lib/cli";
 
 const USAGE = `Usage: npm run accept -- (--stack NAME | --stack-file FILE) [options]
 
@@ -37,24 +37,14 @@ Examples:
   npm run accept -- --stack-file vm.yaml --outputs out/outputs.json --target 203.0.113.10 --ssh-key id_ed25519`;
 
 async function main(): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
+  const v = parseFlags({
         stack: { type: "string" }, "stack-file": { type: "string" }, node: { type: "string", default: "nodeA" }, outputs: { type: "string" },
         target: { type: "string" }, "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" },
         "public-addr": { type: "string" }, "public-addr6": { type: "string" }, "scan-from": { type: "string" }, "secrets-file": { type: "string" },
         reboot: { type: "boolean", default: false }, "reboot-bound": { type: "string", default: "180" }, history: { type: "string" },
-        json: { type: "boolean", default: false }, markdown: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) return console.log(USAGE), 0;
+        json: { type: "boolean", default: false }, markdown: { type: "boolean", default: false },
+      }, USAGE);
+  if (typeof v === "number") return v;
   if (!v.stack === !v["stack-file"]) return console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`), 2;
   if (v.json && v.markdown) return console.error("give at most one of --json and --markdown"), 2;
   const bound = Number(v["reboot-bound"]);

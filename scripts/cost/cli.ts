@@ -1,13 +1,13 @@
 // npm run cost -- --stack <s> [--vs <s2> | --diff base.json] [--markdown | --json]
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { catalog } from "../../infra/catalog";
 import { PlanConfigError } from "../plan/plan";
 import { diffCost } from "./diff";
 import { CostInputError, parseCostDocument } from "./document";
 import { diffMarkdown, diffText, documentMarkdown, documentText, exposureMarkdown, topologyMarkdown } from "./format";
 import { loadCostDocument, type SourceChoice } from "./source";
+import { parseFlags } from "../lib/cli";
 
 const USAGE = `Usage: npm run cost -- (--stack NAME | --stack-file FILE) [--vs NAME | --diff BASE.json] [options]
 
@@ -41,10 +41,7 @@ Examples:
   npm run cost -- --stack tst --diff base.json --markdown`;
 
 async function main(): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
+  const v = parseFlags({
         stack: { type: "string" },
         "stack-file": { type: "string" },
         vs: { type: "string" },
@@ -52,16 +49,8 @@ async function main(): Promise<number> {
         source: { type: "string", default: "auto" },
         markdown: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) return console.log(USAGE), 0;
+      }, USAGE);
+  if (typeof v === "number") return v;
   const usage = (msg: string) => (console.error(`${msg}\n\n${USAGE}`), 2);
   if (!v.stack === !v["stack-file"]) return usage("give exactly one of --stack and --stack-file");
   if (v.vs && v.diff) return usage("give at most one of --vs and --diff");

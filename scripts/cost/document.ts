@@ -1,7 +1,7 @@
 // The cost document: what `npm run cost -- --json` prints and `--diff` reads back. It carries the
 // cost lines plus every per-server fact that decides whether a change replaces or rescales a
 // server, and the exposure matrix, so a PR job can save it on the base branch and diff against it.
-import type { ExposureClass } from "../../infra/config/keys";
+import type { ExposureRow } from "../../infra/plan";
 import type { CostLine, CostPlan } from "../../infra/plan/cost";
 
 export const COST_FORMAT = "xiopro-cost/1";
@@ -26,15 +26,8 @@ export interface ServerFacts {
   userDataFingerprint?: string;
 }
 
-export interface ExposureFacts {
-  node: string;
-  service: string;
-  interface: string;
-  port: number;
-  protocol: "tcp" | "udp";
-  class: ExposureClass;
-  justification: string;
-}
+/** The exposure-matrix columns the diff compares. */
+export type ExposureFacts = Pick<ExposureRow, "node" | "service" | "interface" | "port" | "protocol" | "class" | "justification">;
 
 export interface CostDocument {
   format: typeof COST_FORMAT;
@@ -85,7 +78,7 @@ export function documentFromOutputs(stack: string, outputs: Record<string, unkno
     interface: String(e.interface),
     port: Number(e.port),
     protocol: e.protocol === "udp" ? "udp" : "tcp",
-    class: String(e.class) as ExposureClass,
+    class: String(e.class) as ExposureRow["class"],
     justification: String(e.justification ?? ""),
   }));
   return {

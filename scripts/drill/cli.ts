@@ -2,11 +2,11 @@
 // npm run drill -- --stack <s> --fresh-vm [--ssh-key K] [--json]
 // Runs the node's restore drill now (the same unit its weekly timer starts), or the restore on a
 // throwaway server of its own stack, and prints the result.
-import { parseArgs } from "node:util";
 import { AcceptUsageError, REPO_ROOT, splitHostPort } from "../accept/accept";
 import { ssh } from "../accept/ssh";
 import { RebuildUsageError } from "../rebuild/preflight";
 import { DrillUsageError, formatTimings, freshVmDrill } from "./fresh-vm";
+import { parseFlags } from "../lib/cli";
 
 const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ops] [--ssh-key FILE] [--json]
        npm run drill -- --stack NAME --fresh-vm [--ssh-user ops] [--ssh-key FILE] [--json]
@@ -32,21 +32,11 @@ Examples:
   npm run drill -- --stack prd --fresh-vm`;
 
 async function main(): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
+  const v = parseFlags({
         target: { type: "string" }, stack: { type: "string" }, "fresh-vm": { type: "boolean", default: false }, "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" },
-        json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) return console.log(USAGE), 0;
+        json: { type: "boolean", default: false },
+      }, USAGE);
+  if (typeof v === "number") return v;
   if (v["fresh-vm"]) {
     if (!v.stack || v.target) return console.error(`--fresh-vm needs --stack (and no --target: the server is created)\n\n${USAGE}`), 2;
     const report = await freshVmDrill({ stack: v.stack, projectDir: REPO_ROOT, sshUser: v["ssh-user"]!, sshKey: v["ssh-key"], env: process.env, progress: (l) => console.error(l) });

@@ -1,8 +1,8 @@
 // npm run plan -- --stack <prd|tst> [--out DIR] [--json]
 // Evaluates the real stack program offline (Pulumi mock runtime): no account, no network, no CLI.
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { formatPlanReport, PlanConfigError, REPO_ROOT, runPlan, writePlanOutputs } from "./plan";
+import { parseFlags } from "../lib/cli";
 
 const USAGE = `Usage: npm run plan -- (--stack <name> | --stack-file FILE) [--out DIR] [--json]
 
@@ -22,21 +22,8 @@ Examples:
   npm run plan -- --stack tst --out .plan/tst --json`;
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      options: { stack: { type: "string" }, "stack-file": { type: "string" }, out: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
-      allowPositionals: false,
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const args = parseFlags({ stack: { type: "string" }, "stack-file": { type: "string" }, out: { type: "string" }, json: { type: "boolean", default: false } }, USAGE);
+  if (typeof args === "number") return args;
   if (!args.stack === !args["stack-file"]) {
     console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`);
     return 2;

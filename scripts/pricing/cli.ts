@@ -1,10 +1,10 @@
 // npm run pricing:sync [-- --dry-run] [--catalog-date YYYY-MM-DD] [--catalog FILE] [--json]
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import type { Catalog } from "../../infra/catalog";
 import { DEFAULT_ENDPOINT, fetchPricing, PricingError } from "./fetch";
 import { formatChanges, mergeCatalog } from "./sync";
+import { parseFlags } from "../lib/cli";
 
 const CATALOG = path.resolve(__dirname, "..", "..", "infra", "catalog", "hetzner-prices.json");
 
@@ -33,24 +33,13 @@ Examples:
   npm run pricing:sync -- --catalog-date 2027-01-01`;
 
 async function main(): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
+  const v = parseFlags({
         "dry-run": { type: "boolean", default: false },
         "catalog-date": { type: "string" },
         catalog: { type: "string" },
         json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) return console.log(USAGE), 0;
+      }, USAGE);
+  if (typeof v === "number") return v;
   const date = v["catalog-date"];
   if (date !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))) {
     console.error(`--catalog-date ${date} is not a date: write YYYY-MM-DD, e.g. 2027-01-01`);

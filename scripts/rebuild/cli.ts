@@ -1,11 +1,11 @@
 // npm run rebuild -- --stack <s> [--target-time T] [--location L] [--dry-run] [--force] [--json]
 // Disaster recovery from nothing (docs/runbooks/rebuild.md).
-import { parseArgs } from "node:util";
 import { catalog } from "../../infra/catalog";
 import { AcceptUsageError } from "../accept/accept";
 import { RebuildUsageError } from "./preflight";
 import { rebuild } from "./rebuild";
 import { formatTimings } from "./steps";
+import { parseFlags } from "../lib/cli";
 
 const USAGE = `Usage: npm run rebuild -- --stack NAME [options]
 
@@ -41,23 +41,13 @@ Examples:
 const TARGET_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:?\d\d)?$/;
 
 async function main(): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      options: {
+  const v = parseFlags({
         stack: { type: "string" }, "stack-file": { type: "string" }, "target-time": { type: "string" }, location: { type: "string" },
         "dry-run": { type: "boolean", default: false }, force: { type: "boolean", default: false }, "secrets-file": { type: "string" },
         "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" }, target: { type: "string" },
-        json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (v.help) return console.log(USAGE), 0;
+        json: { type: "boolean", default: false },
+      }, USAGE);
+  if (typeof v === "number") return v;
   if (!v.stack) return console.error(`--stack is required\n\n${USAGE}`), 2;
   const tt = v["target-time"];
   const at = tt === undefined ? undefined : Date.parse(tt.replace(" ", "T").replace(/([+-]\d\d):?(\d\d)?$/, (_, h: string, m?: string) => `${h}:${m ?? "00"}`));
