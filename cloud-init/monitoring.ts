@@ -65,7 +65,7 @@ export function prometheusConfig(plan: Plan, mon: NodePlan): string {
 }
 
 export function rulesYaml(): string {
-  return `${HEADER}\n# Source: infra/plan/alerts.ts; tests: test/promtool/alerts.test.yml.\n${stringify(ruleFile(), { lineWidth: 0 })}`;
+  return `${HEADER}\n# Source: infra/plan/alerts.ts; tests: test/promtool/alerts*.test.yml.\n${stringify(ruleFile(), { lineWidth: 0 })}`;
 }
 
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };

@@ -130,7 +130,8 @@ describe("alert rules", () => {
   const unannotated = parse(rulesYaml()) as { groups: { rules: { annotations?: unknown }[] }[] };
   for (const g of unannotated.groups) for (const r of g.rules) delete r.annotations;
   fs.writeFileSync(path.join(rulesDir, "xiopro.rules.unannotated.yml"), stringify(unannotated));
-  fs.copyFileSync(path.join(ROOT, "test/promtool/alerts.test.yml"), path.join(rulesDir, "alerts.test.yml"));
+  const TEST_FILES = ["alerts.test.yml", "alerts-days.test.yml"];
+  for (const f of TEST_FILES) fs.copyFileSync(path.join(ROOT, "test/promtool", f), path.join(rulesDir, f));
 
   it("pass promtool check rules", () => {
     const out = run("promtool", ["check", "rules", path.join(rulesDir, "xiopro.rules.yml")]);
@@ -139,8 +140,8 @@ describe("alert rules", () => {
   });
 
   it("each has a promtool test where it fires and one where it stays silent", () => {
-    const doc = parse(fs.readFileSync(path.join(rulesDir, "alerts.test.yml"), "utf8")) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
-    const cases = doc.tests.flatMap((t) => t.alert_rule_test);
+    const docs = TEST_FILES.map((f) => parse(fs.readFileSync(path.join(rulesDir, f), "utf8")) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] });
+    const cases = docs.flatMap((d) => d.tests.flatMap((t) => t.alert_rule_test));
     const missing = ALL_ALERTS.flatMap((a) => {
       const mine = cases.filter((c) => c.alertname === a.alert);
       return [...(mine.some((c) => c.exp_alerts.length > 0) ? [] : [`${a.alert}: no firing case`]), ...(mine.some((c) => c.exp_alerts.length === 0) ? [] : [`${a.alert}: no silent case`])];
@@ -150,10 +151,13 @@ describe("alert rules", () => {
   });
 
   it("pass promtool test rules", () => {
-    const test = fs.readFileSync(path.join(rulesDir, "alerts.test.yml"), "utf8").replace("  - xiopro.rules.yml", "  - xiopro.rules.unannotated.yml");
-    fs.writeFileSync(path.join(rulesDir, "alerts.unannotated.test.yml"), test);
-    const out = run("promtool", ["test", "rules", "alerts.unannotated.test.yml"], rulesDir);
-    expect(out.stdout + out.stderr).toContain("SUCCESS");
+    const files = TEST_FILES.map((f) => {
+      const name = f.replace(/\.test\.yml$/, ".unannotated.test.yml");
+      fs.writeFileSync(path.join(rulesDir, name), fs.readFileSync(path.join(rulesDir, f), "utf8").replace("  - xiopro.rules.yml", "  - xiopro.rules.unannotated.yml"));
+      return name;
+    });
+    const out = run("promtool", ["test", "rules", ...files], rulesDir);
+    expect((out.stdout + out.stderr).match(/SUCCESS/g)).toHaveLength(TEST_FILES.length);
     expect(out.stdout + out.stderr).not.toContain("FAILED");
     expect(out.status).toBe(0);
   }, 120_000);

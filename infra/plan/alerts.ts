@@ -1,6 +1,6 @@
 // Alert rules (seed 000 §12.6 severities, seed 001 thresholds, seed 000 §13.5A scaling triggers).
-// Pure data: the renderer writes them as a Prometheus rule file, test/promtool/alerts.test.yml
-// proves each one fires on a failing series and stays silent on a healthy one, and
+// Pure data: the renderer writes them as a Prometheus rule file, test/promtool/alerts*.test.yml
+// prove each one fires on a failing series and stays silent on a healthy one, and
 // docs/observability.md lists them. Backup freshness bounds come from the jobs table.
 import { BACKUP_JOBS } from "./jobs";
 
