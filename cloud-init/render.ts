@@ -59,6 +59,8 @@ function budgetVars(prefix: string, b: UnitBudget): Record<string, string | numb
   };
 }
 
+const SHARED_USER_SERVICES = ["node-exporter", "postgres-exporter", "monitoring"];
+
 /** Units rendered from units/ for this node: [path under /etc/systemd/system, content]. */
 export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
@@ -90,6 +92,11 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   if (has(node, "postgresql")) {
     out.push(["postgresql@.service.d/50-xiopro.conf", fill("units/postgresql-dropin.conf", { ...budgetVars("PG", budget.postgres.unit), PG_CREDENTIALS: cred("postgresql@.service") })]);
     out.push(["xiopro-postgres-roles.service", fill("units/xiopro-postgres-roles.service", { ROLES_CREDENTIALS: cred("xiopro-postgres-roles.service") })]);
+  }
+  // The distro runs the exporters, Prometheus and Alertmanager as one user ("prometheus");
+  // Alertmanager holds the alert-delivery credentials, so the others must not see any.
+  for (const unit of node.services.filter((s) => SHARED_USER_SERVICES.includes(s.name)).flatMap((s) => s.units).filter((u) => u !== "prometheus-alertmanager.service")) {
+    out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
   const jobs = jobsFor(node.services.map((s) => s.name));
   const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];

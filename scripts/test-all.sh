@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 
+# The VM image build (debootstrap, ~4 min on a fresh machine) overlaps the other tests.
+image_pid=""
+if [[ ${XIOPRO_SKIP_VM:-0} != 1 ]]; then
+  bash test/vm/run.sh --image-only >/tmp/xiopro-test-vm-image.log 2>&1 &
+  image_pid=$!
+fi
+
 echo "== typecheck"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint .
 echo "== vitest"
@@ -24,6 +31,8 @@ if [[ ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
   echo "== vm: skipped (XIOPRO_SKIP_VM=1)"
 else
   echo "== vm"
+  # A failed prefetch is not hidden: run.sh builds the image again and fails with its error.
+  if [[ -n $image_pid ]] && ! wait "$image_pid"; then echo "vm image prefetch failed (log below); run.sh retries the build"; tail -n 20 /tmp/xiopro-test-vm-image.log; fi
   set +e
   bash test/vm/run.sh 2>&1 | tee /tmp/xiopro-test-vm.log
   vm_rc=${PIPESTATUS[0]}

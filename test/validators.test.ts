@@ -131,6 +131,21 @@ describe("systemd units", () => {
     }
   }));
 
+  it("drop-ins for distro units pass systemd-analyze verify with the distro unit", each((r) => {
+    const dir = path.join(r.dir, "root/etc/systemd/system");
+    const parents = fs.readdirSync(dir).filter((d) => d.endsWith(".service.d") && !d.includes("@")).map((d) => d.replace(/\.d$/, ""));
+    const present = parents.filter((u) => fs.existsSync(path.join(r.dir, "root/usr/lib/systemd/system", u)));
+    // Every node has the node exporter, which shares its user with Alertmanager (no credentials).
+    expect(present).toContain("prometheus-node-exporter.service");
+    for (const u of present) {
+      const out = run("systemd-analyze", ["verify", `--root=${path.join(r.dir, "root")}`, u]);
+      // The distro's binaries are not in the test root; everything else must be clean.
+      const stderr = out.stderr.split("\n").filter((l) => l && !/: Command \/(usr\/)?s?bin\/\S+ is not executable: No such file or directory$/.test(l));
+      expect(stderr, `${r.node.name} ${u}`).toEqual([]);
+      expect(fs.readdirSync(path.join(dir, `${u}.d`)).join(" "), u).toMatch(/\.conf/);
+    }
+  }));
+
   it("score 2.0 or better in systemd-analyze security --offline", each((r) => {
     for (const u of unitsOf(r).filter((f) => f.endsWith(".service"))) {
       const out = run("systemd-analyze", ["security", "--offline=true", `--root=${path.join(r.dir, "root")}`, `/etc/systemd/system/${u}`]);
