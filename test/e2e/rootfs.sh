@@ -42,9 +42,12 @@ if ((${#pkgs[@]})); then
   printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
   chmod 0755 "$r/usr/sbin/policy-rc.d"
   mount -t proc proc "$r/proc"
-  # The image has no package lists, only the .debs it pre-downloaded for these packages: install
-  # those files (apt resolves among them; already-installed versions are no-ops).
-  chroot "$r" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends --no-download -o Dpkg::Options::=--force-confold install /var/cache/apt/archives/*.deb' >&2
+  # The image keeps the .debs it pre-downloaded but no package lists: fetch the lists from the
+  # same mirror the image came from (as the guest would), then install from the warm cache.
+  cp /etc/resolv.conf "$r/etc/resolv.conf"
+  chroot "$r" apt-get -q update >&2
+  chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends -o Dpkg::Options::=--force-confold install "${pkgs[@]}" >&2
+  rm -rf "$r"/var/lib/apt/lists/*
   # shellcheck disable=SC2016 # dpkg-query format, not shell
   for p in "${pkgs[@]}"; do chroot "$r" dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || die "package $p is not installed in the container root"; done
   umount "$r/proc"

@@ -38,15 +38,18 @@ limit_for() {
 }
 
 need_root
-need_cmds systemd-nspawn machinectl ip ssh ssh-keygen node
+need_cmds systemd-nspawn ip ssh ssh-keygen node
 cleanup() {
   local rc=$?
   if ((rc != 0)) && [[ ${XIOPRO_E2E_KEEP:-0} == 1 ]]; then
     say "XIOPRO_E2E_KEEP=1: container $machine and $work kept"
     exit "$rc"
   fi
-  machinectl terminate "$machine" >/dev/null 2>&1 || true
-  for _ in $(seq 1 30); do machinectl status "$machine" >/dev/null 2>&1 || break; sleep 0.5; done
+  if [[ -n ${nspawn_pid:-} ]]; then
+    kill "$nspawn_pid" 2>/dev/null || true # nspawn halts the container's systemd on SIGTERM
+    for _ in $(seq 1 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$nspawn_pid" 2>/dev/null || true
+  fi
   umount -l "$work/merged" 2>/dev/null || true
   ip netns del "$cns" 2>/dev/null || true
   ip -n "$ns" link del e2e-pub 2>/dev/null || true
@@ -97,13 +100,16 @@ printf 'network: {config: disabled}\ndatasource_list: [ NoCloud, None ]\n' >"$wo
 
 say "boot the container"
 ip netns exec "$cns" true
-systemd-nspawn --quiet --boot --keep-unit --machine="$machine" --directory="$work/merged" \
+# --keep-unit --register=no: this machine's PID 1 is not systemd (no system bus, no machined).
+systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine" --directory="$work/merged" \
   --network-namespace-path="/run/netns/$cns" --capability=CAP_NET_ADMIN,CAP_SYS_TIME \
   --bind="$work/vol-pgdata:/var/lib/postgresql" --bind="$work/vol-artifacts:/srv/agentd" \
-  --bind=/sys/fs/cgroup --console=read-only >"$work/console.log" 2>&1 &
+  --console=read-only >"$work/console.log" 2>&1 &
+nspawn_pid=$!
 ssh_base=(ip netns exec "$ns" ssh -i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 ops@203.0.113.10)
 for _ in $(seq 1 300); do
   "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
+  kill -0 "$nspawn_pid" 2>/dev/null || { say "the container exited"; tail -n 40 "$work/console.log"; exit 1; }
   sleep 1
 done
 "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished || { say "cloud-init did not finish in 5 min"; tail -n 40 "$work/console.log"; exit 1; }
