@@ -18,6 +18,16 @@ export interface Run {
   stderr: string;
 }
 
+/** KEY=value lines of a rendered environment file (quotes stripped), as systemd reads them. */
+export function envFileValues(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
+  );
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -83,12 +93,7 @@ export class TestCluster {
     this.port = await freePort();
     const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.dir("repo") }));
     const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
-    const envFile = Object.fromEntries(
-      backupEnv(plan, node)
-        .split("\n")
-        .filter((l) => /^[A-Z_]+=/.test(l))
-        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
-    );
+    const envFile = envFileValues(backupEnv(plan, node));
     this.env = {
       XIOPRO_LIB: this.files,
       XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import { lostCommits } from "../bench/recovery";
 import { planOf, ROOT } from "./helpers";
-import { freePort } from "./pg-cluster";
+import { envFileValues, freePort } from "./pg-cluster";
 
 const PG_ROOT = "/usr/lib/postgresql";
 const HAVE_PG = fs.existsSync(PG_ROOT);
@@ -114,12 +114,7 @@ describe.skipIf(!HAVE_PG)("backup jobs and the restore drill against a real clus
     // The product's settings for tst with a posix repository under tmp; only paths and the port differ.
     const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: dir("repo") }));
     const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
-    const envFile = Object.fromEntries(
-      backupEnv(plan, node)
-        .split("\n")
-        .filter((l) => /^[A-Z_]+=/.test(l))
-        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
-    );
+    const envFile = envFileValues(backupEnv(plan, node));
     env = {
       XIOPRO_LIB: FILES,
       XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
