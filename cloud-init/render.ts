@@ -66,6 +66,7 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
   const upstream = node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
   const cred = (unit: string) => credentialLines(node.secrets, unit);
+  const credFiles = (unit: string) => node.secrets.filter((s) => s.grants.some((g) => g.unit === unit)).map((s) => s.file).join(" ");
   const agentdVars = {
     AGENTD_HOME,
     AGENTD_USER: plan.agentd.user,
@@ -77,6 +78,9 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
     AGENTD_WEB_CREDENTIALS: cred("agentd-web.service"),
     AGENTD_WORKER_CREDENTIALS: cred("agentd-worker@.service"),
     AGENTD_SWEEPER_CREDENTIALS: cred("agentd-sweeper.service"),
+    AGENTD_WEB_CREDENTIAL_FILES: credFiles("agentd-web.service"),
+    AGENTD_WORKER_CREDENTIAL_FILES: credFiles("agentd-worker@.service"),
+    AGENTD_SWEEPER_CREDENTIAL_FILES: credFiles("agentd-sweeper.service"),
     ...budgetVars("AGENTD_WEB", budget.agentdWeb),
     ...budgetVars("AGENTD_WORKER", budget.agentdWorker),
     ...budgetVars("AGENTD_SWEEPER", budget.agentdSweeper),

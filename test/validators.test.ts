@@ -187,6 +187,21 @@ describe("scripts and configs", () => {
     expect(out.status).toBe(0);
   }));
 
+  it("skip agentd units (not fail them) until their credential files are in the store", each((r) => {
+    const exec = path.join(r.dir, "root/usr/local/lib/xiopro/agentd-exec");
+    const unit = path.join(r.dir, "root/etc/systemd/system/agentd-sweeper.service");
+    if (!fs.existsSync(unit)) return;
+    const cond = /^ExecCondition=\+\/usr\/local\/lib\/xiopro\/agentd-exec --credentials-ready(.*)$/m.exec(fs.readFileSync(unit, "utf8"));
+    expect(cond?.[1]?.trim()).toBe("pg-role-worker");
+    const store = fs.mkdtempSync(path.join(os.tmpdir(), "credstore-"));
+    const ready = () => spawnSync("bash", [exec, "--credentials-ready", "pg-role-worker"], { encoding: "utf8", env: { ...process.env, XIOPRO_CREDSTORE: store } });
+    const before = ready();
+    expect([before.status, before.stderr.trim()]).toEqual([1, "agentd-exec: waiting for credentials pg-role-worker (delivered by 'pulumi up', docs/secrets.md)"]);
+    fs.writeFileSync(path.join(store, "pg-role-worker"), "encrypted-blob");
+    expect(ready().status).toBe(0);
+    fs.rmSync(store, { recursive: true });
+  }));
+
   it("ship a bootstrap release that compiles", each((r) => {
     const agentd = path.join(r.dir, "root/usr/local/lib/xiopro/bootstrap-release/bin/agentd");
     if (!fs.existsSync(agentd)) return;
