@@ -181,7 +181,7 @@ describe("scan and HTTPS probes on loopback", () => {
 describe("the node-side facts script", () => {
   it("fingerprints a secret left in a file, even inside a longer token, without printing it", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facts-"));
-    const secret = "s3cr3t-Value-0123456789";
+    const secret = "fake-s3cr3t-Value-0123456789";
     fs.writeFileSync(path.join(dir, "leak.env"), `API_TOKEN=prefix${secret}suffix\n`);
     fs.writeFileSync(path.join(dir, "clean.conf"), "nothing to see here at all\n");
     const args = { units: [], timers: [], mounts: [], stateDir: "/nonexistent", nodeB: null, postgres: false, plaintextRoots: [dir], plaintextSkip: [], secretLengths: [Buffer.byteLength(secret)] };
