@@ -224,7 +224,11 @@ describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", 
       for (let i = 0; i < 3; i++) expect(sql("INSERT INTO t SELECT 1; SELECT pg_switch_wal()").status).toBe(0);
       // archive_command fails and PostgreSQL retries: wait until the failure is recorded.
       for (let i = 0; i < 60 && sql("SELECT failed_count FROM pg_stat_archiver").stdout.trim() === "0"; i++) await new Promise((r) => setTimeout(r, 500));
-      exporter = spawn("runuser", ["-u", "postgres", "--", "prometheus-postgres-exporter", `--web.listen-address=127.0.0.1:${exporterPort}`, `--extend.query-path=${path.join(ROOT, "cloud-init/files/postgres-exporter-queries.yaml")}`], {
+      // A copy the postgres user can read: CI clones into a private (0700) directory.
+      const queries = path.join(tmp, "queries.yaml");
+      fs.copyFileSync(path.join(ROOT, "cloud-init/files/postgres-exporter-queries.yaml"), queries);
+      fs.chmodSync(queries, 0o644);
+      exporter = spawn("runuser", ["-u", "postgres", "--", "prometheus-postgres-exporter", `--web.listen-address=127.0.0.1:${exporterPort}`, `--extend.query-path=${queries}`], {
         env: { ...process.env, DATA_SOURCE_NAME: `user=exporter host=${tmp} port=${pgPort} dbname=postgres sslmode=disable` },
         stdio: "ignore",
       });
