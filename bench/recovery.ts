@@ -5,6 +5,7 @@
 // directory as the off-host repository. A benchmark, not a test: the figures are the last lines.
 import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
+import { lostCommits, startAckLoad, type Ack } from "./ack-load";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,26 +14,7 @@ import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
 import { planOf } from "../test/helpers";
 
-export interface Ack {
-  id: number;
-  ackMs: number;
-}
-
-/**
- * Acknowledged commits missing after a restore. rpoSeconds is the window of lost acknowledgements:
- * from the newest surviving commit acknowledged before the first lost one to the newest lost one.
- * A hole is a lost commit older than a restored one (recovery must restore a prefix).
- */
-export function lostCommits(acks: readonly Ack[], restored: ReadonlySet<number>): { lost: number; rpoSeconds: number; holes: number } {
-  const lost = acks.filter((a) => !restored.has(a.id));
-  if (lost.length === 0) return { lost: 0, rpoSeconds: 0, holes: 0 };
-  const firstLost = Math.min(...lost.map((a) => a.ackMs));
-  const lastLost = Math.max(...lost.map((a) => a.ackMs));
-  const before = acks.filter((a) => restored.has(a.id) && a.ackMs <= firstLost).map((a) => a.ackMs);
-  const from = before.length ? Math.max(...before) : firstLost;
-  const newestRestored = Math.max(-Infinity, ...acks.filter((a) => restored.has(a.id)).map((a) => a.ackMs));
-  return { lost: lost.length, rpoSeconds: Math.round(lastLost - from) / 1000, holes: lost.filter((a) => a.ackMs < newestRestored).length };
-}
+export { lostCommits } from "./ack-load";
 
 const ROOT = path.resolve(__dirname, "..");
 const FILES = path.join(ROOT, "cloud-init/files");
@@ -304,41 +286,12 @@ interface LoadResult {
  * After `seconds`, the cluster's host is "lost" (crash) — the load stops with it. */
 async function loadThenCrash(c: Cluster, firstId: number, seconds: number): Promise<LoadResult> {
   const vars = { PATH: PATH_ENV, LANG: "C.UTF-8" };
-  const psql = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "postgres"], { stdio: ["pipe", "pipe", "pipe"] });
-  const acks: Ack[] = [];
-  let buf = "";
-  psql.stdout.setEncoding("utf8");
-  psql.stdout.on("data", (d: string) => {
-    const now = Date.now();
-    buf += d;
-    const lines = buf.split("\n");
-    buf = lines.pop()!;
-    for (const l of lines) if (l.startsWith("ack ")) acks.push({ id: Number(l.slice(4)), ackMs: now });
-  });
-  psql.stderr.resume();
-  psql.stdin.on("error", () => undefined);
-  const exited = new Promise<void>((resolve) => psql.on("close", () => resolve()));
-  const startMs = Date.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const due = Math.floor((Date.now() - startMs) / 10);
-      // At most 20 commits in flight: a slow server lowers the rate instead of queueing acks.
-      while (sent < due && sent - acks.length < 20) {
-        const id = firstId + sent++;
-        psql.stdin.write(`INSERT INTO bench_acks (id, payload) VALUES (${id}, '${randomBytes(48).toString("base64")}');\n\\echo ack ${id}\n`);
-      }
-      if (Date.now() - startMs >= seconds * 1000) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 5);
-  });
+  const load = startAckLoad(["runuser", "-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "postgres"], "bench_acks", firstId);
+  await sleep(seconds * 1000);
   const crashMs = Date.now();
   c.crash();
-  psql.stdin.end();
-  await Promise.race([exited, sleep(10_000)]);
-  return { acks, startMs, crashMs, sent };
+  await load.stop();
+  return { acks: load.acks, startMs: load.startMs, crashMs, sent: load.sent() };
 }
 
 interface Trial {

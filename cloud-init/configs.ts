@@ -10,6 +10,19 @@ const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on t
 
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
 
+/** The WAL receiver's names: one role, one slot, and the application name the database waits for. */
+export const WAL_RECEIVER = { role: "xiopro_walreceiver", slot: "xiopro_walreceiver", dir: "/var/lib/xiopro-walreceiver/wal" } as const;
+
+/** The node that runs the WAL receiver, if any (a singleton). */
+export function walReceiverNode(plan: Plan): NodePlan | undefined {
+  return plan.nodes.find((n) => has(n, "wal-receiver"));
+}
+
+/** The node that runs PostgreSQL (a singleton). */
+export function databaseNode(plan: Plan): NodePlan | undefined {
+  return plan.nodes.find((n) => has(n, "postgresql"));
+}
+
 /** nftables: the exposure catalog enforced on the host, default deny inbound. Own table only, so
  * reloading never flushes rules of other software (Tailscale). */
 export function nftablesRuleset(plan: Plan, node: NodePlan): string {
@@ -98,13 +111,26 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     "archive_mode = on",
     `archive_command = '/usr/local/lib/xiopro/xiopro-backup pgbackrest-archive-push %p'`,
     `archive_timeout = ${plan.backup.archiveTimeoutSeconds}`,
+    ...walReceiverSettings(plan),
     "log_line_prefix = '%m [%p] %q%u@%d '",
     "log_min_duration_statement = 1000",
     "",
   ].join("\n");
 }
 
+/** The database's side of the WAL receiver: a cap on WAL kept for it, and the synchronous wait. */
+function walReceiverSettings(plan: Plan): string[] {
+  if (!walReceiverNode(plan)) return [];
+  const w = plan.backup.walReceiver;
+  return [
+    `# WAL receiver on ${walReceiverNode(plan)!.name}: kept WAL is capped so a dead receiver cannot fill the volume.`,
+    `max_slot_wal_keep_size = ${w.maxSlotWalKeepSizeGb}GB`,
+    ...(w.synchronous ? ["# Synchronous: a commit returns once the receiver has flushed its WAL (RPO 0); writes wait while it is away.", `synchronous_standby_names = '${WAL_RECEIVER.slot}'`] : []),
+  ];
+}
+
 export function pgHba(plan: Plan): string {
+  const receiver = walReceiverNode(plan);
   return [
     HEADER,
     "# TYPE  DATABASE  USER        ADDRESS          METHOD",
@@ -114,6 +140,7 @@ export function pgHba(plan: Plan): string {
     "host    all       all         127.0.0.1/32     scram-sha-256",
     "host    all       all         ::1/128          scram-sha-256",
     `host    all       all         ${plan.network.subnet.padEnd(16)} scram-sha-256`,
+    ...(receiver ? [`host    replication ${WAL_RECEIVER.role} ${receiver.privateIp}/32 scram-sha-256`] : []),
     "",
   ].join("\n");
 }
@@ -170,7 +197,27 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
   if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
   if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_USER=${r.user}`);
   if (r.kind === "posix") lines.push(`XIOPRO_POSIX_PGBACKREST_PATH=${r.path.replace(/\/$/, "")}/pgbackrest`);
+  // setup-postgresql roles: the replication role and the slot the receiver streams from.
+  if (has(node, "postgresql") && walReceiverNode(plan)) lines.push(`XIOPRO_WAL_RECEIVER_ROLE=${WAL_RECEIVER.role}`, `XIOPRO_WAL_RECEIVER_SLOT=${WAL_RECEIVER.slot}`);
   return lines.join("\n") + "\n";
+}
+
+/** Settings of xiopro-walreceiver on the receiver's node (/etc/xiopro/walreceiver.env). */
+export function walReceiverEnv(plan: Plan): string {
+  const db = databaseNode(plan)!;
+  const port = db.services.find((s) => s.name === "postgresql")!.interfaces.find((i) => i.class === "C")!.port;
+  const w = plan.backup.walReceiver;
+  return [
+    HEADER,
+    `XIOPRO_DATABASE_HOST=${db.privateIp}`,
+    `XIOPRO_DATABASE_PORT=${port}`,
+    `XIOPRO_WAL_ROLE=${WAL_RECEIVER.role}`,
+    `XIOPRO_WAL_SLOT=${WAL_RECEIVER.slot}`,
+    `XIOPRO_WAL_DIR=${WAL_RECEIVER.dir}`,
+    `XIOPRO_WAL_SYNCHRONOUS=${w.synchronous ? 1 : 0}`,
+    `XIOPRO_WAL_RETENTION_HOURS=${w.retentionHours}`,
+    "",
+  ].join("\n");
 }
 
 export function nodeEnv(plan: Plan, node: NodePlan): string {

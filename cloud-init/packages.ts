@@ -10,6 +10,8 @@ export function packagesFor(plan: Plan, node: NodePlan): string[] {
   if (has(node, "postgresql")) pkgs.push("postgresql");
   if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
   if (has(node, "backup")) pkgs.push("pgbackrest", "restic");
+  // pg_receivewal comes with the client tools (the distro's default major version).
+  if (has(node, "wal-receiver")) pkgs.push("postgresql-client");
   if (has(node, "monitoring")) pkgs.push("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter");
   // Grafana comes from Grafana's own repository (xiopro-monitoring pins its key); gpg checks it.
   if (has(node, "grafana")) pkgs.push("gpg");

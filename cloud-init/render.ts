@@ -7,8 +7,8 @@ import { stringify } from "yaml";
 import type { NodePlan, Plan } from "../infra/plan";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
-import { credentialLines } from "../infra/plan/secrets";
-import { agentdEnv, backupEnv, caddyfile, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, AGENTD_HOME } from "./configs";
+import { credentialLines, CREDSTORE } from "../infra/plan/secrets";
+import { agentdEnv, backupEnv, caddyfile, databaseNode, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, AGENTD_HOME } from "./configs";
 import { monitoringDefaults } from "./monitoring";
 import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
@@ -102,6 +102,12 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   for (const unit of node.services.filter((s) => SHARED_USER_SERVICES.includes(s.name)).flatMap((s) => s.units).filter((u) => u !== "prometheus-alertmanager.service")) {
     out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
+  if (has(node, "wal-receiver")) {
+    const db = databaseNode(plan)!;
+    out.push(["xiopro-walreceiver.service", fill("units/xiopro-walreceiver.service", { WAL_RECEIVER_CREDENTIALS: cred("xiopro-walreceiver.service"), WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`, DATABASE_HOST: db.privateIp })]);
+    out.push(["xiopro-walreceiver-prune.service", fill("units/xiopro-walreceiver-prune.service", {})]);
+    out.push(["xiopro-walreceiver-prune.timer", fill("units/xiopro-walreceiver-prune.timer", {})]);
+  }
   const jobs = jobsFor(node.services.map((s) => s.name));
   const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];
   for (const unit of serviceTemplates) {
@@ -128,6 +134,7 @@ function scriptFiles(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (has(node, "postgresql")) scripts.push("setup-postgresql");
   if (has(node, "backup")) scripts.push("xiopro-backup");
+  if (has(node, "wal-receiver")) scripts.push("xiopro-walreceiver");
   // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
   if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
   const files: WriteFile[] = scripts.map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: s.endsWith(".sh") ? "0644" : "0755" }));
@@ -166,6 +173,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   }
   if (has(node, "backup") || has(node, "postgresql")) files.push({ path: "/etc/xiopro/backup.env", content: backupEnv(plan, node), permissions: "0644" });
   if (has(node, "backup") && has(node, "postgresql")) files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
+  if (has(node, "wal-receiver")) files.push({ path: "/etc/xiopro/walreceiver.env", content: walReceiverEnv(plan), permissions: "0644" });
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) files.push({ path: "/etc/xiopro/agentd.env", content: agentdEnv(plan), permissions: "0644" });
   return files;
 }

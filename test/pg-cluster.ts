@@ -6,11 +6,15 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverNode } from "../cloud-init/configs";
+import type { Plan } from "../infra/plan";
 import { planOf, ROOT, TEST_SECRETS } from "./helpers";
 
 export const PG_ROOT = "/usr/lib/postgresql";
 export const HAVE_PG = fs.existsSync(PG_ROOT) && spawnSync("pgbackrest", ["version"]).status === 0 && spawnSync("restic", ["version"]).status === 0;
+
+/** The replication role's password in test clusters (fake, like every value in test/). */
+export const WAL_RECEIVER_TEST_PASSWORD = "fake-walreceiver-role-pw-7b2e";
 
 export interface Run {
   code: number;
@@ -44,6 +48,7 @@ export class TestCluster {
   readonly files: string;
   readonly bin: string;
   port = 0;
+  plan!: Plan;
   env: Record<string, string> = {};
   /** The rendered postgresql.conf (adapted to this directory) and pg_hba.conf, for every initdb. */
   private conf = "";
@@ -83,15 +88,21 @@ export class TestCluster {
     return this.ok(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.dir("run"), "-p", String(this.port), "-d", db, "-c", q]).trim();
   }
 
-  /** The repository settings as for tst with a posix path, then a new cluster. */
-  async create(): Promise<void> {
+  /** The repository settings as for tst with a posix path (and `edit` of the stack config), then a
+   * new cluster. A WAL receiver node's rendered pg_hba line is pointed at loopback. */
+  async create(edit?: (c: Record<string, any>) => void): Promise<void> {
     for (const d of ["run", "state", "metrics", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "cache", "files/etc", "files/data"]) fs.mkdirSync(this.dir(d), { recursive: true });
     fs.writeFileSync(this.dir("creds/pgbackrest-cipher-pass"), TEST_SECRETS.pgbackrestCipherPass!);
     fs.writeFileSync(this.dir("creds/restic-password"), TEST_SECRETS.resticPassword!);
     fs.writeFileSync(this.dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
+    fs.writeFileSync(this.dir("creds/pg-role-walreceiver"), WAL_RECEIVER_TEST_PASSWORD);
     spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
     this.port = await freePort();
-    const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.dir("repo") }));
+    const plan = planOf("tst", (c) => {
+      c.backup.repository = { kind: "posix", path: this.dir("repo") };
+      edit?.(c);
+    });
+    this.plan = plan;
     const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
     const envFile = envFileValues(backupEnv(plan, node));
     this.env = {
@@ -107,6 +118,7 @@ export class TestCluster {
       RESTIC_CACHE_DIR: this.dir("cache"),
       PGHOST: this.dir("run"),
       PGPORT: String(this.port),
+      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_"))),
     };
     fs.writeFileSync(
       this.dir("etc/pgbackrest.conf"),
@@ -117,7 +129,8 @@ export class TestCluster {
     this.conf = postgresqlConf(plan, node)
       .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
       .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${this.files}/`);
-    this.hba = pgHba(plan);
+    const receiver = walReceiverNode(plan);
+    this.hba = receiver ? pgHba(plan).replace(`${receiver.privateIp}/32`, "127.0.0.1/32") : pgHba(plan);
     this.initData();
   }
 

@@ -144,6 +144,31 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     p.add(k("monitoring"), "configures alert delivery, but no enabled node runs the monitoring service", `add "monitoring" to nodeA.services (or a dedicated node's)`);
   }
 
+  // WAL receiver: on another node than the database it protects.
+  const receiverHomes = serviceHomes.get("wal-receiver") ?? [];
+  const pgHomes = serviceHomes.get("postgresql") ?? [];
+  if (receiverHomes.length > 0 && pgHomes.length === 0) {
+    p.add(k(`${receiverHomes[0]}.services`), `lists "wal-receiver", but no enabled node runs postgresql`, `remove wal-receiver, or add postgresql to nodeA.services`);
+  }
+  for (const home of receiverHomes.filter((h) => pgHomes.includes(h))) {
+    p.add(k(`${home}.services`), `lists "wal-receiver" beside "postgresql": a copy on the database's own node is lost with it`, `move wal-receiver to another node (enable nodeC or nodeD for it)`);
+  }
+  if (c.backup.walReceiver.synchronous && receiverHomes.length === 0) {
+    p.add(k("backup.walReceiver.synchronous"), "is true, but no enabled node runs the wal-receiver service", `add "wal-receiver" to nodeC.services (or nodeD's), or set synchronous: false`);
+  }
+  if (receiverHomes.length > 0) {
+    for (const home of pgHomes) {
+      const pgVolume = c[home as NodeKey].volumes.find((v) => v.mountPoint === "/var/lib/postgresql");
+      if (pgVolume && c.backup.walReceiver.maxSlotWalKeepSizeGb * 4 > pgVolume.sizeGb) {
+        p.add(
+          k("backup.walReceiver.maxSlotWalKeepSizeGb"),
+          `${c.backup.walReceiver.maxSlotWalKeepSizeGb} GB of WAL kept for a disconnected receiver is more than a quarter of ${home}'s ${pgVolume.sizeGb} GB database volume`,
+          `use at most ${Math.max(1, Math.floor(pgVolume.sizeGb / 4))} GB, or grow the volume`,
+        );
+      }
+    }
+  }
+
   // Ingress and sites
   if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
     p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");

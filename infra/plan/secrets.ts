@@ -52,6 +52,10 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
       });
     }
   }
+  // The WAL receiver's replication role: set on the database node, used on the receiver's node.
+  const receiverRole = (unit: string): SecretPlan => ({ file: "pg-role-walreceiver", source: "generated", description: "PostgreSQL password of the replication role xiopro_walreceiver (pg_receivewal)", grants: [{ unit, id: "pg-role-walreceiver" }] });
+  if (has("postgresql") && stackRunsWalReceiver(config)) out.push(receiverRole("xiopro-postgres-roles.service"));
+  if (has("wal-receiver")) out.push(receiverRole("xiopro-walreceiver.service"));
   if (has("backup")) {
     const kind = config.backup.repository.kind;
     const pgb = has("postgresql") ? [PG_CLUSTER_UNIT, ...BACKUP_JOB_UNITS] : [];
@@ -83,6 +87,11 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
     }
   }
   return out;
+}
+
+/** Whether an enabled node of the stack runs the WAL receiver (backup.walReceiver). */
+export function stackRunsWalReceiver(config: StackConfig): boolean {
+  return (["nodeA", "nodeC", "nodeD"] as const).some((k) => config[k].enabled && config[k].services.includes("wal-receiver"));
 }
 
 /** The unit's `LoadCredentialEncrypted=` lines, each with a `SetCredential=` fallback (systemd uses

@@ -149,6 +149,15 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
       { name: "grafana", port: 3000, protocol: "tcp", class: "B", bind: "all", owner: PLATFORM, access: "admin overlay (Tailscale); with an SSH allowlist only through an SSH tunnel", justification: "Dashboards for operators; never opened in the cloud firewall" },
     ],
   },
+  "wal-receiver": {
+    name: "wal-receiver",
+    description: "pg_receivewal: streams the database's WAL to this node as it is written (RPO ≈ 0; synchronous when configured)",
+    units: ["xiopro-walreceiver.service"],
+    timers: ["xiopro-walreceiver-prune.timer"],
+    singleton: true,
+    // A client of the database's replication protocol: it listens on nothing.
+    interfaces: [],
+  },
   backup: {
     name: "backup",
     description: "pgBackRest and restic jobs with their timers, and the restore drill",

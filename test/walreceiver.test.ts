@@ -1,0 +1,146 @@
+// L3: the optional WAL receiver (backup.walReceiver, service wal-receiver) on real PostgreSQL,
+// pgBackRest and pg_receivewal. The database runs with its rendered settings (synchronous standby,
+// slot, replication line in pg_hba pointed at loopback); the receiver is the shipped
+// xiopro-walreceiver script with the rendered walreceiver.env. The host of the database is then
+// lost mid-load (kill -9, data directory destroyed), and xiopro-restore brings it back from the
+// repository alone and with the receiver's copy: only the latter keeps every acknowledged commit.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lostCommits, startAckLoad } from "../bench/ack-load";
+import { walReceiverEnv } from "../cloud-init/configs";
+import { envFileValues, HAVE_PG, TestCluster, type Run } from "./pg-cluster";
+
+if (!HAVE_PG) console.warn("walreceiver.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
+  let c: TestCluster;
+  let receiver: ChildProcess | undefined;
+  let receiverLog = "";
+  const notes: string[] = [];
+
+  const startReceiver = () => {
+    const rendered = envFileValues(walReceiverEnv(c.plan));
+    // Only where the database listens and where the files go differ from the node.
+    const env = { ...rendered, XIOPRO_DATABASE_HOST: "127.0.0.1", XIOPRO_DATABASE_PORT: String(c.port), XIOPRO_WAL_DIR: c.dir("received"), XIOPRO_PG_BIN: c.bin, XIOPRO_LIB: c.files, CREDENTIALS_DIRECTORY: c.dir("creds"), PATH: "/usr/bin:/bin" };
+    receiver = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), c.script("xiopro-walreceiver"), "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    receiver.stdout!.setEncoding("utf8").on("data", (d: string) => (receiverLog += d));
+    receiver.stderr!.setEncoding("utf8").on("data", (d: string) => (receiverLog += d));
+  };
+  const stopReceiver = async () => {
+    const r = receiver;
+    receiver = undefined;
+    if (!r || r.exitCode !== null) return;
+    const gone = new Promise((res) => r.on("close", res));
+    // pg_receivewal flushes and exits on SIGINT (the unit's KillSignal=); runuser passes on its exit.
+    spawnSync("pkill", ["-INT", "-f", `pg_receivewal -D ${c.dir("received")} `]);
+    await Promise.race([gone, sleep(15_000)]);
+    if (r.exitCode === null) throw new Error(`the receiver did not stop on SIGINT; its log:\n${receiverLog}`);
+  };
+  const replication = () => c.sql("postgres", "SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = 'xiopro_walreceiver'");
+  const waitStreaming = async () => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (replication() === "streaming/sync") return;
+      await sleep(250);
+    }
+    throw new Error(`the receiver did not stream synchronously within 60 s; pg_stat_replication: "${replication()}"; receiver log:\n${receiverLog}`);
+  };
+  const restore = (args: string[]): Run => {
+    const t0 = Date.now();
+    const r = c.asPostgres(c.script("xiopro-restore"), args, { XIOPRO_PG_CONTROL: "pg_ctl", XIOPRO_PG_DATA: c.dir("data") });
+    notes.push(`xiopro-restore ${args.join(" ")}: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
+  /** The database host is gone: every process killed, data directory and pgBackRest spool deleted. */
+  const loseHost = () => {
+    c.crash();
+    fs.rmSync(c.dir("data"), { recursive: true, force: true });
+    fs.rmSync(c.dir("spool"), { recursive: true, force: true });
+    fs.mkdirSync(c.dir("spool"));
+    fs.chownSync(c.dir("spool"), Number(c.ok("id", ["-u"]).trim()), Number(c.ok("id", ["-g"]).trim()));
+  };
+
+  beforeAll(async () => {
+    c = new TestCluster("xiopro-walreceiver-");
+    await c.create((x) => {
+      x.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+      // A slow archive on purpose: everything after the last segment switch lives only in the
+      // database's own WAL and, with the receiver, on the receiver's node.
+      x.backup.archiveTimeoutSeconds = 60;
+      x.backup.walReceiver = { synchronous: true };
+    });
+    // Synchronous from here on: every commit waits for the receiver.
+    startReceiver();
+    await waitStreaming();
+    c.sql("xiopro", "CREATE TABLE acks (id bigint PRIMARY KEY, payload text NOT NULL)");
+    expect(c.job("pgbackrest-check", [c.script("xiopro-backup"), "pgbackrest-check"]).code).toBe(0);
+    expect(c.job("pgbackrest-full", [c.script("xiopro-backup"), "pgbackrest-full"]).code).toBe(0);
+  }, 240_000);
+
+  afterAll(async () => {
+    await stopReceiver();
+    if (notes.length) console.log(`WAL receiver test on this machine:\n  ${notes.join("\n  ")}`);
+    c?.destroy();
+  });
+
+  it("setup-postgresql made a replication-only role and the slot, and the receiver streams synchronously through that slot", () => {
+    expect(c.sql("postgres", "SELECT rolreplication || '/' || rolsuper FROM pg_roles WHERE rolname = 'xiopro_walreceiver'")).toBe("true/false");
+    expect(c.sql("postgres", "SELECT slot_type || '/' || active FROM pg_replication_slots WHERE slot_name = 'xiopro_walreceiver'")).toBe("physical/true");
+    expect(c.sql("postgres", "SHOW synchronous_standby_names")).toBe("xiopro_walreceiver");
+    expect(replication()).toBe("streaming/sync");
+  });
+
+  it("with the receiver away, a commit waits for it (synchronous), and completes once it is back", async () => {
+    await stopReceiver();
+    const insert = spawn("runuser", ["-u", "postgres", "--", `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.dir("run"), "-p", String(c.port), "-d", "xiopro", "-c", "INSERT INTO acks VALUES (0, 'while away')"], { stdio: "ignore" });
+    const done = new Promise<number>((res) => insert.on("close", (code) => res(code ?? -1)));
+    await sleep(3_000);
+    expect(insert.exitCode).toBeNull();
+    expect(c.sql("postgres", "SELECT wait_event FROM pg_stat_activity WHERE query LIKE 'INSERT INTO acks VALUES (0,%'")).toBe("SyncRep");
+    startReceiver();
+    await waitStreaming();
+    expect(await Promise.race([done, sleep(30_000).then(() => "still waiting")])).toBe(0);
+  }, 120_000);
+
+  it("after the database host is lost mid-load, the receiver's copy restores every acknowledged commit; the repository alone loses them all", async () => {
+    // A fresh segment that is already in the repository: the load's WAL is not archived before the crash.
+    expect(c.job("pgbackrest-check", [c.script("xiopro-backup"), "pgbackrest-check"]).code).toBe(0);
+    const load = startAckLoad(["runuser", "-u", "postgres", "--", `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.dir("run"), "-p", String(c.port), "-d", "xiopro"], "acks", 1);
+    await sleep(6_000);
+    loseHost();
+    await load.stop();
+    await stopReceiver();
+    const acks = load.acks;
+    expect(acks.length).toBeGreaterThan(200);
+    const restoredIds = () => new Set(c.sql("xiopro", "SELECT id FROM acks WHERE id > 0").split("\n").filter(Boolean).map(Number));
+
+    // The repository alone (a rehearsal that archives nothing, so it leaves no timeline behind).
+    const alone = restore(["--no-archive"]);
+    expect(alone.code, alone.stderr).toBe(0);
+    const withoutReceiver = lostCommits(acks, restoredIds());
+    expect(withoutReceiver.lost).toBe(acks.length);
+
+    loseHost();
+    const received = fs.readdirSync(c.dir("received"));
+    expect(received.some((f) => f.endsWith(".partial"))).toBe(true);
+    const full = restore(["--no-backup", "--wal-dir", c.dir("received")]);
+    expect(full.code, full.stderr).toBe(0);
+    const withReceiver = lostCommits(acks, restoredIds());
+    expect(withReceiver).toEqual({ lost: 0, rpoSeconds: 0, holes: 0 });
+    const result = JSON.parse(fs.readFileSync(c.dir("state/restore-result.json"), "utf8")) as { result: string; receivedWalSegments: number };
+    expect(result.result).toBe("pass");
+    expect(result.receivedWalSegments).toBeGreaterThan(0);
+    expect(fs.existsSync(c.dir("xiopro-received-wal"))).toBe(false);
+    notes.push(`${acks.length} acknowledged commits in ${((acks.at(-1)!.ackMs - load.startMs) / 1000).toFixed(1)} s (synchronous): lost ${withoutReceiver.lost} from the repository alone, ${withReceiver.lost} with the receiver's ${received.length} file(s)`);
+  }, 300_000);
+
+  it("refuses a --wal-dir without WAL segments, before touching anything", () => {
+    fs.mkdirSync(c.dir("empty-wal"), { recursive: true });
+    const r = restore(["--wal-dir", c.dir("empty-wal")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--wal-dir '${c.dir("empty-wal")}' holds no WAL segments`);
+  });
+});
