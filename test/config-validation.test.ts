@@ -158,6 +158,28 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("rejects a WAL receiver beside the database, a synchronous receiver that does not exist, and a WAL cap the volume cannot hold", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.services.push("wal-receiver");
+        c.backup.walReceiver = { maxSlotWalKeepSizeGb: 6 };
+      }),
+    ).toEqual([
+      'xiopro-infra:nodeA.services: lists "wal-receiver" beside "postgresql": a copy on the database\'s own node is lost with it | move wal-receiver to another node (enable nodeC or nodeD for it)',
+      "xiopro-infra:backup.walReceiver.maxSlotWalKeepSizeGb: 6 GB of WAL kept for a disconnected receiver is more than a quarter of nodeA's 20 GB database volume | use at most 5 GB, or grow the volume",
+    ]);
+    expect(problemsOf("tst", (c) => (c.backup.walReceiver = { synchronous: true }))).toEqual([
+      'xiopro-infra:backup.walReceiver.synchronous: is true, but no enabled node runs the wal-receiver service | add "wal-receiver" to nodeC.services (or nodeD\'s), or set synchronous: false',
+    ]);
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+        c.nodeD = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+      }),
+    ).toEqual(['xiopro-infra:nodeD.services: "wal-receiver" runs on nodeC and nodeD, but it may run on one node only | remove wal-receiver from all but one node']);
+    expect(problemsOf("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }))).toEqual([]);
+  });
+
   it("requires the database to live on a volume", () => {
     expect(problemsOf("tst", (c) => c.nodeA.volumes.shift())).toEqual([
       "xiopro-infra:nodeA.volumes: has no volume mounted at /var/lib/postgresql, but the node runs postgresql | add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume",

@@ -205,7 +205,7 @@ describe("dashboards", () => {
 const PG_ROOT = "/usr/lib/postgresql";
 const HAVE = fs.existsSync(PG_ROOT) && run("prometheus-postgres-exporter", ["--version"]).status === 0;
 describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", () => {
-  it("reports pending segments, their age and the failing archive_command", async () => {
+  it("reports pending segments, their age, the failing archive_command and an idle WAL receiver slot", async () => {
     const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((x, y) => Number(x) - Number(y)).pop()!;
     const bin = `${PG_ROOT}/${version}/bin`;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pg-archive-"));
@@ -224,6 +224,8 @@ describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", 
       for (let i = 0; i < 3; i++) expect(sql("INSERT INTO t SELECT 1; SELECT pg_switch_wal()").status).toBe(0);
       // archive_command fails and PostgreSQL retries: wait until the failure is recorded.
       for (let i = 0; i < 60 && sql("SELECT failed_count FROM pg_stat_archiver").stdout.trim() === "0"; i++) await new Promise((r) => setTimeout(r, 500));
+      // A WAL receiver's slot with no receiver on it: the WalReceiverDisconnected condition.
+      expect(sql("SELECT pg_create_physical_replication_slot('xiopro_walreceiver', true)").status).toBe(0);
       // A copy the postgres user can read: CI clones into a private (0700) directory.
       const queries = path.join(tmp, "queries.yaml");
       fs.copyFileSync(path.join(ROOT, "cloud-init/files/postgres-exporter-queries.yaml"), queries);
@@ -243,6 +245,8 @@ describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", 
       expect(value("xiopro_archive_failed_count")).toBeGreaterThan(0);
       // The WalArchiveFailing condition: the newest failure is newer than the newest success (none).
       expect(value("xiopro_archive_last_failed_time_seconds")).toBeGreaterThan(value("xiopro_archive_last_archived_time_seconds"));
+      expect([value("xiopro_walreceiver_slots"), value("xiopro_walreceiver_active")]).toEqual([1, 0]);
+      expect(value("xiopro_walreceiver_retained_bytes")).toBeGreaterThan(0);
     } finally {
       exporter?.kill();
       asPg(`${bin}/pg_ctl`, ["-D", `${tmp}/data`, "-m", "immediate", "-w", "stop"]);

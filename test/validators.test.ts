@@ -20,7 +20,8 @@ const VARIANTS: Record<string, () => Plan> = {
       c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32", "2001:db8:7::/48"] };
       c.ingress.tls = "internal";
       c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
-      c.nodeC = { enabled: true, serverType: "ccx13", volumes: [{ name: "models", sizeGb: 50, mountPoint: "/srv/models" }], services: [{ name: "embedder", interfaces: [{ port: 7000, class: "C", owner: "ml", justification: "embedding API for node A" }] }] };
+      c.nodeC = { enabled: true, serverType: "ccx13", volumes: [{ name: "models", sizeGb: 50, mountPoint: "/srv/models" }], services: ["wal-receiver", { name: "embedder", interfaces: [{ port: 7000, class: "C", owner: "ml", justification: "embedding API for node A" }] }] };
+      c.backup.walReceiver = { synchronous: true };
       c.nodeD = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["ingress", { name: "product-api", interfaces: [{ port: 9000, class: "D", owner: "product", justification: "upstream of the product site" }] }] };
       c.ingress.sites.push({ hostname: "product.tst.xiopro.example", service: "product-api" });
     }),
@@ -200,6 +201,25 @@ describe("scripts and configs", () => {
     fs.writeFileSync(path.join(store, "pg-role-worker"), "encrypted-blob");
     expect(ready().status).toBe(0);
     fs.rmSync(store, { recursive: true });
+  }));
+
+  it("skip the WAL receiver (not fail it) until its replication password is in the store", each((r) => {
+    const unit = path.join(r.dir, "root/etc/systemd/system/xiopro-walreceiver.service");
+    if (!fs.existsSync(unit)) return;
+    const lib = path.join(r.dir, "root/usr/local/lib/xiopro");
+    const cond = /^ExecCondition=\+\/usr\/local\/lib\/xiopro\/xiopro-walreceiver delivered (\S+)$/m.exec(fs.readFileSync(unit, "utf8"));
+    expect(cond?.[1]).toBe("/etc/credstore.encrypted/pg-role-walreceiver");
+    const store = fs.mkdtempSync(path.join(os.tmpdir(), "credstore-"));
+    const file = path.join(store, "pg-role-walreceiver");
+    const env = { ...process.env, XIOPRO_LIB: lib, ...Object.fromEntries(fs.readFileSync(path.join(r.dir, "root/etc/xiopro/walreceiver.env"), "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split("=", 2))) };
+    const delivered = () => spawnSync("bash", [path.join(lib, "xiopro-walreceiver"), "delivered", file], { encoding: "utf8", env });
+    const before = delivered();
+    expect(before.status).toBe(1);
+    expect(before.stderr).toContain(`the replication password (${file}) is not delivered yet`);
+    fs.writeFileSync(file, "encrypted-blob");
+    expect(delivered().status).toBe(0);
+    fs.rmSync(store, { recursive: true });
+    expect(r.node.name).toBe("tst-node-c");
   }));
 
   it("ship a bootstrap release that compiles", each((r) => {

@@ -8,12 +8,50 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lostCommits, startAckLoad } from "../bench/ack-load";
-import { walReceiverEnv } from "../cloud-init/configs";
+import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
+import type { NodePlan, Plan } from "../infra/plan";
+import { planOf } from "./helpers";
 import { envFileValues, HAVE_PG, TestCluster, type Run } from "./pg-cluster";
 
 if (!HAVE_PG) console.warn("walreceiver.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("the WAL receiver in the plan", () => {
+  const withReceiver = (synchronous: boolean) => planOf("tst", (c) => {
+    c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+    c.backup.walReceiver = { synchronous };
+  });
+
+  it("lets only the receiver's address replicate, as the replication role, with scram-sha-256", () => {
+    const plan = withReceiver(false);
+    const receiver = plan.nodes.find((n) => n.letter === "c")!;
+    const replication = pgHba(plan).split("\n").filter((l) => /\breplication\b/.test(l));
+    expect(replication).toEqual([`host    replication xiopro_walreceiver ${receiver.privateIp}/32 scram-sha-256`]);
+    expect(pgHba(planOf("tst"))).not.toMatch(/\breplication\b/);
+  });
+
+  it("caps the WAL kept for the receiver, and waits for it on commit only when synchronous", () => {
+    const db = (p: Plan) => p.nodes.find((n) => n.letter === "a")!;
+    const async = postgresqlConf(withReceiver(false), db(withReceiver(false)));
+    expect(async).toContain("max_slot_wal_keep_size = 4GB");
+    expect(async).not.toContain("synchronous_standby_names");
+    expect(postgresqlConf(withReceiver(true), db(withReceiver(true)))).toContain("synchronous_standby_names = 'xiopro_walreceiver'");
+    expect(postgresqlConf(planOf("tst"), db(planOf("tst")))).not.toMatch(/max_slot_wal_keep_size|synchronous_standby_names/);
+  });
+
+  it("shares one generated password between the database's role setup and the receiver's unit, and opens no port on the receiver", () => {
+    const plan = withReceiver(true);
+    const [a, c] = [plan.nodes.find((n) => n.letter === "a")!, plan.nodes.find((n) => n.letter === "c")!];
+    const grant = (n: NodePlan) => n.secrets.filter((s) => s.file === "pg-role-walreceiver").map((s) => [s.source, s.grants]);
+    expect(grant(a)).toEqual([["generated", [{ unit: "xiopro-postgres-roles.service", id: "pg-role-walreceiver" }]]]);
+    expect(grant(c)).toEqual([["generated", [{ unit: "xiopro-walreceiver.service", id: "pg-role-walreceiver" }]]]);
+    expect(c.exposure.filter((r) => r.service === "wal-receiver")).toEqual([]);
+    expect(envFileValues(walReceiverEnv(plan))).toMatchObject({ XIOPRO_DATABASE_HOST: a.privateIp, XIOPRO_DATABASE_PORT: "5432", XIOPRO_WAL_SYNCHRONOUS: "1", XIOPRO_WAL_RETENTION_HOURS: "48" });
+    // The database node's firewall already admits the private network to PostgreSQL (class C).
+    expect(a.hostFirewall).toContainEqual({ protocol: "tcp", port: 5432, from: { kind: "subnet", cidr: "10.1.0.0/16", to: a.privateIp }, comment: "postgresql/postgres-private class C" });
+  });
+});
 
 describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
   let c: TestCluster;
