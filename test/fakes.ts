@@ -21,7 +21,7 @@ case "$1 $2" in
   "stack rm") rm -f "Pulumi.$4.yaml" ;;
   "stack select") ;;
   "config set") read -r _ || true ;;
-  up*) echo "Updating ($*)"; echo "Resources: 23 created"; [[ -z \${FAKE_UP_STDERR:-} ]] || echo "$FAKE_UP_STDERR" >&2; exit "\${FAKE_UP_EXIT:-0}" ;;
+  up*) : >"$FAKE_DIR/up-done"; echo "Updating ($*)"; echo "Resources: 23 created"; [[ -z \${FAKE_UP_STDERR:-} ]] || echo "$FAKE_UP_STDERR" >&2; exit "\${FAKE_UP_EXIT:-0}" ;;
   destroy*) echo "Destroying ($*)"; echo "Resources: 23 deleted"; [[ \${FAKE_DESTROY_EXIT:-0} == 0 ]] || echo "error: deleting server: conflict" >&2; exit "\${FAKE_DESTROY_EXIT:-0}" ;;
   *) echo "fake pulumi: unexpected $*" >&2; exit 64 ;;
 esac
@@ -30,7 +30,12 @@ esac
 cmd=\${!#}
 host=\${@: -2:1}
 printf '%s ssh %s %s\\n' "$EPOCHREALTIME" "$host" "$cmd" >>"$SHIM_LOG"
+# FAKE_SSH_DOWN_HOST: a node that is gone until \`pulumi up\` (re)creates it.
+[[ $host != *"\${FAKE_SSH_DOWN_HOST:-no-such-host}" || -e $FAKE_DIR/up-done ]] || { echo "ssh: connect to host $host port 22: No route to host" >&2; exit 255; }
 case $cmd in
+  *"systemctl stop xiopro-walreceiver.service"*)
+    # A WAL receiver's copy (base64 tar.gz).
+    printf '%s' "\${FAKE_RECEIVED_WAL:-H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA}" ;;
   *restore-result.json*)
     printf '{"target": "latest", "backupSet": "20261122-013000F", "result": "%s"}\\n' "$([[ \${FAKE_RESTORE_EXIT:-0} == 0 ]] && echo pass || echo fail)" ;;
   *restore-drill-result.json*)
@@ -42,6 +47,10 @@ case $cmd in
     printf 'rows public.orders                                5200\\nstep repository      0.210 s\\nstep restore         1.500 s\\nstep start           2.250 s\\nrestore pass: backup set 20261122-013000F, target latest, 4.100 s\\n'
     [[ \${FAKE_RESTORE_EXIT:-0} == 0 ]] || echo "ERROR: restore failed: the pgBackRest repository is not usable" >&2
     exit "\${FAKE_RESTORE_EXIT:-0}" ;;
+  *"base64 -d | tar -xzf - -C /var/lib/xiopro/received-wal"*)
+    # The WAL receiver's copy arriving on the rebuilt node: kept for the test to compare.
+    IFS= read -r -d '' data || true
+    printf '%s' "$data" >"$FAKE_DIR/uploaded-wal" ;;
 esac
 exit 0
 `,

@@ -131,6 +131,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
 
   const reset = () => {
     fs.writeFileSync(path.join(f.dir, "shim.log"), "");
+    fs.rmSync(path.join(f.dir, "up-done"), { force: true });
     f.http.requests.length = 0;
     f.http.servers = [];
     f.http.devices = [
@@ -197,6 +198,53 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(r.stderr).toMatch(/^\[3\/6\] pulumi up \(stack tst\)\n {6}ok in \d+\.\d s: Updating/m);
     // No secret value reaches the output.
     for (const v of Object.values(TEST_SECRETS)) expect(r.stdout + r.stderr).not.toContain(v.trim());
+  });
+
+  it("with a WAL receiver: stops it and copies its WAL before anything changes, keeps its live tailnet device, restores with it, then resumes it", async () => {
+    reset();
+    f.http.devices.push({ id: "21", name: "tst-node-c.tail1234.ts.net", hostname: "tst-node-c", lastSeen: "2026-11-22T10:00:00Z" });
+    stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
+    const r = await cli(["--force", "--json"]);
+    stackFile = writeStack();
+    expect(r.code, r.stderr).toBe(0);
+    const fetch = "sudo systemctl stop xiopro-walreceiver.service && sudo sh -c 'cd /var/lib/xiopro-walreceiver/wal && find . -maxdepth 1 -type f \\( -name '\\''*.partial'\\'' -o -name '\\''*.history'\\'' -o -mmin -60 \\) -print0 | tar --null -T - -czf - | base64 -w0'";
+    expect(f.log()).toEqual([
+      "pulumi config --show-secrets --json --stack tst",
+      "http GET /v1/servers?name=tst-node-a bearer",
+      "ssh ops@tst-node-c true",
+      `ssh ops@tst-node-c ${fetch}`,
+      "http GET /api/v2/tailnet/-/devices bearer",
+      "http DELETE /api/v2/device/11 bearer",
+      "http DELETE /api/v2/device/12 bearer",
+      "pulumi up --yes --refresh --stack tst",
+      "ssh ops@tst-node-a true",
+      "ssh ops@tst-node-a test -e /var/lib/cloud/instance/boot-finished",
+      "ssh ops@tst-node-c true",
+      "ssh ops@tst-node-c test -e /var/lib/cloud/instance/boot-finished",
+      "ssh ops@tst-node-a sudo sh -c 'rm -rf /var/lib/xiopro/received-wal && install -d -m 0700 /var/lib/xiopro/received-wal && base64 -d | tar -xzf - -C /var/lib/xiopro/received-wal'",
+      "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --wal-dir /var/lib/xiopro/received-wal",
+      "ssh ops@tst-node-c sudo /usr/local/lib/xiopro/xiopro-walreceiver rotate && sudo systemctl start xiopro-walreceiver.service",
+      `npm run accept -- --stack-file ${stackFile}`,
+    ]);
+    expect(fs.readFileSync(path.join(f.dir, "uploaded-wal"), "utf8").trim()).toBe("H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA");
+    expect(f.http.devices.map((d) => d.id)).toEqual(["13", "21"]);
+    const report = JSON.parse(r.stdout);
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([["preflight", "ok"], ["wal-fetch", "ok"], ["tailscale", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["wal-resume", "ok"], ["accept", "ok"]]);
+  });
+
+  it("with a WAL receiver whose node is lost too: restores from the repository alone and says so", async () => {
+    reset();
+    stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
+    const r = await cli(["--force", "--json"], { FAKE_SSH_DOWN_HOST: "tst-node-c", XIOPRO_REBUILD_RECEIVER_WAIT_S: "1" });
+    stackFile = writeStack();
+    const report = JSON.parse(r.stdout);
+    expect(report.steps[1]).toMatchObject({ id: "wal-fetch", status: "skipped" });
+    expect(report.steps[1].detail).toMatch(/^tst-node-c does not answer \(SSH to tst-node-c:22 did not answer within 1 s\): the restore uses the repository alone/);
+    expect(r.code, r.stderr).toBe(0);
+    expect(f.log().filter((l) => l.includes("xiopro-restore"))).toEqual(["ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files"]);
+    expect(f.log().some((l) => l.includes("received-wal"))).toBe(false);
+    // pulumi up recreated node C: its receiver starts on the restored database.
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([["preflight", "ok"], ["wal-fetch", "skipped"], ["tailscale", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["wal-resume", "ok"], ["accept", "ok"]]);
   });
 
   it("stops at a failed pulumi up with its output and runs nothing after it", async () => {

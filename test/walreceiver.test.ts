@@ -6,11 +6,14 @@
 // repository alone and with the receiver's copy: only the latter keeps every acknowledged commit.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lostCommits, startAckLoad } from "../bench/ack-load";
 import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
-import { planOf } from "./helpers";
+import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps";
+import { planOf, ROOT } from "./helpers";
 import { envFileValues, HAVE_PG, TestCluster, type Run } from "./pg-cluster";
 
 if (!HAVE_PG) console.warn("walreceiver.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
@@ -50,6 +53,46 @@ describe("the WAL receiver in the plan", () => {
     expect(envFileValues(walReceiverEnv(plan))).toMatchObject({ XIOPRO_DATABASE_HOST: a.privateIp, XIOPRO_DATABASE_PORT: "5432", XIOPRO_WAL_SYNCHRONOUS: "1", XIOPRO_WAL_RETENTION_HOURS: "48" });
     // The database node's firewall already admits the private network to PostgreSQL (class C).
     expect(a.hostFirewall).toContainEqual({ protocol: "tcp", port: 5432, from: { kind: "subnet", cidr: "10.1.0.0/16", to: a.privateIp }, comment: "postgresql/postgres-private class C" });
+  });
+});
+
+describe("the receiver's files: what a rebuild copies, prune and rotate", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-received-"));
+  const wal = path.join(dir, "wal");
+  const old = new Date(Date.now() - 3 * 3600_000);
+  const script = (cmd: string) => spawnSync("bash", [path.join(ROOT, "cloud-init/files/xiopro-walreceiver"), cmd], { encoding: "utf8", env: { PATH: process.env.PATH, XIOPRO_LIB: path.join(ROOT, "cloud-init/files"), XIOPRO_WAL_DIR: wal, XIOPRO_WAL_RETENTION_HOURS: "2" } });
+  const make = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(wal, { recursive: true });
+    for (const [name, aged] of [["000000010000000000000001", true], ["000000010000000000000002", false], ["000000010000000000000003.partial", true], ["00000002.history", true]] as const) {
+      fs.writeFileSync(path.join(wal, name), name);
+      if (aged) fs.utimesSync(path.join(wal, name), old, old);
+    }
+  };
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a rebuild copies the segment in progress, the histories and the last hour's segments, nothing older", () => {
+    make();
+    const local = walFetchCommand(wal, RECEIVED_WAL_MINUTES).replace(/^sudo systemctl stop xiopro-walreceiver\.service && sudo /, "");
+    const r = spawnSync("bash", ["-c", local], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const listed = spawnSync("tar", ["-tzf", "-"], { input: Buffer.from(r.stdout, "base64"), encoding: "utf8" }).stdout.split("\n").filter(Boolean).map((f) => f.replace(/^\.\//, "")).sort();
+    expect(listed).toEqual(["000000010000000000000002", "000000010000000000000003.partial", "00000002.history"]);
+  });
+
+  it("prune deletes only complete segments older than the retention; rotate moves the directory aside", () => {
+    make();
+    const pruned = script("prune");
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.stderr).toContain("pruned 1 segment(s) older than 2 h");
+    expect(fs.readdirSync(wal).sort()).toEqual(["000000010000000000000002", "000000010000000000000003.partial", "00000002.history"]);
+    const rotated = script("rotate");
+    expect(rotated.status, rotated.stderr).toBe(0);
+    expect(fs.existsSync(wal)).toBe(false);
+    const copies = fs.readdirSync(path.join(dir, "previous"));
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(fs.readdirSync(path.join(dir, "previous", copies[0]!))).toHaveLength(3);
   });
 });
 

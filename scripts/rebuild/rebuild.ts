@@ -11,8 +11,13 @@ import {
   parseRestoreTimings,
   pulumiUpArgs,
   rebuildSteps,
+  RECEIVED_WAL_DIR,
+  RECEIVED_WAL_MINUTES,
   RESTORE_REFUSED,
   restoreCommand,
+  walFetchCommand,
+  walResumeCommand,
+  walUploadCommand,
   staleTailscaleDevices,
   targetVerdict,
   type RebuildOptions,
@@ -62,7 +67,8 @@ async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | und
     checks.push({ name: `newest backup age (${b.tool})`, ok: v.ok, detail: v.message });
   }
 
-  const names = plan.nodes.map((n) => n.name);
+  // A surviving WAL receiver node is welcome (its WAL closes the gap), so it is not a target.
+  const names = plan.nodes.filter((n) => !n.services.some((s) => s.name === "wal-receiver")).map((n) => n.name);
   const token = o.env.HCLOUD_TOKEN ?? secrets["hcloud:token"];
   if (!token) checks.push({ name: "target free", ok: false, detail: "cannot check that the servers are gone: no HCLOUD_TOKEN in the environment and no hcloud:token in the stack config" });
   else {
@@ -125,11 +131,38 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
   }
 
   const pgNode = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
+  const receiverNode = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
   let outputs: Record<string, { publicIpv4?: string }> = {};
+  /** The WAL receiver's newest WAL (base64 tar.gz), when its node answered. */
+  let receivedWal: string | undefined;
   const runners: Record<Exclude<Step["id"], "preflight">, StepRunner> = {
+    "wal-fetch": async () => {
+      // The receiver's node may have survived the disaster: its WAL closes the gap after the archive.
+      if (plan.adminPath.mode !== "tailscale") outputs = await pulumiOutputs(o.stack).catch(() => ({}));
+      const t = sshTarget(o, plan, receiverNode!, outputs, false);
+      try {
+        await waitForSsh(t, Number(o.env.XIOPRO_REBUILD_RECEIVER_WAIT_S ?? 60));
+      } catch (e) {
+        return { status: "skipped", detail: `${receiverNode!.name} does not answer (${e instanceof Error ? e.message : String(e)}): the restore uses the repository alone (RPO up to backup.archiveTimeoutSeconds)` };
+      }
+      const r = await ssh(t, walFetchCommand("/var/lib/xiopro-walreceiver/wal", RECEIVED_WAL_MINUTES), undefined, 1800_000);
+      if (r.code !== 0 || r.stdout.trim() === "") {
+        return { status: "skipped", detail: `could not copy the received WAL from ${receiverNode!.name} (exit ${r.code}: ${tail(r.stderr, 2) || "no output"}): the restore uses the repository alone` };
+      }
+      receivedWal = r.stdout.trim();
+      return { detail: `stopped the receiver; ${(Buffer.byteLength(receivedWal, "base64") / 1024).toFixed(0)} KiB of compressed WAL (the segment in progress, histories, the last ${RECEIVED_WAL_MINUTES} min)` };
+    },
+    "wal-resume": async () => {
+      const t = sshTarget(o, plan, receiverNode!, outputs, false);
+      const r = await ssh(t, walResumeCommand());
+      if (r.code !== 0) throw new Error(`the WAL receiver on ${receiverNode!.name} did not start again (exit ${r.code}): ${tail(r.stderr, 3)}`);
+      return { detail: `old timeline's WAL moved aside; streaming from the restored database` };
+    },
     tailscale: async () => {
       const token = o.env.TAILSCALE_API_KEY!;
-      const stale = staleTailscaleDevices(await listTailscaleDevices(token, o.env), plan.nodes.map((n) => n.name));
+      // A receiver node that answered is alive: its device stays (wal-resume reaches it by name).
+      const lost = plan.nodes.filter((n) => !(n === receiverNode && receivedWal !== undefined)).map((n) => n.name);
+      const stale = staleTailscaleDevices(await listTailscaleDevices(token, o.env), lost);
       for (const d of stale) await deleteTailscaleDevice(d.id, token, o.env);
       return { detail: stale.length ? `removed ${stale.map((d) => `${d.name} (last seen ${d.lastSeen ?? "never"})`).join(", ")}` : "no device carried the nodes' names" };
     },
@@ -157,7 +190,11 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
     },
     restore: async () => {
       const t = sshTarget(o, plan, pgNode!, outputs, true);
-      const r = await ssh(t, restoreCommand(o.targetTime), undefined, 6 * 3600_000);
+      if (receivedWal) {
+        const up = await ssh(t, walUploadCommand(), `${receivedWal}\n`, 1800_000);
+        if (up.code !== 0) throw new Error(`could not copy the received WAL to ${t.host} (exit ${up.code}): ${tail(up.stderr, 3)}`);
+      }
+      const r = await ssh(t, restoreCommand(o.targetTime, receivedWal ? RECEIVED_WAL_DIR : undefined), undefined, 6 * 3600_000);
       const parts = parseRestoreTimings(r.stdout);
       if (r.code === RESTORE_REFUSED) {
         return { status: "skipped", parts, detail: `the cluster on ${pgNode!.name} holds data (its volume survived): nothing was restored, the volume's data is newer than any backup. To replace it anyway: ssh ${t.host} sudo xiopro-restore --force` };

@@ -16,7 +16,7 @@ export interface RebuildOptions {
   force: boolean;
 }
 
-export type StepId = "preflight" | "tailscale" | "pulumi-up" | "cloud-init" | "restore" | "accept";
+export type StepId = "preflight" | "wal-fetch" | "tailscale" | "pulumi-up" | "cloud-init" | "restore" | "wal-resume" | "accept";
 
 export interface Step {
   id: StepId;
@@ -34,8 +34,34 @@ export function shellQuote(s: string): string {
 
 /** The node-side restore: the newest state or a point in time, files included, never --force (a
  * cluster that survived on its volume is newer than any backup; xiopro-restore then refuses). */
-export function restoreCommand(targetTime?: string): string {
-  return ["sudo", RESTORE_SCRIPT, "--files", ...(targetTime ? ["--target-time", targetTime] : [])].map(shellQuote).join(" ");
+export function restoreCommand(targetTime?: string, walDir?: string): string {
+  return ["sudo", RESTORE_SCRIPT, "--files", ...(targetTime ? ["--target-time", targetTime] : []), ...(walDir ? ["--wal-dir", walDir] : [])].map(shellQuote).join(" ");
+}
+
+/** Where the WAL receiver's copy lands on the rebuilt database node. */
+export const RECEIVED_WAL_DIR = "/var/lib/xiopro/received-wal";
+const RECEIVER_SCRIPT = "/usr/local/lib/xiopro/xiopro-walreceiver";
+
+/**
+ * On the receiver's node, before anything else changes: stop the receiver (a new, empty database must
+ * not stream into its files), then send the WAL a restore can use as a base64 tar.gz: the segment
+ * being written (.partial), the timeline histories, and the segments of the last `minutes` (the
+ * repository has everything older unless archiving was broken for longer: WalArchiveLag alerts).
+ */
+export function walFetchCommand(walDir: string, minutes: number): string {
+  const select = `cd ${walDir} && find . -maxdepth 1 -type f \\( -name '*.partial' -o -name '*.history' -o -mmin -${minutes} \\) -print0 | tar --null -T - -czf - | base64 -w0`;
+  return `sudo systemctl stop xiopro-walreceiver.service && sudo sh -c ${shellQuote(select)}`;
+}
+
+/** On the rebuilt database node: unpack the receiver's copy where xiopro-restore --wal-dir reads it. */
+export function walUploadCommand(): string {
+  const unpack = `rm -rf ${RECEIVED_WAL_DIR} && install -d -m 0700 ${RECEIVED_WAL_DIR} && base64 -d | tar -xzf - -C ${RECEIVED_WAL_DIR}`;
+  return `sudo sh -c ${shellQuote(unpack)}`;
+}
+
+/** On the receiver's node after the restore: the old timeline's files aside, streaming again. */
+export function walResumeCommand(): string {
+  return `sudo ${RECEIVER_SCRIPT} rotate && sudo systemctl start xiopro-walreceiver.service`;
 }
 
 export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): string[] {
@@ -51,21 +77,29 @@ export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): str
 export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: boolean): Step[] {
   const names = plan.nodes.map((n) => n.name);
   const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
+  const receiver = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
   const tailscaleSkip = plan.adminPath.mode !== "tailscale" ? "the admin path is allowlist: no tailnet devices to remove" : !tailscaleToken ? "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console" : undefined;
+  const fetch: Step[] = receiver ? [{ id: "wal-fetch", title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`, command: `ssh ${receiver.name} ${walFetchCommand("/var/lib/xiopro-walreceiver/wal", RECEIVED_WAL_MINUTES)}` }] : [];
+  const resume: Step[] = receiver ? [{ id: "wal-resume", title: `start the WAL receiver on ${receiver.name} on the restored timeline`, command: `ssh ${receiver.name} ${walResumeCommand()}` }] : [];
   return [
     { id: "preflight", title: "preflight: config and secrets, newest backup age, target free", command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…` },
+    ...fetch,
     { id: "tailscale", title: `remove stale tailnet devices of ${names.join(", ")}`, command: "GET /api/v2/tailnet/-/devices · DELETE /api/v2/device/{id}", ...(tailscaleSkip ? { skip: tailscaleSkip } : {}) },
     { id: "pulumi-up", title: `pulumi up (stack ${o.stack}${o.location ? `, location ${o.location}` : ""})`, command: ["pulumi", ...pulumiUpArgs(o)].join(" ") },
     { id: "cloud-init", title: `wait for cloud-init on ${names.join(", ")}`, command: "ssh <node> test -e /var/lib/cloud/instance/boot-finished" },
     {
       id: "restore",
       title: `restore PostgreSQL (${o.targetTime ? `point in time ${o.targetTime}` : "newest state"}) and files on ${pg?.name ?? "-"}`,
-      command: `ssh ${pg?.name ?? "<node>"} ${restoreCommand(o.targetTime)}`,
+      command: `ssh ${pg?.name ?? "<node>"} ${restoreCommand(o.targetTime, receiver ? RECEIVED_WAL_DIR : undefined)}`,
       ...(pg ? {} : { skip: "no node runs postgresql" }),
     },
+    ...resume,
     { id: "accept", title: "acceptance checks", command: `npm run accept -- --stack ${o.stack}` },
   ];
 }
+
+/** The receiver's segments of this many minutes go into a rebuild (besides .partial and histories). */
+export const RECEIVED_WAL_MINUTES = 60;
 
 export interface NewestBackup {
   /** pgbackrest: the newest backup set; restic: the newest `files` snapshot. */
