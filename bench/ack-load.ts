@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto";
 export interface Ack {
   id: number;
   ackMs: number;
+  /** When the INSERT was written to psql: ackMs - sentMs is the commit latency the client saw. */
+  sentMs?: number;
 }
 
 export interface AckLoad {
@@ -24,6 +26,7 @@ export interface AckLoad {
 export function startAckLoad(psql: string[], table: string, firstId: number, rate = 100): AckLoad {
   const child = spawn(psql[0]!, psql.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
   const acks: Ack[] = [];
+  const sentAt = new Map<number, number>();
   let buf = "";
   child.stdout.setEncoding("utf8");
   child.stdout.on("data", (d: string) => {
@@ -31,7 +34,11 @@ export function startAckLoad(psql: string[], table: string, firstId: number, rat
     buf += d;
     const lines = buf.split("\n");
     buf = lines.pop()!;
-    for (const l of lines) if (l.startsWith("ack ")) acks.push({ id: Number(l.slice(4)), ackMs: now });
+    for (const l of lines) {
+      if (!l.startsWith("ack ")) continue;
+      const id = Number(l.slice(4));
+      acks.push({ id, ackMs: now, sentMs: sentAt.get(id) });
+    }
   });
   child.stderr.resume();
   child.stdin.on("error", () => undefined);
@@ -42,6 +49,7 @@ export function startAckLoad(psql: string[], table: string, firstId: number, rat
     const due = Math.floor(((Date.now() - startMs) * rate) / 1000);
     while (sent < due && sent - acks.length < 20) {
       const id = firstId + sent++;
+      sentAt.set(id, Date.now());
       child.stdin.write(`INSERT INTO ${table} (id, payload) VALUES (${id}, '${randomBytes(48).toString("base64")}');\n\\echo ack ${id}\n`);
     }
   }, 5);

@@ -1,4 +1,4 @@
-// npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|restore]
+// npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|receiver|restore]
 // Recovery you can measure: RPO of WAL archiving after a crash that loses the host, and the time to
 // a usable database from a pgBackRest backup versus a pg_dump (restic) — on this machine, with real
 // PostgreSQL, pgBackRest and restic, the settings the product renders for the tst plan and a local
@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
 import { planOf } from "../test/helpers";
+import { TestCluster } from "../test/pg-cluster";
 
 export { lostCommits } from "./ack-load";
 
@@ -27,7 +28,7 @@ const PATH_ENV = "/usr/local/bin:/usr/bin:/bin";
 const RUN_ID = randomUUID();
 const T0 = Date.now();
 
-const USAGE = `Usage: npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|restore]
+const USAGE = `Usage: npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|receiver|restore]
 
 RPO: a steady load of acknowledged commits (~100 tx/s), then every process of the cluster is
 killed (kill -9, postmaster first), the data directory and spool are destroyed, the cluster is
@@ -39,7 +40,11 @@ a pg_dump -Fc in restic (the product's jobs); time until a restored copy answers
   --trials N     crash trials per setting (default 3)
   --size-gb G    size of the restore database (default 1.1)
   --quick        smoke run: 1 trial, short loads, a 0.05 GB database
-  --only X       run only the rpo or the restore part`;
+  --only X       run only the rpo, receiver or restore part
+
+Receiver: the same crash with the optional WAL receiver (backup.walReceiver) streaming to a second
+directory, asynchronous and synchronous: acknowledged commits lost when restoring from the repository
+alone and with the receiver's copy (xiopro-restore --wal-dir), and the commit latency the client saw.`;
 
 // ---------------------------------------------------------------------------------------------
 // Plumbing
@@ -364,6 +369,63 @@ async function rpoSetting(s: Setting, trials: number, quick: boolean): Promise<T
 }
 
 // ---------------------------------------------------------------------------------------------
+// RPO with the WAL receiver
+
+interface ReceiverTrial {
+  acked: number;
+  alone: ReturnType<typeof lostCommits>;
+  withReceiver: ReturnType<typeof lostCommits>;
+  p50: number;
+  p99: number;
+}
+
+const percentile = (xs: readonly number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+
+/** The product's cluster (test/pg-cluster.ts) with a WAL receiver, a load, the host lost, then two
+ * restores of the same crash: from the repository alone (a rehearsal: --no-archive) and with the
+ * receiver's copy. */
+async function receiverTrials(mode: "async" | "sync", trials: number, quick: boolean): Promise<ReceiverTrial[]> {
+  const out: ReceiverTrial[] = [];
+  for (let i = 0; i < trials; i++) {
+    const c = new TestCluster("xiopro-bench-receiver-");
+    try {
+      await c.create((x) => {
+        x.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+        x.backup.walReceiver = { synchronous: mode === "sync" };
+      });
+      const receiver = await c.startWalReceiver();
+      c.sql("xiopro", "CREATE TABLE acks (id bigint PRIMARY KEY, payload text NOT NULL)");
+      for (const job of ["pgbackrest-check", "pgbackrest-full"]) must(c.job(job, [c.script("xiopro-backup"), job]), job);
+      const seconds = (quick ? 6 : 15) + Math.random() * 2;
+      progress(`receiver ${mode} trial ${i + 1}/${trials}: ~100 tx/s for ${seconds.toFixed(1)} s, then the database host is lost`);
+      const load = startAckLoad(["runuser", "-u", "postgres", "--", `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.dir("run"), "-p", String(c.port), "-d", "xiopro"], "acks", 1);
+      await sleep(seconds * 1000);
+      // Latencies only from acknowledgements read before the crash blocks the event loop.
+      const latencies = load.acks.filter((a) => a.sentMs !== undefined).map((a) => a.ackMs - a.sentMs!);
+      c.loseHost();
+      await load.stop();
+      await receiver.stop();
+      const restoredIds = () => new Set(c.sql("xiopro", "SELECT id FROM acks").split("\n").filter(Boolean).map(Number));
+      const restore = (args: string[]) => must(c.asPostgres(c.script("xiopro-restore"), args, { XIOPRO_PG_CONTROL: "pg_ctl", XIOPRO_PG_DATA: c.dir("data") }), `xiopro-restore ${args.join(" ")}`);
+      restore(["--no-archive"]);
+      const alone = lostCommits(load.acks, restoredIds());
+      c.loseHost();
+      restore(["--no-backup", "--wal-dir", c.dir("received")]);
+      const withReceiver = lostCommits(load.acks, restoredIds());
+      out.push({ acked: load.acks.length, alone, withReceiver, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+      progress(`receiver ${mode} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged; lost ${alone.lost} (RPO ${alone.rpoSeconds.toFixed(2)} s) from the repository alone, ` +
+        `${withReceiver.lost} (RPO ${withReceiver.rpoSeconds.toFixed(2)} s) with the receiver; commit latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+    } finally {
+      c.destroy();
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Restore time
 
 const WORDS = (() => {
@@ -535,7 +597,7 @@ async function main(): Promise<number> {
   const quick = v.quick!;
   const trials = Number(v.trials ?? (quick ? 1 : 3));
   const sizeGb = Number(v["size-gb"] ?? (quick ? 0.05 : 1.1));
-  if (!Number.isInteger(trials) || trials < 1 || !(sizeGb > 0) || (v.only && !["rpo", "restore"].includes(v.only))) {
+  if (!Number.isInteger(trials) || trials < 1 || !(sizeGb > 0) || (v.only && !["rpo", "receiver", "restore"].includes(v.only))) {
     console.error(`bad option value\n\n${USAGE}`);
     return 2;
   }
@@ -558,7 +620,7 @@ async function main(): Promise<number> {
   progress(`archive path: the product's script, as rendered: archive_command '${archiveCommand.replace("/usr/local/lib/xiopro/", `${path.relative(ROOT, FILES)}/`)}' (sources cloud-init/files/xiopro-lib.sh, cipher pass from a temporary CREDENTIALS_DIRECTORY)`);
 
   const figures: string[] = [];
-  if (v.only !== "restore") {
+  if (!v.only || v.only === "rpo") {
     const verdicts: string[] = [];
     for (const s of settings) {
       const ts = await rpoSetting(s, trials, quick);
@@ -576,7 +638,18 @@ async function main(): Promise<number> {
     }
     figures.push(`RPO verdict: a crash loses the WAL not yet in the repository; worst case per setting: ${verdicts.join("; ")}`);
   }
-  if (v.only !== "rpo") {
+  if (!v.only || v.only === "receiver") {
+    for (const mode of ["async", "sync"] as const) {
+      const ts = await receiverTrials(mode, trials, quick);
+      const worst = (xs: number[]) => Math.max(...xs).toFixed(2);
+      figures.push(
+        `RPO receiver ${mode.padEnd(5)} worst ${worst(ts.map((t) => t.withReceiver.rpoSeconds))} s, lost ${ts.map((t) => t.withReceiver.lost).join("/")} of ${ts.map((t) => t.acked).join("/")} acked` +
+          `${ts.some((t) => t.withReceiver.holes) ? ", HOLES" : ""}; the repository alone (archive_timeout ${productTimeout} s) on the same crashes: worst ${worst(ts.map((t) => t.alone.rpoSeconds))} s, lost ${ts.map((t) => t.alone.lost).join("/")}; ` +
+          `commit latency p50 ${median(ts.map((t) => t.p50)).toFixed(1)} ms, p99 ${Math.max(...ts.map((t) => t.p99)).toFixed(1)} ms`,
+      );
+    }
+  }
+  if (!v.only || v.only === "restore") {
     const r = await restoreBench(sizeGb);
     figures.push(
       `restore ${mb(r.dbBytes)} MB db (${r.rows} rows; repo: pgBackRest ${mb(r.repoBytes)} MB in ${secs(r.backupSeconds * 1000)} s, pg_dump+restic ${mb(r.dumpBytes)} MB in ${secs(r.dumpSeconds * 1000)} s)`,

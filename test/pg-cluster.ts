@@ -1,12 +1,12 @@
 // A real PostgreSQL cluster with the product's backup settings for the tst plan, a local directory as
 // the repository (kind posix), in a temporary directory on its own port. The node scripts run as the
 // postgres user from a copy every user can read (CI clones into a private directory).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverNode } from "../cloud-init/configs";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, walReceiverNode, WAL_RECEIVER } from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
 import { planOf, ROOT, TEST_SECRETS } from "./helpers";
 
@@ -15,6 +15,12 @@ export const HAVE_PG = fs.existsSync(PG_ROOT) && spawnSync("pgbackrest", ["versi
 
 /** The replication role's password in test clusters (fake, like every value in test/). */
 export const WAL_RECEIVER_TEST_PASSWORD = "fake-walreceiver-role-pw-7b2e";
+
+export interface WalReceiver {
+  log(): string;
+  /** SIGINT, as systemd stops it; resolves once it has exited. */
+  stop(): Promise<void>;
+}
 
 export interface Run {
   code: number;
@@ -163,6 +169,51 @@ export class TestCluster {
     }
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && [pid, ...children].some((p) => spawnSync("kill", ["-0", String(p)]).status === 0)) spawnSync("sleep", ["0.1"]);
+  }
+
+  /** The database host is gone: every process killed, data directory and pgBackRest spool deleted. */
+  loseHost(): void {
+    this.crash();
+    fs.rmSync(this.dir("data"), { recursive: true, force: true });
+    fs.rmSync(this.dir("spool"), { recursive: true, force: true });
+    fs.mkdirSync(this.dir("spool"));
+    spawnSync("chown", ["postgres:postgres", this.dir("spool")]);
+  }
+
+  /** The WAL receiver's state as the database sees it ("streaming/sync", "streaming/async" or ""). */
+  replication(): string {
+    return this.sql("postgres", `SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = '${WAL_RECEIVER.slot}'`);
+  }
+
+  /**
+   * Starts the shipped xiopro-walreceiver (as on the receiver's node, with its rendered
+   * walreceiver.env; only the database's address, the directory and the binaries differ) and waits
+   * until the database reports it streaming in the mode the plan asks for.
+   */
+  async startWalReceiver(dir = this.dir("received")): Promise<WalReceiver> {
+    const rendered = envFileValues(walReceiverEnv(this.plan));
+    const env = { ...rendered, XIOPRO_DATABASE_HOST: "127.0.0.1", XIOPRO_DATABASE_PORT: String(this.port), XIOPRO_WAL_DIR: dir, XIOPRO_PG_BIN: this.bin, XIOPRO_LIB: this.files, CREDENTIALS_DIRECTORY: this.dir("creds"), PATH: "/usr/bin:/bin" };
+    const child = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), this.script("xiopro-walreceiver"), "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (log += d));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (log += d));
+    const closed = new Promise<void>((res) => child.on("close", () => res()));
+    const want = rendered.XIOPRO_WAL_SYNCHRONOUS === "1" ? "streaming/sync" : "streaming/async";
+    const deadline = Date.now() + 60_000;
+    while (this.replication() !== want) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the receiver is not ${want} after 60 s (database says "${this.replication()}"); its log:\n${log}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return {
+      log: () => log,
+      stop: async () => {
+        if (child.exitCode !== null) return;
+        // pg_receivewal flushes and exits on SIGINT (the unit's KillSignal=); runuser passes on its exit.
+        spawnSync("pkill", ["-INT", "-f", `pg_receivewal -D ${dir} `]);
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 15_000))]);
+        if (child.exitCode === null) throw new Error(`the receiver did not stop on SIGINT; its log:\n${log}`);
+      },
+    };
   }
 
   job(name: string, args: string[], extra: Record<string, string> = {}): Run {

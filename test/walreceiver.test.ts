@@ -4,7 +4,7 @@
 // xiopro-walreceiver script with the rendered walreceiver.env. The host of the database is then
 // lost mid-load (kill -9, data directory destroyed), and xiopro-restore brings it back from the
 // repository alone and with the receiver's copy: only the latter keeps every acknowledged commit.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,7 +14,7 @@ import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
 import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps";
 import { planOf, ROOT } from "./helpers";
-import { envFileValues, HAVE_PG, TestCluster, type Run } from "./pg-cluster";
+import { envFileValues, HAVE_PG, TestCluster, type Run, type WalReceiver } from "./pg-cluster";
 
 if (!HAVE_PG) console.warn("walreceiver.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
 
@@ -98,51 +98,20 @@ describe("the receiver's files: what a rebuild copies, prune and rotate", () => 
 
 describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
   let c: TestCluster;
-  let receiver: ChildProcess | undefined;
-  let receiverLog = "";
+  let receiver: WalReceiver | undefined;
   const notes: string[] = [];
-
-  const startReceiver = () => {
-    const rendered = envFileValues(walReceiverEnv(c.plan));
-    // Only where the database listens and where the files go differ from the node.
-    const env = { ...rendered, XIOPRO_DATABASE_HOST: "127.0.0.1", XIOPRO_DATABASE_PORT: String(c.port), XIOPRO_WAL_DIR: c.dir("received"), XIOPRO_PG_BIN: c.bin, XIOPRO_LIB: c.files, CREDENTIALS_DIRECTORY: c.dir("creds"), PATH: "/usr/bin:/bin" };
-    receiver = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), c.script("xiopro-walreceiver"), "run"], { stdio: ["ignore", "pipe", "pipe"] });
-    receiver.stdout!.setEncoding("utf8").on("data", (d: string) => (receiverLog += d));
-    receiver.stderr!.setEncoding("utf8").on("data", (d: string) => (receiverLog += d));
-  };
   const stopReceiver = async () => {
-    const r = receiver;
+    await receiver?.stop();
     receiver = undefined;
-    if (!r || r.exitCode !== null) return;
-    const gone = new Promise((res) => r.on("close", res));
-    // pg_receivewal flushes and exits on SIGINT (the unit's KillSignal=); runuser passes on its exit.
-    spawnSync("pkill", ["-INT", "-f", `pg_receivewal -D ${c.dir("received")} `]);
-    await Promise.race([gone, sleep(15_000)]);
-    if (r.exitCode === null) throw new Error(`the receiver did not stop on SIGINT; its log:\n${receiverLog}`);
   };
-  const replication = () => c.sql("postgres", "SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = 'xiopro_walreceiver'");
-  const waitStreaming = async () => {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (replication() === "streaming/sync") return;
-      await sleep(250);
-    }
-    throw new Error(`the receiver did not stream synchronously within 60 s; pg_stat_replication: "${replication()}"; receiver log:\n${receiverLog}`);
-  };
+  const replication = () => c.replication();
   const restore = (args: string[]): Run => {
     const t0 = Date.now();
     const r = c.asPostgres(c.script("xiopro-restore"), args, { XIOPRO_PG_CONTROL: "pg_ctl", XIOPRO_PG_DATA: c.dir("data") });
     notes.push(`xiopro-restore ${args.join(" ")}: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return r;
   };
-  /** The database host is gone: every process killed, data directory and pgBackRest spool deleted. */
-  const loseHost = () => {
-    c.crash();
-    fs.rmSync(c.dir("data"), { recursive: true, force: true });
-    fs.rmSync(c.dir("spool"), { recursive: true, force: true });
-    fs.mkdirSync(c.dir("spool"));
-    fs.chownSync(c.dir("spool"), Number(c.ok("id", ["-u"]).trim()), Number(c.ok("id", ["-g"]).trim()));
-  };
+  const loseHost = () => c.loseHost();
 
   beforeAll(async () => {
     c = new TestCluster("xiopro-walreceiver-");
@@ -154,8 +123,7 @@ describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
       x.backup.walReceiver = { synchronous: true };
     });
     // Synchronous from here on: every commit waits for the receiver.
-    startReceiver();
-    await waitStreaming();
+    receiver = await c.startWalReceiver();
     c.sql("xiopro", "CREATE TABLE acks (id bigint PRIMARY KEY, payload text NOT NULL)");
     expect(c.job("pgbackrest-check", [c.script("xiopro-backup"), "pgbackrest-check"]).code).toBe(0);
     expect(c.job("pgbackrest-full", [c.script("xiopro-backup"), "pgbackrest-full"]).code).toBe(0);
@@ -181,8 +149,7 @@ describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
     await sleep(3_000);
     expect(insert.exitCode).toBeNull();
     expect(c.sql("postgres", "SELECT wait_event FROM pg_stat_activity WHERE query LIKE 'INSERT INTO acks VALUES (0,%'")).toBe("SyncRep");
-    startReceiver();
-    await waitStreaming();
+    receiver = await c.startWalReceiver();
     expect(await Promise.race([done, sleep(30_000).then(() => "still waiting")])).toBe(0);
   }, 120_000);
 
@@ -215,7 +182,7 @@ describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
     expect(result.result).toBe("pass");
     expect(result.receivedWalSegments).toBeGreaterThan(0);
     expect(fs.existsSync(c.dir("xiopro-received-wal"))).toBe(false);
-    notes.push(`${acks.length} acknowledged commits in ${((acks.at(-1)!.ackMs - load.startMs) / 1000).toFixed(1)} s (synchronous): lost ${withoutReceiver.lost} from the repository alone, ${withReceiver.lost} with the receiver's ${received.length} file(s)`);
+    notes.push(`${acks.length} acknowledged commits in a 6 s load (synchronous): lost ${withoutReceiver.lost} from the repository alone, ${withReceiver.lost} with the receiver's ${received.length} file(s)`);
   }, 300_000);
 
   it("refuses a --wal-dir without WAL segments, before touching anything", () => {
