@@ -153,6 +153,25 @@ describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
     expect(await Promise.race([done, sleep(30_000).then(() => "still waiting")])).toBe(0);
   }, 120_000);
 
+  it("after an absence longer than the WAL cap, the receiver drops its invalidated slot, moves its files aside and streams again", async () => {
+    await stopReceiver();
+    // Commits must not wait for the absent receiver here, and a tiny cap invalidates its slot fast.
+    c.sql("postgres", "ALTER SYSTEM SET synchronous_standby_names = ''");
+    c.sql("postgres", "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+    c.sql("postgres", "SELECT pg_reload_conf()");
+    for (let i = 0; i < 4; i++) c.sql("xiopro", "INSERT INTO acks SELECT g, repeat('x', 200) FROM generate_series(1000000 + 100000 * " + i + ", 1000000 + 100000 * " + i + " + 49999) g; SELECT pg_switch_wal()");
+    c.sql("postgres", "CHECKPOINT");
+    expect(c.sql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'xiopro_walreceiver'")).toBe("lost");
+    c.sql("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
+    c.sql("postgres", "ALTER SYSTEM RESET max_slot_wal_keep_size");
+    c.sql("postgres", "SELECT pg_reload_conf()");
+    receiver = await c.startWalReceiver();
+    expect(receiver.log()).toContain("slot xiopro_walreceiver was invalidated (this receiver was away too long): dropping it and starting over");
+    expect(c.sql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'xiopro_walreceiver'")).toMatch(/^(reserved|extended)$/);
+    expect(fs.readdirSync(c.dir("previous"))).toHaveLength(1);
+    c.sql("xiopro", "DELETE FROM acks WHERE id >= 1000000");
+  }, 180_000);
+
   it("after the database host is lost mid-load, the receiver's copy restores every acknowledged commit; the repository alone loses them all", async () => {
     // A fresh segment that is already in the repository: the load's WAL is not archived before the crash.
     expect(c.job("pgbackrest-check", [c.script("xiopro-backup"), "pgbackrest-check"]).code).toBe(0);
