@@ -108,6 +108,22 @@ describe("acceptance verdicts on facts", () => {
     expect(failing(f)).toEqual([name]);
   });
 
+  it("with a synchronous WAL receiver, requires it streaming in sync through a healthy slot on the database node only", () => {
+    const withReceiver = planOf("tst", (c) => {
+      c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+      c.backup.walReceiver = { synchronous: true };
+    });
+    const dbSpec = buildSpec(withReceiver, withReceiver.nodes[0]!, { publicIpv4: "203.0.113.10", volumeIds: { pgdata: "101", artifacts: "102" } }, {});
+    expect(dbSpec.walReceiver).toEqual({ name: "xiopro_walreceiver", synchronous: true });
+    expect(buildSpec(withReceiver, withReceiver.nodes[1]!, { volumeIds: {} }, {}).walReceiver).toBeUndefined();
+    expect(spec.walReceiver).toBeUndefined();
+    const verdict = (w: NodeFacts["walReceiver"]) => evaluateFacts(dbSpec, { ...healthy(), walReceiver: w }).find((r) => r.name.startsWith("WAL receiver"))!;
+    expect(verdict({ ok: true, error: "", state: "streaming", syncState: "sync", slot: "reserved" })).toMatchObject({ name: "WAL receiver streaming (synchronous)", result: "pass" });
+    expect(verdict({ ok: true, error: "", state: "streaming", syncState: "async", slot: "reserved" }).result).toBe("fail");
+    expect(verdict({ ok: true, error: "", state: "", syncState: "", slot: "lost" })).toMatchObject({ result: "fail", detail: "not connected, slot lost (docs/runbooks/wal-receiver.md)" });
+    expect(verdict(undefined)).toMatchObject({ result: "fail", detail: "no facts" });
+  });
+
   it("scan verdict: exactly the class-A ports, and names SSH or PostgreSQL when public", () => {
     expect(evaluateScan("IPv4", [80, 443], [80, 443], 1).map((r) => r.result)).toEqual(["pass", "pass", "pass"]);
     const bad = evaluateScan("IPv4", [80, 443], [22, 443, 5432], 1);

@@ -142,6 +142,14 @@ describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
     expect(replication()).toBe("streaming/sync");
   });
 
+  it("the acceptance query (scripts/accept/remote/facts.py) reads the receiver streaming in sync through a reserved slot", () => {
+    const py = fs.readFileSync(path.join(ROOT, "scripts/accept/remote/facts.py"), "utf8");
+    const parts = [...py.slice(py.indexOf('wr = args.get("walReceiver")')).matchAll(/^\s+"(SELECT [^"]*|coalesce[^"]*)"/gm)].map((m) => m[1]).slice(0, 2);
+    const query = parts.join("").replace(/%s/g, "xiopro_walreceiver");
+    expect(query).toContain("pg_stat_replication");
+    expect(c.sql("postgres", query)).toBe("streaming|sync|reserved");
+  });
+
   it("with the receiver away, a commit waits for it (synchronous), and completes once it is back", async () => {
     await stopReceiver();
     const insert = spawn("runuser", ["-u", "postgres", "--", `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.dir("run"), "-p", String(c.port), "-d", "xiopro", "-c", "INSERT INTO acks VALUES (0, 'while away')"], { stdio: "ignore" });

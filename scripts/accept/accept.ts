@@ -155,6 +155,7 @@ async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: st
     nodeB: c.spec.nodeB,
     postgres: c.spec.postgres,
     monitoring: c.spec.monitoring,
+    walReceiver: c.spec.walReceiver,
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
     // hold the single-use Tailscale key, DESIGN D3) are not configuration at rest.

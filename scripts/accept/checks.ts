@@ -30,6 +30,7 @@ export interface NodeFacts {
   plaintext: { filesScanned: number; fingerprints: string[] };
   journal?: { ok: boolean; lines: number; fingerprints: string[] };
   credentialIsolation?: { checked: number; readableByNobody: string[]; crossUnitAttempts: number; crossUnitReads: string[] };
+  walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string };
   monitoring?: { prometheusError: string; targets: { job: string; instance: string; health: string; lastError: string }[]; alertRules: number | null; alertmanagerReady: boolean };
 }
 
@@ -100,6 +101,13 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
     const d = f.states["restore-drill-result"];
     const age = d ? (now - Date.parse(String(d.drillDate)) / 1000) / 3600 : Infinity;
     out.push(check(`restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`, !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS, d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded"));
+  }
+
+  if (spec.walReceiver) {
+    const w = f.walReceiver;
+    const mode = spec.walReceiver.synchronous ? "sync" : "async";
+    out.push(check(`WAL receiver streaming (${spec.walReceiver.synchronous ? "synchronous" : "asynchronous"})`, !!w && w.ok && w.state === "streaming" && w.syncState === mode && ["reserved", "extended"].includes(w.slot),
+      !w ? "no facts" : !w.ok ? `query failed: ${w.error.slice(0, 120)}` : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot} (docs/runbooks/wal-receiver.md)`));
   }
 
   if (spec.monitoring) {

@@ -6,6 +6,7 @@ import { nodeBudget } from "../../infra/plan/budget";
 import { jobsFor } from "../../infra/plan/jobs";
 import { ALL_ALERTS } from "../../infra/plan/alerts";
 import { prometheusConfig } from "../../cloud-init/monitoring";
+import { walReceiverNode, WAL_RECEIVER } from "../../cloud-init/configs";
 import { parse } from "yaml";
 
 export interface AcceptSpec {
@@ -28,6 +29,8 @@ export interface AcceptSpec {
   secrets: { name: string; fingerprints: string[]; lengths: number[] }[];
   /** The node runs Prometheus: its API, the scrape jobs it must have, and the alert rules loaded. */
   monitoring?: { prometheusUrl: string; alertmanagerUrl: string; jobs: string[]; alertRules: number };
+  /** The database streams to a WAL receiver (backup.walReceiver): its application name and mode. */
+  walReceiver?: { name: string; synchronous: boolean };
 }
 
 export interface AddressFacts {
@@ -71,6 +74,7 @@ export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secret
       return { name, fingerprints: forms.map((f) => sha256(f)), lengths: forms.map((f) => Buffer.byteLength(f)) };
     }),
     monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
+    walReceiver: names.includes("postgresql") && walReceiverNode(plan) ? { name: WAL_RECEIVER.slot, synchronous: plan.backup.walReceiver.synchronous } : undefined,
   };
 }
 

@@ -118,6 +118,15 @@ if args.get("postgres"):
                          "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
                          "archivedCount": int(parts[3]) if parts else None}
 
+# The WAL receiver as the database sees it (its name is a plain identifier from the plan).
+wr = args.get("walReceiver")
+if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
+    code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+                         "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
+                         "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
+    parts = out.split("|") if code == 0 else ["", "", ""]
+    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else ""}
+
 # Monitoring: Prometheus' own view of its targets and rules, and Alertmanager's readiness.
 mon = args.get("monitoring")
 if mon:
