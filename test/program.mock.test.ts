@@ -264,6 +264,19 @@ describe("secret delivery under mocks", () => {
     ]);
   });
 
+  it("delivers one generated WAL receiver password to the database node and the receiver's node", async () => {
+    const r = await run("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
+    const pw = r.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword" && x.name.endsWith("pg-role-walreceiver"));
+    expect(pw.map((p) => p.name)).toEqual(["xiopro-infra-tst-pg-role-walreceiver"]);
+    const delivered = commands(r).filter((c) => c.name.endsWith("-credentials-pg-role-walreceiver")).sort((a, b) => a.name.localeCompare(b.name));
+    expect(delivered.map((c) => [c.name, String(c.inputs.create).split("install ")[1], (c.inputs.connection as { host: string }).host])).toEqual([
+      ["xiopro-infra-tst-node-a-credentials-pg-role-walreceiver", "pg-role-walreceiver 'xiopro-postgres-roles.service'", "tst-node-a"],
+      ["xiopro-infra-tst-node-c-credentials-pg-role-walreceiver", "pg-role-walreceiver 'xiopro-walreceiver.service'", "tst-node-c"],
+    ]);
+    expect(delivered[0]!.inputs.stdin).toBe(delivered[1]!.inputs.stdin);
+    expect(delivered.every((c) => c.secretInputs?.includes("stdin"))).toBe(true);
+  });
+
   it("re-delivers only the rotated secret: one command's input changes, no other resource does", async () => {
     const rotated = await run("tst", (c) => (c.resticPassword = "rotated-restic-password-99"));
     const key = (x: RecordedResource) => `${x.type} ${x.name}`;
