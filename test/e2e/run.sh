@@ -9,8 +9,21 @@
 # not run in containers), package installation order (the early files cannot precede packages
 # that are already installed), and reboot. `npm run test:vm` proves those.
 #
+# --receiver: the stack also has Node C with a synchronous WAL receiver (backup.walReceiver); it
+# boots as a second container on the same private network, and Node A's acceptance then requires
+# the receiver streaming in sync.
+#
 # Environment: XIOPRO_E2E_KEEP=1 keeps the container and its files after a failure.
 set -euo pipefail
+
+receiver=0
+for arg in "$@"; do
+  case $arg in
+    --receiver) receiver=1 ;;
+    *) echo "usage: npm run test:e2e [-- --receiver]" >&2; exit 2 ;;
+  esac
+done
+export XIOPRO_E2E_RECEIVER=$receiver
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -20,6 +33,7 @@ source "$vm/lib.sh"
 tsx="$repo/node_modules/.bin/tsx"
 ns=${XVM_NETNS}
 cns=xe2e
+rns=xe2ec
 machine=xiopro-e2e
 work=$(mktemp -d /tmp/xiopro-e2e.XXXXXX)
 t0=$(date +%s)
@@ -45,13 +59,18 @@ cleanup() {
     say "XIOPRO_E2E_KEEP=1: container $machine and $work kept"
     exit "$rc"
   fi
-  if [[ -n ${nspawn_pid:-} ]]; then
-    kill "$nspawn_pid" 2>/dev/null || true # nspawn halts the container's systemd on SIGTERM
-    for _ in $(seq 1 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$nspawn_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in ${nspawn_pid:-} ${receiver_pid:-}; do
+    kill "$pid" 2>/dev/null || true # nspawn halts the container's systemd on SIGTERM
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
   umount -l "$work/merged" 2>/dev/null || true
+  umount -l "$work/c-merged" 2>/dev/null || true
   ip netns del "$cns" 2>/dev/null || true
+  ip netns del "$rns" 2>/dev/null || true
+  ip -n "$ns" link del e2ec-pub 2>/dev/null || true
+  ip -n "$ns" link del e2ec-priv 2>/dev/null || true
   ip -n "$ns" link del e2e-pub 2>/dev/null || true
   ip -n "$ns" link del e2e-priv 2>/dev/null || true
   "$vm/net.sh" down >/dev/null 2>&1 || true
@@ -67,6 +86,7 @@ ssh-keygen -q -t ed25519 -N '' -C xiopro-e2e -f "$work/id"
 user_data=$work/plan/tst-node-a.user-data.yaml
 private_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json")
 packages=$(node -e 'const y=require(process.argv[1]); console.log(y.parse(require("fs").readFileSync(process.argv[2],"utf8")).packages.join(" "))' "$repo/node_modules/yaml" "$user_data")
+receiver_ip=$(node -p 'require(process.argv[1]).receiver?.privateIp ?? ""' "$work/deliveries.json")
 
 say "root filesystem with the node's packages installed (cached)"
 rootfs=$(XIOPRO_VM_EXTRA_PACKAGES="$packages" "$here/rootfs.sh" | tail -n 1)
@@ -88,6 +108,21 @@ ip -n "$cns" link set eth0 up
 ip -n "$cns" link set eth1 up
 ip -n "$cns" route add default via 203.0.113.1
 
+if ((receiver)); then
+  say "network: Node C (WAL receiver) at 203.0.113.11 and $receiver_ip"
+  ip netns add "$rns"
+  ip -n "$ns" link add e2ec-pub type veth peer name eth0 netns "$rns"
+  ip -n "$ns" link add e2ec-priv type veth peer name eth1 netns "$rns"
+  ip -n "$ns" link set e2ec-pub master br-pub up
+  ip -n "$ns" link set e2ec-priv master br-priv up
+  ip -n "$rns" link set lo up
+  ip -n "$rns" addr add 203.0.113.11/24 dev eth0
+  ip -n "$rns" addr add "$receiver_ip/16" dev eth1
+  ip -n "$rns" link set eth0 up
+  ip -n "$rns" link set eth1 up
+  ip -n "$rns" route add default via 203.0.113.1
+fi
+
 say "overlay and NoCloud seed"
 mkdir -p "$work/upper" "$work/ovl-work" "$work/merged" "$work/vol-pgdata" "$work/vol-artifacts"
 mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl-work" "$work/merged"
@@ -98,7 +133,16 @@ printf 'instance-id: e2e-%s\nlocal-hostname: tst-node-a\n' "$t0" >"$seed/meta-da
 # The namespace already carries the addresses; cloud-init must not configure networking.
 printf 'network: {config: disabled}\ndatasource_list: [ NoCloud, None ]\n' >"$work/merged/etc/cloud/cloud.cfg.d/99-e2e.cfg"
 
-say "boot the container"
+if ((receiver)); then
+  mkdir -p "$work/c-upper" "$work/c-ovl-work" "$work/c-merged"
+  mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/c-upper,workdir=$work/c-ovl-work" "$work/c-merged"
+  mkdir -p "$work/c-merged/var/lib/cloud/seed/nocloud"
+  cp "$work/plan/tst-node-c.user-data.yaml" "$work/c-merged/var/lib/cloud/seed/nocloud/user-data"
+  printf 'instance-id: e2e-c-%s\nlocal-hostname: tst-node-c\n' "$t0" >"$work/c-merged/var/lib/cloud/seed/nocloud/meta-data"
+  printf 'network: {config: disabled}\ndatasource_list: [ NoCloud, None ]\n' >"$work/c-merged/etc/cloud/cloud.cfg.d/99-e2e.cfg"
+fi
+
+say "boot the container$( ((receiver)) && echo "s (Node A and Node C)")"
 ip netns exec "$cns" true
 # --keep-unit --register=no: this machine's PID 1 is not systemd (no system bus, no machined).
 systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine" --directory="$work/merged" \
@@ -106,19 +150,41 @@ systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine" --d
   --bind="$work/vol-pgdata:/var/lib/postgresql" --bind="$work/vol-artifacts:/srv/agentd" \
   --console=read-only >"$work/console.log" 2>&1 &
 nspawn_pid=$!
-ssh_base=(ip netns exec "$ns" ssh -i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 ops@203.0.113.10)
-for _ in $(seq 1 300); do
-  "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
-  kill -0 "$nspawn_pid" 2>/dev/null || { say "the container exited"; tail -n 40 "$work/console.log"; exit 1; }
-  sleep 1
-done
-"${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished || { say "cloud-init did not finish in 5 min"; tail -n 40 "$work/console.log"; exit 1; }
-say "cloud-init finished: $("${ssh_base[@]}" cloud-init status --long | head -n 1)"
+if ((receiver)); then
+  systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine-c" --directory="$work/c-merged" \
+    --network-namespace-path="/run/netns/$rns" --capability=CAP_NET_ADMIN --console=read-only >"$work/c-console.log" 2>&1 &
+  receiver_pid=$!
+fi
+ssh_opts=(-i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5)
+ssh_base=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.10)
+ssh_c=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.11)
+# wait_boot NAME PID CONSOLE SSH...: until cloud-init's boot-finished exists (5 min at most).
+wait_boot() {
+  local name=$1 pid=$2 console=$3
+  shift 3
+  for _ in $(seq 1 300); do
+    "$@" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { say "$name: the container exited"; tail -n 40 "$console"; return 1; }
+    sleep 1
+  done
+  "$@" test -e /var/lib/cloud/instance/boot-finished || { say "$name: cloud-init did not finish in 5 min"; tail -n 40 "$console"; return 1; }
+  say "$name: cloud-init finished: $("$@" cloud-init status --long | head -n 1)"
+}
+wait_boot tst-node-a "$nspawn_pid" "$work/console.log" "${ssh_base[@]}"
+((receiver == 0)) || wait_boot tst-node-c "$receiver_pid" "$work/c-console.log" "${ssh_c[@]}"
 
 say "deliveries: credentials, operations bundle, first backup (the remote commands Pulumi runs)"
 while IFS=$'\t' read -r file command; do
   "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file failed"; exit 1; }
 done < <(node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+if ((receiver)); then
+  # The receiver's password before anything on Node A writes: its commits wait for the receiver.
+  while IFS=$'\t' read -r file command; do
+    "${ssh_c[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file to tst-node-c failed"; exit 1; }
+  done < <(node -e 'for (const d of require(process.argv[1]).receiver.deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+  for _ in $(seq 1 60); do "${ssh_c[@]}" systemctl is-active --quiet xiopro-walreceiver.service && break; sleep 1; done
+  say "tst-node-c: xiopro-walreceiver $("${ssh_c[@]}" systemctl show -p ActiveState,SubState --value xiopro-walreceiver.service | paste -sd/)"
+fi
 "${ssh_base[@]}" "$(node -p 'require(process.argv[1]).ops' "$work/deliveries.json")" <"$work/ops.b64" >/dev/null
 "${ssh_base[@]}" "$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")" </dev/null >/dev/null
 
@@ -141,5 +207,16 @@ while IFS=$'\t' read -r result name detail; do
     [[ $result == pass ]] && passed=$((passed + 1))
   fi
 done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/acceptance.json")
+if ((receiver)); then
+  # The receiver's side, as its node sees it: the unit and the files it wrote.
+  received=$("${ssh_c[@]}" "sudo find /var/lib/xiopro-walreceiver/wal -maxdepth 1 -type f | wc -l")
+  if [[ $("${ssh_c[@]}" systemctl is-active xiopro-walreceiver.service) == active && $received -gt 0 ]]; then
+    printf '  %-60s %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "PASS ($received files)"
+    passed=$((passed + 1))
+  else
+    printf '  %-60s FAIL  %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "$("${ssh_c[@]}" journalctl -u xiopro-walreceiver -n 5 --no-pager -o cat | tr '\n' ' ')"
+    failed=$((failed + 1))
+  fi
+fi
 say "e2e: ${passed} passed, ${failed} failed, ${limited} not provable in a container (npm run test:vm proves them)"
 ((failed == 0 && passed > 0))
