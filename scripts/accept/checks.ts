@@ -30,7 +30,7 @@ export interface NodeFacts {
   plaintext: { filesScanned: number; fingerprints: string[] };
   journal?: { ok: boolean; lines: number; fingerprints: string[] };
   credentialIsolation?: { checked: number; readableByNobody: string[]; crossUnitAttempts: number; crossUnitReads: string[] };
-  walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string };
+  walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string; waitedSeconds?: number };
   monitoring?: { prometheusError: string; targets: { job: string; instance: string; health: string; lastError: string }[]; alertRules: number | null; alertmanagerReady: boolean };
 }
 
@@ -107,7 +107,7 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
     const w = f.walReceiver;
     const mode = spec.walReceiver.synchronous ? "sync" : "async";
     out.push(check(`WAL receiver streaming (${spec.walReceiver.synchronous ? "synchronous" : "asynchronous"})`, !!w && w.ok && w.state === "streaming" && w.syncState === mode && ["reserved", "extended"].includes(w.slot),
-      !w ? "no facts" : !w.ok ? `query failed: ${w.error.slice(0, 120)}` : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot} (docs/runbooks/wal-receiver.md)`));
+      !w ? "no facts" : !w.ok ? `query failed: ${w.error.slice(0, 120)}` : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot}${w.waitedSeconds ? ` after ${w.waitedSeconds} s` : ""} (docs/runbooks/wal-receiver.md)`));
   }
 
   if (spec.monitoring) {

@@ -53,6 +53,31 @@ limit_for() {
 
 need_root
 need_cmds systemd-nspawn ip ssh ssh-keygen node
+
+# Each container in a cgroup of its own: this machine's PID 1 is not systemd, so nspawn
+# (--keep-unit) puts the container under the caller's cgroup, and two containers started from one
+# shell would share it and see each other's services (Node A's PostgreSQL unit then waited forever).
+CGROUP_ROOTS=(/sys/fs/cgroup/systemd /sys/fs/cgroup/unified)
+in_own_cgroup() {
+  local name=$1 d
+  shift
+  for d in "${CGROUP_ROOTS[@]}"; do [[ ! -d $d ]] || mkdir -p "$d/$name"; done
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  exec sh -c 'for r in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do [ ! -d "$r/$0" ] || echo $$ >"$r/$0/cgroup.procs"; done; exec "$@"' "$name" "$@"
+}
+# Whatever a container left behind (nspawn killed hard leaves its processes running), then the cgroups.
+drop_cgroups() {
+  local d pid
+  for d in "${CGROUP_ROOTS[@]}"; do
+    [[ -d $d ]] || continue
+    while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done < <(find "$d/$machine" "$d/$machine-c" -name cgroup.procs -exec cat {} + 2>/dev/null)
+  done
+  sleep 1
+  for d in "${CGROUP_ROOTS[@]}"; do
+    [[ -d $d ]] || continue
+    find "$d/$machine" "$d/$machine-c" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+}
 cleanup() {
   local rc=$?
   if ((rc != 0)) && [[ ${XIOPRO_E2E_KEEP:-0} == 1 ]]; then
@@ -65,6 +90,7 @@ cleanup() {
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  drop_cgroups
   umount -l "$work/merged" 2>/dev/null || true
   umount -l "$work/c-merged" 2>/dev/null || true
   ip netns del "$cns" 2>/dev/null || true
@@ -78,6 +104,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+drop_cgroups # an earlier run's leftovers would share the addresses
 
 say "prepare: the VM proof's stack config, secrets and user-data"
 ssh-keygen -q -t ed25519 -N '' -C xiopro-e2e -f "$work/id"
@@ -145,13 +172,13 @@ fi
 say "boot the container$( ((receiver)) && echo "s (Node A and Node C)")"
 ip netns exec "$cns" true
 # --keep-unit --register=no: this machine's PID 1 is not systemd (no system bus, no machined).
-systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine" --directory="$work/merged" \
+in_own_cgroup "$machine" systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine" --directory="$work/merged" \
   --network-namespace-path="/run/netns/$cns" --capability=CAP_NET_ADMIN,CAP_SYS_TIME \
   --bind="$work/vol-pgdata:/var/lib/postgresql" --bind="$work/vol-artifacts:/srv/agentd" \
   --console=read-only >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 if ((receiver)); then
-  systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine-c" --directory="$work/c-merged" \
+  in_own_cgroup "$machine-c" systemd-nspawn --quiet --boot --keep-unit --register=no --machine="$machine-c" --directory="$work/c-merged" \
     --network-namespace-path="/run/netns/$rns" --capability=CAP_NET_ADMIN --console=read-only >"$work/c-console.log" 2>&1 &
   receiver_pid=$!
 fi

@@ -118,14 +118,23 @@ if args.get("postgres"):
                          "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
                          "archivedCount": int(parts[3]) if parts else None}
 
-# The WAL receiver as the database sees it (its name is a plain identifier from the plan).
+# The WAL receiver as the database sees it (its name is a plain identifier from the plan). A
+# PostgreSQL restart (the persistence check) drops its connection and systemd restarts it within
+# seconds: wait up to 30 s for it to stream in the expected mode.
 wr = args.get("walReceiver")
 if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
-    code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
-                         "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
-                         "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
-    parts = out.split("|") if code == 0 else ["", "", ""]
-    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else ""}
+    want = "sync" if wr.get("synchronous") else "async"
+    started = time.time()
+    while True:
+        code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+                             "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
+                             "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
+        parts = out.split("|") if code == 0 else ["", "", ""]
+        if (code == 0 and parts[0] == "streaming" and parts[1] == want) or time.time() - started > 30:
+            break
+        time.sleep(1)
+    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else "",
+                            "waitedSeconds": round(time.time() - started, 1)}
 
 # Monitoring: Prometheus' own view of its targets and rules, and Alertmanager's readiness.
 mon = args.get("monitoring")
@@ -139,11 +148,18 @@ if mon:
         except Exception as e:  # noqa: BLE001 - any failure is a fact for the check
             return 0, str(e)
 
-    code, body = get(mon["prometheusUrl"] + "/api/v1/targets?state=active")
-    targets = []
-    if code == 200:
-        for t in json.loads(body)["data"]["activeTargets"]:
-            targets.append({"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""), "health": t["health"], "lastError": t.get("lastError", "")})
+    # A target Prometheus has not scraped yet reports "unknown": right after the operations bundle
+    # (re)loads the config, wait up to two scrape intervals (30 s each) for a first verdict.
+    started = time.time()
+    while True:
+        code, body = get(mon["prometheusUrl"] + "/api/v1/targets?state=active")
+        targets = []
+        if code == 200:
+            for t in json.loads(body)["data"]["activeTargets"]:
+                targets.append({"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""), "health": t["health"], "lastError": t.get("lastError", "")})
+        if code != 200 or all(t["health"] != "unknown" for t in targets) or time.time() - started > 65:
+            break
+        time.sleep(2)
     rcode, rbody = get(mon["prometheusUrl"] + "/api/v1/rules?type=alert")
     rules = sum(len(g["rules"]) for g in json.loads(rbody)["data"]["groups"]) if rcode == 200 else None
     acode, _ = get(mon["alertmanagerUrl"] + "/-/ready")
