@@ -234,6 +234,8 @@ while IFS=$'\t' read -r result name detail; do
     [[ $result == pass ]] && passed=$((passed + 1))
   fi
 done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/acceptance.json")
+# shellcheck disable=SC2016 # JavaScript template literals, not shell
+say "slowest acceptance checks: $(node -e 'const r = require(process.argv[1]).results; console.log(r.sort((a, b) => b.seconds - a.seconds).slice(0, 4).map((x) => `${x.name} ${x.seconds.toFixed(1)} s`).join("; "))' "$work/acceptance.json")"
 if ((receiver)); then
   # The receiver's side, as its node sees it: the unit and the files it wrote.
   received=$("${ssh_c[@]}" "sudo find /var/lib/xiopro-walreceiver/wal -maxdepth 1 -type f | wc -l")

@@ -118,53 +118,6 @@ if args.get("postgres"):
                          "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
                          "archivedCount": int(parts[3]) if parts else None}
 
-# The WAL receiver as the database sees it (its name is a plain identifier from the plan). A
-# PostgreSQL restart (the persistence check) drops its connection and systemd restarts it within
-# seconds: wait up to 30 s for it to stream in the expected mode.
-wr = args.get("walReceiver")
-if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
-    want = "sync" if wr.get("synchronous") else "async"
-    started = time.time()
-    while True:
-        code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
-                             "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
-                             "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
-        parts = out.split("|") if code == 0 else ["", "", ""]
-        if (code == 0 and parts[0] == "streaming" and parts[1] == want) or time.time() - started > 30:
-            break
-        time.sleep(1)
-    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else "",
-                            "waitedSeconds": round(time.time() - started, 1)}
-
-# Monitoring: Prometheus' own view of its targets and rules, and Alertmanager's readiness.
-mon = args.get("monitoring")
-if mon:
-    import urllib.request
-
-    def get(url):
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return r.status, r.read().decode()
-        except Exception as e:  # noqa: BLE001 - any failure is a fact for the check
-            return 0, str(e)
-
-    # A target Prometheus has not scraped yet reports "unknown": right after the operations bundle
-    # (re)loads the config, wait up to two scrape intervals (30 s each) for a first verdict.
-    started = time.time()
-    while True:
-        code, body = get(mon["prometheusUrl"] + "/api/v1/targets?state=active")
-        targets = []
-        if code == 200:
-            for t in json.loads(body)["data"]["activeTargets"]:
-                targets.append({"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""), "health": t["health"], "lastError": t.get("lastError", "")})
-        if code != 200 or all(t["health"] != "unknown" for t in targets) or time.time() - started > 65:
-            break
-        time.sleep(2)
-    rcode, rbody = get(mon["prometheusUrl"] + "/api/v1/rules?type=alert")
-    rules = sum(len(g["rules"]) for g in json.loads(rbody)["data"]["groups"]) if rcode == 200 else None
-    acode, _ = get(mon["alertmanagerUrl"] + "/-/ready")
-    facts["monitoring"] = {"prometheusError": "" if code == 200 else body[:200], "targets": targets, "alertRules": rules, "alertmanagerReady": acode == 200}
-
 # Credential isolation: an unprivileged process (no grant) must not read any stored or decrypted
 # credential. Only the outcome per file leaves the node, never content.
 readable = []
@@ -245,5 +198,52 @@ for t in tokens:
         for i in range(0, len(t) - n + 1):
             prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
 facts["plaintext"] = {"filesScanned": scanned, "fingerprints": sorted(prints)}
+
+# The WAL receiver as the database sees it (its name is a plain identifier from the plan). A
+# PostgreSQL restart (the persistence check) drops its connection and systemd restarts it within
+# seconds: wait up to 30 s for it to stream in the expected mode.
+wr = args.get("walReceiver")
+if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
+    want = "sync" if wr.get("synchronous") else "async"
+    started = time.time()
+    while True:
+        code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+                             "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
+                             "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
+        parts = out.split("|") if code == 0 else ["", "", ""]
+        if (code == 0 and parts[0] == "streaming" and parts[1] == want) or time.time() - started > 30:
+            break
+        time.sleep(1)
+    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else "",
+                            "waitedSeconds": round(time.time() - started, 1)}
+
+# Monitoring (last, so the other facts overlap Prometheus' first scrapes): Prometheus' own view of its targets and rules, and Alertmanager's readiness.
+mon = args.get("monitoring")
+if mon:
+    import urllib.request
+
+    def get(url):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status, r.read().decode()
+        except Exception as e:  # noqa: BLE001 - any failure is a fact for the check
+            return 0, str(e)
+
+    # A target Prometheus has not scraped yet reports "unknown": right after the operations bundle
+    # (re)loads the config, wait up to two scrape intervals (30 s each) for a first verdict.
+    started = time.time()
+    while True:
+        code, body = get(mon["prometheusUrl"] + "/api/v1/targets?state=active")
+        targets = []
+        if code == 200:
+            for t in json.loads(body)["data"]["activeTargets"]:
+                targets.append({"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""), "health": t["health"], "lastError": t.get("lastError", "")})
+        if code != 200 or all(t["health"] != "unknown" for t in targets) or time.time() - started > 65:
+            break
+        time.sleep(2)
+    rcode, rbody = get(mon["prometheusUrl"] + "/api/v1/rules?type=alert")
+    rules = sum(len(g["rules"]) for g in json.loads(rbody)["data"]["groups"]) if rcode == 200 else None
+    acode, _ = get(mon["alertmanagerUrl"] + "/-/ready")
+    facts["monitoring"] = {"prometheusError": "" if code == 200 else body[:200], "targets": targets, "alertRules": rules, "alertmanagerReady": acode == 200}
 
 print(json.dumps(facts))
