@@ -122,32 +122,28 @@ say "network: the VM proof's namespace, the container at 203.0.113.10 and $priva
 "$vm/net.sh" down >/dev/null 2>&1 || true
 "$vm/net.sh" up >/dev/null
 ip netns exec "$ns" ip addr add 203.0.113.50/24 dev br-pub
-ip netns add "$cns"
-ip -n "$ns" link add e2e-pub type veth peer name eth0 netns "$cns"
-ip -n "$ns" link add e2e-priv type veth peer name eth1 netns "$cns"
-ip -n "$ns" link set e2e-pub master br-pub up
-ip -n "$ns" link set e2e-priv master br-priv up
-ip -n "$cns" link set lo up
-ip -n "$cns" addr add 203.0.113.10/24 dev eth0
+# container_net NETNS LINK_PREFIX PUBLIC_IPV4 PRIVATE_IPV4: a container namespace with a public NIC
+# (eth0, NAT to the mirror through 203.0.113.1) and a private one (eth1), like a Hetzner node.
+container_net() {
+  local cn=$1 link=$2
+  ip netns add "$cn"
+  ip -n "$ns" link add "$link-pub" type veth peer name eth0 netns "$cn"
+  ip -n "$ns" link add "$link-priv" type veth peer name eth1 netns "$cn"
+  ip -n "$ns" link set "$link-pub" master br-pub up
+  ip -n "$ns" link set "$link-priv" master br-priv up
+  ip -n "$cn" link set lo up
+  ip -n "$cn" addr add "$3/24" dev eth0
+  ip -n "$cn" addr add "$4/16" dev eth1
+  ip -n "$cn" link set eth0 up
+  ip -n "$cn" link set eth1 up
+  ip -n "$cn" route add default via 203.0.113.1
+}
+container_net "$cns" e2e 203.0.113.10 "$private_ip"
 ip -n "$cns" addr add 2001:db8:100::10/64 dev eth0 nodad
-ip -n "$cns" addr add "$private_ip/16" dev eth1
-ip -n "$cns" link set eth0 up
-ip -n "$cns" link set eth1 up
-ip -n "$cns" route add default via 203.0.113.1
 
 if ((receiver)); then
   say "network: Node C (WAL receiver) at 203.0.113.11 and $receiver_ip"
-  ip netns add "$rns"
-  ip -n "$ns" link add e2ec-pub type veth peer name eth0 netns "$rns"
-  ip -n "$ns" link add e2ec-priv type veth peer name eth1 netns "$rns"
-  ip -n "$ns" link set e2ec-pub master br-pub up
-  ip -n "$ns" link set e2ec-priv master br-priv up
-  ip -n "$rns" link set lo up
-  ip -n "$rns" addr add 203.0.113.11/24 dev eth0
-  ip -n "$rns" addr add "$receiver_ip/16" dev eth1
-  ip -n "$rns" link set eth0 up
-  ip -n "$rns" link set eth1 up
-  ip -n "$rns" route add default via 203.0.113.1
+  container_net "$rns" e2ec 203.0.113.11 "$receiver_ip"
 fi
 
 say "overlay and NoCloud seed"
