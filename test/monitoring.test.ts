@@ -11,6 +11,7 @@ import { parse, stringify } from "yaml";
 import { alertmanagerConfig, monitoringDefaults, monitoringFiles, prometheusConfig, rulesYaml } from "../cloud-init/monitoring";
 import { opsFiles } from "../cloud-init/ops-bundle";
 import { nodeFiles } from "../cloud-init/render";
+import { WAL_RECEIVER } from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
 import { ALL_ALERTS } from "../infra/plan/alerts";
 import { OVERVIEW_PANELS } from "../infra/plan/dashboard";
@@ -225,7 +226,7 @@ describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", 
       // archive_command fails and PostgreSQL retries: wait until the failure is recorded.
       for (let i = 0; i < 60 && sql("SELECT failed_count FROM pg_stat_archiver").stdout.trim() === "0"; i++) await new Promise((r) => setTimeout(r, 500));
       // A WAL receiver's slot with no receiver on it: the WalReceiverDisconnected condition.
-      expect(sql("SELECT pg_create_physical_replication_slot('xiopro_walreceiver', true)").status).toBe(0);
+      expect(sql(`SELECT pg_create_physical_replication_slot('${WAL_RECEIVER.slot}', true)`).status).toBe(0);
       // A copy the postgres user can read: CI clones into a private (0700) directory.
       const queries = path.join(tmp, "queries.yaml");
       fs.copyFileSync(path.join(ROOT, "cloud-init/files/postgres-exporter-queries.yaml"), queries);
@@ -245,6 +246,8 @@ describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", 
       expect(value("xiopro_archive_failed_count")).toBeGreaterThan(0);
       // The WalArchiveFailing condition: the newest failure is newer than the newest success (none).
       expect(value("xiopro_archive_last_failed_time_seconds")).toBeGreaterThan(value("xiopro_archive_last_archived_time_seconds"));
+      // The query names the slot the product renders (cloud-init/configs.ts), not a copy of it.
+      expect(fs.readFileSync(queries, "utf8")).toContain(`slot_name = '${WAL_RECEIVER.slot}'`);
       expect([value("xiopro_walreceiver_slots"), value("xiopro_walreceiver_active")]).toEqual([1, 0]);
       expect(value("xiopro_walreceiver_retained_bytes")).toBeGreaterThan(0);
     } finally {

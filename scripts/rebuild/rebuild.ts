@@ -5,6 +5,7 @@ import type { NodePlan, Plan } from "../../infra/plan";
 import { splitHostPort } from "../accept/accept";
 import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
 import { run } from "../lib/run";
+import { WAL_RECEIVER } from "../../cloud-init/configs";
 import { deleteTailscaleDevice, findServers, listTailscaleDevices, loadStack, readRepository, stackSecrets, type Secrets } from "./preflight";
 import {
   backupAgeVerdict,
@@ -145,7 +146,7 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       } catch (e) {
         return { status: "skipped", detail: `${receiverNode!.name} does not answer (${e instanceof Error ? e.message : String(e)}): the restore uses the repository alone (RPO up to backup.archiveTimeoutSeconds)` };
       }
-      const r = await ssh(t, walFetchCommand("/var/lib/xiopro-walreceiver/wal", RECEIVED_WAL_MINUTES), undefined, 1800_000);
+      const r = await ssh(t, walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES), undefined, 1800_000);
       if (r.code !== 0 || r.stdout.trim() === "") {
         return { status: "skipped", detail: `could not copy the received WAL from ${receiverNode!.name} (exit ${r.code}: ${tail(r.stderr, 2) || "no output"}): the restore uses the repository alone` };
       }

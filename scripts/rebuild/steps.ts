@@ -3,6 +3,7 @@
 // tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
 import { BACKUP_JOBS } from "../../infra/plan/jobs";
 import type { Plan } from "../../infra/plan";
+import { WAL_RECEIVER } from "../../cloud-init/configs";
 
 export const RESTORE_SCRIPT = "/usr/local/lib/xiopro/xiopro-restore";
 /** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */
@@ -79,7 +80,7 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
   const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
   const receiver = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
   const tailscaleSkip = plan.adminPath.mode !== "tailscale" ? "the admin path is allowlist: no tailnet devices to remove" : !tailscaleToken ? "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console" : undefined;
-  const fetch: Step[] = receiver ? [{ id: "wal-fetch", title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`, command: `ssh ${receiver.name} ${walFetchCommand("/var/lib/xiopro-walreceiver/wal", RECEIVED_WAL_MINUTES)}` }] : [];
+  const fetch: Step[] = receiver ? [{ id: "wal-fetch", title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`, command: `ssh ${receiver.name} ${walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES)}` }] : [];
   const resume: Step[] = receiver ? [{ id: "wal-resume", title: `start the WAL receiver on ${receiver.name} on the restored timeline`, command: `ssh ${receiver.name} ${walResumeCommand()}` }] : [];
   return [
     { id: "preflight", title: "preflight: config and secrets, newest backup age, target free", command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…` },
