@@ -125,10 +125,17 @@ describe("acceptance verdicts on facts", () => {
   });
 
   it("scan verdict: exactly the class-A ports, and names SSH or PostgreSQL when public", () => {
-    expect(evaluateScan("IPv4", [80, 443], [80, 443], 1).map((r) => r.result)).toEqual(["pass", "pass", "pass"]);
-    const bad = evaluateScan("IPv4", [80, 443], [22, 443, 5432], 1);
+    expect(evaluateScan("IPv4", [80, 443], { open: [80, 443], reliable: true }, 1).map((r) => r.result)).toEqual(["pass", "pass", "pass"]);
+    const bad = evaluateScan("IPv4", [80, 443], { open: [22, 443, 5432], reliable: true }, 1, "1 sweep");
     expect(bad.map((r) => r.result)).toEqual(["fail", "fail", "fail"]);
-    expect(bad[0]!.detail).toBe("open 22,443,5432; expected 80,443; unexpected 22,5432; missing 80");
+    expect(bad[0]!.detail).toBe("open 22,443,5432; expected 80,443; unexpected 22,5432; missing 80 (1 sweep)");
+  });
+
+  it("scan verdict: a sweep that lost probes to open ports proves nothing closed", () => {
+    const r = evaluateScan("IPv4", [80, 443], { open: [80, 443], reliable: false, canary: { probes: 255, missed: 17 } }, 1);
+    expect(r.map((x) => x.result)).toEqual(["fail", "fail", "fail"]);
+    expect(r[0]!.detail).toMatch(/^unreliable: 17 of 255 probes to known-open ports went unanswered/);
+    expect(r[1]!.detail).toBe("port 22 not proven closed (scan unreliable)");
   });
 
   it("parses --target forms and rejects ambiguous ones", () => {
@@ -173,7 +180,7 @@ describe("scan and HTTPS probes on loopback", () => {
   it("finds exactly the listening ports in a scanned range", async () => {
     const lo = Math.min(httpsPort, httpPort) - 50;
     const ports = Array.from({ length: Math.max(httpsPort, httpPort) - lo + 50 }, (_, i) => lo + i).filter((p) => p > 0 && p < 65536);
-    const open = await scanTcp("127.0.0.1", { ports, concurrency: 64, timeoutMs: 500 });
+    const { open } = await scanTcp("127.0.0.1", { ports, concurrency: 64, timeoutMs: 500 });
     expect(open.filter((p) => p === httpsPort || p === httpPort)).toEqual([httpsPort, httpPort].sort((a, b) => a - b));
   });
 

@@ -265,8 +265,21 @@ describe.skipIf(!HAVE_PG)("backup jobs and the restore drill against a real clus
   it("the restore drill restores the newest backup, verifies it and proves a point-in-time restore", async () => {
     const drillPort = await freePort();
     const backupId = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+    // Production's archive spool must survive the drill's restores: pgBackRest's restore deletes the
+    // queues of the spool it is given, and production's archive-push waits on the .ok files in "out"
+    // (sharing it stalled archiving, and every PostgreSQL shutdown, for the 60 s archive-timeout).
+    // "in" is unused by production, so a file there must stay; "out" is pruned by production's own
+    // archive-push, so the directory itself must stay (same inode).
+    const queue = (q: string) => dir("spool/archive/xiopro", q);
+    for (const q of ["in", "out"]) fs.mkdirSync(queue(q), { recursive: true });
+    fs.writeFileSync(path.join(queue("in"), "xiopro-test-sentinel"), "");
+    spawnSync("chown", ["-R", "postgres:postgres", dir("spool")]);
+    const outInode = fs.statSync(queue("out")).ino;
     const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(drillPort) });
     expect(r.stderr, r.stderr).toContain("restore drill passed");
+    expect(fs.existsSync(path.join(queue("in"), "xiopro-test-sentinel"))).toBe(true);
+    expect(fs.statSync(queue("out")).ino).toBe(outInode);
+    fs.rmSync(path.join(queue("in"), "xiopro-test-sentinel"));
     expect(r.stderr).toMatch(/ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/);
     expectSuccess("restore-drill", r);
     const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<string, unknown>;
@@ -276,6 +289,7 @@ describe.skipIf(!HAVE_PG)("backup jobs and the restore drill against a real clus
     expect(result.durationSeconds).toBeTypeOf("number");
     // The scratch copy is gone and production keeps no marker rows.
     expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
+    expect(fs.existsSync(dir("drill/spool"))).toBe(false);
     expect(sql("postgres", "SELECT count(*) FROM xiopro_restore_drill_marker")).toBe("0");
   });
 

@@ -143,11 +143,24 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
 }
 
 /** Scan verdict: exactly the class-A TCP ports open. */
-export function evaluateScan(family: string, expected: number[], open: number[], seconds: number): CheckResult[] {
+/** The scan's verdicts. `how` (e.g. "1 sweep, 250 ms per port") is appended to the scan's detail. */
+export function evaluateScan(family: string, expected: number[], scan: { open: number[]; reliable: boolean; canary?: { probes: number; missed: number } }, seconds: number, how?: string): CheckResult[] {
+  const open = scan.open;
   const extra = open.filter((p) => !expected.includes(p));
   const missing = expected.filter((p) => !open.includes(p));
+  if (!scan.reliable) {
+    // Probes to open ports went unanswered: a port the sweep saw as silent may be open. Whatever it
+    // did see open is still a finding.
+    const why = `unreliable: ${scan.canary?.missed ?? "?"} of ${scan.canary?.probes ?? "?"} probes to known-open ports went unanswered even at the lowest concurrency (a full connection-tracking table or NAT on the scanning side, or a lossy path); scan from a host without NAT or a stateful firewall`;
+    const port = (p: number) => (open.includes(p) ? `port ${p} open` : `port ${p} not proven closed (scan unreliable)`);
+    return [
+      { name: `${family} scan: exactly the class-A ports open`, required: true, result: "fail", detail: `${why}; open ${open.join(",") || "none"}${how ? ` (${how})` : ""}`, seconds },
+      { name: `${family}: SSH not reachable publicly`, required: true, result: "fail", detail: port(22), seconds: 0 },
+      { name: `${family}: PostgreSQL not reachable publicly`, required: true, result: "fail", detail: port(5432), seconds: 0 },
+    ];
+  }
   return [
-    { name: `${family} scan: exactly the class-A ports open`, required: true, result: extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}`, seconds },
+    { name: `${family} scan: exactly the class-A ports open`, required: true, result: extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}${how ? ` (${how})` : ""}`, seconds },
     { name: `${family}: SSH not reachable publicly`, required: true, result: open.includes(22) ? "fail" : "pass", detail: open.includes(22) ? "port 22 open" : "port 22 closed", seconds: 0 },
     { name: `${family}: PostgreSQL not reachable publicly`, required: true, result: open.includes(5432) ? "fail" : "pass", detail: open.includes(5432) ? "port 5432 open" : "port 5432 closed", seconds: 0 },
   ];

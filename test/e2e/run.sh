@@ -13,17 +13,23 @@
 # boots as a second container on the same private network, and Node A's acceptance then requires
 # the receiver streaming in sync.
 #
-# Environment: XIOPRO_E2E_KEEP=1 keeps the container and its files after a failure.
+# The iteration loop: --keep leaves the containers running after the run (passed or not);
+# `--again` then repeats only the acceptance round against them (seconds, not a boot), and
+# `--down` stops them. XIOPRO_E2E_KEEP=1 keeps the container and its files after a failure.
 set -euo pipefail
 
-receiver=0
+usage() { echo "usage: npm run test:e2e [-- [--receiver] [--keep] | --again | --down]" >&2; exit 2; }
+receiver=0 keep=0 mode=run
 for arg in "$@"; do
   case $arg in
     --receiver) receiver=1 ;;
-    *) echo "usage: npm run test:e2e [-- --receiver]" >&2; exit 2 ;;
+    --keep) keep=1 ;;
+    --again) mode=again ;;
+    --down) mode=down ;;
+    *) usage ;;
   esac
 done
-export XIOPRO_E2E_RECEIVER=$receiver
+[[ $mode == run ]] || ((receiver == 0 && keep == 0)) || usage
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -35,8 +41,18 @@ ns=${XVM_NETNS}
 cns=xe2e
 rns=xe2ec
 machine=xiopro-e2e
-work=$(mktemp -d /tmp/xiopro-e2e.XXXXXX)
+# What --keep leaves for --again and --down: the work directory and the container processes.
+state_file=/run/xiopro-e2e/state
 t0=$(date +%s)
+if [[ $mode == run ]]; then
+  [[ ! -f $state_file ]] || { echo "containers kept by an earlier run are still up: npm run test:e2e -- --down first" >&2; exit 2; }
+  work=$(mktemp -d /tmp/xiopro-e2e.XXXXXX)
+else
+  [[ -f $state_file ]] || { echo "no kept containers (run npm run test:e2e -- --keep first)" >&2; exit 2; }
+  # shellcheck source=/dev/null
+  source "$state_file"
+fi
+export XIOPRO_E2E_RECEIVER=$receiver
 say() { printf '[test:e2e %4ss] %s\n' "$(($(date +%s) - t0))" "$*"; }
 
 # Acceptance checks a container cannot pass, with the reason; everything else must pass.
@@ -78,10 +94,15 @@ drop_cgroups() {
     find "$d/$machine" "$d/$machine-c" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
 }
+keep_containers() {
+  mkdir -p "$(dirname "$state_file")"
+  printf 'work=%q\nnspawn_pid=%q\nreceiver_pid=%q\nreceiver=%q\n' "$work" "${nspawn_pid:-}" "${receiver_pid:-}" "$receiver" >"$state_file"
+  say "kept: container $machine$( ((receiver)) && echo " and $machine-c") and $work; npm run test:e2e -- --again repeats the acceptance round, -- --down stops them"
+}
 cleanup() {
   local rc=$?
-  if ((rc != 0)) && [[ ${XIOPRO_E2E_KEEP:-0} == 1 ]]; then
-    say "XIOPRO_E2E_KEEP=1: container $machine and $work kept"
+  if ((keep)) || { ((rc != 0)) && [[ ${XIOPRO_E2E_KEEP:-0} == 1 ]]; }; then
+    keep_containers
     exit "$rc"
   fi
   local pid
@@ -100,9 +121,63 @@ cleanup() {
   ip -n "$ns" link del e2e-pub 2>/dev/null || true
   ip -n "$ns" link del e2e-priv 2>/dev/null || true
   "$vm/net.sh" down >/dev/null 2>&1 || true
-  rm -rf "$work"
+  rm -rf "$work" "$state_file"
   exit "$rc"
 }
+
+ssh_opts=(-i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5)
+ssh_base=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.10)
+ssh_c=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.11)
+# The acceptance round against the running container(s), with the container's limits applied.
+acceptance_round() {
+  local passed=0 failed=0 limited=0 result name detail why received
+  say "acceptance (no --reboot)"
+  set +e
+  ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
+    --target 203.0.113.10 --ssh-key "$work/id" --public-addr 203.0.113.10 --public-addr6 2001:db8:100::10 --scan-from 203.0.113.50 \
+    --secrets-file "$work/secrets.json" --json >"$work/acceptance.json"
+  set -e
+  while IFS=$'\t' read -r result name detail; do
+    if [[ $result == fail ]] && why=$(limit_for "$name"); then
+      printf '  %-60s %s\n' "$name" "not provable in a container: $why"
+      limited=$((limited + 1))
+    elif [[ $result == fail ]]; then
+      printf '  %-60s FAIL  %s\n' "$name" "$detail"
+      failed=$((failed + 1))
+    else
+      printf '  %-60s %s\n' "$name" "${result^^}"
+      [[ $result == pass ]] && passed=$((passed + 1))
+    fi
+  done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/acceptance.json")
+  # shellcheck disable=SC2016 # JavaScript template literals, not shell
+  say "slowest acceptance checks: $(node -e 'const r = require(process.argv[1]).results; console.log(r.sort((a, b) => b.seconds - a.seconds).slice(0, 4).map((x) => `${x.name} ${x.seconds.toFixed(1)} s`).join("; "))' "$work/acceptance.json")"
+  if ((receiver)); then
+    # The receiver's side, as its node sees it: the unit and the files it wrote.
+    received=$("${ssh_c[@]}" "sudo find /var/lib/xiopro-walreceiver/wal -maxdepth 1 -type f | wc -l")
+    if [[ $("${ssh_c[@]}" systemctl is-active xiopro-walreceiver.service) == active && $received -gt 0 ]]; then
+      printf '  %-60s %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "PASS ($received files)"
+      passed=$((passed + 1))
+    else
+      printf '  %-60s FAIL  %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "$("${ssh_c[@]}" journalctl -u xiopro-walreceiver -n 5 --no-pager -o cat | tr '\n' ' ')"
+      failed=$((failed + 1))
+    fi
+  fi
+  say "e2e: ${passed} passed, ${failed} failed, ${limited} not provable in a container (npm run test:vm proves them)"
+  ((failed == 0 && passed > 0))
+}
+
+case $mode in
+  down)
+    trap cleanup EXIT
+    say "stopping the kept containers"
+    exit 0
+    ;;
+  again)
+    kill -0 "$nspawn_pid" 2>/dev/null || { echo "the kept container is gone; npm run test:e2e -- --down, then run again" >&2; exit 1; }
+    acceptance_round
+    exit
+    ;;
+esac
 trap cleanup EXIT
 drop_cgroups # an earlier run's leftovers would share the addresses
 
@@ -178,9 +253,6 @@ if ((receiver)); then
     --network-namespace-path="/run/netns/$rns" --capability=CAP_NET_ADMIN --console=read-only >"$work/c-console.log" 2>&1 &
   receiver_pid=$!
 fi
-ssh_opts=(-i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5)
-ssh_base=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.10)
-ssh_c=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.11)
 # wait_boot NAME PID CONSOLE SSH...: until cloud-init's boot-finished exists (5 min at most).
 wait_boot() {
   local name=$1 pid=$2 console=$3
@@ -211,37 +283,4 @@ fi
 "${ssh_base[@]}" "$(node -p 'require(process.argv[1]).ops' "$work/deliveries.json")" <"$work/ops.b64" >/dev/null
 "${ssh_base[@]}" "$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")" </dev/null >/dev/null
 
-say "acceptance (no --reboot)"
-set +e
-ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
-  --target 203.0.113.10 --ssh-key "$work/id" --public-addr 203.0.113.10 --public-addr6 2001:db8:100::10 --scan-from 203.0.113.50 \
-  --secrets-file "$work/secrets.json" --json >"$work/acceptance.json"
-set -e
-passed=0 failed=0 limited=0
-while IFS=$'\t' read -r result name detail; do
-  if [[ $result == fail ]] && why=$(limit_for "$name"); then
-    printf '  %-60s %s\n' "$name" "not provable in a container: $why"
-    limited=$((limited + 1))
-  elif [[ $result == fail ]]; then
-    printf '  %-60s FAIL  %s\n' "$name" "$detail"
-    failed=$((failed + 1))
-  else
-    printf '  %-60s %s\n' "$name" "${result^^}"
-    [[ $result == pass ]] && passed=$((passed + 1))
-  fi
-done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/acceptance.json")
-# shellcheck disable=SC2016 # JavaScript template literals, not shell
-say "slowest acceptance checks: $(node -e 'const r = require(process.argv[1]).results; console.log(r.sort((a, b) => b.seconds - a.seconds).slice(0, 4).map((x) => `${x.name} ${x.seconds.toFixed(1)} s`).join("; "))' "$work/acceptance.json")"
-if ((receiver)); then
-  # The receiver's side, as its node sees it: the unit and the files it wrote.
-  received=$("${ssh_c[@]}" "sudo find /var/lib/xiopro-walreceiver/wal -maxdepth 1 -type f | wc -l")
-  if [[ $("${ssh_c[@]}" systemctl is-active xiopro-walreceiver.service) == active && $received -gt 0 ]]; then
-    printf '  %-60s %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "PASS ($received files)"
-    passed=$((passed + 1))
-  else
-    printf '  %-60s FAIL  %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "$("${ssh_c[@]}" journalctl -u xiopro-walreceiver -n 5 --no-pager -o cat | tr '\n' ' ')"
-    failed=$((failed + 1))
-  fi
-fi
-say "e2e: ${passed} passed, ${failed} failed, ${limited} not provable in a container (npm run test:vm proves them)"
-((failed == 0 && passed > 0))
+acceptance_round
