@@ -2,4 +2,10 @@
 import { scanTcp } from "../../scripts/accept/scan";
 
 const [host, opts] = process.argv.slice(2);
-scanTcp(host!, JSON.parse(opts ?? "{}")).then((r) => console.log(JSON.stringify(r)));
+scanTcp(host!, JSON.parse(opts ?? "{}")).then(
+  (r) => console.log(JSON.stringify(r)),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
