@@ -60,9 +60,9 @@ describe.skipIf(!CAN_RUN)("the acceptance scan against an nftables drop policy",
   it("sweeps all 65535 ports: the open ones found, the leak among them, the sweep checked by its canaries", () => {
     const r = scan({ confirm: [80, 443] });
     expect(r.open).toEqual([80, 443, 4321]);
-    // 255 canaries a sweep; a machine too busy to keep up may lose some and sweep again, slower.
+    // 255 canaries a sweep; a machine too busy to keep up may lose some and sweep chunks again, slower.
     expect(r).toMatchObject({ reliable: true, passes: 1 });
-    expect(r.canary.probes).toBe(255 * (r.canary.slowdowns + 1));
+    expect(r.canary.probes).toBeGreaterThanOrEqual(255);
     // The sweep's wait per port derives from the measured round trip (loopback-fast here: the floor).
     expect(r.rttMs).toBeLessThan(50);
     expect(r.timeoutMs).toBe(250);
@@ -75,7 +75,8 @@ describe.skipIf(!CAN_RUN)("the acceptance scan against an nftables drop policy",
       const r = scan({ confirm: [80, 443], ports: Array.from({ length: 8192 }, (_, i) => i + 1), timeoutMs: 100 });
       expect(r.reliable).toBe(false);
       expect(r.canary.missed).toBeGreaterThan(0);
-      expect(r).toMatchObject({ concurrency: 256, canary: { slowdowns: 2 } });
+      // One chunk (8192 ports): swept at 2048, 1024, 512 and 256 sockets, losing canaries each time.
+      expect(r).toMatchObject({ concurrency: 256, canary: { probes: 4 * 32, slowdowns: 3 } });
       // What it did see open is still reported.
       expect(r.open).toEqual(expect.arrayContaining([80, 4321]));
     } finally {

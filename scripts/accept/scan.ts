@@ -38,8 +38,10 @@ const DEFAULT_TIMEOUT_MS = 1000;
 const RTT_FACTOR = 20;
 const MIN_TIMEOUT_MS = 250;
 const CONFIRM_TIMEOUT_MS = 3000;
-// A known-open port is probed again after every this many ports of a sweep (see scanTcp).
+// A known-open port is probed again after every this many ports of a sweep, and a sweep is judged
+// (and if need be repeated) in chunks of this many ports (see scanTcp).
 const CANARY_EVERY = 256;
+const CHUNK = 8192;
 // 2048 sockets of 250 ms is ~8 000 probes a second: measured without a lost canary from the
 // test harness' namespace, where 4096 lost 10 of 255 (docs/testing.md).
 const DEFAULT_CONCURRENCY = 2048;
@@ -83,9 +85,10 @@ export function sweepTimeoutMs(rttMs: number | undefined): number {
  *
  * A sweep checks itself: every CANARY_EVERY ports it probes an expected port again. A canary that
  * does not answer means the sweep lost answers (a full connection-tracking table on the scanning
- * side, a congested link, a target that cannot keep up) and could have missed an open port too;
- * the sweep is then repeated at a quarter of the concurrency, and a sweep that still loses
- * canaries at the lowest concurrency makes the result unreliable (reported, never passed).
+ * side, a congested link, a target or scanner that cannot keep up) and could have missed an open
+ * port too. The sweep runs in chunks of CHUNK ports; a chunk that lost a canary is swept again at
+ * half the concurrency (the rest of the sweep goes on at that concurrency), and a chunk that
+ * still loses one at MIN_CONCURRENCY makes the result unreliable (reported, never passed).
  * Every port a sweep saw open, and every expected one, is probed slowly again at the end.
  */
 export async function scanTcp(host: string, opts: ScanOptions = {}): Promise<ScanResult> {
@@ -107,56 +110,84 @@ export async function scanTcp(host: string, opts: ScanOptions = {}): Promise<Sca
   const timeoutMs = opts.timeoutMs ?? sweepTimeoutMs(rttMs);
   const passes = opts.passes ?? 1;
   const ports = opts.ports ?? Array.from({ length: 65535 }, (_, i) => i + 1);
-  let concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  const swept = new Set<number>();
-  const canary = { probes: 0, missed: 0, slowdowns: 0 };
-  let reliable = true;
+  const state: SweepState = { concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY, open: new Set(), canary: { probes: 0, missed: 0, slowdowns: 0 }, reliable: true };
   for (let pass = 0; pass < passes; pass++) {
-    const order = pass % 2 === 0 ? ports : [...ports].reverse();
-    for (;;) {
-      const r = await sweep(host, order, before, concurrency, timeoutMs, opts.localAddress);
-      canary.probes += r.canaryProbes;
-      canary.missed += r.canaryMissed;
-      r.open.forEach((p) => swept.add(p));
-      if (r.canaryMissed === 0) break;
-      if (concurrency <= MIN_CONCURRENCY) {
-        reliable = false;
-        break;
-      }
-      concurrency = Math.max(MIN_CONCURRENCY, Math.floor(concurrency / 4));
-      canary.slowdowns++;
-    }
+    await sweep(host, pass % 2 === 0 ? ports : [...ports].reverse(), before, timeoutMs, state, opts.localAddress);
   }
-  const after = await slow([...new Set([...swept, ...confirm])], false);
-  const open = [...new Set([...before, ...swept, ...after])].sort((a, b) => a - b);
-  return { open, passes, timeoutMs, concurrency, canary, reliable, ...(rttMs === undefined ? {} : { rttMs: Math.round(rttMs * 10) / 10 }) };
+  const after = await slow([...new Set([...state.open, ...confirm])], false);
+  const open = [...new Set([...before, ...state.open, ...after])].sort((a, b) => a - b);
+  return { open, passes, timeoutMs, concurrency: state.concurrency, canary: state.canary, reliable: state.reliable, ...(rttMs === undefined ? {} : { rttMs: Math.round(rttMs * 10) / 10 }) };
 }
 
-interface Sweep {
-  open: number[];
-  canaryProbes: number;
-  canaryMissed: number;
+interface SweepState {
+  concurrency: number;
+  open: Set<number>;
+  canary: ScanResult["canary"];
+  reliable: boolean;
 }
 
-/** One sweep over `ports`, with a probe of a known-open canary port every CANARY_EVERY ports. */
-async function sweep(host: string, ports: number[], canaries: number[], concurrency: number, timeoutMs: number, localAddress?: string): Promise<Sweep> {
-  const jobs: { port: number; canary: boolean }[] = [];
-  ports.forEach((port, i) => {
-    if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1) jobs.push({ port: canaries[(i / CANARY_EVERY) % canaries.length | 0]!, canary: true });
-    jobs.push({ port, canary: false });
-  });
-  const result: Sweep = { open: [], canaryProbes: 0, canaryMissed: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      const state = await probe(host, job.port, timeoutMs, localAddress);
-      if (job.canary) {
-        result.canaryProbes++;
-        if (state !== "open") result.canaryMissed++;
-      } else if (state === "open") result.open.push(job.port);
-    }
+interface Chunk {
+  ports: number[];
+  /** Probes not finished yet. */
+  left: number;
+  missedCanaries: number;
+  /** The concurrency when its first probe began (0: not begun). */
+  concurrency: number;
+}
+
+/** One sweep over `ports` in chunks, each with a probe of a known-open canary port every CANARY_EVERY ports. */
+function sweep(host: string, ports: number[], canaries: number[], timeoutMs: number, state: SweepState, localAddress?: string): Promise<void> {
+  const jobs: { port: number; canary: boolean; chunk: Chunk }[] = [];
+  const add = (chunkPorts: number[]) => {
+    const chunk: Chunk = { ports: chunkPorts, left: 0, missedCanaries: 0, concurrency: 0 };
+    chunkPorts.forEach((port, i) => {
+      if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1) jobs.push({ port: canaries[Math.floor(i / CANARY_EVERY) % canaries.length]!, canary: true, chunk });
+      jobs.push({ port, canary: false, chunk });
+    });
+    chunk.left = jobs.filter((j) => j.chunk === chunk).length;
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
-  return result;
+  for (let i = 0; i < ports.length; i += CHUNK) add(ports.slice(i, i + CHUNK));
+  // A chunk that lost canaries is swept again, slower; one whose loss began at a higher
+  // concurrency than the current one only again (the slowdown already happened).
+  const chunkDone = (chunk: Chunk) => {
+    if (chunk.missedCanaries === 0) return;
+    if (chunk.concurrency <= state.concurrency) {
+      if (state.concurrency <= MIN_CONCURRENCY) {
+        state.reliable = false;
+        return;
+      }
+      state.concurrency = Math.max(MIN_CONCURRENCY, Math.floor(state.concurrency / 2));
+      state.canary.slowdowns++;
+    }
+    add(chunk.ports);
+  };
+  let next = 0;
+  let running = 0;
+  return new Promise((resolve) => {
+    const worker = async () => {
+      running++;
+      while (next < jobs.length && running <= state.concurrency) {
+        const job = jobs[next++]!;
+        if (job.chunk.concurrency === 0) job.chunk.concurrency = state.concurrency;
+        const result = await probe(host, job.port, timeoutMs, localAddress);
+        if (job.canary) {
+          state.canary.probes++;
+          if (result !== "open") {
+            state.canary.missed++;
+            job.chunk.missedCanaries++;
+          }
+        } else if (result === "open") state.open.add(job.port);
+        if (--job.chunk.left === 0) {
+          chunkDone(job.chunk);
+          startWorkers();
+        }
+      }
+      running--;
+      if (running === 0) resolve();
+    };
+    const startWorkers = () => {
+      while (running < state.concurrency && next < jobs.length) void worker();
+    };
+    startWorkers();
+  });
 }
