@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluateFacts, evaluateScan, type NodeFacts } from "../scripts/accept/checks";
 import { checkSite } from "../scripts/accept/https";
+import { timingsLine } from "../scripts/accept/report";
 import { scanTcp } from "../scripts/accept/scan";
 import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
 import { splitHostPort } from "../scripts/accept/accept";
@@ -136,6 +137,12 @@ describe("acceptance verdicts on facts", () => {
     expect(r.map((x) => x.result)).toEqual(["fail", "fail", "fail"]);
     expect(r[0]!.detail).toMatch(/^unreliable: 17 of 255 probes to known-open ports went unanswered/);
     expect(r[1]!.detail).toBe("port 22 not proven closed (scan unreliable)");
+  });
+
+  it("reports the run's timings with only the three slowest sections of the facts", () => {
+    const line = timingsLine({ sshSeconds: 1.04, checksSeconds: 11, "facts.cloudInitSeconds": 2.5, "facts.unitsSeconds": 0.2, "facts.journalSeconds": 0.9, "facts.monitoringSeconds": 1.1 }, " s");
+    expect(line).toBe("sshSeconds 1.0 s, checksSeconds 11.0 s, slowest facts: cloudInit 2.5 s, monitoring 1.1 s, journal 0.9 s");
+    expect(timingsLine({ sshSeconds: 2 })).toBe("sshSeconds 2.0");
   });
 
   it("parses --target forms and rejects ambiguous ones", () => {

@@ -149,13 +149,14 @@ async function postgresPersistence(c: Context): Promise<CheckResult> {
   return { name: "PostgreSQL persistence across a restart", required: true, result: r ? "fail" : "pass", detail: r || `marker ${marker} written, PostgreSQL restarted, marker read back`, seconds: s };
 }
 
-async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: string }> {
+/** `timings` gets how long the archive check and each section of the facts took. */
+async function nodeChecks(c: Context, timings: Record<string, number>): Promise<{ results: CheckResult[]; ca?: string }> {
   const results: CheckResult[] = [];
   if (c.spec.postgres) {
     results.push(await postgresPersistence(c));
     if (c.spec.jobs.some((j) => j.job === "pgbackrest-check")) {
       // A fresh archive check (forces a WAL switch and waits for its archive); outcome in its state file.
-      await ssh(c.ssh, "sudo systemctl start xiopro-pgbackrest@check.service", undefined, 300_000);
+      [, timings.archiveCheckSeconds] = await timed(() => ssh(c.ssh, "sudo systemctl start xiopro-pgbackrest@check.service", undefined, 300_000));
     }
   }
   const args = {
@@ -178,7 +179,10 @@ async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: st
     results.push({ name: "facts over the admin path", required: true, result: "fail", detail: (facts.stderr || facts.stdout).split("\n").slice(-2).join(" "), seconds: s });
     return { results };
   }
-  const evaluated = evaluateFacts(c.spec, JSON.parse(facts.stdout) as NodeFacts);
+  const parsed = JSON.parse(facts.stdout) as NodeFacts;
+  timings.factsSeconds = s;
+  for (const [section, seconds] of Object.entries(parsed.seconds ?? {})) timings[`facts.${section}Seconds`] = seconds;
+  const evaluated = evaluateFacts(c.spec, parsed);
   evaluated[0]!.seconds = s;
   results.push(...evaluated);
   let ca: string | undefined;
@@ -191,8 +195,8 @@ async function nodeChecks(c: Context): Promise<{ results: CheckResult[]; ca?: st
 
 // The scan waits on dropped packets and the node checks on the node: they overlap. The HTTPS
 // checks need the internal CA the node checks read, so they come after.
-async function allChecks(c: Context, o: AcceptOptions): Promise<CheckResult[]> {
-  const [scans, inside] = await Promise.all([scanChecks(c, o), nodeChecks(c)]);
+async function allChecks(c: Context, o: AcceptOptions, timings: Record<string, number> = {}): Promise<CheckResult[]> {
+  const [scans, inside] = await Promise.all([scanChecks(c, o), nodeChecks(c, timings)]);
   const sites = await siteChecks(c, inside.ca);
   return [...scans, ...sites, ...inside.results];
 }
@@ -206,7 +210,7 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
   const [ssh0, sshS] = await timed(() => waitForSsh(c.ssh, 60).then(() => true, () => false));
   if (!ssh0) throw new AcceptUsageError(`cannot reach ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} over SSH (admin path ${c.plan.adminPath.mode})`);
   timings.sshSeconds = sshS;
-  const [results, s] = await timed(() => allChecks(c, o));
+  const [results, s] = await timed(() => allChecks(c, o, timings));
   timings.checksSeconds = s;
   if (o.reboot) {
     const t0 = Date.now();

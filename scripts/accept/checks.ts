@@ -15,6 +15,8 @@ export interface CheckResult {
 /** Facts as printed by remote/facts.py. */
 export interface NodeFacts {
   collectedAt: number;
+  /** Seconds each section of facts.py took, for the run's timings. */
+  seconds?: Record<string, number>;
   cloudInit: { statusLong: string; statusCode: number; bootFinished: boolean; errors: unknown[] | null };
   units: Record<string, Record<string, string>>;
   timers: Record<string, Record<string, string>>;

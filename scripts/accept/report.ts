@@ -3,6 +3,17 @@ import type { AcceptRun } from "./accept";
 
 const ICON = { pass: "PASS", fail: "FAIL", skip: "skip" } as const;
 
+/** The run's timings in one line: the facts' sections only as the three slowest. */
+export function timingsLine(timings: Record<string, number>, unit = ""): string {
+  const main = Object.entries(timings).filter(([k]) => !k.startsWith("facts."));
+  const sections = Object.entries(timings)
+    .filter(([k]) => k.startsWith("facts."))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k, v]) => `${k.slice("facts.".length).replace(/Seconds$/, "")} ${v.toFixed(1)}${unit}`);
+  return [...main.map(([k, v]) => `${k} ${v.toFixed(1)}${unit}`), ...(sections.length ? [`slowest facts: ${sections.join(", ")}`] : [])].join(", ");
+}
+
 export function table(run: AcceptRun): string {
   const rows = run.results.map((r) => [r.name, ICON[r.result] + (r.required ? "" : " (optional)"), r.detail, r.seconds ? r.seconds.toFixed(1) : ""]);
   const head = ["check", "result", "detail", "s"];
@@ -15,7 +26,7 @@ export function table(run: AcceptRun): string {
     w.map((n) => "-".repeat(n)).join("  "),
     ...rows.map(fmt),
     "",
-    `timings: ${Object.entries(run.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`,
+    `timings: ${timingsLine(run.timings)}`,
     run.passed ? `ACCEPTED: ${run.results.filter((r) => r.result === "pass").length} checks passed` : `NOT ACCEPTED: ${failed} required check${failed === 1 ? "" : "s"} failed`,
   ].join("\n");
 }
@@ -29,7 +40,7 @@ export function markdown(run: AcceptRun): string {
     "|---|---|---|---|",
     ...run.results.map((r) => `| ${esc(r.name)} | ${r.result === "pass" ? "✅" : r.result === "fail" ? (r.required ? "❌" : "⚠️") : "➖"} | ${esc(r.detail)} | ${r.seconds ? r.seconds.toFixed(1) : ""} |`),
     "",
-    `Timings: ${Object.entries(run.timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", ")}`,
+    `Timings: ${timingsLine(run.timings, " s")}`,
     "",
   ].join("\n");
 }

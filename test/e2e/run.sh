@@ -149,6 +149,7 @@ acceptance_round() {
       [[ $result == pass ]] && passed=$((passed + 1))
     fi
   done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/acceptance.json")
+  say "acceptance timings: $("$tsx" -e 'console.log(require(process.argv[1]).timingsLine(require(process.argv[2]).timings, " s"))' "$repo/scripts/accept/report.ts" "$work/acceptance.json")"
   # shellcheck disable=SC2016 # JavaScript template literals, not shell
   say "slowest acceptance checks: $(node -e 'const r = require(process.argv[1]).results; console.log(r.sort((a, b) => b.seconds - a.seconds).slice(0, 4).map((x) => `${x.name} ${x.seconds.toFixed(1)} s`).join("; "))' "$work/acceptance.json")"
   if ((receiver)); then

@@ -30,7 +30,16 @@ def show(unit, props):
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-facts = {"collectedAt": int(time.time()), "hostname": os.uname().nodename}
+facts = {"collectedAt": int(time.time()), "hostname": os.uname().nodename, "seconds": {}}
+_lap = [time.monotonic()]
+
+
+def lap(section):
+    """Seconds the section that just ended took (the caller reports the slow ones)."""
+    now = time.monotonic()
+    facts["seconds"][section] = round(now - _lap[0], 2)
+    _lap[0] = now
+
 
 # cloud-init
 code, out, _ = sh(["cloud-init", "status", "--long"])
@@ -45,6 +54,7 @@ try:
 except (OSError, ValueError):
     facts["cloudInit"]["errors"] = None
 
+lap("cloudInit")
 # units and timers
 facts["units"] = {u: show(u, ["LoadState", "ActiveState", "SubState", "Result", "ConditionResult"]) for u in args["units"]}
 facts["timers"] = {t: show(t, ["LoadState", "ActiveState", "SubState", "NextElapseUSecRealtime", "UnitFileState"]) for t in args["timers"]}
@@ -53,10 +63,12 @@ facts["failedUnits"] = [line.split()[0] for line in out.splitlines() if line.str
 _, out, _ = sh(["systemctl", "is-system-running"])
 facts["systemState"] = out
 
+lap("units")
 # credentials delivered (names only)
 store = "/etc/credstore.encrypted"
 facts["credentials"] = sorted(f for f in os.listdir(store) if not f.startswith(".")) if os.path.isdir(store) else []
 
+lap("credentials")
 # volumes
 mounts = []
 for m in args["mounts"]:
@@ -69,6 +81,7 @@ for m in args["mounts"]:
     mounts.append({"mountPoint": m["mountPoint"], "mountedAt": tgt, "source": src, "device": dev, "deviceResolved": resolved, "usedPercent": used})
 facts["mounts"] = mounts
 
+lap("mounts")
 # memory
 mem = {}
 with open("/proc/meminfo") as f:
@@ -77,6 +90,7 @@ with open("/proc/meminfo") as f:
         mem[k] = int(v.strip().split()[0])
 facts["memory"] = {"totalMb": mem["MemTotal"] // 1024, "availableMb": mem["MemAvailable"] // 1024, "swapUsedMb": (mem["SwapTotal"] - mem["SwapFree"]) // 1024}
 
+lap("memory")
 # time and upgrades
 _, out, _ = sh(["timedatectl", "show", "-p", "NTPSynchronized", "-p", "NTP", "--value"])
 facts["time"] = {"ntpSynchronized": out.splitlines()[0] if out else "", "ntp": out.splitlines()[1] if len(out.splitlines()) > 1 else ""}
@@ -84,6 +98,7 @@ _, enabled, _ = sh(["systemctl", "is-enabled", "unattended-upgrades.service"])
 _, aptconf, _ = sh(["apt-config", "dump", "APT::Periodic::Unattended-Upgrade"])
 facts["unattendedUpgrades"] = {"serviceEnabled": enabled, "periodic": aptconf}
 
+lap("timeAndUpgrades")
 # job state files
 states = {}
 sd = args["stateDir"]
@@ -97,6 +112,7 @@ if os.path.isdir(sd):
                 states[name[:-5]] = {"unreadable": str(e)}
 facts["states"] = states
 
+lap("states")
 # Node B independence: its name must not appear in units, mounts, config or routes.
 nb = args.get("nodeB")
 refs = []
@@ -109,6 +125,7 @@ if nb:
 _, routes, _ = sh(["ip", "-j", "route"])
 facts["nodeB"] = {"name": nb, "references": refs, "routes": json.loads(routes or "[]")}
 
+lap("nodeB")
 # PostgreSQL archiver (no credentials needed: peer auth as postgres)
 if args.get("postgres"):
     code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
@@ -118,6 +135,7 @@ if args.get("postgres"):
                          "lastFailed": int(parts[1]) if parts else None, "failedCount": int(parts[2]) if parts else None,
                          "archivedCount": int(parts[3]) if parts else None}
 
+lap("archiver")
 # Credential isolation: an unprivileged process (no grant) must not read any stored or decrypted
 # credential. Only the outcome per file leaves the node, never content.
 readable = []
@@ -159,6 +177,7 @@ for unit in args["units"]:
                 cross.append(f"{unit} reads {p}")
 facts["credentialIsolation"] = {"checked": checked, "readableByNobody": readable, "crossUnitAttempts": attempts, "crossUnitReads": cross}
 
+lap("credentialIsolation")
 # Fingerprints of candidate tokens in text files (no values leave the node). Every window of each
 # length a secret has is fingerprinted too, so a secret embedded in a longer token is still found.
 TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}")
@@ -180,6 +199,7 @@ for root in args["plaintextRoots"]:
                 continue
             scanned += 1
             tokens.update(TOKEN.findall(data))
+lap("plaintextFiles")
 # This boot's journal (text), fingerprinted separately: no unit may log a secret.
 journal_tokens = set()
 code, out, _ = sh(["journalctl", "-b", "--no-pager", "-o", "cat"], timeout=120)
@@ -192,6 +212,7 @@ for t in journal_tokens:
             journal_prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
 facts["journal"] = {"ok": code == 0, "lines": out.count("\n") + 1 if code == 0 else 0, "fingerprints": sorted(journal_prints)}
 
+lap("journal")
 # Distinct tokens only: the same words recur across files, and hashing is the slow part.
 for t in tokens:
     for n in lengths:
@@ -199,6 +220,7 @@ for t in tokens:
             prints.add(hashlib.sha256(t[i:i + n]).hexdigest())
 facts["plaintext"] = {"filesScanned": scanned, "fingerprints": sorted(prints)}
 
+lap("fingerprints")
 # The WAL receiver as the database sees it (its name is a plain identifier from the plan). A
 # PostgreSQL restart (the persistence check) drops its connection and systemd restarts it within
 # seconds: wait up to 30 s for it to stream in the expected mode.
@@ -217,6 +239,7 @@ if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
     facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else "",
                             "waitedSeconds": round(time.time() - started, 1)}
 
+lap("walReceiver")
 # Monitoring (last, so the other facts overlap Prometheus' first scrapes): Prometheus' own view of its targets and rules, and Alertmanager's readiness.
 mon = args.get("monitoring")
 if mon:
@@ -246,4 +269,5 @@ if mon:
     acode, _ = get(mon["alertmanagerUrl"] + "/-/ready")
     facts["monitoring"] = {"prometheusError": "" if code == 200 else body[:200], "targets": targets, "alertRules": rules, "alertmanagerReady": acode == 200}
 
+lap("monitoring")
 print(json.dumps(facts))
