@@ -1,6 +1,6 @@
 // The acceptance tool itself: pure verdicts on recorded facts, a real TCP scan and real HTTPS
 // probes on loopback. (The VM proof runs it against a real node.)
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
@@ -14,7 +14,9 @@ import { timingsLine } from "../scripts/accept/report";
 import { scanTcp } from "../scripts/accept/scan";
 import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
 import { splitHostPort } from "../scripts/accept/accept";
-import { planOf } from "./helpers";
+import { planOf, ROOT } from "./helpers";
+
+const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
 const plan = planOf("tst");
 const node = plan.nodes[0]!;
@@ -150,6 +152,24 @@ describe("acceptance verdicts on facts", () => {
     expect(splitHostPort("node:2222")).toEqual(["node", 2222]);
     expect(splitHostPort("[2001:db8::1]:22")).toEqual(["2001:db8::1", 22]);
     expect(() => splitHostPort("2001:db8::1")).toThrow(/host\[:port\]/);
+  });
+});
+
+describe("npm run accept --stack", () => {
+  it("asks Pulumi for the stack's outputs (pulumi stack output --json) and says what to do when it cannot", () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "accept-pulumi-"));
+    // Answers only the expected call, like a CLI that is not logged in; any other call exits 9.
+    fs.writeFileSync(path.join(bin, "pulumi"), `#!/bin/sh
+[ "$*" = "stack output --json --stack tst" ] || { echo "unexpected: $*" >&2; exit 9; }
+echo "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions" >&2
+exit 255
+`, { mode: 0o755 });
+    const r = spawnSync(TSX, [path.join(ROOT, "scripts/accept/cli.ts"), "--stack", "tst", "--history", path.join(bin, "history.jsonl")], { encoding: "utf8", timeout: 60_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.stderr.trim()).toBe("pulumi stack output failed (error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions); pass --outputs FILE or check 'pulumi login'");
+    expect(r.status).toBe(1);
+    // Nothing was checked, so nothing is recorded.
+    expect(fs.existsSync(path.join(bin, "history.jsonl"))).toBe(false);
+    fs.rmSync(bin, { recursive: true, force: true });
   });
 });
 

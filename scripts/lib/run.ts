@@ -1,4 +1,6 @@
 // Runs a program without a shell and collects its output. Never throws for a non-zero exit.
+// In place of execa: execa 6 and later are ESM-only, the package is CommonJS (ADR 0001), and this
+// is all the CLIs need (arguments without a shell, stdin, a timeout, the exit code).
 import { spawn } from "node:child_process";
 
 export interface RunResult {
