@@ -135,7 +135,7 @@ describe("acceptance verdicts on facts", () => {
   });
 
   it("scan verdict: a sweep that lost probes to open ports proves nothing closed", () => {
-    const r = evaluateScan("IPv4", [80, 443], { open: [80, 443], reliable: false, canary: { probes: 255, missed: 17 } }, 1);
+    const r = evaluateScan("IPv4", [80, 443], { open: [80, 443], reliable: false, canary: { probes: 255, missed: 17, slowdowns: 4 } }, 1);
     expect(r.map((x) => x.result)).toEqual(["fail", "fail", "fail"]);
     expect(r[0]!.detail).toMatch(/^unreliable: 17 of 255 probes to known-open ports went unanswered/);
     expect(r[1]!.detail).toBe("port 22 not proven closed (scan unreliable)");

@@ -1,6 +1,7 @@
 // Pure evaluation of a node's facts against its spec (seed 000 §9.10, §11.10.3; seed 003).
 // Every check names what it saw; a failing check is never downgraded.
 import type { AcceptSpec } from "./spec";
+import type { ScanResult } from "./scan";
 
 export type Outcome = "pass" | "fail" | "skip";
 
@@ -144,26 +145,23 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   return out;
 }
 
-/** Scan verdict: exactly the class-A TCP ports open. */
-/** The scan's verdicts. `how` (e.g. "1 sweep, 250 ms per port") is appended to the scan's detail. */
-export function evaluateScan(family: string, expected: number[], scan: { open: number[]; reliable: boolean; canary?: { probes: number; missed: number } }, seconds: number, how?: string): CheckResult[] {
-  const open = scan.open;
+/**
+ * The scan's verdicts: exactly the class-A TCP ports open, SSH and PostgreSQL not among them. An
+ * unreliable scan lost answers from open ports, so a port it saw silent may be open: nothing passes
+ * (what it did see open is still reported). `how` (e.g. "1 sweep, 250 ms per port") ends the detail.
+ */
+export function evaluateScan(family: string, expected: number[], scan: Pick<ScanResult, "open" | "reliable"> & Partial<Pick<ScanResult, "canary">>, seconds: number, how?: string): CheckResult[] {
+  const { open, reliable } = scan;
   const extra = open.filter((p) => !expected.includes(p));
   const missing = expected.filter((p) => !open.includes(p));
-  if (!scan.reliable) {
-    // Probes to open ports went unanswered: a port the sweep saw as silent may be open. Whatever it
-    // did see open is still a finding.
-    const why = `unreliable: ${scan.canary?.missed ?? "?"} of ${scan.canary?.probes ?? "?"} probes to known-open ports went unanswered even at the lowest concurrency (a full connection-tracking table or NAT on the scanning side, or a lossy path); scan from a host without NAT or a stateful firewall`;
-    const port = (p: number) => (open.includes(p) ? `port ${p} open` : `port ${p} not proven closed (scan unreliable)`);
-    return [
-      { name: `${family} scan: exactly the class-A ports open`, required: true, result: "fail", detail: `${why}; open ${open.join(",") || "none"}${how ? ` (${how})` : ""}`, seconds },
-      { name: `${family}: SSH not reachable publicly`, required: true, result: "fail", detail: port(22), seconds: 0 },
-      { name: `${family}: PostgreSQL not reachable publicly`, required: true, result: "fail", detail: port(5432), seconds: 0 },
-    ];
-  }
+  const found = reliable
+    ? `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}`
+    : `unreliable: ${scan.canary?.missed ?? "?"} of ${scan.canary?.probes ?? "?"} probes to known-open ports went unanswered even at the lowest concurrency (a full connection-tracking table or NAT on the scanning side, or a lossy path); scan from a host without NAT or a stateful firewall; open ${open.join(",") || "none"}`;
+  const closed = (port: number): Pick<CheckResult, "result" | "detail"> =>
+    open.includes(port) ? { result: "fail", detail: `port ${port} open` } : reliable ? { result: "pass", detail: `port ${port} closed` } : { result: "fail", detail: `port ${port} not proven closed (scan unreliable)` };
   return [
-    { name: `${family} scan: exactly the class-A ports open`, required: true, result: extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}${how ? ` (${how})` : ""}`, seconds },
-    { name: `${family}: SSH not reachable publicly`, required: true, result: open.includes(22) ? "fail" : "pass", detail: open.includes(22) ? "port 22 open" : "port 22 closed", seconds: 0 },
-    { name: `${family}: PostgreSQL not reachable publicly`, required: true, result: open.includes(5432) ? "fail" : "pass", detail: open.includes(5432) ? "port 5432 open" : "port 5432 closed", seconds: 0 },
+    { name: `${family} scan: exactly the class-A ports open`, required: true, result: reliable && extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: found + (how ? ` (${how})` : ""), seconds },
+    { name: `${family}: SSH not reachable publicly`, required: true, ...closed(22), seconds: 0 },
+    { name: `${family}: PostgreSQL not reachable publicly`, required: true, ...closed(5432), seconds: 0 },
   ];
 }

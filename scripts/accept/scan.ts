@@ -148,15 +148,18 @@ function sweep(host: string, ports: number[], canaries: number[], timeoutMs: num
   const jobs: { port: number; canary: boolean; chunk: Chunk }[] = [];
   const add = (chunkPorts: number[]) => {
     const chunk: Chunk = { ports: chunkPorts, left: 0, missedCanaries: 0, concurrency: 0 };
+    const push = (port: number, canary: boolean) => {
+      jobs.push({ port, canary, chunk });
+      chunk.left++;
+    };
     chunkPorts.forEach((port, i) => {
-      if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1) jobs.push({ port: canaries[Math.floor(i / CANARY_EVERY) % canaries.length]!, canary: true, chunk });
-      jobs.push({ port, canary: false, chunk });
+      if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1) push(canaries[Math.floor(i / CANARY_EVERY) % canaries.length]!, true);
+      push(port, false);
     });
-    chunk.left = jobs.filter((j) => j.chunk === chunk).length;
   };
   for (let i = 0; i < ports.length; i += CHUNK) add(ports.slice(i, i + CHUNK));
-  // A chunk that lost canaries is swept again, slower; one whose loss began at a higher
-  // concurrency than the current one only again (the slowdown already happened).
+  // A chunk that lost canaries is swept again at half the concurrency. One that began before an
+  // earlier slowdown is swept again at the current concurrency: that slowdown answered its loss.
   const chunkDone = (chunk: Chunk) => {
     if (chunk.missedCanaries === 0) return;
     if (chunk.concurrency <= state.concurrency) {
