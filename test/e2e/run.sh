@@ -79,7 +79,7 @@ in_own_cgroup() {
   shift
   for d in "${CGROUP_ROOTS[@]}"; do [[ ! -d $d ]] || mkdir -p "$d/$name"; done
   # shellcheck disable=SC2016 # expanded by the inner shell
-  exec sh -c 'for r in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do [ ! -d "$r/$0" ] || echo $$ >"$r/$0/cgroup.procs"; done; exec "$@"' "$name" "$@"
+  XIOPRO_CGROUPS="${CGROUP_ROOTS[*]/%//$name}" exec sh -c 'for g in $XIOPRO_CGROUPS; do [ ! -d "$g" ] || echo $$ >"$g/cgroup.procs"; done; exec "$@"' sh "$@"
 }
 # Whatever a container left behind (nspawn killed hard leaves its processes running), then the cgroups.
 drop_cgroups() {
@@ -135,7 +135,7 @@ acceptance_round() {
   set +e
   ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
     --target 203.0.113.10 --ssh-key "$work/id" --public-addr 203.0.113.10 --public-addr6 2001:db8:100::10 --scan-from 203.0.113.50 \
-    --secrets-file "$work/secrets.json" --json >"$work/acceptance.json"
+    --secrets-file "$work/secrets.json" --history "$work/acceptance-history.jsonl" --json >"$work/acceptance.json"
   set -e
   while IFS=$'\t' read -r result name detail; do
     if [[ $result == fail ]] && why=$(limit_for "$name"); then
@@ -154,7 +154,7 @@ acceptance_round() {
   say "slowest acceptance checks: $(node -e 'const r = require(process.argv[1]).results; console.log(r.sort((a, b) => b.seconds - a.seconds).slice(0, 4).map((x) => `${x.name} ${x.seconds.toFixed(1)} s`).join("; "))' "$work/acceptance.json")"
   if ((receiver)); then
     # The receiver's side, as its node sees it: the unit and the files it wrote.
-    received=$("${ssh_c[@]}" "sudo find /var/lib/xiopro-walreceiver/wal -maxdepth 1 -type f | wc -l")
+    received=$("${ssh_c[@]}" "sudo find $(node -p 'require(process.argv[1]).receiver.walDir' "$work/deliveries.json") -maxdepth 1 -type f | wc -l")
     if [[ $("${ssh_c[@]}" systemctl is-active xiopro-walreceiver.service) == active && $received -gt 0 ]]; then
       printf '  %-60s %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "PASS ($received files)"
       passed=$((passed + 1))

@@ -15,6 +15,7 @@ import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../i
 import { loadConfig } from "../../infra/config/load";
 import { parseStackYaml } from "../../infra/config/stack-file";
 import { buildPlan } from "../../infra/plan";
+import { WAL_RECEIVER } from "../../cloud-init/configs";
 
 const [work, pubKeyFile] = process.argv.slice(2);
 if (!work || !pubKeyFile) throw new Error("usage: tsx test/vm/prepare.ts WORK SSH_PUBLIC_KEY_FILE");
@@ -64,7 +65,7 @@ function deliveriesFor(n: typeof node): { file: string; command: string }[] {
 }
 const deliveries = deliveriesFor(node);
 const nodeC = plan.nodes.find((n) => n.key === "nodeC");
-const receiver = withReceiver && nodeC ? { privateIp: nodeC.privateIp, deliveries: deliveriesFor(nodeC) } : undefined;
+const receiver = withReceiver && nodeC ? { privateIp: nodeC.privateIp, walDir: WAL_RECEIVER.dir, deliveries: deliveriesFor(nodeC) } : undefined;
 fs.writeFileSync(path.join(work, "secrets.json"), JSON.stringify(secrets, null, 2), { mode: 0o600 });
 fs.writeFileSync(path.join(work, "ops.b64"), opsBundle(plan, node)!);
 fs.writeFileSync(path.join(work, "deliveries.json"), JSON.stringify({ deliveries, ops: APPLY_OPS_COMMAND, firstBackup: FIRST_BACKUP_COMMAND, privateIp: node.privateIp, subnet: plan.network.subnet, memoryMb: node.memoryGb * 1024, receiver }, null, 2));
