@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# `npm test`: typecheck, lint, the vitest suite (unit, mock, real validators, real services),
-# then the VM boot proof. Prints one closing line "N passed, N failed".
+# `npm test`: installs the Debian packages it drives (scripts/install-tools.sh: as root, or it stops
+# with the command to run), then typecheck, lint, the vitest suite (unit, mock, real validators,
+# real services) and the VM boot proof. Prints one closing line "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+echo "== tools"; bash scripts/install-tools.sh
+# Every tool is installed now: a real-service test that finds one missing fails instead of skipping.
+export XIOPRO_REQUIRE_TOOLS=1
+if [[ ${CI:-} == true && ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
+  echo "XIOPRO_SKIP_VM=1 is for a local loop only; CI runs the VM boot proof" >&2
+  exit 1
+fi
 
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
@@ -23,12 +33,14 @@ vitest_rc=$?
 set -e
 passed=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numPassedTests)' "$report")
 failed=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numFailedTests + (r.numTotalTests===0?1:0))' "$report")
+skipped=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numPendingTests + r.numTodoTests)' "$report")
 if ((vitest_rc != 0 && failed == 0)); then failed=1; fi
 
 # The boot proof: a real VM from the rendered user-data (root, qemu, ~10 min). XIOPRO_SKIP_VM=1
 # skips it for a quick local loop only; CI never sets it.
 if [[ ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
   echo "== vm: skipped (XIOPRO_SKIP_VM=1)"
+  skipped=$((skipped + 1))
 else
   echo "== vm"
   # A failed prefetch is not hidden: run.sh builds the image again and fails with its error.
@@ -45,5 +57,6 @@ else
   failed=$((failed + vm_failed))
 fi
 
-echo "${passed} passed, ${failed} failed"
+echo "npm test took $(($(date +%s) - started)) s"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 exit $(( failed > 0 ? 1 : 0 ))

@@ -17,7 +17,8 @@ import { ALL_ALERTS } from "../infra/plan/alerts";
 import { OVERVIEW_PANELS } from "../infra/plan/dashboard";
 import { SERVICE_CATALOG } from "../infra/plan/services";
 import { planOf, ROOT } from "./helpers";
-import { freePort } from "./pg-cluster";
+import { freePort, PG_ROOT } from "./pg-cluster";
+import { describeWithTools } from "./support/tools";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "monitoring-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -203,9 +204,7 @@ describe("dashboards", () => {
 });
 
 // L3: the exporter's extra queries against a real cluster whose archive_command always fails.
-const PG_ROOT = "/usr/lib/postgresql";
-const HAVE = fs.existsSync(PG_ROOT) && run("prometheus-postgres-exporter", ["--version"]).status === 0;
-describe.skipIf(!HAVE)("WAL archive metrics from the real PostgreSQL exporter", () => {
+describeWithTools("WAL archive metrics from the real PostgreSQL exporter", { paths: [PG_ROOT], commands: ["prometheus-postgres-exporter"] }, () => {
   it("reports pending segments, their age, the failing archive_command and an idle WAL receiver slot", async () => {
     const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((x, y) => Number(x) - Number(y)).pop()!;
     const bin = `${PG_ROOT}/${version}/bin`;

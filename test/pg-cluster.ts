@@ -9,9 +9,11 @@ import * as path from "node:path";
 import { backupEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, walReceiverNode, WAL_RECEIVER } from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
 import { planOf, ROOT, TEST_SECRETS } from "./helpers";
+import type { Needs } from "./support/tools";
 
 export const PG_ROOT = "/usr/lib/postgresql";
-export const HAVE_PG = fs.existsSync(PG_ROOT) && spawnSync("pgbackrest", ["version"]).status === 0 && spawnSync("restic", ["version"]).status === 0;
+/** What a real-cluster test needs on this machine. */
+export const PG_NEEDS: Needs = { paths: [PG_ROOT], commands: ["pgbackrest", "restic"] };
 
 /** The replication role's password in test clusters (fake, like every value in test/). */
 export const WAL_RECEIVER_TEST_PASSWORD = "fake-walreceiver-role-pw-7b2e";

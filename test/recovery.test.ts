@@ -9,11 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import { lostCommits } from "../bench/recovery";
 import { planOf, ROOT } from "./helpers";
-import { envFileValues, freePort } from "./pg-cluster";
-
-const PG_ROOT = "/usr/lib/postgresql";
-const HAVE_PG = fs.existsSync(PG_ROOT);
-if (!HAVE_PG) console.warn(`recovery.test.ts: skipped, ${PG_ROOT} is missing (install postgresql, pgbackrest and restic to run it)`);
+import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "./pg-cluster";
+import { describeWithTools } from "./support/tools";
 
 // The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
 // private temp dir): run a copy from a directory every user can read.
@@ -98,7 +95,7 @@ function expectFailure(name: string, r: Run, previousSuccess: number): JobState 
   return s;
 }
 
-describe.skipIf(!HAVE_PG)("backup jobs and the restore drill against a real cluster", () => {
+describeWithTools("backup jobs and the restore drill against a real cluster", PG_NEEDS, () => {
   beforeAll(async () => {
     const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
     bin = `${PG_ROOT}/${version}/bin`;

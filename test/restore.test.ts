@@ -6,15 +6,14 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { readRepository } from "../scripts/rebuild/preflight";
 import { backupAgeVerdict } from "../scripts/rebuild/steps";
 import { stringify } from "yaml";
 import { makeFakes, runCli } from "./fakes";
 import { planOf, stackObject, TEST_SECRETS } from "./helpers";
-import { HAVE_PG, TestCluster, type Run } from "./pg-cluster";
-
-if (!HAVE_PG) console.warn("restore.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
+import { PG_NEEDS, TestCluster, type Run } from "./pg-cluster";
+import { describeWithTools } from "./support/tools";
 
 interface RestoreResult {
   restoreDate: string;
@@ -31,7 +30,7 @@ interface RestoreResult {
   executor: string;
 }
 
-describe.skipIf(!HAVE_PG)("xiopro-restore against a real cluster", () => {
+describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
   let c: TestCluster;
   const timings: string[] = [];
   const result = () => JSON.parse(fs.readFileSync(c.dir("state/restore-result.json"), "utf8")) as RestoreResult;

@@ -3,14 +3,14 @@
 // refused. Needs root, ip and nft (CI has them).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ScanResult } from "../scripts/accept/scan";
 import { ROOT } from "./helpers";
+import { describeWithTools } from "./support/tools";
 
 const SCANNER = "xscan-s";
 const TARGET = "xscan-t";
 const TARGET_IP = "192.0.2.2";
-const CAN_RUN = process.getuid?.() === 0 && spawnSync("nft", ["--version"]).status === 0 && spawnSync("ip", ["-V"]).status === 0;
 
 const sh = (args: string[], input?: string) => {
   const r = spawnSync(args[0]!, args.slice(1), { input, encoding: "utf8" });
@@ -32,7 +32,7 @@ function scan(opts: Record<string, unknown>): ScanResult {
   return JSON.parse(r.stdout) as ScanResult;
 }
 
-describe.skipIf(!CAN_RUN)("the acceptance scan against an nftables drop policy", () => {
+describeWithTools("the acceptance scan against an nftables drop policy", { root: true, commands: ["nft", "ip"] }, () => {
   const listeners: ChildProcess[] = [];
 
   beforeAll(async () => {

@@ -11,6 +11,7 @@ import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT } from
 import { UNDELIVERED } from "../infra/plan/secrets";
 import type { NodePlan, Plan } from "../infra/plan";
 import { planOf, ROOT } from "./helpers";
+import { packageUnits, toolRows } from "./support/distro";
 
 const VARIANTS: Record<string, () => Plan> = {
   prd: () => planOf("prd"),
@@ -42,14 +43,20 @@ function run(cmd: string, args: string[], opts: { cwd?: string } = {}) {
   return spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000, ...opts });
 }
 
+// The distro units the rendered units order against and extend, from the packages that ship them
+// (declared in scripts/tools.tsv, unpacked by install-tools.sh): never this machine's own units.
+const DISTRO_UNITS = toolRows().filter((r) => r.kind === "unit");
+const UNIT_PACKAGES = [...new Set(DISTRO_UNITS.map((r) => r.pkg).filter((p) => p !== "-"))];
+
 beforeAll(() => {
-  // A root with the host's systemd units, so `systemd-analyze verify --root` can resolve targets.
+  // A root with those units, so `systemd-analyze verify --root` can resolve targets and parents.
   for (const [variant, make] of Object.entries(VARIANTS)) {
     const plan = make();
     for (const node of plan.nodes) {
       const dir = path.join(work, `${variant}-${node.name}`);
-      fs.mkdirSync(path.join(dir, "root/usr/lib/systemd"), { recursive: true });
-      execFileSync("cp", ["-a", "/usr/lib/systemd/system", path.join(dir, "root/usr/lib/systemd/")]);
+      const units = path.join(dir, "root/usr/lib/systemd/system");
+      fs.mkdirSync(units, { recursive: true });
+      for (const pkg of UNIT_PACKAGES) for (const [name, file] of packageUnits(pkg)) execFileSync("cp", ["-a", file, path.join(units, name)]);
       const volumeIds = Object.fromEntries(node.volumes.map((v, i) => [v.key, String(100000 + i)]));
       const userData = renderUserData(plan, node, { volumeIds });
       fs.writeFileSync(path.join(dir, "user-data.yaml"), userData);
@@ -135,10 +142,15 @@ describe("systemd units", () => {
   it("drop-ins for distro units pass systemd-analyze verify with the distro unit", each((r) => {
     const dir = path.join(r.dir, "root/etc/systemd/system");
     const parents = fs.readdirSync(dir).filter((d) => d.endsWith(".service.d") && !d.includes("@")).map((d) => d.replace(/\.d$/, ""));
-    const present = parents.filter((u) => fs.existsSync(path.join(r.dir, "root/usr/lib/systemd/system", u)));
+    // Every parent is declared in scripts/tools.tsv, and shipped by its package unless the table
+    // says no Debian package has it (then the node's own boot proves the drop-in).
+    const declared = new Map(DISTRO_UNITS.map((row) => [row.name, row]));
+    expect(parents.filter((u) => !declared.has(u)), `${r.node.name}: drop-in parents missing from scripts/tools.tsv`).toEqual([]);
+    const checked = parents.filter((u) => declared.get(u)!.pkg !== "-");
+    for (const u of checked) expect(fs.existsSync(path.join(r.dir, "root/usr/lib/systemd/system", u)), `${u} from package ${declared.get(u)!.pkg}`).toBe(true);
     // Every node has the node exporter, which shares its user with Alertmanager (no credentials).
-    expect(present).toContain("prometheus-node-exporter.service");
-    for (const u of present) {
+    expect(checked).toContain("prometheus-node-exporter.service");
+    for (const u of checked) {
       const out = run("systemd-analyze", ["verify", `--root=${path.join(r.dir, "root")}`, u]);
       // The distro's binaries are not in the test root; everything else must be clean.
       const stderr = out.stderr.split("\n").filter((l) => l && !/: Command \/(usr\/)?s?bin\/\S+ is not executable: No such file or directory$/.test(l));

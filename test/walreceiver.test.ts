@@ -14,9 +14,9 @@ import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
 import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps";
 import { planOf, ROOT } from "./helpers";
-import { envFileValues, HAVE_PG, TestCluster, type Run, type WalReceiver } from "./pg-cluster";
+import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "./pg-cluster";
+import { describeWithTools } from "./support/tools";
 
-if (!HAVE_PG) console.warn("walreceiver.test.ts: skipped (install postgresql, pgbackrest and restic to run it)");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,7 +96,7 @@ describe("the receiver's files: what a rebuild copies, prune and rotate", () => 
   });
 });
 
-describe.skipIf(!HAVE_PG)("the WAL receiver against a real cluster", () => {
+describeWithTools("the WAL receiver against a real cluster", PG_NEEDS, () => {
   let c: TestCluster;
   let receiver: WalReceiver | undefined;
   const notes: string[] = [];
