@@ -83,7 +83,16 @@ git clone -q "$repo" "$root/work/xiopro-infra"
 git -C "$root/work/xiopro-infra" checkout -q "$commit"
 # CI runs with a read-only copy of shared/ beside the clone.
 if [[ -d $repo/../shared ]]; then cp -a "$repo/../shared" "$root/work/shared" && chmod -R a-w "$root/work/shared"; fi
+# This machine's network and trust configuration (resolver, apt acquisition settings, the CA
+# bundle and npm's settings), as any new machine of this kind has it: configuration, not software.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+for f in /etc/apt/apt.conf.d/*; do grep -q 'Acquire::' "$f" && cp "$f" "$root/etc/apt/apt.conf.d/"; done
+if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
+for f in /etc/npmrc /usr/etc/npmrc /root/.npmrc; do [[ -f $f ]] && mkdir -p "$root$(dirname "$f")" && cp -a "$f" "$root$f"; done
 # No init system runs in the container: services must not start on install (install-tools stops
 # them with systemctl on a real machine).
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
@@ -96,7 +105,7 @@ umount "$root"
 say "run .ci/run in the container (Node.js $(node --version) and npm $(npm --version) read-only from this machine)"
 set +e
 # shellcheck disable=SC2016 # expanded by the inner bash, inside the namespace
-unshare --mount --pid --fork --propagation private env ROOT="$root" WORK="$work" BASE="$base" CACHE="$cache" NODE="$(command -v node)" NPM_DIR="$npm_dir" bash -euo pipefail -c '
+unshare --mount --pid --fork --propagation private env ROOT="$root" WORK="$work" BASE="$base" CACHE="$cache" NODE="$(command -v node)" NPM_DIR="$npm_dir" NODE_EXTRA_CA_CERTS="${NODE_EXTRA_CA_CERTS:-}" bash -euo pipefail -c '
   mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$WORK/upper,workdir=$WORK/ovl" "$ROOT"
   mount -t proc proc "$ROOT/proc"
   mount --rbind /sys "$ROOT/sys"
@@ -109,7 +118,7 @@ unshare --mount --pid --fork --propagation private env ROOT="$root" WORK="$work"
   mount --bind -o ro "$NPM_DIR" "$ROOT/usr/lib/node_modules/npm"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/bin/npx"
-  exec chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb CI=true \
+  exec chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb CI=true ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c "cd /work/xiopro-infra && bash .ci/run"
 ' 2>&1 | tee "$work/ci.log"
