@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 table=$here/tools.tsv
 cache=${XIOPRO_DISTRO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xiopro-infra/distro}
 
-mapfile -t installs < <(awk -F'\t' '!/^#/ && $1 == "command" { print $3 }' "$table" | LC_ALL=C sort -u)
+mapfile -t installs < <(awk -F'\t' '!/^#/ && $1 == "command" && $3 != "-" && $3 !~ /^npm:/ { print $3 }' "$table" | LC_ALL=C sort -u)
 mapfile -t unpacks < <(awk -F'\t' '!/^#/ && $1 == "unit" && $3 != "-" { print $3 }' "$table" | LC_ALL=C sort -u)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -133,7 +133,7 @@ describe("systemd units", () => {
   it("pass systemd-analyze verify with empty stderr", each((r) => {
     for (const u of unitsOf(r)) {
       const name = u.endsWith("@.service") ? u.replace("@.service", "@1.service") : u;
-      const out = run("systemd-analyze", ["verify", `--root=${path.join(r.dir, "root")}`, `/etc/systemd/system/${u}`]);
+      const out = run("systemd-analyze", ["verify", "--man=no", `--root=${path.join(r.dir, "root")}`, `/etc/systemd/system/${u}`]);
       expect(out.stderr, `${r.node.name} ${name}`).toBe("");
       expect(out.status, name).toBe(0);
     }
@@ -151,7 +151,7 @@ describe("systemd units", () => {
     // Every node has the node exporter, which shares its user with Alertmanager (no credentials).
     expect(checked).toContain("prometheus-node-exporter.service");
     for (const u of checked) {
-      const out = run("systemd-analyze", ["verify", `--root=${path.join(r.dir, "root")}`, u]);
+      const out = run("systemd-analyze", ["verify", "--man=no", `--root=${path.join(r.dir, "root")}`, u]);
       // The distro's binaries are not in the test root; everything else must be clean.
       const stderr = out.stderr.split("\n").filter((l) => l && !/: Command \/(usr\/)?s?bin\/\S+ is not executable: No such file or directory$/.test(l));
       expect(stderr, `${r.node.name} ${u}`).toEqual([]);

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { ROOT } from "../helpers";
 
 export interface ToolRow {
-  kind: "command" | "unit";
+  kind: "command" | "node" | "unit";
   name: string;
   /** The Debian package, or "-" for a file that no Debian package ships (the reason says why). */
   pkg: string;
@@ -22,7 +22,7 @@ export function toolRows(text = fs.readFileSync(TOOLS_TABLE, "utf8")): ToolRow[]
   return text.split("\n").flatMap((l, i) => {
     if (l === "" || l.startsWith("#")) return [];
     const [kind, name, pkg, why, ...rest] = l.split("\t");
-    if ((kind !== "command" && kind !== "unit") || !name || !pkg || !why || rest.length > 0) throw new Error(`scripts/tools.tsv:${i + 1}: want four tab-separated fields "command|unit NAME PACKAGE WHY", got ${JSON.stringify(l)}`);
+    if ((kind !== "command" && kind !== "node" && kind !== "unit") || !name || !pkg || !why || rest.length > 0) throw new Error(`scripts/tools.tsv:${i + 1}: want four tab-separated fields "command|node|unit NAME PACKAGE WHY", got ${JSON.stringify(l)}`);
     return [{ kind, name, pkg, why, line: i + 1 }];
   });
 }
