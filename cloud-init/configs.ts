@@ -235,7 +235,6 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_ENABLE_UNITS=${q(units.filter((u) => !restart.includes(u)).join(" "))}`,
     `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
-    `XIOPRO_VOLUME_MOUNTS=${q(node.volumes.map((v) => v.mountPoint).join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
     "XIOPRO_STATE_GROUP=xiopro-state",
     `XIOPRO_JOBS=${q(jobsFor(node.services.map((s) => s.name)).map((j) => j.job).join(" "))}`,

@@ -38,12 +38,24 @@ export interface WriteFile {
 }
 
 const LIB = "/usr/local/lib/xiopro";
+export const VOLUMES_PATH = "/etc/xiopro/volumes";
 /** The exporter's extra queries (WAL archive state); read at its start, so an early file. */
 export const PG_EXPORTER_QUERIES = "/etc/xiopro/postgres-exporter-queries.yaml";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
 
-export function volumeDevice(id: string): string {
-  return `/dev/disk/by-id/scsi-0HC_Volume_${id}`;
+/**
+ * The node's volumes by their Hetzner ids, for xiopro-volumes. Not cloud-init's `mounts`: Pulumi
+ * attaches volumes after the server exists, and cloud-init skips (writes no fstab line for) a
+ * device that is not there yet.
+ */
+export function volumesFile(node: NodePlan, facts: RenderFacts): WriteFile[] {
+  if (node.volumes.length === 0) return [];
+  const lines = node.volumes.map((v) => {
+    const id = facts.volumeIds[v.key];
+    if (!id) throw new Error(`no volume id for ${v.key} on ${node.name}`);
+    return `${id} ${v.mountPoint} ${v.filesystem} ${v.attachTimeoutSeconds}`;
+  });
+  return [{ path: VOLUMES_PATH, content: `# id mount-point filesystem attach-timeout-seconds (xiopro-volumes)\n${lines.join("\n")}\n`, permissions: "0644", early: true }];
 }
 
 function mb(n: number): string {
@@ -132,6 +144,7 @@ export function recoveryScripts(node: NodePlan): WriteFile[] {
 /** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
 function scriptFiles(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
+  if (node.volumes.length > 0) scripts.push("xiopro-volumes");
   if (has(node, "postgresql")) scripts.push("setup-postgresql");
   if (has(node, "backup")) scripts.push("xiopro-backup");
   if (has(node, "wal-receiver")) scripts.push("xiopro-walreceiver");
@@ -241,12 +254,7 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
   const all = nodeFiles(plan, node);
   const bundle = tarGz(all.filter((f) => !f.early));
   const join: WriteFile[] = plan.adminPath.mode === "tailscale" && facts.tailscaleAuthKey ? [{ path: TAILSCALE_KEY_PATH, content: facts.tailscaleAuthKey, permissions: "0600", early: true }] : [];
-  const files: WriteFile[] = [...all.filter((f) => f.early), ...join, { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
-  const mounts = node.volumes.map((v) => {
-    const id = facts.volumeIds[v.key];
-    if (!id) throw new Error(`no volume id for ${v.key} on ${node.name}`);
-    return [volumeDevice(id), v.mountPoint, v.filesystem, "defaults,nofail,discard,x-systemd.device-timeout=30s", "0", "2"];
-  });
+  const files: WriteFile[] = [...all.filter((f) => f.early), ...join, ...volumesFile(node, facts), { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
   const doc = {
     hostname: node.name,
     fqdn: node.fqdn,
@@ -267,7 +275,6 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     ssh_deletekeys: true,
     ssh_genkeytypes: ["ed25519"],
     timezone: "Etc/UTC",
-    ...(mounts.length > 0 ? { mounts, mount_default_fields: [null, null, "auto", "defaults,nofail", "0", "2"] } : {}),
     // Servers get what they need, not what packages recommend (e.g. node exporter's ipmitool).
     apt: { conf: 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' },
     package_update: true,

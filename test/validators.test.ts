@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
-import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT } from "../cloud-init/render";
+import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT, VOLUMES_PATH } from "../cloud-init/render";
 import { UNDELIVERED } from "../infra/plan/secrets";
 import type { NodePlan, Plan } from "../infra/plan";
 import { planOf, ROOT } from "./helpers";
@@ -118,14 +118,13 @@ describe("rendered user-data", () => {
     }
   }));
 
-  it("never puts a mount on a volume by anything but its stable Hetzner id, always with nofail", each((r) => {
-    const doc = parse(r.userData) as { mounts?: string[][] };
-    expect((doc.mounts ?? []).length).toBe(r.node.volumes.length);
-    for (const m of doc.mounts ?? []) {
-      expect(m[0]).toMatch(/^\/dev\/disk\/by-id\/scsi-0HC_Volume_\d+$/);
-      expect(m[3]).toContain("nofail");
-      expect(m[3]).toContain("x-systemd.device-timeout=");
-    }
+  it("leaves volumes to xiopro-volumes, by their Hetzner ids, not to cloud-init's mounts", each((r) => {
+    const doc = parse(r.userData) as { mounts?: unknown; write_files: { path: string; content: string }[] };
+    expect(doc.mounts).toBeUndefined();
+    const file = doc.write_files.find((f) => f.path === VOLUMES_PATH);
+    if (r.node.volumes.length === 0) return void expect(file).toBeUndefined();
+    const lines = file!.content.split("\n").filter((l) => l && !l.startsWith("#"));
+    expect(lines).toEqual(r.node.volumes.map((v, i) => `${100000 + i} ${v.mountPoint} ${v.filesystem} ${v.attachTimeoutSeconds}`));
   }));
 });
 

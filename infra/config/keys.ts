@@ -65,6 +65,7 @@ const volumeSpec = obj(
     sizeGb: int({ description: "Size in GB (Hetzner: 10 to 10240)", unit: "GB" }),
     mountPoint: str({ description: "Absolute mount point", pattern: /^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, patternHint: "use an absolute path such as /var/lib/postgresql" }),
     filesystem: str({ description: "Filesystem Hetzner formats the volume with", oneOf: ["ext4", "xfs"] as const, default: "ext4" }),
+    attachTimeoutSeconds: int({ description: "How long first boot waits for Hetzner to attach the volume before it fails naming it", min: 30, max: 3600, unit: "seconds", default: 300 }),
     protect: optional(bool({ description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)" })),
   },
   { description: "A Hetzner Volume" },

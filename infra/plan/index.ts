@@ -45,6 +45,8 @@ export interface VolumePlan {
   sizeGb: number;
   mountPoint: string;
   filesystem: "ext4" | "xfs";
+  /** How long first boot waits for Hetzner to attach it (xiopro-volumes). */
+  attachTimeoutSeconds: number;
   location: string;
   deleteProtection: boolean;
   pulumiProtect: boolean;
@@ -241,6 +243,7 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
       sizeGb: v.sizeGb,
       mountPoint: v.mountPoint,
       filesystem: v.filesystem,
+      attachTimeoutSeconds: v.attachTimeoutSeconds,
       location,
       deleteProtection: v.protect ?? protect.deleteProtection,
       pulumiProtect: v.protect ?? protect.pulumiProtect,

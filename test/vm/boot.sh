@@ -26,6 +26,8 @@ usage: $(basename "$0") --user-data FILE [options]
   --volume-id N          attach a Hetzner-like volume with this id (ext4, reused if it exists)
   --volume-size-gb N     size of the --volume-id volume (default: 2)
   --volume ID[:SIZE_GB]  attach a volume; repeatable (size default: 2)
+  --detached-volumes     create the volumes but power on without them, as a Hetzner server whose
+                         volumes are attached after it exists; attach.sh hot-plugs each one later
   --disk-size-gb N       root disk size; cloud-init grows the fs to it (default: 20)
   --memory-mb N          guest memory (default: 2048)
   --image DIR            base image dir (default: run image.sh, cached)
@@ -38,12 +40,17 @@ EOF
 user_data="" name="xvm-node" workdir="" public_ip="203.0.113.10" public_ip6="2001:db8:100::10"
 private_ip="" private_prefix="16" private_ifname="eth1" volume_id="" volume_size_gb="2"
 volume_specs=()
-disk_size_gb="20" memory_mb="2048" image_dir="" instance_id=""
+disk_size_gb="20" memory_mb="2048" image_dir="" instance_id="" detached=0
 
 while (($#)); do
 	opt="$1"
 	case "$opt" in
 	-h | --help) usage ;;
+	--detached-volumes)
+		detached=1
+		shift
+		continue
+		;;
 	--user-data | --name | --workdir | --public-ip | --public-ip6 | --private-ip | --private-prefix | \
 		--private-ifname | --volume-id | --volume-size-gb | --volume | --disk-size-gb | --memory-mb | --image | --instance-id)
 		(($# >= 2)) || die "$opt needs a value"
@@ -175,6 +182,7 @@ for i in "${!volume_ids[@]}"; do
 		log "created ${vsize} GiB ext4 volume ${volume}"
 	fi
 	volumes+=("$volume")
+	((detached)) && continue
 	volume_args+=(
 		-drive "file=${volume},if=none,id=vol${i},format=raw,cache=writeback,discard=unmap"
 		-device "scsi-hd,bus=scsi0.0,drive=vol${i},vendor=HC,product=Volume,serial=${vid}"
@@ -202,6 +210,18 @@ EOF
 # No 'nameservers:' here: cloud-init 22.4's ENI renderer turns v2 per-interface
 # nameservers into a bogus "dns {...}" line; the image has a static resolv.conf
 # pointing at the gateway (as Hetzner images point at Hetzner's resolvers).
+# cloud-init 22.4 (Debian 12) does not understand v2 default routes; later releases deprecate
+# gateway4/gateway6 in their favour.
+if grep -qx 'suite=bookworm' "${image_dir}/info"; then
+	gateways="    gateway4: ${XVM_PUB_GW4}
+    gateway6: ${XVM_PUB_GW6}"
+else
+	gateways="    routes:
+      - to: default
+        via: ${XVM_PUB_GW4}
+      - to: \"::/0\"
+        via: ${XVM_PUB_GW6}"
+fi
 {
 	cat <<EOF
 version: 2
@@ -213,8 +233,7 @@ ethernets:
     addresses:
       - ${public_ip}/${XVM_PUB_PREFIX4}
       - ${public_ip6}/${XVM_PUB_PREFIX6}
-    gateway4: ${XVM_PUB_GW4}
-    gateway6: ${XVM_PUB_GW6}
+${gateways}
   ${private_ifname}:
     match:
       macaddress: "${mac_priv}"

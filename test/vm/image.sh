@@ -50,8 +50,10 @@ for p in "${EXTRA_PACKAGES[@]}"; do
 	[[ $p =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "invalid package name in XIOPRO_VM_EXTRA_PACKAGES: '$p'"
 done
 
-MIRROR="${XIOPRO_VM_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}" || true)}"
-SECURITY_MIRROR="${XIOPRO_VM_SECURITY_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}-security" || true)}"
+# The archive this machine uses serves every release: its URI for the guest's suite too.
+host_suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+MIRROR="${XIOPRO_VM_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}" || apt_mirror_for_suite "${host_suite}" || true)}"
+SECURITY_MIRROR="${XIOPRO_VM_SECURITY_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}-security" || apt_mirror_for_suite "${host_suite}-security" || true)}"
 [[ -n $MIRROR ]] || die "no apt source for '${XVM_SUITE}' in /etc/apt/sources.list*; set XIOPRO_VM_MIRROR"
 [[ -n $SECURITY_MIRROR ]] || SECURITY_MIRROR=""
 

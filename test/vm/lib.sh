@@ -5,7 +5,8 @@
 
 XVM_CACHE="${XIOPRO_VM_CACHE:-/var/cache/xiopro-vm}"
 XVM_NETNS="${XIOPRO_VM_NETNS:-xvm}"
-XVM_SUITE="bookworm"
+# The Debian release of the guest: trixie (Debian 13) by default, bookworm (12) for the container variant.
+XVM_SUITE="${XIOPRO_VM_SUITE:-bookworm}"
 
 # "Hetzner" public network inside the namespace (documentation ranges).
 XVM_PUB_GW4="203.0.113.1"
@@ -51,6 +52,31 @@ need_cmds() {
 now() { date +%s.%N; }
 # elapsed START -> "12.3"
 elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+# qmp SOCKET JSON...: sends each command ({"execute": ..., "arguments": ...}) to a qemu monitor
+# after the capabilities handshake; fails with qemu's message on the first error. Needs python3.
+qmp() {
+	local sock=$1
+	shift
+	[[ -S $sock ]] || return 1
+	timeout 20 python3 - "$sock" "$@" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(15)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()  # greeting
+for cmd in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
+    f.write(cmd + "\n")
+    f.flush()
+    while True:
+        msg = json.loads(f.readline())
+        if "error" in msg:
+            sys.exit("qmp %s: %s" % (json.loads(cmd)["execute"], msg["error"].get("desc", msg["error"])))
+        if "return" in msg:
+            break
+PY
+}
 
 netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
 

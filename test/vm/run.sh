@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # npm run test:vm — the boot proof. Renders tst's Node A with local-only product settings
-# (prepare.ts), boots it under qemu from that exact user-data with its two Hetzner-like volumes,
+# (prepare.ts), boots it under qemu from that exact user-data without its two Hetzner-like volumes
+# and attaches each one only once first boot waits for it (as Pulumi attaches volumes after the
+# server exists),
 # delivers the credentials with the same remote commands Pulumi runs, and runs the acceptance
 # checks from outside and over the admin path, including --reboot. One VM at a time, generous
 # timeouts, no retries: a failure here is a failure.
@@ -57,8 +59,10 @@ private_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json
 memory=$(node -p 'require(process.argv[1]).memoryMb' "$work/deliveries.json")
 packages=$(node -e 'const y=require(process.argv[1]); const d=y.parse(require("fs").readFileSync(process.argv[2],"utf8")); console.log(d.packages.join(" "))' "$repo/node_modules/yaml" "$user_data")
 
-say "image (cached outside the repo; extra packages: $packages)"
-export XIOPRO_VM_EXTRA_PACKAGES="$packages"
+# The stock image: base system, cloud-init and OpenSSH, nothing of ours. First boot installs the
+# user-data's packages from Debian's mirror through the test network's NAT.
+say "image: stock (cached outside the repo); first boot installs: $packages"
+unset XIOPRO_VM_EXTRA_PACKAGES
 image=$("$here/image.sh" | tail -n 1)
 if ((image_only)); then
   say "image ready: $image"
@@ -79,12 +83,25 @@ for v in "${volumes[@]}"; do vol_args+=(--volume "$v"); done
 say "boot: $user_data ($(stat -c %s "$user_data") bytes), private IP $private_ip, volumes ${volumes[*]}, ${memory} MB"
 boot_t0=$(date +%s)
 "$here/boot.sh" --user-data "$user_data" --name tst-node-a --workdir "$work/vm" --image "$image" \
-  --private-ip "$private_ip" --memory-mb "$memory" "${vol_args[@]}" >/dev/null
+  --private-ip "$private_ip" --memory-mb "$memory" --detached-volumes "${vol_args[@]}" >/dev/null
 
 ssh_base=(ip netns exec "$ns" ssh -i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 ops@203.0.113.10)
 ip netns exec "$ns" "$here/wait-ssh.sh" 203.0.113.10 600
 boot_to_ssh=$(($(date +%s) - boot_t0))
 say "SSH answers after ${boot_to_ssh} s"
+# Late volumes: cloud-init's mounts stage is long over when first boot asks for a volume; each is
+# attached only after xiopro-volumes says it waits for it.
+for v in "${volumes[@]}"; do
+  id=${v%%:*}
+  for _ in $(seq 1 360); do
+    "${ssh_base[@]}" grep -q "waiting for volume $id " /var/log/cloud-init-output.log 2>/dev/null && break
+    "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && { say "first boot finished without waiting for volume $id"; exit 1; }
+    sleep 5
+  done
+  sleep 5
+  say "first boot waits for volume $id: attaching it now ($(($(date +%s) - boot_t0)) s after power-on)"
+  "$here/attach.sh" --workdir "$work/vm" --volume "$id"
+done
 for _ in $(seq 1 360); do
   "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && break
   sleep 5

@@ -38,27 +38,6 @@ qemu_alive() {
 	[[ $cmd == *qemu-system* && $cmd == *"${workdir}/"* ]]
 }
 
-# Sends one QMP command (after the capabilities handshake). Needs python3 (cloud-init's).
-qmp_cmd() {
-	local py
-	py="$(command -v /usr/bin/python3 python3 | head -n 1)"
-	[[ -n $py && -S $qmp ]] || return 1
-	timeout 10 "$py" - "$qmp" "$1" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()  # greeting
-for cmd in ("qmp_capabilities", sys.argv[2]):
-    f.write(json.dumps({"execute": cmd}) + "\n")
-    f.flush()
-    while True:
-        msg = json.loads(f.readline())
-        if "return" in msg or "error" in msg:
-            break
-PY
-}
 
 wait_gone() { # pid seconds
 	local end=$(($(date +%s) + $2))
@@ -71,7 +50,7 @@ wait_gone() { # pid seconds
 pid="$(cat "$pidfile" 2>/dev/null || true)"
 if qemu_alive "$pid"; then
 	t="$(now)"
-	if qmp_cmd system_powerdown; then
+	if qmp "$qmp" '{"execute": "system_powerdown"}'; then
 		log "ACPI power-off sent to pid ${pid}; waiting up to ${timeout_s}s"
 		if wait_gone "$pid" "$timeout_s"; then
 			log "guest powered off in $(elapsed "$t")s"
