@@ -26,6 +26,7 @@ export function rawConfigFromRuntime(): RawConfig {
 export function planFromRuntime(stack: string): Plan {
   const loaded = loadConfig(rawConfigFromRuntime());
   if (!loaded.ok) throw new pulumi.RunError(formatProblems(stack, loaded.problems));
+  for (const n of loaded.notices) void pulumi.log.warn(`${n.key}: ${n.message}`);
   return buildPlan(loaded.config, stack);
 }
 

@@ -17,6 +17,26 @@ describe("stack config validation", () => {
     expect(out[0]).toMatch(/^xiopro-infra:nodeA\.serverType: "cpx222" is not a Hetzner server type in the catalog \(2026-06-15\) \| use one of .*cpx22.* \(did you mean "cpx22"\?\)$/);
   });
 
+  it("refuses an image whose pgBackRest cannot use the SFTP repository the config asks for", () => {
+    expect(problemsOf("tst", (c) => {
+      c.nodeA.image = "debian-12";
+      c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
+    })).toEqual([
+      'xiopro-infra:nodeA.image: "debian-12" ships pgBackRest 2.45, which cannot use the SFTP repository (backup.repository.kind: sftp needs 2.48 or later) | use debian-13 or ubuntu-24.04, or an s3 repository',
+    ]);
+    expect(problemsOf("tst", (c) => (c.nodeA.image = "debian-12"))).toEqual([]);
+  });
+
+  it("accepts ubuntu-24.04 with a notice that the tests do not boot it, and names every image in the error for an unknown one", () => {
+    const raw = stackObject("tst") as { nodeA: { image: string } };
+    raw.nodeA.image = "ubuntu-24.04";
+    const r = loadConfig(toRaw(raw));
+    expect(r.ok && r.notices).toEqual([
+      { key: "xiopro-infra:nodeA.image", message: '"ubuntu-24.04" (Ubuntu 24.04 (noble)) is accepted, but this repository\'s tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant' },
+    ]);
+    expect(problemsOf("tst", (c) => (c.nodeA.image = "rocky-9"))).toEqual(['xiopro-infra:nodeA.image: "rocky-9" is not a supported image | use one of debian-13, debian-12, ubuntu-24.04']);
+  });
+
   it("rejects an unknown location with the list of locations", () => {
     expect(problemsOf("tst", (c) => (c.location = "fsn9"))).toEqual([
       'xiopro-infra:location: "fsn9" is not a Hetzner location | use one of fsn1, nbg1, hel1, ash, hil, sin (did you mean "fsn1"?)',

@@ -52,7 +52,7 @@ describe("npm run cost (offline plan)", () => {
     expect(base.status).toBe(0);
     const doc = JSON.parse(base.stdout);
     expect(doc).toMatchObject({ format: "xiopro-cost/1", stack: "tst", source: "offline-plan", cost: { monthlyEur: 28.19, catalogDate: "2026-06-15" } });
-    expect(doc.servers).toEqual([expect.objectContaining({ name: "tst-node-a", serverType: "cpx22", location: "fsn1", image: "ubuntu-24.04", userDataChange: "replace", userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+    expect(doc.servers).toEqual([expect.objectContaining({ name: "tst-node-a", serverType: "cpx22", location: "fsn1", image: "debian-13", userDataChange: "replace", userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
     fs.writeFileSync(path.join(tmp, "base.json"), base.stdout);
 
     const file = stackFile("pr", "tst", (t) => t.replace("serverType: cpx22", "serverType: cpx32"));

@@ -93,7 +93,7 @@ describe("cost diff of a change", () => {
   it("an image change replaces the server", () => {
     const d = change(docOf("tst"), docOf("tst", (c) => (c.nodeA.image = "debian-12")));
     expect(d.servers[0]!.action).toBe("replace");
-    expect(d.servers[0]!.reasons).toContain("image ubuntu-24.04 → debian-12");
+    expect(d.servers[0]!.reasons).toContain("image debian-13 → debian-12");
   });
 
   it("a new node is a new order: its lines are added and its ports listed as opened by class", () => {
@@ -183,7 +183,7 @@ describe("cost documents", () => {
     const doc = docOf("prd");
     const back = parseCostDocument(JSON.stringify(doc), "base.json");
     expect(back.format).toBe(COST_FORMAT);
-    expect(back.servers).toEqual([{ node: "nodeA", name: "prd-node-a", serverType: "cpx62", location: "fsn1", image: "ubuntu-24.04", backups: true, userDataChange: "in-place", userDataSha256: undefined, userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(back.servers).toEqual([{ node: "nodeA", name: "prd-node-a", serverType: "cpx62", location: "fsn1", image: "debian-13", backups: true, userDataChange: "in-place", userDataSha256: undefined, userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
     expect(back.exposure.length).toBeGreaterThan(0);
   });
 

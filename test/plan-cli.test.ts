@@ -15,7 +15,7 @@ describe("npm run plan", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^Stack prd \(prd\): 19 resources/);
-    expect(r.stdout).toMatch(/hcloud\.Server\s+xiopro-infra-prd-node-a\s+cpx62 ubuntu-24\.04 fsn1 ip 10\.0\.1\.10 firewallIds \[\d+\] protected/);
+    expect(r.stdout).toMatch(/hcloud\.Server\s+xiopro-infra-prd-node-a\s+cpx62 debian-13 fsn1 ip 10\.0\.1\.10 firewallIds \[\d+\] protected/);
     expect(r.stdout).toMatch(/prd-node-a\s+postgresql\s+5432\/tcp\s+C\s+private/);
     expect(r.stdout).toMatch(/total\s+per year 2161\.68\s+180\.14/);
   });

@@ -85,7 +85,7 @@ describe("stack program under mocks", () => {
     expect(s.inputs).toMatchObject({
       name: "prd-node-a",
       serverType: "cpx62",
-      image: "ubuntu-24.04",
+      image: "debian-13",
       location: "fsn1",
       backups: true,
       networks: [{ networkId: Number(net.id), ip: "10.0.1.10", aliasIps: [] }],

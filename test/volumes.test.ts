@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "./helpers";
 import { describeWithTools } from "./support/tools";
 
@@ -79,5 +79,32 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
       `ERROR: volume 103 for /srv/c was not attached within 4 s (${byId}/scsi-0HC_Volume_103 missing): attach it (pulumi up), then run bootstrap again`,
     ]);
     expect(fs.readFileSync(fstab, "utf8")).toBe("# static file system information\n");
+  });
+});
+
+describe("a database volume from another PostgreSQL major version", () => {
+  const lib = path.join(ROOT, "cloud-init/files/xiopro-lib.sh");
+  const check = (root: string, ver: string) => spawnSync("bash", ["-c", `. "${lib}" && refuse_other_major "$1" "$2"`, "check", root, ver], { encoding: "utf8" });
+  const cluster = (root: string, ver: string) => {
+    fs.mkdirSync(path.join(root, ver, "main"), { recursive: true });
+    fs.writeFileSync(path.join(root, ver, "main/PG_VERSION"), `${ver}\n`);
+  };
+
+  it("is refused with one line naming both versions, instead of an empty cluster beside it", () => {
+    const root = fs.mkdtempSync(path.join(dir, "pg-"));
+    cluster(root, "16");
+    const r = check(root, "17");
+    expect(r.status).toBe(1);
+    expect(r.stderr.replace(/^\S+Z /, "").trim()).toBe(
+      `ERROR: the database volume holds a PostgreSQL 16 cluster (${root}/16/main), but this node runs PostgreSQL 17: upgrade it with pg_upgrade or restore it from the backup (docs/UPGRADE-0.2.md); refusing to start an empty cluster beside it`,
+    );
+  });
+
+  it("is accepted when the volume is empty or already holds this version (also beside an old one)", () => {
+    const root = fs.mkdtempSync(path.join(dir, "pg-"));
+    expect(check(root, "17").status).toBe(0);
+    cluster(root, "17");
+    cluster(root, "16");
+    expect(check(root, "17").status).toBe(0);
   });
 });

@@ -68,6 +68,19 @@ restic_cmd() {
 }
 
 # The PostgreSQL major version installed from the distro (never hard-coded).
+# refuse_other_major ROOT VERSION: fails when ROOT (the database volume) holds a cluster of another
+# PostgreSQL major version and none of VERSION: a new image (for example Debian 12 → 13) must not
+# start an empty cluster beside the real data.
+refuse_other_major() {
+  local root=$1 ver=$2 f v
+  [[ -f $root/$ver/main/PG_VERSION ]] && return 0
+  for f in "$root"/*/main/PG_VERSION; do
+    [[ -f $f ]] || continue
+    v=$(<"$f")
+    [[ $v == "$ver" ]] || die "the database volume holds a PostgreSQL $v cluster (${f%/PG_VERSION}), but this node runs PostgreSQL $ver: upgrade it with pg_upgrade or restore it from the backup (docs/UPGRADE-0.2.md); refusing to start an empty cluster beside it"
+  done
+}
+
 pg_major() {
   local v
   v=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -n | tail -n 1)

@@ -1,5 +1,6 @@
 // Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
 // docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
+import { DEFAULT_IMAGE } from "../catalog/images";
 import { arr, bool, int, isPlainObject, obj, optional, record, show, str, type Infer, type InferObject, type Spec } from "./schema-kit";
 
 export const PROJECT = "xiopro-infra";
@@ -77,7 +78,7 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
     {
       enabled: bool({ description: `Whether Node ${letter} exists`, default: enabledDefault }),
       serverType: optional(str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" })),
-      image: str({ description: "OS image", default: "ubuntu-24.04" }),
+      image: str({ description: "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)", default: DEFAULT_IMAGE }),
       location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
       privateIp: optional(str({ description: "Private network IPv4 (default: allocated deterministically from the subnet)", pattern: IPV4, patternHint: "write an IPv4 address such as 10.0.1.10" })),
       publicIpv4: bool({ description: "Give the node a public IPv4 primary IP", default: true }),

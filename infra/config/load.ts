@@ -1,6 +1,7 @@
 // The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
 // out, or every problem at once. Nothing is declared before this passes.
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
+import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
 import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
 import { cidrInside, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
@@ -14,12 +15,17 @@ export interface RawConfig {
   secretKeys: ReadonlySet<string>;
 }
 
-export type LoadResult = { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[] } | { ok: false; problems: Problem[] };
+/** Something the operator should know that does not stop the stack (printed by plan and pulumi up). */
+export interface Notice {
+  key: string;
+  message: string;
+}
+
+export type LoadResult = { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[]; notices: Notice[] } | { ok: false; problems: Problem[] };
 
 export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
 export type NodeKey = (typeof NODE_KEYS)[number];
 
-const HETZNER_IMAGES = ["ubuntu-24.04", "debian-12", "debian-13"];
 const VOLUME_MIN_GB = 10;
 const VOLUME_MAX_GB = 10240;
 
@@ -47,7 +53,15 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
   if (parsed) checkSemantics(parsed, cat, problems);
   const pendingSecrets = parsed ? checkSecrets(parsed, raw, problems, opts.requireSecrets ?? true) : [];
   if (!problems.empty || !parsed) return { ok: false, problems: problems.list };
-  return { ok: true, config: parsed, pendingSecrets };
+  return { ok: true, config: parsed, pendingSecrets, notices: notices(parsed) };
+}
+
+/** Images the config may use but this repository's tests do not boot (DESIGN D1, ADR 0003). */
+function notices(c: StackConfig): Notice[] {
+  return NODE_KEYS.filter((nk) => c[nk].enabled && IMAGES[c[nk].image]?.bootedBy === null).map((nk) => ({
+    key: `${PROJECT}:${nk}.image`,
+    message: `${show(c[nk].image)} (${IMAGES[c[nk].image]!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
+  }));
 }
 
 /** Secrets must be set as secrets; the ones the stack needs must be set at all. */
@@ -241,8 +255,11 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
       p.add(k("serverType"), `${show(n.serverType)} is not sold in ${loc}`, `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`);
     }
   }
-  if (!HETZNER_IMAGES.includes(n.image)) {
-    p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${HETZNER_IMAGES.join(", ")}`);
+  const image = IMAGES[n.image];
+  if (!image) {
+    p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${Object.keys(IMAGES).join(", ")}`);
+  } else if (c.backup.repository.kind === "sftp" && runsService(n, "backup") && runsService(n, "postgresql") && compareVersions(image.pgbackrest, PGBACKREST_SFTP_SINCE) < 0) {
+    p.add(k("image"), `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`, `use ${Object.keys(IMAGES).filter((i) => compareVersions(IMAGES[i]!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0).join(" or ")}, or an s3 repository`);
   }
   if (!n.publicIpv4 && !n.publicIpv6) {
     // Allowed (a private-only node), but then it must not serve public sites; checked with the sites.
@@ -290,6 +307,8 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
 }
 
 /** The localhost tcp port Caddy should proxy to for a service, if it has one. */
+const runsService = (n: NodeConfig, name: string) => n.services.some((s) => (typeof s === "string" ? s : s.name) === name);
+
 export function localUpstream(c: StackConfig, node: NodeKey, service: string): number | undefined {
   const entry = c[node].services.find((s) => (typeof s === "string" ? s : s.name) === service);
   if (entry === undefined) return undefined;

@@ -1,7 +1,7 @@
 // The offline plan: stack file → validated config → the real program under mocks → report.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatProblems, loadConfig } from "../../infra/config/load";
+import { formatProblems, loadConfig, type Notice } from "../../infra/config/load";
 import { parseStackYaml, readStackFile, SECRET_PLACEHOLDER, type StackFileResult } from "../../infra/config/stack-file";
 import { runOffline, type RecordedResource } from "../../infra/offline";
 import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
@@ -22,6 +22,8 @@ export interface PlanResult {
   plan: Plan;
   /** Secrets the stack needs that are not set (pulumi up would refuse). */
   pendingSecrets: { key: string; why: string }[];
+  /** What the operator should know that does not stop the stack. */
+  notices: Notice[];
 }
 
 /** Plans a stack of the project, or the stack config file at `stackFile` (named Pulumi.<stack>.yaml). */
@@ -47,7 +49,7 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
   );
   // Secret inputs stay out of printed plans and files (offline they are placeholders anyway).
   const resources = run.resources.map((r) => ({ ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, v]) => [k, r.secretInputs.includes(k) ? SECRET_PLACEHOLDER : v])) }));
-  return { stack, resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets };
+  return { stack, resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets, notices: loaded.notices };
 }
 
 function table(headers: string[], rows: (string | number)[][]): string {
@@ -108,6 +110,7 @@ export function formatPlanReport(r: PlanResult): string {
     ...(r.pendingSecrets.length
       ? ["", `Secrets to set before 'pulumi up' (${r.pendingSecrets.length}; offline they are placeholders):`, ...r.pendingSecrets.map((p) => `  pulumi config set --secret ${p.key} <value> --stack ${r.stack}    # ${p.why}`)]
       : []),
+    ...(r.notices.length ? ["", "Notices:", ...r.notices.map((n) => `  ${n.key}: ${n.message}`)] : []),
   ];
   return parts.join("\n");
 }

@@ -12,6 +12,8 @@ vm="$here/../vm"
 source "$vm/lib.sh"
 need_root
 
+# The container variant proves Debian 12 (ADR 0003); the VM proof boots Debian 13.
+export XIOPRO_VM_SUITE=${XIOPRO_E2E_SUITE:-bookworm}
 image=$("$vm/image.sh" | tail -n 1)
 key=$(basename "$image")
 dir="${XVM_CACHE}/e2e/${key}"

@@ -184,7 +184,7 @@ drop_cgroups # an earlier run's leftovers would share the addresses
 
 say "prepare: the VM proof's stack config, secrets and user-data"
 ssh-keygen -q -t ed25519 -N '' -C xiopro-e2e -f "$work/id"
-"$tsx" "$vm/prepare.ts" "$work" "$work/id.pub" >/dev/null
+XIOPRO_NODE_IMAGE=debian-12 "$tsx" "$vm/prepare.ts" "$work" "$work/id.pub" >/dev/null
 "$tsx" "$repo/scripts/plan/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --out "$work/plan" >/dev/null
 user_data=$work/plan/tst-node-a.user-data.yaml
 private_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json")

@@ -211,13 +211,13 @@ EOF
 # nameservers into a bogus "dns {...}" line; the image has a static resolv.conf
 # pointing at the gateway (as Hetzner images point at Hetzner's resolvers).
 # cloud-init 22.4 (Debian 12) does not understand v2 default routes; later releases deprecate
-# gateway4/gateway6 in their favour.
+# gateway4/gateway6 in their favour (25.1 takes them as 0.0.0.0/0 and ::/0, not "default").
 if grep -qx 'suite=bookworm' "${image_dir}/info"; then
 	gateways="    gateway4: ${XVM_PUB_GW4}
     gateway6: ${XVM_PUB_GW6}"
 else
 	gateways="    routes:
-      - to: default
+      - to: 0.0.0.0/0
         via: ${XVM_PUB_GW4}
       - to: \"::/0\"
         via: ${XVM_PUB_GW6}"

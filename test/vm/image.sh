@@ -39,9 +39,11 @@ while (($#)); do
 	shift
 done
 
+# What a provider's stock image has (Debian 13 no longer puts e2fsprogs in minbase; cloud-init's
+# resizefs needs it).
 BASE_PACKAGES=(systemd-sysv udev dbus linux-image-amd64 initramfs-tools cloud-init
 	openssh-server sudo ifupdown isc-dhcp-client iproute2 ca-certificates netbase
-	locales python3-cffi-backend)
+	locales python3-cffi-backend e2fsprogs)
 read -r -a EXTRA_PACKAGES <<<"${XIOPRO_VM_EXTRA_PACKAGES:-}"
 if ((${#EXTRA_PACKAGES[@]})); then
 	mapfile -t EXTRA_PACKAGES < <(printf '%s\n' "${EXTRA_PACKAGES[@]}" | LC_ALL=C sort -u)
@@ -50,10 +52,8 @@ for p in "${EXTRA_PACKAGES[@]}"; do
 	[[ $p =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "invalid package name in XIOPRO_VM_EXTRA_PACKAGES: '$p'"
 done
 
-# The archive this machine uses serves every release: its URI for the guest's suite too.
-host_suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
-MIRROR="${XIOPRO_VM_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}" || apt_mirror_for_suite "${host_suite}" || true)}"
-SECURITY_MIRROR="${XIOPRO_VM_SECURITY_MIRROR:-$(apt_mirror_for_suite "${XVM_SUITE}-security" || apt_mirror_for_suite "${host_suite}-security" || true)}"
+MIRROR="${XIOPRO_VM_MIRROR:-$(guest_mirror "${XVM_SUITE}" || true)}"
+SECURITY_MIRROR="${XIOPRO_VM_SECURITY_MIRROR:-$(guest_mirror "${XVM_SUITE}-security" || true)}"
 [[ -n $MIRROR ]] || die "no apt source for '${XVM_SUITE}' in /etc/apt/sources.list*; set XIOPRO_VM_MIRROR"
 [[ -n $SECURITY_MIRROR ]] || SECURITY_MIRROR=""
 

@@ -78,6 +78,15 @@ for cmd in ['{"execute": "qmp_capabilities"}'] + sys.argv[2:]:
 PY
 }
 
+# guest_mirror SUITE: the archive URI for the guest's SUITE (e.g. trixie, trixie-security). The
+# archive this machine uses serves every release, so its URI for this machine's own release stands
+# in when no apt source names the guest's.
+guest_mirror() {
+	local host_suite
+	host_suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+	apt_mirror_for_suite "$1" || apt_mirror_for_suite "${host_suite}${1#"${XVM_SUITE}"}"
+}
+
 netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
 
 # Nameservers of this machine (IPv4 only), one per line.

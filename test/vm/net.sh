@@ -52,7 +52,7 @@ in_cidr() {
 allowed_ips() {
 	local hosts=() h uri
 	for s in "${XVM_SUITE}" "${XVM_SUITE}-security"; do
-		uri="$(apt_mirror_for_suite "$s" || true)"
+		uri="$(guest_mirror "$s" || true)"
 		[[ -n $uri ]] || continue
 		h="${uri#*://}"
 		h="${h%%/*}"

@@ -28,6 +28,8 @@ c[k("adminPath")] = { mode: "allowlist", sshAllowlist: ["203.0.113.1/32"] };
 c[k("ingress")] = { ...(c[k("ingress")] as object), tls: "internal" };
 c[k("backup")] = { ...(c[k("backup")] as object), repository: { kind: "posix", path: "/var/backups/xiopro" } };
 c[k("timeSync")] = { servers: ["203.0.113.1"] };
+// The container variant boots Debian 12 (test/e2e); the VM boots the stack's own image.
+if (process.env.XIOPRO_NODE_IMAGE) (c[k("nodeA")] as { image: string }).image = process.env.XIOPRO_NODE_IMAGE;
 // Grafana installs from apt.grafana.com, which this machine cannot reach: the VM runs the rest of
 // monitoring; alert delivery points at the test host, so Alertmanager gets both credentials.
 const nodeA = c[k("nodeA")] as { services: string[] };

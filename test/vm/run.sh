@@ -59,9 +59,16 @@ private_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json
 memory=$(node -p 'require(process.argv[1]).memoryMb' "$work/deliveries.json")
 packages=$(node -e 'const y=require(process.argv[1]); const d=y.parse(require("fs").readFileSync(process.argv[2],"utf8")); console.log(d.packages.join(" "))' "$repo/node_modules/yaml" "$user_data")
 
+# The guest runs the Debian release of the stack's image: the default path is what boots here.
+node_image=$(node -p 'require(process.argv[1]).nodes.nodeA.image' "$work/plan/outputs.json")
+case $node_image in
+  debian-13) export XIOPRO_VM_SUITE=trixie ;;
+  debian-12) export XIOPRO_VM_SUITE=bookworm ;;
+  *) say "the VM proof boots Debian images only; tst's Node A has $node_image"; exit 1 ;;
+esac
 # The stock image: base system, cloud-init and OpenSSH, nothing of ours. First boot installs the
 # user-data's packages from Debian's mirror through the test network's NAT.
-say "image: stock (cached outside the repo); first boot installs: $packages"
+say "image: stock $node_image ($XIOPRO_VM_SUITE, cached outside the repo); first boot installs: $packages"
 unset XIOPRO_VM_EXTRA_PACKAGES
 image=$("$here/image.sh" | tail -n 1)
 if ((image_only)); then
