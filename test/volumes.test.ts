@@ -84,7 +84,11 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
 
 describe("a database volume from another PostgreSQL major version", () => {
   const lib = path.join(ROOT, "cloud-init/files/xiopro-lib.sh");
-  const check = (root: string, ver: string) => spawnSync("bash", ["-c", `. "${lib}" && refuse_other_major "$1" "$2"`, "check", root, ver], { encoding: "utf8" });
+  // A script that sources the node's library and calls its function (a library function, not a
+  // command a machine must provide).
+  const caller = path.join(dir, "refuse-other-major.sh");
+  fs.writeFileSync(caller, `. "${lib}"\nrefuse_other_major "$@"\n`);
+  const check = (root: string, ver: string) => spawnSync("bash", [caller, root, ver], { encoding: "utf8" });
   const cluster = (root: string, ver: string) => {
     fs.mkdirSync(path.join(root, ver, "main"), { recursive: true });
     fs.writeFileSync(path.join(root, ver, "main/PG_VERSION"), `${ver}\n`);
