@@ -201,8 +201,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       return;
     }
     const home = homes[0]!;
-    const runs = (name: string) => c[home as (typeof NODE_KEYS)[number]].services.some((s) => (typeof s === "string" ? s : s.name) === name);
-    if (!runs("ingress")) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which does not run ingress`, `add "ingress" to ${home}.services`);
+    if (!runsService(c[home as NodeKey], "ingress")) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which does not run ingress`, `add "ingress" to ${home}.services`);
     const upstream = localUpstream(c, home as NodeKey, site.service);
     if (upstream === undefined) p.add(`${where}.service`, `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`, "give the service a class D interface, or point the site at another service");
     if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which has no public IP`, `enable publicIpv4 or publicIpv6 on ${home}`);

@@ -5,7 +5,8 @@
 
 XVM_CACHE="${XIOPRO_VM_CACHE:-/var/cache/xiopro-vm}"
 XVM_NETNS="${XIOPRO_VM_NETNS:-xvm}"
-# The Debian release of the guest: trixie (Debian 13) by default, bookworm (12) for the container variant.
+# The Debian release of the guest: test/vm/run.sh sets it from the stack's image (debian-13:
+# trixie), test:e2e pins bookworm (Debian 12).
 XVM_SUITE="${XIOPRO_VM_SUITE:-bookworm}"
 
 # "Hetzner" public network inside the namespace (documentation ranges).

@@ -100,11 +100,13 @@ say "SSH answers after ${boot_to_ssh} s"
 # attached only after xiopro-volumes says it waits for it.
 for v in "${volumes[@]}"; do
   id=${v%%:*}
+  waiting=0
   for _ in $(seq 1 360); do
-    "${ssh_base[@]}" grep -q "waiting for volume $id " /var/log/cloud-init-output.log 2>/dev/null && break
+    "${ssh_base[@]}" grep -q "waiting for volume $id " /var/log/cloud-init-output.log 2>/dev/null && { waiting=1; break; }
     "${ssh_base[@]}" test -e /var/lib/cloud/instance/boot-finished 2>/dev/null && { say "first boot finished without waiting for volume $id"; exit 1; }
     sleep 5
   done
+  ((waiting)) || { say "first boot did not wait for volume $id within 30 min"; exit 1; }
   sleep 5
   say "first boot waits for volume $id: attaching it now ($(($(date +%s) - boot_t0)) s after power-on)"
   "$here/attach.sh" --workdir "$work/vm" --volume "$id"
