@@ -1,6 +1,7 @@
 // A real PostgreSQL cluster with the product's backup settings for the tst plan, a local directory as
-// the repository (kind posix), in a temporary directory on its own port. The node scripts run as the
-// postgres user from a copy every user can read (CI clones into a private directory).
+// the repository (kind posix) unless the test gives another (an S3 bucket), in a temporary directory
+// on its own port. The node scripts run as the postgres user from a copy every user can read (CI
+// clones into a private directory).
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -96,14 +97,19 @@ export class TestCluster {
     return this.ok(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.dir("run"), "-p", String(this.port), "-d", db, "-c", q]).trim();
   }
 
-  /** The repository settings as for tst with a posix path (and `edit` of the stack config), then a
-   * new cluster. A WAL receiver node's rendered pg_hba line is pointed at loopback. */
-  async create(edit?: (c: Record<string, any>) => void): Promise<void> {
+  /** The repository settings as for tst with a posix path (and `edit` of the stack config, which may
+   * set another repository), then a new cluster. `extraEnv` joins the environment of everything the
+   * cluster runs, PostgreSQL's archive_command included (a test CA for an S3 endpoint). A WAL
+   * receiver node's rendered pg_hba line is pointed at loopback. */
+  async create(edit?: (c: Record<string, any>) => void, extraEnv: Record<string, string> = {}): Promise<void> {
     for (const d of ["run", "state", "metrics", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "cache", "files/etc", "files/data"]) fs.mkdirSync(this.dir(d), { recursive: true });
     fs.writeFileSync(this.dir("creds/pgbackrest-cipher-pass"), TEST_SECRETS.pgbackrestCipherPass!);
     fs.writeFileSync(this.dir("creds/restic-password"), TEST_SECRETS.resticPassword!);
     fs.writeFileSync(this.dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
     fs.writeFileSync(this.dir("creds/pg-role-walreceiver"), WAL_RECEIVER_TEST_PASSWORD);
+    // What xiopro-credentials delivers for an s3 repository (unused by the other kinds).
+    fs.writeFileSync(this.dir("creds/repo-s3-access-key"), TEST_SECRETS.backupS3AccessKey!);
+    fs.writeFileSync(this.dir("creds/repo-s3-secret-key"), TEST_SECRETS.backupS3SecretKey!);
     spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
     this.port = await freePort();
     const plan = planOf("tst", (c) => {
@@ -126,7 +132,9 @@ export class TestCluster {
       RESTIC_CACHE_DIR: this.dir("cache"),
       PGHOST: this.dir("run"),
       PGPORT: String(this.port),
-      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_"))),
+      // The receiver's settings, and an s3 repository's region (AWS_DEFAULT_REGION, for restic).
+      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_") || k.startsWith("AWS_"))),
+      ...extraEnv,
     };
     fs.writeFileSync(
       this.dir("etc/pgbackrest.conf"),
