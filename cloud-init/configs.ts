@@ -69,11 +69,19 @@ export function nftablesRuleset(plan: Plan, node: NodePlan): string {
   ].join("\n");
 }
 
+/** Where the node keeps ingress.acmeCaRoot, the root Caddy trusts for the ACME directory's HTTPS. */
+export const ACME_CA_ROOT_FILE = "/etc/caddy/acme-ca-root.pem";
+
 export function caddyfile(plan: Plan, node: NodePlan): string {
   const internal = plan.ingress.tls === "internal";
   const global = ["{", "\tadmin localhost:2019"];
   if (internal) global.push("\tlocal_certs", "\tskip_install_trust");
-  else if (plan.ingress.acmeEmail) global.push(`\temail ${plan.ingress.acmeEmail}`);
+  else {
+    // One ACME CA, named: no silent fallback to another issuer the operator did not choose.
+    global.push(`\tacme_ca ${plan.ingress.acmeDirectory}`);
+    if (plan.ingress.acmeCaRoot) global.push(`\tacme_ca_root ${ACME_CA_ROOT_FILE}`);
+    if (plan.ingress.acmeEmail) global.push(`\temail ${plan.ingress.acmeEmail}`);
+  }
   global.push("}");
   const sites = node.sites.map((s) =>
     [
@@ -157,7 +165,7 @@ export function pgbackrestConf(plan: Plan): string {
   const r = plan.backup.repository;
   const lines = [HEADER, "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.", "[global]", `repo1-type=${r.kind === "posix" ? "posix" : r.kind}`, `repo1-path=${r.path.replace(/\/$/, "")}/pgbackrest`];
   if (r.kind === "s3") lines.push(`repo1-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`, `repo1-s3-bucket=${r.bucket}`, `repo1-s3-region=${r.region}`, "repo1-s3-uri-style=path");
-  if (r.kind === "sftp") lines.push(`repo1-sftp-host=${r.host}`, `repo1-sftp-host-user=${r.user}`, "repo1-sftp-host-key-check-type=accept-new");
+  if (r.kind === "sftp") lines.push(`repo1-sftp-host=${r.host}`, `repo1-sftp-host-port=${r.port}`, `repo1-sftp-host-user=${r.user}`, "repo1-sftp-host-key-check-type=accept-new", "repo1-sftp-host-key-hash-type=sha256");
   lines.push(
     "repo1-cipher-type=aes-256-cbc",
     `repo1-retention-full=${Math.max(2, Math.ceil(plan.backup.retention.weekly / 2))}`,
@@ -195,7 +203,7 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
     "XIOPRO_METRICS_DIR=/var/lib/xiopro/metrics",
   ];
   if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
-  if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_USER=${r.user}`);
+  if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_PORT=${r.port}`, `XIOPRO_SFTP_USER=${r.user}`);
   if (r.kind === "posix") lines.push(`XIOPRO_POSIX_PGBACKREST_PATH=${r.path.replace(/\/$/, "")}/pgbackrest`);
   // setup-postgresql roles: the replication role and the slot the receiver streams from.
   if (has(node, "postgresql") && walReceiverNode(plan)) lines.push(`XIOPRO_WAL_RECEIVER_ROLE=${WAL_RECEIVER.role}`, `XIOPRO_WAL_RECEIVER_SLOT=${WAL_RECEIVER.slot}`);

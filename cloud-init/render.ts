@@ -8,7 +8,7 @@ import type { NodePlan, Plan } from "../infra/plan";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
 import { credentialLines, CREDSTORE } from "../infra/plan/secrets";
-import { agentdEnv, backupEnv, caddyfile, databaseNode, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, AGENTD_HOME } from "./configs";
+import { agentdEnv, backupEnv, caddyfile, ACME_CA_ROOT_FILE, databaseNode, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, AGENTD_HOME } from "./configs";
 import { monitoringDefaults } from "./monitoring";
 import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
@@ -180,6 +180,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   files.push(...monitoringDefaults(plan, node));
   if (plan.adminPath.sshAllowlist.length > 0) files.push({ path: "/etc/fail2ban/jail.d/sshd.local", content: readTemplate("cloud-init/files/fail2ban-sshd.conf"), permissions: "0644" });
   if (has(node, "ingress")) files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
+  if (has(node, "ingress") && plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot) files.push({ path: ACME_CA_ROOT_FILE, content: plan.ingress.acmeCaRoot.trim() + "\n", permissions: "0644", early: true });
   if (has(node, "postgresql")) {
     files.push({ path: "/etc/xiopro/postgresql.conf", content: postgresqlConf(plan, node), permissions: "0644" });
     files.push({ path: "/etc/xiopro/pg_hba.conf", content: pgHba(plan), permissions: "0644" });

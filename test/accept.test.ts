@@ -2,7 +2,9 @@
 // probes on loopback. (The VM proof runs it against a real node.)
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as dgram from "node:dgram";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -12,6 +14,7 @@ import { evaluateFacts, evaluateScan, type NodeFacts } from "../scripts/accept/c
 import { checkSite } from "../scripts/accept/https";
 import { timingsLine } from "../scripts/accept/report";
 import { scanTcp } from "../scripts/accept/scan";
+import { checkQuic, parseVersionNegotiation, quicProbe, scanUdp } from "../scripts/accept/udp";
 import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
 import { splitHostPort } from "../scripts/accept/accept";
 import { planOf, ROOT } from "./helpers";
@@ -178,6 +181,8 @@ describe("scan and HTTPS probes on loopback", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "accept-tls-"));
   let httpsPort = 0;
   let httpPort = 0;
+  /** HTTPS/1.1 only, no Alt-Svc: what an ingress without HTTP/2 and HTTP/3 looks like. */
+  let h1OnlyPort = 0;
   let ca = "";
 
   beforeAll(async () => {
@@ -187,16 +192,20 @@ describe("scan and HTTPS probes on loopback", () => {
     fs.writeFileSync(path.join(dir, "ext"), "subjectAltName=DNS:app.test.example\n");
     o(["x509", "-req", "-in", "site.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "site.crt", "-days", "2", "-extfile", "ext"]);
     ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
-    const tls = https.createServer({ key: fs.readFileSync(path.join(dir, "site.key")), cert: fs.readFileSync(path.join(dir, "site.crt")) }, (req, res) => {
-      res.writeHead(req.url === "/" ? 200 : 404, { "Strict-Transport-Security": "max-age=31536000; includeSubDomains" }).end("ok");
+    const keys = { key: fs.readFileSync(path.join(dir, "site.key")), cert: fs.readFileSync(path.join(dir, "site.crt")) };
+    // Like Caddy: HTTP/2 and HTTP/1.1 on one port, HTTP/3 advertised for the same port.
+    const tls = http2.createSecureServer({ ...keys, allowHTTP1: true }, (req, res) => {
+      res.writeHead(req.url === "/" ? 200 : 404, { "Strict-Transport-Security": "max-age=31536000; includeSubDomains", "Alt-Svc": `h3=":${httpsPort}"; ma=2592000` }).end("ok");
     });
+    const h1Only = https.createServer(keys, (req, res) => res.writeHead(200, { "Strict-Transport-Security": "max-age=31536000" }).end("ok"));
     const plain = http.createServer((req, res) => res.writeHead(308, { location: `https://${req.headers.host}${req.url}` }).end());
-    for (const s of [tls, plain]) {
+    for (const s of [tls, plain, h1Only]) {
       await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-      servers.push(s);
+      servers.push(s as net.Server);
     }
     httpsPort = (tls.address() as net.AddressInfo).port;
     httpPort = (plain.address() as net.AddressInfo).port;
+    h1OnlyPort = (h1Only.address() as net.AddressInfo).port;
   });
 
   afterAll(() => {
@@ -213,18 +222,81 @@ describe("scan and HTTPS probes on loopback", () => {
 
   it("accepts a site with a chain to the given CA and HSTS, and fails it without that CA", async () => {
     const ports = { https: httpsPort, http: httpPort };
-    const viaCa = await checkSite("127.0.0.1", "app.test.example", ca, ports);
+    const viaCa = await checkSite("127.0.0.1", "app.test.example", { ca, label: "internal CA" }, ports);
     expect(viaCa.map((r) => [r.name, r.result])).toEqual([
       ["https app.test.example: valid certificate (internal CA)", "pass"],
       ["https app.test.example: HSTS", "pass"],
       ["https app.test.example: upstream answers", "pass"],
+      ["https app.test.example: HTTP/2", "pass"],
+      ["https app.test.example: HTTP/3 advertised", "pass"],
       ["http app.test.example: redirects to https", "pass"],
     ]);
-    const noCa = await checkSite("127.0.0.1", "app.test.example", undefined, ports);
+    const noCa = await checkSite("127.0.0.1", "app.test.example", {}, ports);
     expect(noCa[0]!.result).toBe("fail");
     expect(noCa[0]!.detail).toMatch(/self[- ]signed|unable to (get|verify)/i);
-    const wrongName = await checkSite("127.0.0.1", "other.test.example", ca, ports);
+    expect(noCa.find((r) => r.name.endsWith("HTTP/2"))!.result).toBe("fail");
+    const wrongName = await checkSite("127.0.0.1", "other.test.example", { ca }, ports);
     expect(wrongName[0]!.result).toBe("fail");
+  });
+
+  it("fails HTTP/2 and HTTP/3 on an ingress that speaks only HTTP/1.1", async () => {
+    const only = await checkSite("127.0.0.1", "app.test.example", { ca }, { https: h1OnlyPort, http: httpPort });
+    const by = (suffix: string) => only.find((r) => r.name.endsWith(suffix))!;
+    expect(by("valid certificate").result).toBe("pass");
+    expect(by("HTTP/2")).toMatchObject({ result: "fail" });
+    expect(by("HTTP/2").detail).toMatch(/ALPN|protocol/i);
+    expect(by("HTTP/3 advertised")).toMatchObject({ result: "fail", detail: "no Alt-Svc header" });
+  });
+});
+
+describe("UDP probes on loopback", () => {
+  /** A UDP server that answers each datagram with reply(datagram), or stays silent on undefined. */
+  async function udpServer(reply: (msg: Buffer) => Buffer | undefined): Promise<{ port: number; close: () => void }> {
+    const s = dgram.createSocket("udp4");
+    s.on("message", (msg, from) => {
+      const r = reply(msg);
+      if (r) s.send(r, from.port, from.address);
+    });
+    await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+    return { port: s.address().port, close: () => s.close() };
+  }
+  /** A QUIC server's Version Negotiation (RFC 9000 §17.2.1) for a long-header packet. */
+  function negotiate(msg: Buffer, versions: number[], swapIds = true): Buffer {
+    const dlen = msg[5]!;
+    const dcid = msg.subarray(6, 6 + dlen);
+    const scid = msg.subarray(7 + dlen, 7 + dlen + msg[6 + dlen]!);
+    const [first, second] = swapIds ? [scid, dcid] : [dcid, scid];
+    const v = Buffer.alloc(4 * versions.length);
+    versions.forEach((x, i) => v.writeUInt32BE(x, 4 * i));
+    return Buffer.concat([Buffer.from([0x80, 0, 0, 0, 0, first.length]), first, Buffer.from([second.length]), second, v]);
+  }
+
+  it("builds a 1200-byte long-header probe with a reserved version", () => {
+    const p = quicProbe(Buffer.alloc(8, 1), Buffer.alloc(8, 2));
+    expect(p.length).toBe(1200);
+    expect(p[0]! & 0x80).toBe(0x80);
+    expect(p.readUInt32BE(1) & 0x0f0f0f0f).toBe(0x0a0a0a0a);
+  });
+
+  it("passes a QUIC v1 server, and fails silence, a wrong echo and a server without v1", async () => {
+    const good = await udpServer((m) => negotiate(m, [0x00000001, 0x6b3343cf]));
+    const silent = await udpServer(() => undefined);
+    const badEcho = await udpServer((m) => negotiate(m, [1], false));
+    const noV1 = await udpServer((m) => negotiate(m, [0xff00001d]));
+    try {
+      expect(await checkQuic("127.0.0.1", good.port)).toMatchObject({ result: "pass", detail: "Version Negotiation offers 0x00000001, 0x6b3343cf" });
+      expect(await checkQuic("127.0.0.1", silent.port)).toMatchObject({ result: "fail", detail: expect.stringMatching(/no answer/) });
+      expect(await checkQuic("127.0.0.1", badEcho.port)).toMatchObject({ result: "fail", detail: expect.stringMatching(/connection ids/) });
+      expect(await checkQuic("127.0.0.1", noV1.port)).toMatchObject({ result: "fail", detail: expect.stringMatching(/no QUIC v1/) });
+    } finally {
+      [good, silent, badEcho, noV1].forEach((s) => s.close());
+    }
+    expect(parseVersionNegotiation(Buffer.from([0x40, 0, 0, 0, 1]), Buffer.alloc(0), Buffer.alloc(0))).toEqual({ problem: "answer is not a QUIC long-header packet" });
+  });
+
+  it("reports a port with no protocol probe as a failure, not a pass", async () => {
+    const r = await scanUdp("127.0.0.1", [5000]);
+    expect(r[0]).toMatchObject({ result: "fail", detail: expect.stringMatching(/no protocol probe/) });
   });
 });
 

@@ -141,10 +141,10 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
     fs.writeFileSync(path.join(root, "bundle.tgz"), Buffer.from(doc.write_files.find((f) => f.path === BUNDLE_PATH)!.content.replace(/\s+/g, ""), "base64"));
     execFileSync("tar", ["-xzf", path.join(root, "bundle.tgz"), "-C", root]);
     const conf = fs.readFileSync(path.join(root, "etc/pgbackrest/pgbackrest.conf"), "utf8");
-    expect(conf).toMatch(new RegExp(`^repo1-type=sftp\\nrepo1-path=/pgbackrest\\nrepo1-sftp-host=${sub}\\.your-storagebox\\.de\\nrepo1-sftp-host-user=${sub}\\n`, "m"));
+    expect(conf).toMatch(new RegExp(`^repo1-type=sftp\\nrepo1-path=/pgbackrest\\nrepo1-sftp-host=${sub}\\.your-storagebox\\.de\\nrepo1-sftp-host-port=23\\nrepo1-sftp-host-user=${sub}\\n`, "m"));
     const env = fs.readFileSync(path.join(root, "etc/xiopro/backup.env"), "utf8");
     expect(env).toContain(`RESTIC_REPOSITORY=sftp:${sub}@${sub}.your-storagebox.de:/restic\n`);
-    expect(env).toContain(`XIOPRO_SFTP_HOST=${sub}.your-storagebox.de\nXIOPRO_SFTP_USER=${sub}\n`);
+    expect(env).toContain(`XIOPRO_SFTP_HOST=${sub}.your-storagebox.de\nXIOPRO_SFTP_PORT=23\nXIOPRO_SFTP_USER=${sub}\n`);
     expect(runs.tst!.outputs.backupStorageBox).toEqual({ storageBoxId: box.id, host: `${sub}.your-storagebox.de`, user: sub });
   });
 

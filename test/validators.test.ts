@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { ACME_CA_ROOT_FILE } from "../cloud-init/configs";
 import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
 import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT, VOLUMES_PATH } from "../cloud-init/render";
 import { UNDELIVERED } from "../infra/plan/secrets";
@@ -25,6 +26,11 @@ const VARIANTS: Record<string, () => Plan> = {
       c.backup.walReceiver = { synchronous: true };
       c.nodeD = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["ingress", { name: "product-api", interfaces: [{ port: 9000, class: "D", owner: "product", justification: "upstream of the product site" }] }] };
       c.ingress.sites.push({ hostname: "product.tst.xiopro.example", service: "product-api" });
+    }),
+  // ACME from a private CA (as the VM proof's Pebble): acme_ca and acme_ca_root with the root file.
+  acme: () =>
+    planOf("tst", (c) => {
+      c.ingress = { ...c.ingress, tls: "acme", acmeDirectory: "https://acme.internal.example:14000/dir", acmeCaRoot: fs.readFileSync(path.join(ROOT, "test/fixtures/acme-ca-root.pem"), "utf8") };
     }),
 };
 
@@ -82,7 +88,7 @@ afterAll(() => {
 });
 
 const each = (fn: (r: Rendered) => void) => () => {
-  expect(rendered.length).toBe(5); // prd A, tst A, full A+C+D
+  expect(rendered.length).toBe(6); // prd A, tst A, full A+C+D, acme A
   for (const r of rendered) fn(r);
 };
 const unitsOf = (r: Rendered) => {
@@ -243,6 +249,9 @@ describe("scripts and configs", () => {
   it("have a Caddyfile that caddy validate accepts", each((r) => {
     const file = path.join(r.dir, "root/etc/caddy/Caddyfile");
     if (!fs.existsSync(file)) return expect(r.node.services.some((s) => s.name === "ingress")).toBe(false);
+    // caddy validate loads acme_ca_root: point it at the node's file inside the rendered root.
+    const text = fs.readFileSync(file, "utf8");
+    if (text.includes(ACME_CA_ROOT_FILE)) fs.writeFileSync(file, text.replaceAll(ACME_CA_ROOT_FILE, path.join(r.dir, "root", ACME_CA_ROOT_FILE)));
     const out = run("caddy", ["validate", "--adapter", "caddyfile", "--config", file]);
     expect(out.stdout + out.stderr).toMatch(/Valid configuration/);
     expect(out.status).toBe(0);

@@ -50,7 +50,7 @@ load_restic_credentials() {
       export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
       ;;
     sftp)
-      RESTIC_SFTP_COMMAND="ssh -i $(credential repo-sftp-key) -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${XIOPRO_SFTP_USER:?}@${XIOPRO_SFTP_HOST:?} -s sftp"
+      RESTIC_SFTP_COMMAND="ssh -i $(credential repo-sftp-key) -p ${XIOPRO_SFTP_PORT:-23} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${XIOPRO_SFTP_USER:?}@${XIOPRO_SFTP_HOST:?} -s sftp"
       export RESTIC_SFTP_COMMAND
       ;;
     posix) ;;

@@ -5,6 +5,8 @@ import { arr, bool, int, isPlainObject, obj, optional, record, show, str, type I
 
 export const PROJECT = "xiopro-infra";
 
+/** Caddy orders from Let's Encrypt unless ingress.acmeDirectory names another ACME CA. */
+export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
@@ -133,6 +135,13 @@ export const CONFIG_KEYS = {
     {
       tls: str({ description: "acme: public certificates (Let's Encrypt); internal: Caddy's own CA for closed networks and tests", oneOf: ["acme", "internal"] as const, default: "acme" }),
       acmeEmail: optional(str({ description: "Contact e-mail for ACME (required with tls: acme)", pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/, patternHint: "write an e-mail address" })),
+      acmeDirectory: str({
+        description: "ACME directory URL Caddy orders certificates from (tls: acme); another CA, or a test CA such as Pebble",
+        pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~\/-]*)?$/,
+        patternHint: "write an https:// URL such as https://acme-v02.api.letsencrypt.org/directory",
+        default: LETS_ENCRYPT_DIRECTORY,
+      }),
+      acmeCaRoot: optional(str({ description: "PEM root certificate Caddy trusts for the ACME directory's own HTTPS, when the system trust store does not have it (tls: acme; public, not a secret)" })),
       sites: arr(
         obj(
           {
@@ -144,7 +153,7 @@ export const CONFIG_KEYS = {
         { description: "Public sites served by Caddy: hostname → service", default: [] },
       ),
     },
-    { description: "Caddy ingress: TLS mode and the public sites", default: { tls: "acme", sites: [] } },
+    { description: "Caddy ingress: TLS mode and the public sites", default: { tls: "acme", acmeDirectory: LETS_ENCRYPT_DIRECTORY, sites: [] } },
   ),
   adminPath: obj(
     {
@@ -206,6 +215,7 @@ export const CONFIG_KEYS = {
           bucket: optional(str({ description: "S3 bucket (s3)", pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, patternHint: "use 3-63 lower-case letters, digits, dots and dashes" })),
           host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
           user: optional(str({ description: "SFTP user (sftp)" })),
+          port: int({ description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)", min: 1, max: 65535, default: 23 }),
           path: str({ description: "Path prefix inside the repository (posix: absolute directory)", default: "/xiopro" }),
           createStorageBox: optional(
             obj(
@@ -217,7 +227,7 @@ export const CONFIG_KEYS = {
             ),
           ),
         },
-        { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro" } },
+        { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro", port: 23 } },
       ),
       archiveTimeoutSeconds: int({
         description: "PostgreSQL archive_timeout: the most WAL time a crash can lose. 1 s measured a worst case of ~1 s lost (npm run bench:recovery) for ~60 archived files a minute",
@@ -258,7 +268,7 @@ export const CONFIG_KEYS = {
     },
     {
       description: "Backup repository, WAL archiving, the optional WAL receiver and retention",
-      default: { repository: { kind: "s3", path: "/xiopro" }, archiveTimeoutSeconds: 1, walReceiver: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 }, retention: { daily: 14, weekly: 8, monthly: 12 } },
+      default: { repository: { kind: "s3", path: "/xiopro", port: 23 }, archiveTimeoutSeconds: 1, walReceiver: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 }, retention: { daily: 14, weekly: 8, monthly: 12 } },
     },
   ),
   monitoring: obj(

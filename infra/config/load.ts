@@ -1,5 +1,6 @@
 // The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
 // out, or every problem at once. Nothing is declared before this passes.
+import { X509Certificate } from "node:crypto";
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
 import { requiredSecretKeys } from "../plan/secrets";
@@ -187,6 +188,11 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
     p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");
   }
+  if (c.ingress.acmeCaRoot !== undefined) {
+    if (c.ingress.tls !== "acme") p.add(k("ingress.acmeCaRoot"), "is set, but tls is internal", "remove acmeCaRoot, or use tls: acme");
+    const why = acmeRootProblem(c.ingress.acmeCaRoot);
+    if (why) p.add(k("ingress.acmeCaRoot"), why, "paste the CA's root certificate in PEM form (-----BEGIN CERTIFICATE----- …), as the ACME CA publishes it");
+  }
   const seenHosts = new Set<string>();
   c.ingress.sites.forEach((site, i) => {
     const where = k(`ingress.sites[${i}]`);
@@ -234,6 +240,23 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
   if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
   if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+}
+
+/** Why a PEM text is not a usable root for Caddy's acme_ca_root, or undefined when it is. */
+function acmeRootProblem(pem: string): string | undefined {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return "holds no PEM certificate";
+  for (const [i, block] of blocks.entries()) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(block);
+    } catch (e) {
+      return `certificate ${i + 1} does not parse (${(e as Error).message})`;
+    }
+    if (!cert.ca) return `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate`;
+    if (Date.parse(cert.validTo) < Date.now()) return `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}) expired on ${cert.validTo}`;
+  }
+  return undefined;
 }
 
 function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: Problems, locOk: (where: string, loc: string) => boolean): void {

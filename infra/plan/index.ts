@@ -113,7 +113,7 @@ export interface Plan {
   placementGroup: { name: string; type: "spread" };
   sshKeys: { name: string; publicKey: string }[];
   adminPath: StackConfig["adminPath"];
-  ingress: { tls: "acme" | "internal"; acmeEmail?: string };
+  ingress: { tls: "acme" | "internal"; acmeEmail?: string; acmeDirectory: string; acmeCaRoot?: string };
   protection: StackConfig["protection"];
   userDataChange: StackConfig["userDataChange"];
   maintenance: StackConfig["maintenance"];
@@ -157,7 +157,7 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     placementGroup: { name: `${env}-spread`, type: "spread" },
     sshKeys: config.sshPublicKeys.map((publicKey, i) => ({ name: `${env}-admin-${i + 1}`, publicKey })),
     adminPath: config.adminPath,
-    ingress: { tls: config.ingress.tls, acmeEmail: config.ingress.acmeEmail },
+    ingress: { tls: config.ingress.tls, acmeEmail: config.ingress.acmeEmail, acmeDirectory: config.ingress.acmeDirectory, acmeCaRoot: config.ingress.acmeCaRoot },
     protection: config.protection,
     userDataChange: config.userDataChange,
     maintenance: config.maintenance,

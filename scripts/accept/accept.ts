@@ -9,6 +9,7 @@ import { buildPlan, type NodePlan, type Plan } from "../../infra/plan";
 import { run } from "../lib/run";
 import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks";
 import { checkSite } from "./https";
+import { scanUdp } from "./udp";
 import { scanTcp } from "./scan";
 import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec";
 import { ssh, waitForSsh, type SshTarget } from "./ssh";
@@ -32,6 +33,8 @@ export interface AcceptOptions {
   publicAddr6?: string;
   /** Source address for the outside scan (must not be in the SSH allowlist). */
   scanFrom?: string;
+  /** PEM root the sites' certificates chain to, for an ACME CA outside the public trust store. */
+  siteCaFile?: string;
   secretsFile?: string;
   reboot: boolean;
   rebootBoundSeconds: number;
@@ -121,16 +124,17 @@ async function scanChecks(c: Context, o: AcceptOptions): Promise<CheckResult[]> 
       scan.canary.probes ? `${scan.canary.probes - scan.canary.missed}/${scan.canary.probes} canary probes answered${scan.canary.slowdowns ? `, slowed down ${scan.canary.slowdowns}×` : ""}` : "",
     ].filter(Boolean);
     results.push(...evaluateScan(`${family} ${addr}`, c.spec.expectTcpOpen, scan, s, how.join("; ")));
+    results.push(...(await scanUdp(addr, c.spec.expectUdpOpen, family === "IPv4" ? o.scanFrom : undefined)));
   }
   return results;
 }
 
-async function siteChecks(c: Context, ca?: string): Promise<CheckResult[]> {
+async function siteChecks(c: Context, trust: { ca?: string; label?: string }): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const web = c.spec.publicIpv4 ?? c.spec.publicIpv6;
   for (const site of c.spec.sites) {
     if (!web) results.push({ name: `https ${site}`, required: true, result: "fail", detail: "node has no public address", seconds: 0 });
-    else results.push(...(await checkSite(web, site, ca)));
+    else results.push(...(await checkSite(web, site, trust)));
   }
   return results;
 }
@@ -197,7 +201,8 @@ async function nodeChecks(c: Context, timings: Record<string, number>): Promise<
 // checks need the internal CA the node checks read, so they come after.
 async function allChecks(c: Context, o: AcceptOptions, timings: Record<string, number> = {}): Promise<CheckResult[]> {
   const [scans, inside] = await Promise.all([scanChecks(c, o), nodeChecks(c, timings)]);
-  const sites = await siteChecks(c, inside.ca);
+  const trust = c.spec.internalTls ? { ca: inside.ca, label: "internal CA" } : o.siteCaFile ? { ca: fs.readFileSync(o.siteCaFile, "utf8"), label: `root ${path.basename(o.siteCaFile)}` } : {};
+  const sites = await siteChecks(c, trust);
   return [...scans, ...sites, ...inside.results];
 }
 

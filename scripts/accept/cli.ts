@@ -23,6 +23,8 @@ Options:
   --public-addr ADDR    public IPv4 to test (default: from the stack outputs)
   --public-addr6 ADDR   public IPv6 to test
   --scan-from ADDR      local source address for the outside scan
+  --site-ca FILE        PEM root the sites' certificates chain to (an ACME CA outside the public trust
+                        store, e.g. a test CA); default: the system's public roots
   --secrets-file FILE   JSON {name: value} of the stack's secrets (default: pulumi config --show-secrets);
                         only fingerprints are compared, values are never printed
   --reboot              reboot the node and measure the time until every check is green again
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
   const v = parseFlags({
         stack: { type: "string" }, "stack-file": { type: "string" }, node: { type: "string", default: "nodeA" }, outputs: { type: "string" },
         target: { type: "string" }, "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" },
-        "public-addr": { type: "string" }, "public-addr6": { type: "string" }, "scan-from": { type: "string" }, "secrets-file": { type: "string" },
+        "public-addr": { type: "string" }, "public-addr6": { type: "string" }, "scan-from": { type: "string" }, "site-ca": { type: "string" }, "secrets-file": { type: "string" },
         reboot: { type: "boolean", default: false }, "reboot-bound": { type: "string", default: "180" }, history: { type: "string" },
         json: { type: "boolean", default: false }, markdown: { type: "boolean", default: false },
       }, USAGE);
@@ -52,7 +54,7 @@ async function main(): Promise<number> {
   try {
     const result = await accept({
       stack: v.stack, stackFile: v["stack-file"], node: v.node!, outputsFile: v.outputs, target: v.target, sshUser: v["ssh-user"]!, sshKey: v["ssh-key"],
-      publicAddr: v["public-addr"], publicAddr6: v["public-addr6"], scanFrom: v["scan-from"], secretsFile: v["secrets-file"],
+      publicAddr: v["public-addr"], publicAddr6: v["public-addr6"], scanFrom: v["scan-from"], siteCaFile: v["site-ca"], secretsFile: v["secrets-file"],
       reboot: v.reboot!, rebootBoundSeconds: bound,
       historyFile: v.history ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"), "xiopro-infra", "acceptance-history.jsonl"),
     });

@@ -18,6 +18,8 @@ export interface AcceptSpec {
   internalTls: boolean;
   /** TCP ports that must be open from anywhere (class A); every other port must be closed. */
   expectTcpOpen: number[];
+  /** Declared public UDP ports (class A): each must answer a probe in its own protocol. */
+  expectUdpOpen: number[];
   units: string[];
   timers: string[];
   mounts: { mountPoint: string; volumeId: string }[];
@@ -47,6 +49,8 @@ export function secretForms(value: string): string[] {
   return [...new Set([value, b64])];
 }
 
+const publicPorts = (node: NodePlan, protocol: "tcp" | "udp") => [...new Set(node.exposure.filter((e) => e.class === "A" && e.protocol === protocol).map((e) => e.port))].sort((a, b) => a - b);
+
 export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secrets: Record<string, string> = {}): AcceptSpec {
   const names = node.services.map((s) => s.name);
   return {
@@ -56,7 +60,8 @@ export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secret
     publicIpv6: node.publicIpv6 ? addr.publicIpv6 : undefined,
     sites: node.sites.map((s) => s.hostname),
     internalTls: plan.ingress.tls === "internal",
-    expectTcpOpen: [...new Set(node.exposure.filter((e) => e.class === "A" && e.protocol === "tcp").map((e) => e.port))].sort((a, b) => a - b),
+    expectTcpOpen: publicPorts(node, "tcp"),
+    expectUdpOpen: publicPorts(node, "udp"),
     units: node.services.flatMap((s) => s.units),
     timers: node.services.flatMap((s) => s.timers),
     mounts: node.volumes.map((v) => {
