@@ -250,9 +250,13 @@ cloud-localds -N "${seed_dir}/network-config" "$seed" "${seed_dir}/user-data" "$
 # --- qemu -----------------------------------------------------------------------
 [[ -f $console ]] && mv -f "$console" "${console%.log}.prev.log"
 cmdline="root=UUID=${XVM_ROOT_UUID} rw console=ttyS0,115200n8 net.ifnames=0 biosdevname=0"
+# Single-threaded TCG: with thread=multi a Debian 13 guest (kernel 6.12) died at boot with
+# "Oops: int3" in kernel code it had just patched at run time (a stale translation on the other
+# vCPU, 2026-11-30). One host thread runs both vCPUs: slower, but the guest's own code patching
+# is then safe.
 qemu_args=(
 	-name "${name},process=xvm-${name}"
-	-machine q35 -accel "tcg,thread=multi" -cpu max -smp 2 -m "${memory_mb}"
+	-machine q35 -accel "tcg,thread=single" -cpu max -smp 2 -m "${memory_mb}"
 	-nodefaults -display none -vga none
 	-kernel "${image_dir}/vmlinuz" -initrd "${image_dir}/initrd.img" -append "$cmdline"
 	-drive "file=${overlay},if=none,id=root,format=qcow2,cache=writeback,discard=unmap"

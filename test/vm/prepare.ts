@@ -1,6 +1,11 @@
 // Prepares a VM run of tst's Node A with local-only settings that are real product options:
-// admin path `allowlist`, `tls internal`, a `posix` backup repository on the node, NTP from the
-// test network. Writes into WORK: Pulumi.vm.yaml, secrets.json (every secret value, for the
+// admin path `allowlist` and NTP from the test network, and either the default path's kinds or
+// the closed-network ones:
+//   XIOPRO_VM_ACME_ROOT=FILE  tls acme against the test network's Pebble (acmeDirectory, and FILE
+//                             as acmeCaRoot); without it, tls internal (the container variant)
+//   XIOPRO_VM_SFTP_KEY=FILE   an sftp repository on the Storage Box stand-in (test/vm/box.sh),
+//                             FILE the sub-account's private key; without it, a posix directory
+// Writes into WORK: Pulumi.vm.yaml, secrets.json (every secret value, for the
 // plaintext check), credentials/<file> (one value per file) and deliveries.json (the exact remote
 // commands Pulumi's Credentials component runs) and ops.b64 (the operations bundle Pulumi pushes).
 // With XIOPRO_E2E_RECEIVER=1 (npm run test:e2e -- --receiver) the stack also has Node C running a
@@ -17,6 +22,11 @@ import { parseStackYaml } from "../../infra/config/stack-file";
 import { buildPlan } from "../../infra/plan";
 import { WAL_RECEIVER } from "../../cloud-init/configs";
 
+/** Pebble on the test network's gateway (test/vm/acme.sh). */
+const VM_ACME_DIRECTORY = "https://203.0.113.1:14000/dir";
+/** The Storage Box stand-in (test/vm/box.sh): run.sh reads these from the plan's outputs. */
+const VM_STORAGE_BOX = { host: "203.0.113.23", port: 23, user: "u-box", path: "/xiopro" };
+
 const [work, pubKeyFile] = process.argv.slice(2);
 if (!work || !pubKeyFile) throw new Error("usage: tsx test/vm/prepare.ts WORK SSH_PUBLIC_KEY_FILE");
 const root = path.resolve(__dirname, "..", "..");
@@ -25,15 +35,23 @@ const c = base.config;
 const k = (key: string) => `xiopro-infra:${key}`;
 c[k("sshPublicKeys")] = [fs.readFileSync(pubKeyFile, "utf8").trim()];
 c[k("adminPath")] = { mode: "allowlist", sshAllowlist: ["203.0.113.1/32"] };
-c[k("ingress")] = { ...(c[k("ingress")] as object), tls: "internal" };
-c[k("backup")] = { ...(c[k("backup")] as object), repository: { kind: "posix", path: "/var/backups/xiopro" } };
+const acmeRoot = process.env.XIOPRO_VM_ACME_ROOT;
+const sftpKey = process.env.XIOPRO_VM_SFTP_KEY;
+c[k("ingress")] = acmeRoot
+  ? { ...(c[k("ingress")] as object), tls: "acme", acmeEmail: "ops@xiopro.example", acmeDirectory: VM_ACME_DIRECTORY, acmeCaRoot: fs.readFileSync(acmeRoot, "utf8") }
+  : { ...(c[k("ingress")] as object), tls: "internal" };
+c[k("backup")] = { ...(c[k("backup")] as object), repository: sftpKey ? { kind: "sftp", ...VM_STORAGE_BOX } : { kind: "posix", path: "/var/backups/xiopro" } };
 c[k("timeSync")] = { servers: ["203.0.113.1"] };
 // The container variant boots Debian 12 (test/e2e); the VM boots the stack's own image.
 if (process.env.XIOPRO_NODE_IMAGE) (c[k("nodeA")] as { image: string }).image = process.env.XIOPRO_NODE_IMAGE;
 // Grafana installs from apt.grafana.com, which this machine cannot reach: the VM runs the rest of
 // monitoring; alert delivery points at the test host, so Alertmanager gets both credentials.
-const nodeA = c[k("nodeA")] as { services: string[] };
+const nodeA = c[k("nodeA")] as { services: string[]; volumes: { mountPoint: string; attachTimeoutSeconds?: number }[] };
 nodeA.services = nodeA.services.filter((s) => s !== "grafana");
+// The volume without the database is the one the VM proof lets never arrive (missing-volume.sh):
+// a 120 s bound instead of the default 300 keeps that wait short. The proof attaches each volume
+// seconds after first boot starts waiting, well inside either bound.
+for (const v of nodeA.volumes) if (v.mountPoint !== "/var/lib/postgresql") v.attachTimeoutSeconds = 120;
 c[k("monitoring")] = { email: { to: ["ops@xiopro.example"], from: "alerts@xiopro.example", smarthost: "203.0.113.1:25", username: "alerts" }, webhook: { url: "https://203.0.113.1/alerts" } };
 const withReceiver = process.env.XIOPRO_E2E_RECEIVER === "1";
 if (withReceiver) {
@@ -58,7 +76,8 @@ function deliveriesFor(n: typeof node): { file: string; command: string }[] {
   return n.secrets.map((s) => {
     const key = s.configKey ? `${s.configKey}${s.configEntry ? `.${s.configEntry}` : ""}` : s.file;
     if (!(key in secrets)) {
-      const value = randomBytes(24).toString("base64url");
+      // The sub-account's key must be a real one the Storage Box stand-in accepts.
+      const value = key === "backupSftpPrivateKey" && sftpKey ? fs.readFileSync(sftpKey, "utf8") : randomBytes(24).toString("base64url");
       secrets[key] = value;
       fs.writeFileSync(path.join(credentialDir, s.file), value, { mode: 0o600 });
     }
@@ -70,5 +89,5 @@ const nodeC = plan.nodes.find((n) => n.key === "nodeC");
 const receiver = withReceiver && nodeC ? { privateIp: nodeC.privateIp, walDir: WAL_RECEIVER.dir, deliveries: deliveriesFor(nodeC) } : undefined;
 fs.writeFileSync(path.join(work, "secrets.json"), JSON.stringify(secrets, null, 2), { mode: 0o600 });
 fs.writeFileSync(path.join(work, "ops.b64"), opsBundle(plan, node)!);
-fs.writeFileSync(path.join(work, "deliveries.json"), JSON.stringify({ deliveries, ops: APPLY_OPS_COMMAND, firstBackup: FIRST_BACKUP_COMMAND, privateIp: node.privateIp, subnet: plan.network.subnet, memoryMb: node.memoryGb * 1024, receiver }, null, 2));
+fs.writeFileSync(path.join(work, "deliveries.json"), JSON.stringify({ deliveries, ops: APPLY_OPS_COMMAND, firstBackup: FIRST_BACKUP_COMMAND, storageBox: sftpKey ? VM_STORAGE_BOX : undefined, privateIp: node.privateIp, subnet: plan.network.subnet, memoryMb: node.memoryGb * 1024, receiver }, null, 2));
 console.log(`prepared ${stackFile}: ${deliveries.length} credentials for ${node.name} (${node.privateIp})`);
