@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../infra/config/load";
 import { parseStackYaml, readStackFile } from "../infra/config/stack-file";
-import { problemsOf, ROOT, stackObject, toRaw } from "./helpers";
+import { planOf, problemsOf, ROOT, stackObject, toRaw } from "./helpers";
 
 describe("stack config validation", () => {
   it("accepts the committed prd and tst stacks without a single problem", () => {
@@ -48,6 +48,31 @@ describe("stack config validation", () => {
       'xiopro-infra:nodeA.location: "ash" is in network zone us-east, but the private network is in eu-central | use a location in eu-central',
       'xiopro-infra:nodeA.serverType: "cpx22" is not sold in ash | use a location where it is sold (fsn1, nbg1, hel1, sin), or another type',
     ]);
+  });
+
+  it("refuses a subnet the allocator cannot place every node in, instead of planning 0.0.0.0", () => {
+    const three = (c: Record<string, any>) => {
+      c.nodeC = { enabled: true, serverType: "cpx22", services: [] };
+      c.nodeD = { enabled: true, serverType: "cpx22", services: [] };
+    };
+    expect(problemsOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/29" })))).toEqual([
+      'xiopro-infra:network.subnet: "10.1.1.0/29" has no free address for nodeA, nodeC, nodeD (automatic addresses start at 10.1.1.10, the last usable is 10.1.1.6) | use a /28 or larger, or give nodeA.privateIp and nodeC.privateIp and nodeD.privateIp inside the subnet',
+    ]);
+    expect(problemsOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" })))).toEqual([]);
+    expect(planOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" }))).nodes.map((n) => n.privateIp)).toEqual(["10.1.1.10", "10.1.1.11", "10.1.1.12"]);
+  });
+
+  it("takes mount points apart: no . or .., normal form, nothing inside /proc, /sys, /dev, /run, no system directory hidden", () => {
+    const at = (mountPoint: string) => problemsOf("tst", (c) => (c.nodeA.volumes[1].mountPoint = mountPoint));
+    const key = "xiopro-infra:nodeA.volumes[1].mountPoint";
+    expect(at("/srv/../etc")).toEqual([`${key}: "/srv/../etc" has . or .. in it | write the path it means without them (/etc)`]);
+    expect(at("/srv/./agentd")).toEqual([`${key}: "/srv/./agentd" has . or .. in it | write the path it means without them (/srv/agentd)`]);
+    expect(at("//srv//agentd")).toEqual([`${key}: "//srv//agentd" is not in normal form | write /srv/agentd`]);
+    expect(at("/proc/xiopro")).toEqual([`${key}: "/proc/xiopro" is inside /proc, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`]);
+    expect(at("/run/data")).toEqual([`${key}: "/run/data" is inside /run, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`]);
+    expect(at("/var/lib")).toEqual([`${key}: "/var/lib" would hide the system directory /var/lib | mount below it, e.g. /var/lib/postgresql or /srv/agentd`]);
+    expect(at("/usr")).toEqual([`${key}: "/usr" would hide the system directory /usr | mount below it, e.g. /var/lib/postgresql or /srv/agentd`]);
+    expect(at("/srv/models")).toEqual([]);
   });
 
   it("rejects a subnet outside the network", () => {
@@ -131,6 +156,46 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("treats prototype member names as unknown keys (no crash), at the top and inside objects and maps", () => {
+    const raw = toRaw(stackObject("tst"));
+    raw.values["xiopro-infra:constructor"] = "x";
+    raw.values["xiopro-infra:toString"] = "x";
+    raw.values["xiopro-infra:agentd"] = '{"workers": 1, "user": "agentd", "__proto__": {"polluted": true}}';
+    const r = loadConfig(raw);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
+      "xiopro-infra:constructor: is not a known key",
+      "xiopro-infra:toString: is not a known key",
+      "xiopro-infra:agentd.__proto__: is not a known key",
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("names a key whose project prefix is misspelt instead of dropping the block, and leaves provider keys alone", () => {
+    const raw = toRaw(stackObject("tst"));
+    raw.values["xiopro-infar:ingress"] = raw.values["xiopro-infra:ingress"]!;
+    raw.values["hcloud:endpoint"] = "https://api.hetzner.cloud/v1";
+    const r = loadConfig(raw);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual(['xiopro-infar:ingress: is not read: its project prefix "xiopro-infar" is not xiopro-infra | write xiopro-infra:ingress']);
+  });
+
+  it("refuses .inf and .nan in a stack file instead of turning them into a default", () => {
+    const r = parseStackYaml("config:\n  xiopro-infra:agentd:\n    workers: .inf\n    user: agentd\n  xiopro-infra:dns:\n    ttl: .nan\n", "Pulumi.tst.yaml");
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
+      "Pulumi.tst.yaml: xiopro-infra:agentd.workers: is not a finite number (.inf or .nan)",
+      "Pulumi.tst.yaml: xiopro-infra:dns.ttl: is not a finite number (.inf or .nan)",
+    ]);
+  });
+
+  it("refuses a public site in front of a platform port (database, Caddy admin, Alertmanager)", () => {
+    const site = (service: string) => problemsOf("tst", (c) => (c.ingress.sites = [{ hostname: "x.tst.xiopro.example", service }]));
+    const never = (svc: string, port: number, itf: string) =>
+      `xiopro-infra:ingress.sites[0].service: "${svc}" must never be public: its localhost port ${port} (${itf}) is for the node itself | point the site at agentd-web, or at a service of your own with a class D interface`;
+    expect(site("postgresql")).toEqual([never("postgresql", 5432, "postgres-local")]);
+    expect(site("ingress")).toEqual([never("ingress", 2019, "caddy-admin")]);
+    expect(site("monitoring")).toEqual([never("monitoring", 9093, "alertmanager")]);
+    expect(site("agentd-web")).toEqual([]);
+  });
+
   it("names unknown keys at every level and suggests the intended one", () => {
     expect(
       problemsOf("tst", (c) => {
@@ -172,9 +237,30 @@ describe("stack config validation", () => {
     ]);
   });
 
-  it("refuses an allowlist that opens SSH to the internet", () => {
-    expect(problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["0.0.0.0/0"] }))).toEqual([
-      'xiopro-infra:adminPath.sshAllowlist[0]: "0.0.0.0/0" opens SSH to the whole internet | list only the operator\'s own addresses',
+  it("refuses an allowlist that opens SSH to the internet, however the range is spelled", () => {
+    const open = (cidr: string, i = 0) => `xiopro-infra:adminPath.sshAllowlist[${i}]: "${cidr}" opens SSH to the whole internet | list only the operator's own addresses`;
+    const allow = (...sshAllowlist: string[]) => problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
+    expect(allow("0.0.0.0/0")).toEqual([open("0.0.0.0/0")]);
+    expect(allow("198.51.100.7/32", "0::/0", "0.0.0.0/00")).toEqual([open("0::/0", 1), open("0.0.0.0/00", 2)]);
+    expect(allow("0.0.0.0/1", "128.0.0.0/1", "2001:db8::/32")).toEqual([
+      "xiopro-infra:adminPath.sshAllowlist: 0.0.0.0/1, 128.0.0.0/1 together open SSH to every IPv4 address | list only the operator's own addresses",
+    ]);
+    expect(allow("::/1", "8000::/2", "c000::/2")).toEqual([
+      "xiopro-infra:adminPath.sshAllowlist: ::/1, 8000::/2, c000::/2 together open SSH to every IPv6 address | list only the operator's own addresses",
+    ]);
+    // A gap of one address is not everything.
+    expect(allow("0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5", "248.0.0.0/6", "252.0.0.0/7", "254.0.0.0/8", "255.0.0.0/9", "255.128.0.0/10")).toEqual([]);
+  });
+
+  it("parses allowlist ranges: dotted decimal, canonical, no host bits, no IPv4-mapped IPv6", () => {
+    const allow = (...sshAllowlist: string[]) => problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
+    expect(allow("0/0", "010.0.0.0/8", "198.51.100.7/24", "2001:0DB8::/32", "::ffff:0.0.0.0/96", "198.51.100.7", "2001:db8:7::/48", "198.51.100.7/32")).toEqual([
+      'xiopro-infra:adminPath.sshAllowlist[0]: "0/0" is not a dotted-decimal IPv4 CIDR | write four decimal octets, e.g. 198.51.100.7/32',
+      'xiopro-infra:adminPath.sshAllowlist[1]: "010.0.0.0/8" is not a dotted-decimal IPv4 CIDR | write four decimal octets, e.g. 198.51.100.7/32',
+      'xiopro-infra:adminPath.sshAllowlist[2]: "198.51.100.7/24" has host bits set | write the network address: 198.51.100.0/24',
+      'xiopro-infra:adminPath.sshAllowlist[3]: "2001:0DB8::/32" is not in canonical form | write 2001:db8::/32',
+      'xiopro-infra:adminPath.sshAllowlist[4]: "::ffff:0.0.0.0/96" is an IPv4-mapped IPv6 range | write the IPv4 range itself, e.g. 198.51.100.7/32',
+      'xiopro-infra:adminPath.sshAllowlist[5]: "198.51.100.7" is not a CIDR | write an address and prefix such as 198.51.100.7/32 or 2001:db8:7::/48',
     ]);
   });
 

@@ -10,7 +10,6 @@ export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/dire
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const CIDR_ANY = /^([0-9.]+\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/;
 const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$/;
 const LABEL_VALUE = /^([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?$/;
@@ -158,7 +157,7 @@ export const CONFIG_KEYS = {
   adminPath: obj(
     {
       mode: str({ description: "tailscale: SSH only over the tailnet (class B); allowlist: SSH from the listed CIDRs only", oneOf: ["tailscale", "allowlist"] as const, default: "tailscale" }),
-      sshAllowlist: arr(str({ description: "CIDR", pattern: CIDR_ANY, patternHint: "write a CIDR such as 198.51.100.7/32" }), {
+      sshAllowlist: arr(str({ description: "CIDR (IPv4 or IPv6, canonical network address: parsed in infra/config/cidr.ts)" }), {
         description: "CIDRs allowed to reach SSH through the cloud and host firewalls (the emergency list in tailscale mode; required in allowlist mode)",
         default: [],
       }),

@@ -1,11 +1,13 @@
 // The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
 // out, or every problem at once. Nothing is declared before this passes.
 import { X509Certificate } from "node:crypto";
+import * as path from "node:path";
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
 import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
-import { cidrInside, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
+import { allocate, cidrInside, FIRST_ALLOCATED_OFFSET, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
+import { coversAll, parseSourceCidr, type SourceRange } from "./cidr";
 import { CONFIG_KEYS, PROJECT, type NodeConfig, type StackConfig } from "./keys";
 import { closest, parseFields, Problems, show, type Problem } from "./schema-kit";
 
@@ -37,13 +39,18 @@ const VOLUME_MAX_GB = 10240;
 export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSecrets?: boolean } = {}): LoadResult {
   const cat = opts.catalog ?? defaultCatalog;
   const problems = new Problems();
-  const decoded: Record<string, unknown> = {};
+  // No prototype: a key named "__proto__" or "constructor" is a key like any other.
+  const decoded = Object.create(null) as Record<string, unknown>;
   for (const [fullKey, text] of Object.entries(raw.values)) {
     const sep = fullKey.indexOf(":");
     const ns = fullKey.slice(0, sep);
     const key = fullKey.slice(sep + 1);
-    if (ns !== PROJECT) continue; // provider config such as hcloud:token is not ours to judge
-    const spec = (CONFIG_KEYS as Record<string, { typeName: string }>)[key];
+    if (ns !== PROJECT) {
+      // Provider config such as hcloud:token is not ours to judge, but a misspelt project is ours.
+      if (closest(ns, [PROJECT])) problems.add(fullKey, `is not read: its project prefix "${ns}" is not ${PROJECT}`, `write ${PROJECT}:${key}`);
+      continue;
+    }
+    const spec = Object.hasOwn(CONFIG_KEYS, key) ? (CONFIG_KEYS as Record<string, { typeName: string }>)[key] : undefined;
     if (!spec) {
       decoded[key] = text; // reported as unknown by parseFields, with a suggestion
       continue;
@@ -117,6 +124,22 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   if (!sub) p.add(k("network.subnet"), `${show(c.network.subnet)} is not a network address with prefix`, "write the subnet address, e.g. 10.0.1.0/24 (host bits zero)");
   else if (net && !cidrInside(sub, net)) p.add(k("network.subnet"), `${show(c.network.subnet)} is not inside the network ${c.network.cidr}`, `choose a subnet inside ${c.network.cidr}, e.g. ${formatCidr({ network: net.network + 256 * (net.prefix <= 23 ? 1 : 0), prefix: Math.max(24, net.prefix) })}`);
   else if (sub && sub.prefix > 29) p.add(k("network.subnet"), `${show(c.network.subnet)} is too small for nodes`, "use a /29 or larger (e.g. /24)");
+  else if (sub) {
+    // The plan's own allocator: a node it cannot place would otherwise get no address at all.
+    const enabled = NODE_KEYS.filter((nk) => c[nk].enabled);
+    const ips = allocate(sub, enabled.map((nk) => ({ id: nk, explicit: c[nk].privateIp ? parseIpv4(c[nk].privateIp!) : undefined })));
+    const unplaced = enabled.filter((nk) => ips.get(nk) === undefined);
+    // Room for every automatic address from the first allocated offset, plus the broadcast address.
+    const automatic = enabled.filter((nk) => !c[nk].privateIp).length;
+    const fitsPrefix = 32 - Math.ceil(Math.log2(FIRST_ALLOCATED_OFFSET + automatic + 1));
+    if (unplaced.length > 0) {
+      p.add(
+        k("network.subnet"),
+        `${show(c.network.subnet)} has no free address for ${unplaced.join(", ")} (automatic addresses start at ${formatIpv4(sub.network + FIRST_ALLOCATED_OFFSET)}, the last usable is ${formatIpv4(sub.network + 2 ** (32 - sub.prefix) - 2)})`,
+        `use a /${fitsPrefix} or larger, or give ${unplaced.map((nk) => `${nk}.privateIp`).join(" and ")} inside the subnet`,
+      );
+    }
+  }
 
   // Nodes
   if (!c.nodeA.enabled) p.add(k("nodeA.enabled"), "is false, but Node A is the control node every stack needs", "remove the key or set it to true");
@@ -209,7 +232,11 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     const home = homes[0]!;
     if (!runsService(c[home as NodeKey], "ingress")) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which does not run ingress`, `add "ingress" to ${home}.services`);
     const upstream = localUpstream(c, home as NodeKey, site.service);
-    if (upstream === undefined) p.add(`${where}.service`, `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`, "give the service a class D interface, or point the site at another service");
+    const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
+    if (upstream === undefined && internal) {
+      const publishable = Object.values(SERVICE_CATALOG).filter((svc) => svc.interfaces.some((i) => i.siteUpstream)).map((svc) => svc.name);
+      p.add(`${where}.service`, `${show(site.service)} must never be public: its localhost port ${internal.port} (${internal.name}) is for the node itself`, `point the site at ${publishable.join(" or ")}, or at a service of your own with a class D interface`);
+    } else if (upstream === undefined) p.add(`${where}.service`, `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`, "give the service a class D interface, or point the site at another service");
     if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which has no public IP`, `enable publicIpv4 or publicIpv6 on ${home}`);
   });
 
@@ -218,10 +245,19 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   if (c.adminPath.mode === "allowlist" && allow.length === 0) {
     p.add(k("adminPath.sshAllowlist"), "is empty, but mode is allowlist", "list the operator CIDRs (e.g. 198.51.100.7/32), or use mode: tailscale");
   }
+  const ranges: { text: string; range: SourceRange }[] = [];
   allow.forEach((cidr, i) => {
-    if (/^(0\.0\.0\.0\/0|::\/0)$/.test(cidr)) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} opens SSH to the whole internet`, "list only the operator's own addresses");
-    else if (cidr.includes(".") && !parseCidr(cidr)) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} is not a network address with prefix`, "write e.g. 198.51.100.7/32 (host bits zero)");
+    const r = parseSourceCidr(cidr);
+    if ("problem" in r) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} ${r.problem}`, r.fix);
+    else if (r.prefix === 0) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} opens SSH to the whole internet`, "list only the operator's own addresses");
+    else ranges.push({ text: cidr, range: r });
   });
+  for (const family of [4, 6] as const) {
+    const same = ranges.filter((r) => r.range.family === family);
+    if (coversAll(same.map((r) => r.range), family)) {
+      p.add(k("adminPath.sshAllowlist"), `${same.map((r) => r.text).join(", ")} together open SSH to every IPv${family} address`, "list only the operator's own addresses");
+    }
+  }
 
   // Backup repository
   const r = c.backup.repository;
@@ -240,6 +276,24 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
   if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
   if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+}
+
+/** Directories a volume must not hide (mounted on them or on a parent of them). */
+const SYSTEM_DIRS = ["/boot", "/etc", "/usr", "/var", "/var/lib", "/var/log", "/home", "/root", "/tmp", "/opt", "/srv", "/bin", "/sbin", "/lib", "/lib64"];
+/** Kernel and runtime filesystems: nothing of ours is mounted inside them. */
+const PSEUDO_FS = ["/proc", "/sys", "/dev", "/run"];
+
+/** Why a volume's mount point is unsafe, or undefined. The path is taken apart, not compared as text. */
+function mountPointProblem(mp: string): { problem: string; fix: string } | undefined {
+  const normal = path.posix.normalize(mp);
+  if (mp.split("/").some((seg) => seg === "." || seg === "..")) return { problem: "has . or .. in it", fix: `write the path it means without them${normal !== mp ? ` (${normal})` : ""}` };
+  if (normal !== mp) return { problem: "is not in normal form", fix: `write ${normal.replace(/\/$/, "") || "/"}` };
+  const inside = (dir: string, parent: string) => dir === parent || dir.startsWith(`${parent}/`);
+  const pseudo = PSEUDO_FS.find((fs) => inside(mp, fs));
+  if (pseudo) return { problem: `is inside ${pseudo}, a kernel or runtime filesystem`, fix: "mount the volume below /srv or /var/lib" };
+  const hidden = SYSTEM_DIRS.find((dir) => inside(dir, mp));
+  if (mp === "/" || hidden) return { problem: `would hide the system directory ${hidden ?? "/"}`, fix: "mount below it, e.g. /var/lib/postgresql or /srv/agentd" };
+  return undefined;
 }
 
 /** Why a PEM text is not a usable root for Caddy's acme_ca_root, or undefined when it is. */
@@ -293,7 +347,8 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
     if (v.sizeGb < VOLUME_MIN_GB || v.sizeGb > VOLUME_MAX_GB) p.add(w("sizeGb"), `${v.sizeGb} GB is outside Hetzner's volume limits`, `use ${VOLUME_MIN_GB} to ${VOLUME_MAX_GB} GB`);
     if (seenVol.has(v.name)) p.add(w("name"), `${show(v.name)} is used twice on ${nk}`, "give each volume its own name");
     if (seenMount.has(v.mountPoint)) p.add(w("mountPoint"), `${show(v.mountPoint)} is used twice on ${nk}`, "mount each volume at its own path");
-    if (["/", "/boot", "/etc", "/usr", "/var", "/home", "/root", "/tmp", "/run"].includes(v.mountPoint)) p.add(w("mountPoint"), `${show(v.mountPoint)} would hide a system directory`, "mount below it, e.g. /var/lib/postgresql");
+    const why = mountPointProblem(v.mountPoint);
+    if (why) p.add(w("mountPoint"), `${show(v.mountPoint)} ${why.problem}`, why.fix);
     seenVol.add(v.name);
     seenMount.add(v.mountPoint);
   });
@@ -334,8 +389,10 @@ const runsService = (n: NodeConfig, name: string) => n.services.some((s) => (typ
 export function localUpstream(c: StackConfig, node: NodeKey, service: string): number | undefined {
   const entry = c[node].services.find((s) => (typeof s === "string" ? s : s.name) === service);
   if (entry === undefined) return undefined;
-  const itfs = typeof entry === "string" ? (SERVICE_CATALOG[entry]?.interfaces ?? []) : entry.interfaces.map((i) => ({ ...i, bind: i.class === "D" ? "localhost" : "private" }));
-  return itfs.find((i) => i.class === "D" && i.protocol === "tcp")?.port;
+  // A platform service may be published only through an interface the catalog marks for it; an
+  // operator's own service through its localhost interface.
+  if (typeof entry === "string") return SERVICE_CATALOG[entry]?.interfaces.find((i) => i.siteUpstream && i.class === "D" && i.protocol === "tcp")?.port;
+  return entry.interfaces.find((i) => i.class === "D" && i.protocol === "tcp")?.port;
 }
 
 /** A plain-text report of all problems, for humans (CLI and `pulumi up`). */

@@ -131,6 +131,7 @@ export function record<T>(item: Spec<T>, o: Opts<Record<string, T>> & { keyPatte
       ctx.problems.add(path, `expected a map, got ${show(value)}`, "write it as a YAML mapping (key: value)");
       return undefined;
     }
+    // Defined, not assigned: a "__proto__" key stays a key (and is refused by keyPattern where set).
     const out: Record<string, T> = {};
     let ok = true;
     for (const [k, v] of Object.entries(value)) {
@@ -141,7 +142,7 @@ export function record<T>(item: Spec<T>, o: Opts<Record<string, T>> & { keyPatte
       }
       const parsed = parseField(item, v, `${path}.${k}`, ctx);
       if (parsed === undefined) ok = false;
-      else out[k] = parsed;
+      else Object.defineProperty(out, k, { value: parsed, enumerable: true, writable: true, configurable: true });
     }
     return ok ? out : undefined;
   });
@@ -190,7 +191,7 @@ export function parseFields(fields: Shape, value: Record<string, unknown>, path:
   const out: Record<string, unknown> = {};
   let ok = true;
   for (const k of Object.keys(value)) {
-    if (!(k in fields)) {
+    if (!Object.hasOwn(fields, k)) {
       const guess = closest(k, Object.keys(fields));
       ctx.problems.add(
         `${path}${joiner}${k}`,

@@ -80,11 +80,22 @@ export function parseStackYaml(text: string, fileName: string): StackFileResult 
       values[key] = JSON.stringify(replaceSecure(value));
       secretKeys.add(key);
     } else {
+      // JSON has no Infinity or NaN: JSON.stringify would turn YAML's .inf/.nan into null, a default.
+      const at = nonFinite(value, "");
+      if (at !== undefined) problems.push({ key: `${fileName}: ${key}${at}`, message: "is not a finite number (.inf or .nan)", fix: "write a number" });
       values[key] = typeof value === "string" ? value : JSON.stringify(value);
     }
   }
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, raw: { values, secretKeys }, file: fileName };
+}
+
+/** The path of the first number in v that is Infinity or NaN, or undefined. */
+function nonFinite(v: unknown, at: string): string | undefined {
+  if (typeof v === "number") return Number.isFinite(v) ? undefined : at;
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) { const p = nonFinite(x, `${at}[${i}]`); if (p !== undefined) return p; }
+  else if (typeof v === "object" && v !== null) for (const [k, x] of Object.entries(v)) { const p = nonFinite(x, `${at}.${k}`); if (p !== undefined) return p; }
+  return undefined;
 }
 
 function containsSecure(v: unknown): boolean {

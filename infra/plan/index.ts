@@ -145,7 +145,12 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     subnet,
     enabled.map((k) => ({ id: k, explicit: config[k].privateIp ? parseIpv4(config[k].privateIp!) : undefined })),
   );
-  const nodes = enabled.map((key) => buildNode(config, stack, key, formatIpv4(ips.get(key)!), cat));
+  const nodes = enabled.map((key) => {
+    const ip = ips.get(key);
+    // loadConfig refuses a subnet that leaves a node without an address.
+    if (ip === undefined) throw new Error(`${key} has no private address in ${config.network.subnet}`);
+    return buildNode(config, stack, key, formatIpv4(ip), cat);
+  });
   const records = dnsRecords(config, nodes);
   const plan: Omit<Plan, "cost"> = {
     project: PROJECT,

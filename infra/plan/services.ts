@@ -15,6 +15,8 @@ export interface InterfaceSpec {
   owner: string;
   access: string;
   justification: string;
+  /** A localhost interface a public site may put behind Caddy; no other platform port may be published. */
+  siteUpstream?: true;
 }
 
 export interface ServiceSpec {
@@ -90,7 +92,7 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
     units: ["agentd-web.service"],
     timers: [],
     interfaces: [
-      { name: "agentd-http", port: 8000, protocol: "tcp", class: "D", bind: "localhost", owner: "agent-runtime", access: ACCESS.D, justification: "Upstream of the Caddy sites; never reached directly" },
+      { name: "agentd-http", port: 8000, protocol: "tcp", class: "D", bind: "localhost", owner: "agent-runtime", access: ACCESS.D, justification: "Upstream of the Caddy sites; never reached directly", siteUpstream: true },
     ],
   },
   "agentd-worker": {
