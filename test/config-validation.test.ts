@@ -1,3 +1,6 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../infra/config/load";
 import { parseStackYaml, readStackFile } from "../infra/config/stack-file";
@@ -194,6 +197,51 @@ describe("stack config validation", () => {
     expect(site("ingress")).toEqual([never("ingress", 2019, "caddy-admin")]);
     expect(site("monitoring")).toEqual([never("monitoring", 9093, "alertmanager")]);
     expect(site("agentd-web")).toEqual([]);
+  });
+
+  it("checks the agent runtime's commands against ExecStart's grammar, refuses root and multi-line environment values", () => {
+    const fix = "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -";
+    const cmd = (webCommand: string) => problemsOf("tst", (c) => (c.agentd = { ...c.agentd, webCommand }));
+    expect(cmd("bin/agentd web\nUser=root")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd web\\nUser=root" contains a line break (U+000A) at position 15 | ${fix}`]);
+    expect(cmd("bin/agentd %n")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd %n" has "%" in "%n" (a systemd specifier) | ${fix}`]);
+    expect(cmd("bin/agentd $HOME")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd $HOME" has "$" in "$HOME" (a variable) | ${fix}`]);
+    expect(cmd("/bin/sh -c x")).toEqual([`xiopro-infra:agentd.webCommand: "/bin/sh -c x" starts with "/bin/sh", which is not a path inside the release | ${fix}`]);
+    expect(cmd("bin/agentd  web")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd  web" has an empty word (leading, trailing or double space) | ${fix}`]);
+    expect(cmd("bin/agentd web --port=8000")).toEqual([]);
+    expect(problemsOf("tst", (c) => (c.agentd = { ...c.agentd, user: "root", environment: { MODE: "a\u2028b" } }))).toEqual([
+      'xiopro-infra:agentd.user: "root" would run the agent runtime with every privilege | use a user of its own, e.g. agentd (the default)',
+      'xiopro-infra:agentd.environment.MODE: "a\u2028b" contains a control character (U+2028) at position 2 | use a single line of printable text',
+    ]);
+  });
+
+  it("refuses a stack file that is not valid UTF-8, naming the line and byte", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "utf8-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), Buffer.concat([Buffer.from('config:\n  xiopro-infra:domain: "x'), Buffer.from([0xff]), Buffer.from('.example"\n')]));
+    const r = readStackFile(dir, "bad");
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.ok ? [] : r.problems).toEqual([{ key: "Pulumi.bad.yaml:2", message: "is not valid UTF-8 (byte 34: 0xff)", fix: "save the file as UTF-8" }]);
+  });
+
+  it("refuses secrets in plain sight: a plain hcloud:token, secret-named plain environment, credentials in a URL", () => {
+    const raw = toRaw(stackObject("tst"));
+    raw.values["hcloud:token"] = "fake-plain-hcloud-token";
+    raw.values["xiopro-infra:agentd"] = JSON.stringify({ workers: 1, user: "agentd", environment: { OPENAI_API_KEY: "fake-sk-1", LOG_LEVEL: "info" } });
+    raw.values["xiopro-infra:monitoring"] = JSON.stringify({ webhook: { url: "https://bot:fake-pw@chat.example/hook" } });
+    const r = loadConfig(raw);
+    const out = r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`);
+    expect(out).toEqual([
+      "xiopro-infra:agentd.environment.OPENAI_API_KEY: is named like a secret, but agentd.environment is plain text in the stack file and on the node | move it to providerKeys (workers) or webSecrets (web): pulumi config set --secret --path 'providerKeys.OPENAI_API_KEY' <value>",
+      `xiopro-infra:monitoring.webhook.url: "https://…@chat.example/hook" carries a user name or password | remove it from the URL; the webhook's token is the secret alertWebhookToken`,
+      "hcloud:token: is set as plain text, so the Hetzner API token sits unencrypted in the stack file | run: pulumi config rm hcloud:token && pulumi config set --secret hcloud:token <token> (or export HCLOUD_TOKEN)",
+    ]);
+    expect(out.join("\n")).not.toMatch(/fake-pw|fake-sk-1|fake-plain-hcloud-token/);
+  });
+
+  it("refuses a plain value beside encrypted ones in a map of secrets", () => {
+    const r = parseStackYaml("config:\n  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n", "Pulumi.tst.yaml");
+    expect(r.ok ? [] : r.problems).toEqual([
+      { key: "Pulumi.tst.yaml: xiopro-infra:providerKeys.ANTHROPIC_API_KEY", message: "is plain text beside encrypted values", fix: "run: pulumi config set --secret --path 'xiopro-infra:providerKeys.ANTHROPIC_API_KEY' <value>" },
+    ]);
   });
 
   it("names unknown keys at every level and suggests the intended one", () => {

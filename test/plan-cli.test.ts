@@ -20,6 +20,21 @@ describe("npm run plan", () => {
     expect(r.stdout).toMatch(/total\s+per year 2161\.68\s+180\.14/);
   });
 
+  it("plans a stack that creates a Storage Box offline, with its SFTP key set as a secret", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-box-"));
+    const text = fs
+      .readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8")
+      .replace("config:\n", "config:\n  xiopro-infra:backupSftpPrivateKey:\n    secure: AAABAKe0\n")
+      .replace(/      kind: s3\n(      (endpoint|region|bucket): .*\n)+/, "      kind: sftp\n      createStorageBox:\n        type: bx11\n");
+    expect(text).toContain("createStorageBox");
+    fs.writeFileSync(path.join(dir, "Pulumi.box.yaml"), text);
+    const r = plan("--stack-file", path.join(dir, "Pulumi.box.yaml"));
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/hcloud\.StorageBox\s/);
+  });
+
   it("writes user-data, outputs, resources and topology with --out, and JSON with --json", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
     const r = plan("--stack", "tst", "--out", dir, "--json");

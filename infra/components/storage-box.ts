@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { SECRET_PLACEHOLDER } from "../config/stack-file";
 import { opensshPublicKey, SshKeyError, storageBoxAuthorizedKeys, type StorageBoxPlan } from "../plan/storage-box";
 
 export interface BackupStorageBoxArgs {
@@ -49,6 +50,8 @@ export class BackupStorageBox extends pulumi.ComponentResource {
     // The public half is no secret: plain in the state, so a preview shows which key opens the box.
     const publicKey = pulumi.unsecret(
       args.privateKey.apply((k) => {
+        // The offline plan cannot decrypt the key: it shows where the public half will go.
+        if (k === SECRET_PLACEHOLDER) return `${SECRET_PLACEHOLDER} public half of backupSftpPrivateKey`;
         try {
           return opensshPublicKey(k, `xiopro-${b.name}`);
         } catch (e) {

@@ -210,12 +210,12 @@ export const CONFIG_KEYS = {
         {
           kind: str({ description: "s3 (Hetzner Object Storage), sftp (Storage Box) or posix (a local path: tests only)", oneOf: ["s3", "sftp", "posix"] as const, default: "s3" }),
           endpoint: optional(str({ description: "S3 endpoint URL (s3)", pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/, patternHint: "write https://<location>.your-objectstorage.com" })),
-          region: optional(str({ description: "S3 region (s3)" })),
+          region: optional(str({ description: "S3 region (s3)", pattern: /^[a-z0-9][a-z0-9-]{0,31}$/, patternHint: "write a region name such as fsn1" })),
           bucket: optional(str({ description: "S3 bucket (s3)", pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, patternHint: "use 3-63 lower-case letters, digits, dots and dashes" })),
           host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
-          user: optional(str({ description: "SFTP user (sftp)" })),
+          user: optional(str({ description: "SFTP user (sftp)", pattern: /^[a-z0-9][a-z0-9_-]{0,31}$/, patternHint: "write a user name such as u123456-sub1" })),
           port: int({ description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)", min: 1, max: 65535, default: 23 }),
-          path: str({ description: "Path prefix inside the repository (posix: absolute directory)", default: "/xiopro" }),
+          path: str({ description: "Path prefix inside the repository (posix: absolute directory)", pattern: /^(\/[A-Za-z0-9._-]+)+$|^\/$/, patternHint: "write an absolute path of letters, digits and . _ - such as /xiopro", default: "/xiopro" }),
           createStorageBox: optional(
             obj(
               {

@@ -73,12 +73,20 @@ function notices(c: StackConfig): Notice[] {
 }
 
 /** Secrets must be set as secrets; the ones the stack needs must be set at all. */
+const HCLOUD_TOKEN = "hcloud:token";
+/** Names of settings that hold credentials. */
+const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIAL|AUTH)$|^(API_?KEY|TOKEN|SECRET|PASSWORD)/;
+
 function checkSecrets(c: StackConfig, raw: RawConfig, p: Problems, required: boolean): { key: string; why: string }[] {
   for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, { secret?: boolean }][]) {
     const full = `${PROJECT}:${key}`;
     if (spec.secret && full in raw.values && !raw.secretKeys.has(full)) {
       p.add(full, "is set as plain text, so its value sits unencrypted in the stack file", `run: pulumi config rm ${key} && pulumi config set --secret ${key}${key === "providerKeys" || key === "webSecrets" ? " --path (per entry: <key>.<NAME>)" : ""} <value>`);
     }
+  }
+  // The provider's token is not ours to read, but a plain one in the stack file is ours to refuse.
+  if (HCLOUD_TOKEN in raw.values && !raw.secretKeys.has(HCLOUD_TOKEN)) {
+    p.add(HCLOUD_TOKEN, "is set as plain text, so the Hetzner API token sits unencrypted in the stack file", `run: pulumi config rm ${HCLOUD_TOKEN} && pulumi config set --secret ${HCLOUD_TOKEN} <token> (or export HCLOUD_TOKEN)`);
   }
   const services = NODE_KEYS.filter((n) => c[n].enabled).map((n) => c[n].services.map((s) => (typeof s === "string" ? s : s.name)));
   const missing = requiredSecretKeys(c, services).filter(({ key }) => !(`${PROJECT}:${key}` in raw.values));
@@ -259,6 +267,32 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
   }
 
+  // Free text that lands in units, env files and config files: checked against where it goes.
+  for (const f of ["webCommand", "workerCommand", "sweeperCommand"] as const) {
+    const why = unitCommandProblem(c.agentd[f]);
+    if (why) p.add(k(`agentd.${f}`), `${show(c.agentd[f])} ${why}`, "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -");
+  }
+  if ((c.agentd.user as string) === "root") p.add(k("agentd.user"), `"root" would run the agent runtime with every privilege`, "use a user of its own, e.g. agentd (the default)");
+  for (const [name, value] of Object.entries(c.agentd.environment)) {
+    const bad = controlCharacter(value);
+    if (bad) p.add(k(`agentd.environment.${name}`), `${show(value)} contains ${bad}`, "use a single line of printable text");
+    // Named like a secret: the plain map lands in git and in the node's env file unencrypted.
+    if (SECRET_NAME.test(name)) p.add(k(`agentd.environment.${name}`), "is named like a secret, but agentd.environment is plain text in the stack file and on the node", `move it to providerKeys (workers) or webSecrets (web): pulumi config set --secret --path 'providerKeys.${name}' <value>`);
+  }
+  // Credentials in a URL end up in plain config, logs and the rendered files.
+  const urls: [string, string | undefined][] = [
+    ["monitoring.webhook.url", c.monitoring.webhook?.url],
+    ["ingress.acmeDirectory", c.ingress.acmeDirectory],
+    ["backup.repository.endpoint", c.backup.repository.endpoint],
+  ];
+  for (const [key, text] of urls) {
+    if (text === undefined || !URL.canParse(text)) continue;
+    const u = new URL(text);
+    const secretParam = [...u.searchParams.keys()].find((q) => SECRET_NAME.test(q.toUpperCase()));
+    if (u.username || u.password) p.add(k(key), `${show(`${u.protocol}//…@${u.host}${u.pathname}`)} carries a user name or password`, key === "monitoring.webhook.url" ? "remove it from the URL; the webhook's token is the secret alertWebhookToken" : "remove it from the URL");
+    else if (secretParam) p.add(k(key), `carries the query parameter ${JSON.stringify(secretParam)}, which looks like a credential`, key === "monitoring.webhook.url" ? "remove it from the URL; the webhook's token is the secret alertWebhookToken" : "remove it from the URL");
+  }
+
   // Backup repository
   const r = c.backup.repository;
   const need = (field: "endpoint" | "region" | "bucket" | "host" | "user") => {
@@ -276,6 +310,32 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
   if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
   if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+  if (r.path.split("/").some((seg) => seg === "." || seg === "..")) p.add(k("backup.repository.path"), `${show(r.path)} has . or .. in it`, `write the path it means: ${path.posix.normalize(r.path)}`);
+}
+
+/** The first control character of a text (line breaks included), named, or undefined. */
+function controlCharacter(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const m = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.exec(text);
+  if (!m) return undefined;
+  const code = m[0].codePointAt(0)!;
+  return `${code === 10 ? "a line break" : code === 13 ? "a carriage return" : code === 9 ? "a tab" : "a control character"} (U+${code.toString(16).toUpperCase().padStart(4, "0")}) at position ${m.index + 1}`;
+}
+
+/** Why a command cannot be an ExecStart line as it is, or undefined. Words are split on single
+ * spaces; no quoting, no systemd specifiers (%), no variables ($), no shell. */
+function unitCommandProblem(cmd: string): string | undefined {
+  const control = controlCharacter(cmd);
+  if (control) return `contains ${control}`;
+  const words = cmd.split(" ");
+  if (words.some((w) => w === "")) return "has an empty word (leading, trailing or double space)";
+  for (const w of words) {
+    const bad = /[^A-Za-z0-9._/=:,@+-]/.exec(w);
+    if (bad) return `has ${JSON.stringify(bad[0])} in ${JSON.stringify(w)}${bad[0] === "%" ? " (a systemd specifier)" : bad[0] === "$" ? " (a variable)" : ""}`;
+  }
+  const program = words[0]!;
+  if (program.startsWith("/") || program.split("/").includes("..")) return `starts with ${JSON.stringify(program)}, which is not a path inside the release`;
+  return undefined;
 }
 
 /** Directories a volume must not hide (mounted on them or on a parent of them). */

@@ -35,7 +35,37 @@ export function readStackFile(projectDir: string, stack: string): StackFileResul
   if (!fs.existsSync(file)) {
     return { ok: false, problems: [{ key: rel, message: "does not exist", fix: `use one of the stacks ${listStacks(projectDir).join(", ")}, or create ${rel} from Pulumi.tst.yaml (the worked example)` }] };
   }
-  return parseStackYaml(fs.readFileSync(file, "utf8"), rel);
+  const bytes = fs.readFileSync(file);
+  let text: string;
+  try {
+    // Fatal: invalid UTF-8 would otherwise become U+FFFD in a value without a word.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, at).toString("latin1").split("\n").length;
+    return { ok: false, problems: [{ key: `${rel}:${line}`, message: `is not valid UTF-8 (byte ${at + 1}: 0x${bytes[at]!.toString(16).padStart(2, "0")})`, fix: "save the file as UTF-8" }] };
+  }
+  return parseStackYaml(text, rel);
+}
+
+/** Offset of the first byte where a strict UTF-8 decoder fails. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let lo = 0;
+  let hi = bytes.length;
+  const ok = (n: number) => {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (ok(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 export function parseStackYaml(text: string, fileName: string): StackFileResult {
@@ -76,7 +106,11 @@ export function parseStackYaml(text: string, fileName: string): StackFileResult 
       values[key] = SECRET_PLACEHOLDER;
       secretKeys.add(key);
     } else if (containsSecure(value)) {
-      // `pulumi config set --path --secret a.B v` keeps the object's shape with secure leaves.
+      // `pulumi config set --path --secret a.B v` keeps the object's shape with secure leaves; a
+      // plain leaf beside them is a secret that was set without --secret.
+      for (const leaf of plainLeaves(value, "")) {
+        problems.push({ key: `${fileName}: ${key}${leaf}`, message: "is plain text beside encrypted values", fix: `run: pulumi config set --secret --path '${key}${leaf}' <value>` });
+      }
       values[key] = JSON.stringify(replaceSecure(value));
       secretKeys.add(key);
     } else {
@@ -96,6 +130,14 @@ function nonFinite(v: unknown, at: string): string | undefined {
   if (Array.isArray(v)) for (const [i, x] of v.entries()) { const p = nonFinite(x, `${at}[${i}]`); if (p !== undefined) return p; }
   else if (typeof v === "object" && v !== null) for (const [k, x] of Object.entries(v)) { const p = nonFinite(x, `${at}.${k}`); if (p !== undefined) return p; }
   return undefined;
+}
+
+/** Paths of the string and number leaves of v that are not secure values. */
+function plainLeaves(v: unknown, at: string): string[] {
+  if (isSecure(v)) return [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => plainLeaves(x, `${at}[${i}]`));
+  if (typeof v === "object" && v !== null) return Object.entries(v).flatMap(([k, x]) => plainLeaves(x, `${at}.${k}`));
+  return typeof v === "string" || typeof v === "number" ? [at] : [];
 }
 
 function containsSecure(v: unknown): boolean {
