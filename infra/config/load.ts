@@ -315,7 +315,6 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
 
 /** The first control character of a text (line breaks included), named, or undefined. */
 function controlCharacter(text: string): string | undefined {
-  // eslint-disable-next-line no-control-regex
   const m = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.exec(text);
   if (!m) return undefined;
   const code = m[0].codePointAt(0)!;
