@@ -105,7 +105,7 @@ umount "$root"
 say "run .ci/run in the container (Node.js $(node --version) and npm $(npm --version) read-only from this machine)"
 set +e
 # shellcheck disable=SC2016 # expanded by the inner bash, inside the namespace
-unshare --mount --pid --fork --propagation private env ROOT="$root" WORK="$work" BASE="$base" CACHE="$cache" NODE="$(command -v node)" NPM_DIR="$npm_dir" NODE_EXTRA_CA_CERTS="${NODE_EXTRA_CA_CERTS:-}" bash -euo pipefail -c '
+unshare --mount --pid --fork --kill-child --propagation private env ROOT="$root" WORK="$work" BASE="$base" CACHE="$cache" NODE="$(command -v node)" NPM_DIR="$npm_dir" NODE_EXTRA_CA_CERTS="${NODE_EXTRA_CA_CERTS:-}" bash -euo pipefail -c '
   mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$WORK/upper,workdir=$WORK/ovl" "$ROOT"
   mount -t proc proc "$ROOT/proc"
   mount --rbind /sys "$ROOT/sys"

@@ -2,12 +2,13 @@
 # The Storage Box stand-in of the VM proof: a second host on the test network's public bridge that
 # serves SFTP on port 23, key-only, with the sub-account chrooted, as Hetzner's Storage Box does.
 # It runs Debian's own OpenSSH from the VM image's root filesystem (read-only, with a writable
-# overlay in WORKDIR), in its own mount and PID namespaces inside the test network namespace.
+# overlay on tmpfs), in its own mount and PID namespaces inside the test network namespace.
 # Runs in the foreground until killed; sshd logs to stderr.
 #
 #   box.sh --image IMAGE_DIR --workdir DIR --address 203.0.113.23 --user u-box --home /xiopro --key KEY.pub
 #
-# The repository lives in DIR/upper/srv/box<home> (what the run inspects afterwards).
+# The sub-account's home (the repository) is DIR/repo, bind-mounted into the chroot: what the run
+# inspects afterwards.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -32,7 +33,7 @@ done
 
 if ((!inside)); then
 	need_root
-	mkdir -p "$work"/{lower,upper,overlay,root}
+	mkdir -p "$work"/{lower,rw,root,repo}
 	ip netns exec "${XVM_NETNS}" ip addr replace "$address/${XVM_PUB_PREFIX4}" dev "${XVM_BR_PUB}"
 	# Mounts and processes die with this script: its own mount and PID namespaces.
 	exec ip netns exec "${XVM_NETNS}" unshare --mount --propagation private --pid --fork --kill-child \
@@ -41,7 +42,10 @@ fi
 
 root=$work/root
 mount -o loop,ro,noload "$image/root.img" "$work/lower"
-mount -t overlay overlay -o "lowerdir=$work/lower,upperdir=$work/upper,workdir=$work/overlay" "$root"
+# The writable layer on tmpfs: overlayfs refuses an upper directory on overlayfs (test:fresh's root).
+mount -t tmpfs -o mode=0755 tmpfs "$work/rw"
+mkdir -p "$work/rw/upper" "$work/rw/work"
+mount -t overlay overlay -o "lowerdir=$work/lower,upperdir=$work/rw/upper,workdir=$work/rw/work" "$root"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
@@ -52,6 +56,8 @@ mkdir -p "$root/run/sshd"
 chroot "$root" id -u "$user" >/dev/null 2>&1 || chroot "$root" useradd --system --password "*" --no-create-home --home-dir "$home" --shell /usr/sbin/nologin "$user"
 mkdir -p "$root/srv/box$home" "$root/etc/ssh/box_authorized_keys"
 chown root:root "$root/srv/box" && chmod 0755 "$root/srv/box"
+# The repository itself is a directory of the run (WORKDIR/repo), so the run can inspect it.
+mount --bind "$work/repo" "$root/srv/box$home"
 chroot "$root" chown "$user:" "/srv/box$home"
 install -m 0644 "$key" "$root/etc/ssh/box_authorized_keys/$user"
 [[ -s $root/etc/ssh/box_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C storage-box-stand-in -f "$root/etc/ssh/box_host_ed25519_key"

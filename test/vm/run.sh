@@ -108,6 +108,7 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 ip netns exec "$ns" curl -sf --cacert "$work/acme/directory-ca.pem" -o /dev/null https://203.0.113.1:14000/dir || { say "Pebble does not answer (log: $work/acme.log)"; cat "$work/acme.log"; exit 1; }
+ip netns exec "$ns" ssh-keyscan -T 2 -p "$box_port" "$box_host" >/dev/null 2>&1 || { say "the Storage Box stand-in does not answer (log: $work/box.log)"; cat "$work/box.log"; exit 1; }
 say "Pebble ACME directory https://203.0.113.1:14000/dir; Storage Box stand-in sftp://$box_user@$box_host:$box_port$box_path ($(head -n 1 "$work/box.log"))"
 
 vol_args=()
@@ -219,7 +220,7 @@ leaks=$(node -e '
 verdict "$([[ -z $leaks ]] && echo 1 || echo 0)" "no secret in the acceptance history or its table (the acceptance run had every value)${leaks:+: LEAKED ${leaks}}"
 # The repositories are on the Storage Box stand-in: archived WAL, a backup and restic snapshots
 # written over SFTP; and the box offers nothing but keys.
-box_repo=$work/box/upper/srv/box$box_path
+box_repo=$work/box/repo
 wal=$(find "$box_repo/pgbackrest/archive" -type f -name '0000*' 2>/dev/null | wc -l)
 backups=$(find "$box_repo/pgbackrest/backup" -mindepth 2 -maxdepth 2 -type d -name '2*' 2>/dev/null | wc -l)
 snapshots=$(find "$box_repo/restic/snapshots" -type f 2>/dev/null | wc -l)
