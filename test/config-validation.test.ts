@@ -244,6 +244,51 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("refuses names and limits that would collide: a site on a node's host name, one key twice, toolkit labels, a taken port, more volumes than Hetzner attaches", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.ingress.sites = [{ hostname: "tst-node-a.tst.xiopro.example", service: "agentd-web" }];
+        c.sshPublicKeys = [c.sshPublicKeys[0], `${c.sshPublicKeys[0].split(" ").slice(0, 2).join(" ")} another-comment`];
+        c.nodeA.labels = { stack: "mine", team: "platform" };
+        c.nodeA.services.push(
+          { name: "metrics-proxy", interfaces: [{ port: 5432, class: "C", owner: "ml", justification: "a proxy for metrics" }, { port: 7000, class: "C", owner: "ml", justification: "its api port" }] },
+          { name: "other", interfaces: [{ port: 7000, class: "D", owner: "ml", justification: "another service" }, { port: 7000, protocol: "udp", class: "D", owner: "ml", justification: "udp is another port" }] },
+        );
+        c.nodeA.volumes = Array.from({ length: 17 }, (_, i) => ({ name: `v${i}`, sizeGb: 10, mountPoint: i === 0 ? "/var/lib/postgresql" : `/srv/v${i}` }));
+      }),
+    ).toEqual([
+      "xiopro-infra:nodeA.labels.stack: is set by the toolkit | remove it; the toolkit sets env, node, role, managed-by, stack",
+      "xiopro-infra:nodeA.services[9].interfaces[0].port: 5432/tcp is already postgresql's on nodeA | choose a port no other service of this node uses",
+      "xiopro-infra:nodeA.services[10].interfaces[0].port: 7000/tcp is already metrics-proxy's on nodeA | choose a port no other service of this node uses",
+      "xiopro-infra:nodeA.volumes: has 17 volumes; Hetzner attaches at most 16 to a server | use at most 16, or fewer, larger volumes",
+      "xiopro-infra:sshPublicKeys[1]: is the same key as sshPublicKeys[0] (comments aside) | list each key once",
+      'xiopro-infra:ingress.sites[0].hostname: "tst-node-a.tst.xiopro.example" is the host name of nodeA (its A/AAAA records and reverse DNS) | use another name, e.g. app.tst.xiopro.example',
+    ]);
+  });
+
+  it("holds production policy unless the risk is accepted by name, and refuses zero workers for a worker service", () => {
+    const risky = (c: Record<string, any>) => {
+      c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "backup");
+      c.protection = { deleteProtection: false, pulumiProtect: false };
+    };
+    expect(problemsOf("prd", (c) => (risky(c), (c.agentd = { ...c.agentd, workers: 0 })))).toEqual([
+      'xiopro-infra:nodeA.services: runs postgresql in prd, but no node runs the backup service | add "backup" to its services, or accept the risk by name: acceptedRisks: [prd-without-backups]',
+      "xiopro-infra:protection.deleteProtection: is off in prd: a stray pulumi destroy or console click deletes the database volume | set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]",
+      "xiopro-infra:protection.pulumiProtect: is off in prd: a stray pulumi destroy or console click deletes the database volume | set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]",
+      "xiopro-infra:agentd.workers: is 0, but nodeA runs agentd-worker | set workers to 1 or more, or remove agentd-worker from the services",
+    ]);
+    expect(problemsOf("prd", (c) => (risky(c), (c.acceptedRisks = ["prd-without-backups", "prd-without-protection"])))).toEqual([]);
+    expect(problemsOf("tst", risky)).toEqual([]);
+    expect(problemsOf("prd", (c) => (c.acceptedRisks = ["yolo"]))[0]).toMatch(/^xiopro-infra:acceptedRisks\[0\]: "yolo" /);
+  });
+
+  it("refuses Caddyfile placeholder syntax in the ACME e-mail instead of letting Caddy expand it", () => {
+    expect(problemsOf("tst", (c) => (c.ingress.acmeEmail = "ops{env.HCLOUD_TOKEN}@xiopro.example"))).toEqual([
+      'xiopro-infra:ingress.acmeEmail: "ops{env.HCLOUD_TOKEN}@xiopro.example" is not valid | write a plain e-mail address (no braces or quotes: it lands in the Caddyfile)',
+    ]);
+    expect(problemsOf("tst", (c) => (c.ingress.acmeEmail = "ops+acme@xiopro.example"))).toEqual([]);
+  });
+
   it("names unknown keys at every level and suggests the intended one", () => {
     expect(
       problemsOf("tst", (c) => {
@@ -251,7 +296,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });

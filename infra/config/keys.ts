@@ -133,7 +133,7 @@ export const CONFIG_KEYS = {
   ingress: obj(
     {
       tls: str({ description: "acme: public certificates (Let's Encrypt); internal: Caddy's own CA for closed networks and tests", oneOf: ["acme", "internal"] as const, default: "acme" }),
-      acmeEmail: optional(str({ description: "Contact e-mail for ACME (required with tls: acme)", pattern: /^[^@\s]+@[^@\s]+\.[^@\s]+$/, patternHint: "write an e-mail address" })),
+      acmeEmail: optional(str({ description: "Contact e-mail for ACME (required with tls: acme)", pattern: /^[A-Za-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/, patternHint: "write a plain e-mail address (no braces or quotes: it lands in the Caddyfile)" })),
       acmeDirectory: str({
         description: "ACME directory URL Caddy orders certificates from (tls: acme); another CA, or a test CA such as Pebble",
         pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~\/-]*)?$/,
@@ -171,6 +171,10 @@ export const CONFIG_KEYS = {
     },
     { description: "Protection of stateful resources; explicit per stack", default: { deleteProtection: true, pulumiProtect: true } },
   ),
+  acceptedRisks: arr(str({ description: "A production risk accepted on purpose", oneOf: ["prd-without-backups", "prd-without-protection"] as const }), {
+    description: "Production policy exceptions, each named on purpose: prd-without-backups (a prd database with no backup service), prd-without-protection (prd with deleteProtection or pulumiProtect off)",
+    default: [],
+  }),
   maintenance: obj(
     {
       autoReboot: bool({ description: "Reboot automatically when a security update needs it (kernel, libc)", default: false }),

@@ -4,6 +4,7 @@ import { X509Certificate } from "node:crypto";
 import * as path from "node:path";
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
+import { nodeName, TOOLKIT_LABELS } from "./names";
 import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
 import { allocate, cidrInside, FIRST_ALLOCATED_OFFSET, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
@@ -215,6 +216,15 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
   }
 
+  // The same key twice would be two Hetzner SSH keys with one fingerprint (the API refuses the second).
+  const seenKeys = new Map<string, number>();
+  c.sshPublicKeys.forEach((key, i) => {
+    const material = key.split(" ").slice(0, 2).join(" ");
+    const first = seenKeys.get(material);
+    if (first !== undefined) p.add(k(`sshPublicKeys[${i}]`), `is the same key as sshPublicKeys[${first}] (comments aside)`, "list each key once");
+    else seenKeys.set(material, i);
+  });
+
   // Ingress and sites
   if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
     p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");
@@ -231,6 +241,8 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       p.add(`${where}.hostname`, `${show(site.hostname)} is outside the domain ${c.domain}`, `use a name ending in .${c.domain}, or change domain`);
     }
     if (seenHosts.has(site.hostname)) p.add(`${where}.hostname`, `${show(site.hostname)} is declared twice`, "declare each hostname once");
+    const host = NODE_KEYS.find((nk) => c[nk].enabled && site.hostname === `${nodeName(c.environment, nk)}.${c.domain}`);
+    if (host) p.add(`${where}.hostname`, `${show(site.hostname)} is the host name of ${host} (its A/AAAA records and reverse DNS)`, `use another name, e.g. app.${c.domain}`);
     seenHosts.add(site.hostname);
     const homes = serviceHomes.get(site.service);
     if (!homes) {
@@ -265,6 +277,21 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     if (coversAll(same.map((r) => r.range), family)) {
       p.add(k("adminPath.sshAllowlist"), `${same.map((r) => r.text).join(", ")} together open SSH to every IPv${family} address`, "list only the operator's own addresses");
     }
+  }
+
+  // Production policy: an error unless the risk is accepted by name (acceptedRisks).
+  const accepted = (risk: (typeof c.acceptedRisks)[number]) => c.acceptedRisks.includes(risk);
+  const runs = (svc: string) => NODE_KEYS.filter((nk) => c[nk].enabled && runsService(c[nk], svc));
+  if (c.environment === "prd" && runs("postgresql").length > 0 && runs("backup").length === 0 && !accepted("prd-without-backups")) {
+    p.add(k(`${runs("postgresql")[0]}.services`), "runs postgresql in prd, but no node runs the backup service", `add "backup" to its services, or accept the risk by name: acceptedRisks: [prd-without-backups]`);
+  }
+  if (c.environment === "prd" && !accepted("prd-without-protection")) {
+    for (const f of ["deleteProtection", "pulumiProtect"] as const) {
+      if (!c.protection[f]) p.add(k(`protection.${f}`), "is off in prd: a stray pulumi destroy or console click deletes the database volume", `set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]`);
+    }
+  }
+  if (c.agentd.workers === 0 && runs("agentd-worker").length > 0) {
+    p.add(k("agentd.workers"), `is 0, but ${runs("agentd-worker").join(", ")} runs agentd-worker`, "set workers to 1 or more, or remove agentd-worker from the services");
   }
 
   // Free text that lands in units, env files and config files: checked against where it goes.
@@ -372,6 +399,9 @@ function acmeRootProblem(pem: string): string | undefined {
   return undefined;
 }
 
+/** Hetzner Cloud's limit of volumes attached to one server. */
+const HETZNER_VOLUMES_PER_SERVER = 16;
+
 function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: Problems, locOk: (where: string, loc: string) => boolean): void {
   const k = (rest: string) => `${PROJECT}:${nk}.${rest}`;
   const loc = n.location ?? c.location;
@@ -411,10 +441,23 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
     seenVol.add(v.name);
     seenMount.add(v.mountPoint);
   });
-  const reserved = ["env", "node", "role", "managed-by"];
   for (const key of Object.keys(n.labels)) {
-    if (reserved.includes(key)) p.add(k(`labels.${key}`), "is set by the toolkit", `remove it; the toolkit sets ${reserved.join(", ")}`);
+    if ((TOOLKIT_LABELS as readonly string[]).includes(key)) p.add(k(`labels.${key}`), "is set by the toolkit", `remove it; the toolkit sets ${TOOLKIT_LABELS.join(", ")}`);
   }
+  // A custom service may not claim a port another service on this node listens on.
+  const claimed = new Map<string, string>();
+  const catalogOnNode = [...Object.values(SERVICE_CATALOG).filter((svc) => svc.baseline).map((svc) => svc.name), ...n.services.filter((svc): svc is string => typeof svc === "string")];
+  for (const name of catalogOnNode) for (const i of SERVICE_CATALOG[name]?.interfaces ?? []) claimed.set(`${i.port}/${i.protocol}`, name);
+  n.services.forEach((svc, si) => {
+    if (typeof svc === "string") return;
+    svc.interfaces.forEach((i, ii) => {
+      const at = `${i.port}/${i.protocol}`;
+      const owner = claimed.get(at);
+      if (owner && owner !== svc.name) p.add(k(`services[${si}].interfaces[${ii}].port`), `${at} is already ${owner}'s on ${nk}`, "choose a port no other service of this node uses");
+      else claimed.set(at, svc.name);
+    });
+  });
+  if (n.volumes.length > HETZNER_VOLUMES_PER_SERVER) p.add(k("volumes"), `has ${n.volumes.length} volumes; Hetzner attaches at most ${HETZNER_VOLUMES_PER_SERVER} to a server`, `use at most ${HETZNER_VOLUMES_PER_SERVER}, or fewer, larger volumes`);
   const seenSvc = new Set<string>();
   n.services.forEach((s, i) => {
     const w = k(`services[${i}]`);

@@ -100,7 +100,7 @@ export function bool(o: Opts<boolean>): Spec<boolean> {
 }
 
 export function arr<T>(item: Spec<T>, o: Opts<T[]> & { minItems?: number; maxItems?: number }): Spec<T[]> {
-  const spec = base<T[]>(`${item.typeName}[]`, o, (value, path, ctx) => {
+  const spec = base<T[]>(`${item.typeName.includes(" | ") ? `(${item.typeName})` : item.typeName}[]`, o, (value, path, ctx) => {
     if (!Array.isArray(value)) {
       ctx.problems.add(path, `expected a list, got ${show(value)}`, "write it as a YAML list");
       return undefined;

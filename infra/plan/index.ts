@@ -4,6 +4,7 @@ import { catalog as defaultCatalog, type Catalog } from "../catalog";
 import type { ExposureClass, StackConfig } from "../config/keys";
 import { PROJECT } from "../config/keys";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load";
+import { nodeName, TOOLKIT_LABELS } from "../config/names";
 import { computeCost, type CostPlan } from "./cost";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "./ip";
 import { jobsFor } from "./jobs";
@@ -182,7 +183,7 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
   const n = config[key];
   const env = config.environment;
   const letter = key.slice(-1).toLowerCase() as "a" | "c" | "d";
-  const name = `${env}-node-${letter}`;
+  const name = nodeName(env, key);
   const location = n.location ?? config.location;
   const type = cat.serverTypes[n.serverType!]!;
   const protect = config.protection;
@@ -241,7 +242,7 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
     publicIpv4: n.publicIpv4,
     publicIpv6: n.publicIpv6,
     backups: n.backups,
-    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack },
+    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack } satisfies Record<(typeof TOOLKIT_LABELS)[number], string> & Record<string, string>,
     volumes: n.volumes.map((v) => ({
       key: v.name,
       name: `${name}-${v.name}`,
