@@ -173,6 +173,21 @@ describe("stack config validation", () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it("does not take prototype member names for catalog entries (service, location, server type, image)", () => {
+    const out = problemsOf("tst", (c) => {
+      c.nodeA.services.push("constructor");
+      c.nodeA.location = "toString";
+      c.nodeA.serverType = "valueOf";
+      c.nodeA.image = "hasOwnProperty";
+    });
+    expect(out.map((l) => l.split(" | ")[0])).toEqual([
+      'xiopro-infra:nodeA.location: "toString" is not a Hetzner location',
+      'xiopro-infra:nodeA.serverType: "valueOf" is not a Hetzner server type in the catalog (2026-06-15)',
+      'xiopro-infra:nodeA.image: "hasOwnProperty" is not a supported image',
+      'xiopro-infra:nodeA.services[9]: "constructor" is not a catalog service',
+    ]);
+  });
+
   it("names a key whose project prefix is misspelt instead of dropping the block, and leaves provider keys alone", () => {
     const raw = toRaw(stackObject("tst"));
     raw.values["xiopro-infar:ingress"] = raw.values["xiopro-infra:ingress"]!;

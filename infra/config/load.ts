@@ -67,13 +67,16 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
 
 /** Images the config may use but this repository's tests do not boot (DESIGN D1, ADR 0003). */
 function notices(c: StackConfig): Notice[] {
-  return NODE_KEYS.filter((nk) => c[nk].enabled && IMAGES[c[nk].image]?.bootedBy === null).map((nk) => ({
+  return NODE_KEYS.filter((nk) => c[nk].enabled && own(IMAGES, c[nk].image)?.bootedBy === null).map((nk) => ({
     key: `${PROJECT}:${nk}.image`,
-    message: `${show(c[nk].image)} (${IMAGES[c[nk].image]!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
+    message: `${show(c[nk].image)} (${own(IMAGES, c[nk].image)!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
   }));
 }
 
 /** Secrets must be set as secrets; the ones the stack needs must be set at all. */
+/** A record's own entry: "constructor" or "toString" are not locations, types or images. */
+const own = <T>(rec: Record<string, T>, key: string): T | undefined => (Object.hasOwn(rec, key) ? rec[key] : undefined);
+
 const HCLOUD_TOKEN = "hcloud:token";
 /** Names of settings that hold credentials. */
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIAL|AUTH)$|^(API_?KEY|TOKEN|SECRET|PASSWORD)/;
@@ -114,13 +117,13 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   const k = (rest: string) => `${PROJECT}:${rest}`;
   const locations = Object.keys(cat.locations);
   const locOk = (where: string, loc: string): boolean => {
-    if (cat.locations[loc]) return true;
+    if (own(cat.locations, loc)) return true;
     const guess = closest(loc, locations);
     p.add(where, `${show(loc)} is not a Hetzner location`, `use one of ${locations.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
     return false;
   };
   const stackLocOk = locOk(k("location"), c.location);
-  const zone = stackLocOk ? cat.locations[c.location]!.networkZone : undefined;
+  const zone = stackLocOk ? own(cat.locations, c.location)!.networkZone : undefined;
   if (c.networkZone !== undefined && zone !== undefined && c.networkZone !== zone) {
     p.add(k("networkZone"), `${show(c.networkZone)} does not match location ${c.location} (zone ${zone})`, `set it to ${zone} or remove it`);
   }
@@ -331,7 +334,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     const box = k("backup.repository.createStorageBox");
     if (r.kind !== "sftp") p.add(box, `is set, but kind is ${r.kind}`, "set backup.repository.kind: sftp, or remove createStorageBox");
     for (const f of ["host", "user"] as const) if (r[f]) p.add(k(`backup.repository.${f}`), "is set, but the stack creates the Storage Box (createStorageBox), whose sub-account gives it", `remove backup.repository.${f}, or remove createStorageBox to use an existing box`);
-    if (!cat.storageBox[r.createStorageBox.type]) p.add(`${box}.type`, `${show(r.createStorageBox.type)} is not a Storage Box type in the catalog (${cat.catalogDate})`, `use one of ${Object.keys(cat.storageBox).join(", ")}`);
+    if (!own(cat.storageBox, r.createStorageBox.type)) p.add(`${box}.type`, `${show(r.createStorageBox.type)} is not a Storage Box type in the catalog (${cat.catalogDate})`, `use one of ${Object.keys(cat.storageBox).join(", ")}`);
     if (r.createStorageBox.location !== undefined) locOk(`${box}.location`, r.createStorageBox.location);
     if (/^\/*$/.test(r.path)) p.add(k("backup.repository.path"), `"/" would make the sub-account's home the whole Storage Box`, "use a directory such as /xiopro");
   }
@@ -405,14 +408,14 @@ const HETZNER_VOLUMES_PER_SERVER = 16;
 function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: Problems, locOk: (where: string, loc: string) => boolean): void {
   const k = (rest: string) => `${PROJECT}:${nk}.${rest}`;
   const loc = n.location ?? c.location;
-  const locGood = n.location === undefined ? cat.locations[loc] !== undefined : locOk(k("location"), loc);
-  if (locGood && cat.locations[loc] && cat.locations[c.location] && cat.locations[loc]!.networkZone !== cat.locations[c.location]!.networkZone) {
-    p.add(k("location"), `${show(loc)} is in network zone ${cat.locations[loc]!.networkZone}, but the private network is in ${cat.locations[c.location]!.networkZone}`, `use a location in ${cat.locations[c.location]!.networkZone}`);
+  const locGood = n.location === undefined ? own(cat.locations, loc) !== undefined : locOk(k("location"), loc);
+  if (locGood && own(cat.locations, loc) && own(cat.locations, c.location) && own(cat.locations, loc)!.networkZone !== own(cat.locations, c.location)!.networkZone) {
+    p.add(k("location"), `${show(loc)} is in network zone ${own(cat.locations, loc)!.networkZone}, but the private network is in ${own(cat.locations, c.location)!.networkZone}`, `use a location in ${own(cat.locations, c.location)!.networkZone}`);
   }
   if (n.serverType === undefined) {
     p.add(k("serverType"), "is not set, but the node is enabled", `set a server type such as cpx42, or set ${nk}.enabled: false`);
   } else {
-    const t = cat.serverTypes[n.serverType];
+    const t = own(cat.serverTypes, n.serverType);
     if (!t) {
       const guess = closest(n.serverType, serverTypeNames(cat));
       p.add(k("serverType"), `${show(n.serverType)} is not a Hetzner server type in the catalog (${cat.catalogDate})`, `use one of ${serverTypeNames(cat).join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
@@ -420,11 +423,11 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
       p.add(k("serverType"), `${show(n.serverType)} is not sold in ${loc}`, `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`);
     }
   }
-  const image = IMAGES[n.image];
+  const image = own(IMAGES, n.image);
   if (!image) {
     p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${Object.keys(IMAGES).join(", ")}`);
   } else if (c.backup.repository.kind === "sftp" && runsService(n, "backup") && runsService(n, "postgresql") && compareVersions(image.pgbackrest, PGBACKREST_SFTP_SINCE) < 0) {
-    p.add(k("image"), `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`, `use ${Object.keys(IMAGES).filter((i) => compareVersions(IMAGES[i]!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0).join(" or ")}, or an s3 repository`);
+    p.add(k("image"), `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`, `use ${Object.keys(IMAGES).filter((i) => compareVersions(own(IMAGES, i)!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0).join(" or ")}, or an s3 repository`);
   }
   if (!n.publicIpv4 && !n.publicIpv6) {
     // Allowed (a private-only node), but then it must not serve public sites; checked with the sites.

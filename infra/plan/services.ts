@@ -42,7 +42,8 @@ export const ACCESS: Record<ExposureClass, string> = {
 
 const PLATFORM = "platform";
 
-export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
+// No prototype: a service named "constructor" or "toString" is simply not in the catalog.
+export const SERVICE_CATALOG: Record<string, ServiceSpec> = Object.assign(Object.create(null) as Record<string, ServiceSpec>, {
   sshd: {
     name: "sshd",
     description: "OpenSSH, the admin path",
@@ -168,6 +169,6 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = {
     singleton: true,
     interfaces: [],
   },
-};
+});
 
 export const CATALOG_SERVICE_NAMES = Object.keys(SERVICE_CATALOG).sort();
