@@ -45,9 +45,14 @@ function mutate(root: { [k: string]: Json }, path: (string | number)[], m: Mutat
   const key = path[path.length - 1]!;
   const old = (parent as Record<string | number, Json>)[key]!;
   if (m.kind === "set") (parent as Record<string | number, Json>)[key] = m.value;
-  else if (m.kind === "delete") Array.isArray(parent) ? parent.splice(key as number, 1) : delete (parent as Record<string, Json>)[key];
-  else if (m.kind === "duplicate") Array.isArray(parent) ? parent.push(structuredClone(old)) : Object.defineProperty(parent, `${key}`, { value: structuredClone(old), enumerable: true, writable: true, configurable: true });
-  else if (!Array.isArray(parent)) {
+  else if (m.kind === "delete") {
+    if (Array.isArray(parent)) parent.splice(key as number, 1);
+    else delete (parent as Record<string, Json>)[key];
+  } else if (m.kind === "duplicate") {
+    // A list gets the entry twice; a map cannot hold a key twice, so the value is written again.
+    if (Array.isArray(parent)) parent.push(structuredClone(old));
+    else Object.defineProperty(parent, `${key}`, { value: structuredClone(old), enumerable: true, writable: true, configurable: true });
+  } else if (!Array.isArray(parent)) {
     delete (parent as Record<string, Json>)[key];
     Object.defineProperty(parent, m.to, { value: old, enumerable: true, writable: true, configurable: true });
   }
