@@ -286,6 +286,25 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     final_message: `xiopro ${node.name} ready after $UPTIME s`,
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
-  if (Buffer.byteLength(text) > USER_DATA_LIMIT) throw new Error(`user-data of ${node.name} is ${Buffer.byteLength(text)} bytes (Hetzner's limit is ${USER_DATA_LIMIT})`);
+  if (Buffer.byteLength(text) > USER_DATA_LIMIT) {
+    const growers = configGrowth(plan, node)
+      .filter(([, bytes]) => bytes > 0)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([key, bytes]) => `xiopro-infra:${key} (${bytes} bytes)`);
+    throw new Error(`user-data of ${node.name} is ${Buffer.byteLength(text)} bytes (Hetzner's limit is ${USER_DATA_LIMIT}); the config values that make it grow most: ${growers.join(", ") || "none (the product's own files)"}: shorten them`);
+  }
   return text;
+}
+
+/** Bytes each free-size config value adds to a node's user-data (before compression, roughly). */
+function configGrowth(plan: Plan, node: NodePlan): [string, number][] {
+  const size = (v: unknown) => (v === undefined ? 0 : Buffer.byteLength(typeof v === "string" ? v : JSON.stringify(v)));
+  return [
+    ["ingress.acmeCaRoot", size(plan.ingress.acmeCaRoot)],
+    ["sshPublicKeys", size(plan.sshKeys.map((k) => k.publicKey))],
+    ["agentd.environment", size(plan.agentd.environment)],
+    ["ingress.sites", size(node.sites)],
+    [`${node.key}.services`, size(node.services.filter((s) => s.custom))],
+  ];
 }

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ACME_CA_ROOT_FILE, backupEnv, caddyfile, pgbackrestConf } from "../cloud-init/configs";
-import { nodeFiles } from "../cloud-init/render";
+import { nodeFiles, renderUserData } from "../cloud-init/render";
 import { LETS_ENCRYPT_DIRECTORY } from "../infra/config/keys";
 import { planOf, problemsOf, ROOT } from "./helpers";
 
@@ -31,6 +31,13 @@ describe("ingress ACME settings", () => {
     const file = nodeFiles(plan, nodeA(plan)).find((f) => f.path === ACME_CA_ROOT_FILE)!;
     expect(file.content).toBe(ROOT_PEM.trim() + "\n");
     expect(file.permissions).toBe("0644");
+  });
+
+  it("names the config value that pushes user-data over Hetzner's 32 KiB", () => {
+    const plan = planOf("tst", (c) => (c.ingress = { ...c.ingress, acmeCaRoot: Array(8).fill(ROOT_PEM.trim()).join("\n") }));
+    expect(() => renderUserData(plan, nodeA(plan), { volumeIds: { pgdata: "1", artifacts: "2" } })).toThrow(
+      /^user-data of tst-node-a is \d+ bytes \(Hetzner's limit is 32768\); the config values that make it grow most: xiopro-infra:ingress\.acmeCaRoot \(\d+ bytes\), /,
+    );
   });
 
   it("refuses a trusted root that is not a CA certificate, not PEM, or set with tls internal", () => {
