@@ -69,6 +69,8 @@ describe("resource naming", () => {
       fc.property(fc.constantFrom("prd", "tst", "dev"), fc.boolean(), fc.boolean(), (env, c, d) => {
         const plan = planOf("tst", (cfg) => {
           cfg.environment = env;
+          // prd refuses tst's protection-off settings (production policy): give it prd's.
+          if (env === "prd") cfg.protection = { deleteProtection: true, pulumiProtect: true };
           if (c) cfg.nodeC = { enabled: true, serverType: "cpx32", volumes: [{ name: "models", sizeGb: 50, mountPoint: "/srv/models" }] };
           if (d) cfg.nodeD = { enabled: true, serverType: "cpx22" };
         });
