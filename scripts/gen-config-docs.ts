@@ -3,8 +3,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
-import { CONFIG_KEYS, PROJECT } from "../infra/config/keys";
-import type { Spec } from "../infra/config/schema-kit";
+import type { z } from "zod";
+import { CONFIG_KEYS, PROJECT, STACK_CONFIG } from "../infra/config/keys";
+import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/config/schema";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -20,18 +21,21 @@ runtime:
 main: infra/index.ts
 `;
 
-function pulumiType(spec: Spec<unknown>): Record<string, unknown> {
-  if (spec.typeName === "string" || spec.typeName.startsWith('"')) return { type: "string" };
+const isText = (doc: FieldDoc): boolean => doc.typeName === "string" || doc.typeName.startsWith('"');
+
+function pulumiType(spec: FieldDoc): Record<string, unknown> {
+  if (isText(spec)) return { type: "string" };
   if (spec.typeName === "integer") return { type: "integer" };
   if (spec.typeName === "boolean") return { type: "boolean" };
-  if (spec.item && spec.typeName.endsWith("[]") && (spec.item.typeName === "string" || spec.item.typeName.startsWith('"'))) return { type: "array", items: { type: "string" } };
+  if (spec.item && spec.typeName.endsWith("[]") && isText(docOf(spec.item))) return { type: "array", items: { type: "string" } };
   // Objects and lists of objects: Pulumi's project schema has no object type, so they stay untyped.
   return {};
 }
 
 export function pulumiYaml(): string {
   const config: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, Spec<unknown>][]) {
+  for (const [key, schema] of Object.entries(CONFIG_KEYS)) {
+    const spec = docOf(schema);
     const entry: Record<string, unknown> = { ...pulumiType(spec), description: describe(spec), ...(spec.secret ? { secret: true } : {}) };
     if (spec.defaultValue !== undefined) entry.default = spec.defaultValue;
     config[key] = entry;
@@ -39,21 +43,23 @@ export function pulumiYaml(): string {
   return HEADER + stringify({ config }, { lineWidth: 0 });
 }
 
-function describe(spec: Spec<unknown>): string {
+function describe(spec: FieldDoc): string {
   if (spec.defaultValue !== undefined) return spec.description;
   return spec.optional ? `${spec.description} (optional)` : `${spec.description} (required)`;
 }
 
-function docRows(prefix: string, spec: Spec<unknown>, rows: string[][]): void {
+function docRows(prefix: string, schema: z.core.$ZodType, rows: string[][]): void {
+  const spec = docOf(schema);
   const def = spec.secret ? "secret: `pulumi config set --secret`" : spec.defaultValue === undefined ? (spec.optional ? "—" : "**required**") : `\`${JSON.stringify(spec.defaultValue)}\``;
   rows.push([`\`${prefix}\``, `\`${spec.typeName.replace(/\|/g, "\\|")}\``, def, spec.description.replace(/\|/g, "\\|")]);
   if (spec.fields) for (const [k, f] of Object.entries(spec.fields)) docRows(`${prefix}.${k}`, f, rows);
-  if (spec.item?.fields) for (const [k, f] of Object.entries(spec.item.fields)) docRows(`${prefix}[].${k}`, f, rows);
+  const itemFields = spec.item && docOf(spec.item).fields;
+  if (itemFields) for (const [k, f] of Object.entries(itemFields)) docRows(`${prefix}[].${k}`, f, rows);
 }
 
 export function configMarkdown(): string {
   const rows: string[][] = [];
-  for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, Spec<unknown>][]) docRows(`${PROJECT}:${key}`, spec, rows);
+  for (const [key, schema] of Object.entries(CONFIG_KEYS)) docRows(`${PROJECT}:${key}`, schema, rows);
   return [
     "# Stack configuration reference",
     "",
@@ -62,6 +68,12 @@ export function configMarkdown(): string {
     "each with the key, the bad value and the fix. Set a value with `pulumi config set --path` or edit the",
     "stack file; secrets only with `pulumi config set --secret` (see docs/secrets.md).",
     "",
+    `Editors: \`${STACK_SCHEMA_FILE}\` is the JSON Schema of a stack file (generated from the same table).`,
+    "Start a new stack file with the line `Pulumi.tst.yaml` starts with,",
+    `\`# yaml-language-server: $schema=./${STACK_SCHEMA_FILE}\`, and editors with the YAML language server`,
+    "validate and complete it. The schema checks shapes, types, ranges and patterns; the rules between",
+    "keys (addresses, catalog, production policy) are checked by `npm run plan` and `pulumi up`.",
+    "",
     "| key | type | default | meaning |",
     "|---|---|---|---|",
     ...rows.map((r) => `| ${r.join(" | ")} |`),
@@ -69,9 +81,59 @@ export function configMarkdown(): string {
   ].join("\n");
 }
 
+/** Where the stack files' modeline points editors (YAML language server). */
+export const STACK_SCHEMA_FILE = "schema/stack-config.schema.json";
+
+/** A value the Pulumi CLI encrypted: `pulumi config set --secret`. */
+const SECURE = {
+  type: "object",
+  properties: { secure: { type: "string", description: "Ciphertext written by `pulumi config set --secret`" } },
+  required: ["secure"],
+  additionalProperties: false,
+};
+
+/**
+ * JSON Schema of a `Pulumi.<stack>.yaml`: the stack file keys Pulumi reads, and under `config:` every
+ * `xiopro-infra:` key of the table (secrets only in their encrypted form). Other projects' keys
+ * (providers such as `hcloud:`) stay open, but a misspelt key of ours is refused.
+ */
+export function stackFileSchema(): Record<string, unknown> {
+  const { properties, required } = jsonSchemaOf(STACK_CONFIG) as { properties: Record<string, Record<string, unknown>>; required?: string[] };
+  const config: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(CONFIG_KEYS)) {
+    const doc = docOf(schema);
+    const own = properties[key]!;
+    // A secret map (providerKeys) holds one ciphertext per entry; a secret string is one ciphertext.
+    config[`${PROJECT}:${key}`] = !doc.secret ? own : doc.item ? { ...own, additionalProperties: SECURE } : { description: own.description, ...SECURE };
+  }
+  config["hcloud:token"] = { description: "Hetzner Cloud API token (or export HCLOUD_TOKEN)", ...SECURE };
+  const ours = Object.keys(config).filter((k) => k.startsWith(`${PROJECT}:`));
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    title: `Pulumi stack file of ${PROJECT} (Pulumi.<stack>.yaml)`,
+    description: `Generated from infra/config/keys.ts by \`npm run gen:config-docs\`; docs/config.md explains every key.`,
+    type: "object",
+    properties: {
+      config: {
+        type: "object",
+        properties: config,
+        required: (required ?? []).map((k) => `${PROJECT}:${k}`),
+        propertyNames: { anyOf: [{ enum: ours }, { not: { pattern: `^${PROJECT}:` } }] },
+      },
+      secretsprovider: { type: "string" },
+      encryptedkey: { type: "string" },
+      encryptionsalt: { type: "string" },
+      environment: { type: "array", items: { type: "string" }, description: "Pulumi ESC environments imported by the stack" },
+    },
+    required: ["config"],
+    additionalProperties: false,
+  };
+}
+
 export const GENERATED: Record<string, () => string> = {
   "Pulumi.yaml": pulumiYaml,
   "docs/config.md": configMarkdown,
+  [STACK_SCHEMA_FILE]: () => `${JSON.stringify(stackFileSchema(), null, 2)}\n`,
 };
 
 if (require.main === module) {

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { CONFIG_KEYS } from "../infra/config/keys";
+import { docOf } from "../infra/config/schema";
 import { GENERATED } from "../scripts/gen-config-docs";
 import { ROOT } from "./helpers";
 
@@ -18,7 +19,7 @@ describe("generated config documentation", () => {
     expect(Object.keys(project.config).sort()).toEqual(Object.keys(CONFIG_KEYS).sort());
     for (const [key, entry] of Object.entries<any>(project.config)) {
       expect(entry.description, key).toMatch(/\S/);
-      const spec = (CONFIG_KEYS as any)[key];
+      const spec = docOf((CONFIG_KEYS as any)[key]);
       if (spec.defaultValue === undefined) expect(entry.description, key).toMatch(/\((required|optional)\)$/);
       else expect(entry.default, key).toEqual(spec.defaultValue);
     }

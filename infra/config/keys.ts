@@ -1,7 +1,8 @@
 // Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
 // docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
 import { DEFAULT_IMAGE } from "../catalog/images";
-import { arr, bool, int, isPlainObject, obj, optional, record, show, str, type Infer, type InferObject, type Spec } from "./schema-kit";
+import type { z } from "zod";
+import { arr, bool, either, int, obj, optional, record, show, str } from "./schema";
 
 export const PROJECT = "xiopro-infra";
 
@@ -30,27 +31,6 @@ const interfaceSpec = obj(
   { description: "A listening interface of a custom service" },
 );
 
-/** A service entry: the name of a catalog service, or a custom service with its interfaces. */
-const serviceEntry: Spec<string | CustomService> = {
-  description: "A catalog service name (see docs/services.md) or {name, interfaces} for a custom service",
-  typeName: "string | {name, interfaces}",
-  optional: false,
-  parse(value, path, ctx) {
-    if (typeof value === "string") {
-      if (!NAME.test(value)) {
-        ctx.problems.add(path, `${show(value)} is not a valid service name`, "use lower-case letters, digits and dashes");
-        return undefined;
-      }
-      return value;
-    }
-    if (!isPlainObject(value)) {
-      ctx.problems.add(path, `expected a service name or a mapping, got ${show(value)}`, "write a catalog service name, or {name, interfaces: [...]}");
-      return undefined;
-    }
-    return customServiceSpec.parse(value, path, ctx);
-  },
-};
-
 const customServiceSpec = obj(
   {
     name: str({ description: "Service name", pattern: NAME, patternHint: "use lower-case letters, digits and dashes" }),
@@ -58,8 +38,16 @@ const customServiceSpec = obj(
   },
   { description: "A custom service" },
 );
-export type CustomService = Infer<typeof customServiceSpec>;
-export type InterfaceConfig = Infer<typeof interfaceSpec>;
+export type CustomService = z.output<typeof customServiceSpec>;
+export type InterfaceConfig = z.output<typeof interfaceSpec>;
+
+/** A service entry: the name of a catalog service, or a custom service with its interfaces. */
+const serviceEntry = either(str({ description: "Catalog service name", pattern: NAME, patternHint: "use lower-case letters, digits and dashes" }), customServiceSpec, {
+  description: "A catalog service name (see docs/services.md) or {name, interfaces} for a custom service",
+  typeName: "string | {name, interfaces}",
+  wrong: (v) => `expected a service name or a mapping, got ${show(v)}`,
+  fix: "write a catalog service name, or {name, interfaces: [...]}",
+});
 
 const volumeSpec = obj(
   {
@@ -72,7 +60,7 @@ const volumeSpec = obj(
   },
   { description: "A Hetzner Volume" },
 );
-export type VolumeConfig = Infer<typeof volumeSpec>;
+export type VolumeConfig = z.output<typeof volumeSpec>;
 
 function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: string[]) {
   return obj(
@@ -344,8 +332,10 @@ export const CONFIG_KEYS = {
       secret: true,
     }),
   ),
-} satisfies Record<string, Spec<unknown>>;
+} satisfies Record<string, z.ZodType>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
-export type NodeConfig = Infer<ReturnType<typeof nodeSpec>>;
-export type StackConfig = InferObject<typeof CONFIG_KEYS>;
+export type NodeConfig = z.output<ReturnType<typeof nodeSpec>>;
+/** The whole stack config: every key of the table, as one object. */
+export const STACK_CONFIG = obj(CONFIG_KEYS, { description: `Stack config of ${PROJECT}` });
+export type StackConfig = z.output<typeof STACK_CONFIG>;

@@ -1,6 +1,7 @@
 // The config boundary: raw Pulumi config (strings, objects as JSON) in, a validated StackConfig
 // out, or every problem at once. Nothing is declared before this passes.
 import { X509Certificate } from "node:crypto";
+import type { z } from "zod";
 import * as path from "node:path";
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
@@ -9,8 +10,8 @@ import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
 import { allocate, cidrInside, FIRST_ALLOCATED_OFFSET, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr";
-import { CONFIG_KEYS, PROJECT, type NodeConfig, type StackConfig } from "./keys";
-import { closest, parseFields, Problems, show, type Problem } from "./schema-kit";
+import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys";
+import { closest, docOf, parse, Problems, show, type Problem } from "./schema";
 
 /** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */
 export interface RawConfig {
@@ -51,14 +52,16 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
       if (closest(ns, [PROJECT])) problems.add(fullKey, `is not read: its project prefix "${ns}" is not ${PROJECT}`, `write ${PROJECT}:${key}`);
       continue;
     }
-    const spec = Object.hasOwn(CONFIG_KEYS, key) ? (CONFIG_KEYS as Record<string, { typeName: string }>)[key] : undefined;
+    const spec = Object.hasOwn(CONFIG_KEYS, key) ? docOf((CONFIG_KEYS as Record<string, z.ZodType>)[key]!) : undefined;
     if (!spec) {
-      decoded[key] = text; // reported as unknown by parseFields, with a suggestion
+      decoded[key] = text; // reported as unknown by the schema, with a suggestion
       continue;
     }
     decoded[key] = spec.typeName === "string" || spec.typeName.startsWith('"') ? text : decodeJson(fullKey, text, problems);
   }
-  const parsed = parseFields(CONFIG_KEYS, decoded, PROJECT, { problems }, ":") as StackConfig | undefined;
+  const result = parse(STACK_CONFIG, decoded, PROJECT, ":");
+  if (!result.ok) problems.list.push(...result.problems);
+  const parsed: StackConfig | undefined = result.ok ? result.value : undefined;
   if (parsed) checkSemantics(parsed, cat, problems);
   const pendingSecrets = parsed ? checkSecrets(parsed, raw, problems, opts.requireSecrets ?? true) : [];
   if (!problems.empty || !parsed) return { ok: false, problems: problems.list };
@@ -82,9 +85,9 @@ const HCLOUD_TOKEN = "hcloud:token";
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIAL|AUTH)$|^(API_?KEY|TOKEN|SECRET|PASSWORD)/;
 
 function checkSecrets(c: StackConfig, raw: RawConfig, p: Problems, required: boolean): { key: string; why: string }[] {
-  for (const [key, spec] of Object.entries(CONFIG_KEYS) as [string, { secret?: boolean }][]) {
+  for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
     const full = `${PROJECT}:${key}`;
-    if (spec.secret && full in raw.values && !raw.secretKeys.has(full)) {
+    if (docOf(spec).secret && full in raw.values && !raw.secretKeys.has(full)) {
       p.add(full, "is set as plain text, so its value sits unencrypted in the stack file", `run: pulumi config rm ${key} && pulumi config set --secret ${key}${key === "providerKeys" || key === "webSecrets" ? " --path (per entry: <key>.<NAME>)" : ""} <value>`);
     }
   }
