@@ -2,6 +2,8 @@
 // the offline plan (scripts/plan) both run exactly this.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { opsBundle } from "../cloud-init/ops-bundle";
 import { configBundle, renderUserData } from "../cloud-init/render";
 import type { RepositoryFacts } from "./components/node";
@@ -10,6 +12,7 @@ import { BackupStorageBox } from "./components/storage-box";
 import { storageBoxPlan, withStorageBox } from "./plan/storage-box";
 import { PROJECT } from "./config/keys";
 import { formatProblems, loadConfig, type RawConfig } from "./config/load";
+import { readStackFile, stackFilePath } from "./config/stack-file";
 import { buildPlan, type NodePlan, type Plan } from "./plan";
 import { topologyMermaid } from "./plan/topology";
 
@@ -22,10 +25,19 @@ export function rawConfigFromRuntime(): RawConfig {
   return { values, secretKeys };
 }
 
-/** Validates config and builds the plan; throws a stack-trace-free RunError listing every problem. */
-export function planFromRuntime(stack: string): Plan {
+/** Where Pulumi.yaml and the stack files are: the engine runs the program from there. */
+const PROJECT_DIR = path.resolve(__dirname, "..");
+
+/**
+ * Validates config and builds the plan; throws a stack-trace-free RunError listing every problem.
+ * The stack file is read too: the engine hands a map with encrypted and plain leaves over as one
+ * secret, so only the file shows a leaf that was set without --secret.
+ */
+export function planFromRuntime(stack: string, projectDir = PROJECT_DIR): Plan {
+  const file = fs.existsSync(stackFilePath(projectDir, stack)) ? readStackFile(projectDir, stack) : undefined;
   const loaded = loadConfig(rawConfigFromRuntime());
-  if (!loaded.ok) throw new pulumi.RunError(formatProblems(stack, loaded.problems));
+  const problems = [...(file && !file.ok ? file.problems : []), ...(loaded.ok ? [] : loaded.problems)];
+  if (problems.length > 0 || !loaded.ok) throw new pulumi.RunError(formatProblems(stack, problems));
   for (const n of loaded.notices) void pulumi.log.warn(`${n.key}: ${n.message}`);
   return buildPlan(loaded.config, stack);
 }

@@ -259,6 +259,32 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("under pulumi up, reads the stack file too: the engine hands a mixed map over as one secret", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-mixed-"));
+    const mixed = "  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n";
+    fs.writeFileSync(path.join(dir, "Pulumi.tst.yaml"), fs.readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8") + mixed);
+    const raw = toRaw(stackObject("tst"));
+    raw.values["xiopro-infra:providerKeys"] = JSON.stringify({ OPENAI_API_KEY: "fake-sk-1", ANTHROPIC_API_KEY: "fake-plain-value" });
+    const pulumi = await import("@pulumi/pulumi");
+    pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys, "xiopro-infra:providerKeys"]);
+    const { planFromRuntime } = await import("../infra/program");
+    let message = "";
+    try {
+      planFromRuntime("tst", dir);
+    } catch (e) {
+      message = (e as Error).message;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(message).toBe(
+      [
+        'Stack config "tst" has 1 problem; nothing was declared or changed:',
+        "  - Pulumi.tst.yaml: xiopro-infra:providerKeys.ANTHROPIC_API_KEY: is plain text beside encrypted values",
+        "      fix: run: pulumi config set --secret --path 'xiopro-infra:providerKeys.ANTHROPIC_API_KEY' <value>",
+      ].join("\n"),
+    );
+  });
+
   it("refuses names and limits that would collide: a site on a node's host name, one key twice, toolkit labels, a taken port, more volumes than Hetzner attaches", () => {
     expect(
       problemsOf("tst", (c) => {
