@@ -298,6 +298,18 @@ describe("UDP probes on loopback", () => {
     const r = await scanUdp("127.0.0.1", [5000]);
     expect(r[0]).toMatchObject({ result: "fail", detail: expect.stringMatching(/no protocol probe/) });
   });
+
+  it("fails the silence check when it could not ask (a socket error is not silence)", async () => {
+    // 192.0.2.77 (TEST-NET-1) is on no interface here, so binding to it fails for every probe.
+    const r = await scanUdp("127.0.0.1", [], "192.0.2.77");
+    expect(r).toHaveLength(1);
+    const err = "bind EADDRNOTAVAIL 192.0.2.77";
+    expect(r[0]).toMatchObject({
+      name: "udp 127.0.0.1: no undeclared service answers",
+      result: "fail",
+      detail: `could not ask: DNS 53 (${err}), NTP 123 (${err}), SNMP 161 (${err}), SSDP 1900 (${err}), mDNS 5353 (${err})`,
+    });
+  });
 });
 
 describe("the node-side facts script", () => {

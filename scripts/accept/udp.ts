@@ -95,17 +95,27 @@ export async function scanUdp(address: string, declared: number[], localAddress?
     else results.push({ name: `udp ${address} port ${port}: declared`, required: true, result: "fail", detail: "no protocol probe for this port: add one to scripts/accept/udp.ts", seconds: 0 });
   }
   const t0 = Date.now();
-  const silent = await Promise.all(
-    UNDECLARED_UDP.filter((u) => !declared.includes(u.port)).map(async (u) => ({ u, answer: await ask(address, u.port, u.payload(), 2000, localAddress).catch(() => undefined) })),
+  const asked = await Promise.all(
+    UNDECLARED_UDP.filter((u) => !declared.includes(u.port)).map(async (u) => {
+      try {
+        return { u, answer: await ask(address, u.port, u.payload(), 2000, localAddress) };
+      } catch (e) {
+        // A refusal (ICMP port unreachable) is a closed port; any other error means we did not ask.
+        return (e as NodeJS.ErrnoException).code === "ECONNREFUSED" ? { u, answer: undefined } : { u, error: (e as Error).message };
+      }
+    }),
   );
-  const answered = silent.filter((s) => s.answer);
+  const answered = asked.filter((a) => a.answer);
+  const unasked = asked.filter((a) => a.error !== undefined);
   results.push({
     name: `udp ${address}: no undeclared service answers`,
     required: true,
-    result: answered.length ? "fail" : "pass",
+    result: answered.length || unasked.length ? "fail" : "pass",
     detail: answered.length
-      ? `answered: ${answered.map((s) => `${s.u.service} ${s.u.port} (${s.answer!.length} bytes)`).join(", ")}`
-      : `asked ${silent.map((s) => `${s.u.service} ${s.u.port}`).join(", ")} in their own protocols: no answer`,
+      ? `answered: ${answered.map((a) => `${a.u.service} ${a.u.port} (${a.answer!.length} bytes)`).join(", ")}`
+      : unasked.length
+        ? `could not ask: ${unasked.map((a) => `${a.u.service} ${a.u.port} (${a.error})`).join(", ")}`
+        : `asked ${asked.map((a) => `${a.u.service} ${a.u.port}`).join(", ")} in their own protocols: no answer`,
     seconds: (Date.now() - t0) / 1000,
   });
   return results;
