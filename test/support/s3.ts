@@ -128,6 +128,18 @@ function objectsOnDisk(dir: string, bucket: string, prefix: string): string[] {
 }
 const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
 
+/** The handle of a server listening on `port` over `opts.dir`, however it runs. */
+function serverAt(port: number, opts: S3Options, close: () => Promise<void>): S3Server {
+  return {
+    endpoint: `https://localhost:${port}`,
+    port,
+    dir: opts.dir,
+    log: () => readLog(opts.logFile),
+    objects: (bucket, prefix = "") => objectsOnDisk(opts.dir, bucket, prefix),
+    close,
+  };
+}
+
 /**
  * The server in a process of its own (test/support/s3-server.ts): the tests drive the tools with
  * spawnSync, which blocks this process's event loop, so a server in it would never answer.
@@ -153,18 +165,11 @@ export async function startS3Server(opts: S3Options): Promise<S3Server> {
       reject(new Error(`the S3 server exited ${code}: ${err}`));
     });
   });
-  return {
-    endpoint: `https://localhost:${port}`,
-    port,
-    dir: opts.dir,
-    log: () => readLog(opts.logFile),
-    objects: (bucket, prefix = "") => objectsOnDisk(opts.dir, bucket, prefix),
-    close: async () => {
-      if (child.exitCode === null) child.stdin!.end(); // the server exits when its stdin closes
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    },
-  };
+  return serverAt(port, opts, async () => {
+    if (child.exitCode === null) child.stdin!.end(); // the server exits when its stdin closes
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
 }
 
 /** s3rver over TLS on localhost with `bucket` created, accepting only SigV4 requests signed with `keys` for `region`. */
@@ -216,22 +221,15 @@ export async function startS3(opts: S3Options): Promise<S3Server> {
     }
   }
   const port = (servers[0]!.address() as { port: number }).port;
-  return {
-    endpoint: `https://localhost:${port}`,
-    port,
-    dir: opts.dir,
-    log: () => readLog(opts.logFile),
-    objects: (bucket, prefix = "") => objectsOnDisk(opts.dir, bucket, prefix),
-    close: async () => {
-      await Promise.all(
-        servers.map(
-          (server) =>
-            new Promise<void>((resolve) => {
-              server.closeAllConnections();
-              server.close(() => resolve());
-            }),
-        ),
-      );
-    },
-  };
+  return serverAt(port, opts, async () => {
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    );
+  });
 }
