@@ -1,11 +1,13 @@
 // The config boundary under random damage: valid stacks mutated at a random place (type swaps,
 // boundary and non-finite numbers, Unicode and control characters, prototype keys, huge values,
 // removed and duplicated entries). Whatever arrives, loading and planning never throw, and a
-// refusal names keys that exist in the mutated stack (or the parent of a missing one).
+// refusal names keys that exist in the mutated stack (or keys of the config table it left out).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { renderUserData } from "../cloud-init/render";
+import type { z } from "zod";
 import { CONFIG_KEYS } from "../infra/config/keys";
+import { docOf } from "../infra/config/schema";
 import { loadConfig } from "../infra/config/load";
 import { buildPlan } from "../infra/plan";
 import { stackObject, toRaw } from "./helpers";
@@ -58,18 +60,40 @@ function mutate(root: { [k: string]: Json }, path: (string | number)[], m: Mutat
   }
 }
 
+/** The segments of a problem key below the project prefix: `nodeA.volumes[0].sizeGb` → nodeA, volumes, 0, sizeGb. */
+const segments = (key: string): string[] => key.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "");
+
+/** Whether the path exists in the mutated stack, own keys and indexes only. */
+function inFile(root: Json, parts: string[]): boolean {
+  let at: Json | undefined = root;
+  for (const p of parts) {
+    if (at === null || typeof at !== "object" || !Object.hasOwn(at, p)) return false;
+    at = (at as Record<string, Json>)[p];
+  }
+  return true;
+}
+
+/** Whether the path is a key of the config table: fields by name, list entries by index, map entries by any name. */
+function inSchema(parts: string[]): boolean {
+  if (!Object.hasOwn(CONFIG_KEYS, parts[0]!)) return false;
+  let doc = docOf((CONFIG_KEYS as Record<string, z.core.$ZodType>)[parts[0]!]!);
+  for (const p of parts.slice(1)) {
+    const next: z.core.$ZodType | undefined = doc.fields ? (Object.hasOwn(doc.fields, p) ? doc.fields[p] : undefined) : doc.item;
+    if (!next) return false;
+    doc = docOf(next);
+  }
+  return true;
+}
+
 /**
- * Whether a problem key points into the mutated stack: its top-level key is in the file, or is a
- * key of the schema the file left out (a default it relies on: without a backup block, the default
- * repository kind s3 needs backup.repository.endpoint).
+ * Whether a problem key points into the mutated stack: the key is in the file (a bad or unknown
+ * value), or it is a key of the config table the file left out (a required value, or one a
+ * default relies on: without a backup block, the default repository kind s3 needs its endpoint).
  */
 function namesAKeyOf(root: { [k: string]: Json }, key: string): boolean {
-  if (!key.startsWith("xiopro-infra:")) return /^[a-z0-9-]+:/.test(key); // another namespace, named in full
-  const parts = key
-    .slice("xiopro-infra:".length)
-    .split(/\.|\[(\d+)\]/)
-    .filter((p) => p !== undefined && p !== "");
-  return parts.length > 0 && (Object.hasOwn(root, parts[0]!) || Object.hasOwn(CONFIG_KEYS, parts[0]!));
+  if (!key.startsWith("xiopro-infra:")) return Object.hasOwn(root, key); // another namespace, named in full
+  const parts = segments(key.slice("xiopro-infra:".length));
+  return parts.length > 0 && (inFile(root, parts) || inSchema(parts));
 }
 
 describe("the config boundary under random damage", () => {
