@@ -62,6 +62,15 @@ describe("stack file JSON Schema", () => {
     expect(loaded(doc).ok).toBe(false);
   });
 
+  it("widens scalars to the text `pulumi config set --path` writes, once, also where a key is optional", () => {
+    const volume = schema.properties.config.properties["xiopro-infra:nodeA"].properties.volumes.items.properties;
+    expect(volume.protect).toEqual({
+      description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)",
+      anyOf: [{ type: "boolean" }, { type: "string", enum: ["true", "false"] }],
+    });
+    expect(volume.sizeGb.anyOf).toEqual([{ type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 }, { type: "string", pattern: "^-?\\d+$" }]);
+  });
+
   it("accepts what the config boundary accepts: numbers and booleans as text, other projects' keys", () => {
     const doc = stackDoc("tst");
     const c = doc.config as Record<string, any>;

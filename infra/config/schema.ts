@@ -178,7 +178,8 @@ export function either<A extends z.ZodType, B extends z.ZodType>(a: A, b: B, o: 
 
 /** Absent means `undefined`, not an error. */
 export function optional<S extends z.ZodType>(schema: S) {
-  return documented(schema.optional(), { ...docOf(schema), optional: true });
+  // acceptsText stays with the inner schema, which the JSON Schema already widens.
+  return documented(schema.optional(), { ...docOf(schema), optional: true, acceptsText: undefined });
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
