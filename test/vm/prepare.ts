@@ -53,6 +53,12 @@ nodeA.services = nodeA.services.filter((s) => s !== "grafana");
 // seconds after first boot starts waiting, well inside either bound.
 for (const v of nodeA.volumes) if (v.mountPoint !== "/var/lib/postgresql") v.attachTimeoutSeconds = 120;
 c[k("monitoring")] = { email: { to: ["ops@xiopro.example"], from: "alerts@xiopro.example", smarthost: "203.0.113.1:25", username: "alerts" }, webhook: { url: "https://203.0.113.1/alerts" } };
+// A value with every character the env file must carry literally: run.sh reads it back through
+// systemd (EnvironmentFile=) and compares byte for byte.
+const ENV_PROBE = "50% of ${HOME} and $USER: \"double\" 'single' \\back\\slash `tick` #not-a-comment ;semi %h";
+const agentd = (c[k("agentd")] ?? {}) as { environment?: Record<string, string> };
+c[k("agentd")] = { ...agentd, environment: { ...agentd.environment, XIOPRO_QUOTING_PROBE: ENV_PROBE } };
+fs.writeFileSync(path.join(work, "env-probe.txt"), ENV_PROBE);
 const withReceiver = process.env.XIOPRO_E2E_RECEIVER === "1";
 if (withReceiver) {
   c[k("nodeC")] = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["wal-receiver"] };

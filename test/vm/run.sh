@@ -227,6 +227,11 @@ snapshots=$(find "$box_repo/restic/snapshots" -type f 2>/dev/null | wc -l)
 verdict "$((wal > 0 && backups > 0 && snapshots > 0))" "the sftp repository holds ${wal} archived WAL files, ${backups} pgBackRest backups and ${snapshots} restic snapshots (each must be > 0; $(du -sh "$box_repo" 2>/dev/null | cut -f1))"
 refusal=$(ip netns exec "$ns" ssh -p "$box_port" -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "$box_user@$box_host" true 2>&1 || true)
 verdict "$([[ $refusal == *"Permission denied (publickey)"* ]] && echo 1 || echo 0)" "the Storage Box stand-in offers only public-key authentication (a login without a key: ${refusal//$'\n'/ })"
+# agentd.environment reaches a process as written: systemd reads the rendered env file (quoted by
+# construction) for a throwaway unit, and the probe value must come back byte for byte.
+probe_want=$(<"$work/env-probe.txt")
+probe_got=$("${ssh_base[@]}" "sudo systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/xiopro/agentd.env printenv XIOPRO_QUOTING_PROBE" </dev/null 2>&1 || true)
+verdict "$([[ $probe_got == "$probe_want" ]] && echo 1 || echo 0)" "agentd.environment reaches a unit byte for byte through /etc/xiopro/agentd.env (${#probe_want} characters with % \$ \" ' \\ \` #; got: ${probe_got})"
 # Last, because it takes the node apart: a volume that never arrives (the one without the database).
 if ((accept_rc == 0)); then
   # shellcheck disable=SC2016 # JavaScript, not shell
