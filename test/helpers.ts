@@ -8,9 +8,12 @@ import { buildPlan, type Plan } from "../infra/plan";
 
 export const ROOT = path.resolve(__dirname, "..");
 
+/** Stack files of test variants (the all-options `full`), beside the project's own. */
+export const FIXTURE_STACKS = path.join(ROOT, "test/fixtures/stacks");
+
 /** The stack file's `config:` block as a plain object keyed by short key (no project prefix). */
-export function stackObject(stack: string): Record<string, unknown> {
-  const doc = parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+export function stackObject(stack: string, dir = ROOT): Record<string, unknown> {
+  const doc = parse(fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
   return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^xiopro-infra:/, ""), v]));
 }
 
@@ -43,6 +46,11 @@ export function toRaw(config: Record<string, unknown>, secretKeys: string[] = []
 export function configOf(stack: string, edit?: (c: Record<string, any>) => void): StackConfig {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
   edit?.(obj);
+  return configFrom(obj);
+}
+
+/** A stack config object (short keys) loaded with the test secrets; throws naming every problem. */
+export function configFrom(obj: Record<string, unknown>): StackConfig {
   const r = loadConfig(toRaw(obj));
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.key}: ${p.message}`).join("\n"));
   return r.config;

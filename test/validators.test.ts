@@ -11,22 +11,15 @@ import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
 import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT, VOLUMES_PATH } from "../cloud-init/render";
 import { UNDELIVERED } from "../infra/plan/secrets";
 import type { NodePlan, Plan } from "../infra/plan";
-import { planOf, ROOT } from "./helpers";
+import { buildPlan } from "../infra/plan";
+import { configFrom, FIXTURE_STACKS, planOf, ROOT, stackObject } from "./helpers";
 import { packageUnits, toolRows } from "./support/distro";
 
 const VARIANTS: Record<string, () => Plan> = {
   prd: () => planOf("prd"),
   tst: () => planOf("tst"),
-  full: () =>
-    planOf("tst", (c) => {
-      c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32", "2001:db8:7::/48"] };
-      c.ingress.tls = "internal";
-      c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
-      c.nodeC = { enabled: true, serverType: "ccx13", volumes: [{ name: "models", sizeGb: 50, mountPoint: "/srv/models" }], services: ["wal-receiver", { name: "embedder", interfaces: [{ port: 7000, class: "C", owner: "ml", justification: "embedding API for node A" }] }] };
-      c.backup.walReceiver = { synchronous: true };
-      c.nodeD = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["ingress", { name: "product-api", interfaces: [{ port: 9000, class: "D", owner: "product", justification: "upstream of the product site" }] }] };
-      c.ingress.sites.push({ hostname: "product.tst.xiopro.example", service: "product-api" });
-    }),
+  // Every optional path on (Nodes C and D, SSH allowlist, SFTP repository, WAL receiver, custom services).
+  full: () => buildPlan(configFrom(stackObject("full", FIXTURE_STACKS)), "full"),
   // ACME from a private CA (as the VM proof's Pebble): acme_ca and acme_ca_root with the root file.
   acme: () =>
     planOf("tst", (c) => {
