@@ -26,6 +26,7 @@ fi
 
 echo "== typecheck"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint .
+echo "== format"; npx prettier --check "**/*.{ts,mjs}"
 echo "== vitest"
 set +e
 npx vitest run --reporter=default --reporter=json --outputFile="$report"
