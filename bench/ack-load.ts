@@ -50,7 +50,9 @@ export function startAckLoad(psql: string[], table: string, firstId: number, rat
     while (sent < due && sent - acks.length < 20) {
       const id = firstId + sent++;
       sentAt.set(id, Date.now());
-      child.stdin.write(`INSERT INTO ${table} (id, payload) VALUES (${id}, '${randomBytes(48).toString("base64")}');\n\\echo ack ${id}\n`);
+      child.stdin.write(
+        `INSERT INTO ${table} (id, payload) VALUES (${id}, '${randomBytes(48).toString("base64")}');\n\\echo ack ${id}\n`,
+      );
     }
   }, 5);
   return {
@@ -71,7 +73,10 @@ export function startAckLoad(psql: string[], table: string, firstId: number, rat
  * from the newest surviving commit acknowledged before the first lost one to the newest lost one.
  * A hole is a lost commit older than a restored one (recovery must restore a prefix).
  */
-export function lostCommits(acks: readonly Ack[], restored: ReadonlySet<number>): { lost: number; rpoSeconds: number; holes: number } {
+export function lostCommits(
+  acks: readonly Ack[],
+  restored: ReadonlySet<number>,
+): { lost: number; rpoSeconds: number; holes: number } {
   const lost = acks.filter((a) => !restored.has(a.id));
   if (lost.length === 0) return { lost: 0, rpoSeconds: 0, holes: 0 };
   const firstLost = Math.min(...lost.map((a) => a.ackMs));
@@ -79,5 +84,9 @@ export function lostCommits(acks: readonly Ack[], restored: ReadonlySet<number>)
   const before = acks.filter((a) => restored.has(a.id) && a.ackMs <= firstLost).map((a) => a.ackMs);
   const from = before.length ? Math.max(...before) : firstLost;
   const newestRestored = Math.max(-Infinity, ...acks.filter((a) => restored.has(a.id)).map((a) => a.ackMs));
-  return { lost: lost.length, rpoSeconds: Math.round(lastLost - from) / 1000, holes: lost.filter((a) => a.ackMs < newestRestored).length };
+  return {
+    lost: lost.length,
+    rpoSeconds: Math.round(lastLost - from) / 1000,
+    holes: lost.filter((a) => a.ackMs < newestRestored).length,
+  };
 }

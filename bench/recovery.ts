@@ -65,29 +65,45 @@ interface Run {
 }
 
 /** Runs a command as the postgres user with exactly PATH plus the given environment. */
-function asPostgres(cmd: string, args: readonly string[], env: Record<string, string>, opts: SpawnSyncOptions = {}): Run {
+function asPostgres(
+  cmd: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  opts: SpawnSyncOptions = {},
+): Run {
   const vars = { PATH: PATH_ENV, LANG: "C.UTF-8", ...env };
-  const r = spawnSync("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args], {
-    encoding: "utf8",
-    maxBuffer: 256 * 1024 * 1024,
-    ...opts,
-  });
+  const r = spawnSync(
+    "runuser",
+    ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args],
+    {
+      encoding: "utf8",
+      maxBuffer: 256 * 1024 * 1024,
+      ...opts,
+    },
+  );
   return { code: r.status ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? r.error ?? "") };
 }
 
 function must(r: Run, what: string): string {
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split("\n").slice(-6).join("\n")}`,
+    );
   return r.stdout;
 }
 
 function dirBytes(dir: string): number {
   if (!fs.existsSync(dir)) return 0;
   let total = 0;
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size;
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) total += fs.statSync(path.join(e.parentPath, e.name)).size;
   return total;
 }
 
-const dirFiles = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0);
+const dirFiles = (dir: string) =>
+  fs.existsSync(dir)
+    ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length
+    : 0;
 
 /** Processes whose environment carries this run's marker for a cluster (postmaster, its children,
  * archive_command, pgBackRest's detached async workers). */
@@ -147,7 +163,11 @@ class Cluster {
   ) {
     this.dir = path.join(WORK, name);
     this.marker = `${RUN_ID}:${name}`;
-    const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
+    const version = fs
+      .readdirSync(PG_ROOT)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(a) - Number(b))
+      .pop()!;
     this.bin = `${PG_ROOT}/${version}/bin`;
     this.plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.p("repo") }));
     this.node = this.plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
@@ -183,7 +203,8 @@ class Cluster {
 
   /** initdb, product configuration with paths/port and the settings under test, start. */
   create(): void {
-    for (const d of ["run", "state", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "conf", "cache"]) fs.mkdirSync(this.p(d), { recursive: true });
+    for (const d of ["run", "state", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "conf", "cache"])
+      fs.mkdirSync(this.p(d), { recursive: true });
     fs.writeFileSync(this.p("creds/pgbackrest-cipher-pass"), CIPHER);
     fs.writeFileSync(this.p("creds/restic-password"), RESTIC_PW);
     fs.writeFileSync(this.p("creds/pg-role-backup"), ROLE_PW);
@@ -191,18 +212,38 @@ class Cluster {
       .replace(/^spool-path=.*$/m, `spool-path=${this.p("spool")}`)
       .replace(/^log-path=.*$/m, `log-path=${this.p("log")}\nlock-path=${this.p("lock")}`)
       .replace(/^log-level-console=.*$/m, "log-level-console=warn");
-    for (const [k, v] of Object.entries(this.pgbackrestOptions)) pgbr = new RegExp(`^${k}=`, "m").test(pgbr) ? pgbr.replace(new RegExp(`^${k}=.*$`, "m"), `${k}=${v}`) : pgbr.replace("[global]\n", `[global]\n${k}=${v}\n`);
+    for (const [k, v] of Object.entries(this.pgbackrestOptions))
+      pgbr = new RegExp(`^${k}=`, "m").test(pgbr)
+        ? pgbr.replace(new RegExp(`^${k}=.*$`, "m"), `${k}=${v}`)
+        : pgbr.replace("[global]\n", `[global]\n${k}=${v}\n`);
     fs.writeFileSync(this.p("etc/pgbackrest.conf"), pgbr);
-    fs.writeFileSync(this.p("etc/conf.d/stanza.conf"), `[xiopro]\npg1-path=${this.p("data")}\npg1-socket-path=${this.p("run")}\npg1-port=${this.port}\n`);
+    fs.writeFileSync(
+      this.p("etc/conf.d/stanza.conf"),
+      `[xiopro]\npg1-path=${this.p("data")}\npg1-socket-path=${this.p("run")}\npg1-port=${this.port}\n`,
+    );
     // The rendered archive_command with only the script directory moved to this checkout.
     let conf = postgresqlConf(this.plan, this.node)
       .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
       .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${FILES}/`);
-    if (!conf.includes(`archive_command = '${BACKUP} `)) throw new Error("the rendered archive_command no longer runs /usr/local/lib/xiopro/xiopro-backup");
-    for (const [k, v] of Object.entries(this.settings)) conf = new RegExp(`^${k} = `, "m").test(conf) ? conf.replace(new RegExp(`^${k} = .*$`, "m"), `${k} = ${v}`) : `${conf}${k} = ${v}\n`;
-    fs.writeFileSync(this.p("conf/90-xiopro.conf"), `${conf}port = ${this.port}\nunix_socket_directories = '${this.p("run")}'\n`);
+    if (!conf.includes(`archive_command = '${BACKUP} `))
+      throw new Error("the rendered archive_command no longer runs /usr/local/lib/xiopro/xiopro-backup");
+    for (const [k, v] of Object.entries(this.settings))
+      conf = new RegExp(`^${k} = `, "m").test(conf)
+        ? conf.replace(new RegExp(`^${k} = .*$`, "m"), `${k} = ${v}`)
+        : `${conf}${k} = ${v}\n`;
+    fs.writeFileSync(
+      this.p("conf/90-xiopro.conf"),
+      `${conf}port = ${this.port}\nunix_socket_directories = '${this.p("run")}'\n`,
+    );
     spawnSync("chown", ["-R", "postgres:postgres", this.dir]);
-    must(asPostgres(`${this.bin}/initdb`, ["-D", this.p("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"], {}), "initdb");
+    must(
+      asPostgres(
+        `${this.bin}/initdb`,
+        ["-D", this.p("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"],
+        {},
+      ),
+      "initdb",
+    );
     fs.appendFileSync(this.p("data/postgresql.conf"), `include '${this.p("conf/90-xiopro.conf")}'\n`);
     fs.writeFileSync(this.p("data/pg_hba.conf"), pgHba(this.plan));
     spawnSync("chown", ["-R", "postgres:postgres", this.p("data")]);
@@ -210,16 +251,31 @@ class Cluster {
   }
 
   start(extra: string[] = [], env: Record<string, string> = this.serverEnv): void {
-    const r = asPostgres(`${this.bin}/pg_ctl`, ["-D", this.p("data"), "-w", "-t", "900", "-l", this.p("log/postgresql.log"), ...extra, "start"], { ...env, XIOPRO_BENCH: this.marker }, { stdio: ["ignore", "pipe", "pipe"] });
-    if (r.code !== 0) throw new Error(`start ${this.name} failed: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").trim().split("\n").slice(-8).join("\n")}`);
+    const r = asPostgres(
+      `${this.bin}/pg_ctl`,
+      ["-D", this.p("data"), "-w", "-t", "900", "-l", this.p("log/postgresql.log"), ...extra, "start"],
+      { ...env, XIOPRO_BENCH: this.marker },
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    if (r.code !== 0)
+      throw new Error(
+        `start ${this.name} failed: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").trim().split("\n").slice(-8).join("\n")}`,
+      );
   }
 
   /** Waits until recovery has ended (promoted) and a query answers; returns when it did. */
   async waitReady(db = "postgres", query = "SELECT 1"): Promise<number> {
     for (;;) {
-      const r = asPostgres(`${this.bin}/psql`, ["-XAtq", "-h", this.p("run"), "-p", String(this.port), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"], {});
+      const r = asPostgres(
+        `${this.bin}/psql`,
+        ["-XAtq", "-h", this.p("run"), "-p", String(this.port), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"],
+        {},
+      );
       if (r.stdout.trim() === "f") break;
-      if (!fs.existsSync(this.p("data/postmaster.pid"))) throw new Error(`${this.name} stopped during recovery: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").split("\n").slice(-8).join("\n")}`);
+      if (!fs.existsSync(this.p("data/postmaster.pid")))
+        throw new Error(
+          `${this.name} stopped during recovery: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").split("\n").slice(-8).join("\n")}`,
+        );
       await sleep(100);
     }
     this.sql(db, query);
@@ -231,7 +287,14 @@ class Cluster {
   }
 
   sql(db: string, q: string): string {
-    return must(asPostgres(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.p("run"), "-p", String(this.port), "-d", db, "-c", q], {}), `psql ${q.slice(0, 60)}`).trim();
+    return must(
+      asPostgres(
+        `${this.bin}/psql`,
+        ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.p("run"), "-p", String(this.port), "-d", db, "-c", q],
+        {},
+      ),
+      `psql ${q.slice(0, 60)}`,
+    ).trim();
   }
 
   /** A product job through xiopro-job (state file and metrics in the cluster's state directory). */
@@ -240,7 +303,14 @@ class Cluster {
   }
 
   pgbackrest(args: string[], extra: Record<string, string> = {}): string {
-    return must(asPostgres("pgbackrest", ["--stanza=xiopro", ...args], { ...this.env, PGBACKREST_REPO1_CIPHER_PASS: CIPHER, ...extra }), `pgbackrest ${args.join(" ")}`);
+    return must(
+      asPostgres("pgbackrest", ["--stanza=xiopro", ...args], {
+        ...this.env,
+        PGBACKREST_REPO1_CIPHER_PASS: CIPHER,
+        ...extra,
+      }),
+      `pgbackrest ${args.join(" ")}`,
+    );
   }
 
   /** The host is lost: SIGKILL the postmaster, then every other process of this cluster at once. */
@@ -291,7 +361,29 @@ interface LoadResult {
  * After `seconds`, the cluster's host is "lost" (crash) — the load stops with it. */
 async function loadThenCrash(c: Cluster, firstId: number, seconds: number): Promise<LoadResult> {
   const vars = { PATH: PATH_ENV, LANG: "C.UTF-8" };
-  const load = startAckLoad(["runuser", "-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "postgres"], "bench_acks", firstId);
+  const load = startAckLoad(
+    [
+      "runuser",
+      "-u",
+      "postgres",
+      "--",
+      "env",
+      "-i",
+      ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+      `${c.bin}/psql`,
+      "-XAtq",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      c.p("run"),
+      "-p",
+      String(c.port),
+      "-d",
+      "postgres",
+    ],
+    "bench_acks",
+    firstId,
+  );
   await sleep(seconds * 1000);
   const crashMs = Date.now();
   c.crash();
@@ -326,7 +418,10 @@ async function rpoSetting(s: Setting, trials: number, quick: boolean): Promise<T
   const c = new Cluster(`rpo-${s.label}`, s.settings, s.pgbackrest);
   c.create();
   c.job("pgbackrest-check", [BACKUP, "pgbackrest-check"]);
-  c.sql("postgres", "CREATE TABLE bench_acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), payload text NOT NULL)");
+  c.sql(
+    "postgres",
+    "CREATE TABLE bench_acks (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), payload text NOT NULL)",
+  );
   const out: Trial[] = [];
   let firstId = 1;
   for (let i = 0; i < trials; i++) {
@@ -344,7 +439,9 @@ async function rpoSetting(s: Setting, trials: number, quick: boolean): Promise<T
       const b = dirBytes(archive);
       if (b !== arrived.bytes) arrived = { bytes: b, at: Date.now() };
     }, 250);
-    progress(`rpo ${s.label} trial ${i + 1}/${trials}: ~100 tx/s for ${secs(seconds * 1000)} s, then kill -9 of every cluster process`);
+    progress(
+      `rpo ${s.label} trial ${i + 1}/${trials}: ~100 tx/s for ${secs(seconds * 1000)} s, then kill -9 of every cluster process`,
+    );
     const load = await loadThenCrash(c, firstId, seconds);
     clearInterval(sampler);
     const after = dirBytes(archive);
@@ -357,12 +454,30 @@ async function rpoSetting(s: Setting, trials: number, quick: boolean): Promise<T
     c.pgbackrest(["restore", "--log-level-console=warn"]);
     c.start();
     const ready = await c.waitReady();
-    const restored = new Set(c.sql("postgres", `SELECT id FROM bench_acks WHERE id >= ${load.acks[0]?.id ?? firstId}`).split("\n").filter(Boolean).map(Number));
+    const restored = new Set(
+      c
+        .sql("postgres", `SELECT id FROM bench_acks WHERE id >= ${load.acks[0]?.id ?? firstId}`)
+        .split("\n")
+        .filter(Boolean)
+        .map(Number),
+    );
     const r = lostCommits(load.acks, restored);
     const rate = load.acks.length / ((load.crashMs - load.startMs) / 1000);
-    out.push({ rpo: r.rpoSeconds, lost: r.lost, acked: load.acks.length, holes: r.holes, loadSeconds: (load.crashMs - load.startMs) / 1000, archivedBytes: arrived.bytes - before, archivedFiles: dirFiles(archive) - filesBefore, archivedSpanSeconds: span, restoreSeconds: (ready - t0) / 1000 });
-    progress(`rpo ${s.label} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged (${rate.toFixed(0)} tx/s), ${r.lost} lost → RPO ${r.rpoSeconds.toFixed(2)} s` +
-      `${r.holes ? `, ${r.holes} HOLES` : ""}; archive ${span ? `grew ${mb(growth)} MB/min` : "received nothing during the load"}; restored and promoted in ${secs(ready - t0)} s`);
+    out.push({
+      rpo: r.rpoSeconds,
+      lost: r.lost,
+      acked: load.acks.length,
+      holes: r.holes,
+      loadSeconds: (load.crashMs - load.startMs) / 1000,
+      archivedBytes: arrived.bytes - before,
+      archivedFiles: dirFiles(archive) - filesBefore,
+      archivedSpanSeconds: span,
+      restoreSeconds: (ready - t0) / 1000,
+    });
+    progress(
+      `rpo ${s.label} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged (${rate.toFixed(0)} tx/s), ${r.lost} lost → RPO ${r.rpoSeconds.toFixed(2)} s` +
+        `${r.holes ? `, ${r.holes} HOLES` : ""}; archive ${span ? `grew ${mb(growth)} MB/min` : "received nothing during the load"}; restored and promoted in ${secs(ready - t0)} s`,
+    );
   }
   c.remove();
   return out;
@@ -398,10 +513,32 @@ async function receiverTrials(mode: "async" | "sync", trials: number, quick: boo
       });
       const receiver = await c.startWalReceiver();
       c.sql("xiopro", "CREATE TABLE acks (id bigint PRIMARY KEY, payload text NOT NULL)");
-      for (const job of ["pgbackrest-check", "pgbackrest-full"]) must(c.job(job, [c.script("xiopro-backup"), job]), job);
+      for (const job of ["pgbackrest-check", "pgbackrest-full"])
+        must(c.job(job, [c.script("xiopro-backup"), job]), job);
       const seconds = (quick ? 6 : 15) + Math.random() * 2;
-      progress(`receiver ${mode} trial ${i + 1}/${trials}: ~100 tx/s for ${seconds.toFixed(1)} s, then the database host is lost`);
-      const load = startAckLoad(["runuser", "-u", "postgres", "--", `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.dir("run"), "-p", String(c.port), "-d", "xiopro"], "acks", 1);
+      progress(
+        `receiver ${mode} trial ${i + 1}/${trials}: ~100 tx/s for ${seconds.toFixed(1)} s, then the database host is lost`,
+      );
+      const load = startAckLoad(
+        [
+          "runuser",
+          "-u",
+          "postgres",
+          "--",
+          `${c.bin}/psql`,
+          "-XAtq",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-h",
+          c.dir("run"),
+          "-p",
+          String(c.port),
+          "-d",
+          "xiopro",
+        ],
+        "acks",
+        1,
+      );
       await sleep(seconds * 1000);
       // Latencies only from acknowledgements read before the crash blocks the event loop.
       const latencies = load.acks.filter((a) => a.sentMs !== undefined).map((a) => a.ackMs - a.sentMs!);
@@ -409,15 +546,30 @@ async function receiverTrials(mode: "async" | "sync", trials: number, quick: boo
       await load.stop();
       await receiver.stop();
       const restoredIds = () => new Set(c.sql("xiopro", "SELECT id FROM acks").split("\n").filter(Boolean).map(Number));
-      const restore = (args: string[]) => must(c.asPostgres(c.script("xiopro-restore"), args, { XIOPRO_PG_CONTROL: "pg_ctl", XIOPRO_PG_DATA: c.dir("data") }), `xiopro-restore ${args.join(" ")}`);
+      const restore = (args: string[]) =>
+        must(
+          c.asPostgres(c.script("xiopro-restore"), args, {
+            XIOPRO_PG_CONTROL: "pg_ctl",
+            XIOPRO_PG_DATA: c.dir("data"),
+          }),
+          `xiopro-restore ${args.join(" ")}`,
+        );
       restore(["--no-archive"]);
       const alone = lostCommits(load.acks, restoredIds());
       c.loseHost();
       restore(["--no-backup", "--wal-dir", c.dir("received")]);
       const withReceiver = lostCommits(load.acks, restoredIds());
-      out.push({ acked: load.acks.length, alone, withReceiver, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
-      progress(`receiver ${mode} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged; lost ${alone.lost} (RPO ${alone.rpoSeconds.toFixed(2)} s) from the repository alone, ` +
-        `${withReceiver.lost} (RPO ${withReceiver.rpoSeconds.toFixed(2)} s) with the receiver; commit latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+      out.push({
+        acked: load.acks.length,
+        alone,
+        withReceiver,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+      });
+      progress(
+        `receiver ${mode} trial ${i + 1}/${trials}: ${load.acks.length} acknowledged; lost ${alone.lost} (RPO ${alone.rpoSeconds.toFixed(2)} s) from the repository alone, ` +
+          `${withReceiver.lost} (RPO ${withReceiver.rpoSeconds.toFixed(2)} s) with the receiver; commit latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+      );
     } finally {
       c.destroy();
     }
@@ -460,12 +612,35 @@ function docRow(id: number): string {
 
 async function copyRows(c: Cluster, from: number, count: number): Promise<void> {
   const vars = { PATH: PATH_ENV, LANG: "C.UTF-8" };
-  const psql = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), `${c.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", c.p("run"), "-p", String(c.port), "-d", "xiopro", "-c", "COPY docs FROM STDIN"], { stdio: ["pipe", "ignore", "pipe"] });
+  const psql = spawn(
+    "runuser",
+    [
+      "-u",
+      "postgres",
+      "--",
+      "env",
+      "-i",
+      ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+      `${c.bin}/psql`,
+      "-XAtq",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      c.p("run"),
+      "-p",
+      String(c.port),
+      "-d",
+      "xiopro",
+      "-c",
+      "COPY docs FROM STDIN",
+    ],
+    { stdio: ["pipe", "ignore", "pipe"] },
+  );
   let err = "";
   psql.stderr.setEncoding("utf8");
   psql.stderr.on("data", (d: string) => (err += d));
   const done = new Promise<number>((resolve) => psql.on("close", (code) => resolve(code ?? -1)));
-  for (let id = from; id < from + count; ) {
+  for (let id = from; id < from + count;) {
     let chunk = "";
     for (let k = 0; k < 500 && id < from + count; k++) chunk += docRow(id++);
     if (!psql.stdin.write(chunk)) await new Promise((r) => psql.stdin.once("drain", r));
@@ -489,11 +664,16 @@ interface RestoreResult {
 async function restoreBench(sizeGb: number): Promise<RestoreResult> {
   const target = sizeGb * 1e9;
   const src = new Cluster("restore-src");
-  progress(`restore: source cluster, roles (setup-postgresql roles), then ${sizeGb} GB of random text and jsonb in database xiopro`);
+  progress(
+    `restore: source cluster, roles (setup-postgresql roles), then ${sizeGb} GB of random text and jsonb in database xiopro`,
+  );
   src.create();
   must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], src.env), "setup-postgresql roles");
-  src.sql("xiopro", `CREATE TABLE docs (id bigint NOT NULL, customer_id int NOT NULL, created_at timestamptz NOT NULL, title text NOT NULL, body text NOT NULL, attrs jsonb NOT NULL, tags text[] NOT NULL);
-    ALTER TABLE docs OWNER TO xiopro_api`);
+  src.sql(
+    "xiopro",
+    `CREATE TABLE docs (id bigint NOT NULL, customer_id int NOT NULL, created_at timestamptz NOT NULL, title text NOT NULL, body text NOT NULL, attrs jsonb NOT NULL, tags text[] NOT NULL);
+    ALTER TABLE docs OWNER TO xiopro_api`,
+  );
   // Heap first, indexes after (as a bulk load would), then top up with the indexes in place.
   const heap = () => Number(src.sql("xiopro", "SELECT pg_table_size('docs')"));
   let rows = 0;
@@ -509,10 +689,13 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
     progress(`restore: ${rows} rows, heap ${mb(heap())} MB`);
   }
   progress("restore: indexes (primary key, customer+time, title, GIN on attrs)");
-  src.sql("xiopro", `ALTER TABLE docs ADD PRIMARY KEY (id);
+  src.sql(
+    "xiopro",
+    `ALTER TABLE docs ADD PRIMARY KEY (id);
     CREATE INDEX docs_customer_created ON docs (customer_id, created_at);
     CREATE INDEX docs_title ON docs (title);
-    CREATE INDEX docs_attrs ON docs USING gin (attrs jsonb_path_ops)`);
+    CREATE INDEX docs_attrs ON docs USING gin (attrs jsonb_path_ops)`,
+  );
   src.sql("xiopro", "VACUUM ANALYZE docs");
   const dbSize = () => Number(src.sql("xiopro", "SELECT pg_database_size('xiopro')"));
   while (dbSize() < target) {
@@ -528,12 +711,16 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
   src.job("pgbackrest-full", [BACKUP, "pgbackrest-full"]);
   const backupSeconds = (Date.now() - t) / 1000;
   const repoBytes = dirBytes(src.p("repo/pgbackrest/backup"));
-  progress(`restore: pgBackRest full backup (xiopro-backup pgbackrest-full) in ${secs(backupSeconds * 1000)} s, ${mb(repoBytes)} MB in the repository`);
+  progress(
+    `restore: pgBackRest full backup (xiopro-backup pgbackrest-full) in ${secs(backupSeconds * 1000)} s, ${mb(repoBytes)} MB in the repository`,
+  );
   t = Date.now();
   src.job("pgdump", [BACKUP, "pgdump"]);
   const dumpSeconds = (Date.now() - t) / 1000;
   const dumpBytes = dirBytes(src.p("repo/restic"));
-  progress(`restore: pg_dump -Fc into restic (xiopro-backup pgdump) in ${secs(dumpSeconds * 1000)} s, ${mb(dumpBytes)} MB in the repository`);
+  progress(
+    `restore: pg_dump -Fc into restic (xiopro-backup pgdump) in ${secs(dumpSeconds * 1000)} s, ${mb(dumpBytes)} MB in the repository`,
+  );
   src.stop();
 
   // pgBackRest: restore into a fresh directory, start, recovery to the end of the archive, query.
@@ -544,7 +731,14 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
   spawnSync("chown", ["-R", "postgres:postgres", a.dir]);
   progress("restore: pgbackrest restore (process-max 2, delta off) into a fresh directory, start, first query");
   const p0 = Date.now();
-  src.pgbackrest(["restore", `--pg1-path=${a.p("data")}`, "--process-max=2", "--delta=n", "--archive-mode=off", "--log-level-console=warn"]);
+  src.pgbackrest([
+    "restore",
+    `--pg1-path=${a.p("data")}`,
+    "--process-max=2",
+    "--delta=n",
+    "--archive-mode=off",
+    "--log-level-console=warn",
+  ]);
   const p1 = Date.now();
   // The restored configuration is the source's (its port, its pgBackRest settings for archive-get).
   a.start(["-o", `-c port=${a.port} -c unix_socket_directories=${a.p("run")}`], src.serverEnv);
@@ -559,17 +753,31 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
   spawnSync("chown", ["-R", "postgres:postgres", b.dir]);
   progress("restore: restic dump, initdb + roles, pg_restore -j2, first query");
   const d0 = Date.now();
-  must(asPostgres("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${b.p("dump/xiopro.dump")}`], { ...src.env, RESTIC_PASSWORD_FILE: src.p("creds/restic-password") }), "restic dump");
+  must(
+    asPostgres("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${b.p("dump/xiopro.dump")}`], {
+      ...src.env,
+      RESTIC_PASSWORD_FILE: src.p("creds/restic-password"),
+    }),
+    "restic dump",
+  );
   const d1 = Date.now();
   b.create();
   must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], b.env), "setup-postgresql roles");
   const d2 = Date.now();
-  must(asPostgres(`${b.bin}/pg_restore`, ["-j2", "-h", b.p("run"), "-p", String(b.port), "-d", "xiopro", b.p("dump/xiopro.dump")], {}), "pg_restore");
+  must(
+    asPostgres(
+      `${b.bin}/pg_restore`,
+      ["-j2", "-h", b.p("run"), "-p", String(b.port), "-d", "xiopro", b.p("dump/xiopro.dump")],
+      {},
+    ),
+    "pg_restore",
+  );
   const d3 = await b.waitReady("xiopro", "SELECT max(id) FROM docs");
   const dumpRows = Number(b.sql("xiopro", "SELECT count(*) FROM docs"));
   b.remove();
   progress(`restore: pg_restore ready after ${secs(d3 - d0)} s (${dumpRows} rows)`);
-  if (pgbrRows !== rows || dumpRows !== rows) throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
+  if (pgbrRows !== rows || dumpRows !== rows)
+    throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
   src.remove();
   return {
     dbBytes,
@@ -579,7 +787,12 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
     repoBytes,
     dumpBytes,
     pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000 },
-    dump: { total: (d3 - d0) / 1000, resticDump: (d1 - d0) / 1000, cluster: (d2 - d1) / 1000, pgRestore: (d3 - d2) / 1000 },
+    dump: {
+      total: (d3 - d0) / 1000,
+      resticDump: (d1 - d0) / 1000,
+      cluster: (d2 - d1) / 1000,
+      pgRestore: (d3 - d2) / 1000,
+    },
   };
 }
 
@@ -588,36 +801,77 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
 async function main(): Promise<number> {
   let v;
   try {
-    v = parseArgs({ options: { trials: { type: "string" }, "size-gb": { type: "string" }, quick: { type: "boolean", default: false }, only: { type: "string" }, help: { type: "boolean", short: "h", default: false } }, strict: true, allowPositionals: false }).values;
+    v = parseArgs({
+      options: {
+        trials: { type: "string" },
+        "size-gb": { type: "string" },
+        quick: { type: "boolean", default: false },
+        only: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
   } catch (e) {
     console.error(`${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  if (v.help) return console.log(USAGE), 0;
+  if (v.help) return (console.log(USAGE), 0);
   const quick = v.quick!;
   const trials = Number(v.trials ?? (quick ? 1 : 3));
   const sizeGb = Number(v["size-gb"] ?? (quick ? 0.05 : 1.1));
-  if (!Number.isInteger(trials) || trials < 1 || !(sizeGb > 0) || (v.only && !["rpo", "receiver", "restore"].includes(v.only))) {
+  if (
+    !Number.isInteger(trials) ||
+    trials < 1 ||
+    !(sizeGb > 0) ||
+    (v.only && !["rpo", "receiver", "restore"].includes(v.only))
+  ) {
     console.error(`bad option value\n\n${USAGE}`);
     return 2;
   }
-  for (const tool of ["pgbackrest", "restic", "runuser"]) if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return console.error(`${tool} is not installed`), 1;
-  if (!fs.existsSync(PG_ROOT)) return console.error(`${PG_ROOT} is missing: install the distro's PostgreSQL`), 1;
-  if (process.getuid?.() !== 0) return console.error("run as root (clusters run as the postgres user via runuser)"), 1;
+  for (const tool of ["pgbackrest", "restic", "runuser"])
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
+      return (console.error(`${tool} is not installed`), 1);
+  if (!fs.existsSync(PG_ROOT)) return (console.error(`${PG_ROOT} is missing: install the distro's PostgreSQL`), 1);
+  if (process.getuid?.() !== 0)
+    return (console.error("run as root (clusters run as the postgres user via runuser)"), 1);
   WORK = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-bench-"));
   fs.chmodSync(WORK, 0o755);
 
   const product = planOf("tst");
   const productTimeout = postgresqlConf(product, product.nodes[0]!).match(/^archive_timeout = (\d+)$/m)![1]!;
   const settings: Setting[] = [
-    { label: "product", describe: `as rendered: archive_timeout = ${productTimeout}, wal_recycle/wal_init_zero default (on), archive-async=y, archive-push process-max 2`, settings: {}, pgbackrest: {}, cycleSeconds: Number(productTimeout) },
-    { label: "tuned", describe: "archive_timeout = 1, wal_recycle = off, wal_init_zero = on (+ the rendered archive-async=y, process-max 2)", settings: { archive_timeout: "1", wal_recycle: "off", wal_init_zero: "on" }, pgbackrest: {}, cycleSeconds: 1 },
+    {
+      label: "product",
+      describe: `as rendered: archive_timeout = ${productTimeout}, wal_recycle/wal_init_zero default (on), archive-async=y, archive-push process-max 2`,
+      settings: {},
+      pgbackrest: {},
+      cycleSeconds: Number(productTimeout),
+    },
+    {
+      label: "tuned",
+      describe:
+        "archive_timeout = 1, wal_recycle = off, wal_init_zero = on (+ the rendered archive-async=y, process-max 2)",
+      settings: { archive_timeout: "1", wal_recycle: "off", wal_init_zero: "on" },
+      pgbackrest: {},
+      cycleSeconds: 1,
+    },
     // The same timeout with recycled WAL files: what wal_recycle = off buys in repository size.
-    { label: "recycle", describe: "archive_timeout = 1 only (wal_recycle on, the default): what wal_recycle = off changes", settings: { archive_timeout: "1" }, pgbackrest: {}, cycleSeconds: 1 },
+    {
+      label: "recycle",
+      describe: "archive_timeout = 1 only (wal_recycle on, the default): what wal_recycle = off changes",
+      settings: { archive_timeout: "1" },
+      pgbackrest: {},
+      cycleSeconds: 1,
+    },
   ];
-  progress(`bench:recovery ${quick ? "--quick " : ""}trials ${trials}, size ${sizeGb} GB, work dir ${WORK}, ${os.cpus().length} cores`);
+  progress(
+    `bench:recovery ${quick ? "--quick " : ""}trials ${trials}, size ${sizeGb} GB, work dir ${WORK}, ${os.cpus().length} cores`,
+  );
   const archiveCommand = postgresqlConf(product, product.nodes[0]!).match(/^archive_command = '(.*)'$/m)![1]!;
-  progress(`archive path: the product's script, as rendered: archive_command '${archiveCommand.replace("/usr/local/lib/xiopro/", `${path.relative(ROOT, FILES)}/`)}' (sources cloud-init/files/xiopro-lib.sh, cipher pass from a temporary CREDENTIALS_DIRECTORY)`);
+  progress(
+    `archive path: the product's script, as rendered: archive_command '${archiveCommand.replace("/usr/local/lib/xiopro/", `${path.relative(ROOT, FILES)}/`)}' (sources cloud-init/files/xiopro-lib.sh, cipher pass from a temporary CREDENTIALS_DIRECTORY)`,
+  );
 
   const figures: string[] = [];
   if (!v.only || v.only === "rpo") {
@@ -625,7 +879,9 @@ async function main(): Promise<number> {
     for (const s of settings) {
       const ts = await rpoSetting(s, trials, quick);
       const rpos = ts.map((t) => t.rpo);
-      verdicts.push(`${s.label} ${Math.max(...rpos) <= 5 ? "≤" : ">"} 5 s (worst ${Math.max(...rpos).toFixed(2)} s, bound archive_timeout ${s.settings.archive_timeout ?? productTimeout} s + push latency)`);
+      verdicts.push(
+        `${s.label} ${Math.max(...rpos) <= 5 ? "≤" : ">"} 5 s (worst ${Math.max(...rpos).toFixed(2)} s, bound archive_timeout ${s.settings.archive_timeout ?? productTimeout} s + push latency)`,
+      );
       const span = ts.reduce((a, t) => a + t.archivedSpanSeconds, 0);
       const perMin = span ? (ts.reduce((a, t) => a + t.archivedBytes, 0) / span) * 60 : 0;
       const filesPerMin = span ? (ts.reduce((a, t) => a + t.archivedFiles, 0) / span) * 60 : 0;
@@ -636,7 +892,9 @@ async function main(): Promise<number> {
           `crash-to-promoted median ${secs(median(ts.map((t) => t.restoreSeconds)) * 1000)} s — ${s.describe}`,
       );
     }
-    figures.push(`RPO verdict: a crash loses the WAL not yet in the repository; worst case per setting: ${verdicts.join("; ")}`);
+    figures.push(
+      `RPO verdict: a crash loses the WAL not yet in the repository; worst case per setting: ${verdicts.join("; ")}`,
+    );
   }
   if (!v.only || v.only === "receiver") {
     for (const mode of ["async", "sync"] as const) {

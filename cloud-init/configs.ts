@@ -11,7 +11,11 @@ const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on t
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
 
 /** The WAL receiver's names: one role, one slot, and the application name the database waits for. */
-export const WAL_RECEIVER = { role: "xiopro_walreceiver", slot: "xiopro_walreceiver", dir: "/var/lib/xiopro-walreceiver/wal" } as const;
+export const WAL_RECEIVER = {
+  role: "xiopro_walreceiver",
+  slot: "xiopro_walreceiver",
+  dir: "/var/lib/xiopro-walreceiver/wal",
+} as const;
 
 /** The node that runs the WAL receiver, if any (a singleton). */
 export function walReceiverNode(plan: Plan): NodePlan | undefined {
@@ -37,7 +41,12 @@ export function nftablesRuleset(plan: Plan, node: NodePlan): string {
       case "cidrs": {
         const v4 = r.from.cidrs.filter((x) => x.includes("."));
         const v6 = r.from.cidrs.filter((x) => x.includes(":"));
-        return [v4.length ? `ip saddr { ${v4.join(", ")} } ${port} accept ${c}` : "", v6.length ? `ip6 saddr { ${v6.join(", ")} } ${port} accept ${c}` : ""].filter(Boolean).join("\n    ");
+        return [
+          v4.length ? `ip saddr { ${v4.join(", ")} } ${port} accept ${c}` : "",
+          v6.length ? `ip6 saddr { ${v6.join(", ")} } ${port} accept ${c}` : "",
+        ]
+          .filter(Boolean)
+          .join("\n    ");
       }
       case "subnet":
         return `ip saddr ${r.from.cidr} ip daddr ${r.from.to} ${port} accept ${c}`;
@@ -95,14 +104,23 @@ export function caddyfile(plan: Plan, node: NodePlan): string {
     ].join("\n"),
   );
   // Request metrics on the private address for Prometheus (class C); the admin API stays local.
-  const metricsPort = node.services.find((s) => s.name === "ingress")!.interfaces.find((i) => i.name === "caddy-metrics")!.port;
-  const metrics = [`http://${node.privateIp}:${metricsPort} {`, `\tbind ${node.privateIp}`, "\tmetrics /metrics", "}"].join("\n");
+  const metricsPort = node.services
+    .find((s) => s.name === "ingress")!
+    .interfaces.find((i) => i.name === "caddy-metrics")!.port;
+  const metrics = [
+    `http://${node.privateIp}:${metricsPort} {`,
+    `\tbind ${node.privateIp}`,
+    "\tmetrics /metrics",
+    "}",
+  ].join("\n");
   return [HEADER.replace(/^# /, "# "), ...global, "", ...sites.flatMap((s) => [s, ""]), metrics, ""].join("\n");
 }
 
 export function postgresqlConf(plan: Plan, node: NodePlan): string {
   const b = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers).postgres;
-  const listen = node.services.find((s) => s.name === "postgresql")!.interfaces.some((i) => i.class === "C") ? `localhost,${node.privateIp}` : "localhost";
+  const listen = node.services.find((s) => s.name === "postgresql")!.interfaces.some((i) => i.class === "C")
+    ? `localhost,${node.privateIp}`
+    : "localhost";
   return [
     HEADER,
     `# Sized for ${node.serverType} (${node.memoryGb} GB RAM) from seed 001's tuning at 30 GB.`,
@@ -133,7 +151,12 @@ function walReceiverSettings(plan: Plan): string[] {
   return [
     `# WAL receiver on ${walReceiverNode(plan)!.name}: kept WAL is capped so a dead receiver cannot fill the volume.`,
     `max_slot_wal_keep_size = ${w.maxSlotWalKeepSizeGb}GB`,
-    ...(w.synchronous ? ["# Synchronous: a commit returns once the receiver has flushed its WAL (RPO 0); writes wait while it is away.", `synchronous_standby_names = '${WAL_RECEIVER.slot}'`] : []),
+    ...(w.synchronous
+      ? [
+          "# Synchronous: a commit returns once the receiver has flushed its WAL (RPO 0); writes wait while it is away.",
+          `synchronous_standby_names = '${WAL_RECEIVER.slot}'`,
+        ]
+      : []),
   ];
 }
 
@@ -163,9 +186,28 @@ function repoUrl(plan: Plan, tool: "restic"): string {
 
 export function pgbackrestConf(plan: Plan): string {
   const r = plan.backup.repository;
-  const lines = [HEADER, "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.", "[global]", `repo1-type=${r.kind === "posix" ? "posix" : r.kind}`, `repo1-path=${r.path.replace(/\/$/, "")}/pgbackrest`];
-  if (r.kind === "s3") lines.push(`repo1-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`, `repo1-s3-bucket=${r.bucket}`, `repo1-s3-region=${r.region}`, "repo1-s3-uri-style=path");
-  if (r.kind === "sftp") lines.push(`repo1-sftp-host=${r.host}`, `repo1-sftp-host-port=${r.port}`, `repo1-sftp-host-user=${r.user}`, "repo1-sftp-host-key-check-type=accept-new", "repo1-sftp-host-key-hash-type=sha256");
+  const lines = [
+    HEADER,
+    "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.",
+    "[global]",
+    `repo1-type=${r.kind === "posix" ? "posix" : r.kind}`,
+    `repo1-path=${r.path.replace(/\/$/, "")}/pgbackrest`,
+  ];
+  if (r.kind === "s3")
+    lines.push(
+      `repo1-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`,
+      `repo1-s3-bucket=${r.bucket}`,
+      `repo1-s3-region=${r.region}`,
+      "repo1-s3-uri-style=path",
+    );
+  if (r.kind === "sftp")
+    lines.push(
+      `repo1-sftp-host=${r.host}`,
+      `repo1-sftp-host-port=${r.port}`,
+      `repo1-sftp-host-user=${r.user}`,
+      "repo1-sftp-host-key-check-type=accept-new",
+      "repo1-sftp-host-key-hash-type=sha256",
+    );
   lines.push(
     "repo1-cipher-type=aes-256-cbc",
     `repo1-retention-full=${Math.max(2, Math.ceil(plan.backup.retention.weekly / 2))}`,
@@ -188,7 +230,13 @@ export function pgbackrestConf(plan: Plan): string {
 
 export function backupEnv(plan: Plan, node: NodePlan): string {
   const r = plan.backup.repository;
-  const paths = ["/etc/xiopro", "/etc/caddy", "/etc/pgbackrest", "/etc/credstore.encrypted", ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint)];
+  const paths = [
+    "/etc/xiopro",
+    "/etc/caddy",
+    "/etc/pgbackrest",
+    "/etc/credstore.encrypted",
+    ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint),
+  ];
   const lines = [
     HEADER,
     "# Non-secret backup settings; secrets arrive as systemd credentials (docs/secrets.md).",
@@ -203,10 +251,12 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
     "XIOPRO_METRICS_DIR=/var/lib/xiopro/metrics",
   ];
   if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
-  if (r.kind === "sftp") lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_PORT=${r.port}`, `XIOPRO_SFTP_USER=${r.user}`);
+  if (r.kind === "sftp")
+    lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_PORT=${r.port}`, `XIOPRO_SFTP_USER=${r.user}`);
   if (r.kind === "posix") lines.push(`XIOPRO_POSIX_PGBACKREST_PATH=${r.path.replace(/\/$/, "")}/pgbackrest`);
   // setup-postgresql roles: the replication role and the slot the receiver streams from.
-  if (has(node, "postgresql") && walReceiverNode(plan)) lines.push(`XIOPRO_WAL_RECEIVER_ROLE=${WAL_RECEIVER.role}`, `XIOPRO_WAL_RECEIVER_SLOT=${WAL_RECEIVER.slot}`);
+  if (has(node, "postgresql") && walReceiverNode(plan))
+    lines.push(`XIOPRO_WAL_RECEIVER_ROLE=${WAL_RECEIVER.role}`, `XIOPRO_WAL_RECEIVER_SLOT=${WAL_RECEIVER.slot}`);
   return lines.join("\n") + "\n";
 }
 
@@ -230,9 +280,19 @@ export function walReceiverEnv(plan: Plan): string {
 
 export function nodeEnv(plan: Plan, node: NodePlan): string {
   // Grafana is installed by xiopro-monitoring with the monitoring bundle, not at first boot.
-  const units = node.services.flatMap((s) => s.units).filter((u) => !["ssh.service", "postgresql.service", "grafana-server.service"].includes(u));
+  const units = node.services
+    .flatMap((s) => s.units)
+    .filter((u) => !["ssh.service", "postgresql.service", "grafana-server.service"].includes(u));
   const timers = node.services.flatMap((s) => s.timers);
-  const restart = ["prometheus-node-exporter.service", ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []), ...(has(node, "ingress") ? ["caddy.service"] : []), ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : []), ...(has(node, "monitoring") ? ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"] : [])];
+  const restart = [
+    "prometheus-node-exporter.service",
+    ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []),
+    ...(has(node, "ingress") ? ["caddy.service"] : []),
+    ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : []),
+    ...(has(node, "monitoring")
+      ? ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"]
+      : []),
+  ];
   const q = (v: string) => `"${v}"`;
   return [
     HEADER,
@@ -245,7 +305,11 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
     "XIOPRO_STATE_GROUP=xiopro-state",
-    `XIOPRO_JOBS=${q(jobsFor(node.services.map((s) => s.name)).map((j) => j.job).join(" "))}`,
+    `XIOPRO_JOBS=${q(
+      jobsFor(node.services.map((s) => s.name))
+        .map((j) => j.job)
+        .join(" "),
+    )}`,
     `AGENTD_USER=${plan.agentd.user}`,
     `AGENTD_HOME=${AGENTD_HOME}`,
     "",
@@ -253,6 +317,15 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
 }
 
 export function agentdEnv(plan: Plan): string {
-  const env: Record<string, string> = { DATABASE_HOST: "127.0.0.1", DATABASE_NAME: "xiopro", ...plan.agentd.environment };
-  return [HEADER, "# Plain settings only; secrets are credentials exposed by agentd-exec.", ...Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`), ""].join("\n");
+  const env: Record<string, string> = {
+    DATABASE_HOST: "127.0.0.1",
+    DATABASE_NAME: "xiopro",
+    ...plan.agentd.environment,
+  };
+  return [
+    HEADER,
+    "# Plain settings only; secrets are credentials exposed by agentd-exec.",
+    ...Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+    "",
+  ].join("\n");
 }

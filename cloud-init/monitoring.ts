@@ -13,7 +13,8 @@ import type { WriteFile } from "./render";
 
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
-const port = (node: NodePlan, iface: string) => node.services.flatMap((s) => s.interfaces).find((i) => i.name === iface)!.port;
+const port = (node: NodePlan, iface: string) =>
+  node.services.flatMap((s) => s.interfaces).find((i) => i.name === iface)!.port;
 
 export const PROMETHEUS_DIR = "/etc/prometheus";
 export const RULES_PATH = `${PROMETHEUS_DIR}/rules/xiopro.rules.yml`;
@@ -25,15 +26,30 @@ export function monitoringNode(plan: Plan): NodePlan | undefined {
 }
 
 export function prometheusConfig(plan: Plan, mon: NodePlan): string {
-  const target = (n: NodePlan, iface: string) => ({ targets: [`${n.privateIp}:${port(n, iface)}`], labels: { node: n.name } });
+  const target = (n: NodePlan, iface: string) => ({
+    targets: [`${n.privateIp}:${port(n, iface)}`],
+    labels: { node: n.name },
+  });
   const scrape = (job: string, iface: string, service: string) => {
     const nodes = plan.nodes.filter((n) => has(n, service));
     return nodes.length === 0 ? [] : [{ job_name: job, static_configs: nodes.map((n) => target(n, iface)) }];
   };
-  const sites = plan.nodes.flatMap((n) => n.sites.map((s) => ({ targets: [`https://${s.hostname}/`], labels: { site: s.hostname, node: mon.name, tls: plan.ingress.tls } })));
-  const local = (job: string, iface: string) => ({ job_name: job, static_configs: [{ targets: [`127.0.0.1:${port(mon, iface)}`], labels: { node: mon.name } }] });
+  const sites = plan.nodes.flatMap((n) =>
+    n.sites.map((s) => ({
+      targets: [`https://${s.hostname}/`],
+      labels: { site: s.hostname, node: mon.name, tls: plan.ingress.tls },
+    })),
+  );
+  const local = (job: string, iface: string) => ({
+    job_name: job,
+    static_configs: [{ targets: [`127.0.0.1:${port(mon, iface)}`], labels: { node: mon.name } }],
+  });
   const doc = {
-    global: { scrape_interval: "30s", evaluation_interval: "30s", external_labels: { environment: plan.environment, stack: plan.stack } },
+    global: {
+      scrape_interval: "30s",
+      evaluation_interval: "30s",
+      external_labels: { environment: plan.environment, stack: plan.stack },
+    },
     rule_files: ["rules/*.yml"],
     alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${port(mon, "alertmanager")}`] }] }] },
     scrape_configs: [
@@ -73,7 +89,15 @@ const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 export function alertmanagerConfig(plan: Plan): string {
   const m = plan.monitoring;
   const email = m.email ? [{ to: m.email.to.join(", "), send_resolved: true }] : undefined;
-  const webhook = m.webhook ? [{ url: m.webhook.url, send_resolved: true, http_config: { authorization: { type: "Bearer", credentials_file: `${CRED_DIR}/alert-webhook-token` } } }] : undefined;
+  const webhook = m.webhook
+    ? [
+        {
+          url: m.webhook.url,
+          send_resolved: true,
+          http_config: { authorization: { type: "Bearer", credentials_file: `${CRED_DIR}/alert-webhook-token` } },
+        },
+      ]
+    : undefined;
   const receivers: Record<string, unknown>[] = [{ name: "none" }];
   const receiverFor = (sev: Severity): string => {
     const hook = m.webhook && RANK[sev] >= RANK[m.webhook.minSeverity] ? webhook : undefined;
@@ -81,7 +105,8 @@ export function alertmanagerConfig(plan: Plan): string {
     const mail = sev !== "info" ? email : undefined;
     if (!hook && !mail) return "none";
     const name = [mail && "email", hook && "webhook"].filter(Boolean).join("-");
-    if (!receivers.some((r) => r.name === name)) receivers.push({ name, ...(mail ? { email_configs: mail } : {}), ...(hook ? { webhook_configs: hook } : {}) });
+    if (!receivers.some((r) => r.name === name))
+      receivers.push({ name, ...(mail ? { email_configs: mail } : {}), ...(hook ? { webhook_configs: hook } : {}) });
     return name;
   };
   const doc = {
@@ -92,7 +117,9 @@ export function alertmanagerConfig(plan: Plan): string {
             smtp_smarthost: m.email.smarthost,
             smtp_from: m.email.from,
             smtp_require_tls: true,
-            ...(m.email.username ? { smtp_auth_username: m.email.username, smtp_auth_password_file: `${CRED_DIR}/alert-smtp-password` } : {}),
+            ...(m.email.username
+              ? { smtp_auth_username: m.email.username, smtp_auth_password_file: `${CRED_DIR}/alert-smtp-password` }
+              : {}),
           }
         : {}),
     },
@@ -110,7 +137,11 @@ export function alertmanagerConfig(plan: Plan): string {
     },
     // A critical disk alert silences the warning and info ones of the same filesystem, and so on.
     inhibit_rules: [
-      { source_matchers: ['severity="critical"'], target_matchers: ['severity=~"warning|info"'], equal: ["node", "mountpoint"] },
+      {
+        source_matchers: ['severity="critical"'],
+        target_matchers: ['severity=~"warning|info"'],
+        equal: ["node", "mountpoint"],
+      },
       { source_matchers: ['severity="warning"'], target_matchers: ['severity="info"'], equal: ["node", "mountpoint"] },
       { source_matchers: ['alertname="NodeDown"'], target_matchers: ['alertname="TargetDown"'], equal: ["node"] },
     ],
@@ -123,7 +154,13 @@ export function blackboxConfig(): string {
   const https = (verify: boolean) => ({
     prober: "http",
     timeout: "10s",
-    http: { method: "GET", preferred_ip_protocol: "ip4", fail_if_not_ssl: true, valid_status_codes: [200, 204, 301, 302, 401, 403, 404], ...(verify ? {} : { tls_config: { insecure_skip_verify: true } }) },
+    http: {
+      method: "GET",
+      preferred_ip_protocol: "ip4",
+      fail_if_not_ssl: true,
+      valid_status_codes: [200, 204, 301, 302, 401, 403, 404],
+      ...(verify ? {} : { tls_config: { insecure_skip_verify: true } }),
+    },
   });
   // https_internal_ca: Caddy's internal CA (tls internal) is not in the trust store; expiry is not alerted.
   return `${HEADER}\n${stringify({ modules: { https_public: https(true), https_internal_ca: https(false) } })}`;
@@ -132,13 +169,47 @@ export function blackboxConfig(): string {
 function grafanaFiles(plan: Plan, mon: NodePlan): WriteFile[] {
   const datasource = {
     apiVersion: 1,
-    datasources: [{ name: "Prometheus", uid: "xiopro-prometheus", type: "prometheus", access: "proxy", url: `http://${mon.privateIp}:${port(mon, "prometheus")}`, isDefault: true, editable: false }],
+    datasources: [
+      {
+        name: "Prometheus",
+        uid: "xiopro-prometheus",
+        type: "prometheus",
+        access: "proxy",
+        url: `http://${mon.privateIp}:${port(mon, "prometheus")}`,
+        isDefault: true,
+        editable: false,
+      },
+    ],
   };
-  const provider = { apiVersion: 1, providers: [{ name: "xiopro", folder: "xiopro", type: "file", disableDeletion: true, allowUiUpdates: false, options: { path: DASHBOARD_DIR } }] };
+  const provider = {
+    apiVersion: 1,
+    providers: [
+      {
+        name: "xiopro",
+        folder: "xiopro",
+        type: "file",
+        disableDeletion: true,
+        allowUiUpdates: false,
+        options: { path: DASHBOARD_DIR },
+      },
+    ],
+  };
   return [
-    { path: "/etc/grafana/provisioning/datasources/xiopro.yaml", content: `${HEADER}\n${stringify(datasource)}`, permissions: "0644" },
-    { path: "/etc/grafana/provisioning/dashboards/xiopro.yaml", content: `${HEADER}\n${stringify(provider)}`, permissions: "0644" },
-    { path: `${DASHBOARD_DIR}/overview.json`, content: `${JSON.stringify(overviewDashboard(plan))}\n`, permissions: "0644" },
+    {
+      path: "/etc/grafana/provisioning/datasources/xiopro.yaml",
+      content: `${HEADER}\n${stringify(datasource)}`,
+      permissions: "0644",
+    },
+    {
+      path: "/etc/grafana/provisioning/dashboards/xiopro.yaml",
+      content: `${HEADER}\n${stringify(provider)}`,
+      permissions: "0644",
+    },
+    {
+      path: `${DASHBOARD_DIR}/overview.json`,
+      content: `${JSON.stringify(overviewDashboard(plan))}\n`,
+      permissions: "0644",
+    },
   ];
 }
 
@@ -151,7 +222,10 @@ export function stackMetrics(plan: Plan): string {
     `xiopro_stack_monthly_cost_eur{stack="${esc(plan.stack)}",catalog_date="${plan.cost.catalogDate}"} ${plan.cost.monthlyEur}`,
     "# HELP xiopro_stack_resource_monthly_cost_eur Monthly net cost per priced resource.",
     "# TYPE xiopro_stack_resource_monthly_cost_eur gauge",
-    ...plan.cost.lines.map((l) => `xiopro_stack_resource_monthly_cost_eur{stack="${esc(plan.stack)}",resource="${esc(l.resource)}",kind="${l.kind}"} ${l.monthlyEur}`),
+    ...plan.cost.lines.map(
+      (l) =>
+        `xiopro_stack_resource_monthly_cost_eur{stack="${esc(plan.stack)}",resource="${esc(l.resource)}",kind="${l.kind}"} ${l.monthlyEur}`,
+    ),
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -187,7 +261,12 @@ export function monitoringDefaults(plan: Plan, node: NodePlan): WriteFile[] {
 function monitoringUnits(node: NodePlan): WriteFile[] {
   const out: WriteFile[] = [];
   const am = credentialLines(node.secrets, "prometheus-alertmanager.service");
-  if (am) out.push({ path: "/etc/systemd/system/prometheus-alertmanager.service.d/50-xiopro.conf", content: `${HEADER}\n[Service]\n${am}\n`, permissions: "0644" });
+  if (am)
+    out.push({
+      path: "/etc/systemd/system/prometheus-alertmanager.service.d/50-xiopro.conf",
+      content: `${HEADER}\n[Service]\n${am}\n`,
+      permissions: "0644",
+    });
   if (has(node, "grafana")) {
     const gf = credentialLines(node.secrets, "grafana-server.service");
     const env = [
@@ -199,7 +278,11 @@ function monitoringUnits(node: NodePlan): WriteFile[] {
       "GF_ANALYTICS_REPORTING_ENABLED=false",
       "GF_ANALYTICS_CHECK_FOR_UPDATES=false",
     ];
-    out.push({ path: "/etc/systemd/system/grafana-server.service.d/50-xiopro.conf", content: `${HEADER}\n[Service]\n${gf}\n${env.map((e) => `Environment=${e}`).join("\n")}\n`, permissions: "0644" });
+    out.push({
+      path: "/etc/systemd/system/grafana-server.service.d/50-xiopro.conf",
+      content: `${HEADER}\n[Service]\n${gf}\n${env.map((e) => `Environment=${e}`).join("\n")}\n`,
+      permissions: "0644",
+    });
   }
   return out;
 }

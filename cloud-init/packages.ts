@@ -5,7 +5,15 @@ const has = (node: NodePlan, service: string) => node.services.some((s) => s.nam
 
 /** The packages a node needs, from its services (distro packages only, DESIGN D1). */
 export function packagesFor(plan: Plan, node: NodePlan): string[] {
-  const pkgs = ["nftables", "unattended-upgrades", "systemd-timesyncd", "jq", "curl", "ca-certificates", "prometheus-node-exporter"];
+  const pkgs = [
+    "nftables",
+    "unattended-upgrades",
+    "systemd-timesyncd",
+    "jq",
+    "curl",
+    "ca-certificates",
+    "prometheus-node-exporter",
+  ];
   if (has(node, "ingress")) pkgs.push("caddy");
   if (has(node, "postgresql")) pkgs.push("postgresql");
   if (has(node, "postgres-exporter")) pkgs.push("prometheus-postgres-exporter");
@@ -19,4 +27,3 @@ export function packagesFor(plan: Plan, node: NodePlan): string[] {
   if (plan.adminPath.sshAllowlist.length > 0) pkgs.push("fail2ban", "python3-systemd");
   return pkgs;
 }
-

@@ -8,7 +8,20 @@ import type { NodePlan, Plan } from "../infra/plan";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
 import { credentialLines, CREDSTORE } from "../infra/plan/secrets";
-import { agentdEnv, backupEnv, caddyfile, ACME_CA_ROOT_FILE, databaseNode, nftablesRuleset, nodeEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, AGENTD_HOME } from "./configs";
+import {
+  agentdEnv,
+  backupEnv,
+  caddyfile,
+  ACME_CA_ROOT_FILE,
+  databaseNode,
+  nftablesRuleset,
+  nodeEnv,
+  pgbackrestConf,
+  pgHba,
+  postgresqlConf,
+  walReceiverEnv,
+  AGENTD_HOME,
+} from "./configs";
 import { monitoringDefaults } from "./monitoring";
 import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
@@ -55,7 +68,14 @@ export function volumesFile(node: NodePlan, facts: RenderFacts): WriteFile[] {
     if (!id) throw new Error(`no volume id for ${v.key} on ${node.name}`);
     return `${id} ${v.mountPoint} ${v.filesystem} ${v.attachTimeoutSeconds}`;
   });
-  return [{ path: VOLUMES_PATH, content: `# id mount-point filesystem attach-timeout-seconds (xiopro-volumes)\n${lines.join("\n")}\n`, permissions: "0644", early: true }];
+  return [
+    {
+      path: VOLUMES_PATH,
+      content: `# id mount-point filesystem attach-timeout-seconds (xiopro-volumes)\n${lines.join("\n")}\n`,
+      permissions: "0644",
+      early: true,
+    },
+  ];
 }
 
 function mb(n: number): string {
@@ -76,9 +96,14 @@ const SHARED_USER_SERVICES = ["node-exporter", "postgres-exporter", "monitoring"
 /** Units rendered from units/ for this node: [path under /etc/systemd/system, content]. */
 export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
-  const upstream = node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
+  const upstream =
+    node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
   const cred = (unit: string) => credentialLines(node.secrets, unit);
-  const credFiles = (unit: string) => node.secrets.filter((s) => s.grants.some((g) => g.unit === unit)).map((s) => s.file).join(" ");
+  const credFiles = (unit: string) =>
+    node.secrets
+      .filter((s) => s.grants.some((g) => g.unit === unit))
+      .map((s) => s.file)
+      .join(" ");
   const agentdVars = {
     AGENTD_HOME,
     AGENTD_USER: plan.agentd.user,
@@ -100,23 +125,43 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   };
   const out: [string, string][] = [];
   if (has(node, "agentd-web")) out.push(["agentd-web.service", fillFrom("units/agentd-web.service", agentdVars)]);
-  if (has(node, "agentd-worker")) out.push(["agentd-worker@.service", fillFrom("units/agentd-worker@.service", agentdVars)]);
+  if (has(node, "agentd-worker"))
+    out.push(["agentd-worker@.service", fillFrom("units/agentd-worker@.service", agentdVars)]);
   if (has(node, "agentd-sweeper")) {
     out.push(["agentd-sweeper.service", fillFrom("units/agentd-sweeper.service", agentdVars)]);
     out.push(["agentd-sweeper.timer", fillFrom("units/agentd-sweeper.timer", agentdVars)]);
   }
   if (has(node, "postgresql")) {
-    out.push(["postgresql@.service.d/50-xiopro.conf", fill("units/postgresql-dropin.conf", { ...budgetVars("PG", budget.postgres.unit), PG_CREDENTIALS: cred("postgresql@.service") })]);
-    out.push(["xiopro-postgres-roles.service", fill("units/xiopro-postgres-roles.service", { ROLES_CREDENTIALS: cred("xiopro-postgres-roles.service") })]);
+    out.push([
+      "postgresql@.service.d/50-xiopro.conf",
+      fill("units/postgresql-dropin.conf", {
+        ...budgetVars("PG", budget.postgres.unit),
+        PG_CREDENTIALS: cred("postgresql@.service"),
+      }),
+    ]);
+    out.push([
+      "xiopro-postgres-roles.service",
+      fill("units/xiopro-postgres-roles.service", { ROLES_CREDENTIALS: cred("xiopro-postgres-roles.service") }),
+    ]);
   }
   // The distro runs the exporters, Prometheus and Alertmanager as one user ("prometheus");
   // Alertmanager holds the alert-delivery credentials, so the others must not see any.
-  for (const unit of node.services.filter((s) => SHARED_USER_SERVICES.includes(s.name)).flatMap((s) => s.units).filter((u) => u !== "prometheus-alertmanager.service")) {
+  for (const unit of node.services
+    .filter((s) => SHARED_USER_SERVICES.includes(s.name))
+    .flatMap((s) => s.units)
+    .filter((u) => u !== "prometheus-alertmanager.service")) {
     out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
   if (has(node, "wal-receiver")) {
     const db = databaseNode(plan)!;
-    out.push(["xiopro-walreceiver.service", fill("units/xiopro-walreceiver.service", { WAL_RECEIVER_CREDENTIALS: cred("xiopro-walreceiver.service"), WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`, DATABASE_HOST: db.privateIp })]);
+    out.push([
+      "xiopro-walreceiver.service",
+      fill("units/xiopro-walreceiver.service", {
+        WAL_RECEIVER_CREDENTIALS: cred("xiopro-walreceiver.service"),
+        WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`,
+        DATABASE_HOST: db.privateIp,
+      }),
+    ]);
     out.push(["xiopro-walreceiver-prune.service", fill("units/xiopro-walreceiver-prune.service", {})]);
     out.push(["xiopro-walreceiver-prune.timer", fill("units/xiopro-walreceiver-prune.timer", {})]);
   }
@@ -125,12 +170,24 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
   for (const unit of serviceTemplates) {
     // A posix repository (tests only) is a local directory the sandbox must let the job write.
     const repo = plan.backup.repository;
-    const vars: Record<string, string> = { BACKUP_CREDENTIALS: cred(unit), BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "" };
-    if (unit === "xiopro-files-backup.service") vars.BACKUP_MOUNTS = node.volumes.map((v) => v.mountPoint).join(" ") || "/etc";
+    const vars: Record<string, string> = {
+      BACKUP_CREDENTIALS: cred(unit),
+      BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "",
+    };
+    if (unit === "xiopro-files-backup.service")
+      vars.BACKUP_MOUNTS = node.volumes.map((v) => v.mountPoint).join(" ") || "/etc";
     out.push([unit, fill(`units/${unit}`, vars)]);
   }
   for (const j of jobs) {
-    out.push([j.timer, fill("units/xiopro-backup.timer", { TIMER_UNIT: j.unit, TIMER_PURPOSE: j.purpose, TIMER_CALENDAR: j.calendar, TIMER_JITTER: j.jitter })]);
+    out.push([
+      j.timer,
+      fill("units/xiopro-backup.timer", {
+        TIMER_UNIT: j.unit,
+        TIMER_PURPOSE: j.purpose,
+        TIMER_CALENDAR: j.calendar,
+        TIMER_JITTER: j.jitter,
+      }),
+    ]);
   }
   return out;
 }
@@ -138,7 +195,11 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
 /** Recovery tools: they travel in the operations bundle over the admin path (ADR 0002). */
 export function recoveryScripts(node: NodePlan): WriteFile[] {
   if (!(has(node, "backup") && has(node, "postgresql"))) return [];
-  return ["xiopro-restore-drill", "xiopro-restore"].map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: "0755" }));
+  return ["xiopro-restore-drill", "xiopro-restore"].map((s) => ({
+    path: `${LIB}/${s}`,
+    content: readTemplate(`cloud-init/files/${s}`),
+    permissions: "0755",
+  }));
 }
 
 /** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
@@ -150,11 +211,27 @@ function scriptFiles(node: NodePlan): WriteFile[] {
   if (has(node, "wal-receiver")) scripts.push("xiopro-walreceiver");
   // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
   if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
-  const files: WriteFile[] = scripts.map((s) => ({ path: `${LIB}/${s}`, content: readTemplate(`cloud-init/files/${s}`), permissions: s.endsWith(".sh") ? "0644" : "0755" }));
+  const files: WriteFile[] = scripts.map((s) => ({
+    path: `${LIB}/${s}`,
+    content: readTemplate(`cloud-init/files/${s}`),
+    permissions: s.endsWith(".sh") ? "0644" : "0755",
+  }));
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) {
-    files.push({ path: `${LIB}/agentd-exec`, content: readTemplate("cloud-init/files/agentd-exec"), permissions: "0755" });
-    files.push({ path: "/usr/local/bin/agentd-release", content: readTemplate("cloud-init/files/agentd-release"), permissions: "0755" });
-    files.push({ path: `${LIB}/bootstrap-release/bin/agentd`, content: readTemplate("cloud-init/files/bootstrap-release/bin/agentd"), permissions: "0755" });
+    files.push({
+      path: `${LIB}/agentd-exec`,
+      content: readTemplate("cloud-init/files/agentd-exec"),
+      permissions: "0755",
+    });
+    files.push({
+      path: "/usr/local/bin/agentd-release",
+      content: readTemplate("cloud-init/files/agentd-release"),
+      permissions: "0755",
+    });
+    files.push({
+      path: `${LIB}/bootstrap-release/bin/agentd`,
+      content: readTemplate("cloud-init/files/bootstrap-release/bin/agentd"),
+      permissions: "0755",
+    });
   }
   return files;
 }
@@ -162,33 +239,94 @@ function scriptFiles(node: NodePlan): WriteFile[] {
 function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   const files: WriteFile[] = [
     { path: "/etc/nftables.conf", content: nftablesRuleset(plan, node), permissions: "0644" },
-    { path: "/etc/ssh/sshd_config.d/10-xiopro.conf", content: fill("cloud-init/files/sshd-hardening.conf", { ADMIN_USER }), permissions: "0644" },
-    { path: "/etc/sysctl.d/90-xiopro.conf", content: readTemplate("cloud-init/files/sysctl-hardening.conf"), permissions: "0644" },
-    { path: "/etc/systemd/journald.conf.d/10-xiopro.conf", content: fill("cloud-init/files/journald.conf", { JOURNAL_MAX_USE: "2G" }), permissions: "0644" },
-    { path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades", content: fill("cloud-init/files/unattended-upgrades.conf", { AUTO_REBOOT: String(plan.maintenance.autoReboot), REBOOT_TIME: plan.maintenance.rebootTime }), permissions: "0644" },
-    { path: "/etc/systemd/timesyncd.conf.d/10-xiopro.conf", content: `# Rendered by xiopro-infra.\n[Time]\nNTP=${plan.timeSync.servers.join(" ")}\n`, permissions: "0644" },
+    {
+      path: "/etc/ssh/sshd_config.d/10-xiopro.conf",
+      content: fill("cloud-init/files/sshd-hardening.conf", { ADMIN_USER }),
+      permissions: "0644",
+    },
+    {
+      path: "/etc/sysctl.d/90-xiopro.conf",
+      content: readTemplate("cloud-init/files/sysctl-hardening.conf"),
+      permissions: "0644",
+    },
+    {
+      path: "/etc/systemd/journald.conf.d/10-xiopro.conf",
+      content: fill("cloud-init/files/journald.conf", { JOURNAL_MAX_USE: "2G" }),
+      permissions: "0644",
+    },
+    {
+      path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades",
+      content: fill("cloud-init/files/unattended-upgrades.conf", {
+        AUTO_REBOOT: String(plan.maintenance.autoReboot),
+        REBOOT_TIME: plan.maintenance.rebootTime,
+      }),
+      permissions: "0644",
+    },
+    {
+      path: "/etc/systemd/timesyncd.conf.d/10-xiopro.conf",
+      content: `# Rendered by xiopro-infra.\n[Time]\nNTP=${plan.timeSync.servers.join(" ")}\n`,
+      permissions: "0644",
+    },
     { path: "/etc/xiopro/node.env", content: nodeEnv(plan, node), permissions: "0644" },
   ];
   const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
   // Exporters and Caddy start on package install: their config must be in place first, so the
   // exporters never listen beyond the private address and Caddy never serves its default site.
-  files.push({ path: "/etc/default/prometheus-node-exporter", content: fill("cloud-init/files/node-exporter.default", { PRIVATE_IP: node.privateIp, NODE_EXPORTER_PORT: port("node-exporter") }), permissions: "0644", early: true });
+  files.push({
+    path: "/etc/default/prometheus-node-exporter",
+    content: fill("cloud-init/files/node-exporter.default", {
+      PRIVATE_IP: node.privateIp,
+      NODE_EXPORTER_PORT: port("node-exporter"),
+    }),
+    permissions: "0644",
+    early: true,
+  });
   if (has(node, "postgres-exporter")) {
-    files.push({ path: "/etc/default/prometheus-postgres-exporter", content: fill("cloud-init/files/postgres-exporter.default", { PRIVATE_IP: node.privateIp, POSTGRES_EXPORTER_PORT: port("postgres-exporter"), QUERIES: PG_EXPORTER_QUERIES }), permissions: "0644", early: true });
-    files.push({ path: PG_EXPORTER_QUERIES, content: readTemplate("cloud-init/files/postgres-exporter-queries.yaml"), permissions: "0644", early: true });
+    files.push({
+      path: "/etc/default/prometheus-postgres-exporter",
+      content: fill("cloud-init/files/postgres-exporter.default", {
+        PRIVATE_IP: node.privateIp,
+        POSTGRES_EXPORTER_PORT: port("postgres-exporter"),
+        QUERIES: PG_EXPORTER_QUERIES,
+      }),
+      permissions: "0644",
+      early: true,
+    });
+    files.push({
+      path: PG_EXPORTER_QUERIES,
+      content: readTemplate("cloud-init/files/postgres-exporter-queries.yaml"),
+      permissions: "0644",
+      early: true,
+    });
   }
   files.push(...monitoringDefaults(plan, node));
-  if (plan.adminPath.sshAllowlist.length > 0) files.push({ path: "/etc/fail2ban/jail.d/sshd.local", content: readTemplate("cloud-init/files/fail2ban-sshd.conf"), permissions: "0644" });
-  if (has(node, "ingress")) files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
-  if (has(node, "ingress") && plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot) files.push({ path: ACME_CA_ROOT_FILE, content: plan.ingress.acmeCaRoot.trim() + "\n", permissions: "0644", early: true });
+  if (plan.adminPath.sshAllowlist.length > 0)
+    files.push({
+      path: "/etc/fail2ban/jail.d/sshd.local",
+      content: readTemplate("cloud-init/files/fail2ban-sshd.conf"),
+      permissions: "0644",
+    });
+  if (has(node, "ingress"))
+    files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
+  if (has(node, "ingress") && plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot)
+    files.push({
+      path: ACME_CA_ROOT_FILE,
+      content: plan.ingress.acmeCaRoot.trim() + "\n",
+      permissions: "0644",
+      early: true,
+    });
   if (has(node, "postgresql")) {
     files.push({ path: "/etc/xiopro/postgresql.conf", content: postgresqlConf(plan, node), permissions: "0644" });
     files.push({ path: "/etc/xiopro/pg_hba.conf", content: pgHba(plan), permissions: "0644" });
   }
-  if (has(node, "backup") || has(node, "postgresql")) files.push({ path: "/etc/xiopro/backup.env", content: backupEnv(plan, node), permissions: "0644" });
-  if (has(node, "backup") && has(node, "postgresql")) files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
-  if (has(node, "wal-receiver")) files.push({ path: "/etc/xiopro/walreceiver.env", content: walReceiverEnv(plan), permissions: "0644" });
-  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) files.push({ path: "/etc/xiopro/agentd.env", content: agentdEnv(plan), permissions: "0644" });
+  if (has(node, "backup") || has(node, "postgresql"))
+    files.push({ path: "/etc/xiopro/backup.env", content: backupEnv(plan, node), permissions: "0644" });
+  if (has(node, "backup") && has(node, "postgresql"))
+    files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
+  if (has(node, "wal-receiver"))
+    files.push({ path: "/etc/xiopro/walreceiver.env", content: walReceiverEnv(plan), permissions: "0644" });
+  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s)))
+    files.push({ path: "/etc/xiopro/agentd.env", content: agentdEnv(plan), permissions: "0644" });
   return files;
 }
 
@@ -229,7 +367,14 @@ export function shipped(f: WriteFile): WriteFile {
 }
 
 export function tarGz(files: WriteFile[]): Buffer {
-  return gzipSync(tar(files.map((f) => shipped(f)).map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content }))), { level: 9 });
+  return gzipSync(
+    tar(
+      files
+        .map((f) => shipped(f))
+        .map((f) => ({ path: f.path.slice(1), mode: parseInt(f.permissions, 8), content: f.content })),
+    ),
+    { level: 9 },
+  );
 }
 
 /** Where the bundle of units and scripts lands before bootstrap unpacks it. */
@@ -242,7 +387,15 @@ export function configBundle(plan: Plan, node: NodePlan): string {
 
 /** Every file the node gets, in a fixed order. */
 export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
-  return [...configFiles(plan, node), ...unitFiles(plan, node).map(([p, content]) => ({ path: `/etc/systemd/system/${p}`, content, permissions: "0644" })), ...scriptFiles(node)];
+  return [
+    ...configFiles(plan, node),
+    ...unitFiles(plan, node).map(([p, content]) => ({
+      path: `/etc/systemd/system/${p}`,
+      content,
+      permissions: "0644",
+    })),
+    ...scriptFiles(node),
+  ];
 }
 
 /**
@@ -254,8 +407,16 @@ export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
 export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): string {
   const all = nodeFiles(plan, node);
   const bundle = tarGz(all.filter((f) => !f.early));
-  const join: WriteFile[] = plan.adminPath.mode === "tailscale" && facts.tailscaleAuthKey ? [{ path: TAILSCALE_KEY_PATH, content: facts.tailscaleAuthKey, permissions: "0600", early: true }] : [];
-  const files: WriteFile[] = [...all.filter((f) => f.early), ...join, ...volumesFile(node, facts), { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" }];
+  const join: WriteFile[] =
+    plan.adminPath.mode === "tailscale" && facts.tailscaleAuthKey
+      ? [{ path: TAILSCALE_KEY_PATH, content: facts.tailscaleAuthKey, permissions: "0600", early: true }]
+      : [];
+  const files: WriteFile[] = [
+    ...all.filter((f) => f.early),
+    ...join,
+    ...volumesFile(node, facts),
+    { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" },
+  ];
   const doc = {
     hostname: node.name,
     fqdn: node.fqdn,
@@ -281,7 +442,13 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     package_update: true,
     package_upgrade: false,
     packages: packagesFor(plan, node),
-    write_files: files.map((f) => ({ path: f.path, permissions: f.permissions, ...(f.owner ? { owner: f.owner } : {}), ...(f.encoding ? { encoding: f.encoding } : {}), content: f.content })),
+    write_files: files.map((f) => ({
+      path: f.path,
+      permissions: f.permissions,
+      ...(f.owner ? { owner: f.owner } : {}),
+      ...(f.encoding ? { encoding: f.encoding } : {}),
+      content: f.content,
+    })),
     runcmd: [["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${LIB}/bootstrap`]],
     final_message: `xiopro ${node.name} ready after $UPTIME s`,
   };
@@ -292,7 +459,9 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
       .sort((a, b) => b[1] - a[1])
       .slice(0, 3)
       .map(([key, bytes]) => `xiopro-infra:${key} (${bytes} bytes)`);
-    throw new Error(`user-data of ${node.name} is ${Buffer.byteLength(text)} bytes (Hetzner's limit is ${USER_DATA_LIMIT}); the config values that make it grow most: ${growers.join(", ") || "none (the product's own files)"}: shorten them`);
+    throw new Error(
+      `user-data of ${node.name} is ${Buffer.byteLength(text)} bytes (Hetzner's limit is ${USER_DATA_LIMIT}); the config values that make it grow most: ${growers.join(", ") || "none (the product's own files)"}: shorten them`,
+    );
   }
   return text;
 }

@@ -18,7 +18,8 @@ function octal(n: number, width: number): string {
 function header(e: TarEntry, size: number): Buffer {
   const h = Buffer.alloc(512, 0);
   const name = Buffer.from(e.path);
-  if (name.length > 100 || e.path.startsWith("/") || e.path.split("/").includes("..")) throw new Error(`tar: bad path ${e.path}`);
+  if (name.length > 100 || e.path.startsWith("/") || e.path.split("/").includes(".."))
+    throw new Error(`tar: bad path ${e.path}`);
   name.copy(h, 0);
   h.write(octal(e.mode, 8), 100, "ascii");
   h.write(octal(0, 8), 108, "ascii");

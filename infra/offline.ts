@@ -47,21 +47,41 @@ export interface OfflineRun {
 function fakeState(type: string, inputs: Record<string, unknown>, seq: number): Record<string, unknown> {
   switch (type) {
     case "hcloud:index/primaryIp:PrimaryIp":
-      return { ...inputs, ipAddress: inputs.type === "ipv4" ? `203.0.113.${10 + seq}` : `2001:db8:${(0x100 + seq).toString(16)}::/64` };
+      return {
+        ...inputs,
+        ipAddress: inputs.type === "ipv4" ? `203.0.113.${10 + seq}` : `2001:db8:${(0x100 + seq).toString(16)}::/64`,
+      };
     case "hcloud:index/server:Server":
       return { ...inputs, status: "running" };
     case "random:index/randomPassword:RandomPassword":
       // Deterministic stand-in; the real value comes from the random provider at `pulumi up`.
-      return { ...inputs, result: `generated-${seq}-${"x".repeat(Number(inputs.length ?? 32) - String(seq).length - 10)}` };
+      return {
+        ...inputs,
+        result: `generated-${seq}-${"x".repeat(Number(inputs.length ?? 32) - String(seq).length - 10)}`,
+      };
     case "hcloud:index/storageBox:StorageBox":
       // Hetzner names a box's main user after its id (u12345) and serves it at <user>.your-storagebox.de.
-      return { ...inputs, username: `u${1000 + seq}`, server: `u${1000 + seq}.your-storagebox.de`, system: "FSN1-BX000" };
+      return {
+        ...inputs,
+        username: `u${1000 + seq}`,
+        server: `u${1000 + seq}.your-storagebox.de`,
+        system: "FSN1-BX000",
+      };
     case "hcloud:index/storageBoxSubaccount:StorageBoxSubaccount":
-      return { ...inputs, username: `u${inputs.storageBoxId}-sub1`, server: `u${inputs.storageBoxId}-sub1.your-storagebox.de` };
+      return {
+        ...inputs,
+        username: `u${inputs.storageBoxId}-sub1`,
+        server: `u${inputs.storageBoxId}-sub1.your-storagebox.de`,
+      };
     case "command:local:Command":
       return { ...inputs, stdout: "", stderr: "" };
     case "hcloud:index/zone:Zone":
-      return { ...inputs, authoritativeNameservers: { assigned: ["hydrogen.ns.hetzner.com.", "oxygen.ns.hetzner.com.", "helium.ns.hetzner.de."] } };
+      return {
+        ...inputs,
+        authoritativeNameservers: {
+          assigned: ["hydrogen.ns.hetzner.com.", "oxygen.ns.hetzner.com.", "helium.ns.hetzner.de."],
+        },
+      };
     default:
       return { ...inputs };
   }
@@ -76,19 +96,30 @@ export class UnmockedCallError extends Error {}
 
 // The engine-facing root resource; internal to the SDK but the very function the language host calls.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack: (init: () => Promise<unknown>) => Promise<Record<string, unknown> | undefined> };
+const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as {
+  runInPulumiStack: (init: () => Promise<unknown>) => Promise<Record<string, unknown> | undefined>;
+};
 
 function withTimeout<T>(p: Promise<T>, ms = 20_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`program did not finish within ${ms} ms (an output left unknown by the mock?)`)), ms);
-    p.then((v) => (clearTimeout(timer), resolve(v)), (e: unknown) => (clearTimeout(timer), reject(e)));
+    const timer = setTimeout(
+      () => reject(new Error(`program did not finish within ${ms} ms (an output left unknown by the mock?)`)),
+      ms,
+    );
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e)),
+    );
   });
 }
 
 /** Waits for an Output's value; fails instead of hanging when the mock leaves it unknown. */
 export function resolveOutput<T>(o: pulumi.Input<T>, ms = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`output did not resolve within ${ms} ms (unknown in the mock?)`)), ms);
+    const timer = setTimeout(
+      () => reject(new Error(`output did not resolve within ${ms} ms (unknown in the mock?)`)),
+      ms,
+    );
     pulumi.output(o).apply((v) => {
       clearTimeout(timer);
       resolve(v as T);
@@ -101,7 +132,11 @@ export function resolveOutput<T>(o: pulumi.Input<T>, ms = 10_000): Promise<T> {
  * Sets the mock runtime and config, runs `program`, returns the recorded resources and the resolved
  * outputs. `program` is imported lazily by the caller after this sets the mocks.
  */
-export async function runOffline(stack: string, raw: RawConfig, program: () => Promise<Record<string, unknown>>): Promise<OfflineRun> {
+export async function runOffline(
+  stack: string,
+  raw: RawConfig,
+  program: () => Promise<Record<string, unknown>>,
+): Promise<OfflineRun> {
   const resources: RecordedResource[] = [];
   const options = new Map<string, { protect: boolean; ignoreChanges: string[] }>();
   const failures: string[] = [];
@@ -113,7 +148,14 @@ export async function runOffline(stack: string, raw: RawConfig, program: () => P
         const o = options.get(`${args.type}::${args.name}`);
         const inputs = unwrap(args.inputs) as Record<string, unknown>;
         const secretInputs = Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k]));
-        resources.push({ type: args.type, name: args.name, id: String(1000 + n), inputs, options: { protect: o?.protect ?? false, ignoreChanges: o?.ignoreChanges ?? [] }, secretInputs });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          id: String(1000 + n),
+          inputs,
+          options: { protect: o?.protect ?? false, ignoreChanges: o?.ignoreChanges ?? [] },
+          secretInputs,
+        });
         return { id: String(1000 + n), state: fakeState(args.type, inputs, n) };
       },
       call(args) {
@@ -135,7 +177,10 @@ export async function runOffline(stack: string, raw: RawConfig, program: () => P
   const outputs = await withTimeout(
     runInPulumiStack(async () => {
       pulumi.runtime.registerStackTransformation((a) => {
-        options.set(`${a.type}::${a.name}`, { protect: a.opts.protect === true, ignoreChanges: a.opts.ignoreChanges ?? [] });
+        options.set(`${a.type}::${a.name}`, {
+          protect: a.opts.protect === true,
+          ignoreChanges: a.opts.ignoreChanges ?? [],
+        });
         return undefined;
       });
       return program();

@@ -42,7 +42,6 @@ export function planFromRuntime(stack: string, projectDir = PROJECT_DIR): Plan {
   return buildPlan(loaded.config, stack);
 }
 
-
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /**
@@ -53,7 +52,12 @@ export const sha256 = (text: string) => createHash("sha256").update(text).digest
  */
 export function userDataFingerprint(plan: Plan, node: NodePlan): string {
   const volumeIds = Object.fromEntries(node.volumes.map((v) => [v.key, `volume-${v.key}`]));
-  return sha256(renderUserData(plan, node, { volumeIds, tailscaleAuthKey: plan.adminPath.mode === "tailscale" ? "tailscale-join-key" : undefined }));
+  return sha256(
+    renderUserData(plan, node, {
+      volumeIds,
+      tailscaleAuthKey: plan.adminPath.mode === "tailscale" ? "tailscale-join-key" : undefined,
+    }),
+  );
 }
 
 export async function runProgram(): Promise<Record<string, unknown>> {
@@ -61,17 +65,27 @@ export async function runProgram(): Promise<Record<string, unknown>> {
   const plan = planFromRuntime(stack);
   const config = new pulumi.Config(PROJECT);
   const configSecret = (key: string, entry?: string): pulumi.Output<string> =>
-    entry === undefined ? config.requireSecret(key) : config.requireSecretObject<Record<string, string>>(key).apply((o) => o[entry]!);
+    entry === undefined
+      ? config.requireSecret(key)
+      : config.requireSecretObject<Record<string, string>>(key).apply((o) => o[entry]!);
   // backup.repository.createStorageBox: the box and its sub-account first; their host and user go
   // into the nodes' rendered repository settings.
   const boxPlan = storageBoxPlan(plan);
-  const storageBox = boxPlan ? new BackupStorageBox(`${PROJECT}-${stack}-backups`, { box: boxPlan, privateKey: configSecret("backupSftpPrivateKey") }) : undefined;
-  const repository = storageBox ? pulumi.all([storageBox.host, storageBox.user]).apply(([host, user]) => ({ host, user })) : undefined;
+  const storageBox = boxPlan
+    ? new BackupStorageBox(`${PROJECT}-${stack}-backups`, {
+        box: boxPlan,
+        privateKey: configSecret("backupSftpPrivateKey"),
+      })
+    : undefined;
+  const repository = storageBox
+    ? pulumi.all([storageBox.host, storageBox.user]).apply(([host, user]) => ({ host, user }))
+    : undefined;
   const planWith = (r?: RepositoryFacts) => (r ? withStorageBox(plan, r) : plan);
   const platform = new Platform(`${PROJECT}-${stack}`, {
     plan,
     repository,
-    renderUserData: (node, volumeIds, tailscaleAuthKey, repo) => renderUserData(planWith(repo), node, { volumeIds, tailscaleAuthKey }),
+    renderUserData: (node, volumeIds, tailscaleAuthKey, repo) =>
+      renderUserData(planWith(repo), node, { volumeIds, tailscaleAuthKey }),
     configBundle: (node, repo) => configBundle(planWith(repo), node),
     opsBundle: (node) => opsBundle(plan, node),
     configSecret,
@@ -95,7 +109,12 @@ export async function runProgram(): Promise<Record<string, unknown>> {
           publicIpv4: res.publicIpv4,
           publicIpv6: res.publicIpv6,
           sites: n.sites.map((s) => s.hostname),
-          volumes: n.volumes.map((v, i) => ({ name: v.name, mountPoint: v.mountPoint, sizeGb: v.sizeGb, volumeId: res.volumes[i]!.id })),
+          volumes: n.volumes.map((v, i) => ({
+            name: v.name,
+            mountPoint: v.mountPoint,
+            sizeGb: v.sizeGb,
+            volumeId: res.volumes[i]!.id,
+          })),
           userDataSha256: res.userData.apply(sha256),
           userDataBytes: res.userData.apply((u) => Buffer.byteLength(u)),
           userDataFingerprint: userDataFingerprint(plan, n),
@@ -111,6 +130,8 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     exposureMatrix: plan.exposure,
     cost: plan.cost,
     topology: topologyMermaid(plan),
-    ...(storageBox ? { backupStorageBox: { storageBoxId: storageBox.box.id, host: storageBox.host, user: storageBox.user } } : {}),
+    ...(storageBox
+      ? { backupStorageBox: { storageBoxId: storageBox.box.id, host: storageBox.host, user: storageBox.user } }
+      : {}),
   };
 }

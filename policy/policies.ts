@@ -4,14 +4,27 @@
 // options), never by the stack config, so whatever a program bug writes is judged as written. Which
 // ports are class A comes from the service catalog, the one place ports live.
 import * as hcloud from "@pulumi/hcloud";
-import { validateResourceOfType, type ReportViolation, type ResourceValidationArgs, type ResourceValidationPolicy } from "@pulumi/policy";
+import {
+  validateResourceOfType,
+  type ReportViolation,
+  type ResourceValidationArgs,
+  type ResourceValidationPolicy,
+} from "@pulumi/policy";
 import { coversAll, parseSourceCidr, type SourceRange } from "../infra/config/cidr";
 import { SERVICE_CATALOG } from "../infra/plan/services";
 
 /** Every catalog interface with its protocol, port and class ("service/interface" names it). */
-const CATALOG_PORTS = Object.values(SERVICE_CATALOG).flatMap((s) => s.interfaces.map((i) => ({ protocol: i.protocol as string, port: i.port, cls: i.class, where: `${s.name}/${i.name}` })));
+const CATALOG_PORTS = Object.values(SERVICE_CATALOG).flatMap((s) =>
+  s.interfaces.map((i) => ({
+    protocol: i.protocol as string,
+    port: i.port,
+    cls: i.class,
+    where: `${s.name}/${i.name}`,
+  })),
+);
 
-const isClassA = (protocol: string, port: number) => CATALOG_PORTS.some((f) => f.cls === "A" && f.protocol === protocol && f.port === port);
+const isClassA = (protocol: string, port: number) =>
+  CATALOG_PORTS.some((f) => f.cls === "A" && f.protocol === protocol && f.port === port);
 
 /** "tcp 80, tcp 443, udp 443": the only ports the internet may reach. */
 const CLASS_A_PORTS = [
@@ -52,7 +65,13 @@ function inboundRules(rules: readonly FirewallRuleProps[] | undefined): InboundR
   const out: InboundRule[] = [];
   (rules ?? []).forEach((r, i) => {
     if (r.direction !== "in") return;
-    const rule: InboundRule = { number: i + 1, protocol: r.protocol, ports: portRange(r.protocol, r.port), sources: [], unreadable: [] };
+    const rule: InboundRule = {
+      number: i + 1,
+      protocol: r.protocol,
+      ports: portRange(r.protocol, r.port),
+      sources: [],
+      unreadable: [],
+    };
     for (const text of r.sourceIps ?? []) {
       const parsed = parseSourceCidr(text);
       if ("problem" in parsed) rule.unreadable.push({ text, ...parsed });
@@ -64,13 +83,21 @@ function inboundRules(rules: readonly FirewallRuleProps[] | undefined): InboundR
 }
 
 /** The address families whose every address the rules together let in (the rules of a firewall add up). */
-const openFamilies = (rules: readonly InboundRule[]): (4 | 6)[] => ([4, 6] as const).filter((f) => coversAll(rules.flatMap((r) => r.sources.map((s) => s.range)), f));
+const openFamilies = (rules: readonly InboundRule[]): (4 | 6)[] =>
+  ([4, 6] as const).filter((f) =>
+    coversAll(
+      rules.flatMap((r) => r.sources.map((s) => s.range)),
+      f,
+    ),
+  );
 
 /** The rules that let in part of those families: the ones a message names. */
-const involved = (rules: readonly InboundRule[], families: readonly (4 | 6)[]) => rules.filter((r) => r.sources.some((s) => families.includes(s.range.family)));
+const involved = (rules: readonly InboundRule[], families: readonly (4 | 6)[]) =>
+  rules.filter((r) => r.sources.some((s) => families.includes(s.range.family)));
 
 const everyAddress = (families: readonly (4 | 6)[]) => `every ${families.map((f) => `IPv${f}`).join(" and ")} address`;
-const ruleList = (rules: readonly InboundRule[]) => (rules.length === 1 ? `rule ${rules[0]!.number} opens` : `rules ${rules.map((r) => r.number).join(", ")} open`);
+const ruleList = (rules: readonly InboundRule[]) =>
+  rules.length === 1 ? `rule ${rules[0]!.number} opens` : `rules ${rules.map((r) => r.number).join(", ")} open`;
 const portText = (p: [number, number]) => (p[0] === p[1] ? `${p[0]}` : `${p[0]}-${p[1]}`);
 
 /** Ports of one protocol cut where any rule starts or ends: within a piece, the same rules apply. */
@@ -87,23 +114,30 @@ function pieces(rules: readonly InboundRule[]): { ports: [number, number]; rules
 
 export const serverFirewallAtCreation: ResourceValidationPolicy = {
   name: "server-firewall-at-creation",
-  description: "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (DESIGN D5).",
+  description:
+    "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (DESIGN D5).",
   validateResource: validateResourceOfType(hcloud.Server, (server, _args, reportViolation) => {
     // Only the list's length is read: in a first preview the firewall's id itself is not known yet.
     if ((server.firewallIds?.length ?? 0) === 0) {
-      reportViolation("server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (DESIGN D5)");
+      reportViolation(
+        "server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (DESIGN D5)",
+      );
     }
   }),
 };
 
 export const internetOpenClassAOnly: ResourceValidationPolicy = {
   name: "internet-open-class-a-only",
-  description: "A cloud firewall opens only class-A ports of the service catalog (and ICMP) to every IPv4 or IPv6 address.",
+  description:
+    "A cloud firewall opens only class-A ports of the service catalog (and ICMP) to every IPv4 or IPv6 address.",
   validateResource: validateResourceOfType(hcloud.Firewall, (fw, _args, reportViolation) => {
     const rules = inboundRules(fw.rules);
     // A source the policy cannot read could be anything: refuse rather than guess.
     for (const r of rules) {
-      for (const u of r.unreadable) reportViolation(`rule ${r.number} has source ${JSON.stringify(u.text)}, which ${u.problem}, so the policy cannot tell whom it lets in; ${u.fix}`);
+      for (const u of r.unreadable)
+        reportViolation(
+          `rule ${r.number} has source ${JSON.stringify(u.text)}, which ${u.problem}, so the policy cannot tell whom it lets in; ${u.fix}`,
+        );
     }
     const byProtocol = new Map<string, InboundRule[]>();
     for (const r of rules) byProtocol.set(r.protocol, [...(byProtocol.get(r.protocol) ?? []), r]);
@@ -113,14 +147,18 @@ export const internetOpenClassAOnly: ResourceValidationPolicy = {
       if (protocol === "icmp") continue;
       if (group[0]!.ports === undefined) {
         const families = openFamilies(group);
-        if (families.length > 0) reportViolation(`${ruleList(involved(group, families))} ${protocol} to ${everyAddress(families)}, but ${protocol} is no class-A interface of the service catalog; ${only}`);
+        if (families.length > 0)
+          reportViolation(
+            `${ruleList(involved(group, families))} ${protocol} to ${everyAddress(families)}, but ${protocol} is no class-A interface of the service catalog; ${only}`,
+          );
         continue;
       }
       // Adjacent open pieces with the same families are reported once, as one range.
       const open: { ports: [number, number]; rules: InboundRule[]; families: (4 | 6)[] }[] = [];
       for (const piece of pieces(group)) {
         const families = openFamilies(piece.rules);
-        if (families.length === 0 || (piece.ports[0] === piece.ports[1] && isClassA(protocol, piece.ports[0]))) continue;
+        if (families.length === 0 || (piece.ports[0] === piece.ports[1] && isClassA(protocol, piece.ports[0])))
+          continue;
         const last = open[open.length - 1];
         if (last && last.ports[1] + 1 === piece.ports[0] && last.families.join() === families.join()) {
           last.ports = [last.ports[0], piece.ports[1]];
@@ -129,8 +167,14 @@ export const internetOpenClassAOnly: ResourceValidationPolicy = {
       }
       for (const o of open) {
         const what = `${protocol} ${portText(o.ports)}`;
-        const facts = o.ports[0] === o.ports[1] ? CATALOG_PORTS.filter((f) => f.protocol === protocol && f.port === o.ports[0]) : [];
-        const why = facts.length > 0 ? `${what} is ${facts.map((f) => `class ${f.cls} (${f.where})`).join(", ")}` : `${what} is no class-A interface of the service catalog`;
+        const facts =
+          o.ports[0] === o.ports[1]
+            ? CATALOG_PORTS.filter((f) => f.protocol === protocol && f.port === o.ports[0])
+            : [];
+        const why =
+          facts.length > 0
+            ? `${what} is ${facts.map((f) => `class ${f.cls} (${f.where})`).join(", ")}`
+            : `${what} is no class-A interface of the service catalog`;
         o.rules.sort((a, b) => a.number - b.number);
         reportViolation(`${ruleList(o.rules)} ${what} to ${everyAddress(o.families)}, but ${why}; ${only}`);
       }
@@ -140,7 +184,8 @@ export const internetOpenClassAOnly: ResourceValidationPolicy = {
 
 export const noInternetSsh: ResourceValidationPolicy = {
   name: "no-internet-ssh",
-  description: "No cloud firewall opens SSH (tcp 22) to every IPv4 or IPv6 address: SSH is class B (tailnet or the SSH allowlist).",
+  description:
+    "No cloud firewall opens SSH (tcp 22) to every IPv4 or IPv6 address: SSH is class B (tailnet or the SSH allowlist).",
   validateResource: validateResourceOfType(hcloud.Firewall, (fw, _args, reportViolation) => {
     const ssh = inboundRules(fw.rules).filter((r) => r.protocol === "tcp" && r.ports![0] <= 22 && r.ports![1] >= 22);
     const families = openFamilies(ssh);
@@ -148,7 +193,9 @@ export const noInternetSsh: ResourceValidationPolicy = {
     // Name the rules and sources that together let everyone in.
     const rules = involved(ssh, families);
     const sources = rules.flatMap((r) => r.sources.filter((s) => families.includes(s.range.family)).map((s) => s.text));
-    reportViolation(`${ruleList(rules)} SSH (tcp 22) to ${everyAddress(families)} (${sources.join(", ")}); SSH is class B: reach it over the tailnet or from adminPath.sshAllowlist, never from the whole internet`);
+    reportViolation(
+      `${ruleList(rules)} SSH (tcp 22) to ${everyAddress(families)} (${sources.join(", ")}); SSH is class B: reach it over the tailnet or from adminPath.sshAllowlist, never from the whole internet`,
+    );
   }),
 };
 
@@ -165,17 +212,22 @@ function protectedInPrd(kind: string, fix: string) {
     // prd by the stack the URN names, or by the env label the program writes: either is enough.
     if (stackOfUrn(args.urn) !== "prd" && props.labels?.env !== "prd") return;
     if (!args.opts.protect) {
-      reportViolation(`prd ${kind} has no Pulumi protect: a pulumi destroy or a replacement would delete it; set protection.pulumiProtect${fix} to true`);
+      reportViolation(
+        `prd ${kind} has no Pulumi protect: a pulumi destroy or a replacement would delete it; set protection.pulumiProtect${fix} to true`,
+      );
     }
     if (props.deleteProtection !== true) {
-      reportViolation(`prd ${kind} has no deleteProtection: a console click or an API call would delete it; set protection.deleteProtection${fix} to true`);
+      reportViolation(
+        `prd ${kind} has no deleteProtection: a console click or an API call would delete it; set protection.deleteProtection${fix} to true`,
+      );
     }
   };
 }
 
 export const prdStatefulProtected: ResourceValidationPolicy = {
   name: "prd-stateful-protected",
-  description: "In prd, volumes, primary IPs, the Storage Box and the DNS zone carry both Pulumi protect and Hetzner deleteProtection.",
+  description:
+    "In prd, volumes, primary IPs, the Storage Box and the DNS zone carry both Pulumi protect and Hetzner deleteProtection.",
   validateResource: [
     validateResourceOfType(hcloud.Volume, protectedInPrd("volume", " (or this volume's protect)")),
     validateResourceOfType(hcloud.PrimaryIp, protectedInPrd("primary IP", "")),
@@ -184,4 +236,9 @@ export const prdStatefulProtected: ResourceValidationPolicy = {
   ],
 };
 
-export const POLICIES: ResourceValidationPolicy[] = [serverFirewallAtCreation, internetOpenClassAOnly, noInternetSsh, prdStatefulProtected];
+export const POLICIES: ResourceValidationPolicy[] = [
+  serverFirewallAtCreation,
+  internetOpenClassAOnly,
+  noInternetSsh,
+  prdStatefulProtected,
+];

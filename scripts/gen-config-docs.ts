@@ -27,7 +27,8 @@ function pulumiType(spec: FieldDoc): Record<string, unknown> {
   if (isText(spec)) return { type: "string" };
   if (spec.typeName === "integer") return { type: "integer" };
   if (spec.typeName === "boolean") return { type: "boolean" };
-  if (spec.item && spec.typeName.endsWith("[]") && isText(docOf(spec.item))) return { type: "array", items: { type: "string" } };
+  if (spec.item && spec.typeName.endsWith("[]") && isText(docOf(spec.item)))
+    return { type: "array", items: { type: "string" } };
   // Objects and lists of objects: Pulumi's project schema has no object type, so they stay untyped.
   return {};
 }
@@ -36,7 +37,11 @@ export function pulumiYaml(): string {
   const config: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(CONFIG_KEYS)) {
     const spec = docOf(schema);
-    const entry: Record<string, unknown> = { ...pulumiType(spec), description: describe(spec), ...(spec.secret ? { secret: true } : {}) };
+    const entry: Record<string, unknown> = {
+      ...pulumiType(spec),
+      description: describe(spec),
+      ...(spec.secret ? { secret: true } : {}),
+    };
     if (spec.defaultValue !== undefined) entry.default = spec.defaultValue;
     config[key] = entry;
   }
@@ -50,8 +55,19 @@ function describe(spec: FieldDoc): string {
 
 function docRows(prefix: string, schema: z.core.$ZodType, rows: string[][]): void {
   const spec = docOf(schema);
-  const def = spec.secret ? "secret: `pulumi config set --secret`" : spec.defaultValue === undefined ? (spec.optional ? "—" : "**required**") : `\`${JSON.stringify(spec.defaultValue)}\``;
-  rows.push([`\`${prefix}\``, `\`${spec.typeName.replace(/\|/g, "\\|")}\``, def, spec.description.replace(/\|/g, "\\|")]);
+  const def = spec.secret
+    ? "secret: `pulumi config set --secret`"
+    : spec.defaultValue === undefined
+      ? spec.optional
+        ? "—"
+        : "**required**"
+      : `\`${JSON.stringify(spec.defaultValue)}\``;
+  rows.push([
+    `\`${prefix}\``,
+    `\`${spec.typeName.replace(/\|/g, "\\|")}\``,
+    def,
+    spec.description.replace(/\|/g, "\\|"),
+  ]);
   if (spec.fields) for (const [k, f] of Object.entries(spec.fields)) docRows(`${prefix}.${k}`, f, rows);
   const itemFields = spec.item && docOf(spec.item).fields;
   if (itemFields) for (const [k, f] of Object.entries(itemFields)) docRows(`${prefix}[].${k}`, f, rows);
@@ -98,13 +114,20 @@ const SECURE = {
  * (providers such as `hcloud:`) stay open, but a misspelt key of ours is refused.
  */
 export function stackFileSchema(): Record<string, unknown> {
-  const { properties, required } = jsonSchemaOf(STACK_CONFIG) as { properties: Record<string, Record<string, unknown>>; required?: string[] };
+  const { properties, required } = jsonSchemaOf(STACK_CONFIG) as {
+    properties: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
   const config: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(CONFIG_KEYS)) {
     const doc = docOf(schema);
     const own = properties[key]!;
     // A secret map (providerKeys) holds one ciphertext per entry; a secret string is one ciphertext.
-    config[`${PROJECT}:${key}`] = !doc.secret ? own : doc.item ? { ...own, additionalProperties: SECURE } : { description: own.description, ...SECURE };
+    config[`${PROJECT}:${key}`] = !doc.secret
+      ? own
+      : doc.item
+        ? { ...own, additionalProperties: SECURE }
+        : { description: own.description, ...SECURE };
   }
   config["hcloud:token"] = { description: "Hetzner Cloud API token (or export HCLOUD_TOKEN)", ...SECURE };
   const ours = Object.keys(config).filter((k) => k.startsWith(`${PROJECT}:`));
@@ -123,7 +146,11 @@ export function stackFileSchema(): Record<string, unknown> {
       secretsprovider: { type: "string" },
       encryptedkey: { type: "string" },
       encryptionsalt: { type: "string" },
-      environment: { type: "array", items: { type: "string" }, description: "Pulumi ESC environments imported by the stack" },
+      environment: {
+        type: "array",
+        items: { type: "string" },
+        description: "Pulumi ESC environments imported by the stack",
+      },
     },
     required: ["config"],
     additionalProperties: false,

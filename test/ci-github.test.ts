@@ -8,7 +8,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { catalog } from "../infra/catalog";
-import { assembleComment, BODY_LIMIT, classifyDrift, DRIFT_MARKER, driftIssueBody, fenced, PREVIEW_MARKER, previewSection, resourceSummary } from "../scripts/ci/comment";
+import {
+  assembleComment,
+  BODY_LIMIT,
+  classifyDrift,
+  DRIFT_MARKER,
+  driftIssueBody,
+  fenced,
+  PREVIEW_MARKER,
+  previewSection,
+  resourceSummary,
+} from "../scripts/ci/comment";
 import { closeIssue, GitHubError, upsertComment, upsertIssue, type GitHubOptions } from "../scripts/ci/github";
 import { run } from "../scripts/lib/run";
 import { ROOT } from "./helpers";
@@ -58,13 +68,21 @@ beforeAll(async () => {
       if ((m = /^\/repos\/o\/r\/issues\/comments\/(\d+)$/.exec(url.pathname))) {
         const i = state.comments.findIndex((c) => c.id === Number(m![1]));
         if (i < 0) return send(404, { message: "Not Found" });
-        if (req.method === "DELETE") return state.comments.splice(i, 1), send(204);
+        if (req.method === "DELETE") return (state.comments.splice(i, 1), send(204));
         state.comments[i]!.body = String(body.body);
         return send(200, state.comments[i]);
       }
       if (url.pathname === "/repos/o/r/issues") {
-        if (req.method === "GET") return send(200, page(state.issues.filter((i) => i.state === url.searchParams.get("state"))));
-        const issue = { id: state.nextId++, number: state.issues.length + 1, title: String(body.title), body: String(body.body), labels: body.labels as string[], state: "open" };
+        if (req.method === "GET")
+          return send(200, page(state.issues.filter((i) => i.state === url.searchParams.get("state"))));
+        const issue = {
+          id: state.nextId++,
+          number: state.issues.length + 1,
+          title: String(body.title),
+          body: String(body.body),
+          labels: body.labels as string[],
+          state: "open",
+        };
         state.issues.push(issue);
         return send(201, issue);
       }
@@ -102,7 +120,9 @@ describe("the PR comment", () => {
     state.comments.push({ id: 500, body: `${PREVIEW_MARKER} old` }, { id: 501, body: `${PREVIEW_MARKER} older` });
     const r = await upsertComment(gh, 7, PREVIEW_MARKER, `${PREVIEW_MARKER} new`);
     expect(r).toMatchObject({ action: "updated", id: 500, removed: [501] });
-    expect(state.comments.filter((c) => c.body.includes(PREVIEW_MARKER)).map((c) => c.body)).toEqual([`${PREVIEW_MARKER} new`]);
+    expect(state.comments.filter((c) => c.body.includes(PREVIEW_MARKER)).map((c) => c.body)).toEqual([
+      `${PREVIEW_MARKER} new`,
+    ]);
     expect(state.calls.filter((c) => c.startsWith("GET"))).toHaveLength(2);
   });
 
@@ -119,7 +139,23 @@ describe("the PR comment", () => {
     fs.mkdirSync(path.join(dir, "preview-prd"));
     fs.writeFileSync(path.join(dir, "preview-prd", "section-prd.md"), "### ✅ `prd`\n\nall good\n");
     const env = { ...process.env, GITHUB_TOKEN: "gh-token", GITHUB_REPOSITORY: "o/r", GITHUB_API_URL: gh.apiUrl };
-    const cli = () => run(path.join(ROOT, "node_modules/.bin/tsx"), [path.join(ROOT, "scripts/ci/cli.ts"), "preview-comment", "--stacks", "prd,tst", "--sections", dir, "--pr", "7", "--sha", "0123456789abcdef"], { env, timeoutMs: 60_000 });
+    const cli = () =>
+      run(
+        path.join(ROOT, "node_modules/.bin/tsx"),
+        [
+          path.join(ROOT, "scripts/ci/cli.ts"),
+          "preview-comment",
+          "--stacks",
+          "prd,tst",
+          "--sections",
+          dir,
+          "--pr",
+          "7",
+          "--sha",
+          "0123456789abcdef",
+        ],
+        { env, timeoutMs: 60_000 },
+      );
     const a = await cli();
     expect(a.stderr).toBe("");
     expect(a.stdout).toMatch(/^preview comment created: /);
@@ -135,14 +171,22 @@ describe("the PR comment", () => {
 
 describe("the drift issue", () => {
   it("is opened once, updated in place while drift lasts, and closed with a comment by a clean run", async () => {
-    state.issues.push({ id: 1, number: 1, title: "unrelated", body: "x", state: "open" }, { id: 2, number: 2, title: "a PR", body: DRIFT_MARKER, state: "open", pull_request: {} });
+    state.issues.push(
+      { id: 1, number: 1, title: "unrelated", body: "x", state: "open" },
+      { id: 2, number: 2, title: "a PR", body: DRIFT_MARKER, state: "open", pull_request: {} },
+    );
     const a = await upsertIssue(gh, DRIFT_MARKER, "Drift in prd", `${DRIFT_MARKER} one`, ["drift"]);
     const b = await upsertIssue(gh, DRIFT_MARKER, "Drift in prd, tst", `${DRIFT_MARKER} two`, ["drift"]);
     expect([a, b]).toEqual([
       { action: "created", number: 3 },
       { action: "updated", number: 3 },
     ]);
-    expect(state.issues[2]).toMatchObject({ title: "Drift in prd, tst", body: `${DRIFT_MARKER} two`, labels: ["drift"], state: "open" });
+    expect(state.issues[2]).toMatchObject({
+      title: "Drift in prd, tst",
+      body: `${DRIFT_MARKER} two`,
+      labels: ["drift"],
+      state: "open",
+    });
     expect(await closeIssue(gh, DRIFT_MARKER, "clean")).toEqual({ action: "closed", number: 3 });
     expect(state.issues[2]!.state).toBe("closed");
     expect(state.calls).toContain("POST /repos/o/r/issues/3/comments");
@@ -156,14 +200,26 @@ describe("the drift issue", () => {
       fs.writeFileSync(path.join(dir, `drift-${s}`, `${s}.exit`), `${exit}\n`);
       fs.writeFileSync(path.join(dir, `drift-${s}`, `${s}.txt`), text);
     };
-    write("prd", 255, "Previewing update (prd):\n ~ hcloud:index/firewall:Firewall prd-node-a-fw update [diff: ~rules]\nResources:\n    ~ 1 to update\n    18 unchanged\n\nerror: no changes were expected but changes were proposed\n");
+    write(
+      "prd",
+      255,
+      "Previewing update (prd):\n ~ hcloud:index/firewall:Firewall prd-node-a-fw update [diff: ~rules]\nResources:\n    ~ 1 to update\n    18 unchanged\n\nerror: no changes were expected but changes were proposed\n",
+    );
     write("tst", 0, "Resources:\n    19 unchanged\n");
     const env = { ...process.env, GITHUB_TOKEN: "gh-token", GITHUB_REPOSITORY: "o/r", GITHUB_API_URL: gh.apiUrl };
-    const cli = () => run(path.join(ROOT, "node_modules/.bin/tsx"), [path.join(ROOT, "scripts/ci/cli.ts"), "drift-report", "--stacks", "prd,tst", "--dir", dir], { env, timeoutMs: 60_000 });
+    const cli = () =>
+      run(
+        path.join(ROOT, "node_modules/.bin/tsx"),
+        [path.join(ROOT, "scripts/ci/cli.ts"), "drift-report", "--stacks", "prd,tst", "--dir", dir],
+        { env, timeoutMs: 60_000 },
+      );
     const drift = await cli();
     expect(drift.code).toBe(1);
     expect(drift.stdout).toBe("prd: drift\ntst: clean\ndrift issue #1 created");
-    expect(state.issues[0]).toMatchObject({ title: "Drift in prd: the real resources differ from the stack", state: "open" });
+    expect(state.issues[0]).toMatchObject({
+      title: "Drift in prd: the real resources differ from the stack",
+      state: "open",
+    });
     expect(state.issues[0]!.body).toContain("| `prd` | ⚠️ drift |");
     expect(state.issues[0]!.body).toContain("~ 1 to update\n18 unchanged");
     write("prd", 0, "Resources:\n    19 unchanged\n");
@@ -178,7 +234,8 @@ describe("comment Markdown", () => {
   const head = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/cost-tst.json"), "utf8"));
 
   it("posts an invalid config's validation report as the stack's section, and no cost", () => {
-    const report = 'Stack config "tst" has 1 problem; nothing was declared or changed:\n  - xiopro-infra:nodeA.serverType: "cpx99" is not a Hetzner server type\n      fix: use one of cax11, …\n';
+    const report =
+      'Stack config "tst" has 1 problem; nothing was declared or changed:\n  - xiopro-infra:nodeA.serverType: "cpx99" is not a Hetzner server type\n      fix: use one of cax11, …\n';
     const md = previewSection({ stack: "tst", catalog, validationReport: report });
     expect(md).toBe(
       [
@@ -195,12 +252,21 @@ describe("comment Markdown", () => {
   });
 
   it("shows the resource summary, the full output folded, the cost diff, exposure and topology", () => {
-    const output = "Previewing update (tst)\n\n ~  hcloud:index/server:Server xiopro-infra-tst-node-a update [diff: ~serverType]\nResources:\n    ~ 1 to update\n    18 unchanged\n\nDuration: 3s\n";
+    const output =
+      "Previewing update (tst)\n\n ~  hcloud:index/server:Server xiopro-infra-tst-node-a update [diff: ~serverType]\nResources:\n    ~ 1 to update\n    18 unchanged\n\nDuration: 3s\n";
     const edited = structuredClone(head);
     edited.cost.lines[0].monthlyEur = 35.49;
     edited.servers[0].serverType = "cpx32";
-    const md = previewSection({ stack: "tst", catalog, head: edited, base: head, preview: { outcome: "success", output } });
-    expect(md).toMatch(/^### ✅ `tst`\n\n\*\*Resource changes\*\* \(pulumi preview\):\n\n```text\n~ 1 to update\n18 unchanged\n```\n\n<details><summary>Full preview output<\/summary>/);
+    const md = previewSection({
+      stack: "tst",
+      catalog,
+      head: edited,
+      base: head,
+      preview: { outcome: "success", output },
+    });
+    expect(md).toMatch(
+      /^### ✅ `tst`\n\n\*\*Resource changes\*\* \(pulumi preview\):\n\n```text\n~ 1 to update\n18 unchanged\n```\n\n<details><summary>Full preview output<\/summary>/,
+    );
     expect(md).toContain("#### Cost: +16.00 EUR/month (+192.00 EUR/year)");
     expect(md).toContain("| `server:tst-node-a` | RESCALED | 19.49 | 35.49 | +16.00 |");
     expect(md).toContain("#### Exposure\n\nNo port opened, closed or reclassified.");
@@ -208,15 +274,26 @@ describe("comment Markdown", () => {
   });
 
   it("says when the preview failed or no base could be priced, and still shows this PR's cost", () => {
-    const md = previewSection({ stack: "tst", catalog, head, base: { missing: "the base commit has no npm run cost yet" }, preview: { outcome: "failure", output: "" }, runUrl: "https://ci/run/1" });
-    expect(md).toMatch(/^### ❌ `tst`\n\n\*\*Resource changes:\*\* pulumi preview failed \(\[job log\]\(https:\/\/ci\/run\/1\)\)\./);
+    const md = previewSection({
+      stack: "tst",
+      catalog,
+      head,
+      base: { missing: "the base commit has no npm run cost yet" },
+      preview: { outcome: "failure", output: "" },
+      runUrl: "https://ci/run/1",
+    });
+    expect(md).toMatch(
+      /^### ❌ `tst`\n\n\*\*Resource changes:\*\* pulumi preview failed \(\[job log\]\(https:\/\/ci\/run\/1\)\)\./,
+    );
     expect(md).toContain("No cost diff: the base commit has no npm run cost yet. The cost of this PR's `tst`:");
     expect(md).toContain("#### Cost of `tst`: 28.19 EUR/month, 338.28 EUR/year");
   });
 
   it("fences text so backticks inside cannot close the block, and extracts pulumi's summary", () => {
     expect(fenced("a ``` b")).toBe("````\na ``` b\n````");
-    expect(resourceSummary("\x1b[1mResources:\x1b[0m\n    + 2 to create\n    1 unchanged\n\nDuration: 1s")).toBe("+ 2 to create\n1 unchanged");
+    expect(resourceSummary("\x1b[1mResources:\x1b[0m\n    + 2 to create\n    1 unchanged\n\nDuration: 1s")).toBe(
+      "+ 2 to create\n1 unchanged",
+    );
     expect(resourceSummary("error: boom")).toBe("");
   });
 
@@ -232,7 +309,9 @@ describe("comment Markdown", () => {
     expect(classifyDrift(255, "error: no changes were expected but changes were proposed")).toBe("drift");
     expect(classifyDrift(255, "error: no changes were expected for preview but changes were proposed")).toBe("drift");
     expect(classifyDrift(255, "error: failed to decrypt: incorrect passphrase")).toBe("error");
-    const body = driftIssueBody([{ stack: "prd", status: "error", output: "error: failed to decrypt" }], { date: "2026-12-01 03:17 UTC" });
+    const body = driftIssueBody([{ stack: "prd", status: "error", output: "error: failed to decrypt" }], {
+      date: "2026-12-01 03:17 UTC",
+    });
     expect(body.startsWith(DRIFT_MARKER)).toBe(true);
     expect(body).toContain("| `prd` | ❌ check failed |");
   });

@@ -12,13 +12,25 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ci-scripts-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const NODE_DIR = path.dirname(process.execPath);
 
-function sh(script: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; pathDirs?: string[] } = {}) {
-  const env = { ...process.env, ...opts.env, PATH: [...(opts.pathDirs ?? []), NODE_DIR, "/usr/local/bin", "/usr/bin", "/bin"].join(":") };
+function sh(
+  script: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; pathDirs?: string[] } = {},
+) {
+  const env = {
+    ...process.env,
+    ...opts.env,
+    PATH: [...(opts.pathDirs ?? []), NODE_DIR, "/usr/local/bin", "/usr/bin", "/bin"].join(":"),
+  };
   return spawnSync("bash", [script, ...args], { cwd: opts.cwd ?? tmp, env, encoding: "utf8", timeout: 240_000 });
 }
 
 const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync("git", ["-c", "user.name=ci-test", "-c", "user.email=ci-test@example.invalid", "-c", "commit.gpgsign=false", ...args], { cwd, encoding: "utf8" });
+  const r = spawnSync(
+    "git",
+    ["-c", "user.name=ci-test", "-c", "user.email=ci-test@example.invalid", "-c", "commit.gpgsign=false", ...args],
+    { cwd, encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
   return r.stdout.trim();
 };
@@ -49,13 +61,22 @@ describe("the preview scripts", () => {
     const repo = projectRepo();
     const stack = path.join(repo, "Pulumi.tst.yaml");
     // The PR: tst moves to in-place user-data updates and a bigger type (a rescale, not a replacement).
-    fs.writeFileSync(stack, fs.readFileSync(stack, "utf8").replace("serverType: cpx22", "serverType: cpx32").replace("userDataChange: replace", "userDataChange: in-place"));
+    fs.writeFileSync(
+      stack,
+      fs
+        .readFileSync(stack, "utf8")
+        .replace("serverType: cpx22", "serverType: cpx32")
+        .replace("userDataChange: replace", "userDataChange: in-place"),
+    );
     git(repo, "commit", "-q", "-am", "tst: cpx32");
     const out = path.join(tmp, "preview");
     const ghOutput = path.join(tmp, "github-output");
     fs.writeFileSync(ghOutput, "");
 
-    const head = sh(path.join(repo, "scripts/ci/head-cost.sh"), ["tst", out], { cwd: repo, env: { GITHUB_OUTPUT: ghOutput } });
+    const head = sh(path.join(repo, "scripts/ci/head-cost.sh"), ["tst", out], {
+      cwd: repo,
+      env: { GITHUB_OUTPUT: ghOutput },
+    });
     expect(head.stderr).toBe("");
     expect(head.status).toBe(0);
     expect(fs.readFileSync(ghOutput, "utf8")).toBe("valid=true\n");
@@ -68,12 +89,17 @@ describe("the preview scripts", () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, "base.json"), "utf8")).cost.monthlyEur).toBe(28.19);
     expect(git(repo, "worktree", "list").split("\n")).toHaveLength(1); // the temporary worktree is gone
 
-    const section = sh(path.join(repo, "scripts/ci/preview-section.sh"), ["tst", out], { cwd: repo, env: { PREVIEW_OUTCOME: "success", PREVIEW_OUTPUT: "Resources:\n    ~ 2 to update\n    17 unchanged\n" } });
+    const section = sh(path.join(repo, "scripts/ci/preview-section.sh"), ["tst", out], {
+      cwd: repo,
+      env: { PREVIEW_OUTCOME: "success", PREVIEW_OUTPUT: "Resources:\n    ~ 2 to update\n    17 unchanged\n" },
+    });
     expect(section.status).toBe(0);
     const md = fs.readFileSync(path.join(out, "section-tst.md"), "utf8");
     expect(md).toMatch(/^### ✅ `tst`\n/);
     expect(md).toContain("```text\n~ 2 to update\n17 unchanged\n```");
-    expect(md).toContain("| `server:tst-node-a` | RESCALED | 19.49 | 35.49 | +16.00 | ⚠️ RESCALE (server type cpx22 → cpx32): new order at 35.49 (a server ordered before 2026-06-15 pays 7.99) |");
+    expect(md).toContain(
+      "| `server:tst-node-a` | RESCALED | 19.49 | 35.49 | +16.00 | ⚠️ RESCALE (server type cpx22 → cpx32): new order at 35.49 (a server ordered before 2026-06-15 pays 7.99) |",
+    );
     expect(md).toContain("| **total / month** | | **28.19** | **44.19** | **+16.00** | |");
     expect(md).toContain("```mermaid");
 
@@ -82,19 +108,30 @@ describe("the preview scripts", () => {
     const fresh = sh(path.join(repo, "scripts/ci/base-cost.sh"), ["HEAD", "dev", path.join(tmp, "dev")], { cwd: repo });
     expect(fresh.status).toBe(0);
     expect(fs.readdirSync(path.join(tmp, "dev"))).toEqual(["base.new"]);
-    const gone = sh(path.join(repo, "scripts/ci/base-cost.sh"), ["0123456789abcdef0123456789abcdef01234567", "tst", path.join(tmp, "gone")], { cwd: repo });
+    const gone = sh(
+      path.join(repo, "scripts/ci/base-cost.sh"),
+      ["0123456789abcdef0123456789abcdef01234567", "tst", path.join(tmp, "gone")],
+      { cwd: repo },
+    );
     expect(gone.status).toBe(0);
-    expect(fs.readFileSync(path.join(tmp, "gone", "base.missing"), "utf8")).toMatch(/^the base commit 0123456789abcdef0123456789abcdef01234567 is not in this clone/);
+    expect(fs.readFileSync(path.join(tmp, "gone", "base.missing"), "utf8")).toMatch(
+      /^the base commit 0123456789abcdef0123456789abcdef01234567 is not in this clone/,
+    );
   });
 
   it("turn an unknown server type into the validation report as the stack's section, and say valid=false", () => {
     const file = path.join(tmp, "bad", "Pulumi.tst.yaml");
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8").replace("serverType: cpx22", "serverType: cpx99"));
+    fs.writeFileSync(
+      file,
+      fs.readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8").replace("serverType: cpx22", "serverType: cpx99"),
+    );
     const out = path.join(tmp, "bad-out");
     const ghOutput = path.join(tmp, "bad-output");
     fs.writeFileSync(ghOutput, "");
-    const head = sh(path.join(ROOT, "scripts/ci/head-cost.sh"), ["tst", out, file], { env: { GITHUB_OUTPUT: ghOutput } });
+    const head = sh(path.join(ROOT, "scripts/ci/head-cost.sh"), ["tst", out, file], {
+      env: { GITHUB_OUTPUT: ghOutput },
+    });
     expect(head.status).toBe(0);
     expect(fs.readFileSync(ghOutput, "utf8")).toBe("valid=false\n");
     expect(fs.readdirSync(out).sort()).toEqual(["validation.txt"]);
@@ -102,10 +139,14 @@ describe("the preview scripts", () => {
     expect(report).toMatch(/^Stack config "tst" has \d+ problems?; nothing was declared or changed:\n/);
     expect(report).toContain("cpx99");
 
-    const section = sh(path.join(ROOT, "scripts/ci/preview-section.sh"), ["tst", out], { env: { PREVIEW_OUTCOME: "", PREVIEW_OUTPUT: "" } });
+    const section = sh(path.join(ROOT, "scripts/ci/preview-section.sh"), ["tst", out], {
+      env: { PREVIEW_OUTCOME: "", PREVIEW_OUTPUT: "" },
+    });
     expect(section.status).toBe(0);
     const md = fs.readFileSync(path.join(out, "section-tst.md"), "utf8");
-    expect(md).toMatch(/^### ❌ `tst`: invalid stack configuration, nothing was previewed\n\n```text\nStack config "tst" has/);
+    expect(md).toMatch(
+      /^### ❌ `tst`: invalid stack configuration, nothing was previewed\n\n```text\nStack config "tst" has/,
+    );
     expect(md).toContain("cpx99");
     expect(md).not.toMatch(/^\s+at .*\(.*:\d+:\d+\)$/m);
   });
@@ -121,26 +162,45 @@ describe("the drift and acceptance scripts", () => {
   }
 
   it("drift-check records pulumi's exit code and output for the report, and exits 0", () => {
-    const bin = stub("drift-bin", "pulumi", 'echo "args: $*"\necho "error: no changes were expected but changes were proposed" >&2\nexit 255');
+    const bin = stub(
+      "drift-bin",
+      "pulumi",
+      'echo "args: $*"\necho "error: no changes were expected but changes were proposed" >&2\nexit 255',
+    );
     const out = path.join(tmp, "drift");
     const r = sh(path.join(ROOT, "scripts/ci/drift-check.sh"), ["prd", out], { pathDirs: [bin] });
     expect(r.status).toBe(0);
     expect(fs.readFileSync(path.join(out, "prd.exit"), "utf8")).toBe("255\n");
-    expect(fs.readFileSync(path.join(out, "prd.txt"), "utf8")).toBe("args: preview --stack prd --refresh --expect-no-changes --diff --non-interactive --color never\nerror: no changes were expected but changes were proposed\n");
+    expect(fs.readFileSync(path.join(out, "prd.txt"), "utf8")).toBe(
+      "args: preview --stack prd --refresh --expect-no-changes --diff --non-interactive --color never\nerror: no changes were expected but changes were proposed\n",
+    );
   });
 
   it("accept-summary passes the stack's admin key to npm run accept, appends the table to the job summary and keeps its exit code", () => {
     const record = path.join(tmp, "accept-args");
-    const pulumi = stub("accept-bin", "pulumi", '[ "$*" = "config get adminSshPrivateKey --stack tst" ] || exit 9\necho "-----BEGIN OPENSSH PRIVATE KEY-----"');
-    stub("accept-bin", "npm", `echo "$*" > "${record}"\nkey=$(echo "$*" | sed 's/.*--ssh-key \\([^ ]*\\).*/\\1/')\nstat -c %a "$key" >> "${record}"\necho "### Acceptance of nodeA: ❌ not accepted"\nexit 1`);
+    const pulumi = stub(
+      "accept-bin",
+      "pulumi",
+      '[ "$*" = "config get adminSshPrivateKey --stack tst" ] || exit 9\necho "-----BEGIN OPENSSH PRIVATE KEY-----"',
+    );
+    stub(
+      "accept-bin",
+      "npm",
+      `echo "$*" > "${record}"\nkey=$(echo "$*" | sed 's/.*--ssh-key \\([^ ]*\\).*/\\1/')\nstat -c %a "$key" >> "${record}"\necho "### Acceptance of nodeA: ❌ not accepted"\nexit 1`,
+    );
     const summary = path.join(tmp, "summary.md");
     fs.writeFileSync(summary, "# before\n");
-    const r = sh(path.join(ROOT, "scripts/ci/accept-summary.sh"), ["tst"], { pathDirs: [pulumi], env: { GITHUB_STEP_SUMMARY: summary } });
+    const r = sh(path.join(ROOT, "scripts/ci/accept-summary.sh"), ["tst"], {
+      pathDirs: [pulumi],
+      env: { GITHUB_STEP_SUMMARY: summary },
+    });
     expect(r.status).toBe(1);
     const [args, mode] = fs.readFileSync(record, "utf8").trim().split("\n");
     expect(args).toMatch(/^run --silent accept -- --stack tst --ssh-key \/tmp\/\S+\/admin-key --markdown$/);
     expect(mode).toBe("600");
     expect(fs.existsSync(args!.split(" ")[7]!)).toBe(false); // the key is removed afterwards
-    expect(fs.readFileSync(summary, "utf8")).toBe("# before\n### Acceptance of nodeA: ❌ not accepted\n**Acceptance of `tst` failed (exit 1).**\n");
+    expect(fs.readFileSync(summary, "utf8")).toBe(
+      "# before\n### Acceptance of nodeA: ❌ not accepted\n**Acceptance of `tst` failed (exit 1).**\n",
+    );
   });
 });

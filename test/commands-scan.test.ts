@@ -34,12 +34,29 @@ describe("commands in a shell script", () => {
       "./local-script --flag",
     ].join("\n");
     const found = commandsInShell(script, path.join(tmp, "script.sh"));
-    expect(names(found)).toEqual(["chroot", "curl", "dirname", "grep", "ip", "ls", "nft", "ping", "psql", "sudo", "timeout", "wc"]);
-    expect(found.find((i) => i.command === "psql")).toEqual({ command: "psql", file: path.join(tmp, "script.sh"), line: 10 });
+    expect(names(found)).toEqual([
+      "chroot",
+      "curl",
+      "dirname",
+      "grep",
+      "ip",
+      "ls",
+      "nft",
+      "ping",
+      "psql",
+      "sudo",
+      "timeout",
+      "wc",
+    ]);
+    expect(found.find((i) => i.command === "psql")).toEqual({
+      command: "psql",
+      file: path.join(tmp, "script.sh"),
+      line: 10,
+    });
     expect(found.find((i) => i.command === "nft")!.line).toBe(15);
   });
 
-  it("follows the script's own wrappers: a function that runs \"$@\", one that looks commands up, trap, bash -c, find -exec, env and xargs", () => {
+  it('follows the script\'s own wrappers: a function that runs "$@", one that looks commands up, trap, bash -c, find -exec, env and xargs', () => {
     const script = [
       'as_user() { runuser -u app -- "$@"; }',
       'need() { local c; for c in "$@"; do command -v "$c" >/dev/null || exit 1; done; }',
@@ -53,7 +70,22 @@ describe("commands in a shell script", () => {
       "env -i PATH=/usr/bin xargs -0 stat",
     ].join("\n");
     const found = commandsInShell(script, path.join(tmp, "wrappers.sh"));
-    expect(names(found)).toEqual(["bash", "env", "find", "gzip", "jq", "nmap", "pg_dump", "rm", "runuser", "shred", "stat", "tar", "umount", "xargs"]);
+    expect(names(found)).toEqual([
+      "bash",
+      "env",
+      "find",
+      "gzip",
+      "jq",
+      "nmap",
+      "pg_dump",
+      "rm",
+      "runuser",
+      "shred",
+      "stat",
+      "tar",
+      "umount",
+      "xargs",
+    ]);
     expect(found.filter((i) => i.command === "tar" || i.command === "pg_dump").map((i) => i.line)).toEqual([7, 8]);
   });
 });
@@ -92,7 +124,9 @@ describe("commands in the repository", () => {
     const first = new Map<string, string>();
     for (const i of found) if (!first.has(i.command)) first.set(i.command, `${i.file}:${i.line}`);
     const sorted = [...first.keys()].sort();
-    console.log(`${sorted.length} commands (${found.length} invocations in ${scanned.shell.length} shell scripts and ${scanned.typescript.length} TypeScript files, ${Math.round(ms)} ms):\n${sorted.map((c) => `  ${c.padEnd(30)} ${first.get(c)}`).join("\n")}`);
+    console.log(
+      `${sorted.length} commands (${found.length} invocations in ${scanned.shell.length} shell scripts and ${scanned.typescript.length} TypeScript files, ${Math.round(ms)} ms):\n${sorted.map((c) => `  ${c.padEnd(30)} ${first.get(c)}`).join("\n")}`,
+    );
 
     expect(scanned.shell).toContain("cloud-init/files/xiopro-backup");
     expect(scanned.shell).toContain("test/vm/lib.sh");
@@ -101,7 +135,9 @@ describe("commands in the repository", () => {
       expect(i.line).toBeGreaterThan(0);
       expect(i.command).toMatch(/^[A-Za-z0-9_.+@-][A-Za-z0-9_.+@:-]*$/);
     }
-    expect(sorted).toEqual(expect.arrayContaining(["bash", "ip", "nft", "pgbackrest", "psql", "restic", "ssh", "systemd-nspawn"]));
+    expect(sorted).toEqual(
+      expect.arrayContaining(["bash", "ip", "nft", "pgbackrest", "psql", "restic", "ssh", "systemd-nspawn"]),
+    );
     for (const own of ownPrograms(ROOT)) expect(sorted).not.toContain(own);
   });
 });

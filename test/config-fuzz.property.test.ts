@@ -18,32 +18,69 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 function paths(v: Json, at: (string | number)[] = []): (string | number)[][] {
   const here = [at];
   if (Array.isArray(v)) return here.concat(v.flatMap((x, i) => paths(x, [...at, i])));
-  if (v !== null && typeof v === "object") return here.concat(Object.entries(v).flatMap(([k, x]) => paths(x, [...at, k])));
+  if (v !== null && typeof v === "object")
+    return here.concat(Object.entries(v).flatMap(([k, x]) => paths(x, [...at, k])));
   return here;
 }
 
 const nasty = fc.oneof(
-  fc.constantFrom<Json>(null, true, false, 0, -1, 1e308, -1e308, 2 ** 53, 0.5, "", " ", "constructor", "__proto__", "toString", "0.0.0.0/0", "::/0", "/", "../..", "%n", "${HOME}", "{{AGENTD_USER}}", "a\nb", "\u0000", "\u2028", "\ud800", "é", "😀"),
+  fc.constantFrom<Json>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e308,
+    -1e308,
+    2 ** 53,
+    0.5,
+    "",
+    " ",
+    "constructor",
+    "__proto__",
+    "toString",
+    "0.0.0.0/0",
+    "::/0",
+    "/",
+    "../..",
+    "%n",
+    "${HOME}",
+    "{{AGENTD_USER}}",
+    "a\nb",
+    "\u0000",
+    "\u2028",
+    "\ud800",
+    "é",
+    "😀",
+  ),
   fc.double().map((d) => d as Json), // includes NaN and ±Infinity, as a YAML .nan/.inf would be
   fc.integer({ min: -(2 ** 31), max: 2 ** 31 }).map((n) => n as Json),
   fc.string({ unit: "binary", maxLength: 40 }).map((s) => s as Json),
   fc.string({ maxLength: 3 }).map((s) => s.repeat(20_000) as Json),
   fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }).map((a) => a as Json),
-  fc.dictionary(fc.constantFrom("constructor", "__proto__", "toString", "valueOf", "x"), fc.string({ maxLength: 5 }), { maxKeys: 2 }).map((d) => d as Json),
+  fc
+    .dictionary(fc.constantFrom("constructor", "__proto__", "toString", "valueOf", "x"), fc.string({ maxLength: 5 }), {
+      maxKeys: 2,
+    })
+    .map((d) => d as Json),
 );
 
-type Mutation = { kind: "set"; value: Json } | { kind: "delete" } | { kind: "duplicate" } | { kind: "rename"; to: string };
+type Mutation =
+  { kind: "set"; value: Json } | { kind: "delete" } | { kind: "duplicate" } | { kind: "rename"; to: string };
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   nasty.map((value) => ({ kind: "set" as const, value })),
   fc.constant({ kind: "delete" as const }),
   fc.constant({ kind: "duplicate" as const }),
-  fc.constantFrom("constructor", "__proto__", "toString", "hasOwnProperty", "x-unknown", "Domain").map((to) => ({ kind: "rename" as const, to })),
+  fc
+    .constantFrom("constructor", "__proto__", "toString", "hasOwnProperty", "x-unknown", "Domain")
+    .map((to) => ({ kind: "rename" as const, to })),
 );
 
 /** Applies a mutation at a path (the root itself is left alone: a stack file is always a map). */
 function mutate(root: { [k: string]: Json }, path: (string | number)[], m: Mutation): void {
   if (path.length === 0) return;
-  const parent = path.slice(0, -1).reduce<Json>((v, k) => (v as Record<string | number, Json>)[k]!, root) as Record<string | number, Json> | Json[];
+  const parent = path.slice(0, -1).reduce<Json>((v, k) => (v as Record<string | number, Json>)[k]!, root) as
+    Record<string | number, Json> | Json[];
   const key = path[path.length - 1]!;
   const old = (parent as Record<string | number, Json>)[key]!;
   if (m.kind === "set") (parent as Record<string | number, Json>)[key] = m.value;
@@ -53,7 +90,13 @@ function mutate(root: { [k: string]: Json }, path: (string | number)[], m: Mutat
   } else if (m.kind === "duplicate") {
     // A list gets the entry twice; a map cannot hold a key twice, so the value is written again.
     if (Array.isArray(parent)) parent.push(structuredClone(old));
-    else Object.defineProperty(parent, `${key}`, { value: structuredClone(old), enumerable: true, writable: true, configurable: true });
+    else
+      Object.defineProperty(parent, `${key}`, {
+        value: structuredClone(old),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   } else if (!Array.isArray(parent)) {
     delete (parent as Record<string, Json>)[key];
     Object.defineProperty(parent, m.to, { value: old, enumerable: true, writable: true, configurable: true });
@@ -78,7 +121,11 @@ function inSchema(parts: string[]): boolean {
   if (!Object.hasOwn(CONFIG_KEYS, parts[0]!)) return false;
   let doc = docOf((CONFIG_KEYS as Record<string, z.core.$ZodType>)[parts[0]!]!);
   for (const p of parts.slice(1)) {
-    const next: z.core.$ZodType | undefined = doc.fields ? (Object.hasOwn(doc.fields, p) ? doc.fields[p] : undefined) : doc.item;
+    const next: z.core.$ZodType | undefined = doc.fields
+      ? Object.hasOwn(doc.fields, p)
+        ? doc.fields[p]
+        : undefined
+      : doc.item;
     if (!next) return false;
     doc = docOf(next);
   }
@@ -116,7 +163,10 @@ describe("the config boundary under random damage", () => {
             return;
           }
           const plan = buildPlan(r.config, stack);
-          for (const node of plan.nodes) renderUserData(plan, node, { volumeIds: Object.fromEntries(node.volumes.map((v, n) => [v.key, String(100000 + n)])) });
+          for (const node of plan.nodes)
+            renderUserData(plan, node, {
+              volumeIds: Object.fromEntries(node.volumes.map((v, n) => [v.key, String(100000 + n)])),
+            });
         }),
         { numRuns: 400, seed: Number(process.env.XIOPRO_FUZZ_SEED ?? 20261130) },
       );

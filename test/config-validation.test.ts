@@ -17,14 +17,18 @@ describe("stack config validation", () => {
   it("names an unknown server type, lists the catalog and suggests the closest name", () => {
     const out = problemsOf("tst", (c) => (c.nodeA.serverType = "cpx222"));
     expect(out).toHaveLength(1);
-    expect(out[0]).toMatch(/^xiopro-infra:nodeA\.serverType: "cpx222" is not a Hetzner server type in the catalog \(2026-06-15\) \| use one of .*cpx22.* \(did you mean "cpx22"\?\)$/);
+    expect(out[0]).toMatch(
+      /^xiopro-infra:nodeA\.serverType: "cpx222" is not a Hetzner server type in the catalog \(2026-06-15\) \| use one of .*cpx22.* \(did you mean "cpx22"\?\)$/,
+    );
   });
 
   it("refuses an image whose pgBackRest cannot use the SFTP repository the config asks for", () => {
-    expect(problemsOf("tst", (c) => {
-      c.nodeA.image = "debian-12";
-      c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
-    })).toEqual([
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.image = "debian-12";
+        c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
+      }),
+    ).toEqual([
       'xiopro-infra:nodeA.image: "debian-12" ships pgBackRest 2.45, which cannot use the SFTP repository (backup.repository.kind: sftp needs 2.48 or later) | use debian-13 or ubuntu-24.04, or an s3 repository',
     ]);
     expect(problemsOf("tst", (c) => (c.nodeA.image = "debian-12"))).toEqual([]);
@@ -35,9 +39,15 @@ describe("stack config validation", () => {
     raw.nodeA.image = "ubuntu-24.04";
     const r = loadConfig(toRaw(raw));
     expect(r.ok && r.notices).toEqual([
-      { key: "xiopro-infra:nodeA.image", message: '"ubuntu-24.04" (Ubuntu 24.04 (noble)) is accepted, but this repository\'s tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant' },
+      {
+        key: "xiopro-infra:nodeA.image",
+        message:
+          '"ubuntu-24.04" (Ubuntu 24.04 (noble)) is accepted, but this repository\'s tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant',
+      },
     ]);
-    expect(problemsOf("tst", (c) => (c.nodeA.image = "rocky-9"))).toEqual(['xiopro-infra:nodeA.image: "rocky-9" is not a supported image | use one of debian-13, debian-12, ubuntu-24.04']);
+    expect(problemsOf("tst", (c) => (c.nodeA.image = "rocky-9"))).toEqual([
+      'xiopro-infra:nodeA.image: "rocky-9" is not a supported image | use one of debian-13, debian-12, ubuntu-24.04',
+    ]);
   });
 
   it("rejects an unknown location with the list of locations", () => {
@@ -61,20 +71,38 @@ describe("stack config validation", () => {
     expect(problemsOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/29" })))).toEqual([
       'xiopro-infra:network.subnet: "10.1.1.0/29" has no free address for nodeA, nodeC, nodeD (automatic addresses start at 10.1.1.10, the last usable is 10.1.1.6) | use a /28 or larger, or give nodeA.privateIp and nodeC.privateIp and nodeD.privateIp inside the subnet',
     ]);
-    expect(problemsOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" })))).toEqual([]);
-    expect(planOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" }))).nodes.map((n) => n.privateIp)).toEqual(["10.1.1.10", "10.1.1.11", "10.1.1.12"]);
+    expect(problemsOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" })))).toEqual(
+      [],
+    );
+    expect(
+      planOf("tst", (c) => (three(c), (c.network = { cidr: "10.1.0.0/16", subnet: "10.1.1.0/28" }))).nodes.map(
+        (n) => n.privateIp,
+      ),
+    ).toEqual(["10.1.1.10", "10.1.1.11", "10.1.1.12"]);
   });
 
   it("takes mount points apart: no . or .., normal form, nothing inside /proc, /sys, /dev, /run, no system directory hidden", () => {
     const at = (mountPoint: string) => problemsOf("tst", (c) => (c.nodeA.volumes[1].mountPoint = mountPoint));
     const key = "xiopro-infra:nodeA.volumes[1].mountPoint";
-    expect(at("/srv/../etc")).toEqual([`${key}: "/srv/../etc" has . or .. in it | write the path it means without them (/etc)`]);
-    expect(at("/srv/./agentd")).toEqual([`${key}: "/srv/./agentd" has . or .. in it | write the path it means without them (/srv/agentd)`]);
+    expect(at("/srv/../etc")).toEqual([
+      `${key}: "/srv/../etc" has . or .. in it | write the path it means without them (/etc)`,
+    ]);
+    expect(at("/srv/./agentd")).toEqual([
+      `${key}: "/srv/./agentd" has . or .. in it | write the path it means without them (/srv/agentd)`,
+    ]);
     expect(at("//srv//agentd")).toEqual([`${key}: "//srv//agentd" is not in normal form | write /srv/agentd`]);
-    expect(at("/proc/xiopro")).toEqual([`${key}: "/proc/xiopro" is inside /proc, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`]);
-    expect(at("/run/data")).toEqual([`${key}: "/run/data" is inside /run, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`]);
-    expect(at("/var/lib")).toEqual([`${key}: "/var/lib" would hide the system directory /var/lib | mount below it, e.g. /var/lib/postgresql or /srv/agentd`]);
-    expect(at("/usr")).toEqual([`${key}: "/usr" would hide the system directory /usr | mount below it, e.g. /var/lib/postgresql or /srv/agentd`]);
+    expect(at("/proc/xiopro")).toEqual([
+      `${key}: "/proc/xiopro" is inside /proc, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`,
+    ]);
+    expect(at("/run/data")).toEqual([
+      `${key}: "/run/data" is inside /run, a kernel or runtime filesystem | mount the volume below /srv or /var/lib`,
+    ]);
+    expect(at("/var/lib")).toEqual([
+      `${key}: "/var/lib" would hide the system directory /var/lib | mount below it, e.g. /var/lib/postgresql or /srv/agentd`,
+    ]);
+    expect(at("/usr")).toEqual([
+      `${key}: "/usr" would hide the system directory /usr | mount below it, e.g. /var/lib/postgresql or /srv/agentd`,
+    ]);
     expect(at("/srv/models")).toEqual([]);
   });
 
@@ -104,20 +132,33 @@ describe("stack config validation", () => {
   });
 
   it("rejects Grafana without Prometheus on its node, two monitoring nodes, and alert delivery with no monitoring", () => {
-    expect(problemsOf("tst", (c) => {
-      c.nodeD = { enabled: true, serverType: "cpx22", services: ["grafana", "monitoring"] };
-      c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring");
-    })).toEqual(['xiopro-infra:nodeD.services: "grafana" runs on nodeA and nodeD, but it may run on one node only | remove grafana from all but one node', 'xiopro-infra:nodeA.services: lists "grafana" but not "monitoring" | add "monitoring" to nodeA.services, or move grafana to the node that runs monitoring']);
-    expect(problemsOf("tst", (c) => (c.nodeD = { enabled: true, serverType: "cpx22", services: ["monitoring"] }))).toEqual([
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeD = { enabled: true, serverType: "cpx22", services: ["grafana", "monitoring"] };
+        c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring");
+      }),
+    ).toEqual([
+      'xiopro-infra:nodeD.services: "grafana" runs on nodeA and nodeD, but it may run on one node only | remove grafana from all but one node',
+      'xiopro-infra:nodeA.services: lists "grafana" but not "monitoring" | add "monitoring" to nodeA.services, or move grafana to the node that runs monitoring',
+    ]);
+    expect(
+      problemsOf("tst", (c) => (c.nodeD = { enabled: true, serverType: "cpx22", services: ["monitoring"] })),
+    ).toEqual([
       'xiopro-infra:nodeD.services: "monitoring" runs on nodeA and nodeD, but it may run on one node only | remove monitoring from all but one node',
     ]);
-    expect(problemsOf("tst", (c) => (c.monitoring = { webhook: { url: "http://hooks.example.com/x?token=1" } }))).toEqual([
+    expect(
+      problemsOf("tst", (c) => (c.monitoring = { webhook: { url: "http://hooks.example.com/x?token=1" } })),
+    ).toEqual([
       'xiopro-infra:monitoring.webhook.url: "http://hooks.example.com/x?token=1" is not valid | write an https:// URL without a query string',
     ]);
-    expect(problemsOf("tst", (c) => {
-      c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring" && s !== "grafana");
-      c.monitoring = { webhook: { url: "https://hooks.example.com/x" } };
-    })).toEqual(['xiopro-infra:monitoring: configures alert delivery, but no enabled node runs the monitoring service | add "monitoring" to nodeA.services (or a dedicated node\'s)']);
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring" && s !== "grafana");
+        c.monitoring = { webhook: { url: "https://hooks.example.com/x" } };
+      }),
+    ).toEqual([
+      'xiopro-infra:monitoring: configures alert delivery, but no enabled node runs the monitoring service | add "monitoring" to nodeA.services (or a dedicated node\'s)',
+    ]);
   });
 
   it("rejects the reserved gateway address", () => {
@@ -145,7 +186,9 @@ describe("stack config validation", () => {
   });
 
   it("rejects a custom interface without exposure class, owner or justification", () => {
-    const out = problemsOf("tst", (c) => c.nodeA.services.push({ name: "metrics-relay", interfaces: [{ port: 7000 }] }));
+    const out = problemsOf("tst", (c) =>
+      c.nodeA.services.push({ name: "metrics-relay", interfaces: [{ port: 7000 }] }),
+    );
     expect(out).toEqual([
       "xiopro-infra:nodeA.services[9].interfaces[0].class: is required but not set | set it in the stack file (see docs/config.md: Exposure class: A public, B overlay, C private network, D localhost)",
       "xiopro-infra:nodeA.services[9].interfaces[0].owner: is required but not set | set it in the stack file (see docs/config.md: Who answers for this interface (team or person))",
@@ -193,11 +236,16 @@ describe("stack config validation", () => {
     raw.values["xiopro-infar:ingress"] = raw.values["xiopro-infra:ingress"]!;
     raw.values["hcloud:endpoint"] = "https://api.hetzner.cloud/v1";
     const r = loadConfig(raw);
-    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual(['xiopro-infar:ingress: is not read: its project prefix "xiopro-infar" is not xiopro-infra | write xiopro-infra:ingress']);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual([
+      'xiopro-infar:ingress: is not read: its project prefix "xiopro-infar" is not xiopro-infra | write xiopro-infra:ingress',
+    ]);
   });
 
   it("refuses .inf and .nan in a stack file instead of turning them into a default", () => {
-    const r = parseStackYaml("config:\n  xiopro-infra:agentd:\n    workers: .inf\n    user: agentd\n  xiopro-infra:dns:\n    ttl: .nan\n", "Pulumi.tst.yaml");
+    const r = parseStackYaml(
+      "config:\n  xiopro-infra:agentd:\n    workers: .inf\n    user: agentd\n  xiopro-infra:dns:\n    ttl: .nan\n",
+      "Pulumi.tst.yaml",
+    );
     expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message}`)).toEqual([
       "Pulumi.tst.yaml: xiopro-infra:agentd.workers: is not a finite number (.inf or .nan)",
       "Pulumi.tst.yaml: xiopro-infra:dns.ttl: is not a finite number (.inf or .nan)",
@@ -205,7 +253,8 @@ describe("stack config validation", () => {
   });
 
   it("refuses a public site in front of a platform port (database, Caddy admin, Alertmanager)", () => {
-    const site = (service: string) => problemsOf("tst", (c) => (c.ingress.sites = [{ hostname: "x.tst.xiopro.example", service }]));
+    const site = (service: string) =>
+      problemsOf("tst", (c) => (c.ingress.sites = [{ hostname: "x.tst.xiopro.example", service }]));
     const never = (svc: string, port: number, itf: string) =>
       `xiopro-infra:ingress.sites[0].service: "${svc}" must never be public: its localhost port ${port} (${itf}) is for the node itself | point the site at agentd-web, or at a service of your own with a class D interface`;
     expect(site("postgresql")).toEqual([never("postgresql", 5432, "postgres-local")]);
@@ -215,15 +264,28 @@ describe("stack config validation", () => {
   });
 
   it("checks the agent runtime's commands against ExecStart's grammar, refuses root and multi-line environment values", () => {
-    const fix = "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -";
+    const fix =
+      "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -";
     const cmd = (webCommand: string) => problemsOf("tst", (c) => (c.agentd = { ...c.agentd, webCommand }));
-    expect(cmd("bin/agentd web\nUser=root")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd web\\nUser=root" contains a line break (U+000A) at position 15 | ${fix}`]);
-    expect(cmd("bin/agentd %n")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd %n" has "%" in "%n" (a systemd specifier) | ${fix}`]);
-    expect(cmd("bin/agentd $HOME")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd $HOME" has "$" in "$HOME" (a variable) | ${fix}`]);
-    expect(cmd("/bin/sh -c x")).toEqual([`xiopro-infra:agentd.webCommand: "/bin/sh -c x" starts with "/bin/sh", which is not a path inside the release | ${fix}`]);
-    expect(cmd("bin/agentd  web")).toEqual([`xiopro-infra:agentd.webCommand: "bin/agentd  web" has an empty word (leading, trailing or double space) | ${fix}`]);
+    expect(cmd("bin/agentd web\nUser=root")).toEqual([
+      `xiopro-infra:agentd.webCommand: "bin/agentd web\\nUser=root" contains a line break (U+000A) at position 15 | ${fix}`,
+    ]);
+    expect(cmd("bin/agentd %n")).toEqual([
+      `xiopro-infra:agentd.webCommand: "bin/agentd %n" has "%" in "%n" (a systemd specifier) | ${fix}`,
+    ]);
+    expect(cmd("bin/agentd $HOME")).toEqual([
+      `xiopro-infra:agentd.webCommand: "bin/agentd $HOME" has "$" in "$HOME" (a variable) | ${fix}`,
+    ]);
+    expect(cmd("/bin/sh -c x")).toEqual([
+      `xiopro-infra:agentd.webCommand: "/bin/sh -c x" starts with "/bin/sh", which is not a path inside the release | ${fix}`,
+    ]);
+    expect(cmd("bin/agentd  web")).toEqual([
+      `xiopro-infra:agentd.webCommand: "bin/agentd  web" has an empty word (leading, trailing or double space) | ${fix}`,
+    ]);
     expect(cmd("bin/agentd web --port=8000")).toEqual([]);
-    expect(problemsOf("tst", (c) => (c.agentd = { ...c.agentd, user: "root", environment: { MODE: "a\u2028b" } }))).toEqual([
+    expect(
+      problemsOf("tst", (c) => (c.agentd = { ...c.agentd, user: "root", environment: { MODE: "a\u2028b" } })),
+    ).toEqual([
       'xiopro-infra:agentd.user: "root" would run the agent runtime with every privilege | use a user of its own, e.g. agentd (the default)',
       'xiopro-infra:agentd.environment.MODE: "a\u2028b" contains a control character (U+2028) at position 2 | use a single line of printable text',
     ]);
@@ -231,17 +293,32 @@ describe("stack config validation", () => {
 
   it("refuses a stack file that is not valid UTF-8, naming the line and byte", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "utf8-"));
-    fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), Buffer.concat([Buffer.from('config:\n  xiopro-infra:domain: "x'), Buffer.from([0xff]), Buffer.from('.example"\n')]));
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.bad.yaml"),
+      Buffer.concat([
+        Buffer.from('config:\n  xiopro-infra:domain: "x'),
+        Buffer.from([0xff]),
+        Buffer.from('.example"\n'),
+      ]),
+    );
     const r = readStackFile(dir, "bad");
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(r.ok ? [] : r.problems).toEqual([{ key: "Pulumi.bad.yaml:2", message: "is not valid UTF-8 (byte 34: 0xff)", fix: "save the file as UTF-8" }]);
+    expect(r.ok ? [] : r.problems).toEqual([
+      { key: "Pulumi.bad.yaml:2", message: "is not valid UTF-8 (byte 34: 0xff)", fix: "save the file as UTF-8" },
+    ]);
   });
 
   it("refuses secrets in plain sight: a plain hcloud:token, secret-named plain environment, credentials in a URL", () => {
     const raw = toRaw(stackObject("tst"));
     raw.values["hcloud:token"] = "fake-plain-hcloud-token";
-    raw.values["xiopro-infra:agentd"] = JSON.stringify({ workers: 1, user: "agentd", environment: { OPENAI_API_KEY: "fake-sk-1", LOG_LEVEL: "info" } });
-    raw.values["xiopro-infra:monitoring"] = JSON.stringify({ webhook: { url: "https://bot:fake-pw@chat.example/hook" } });
+    raw.values["xiopro-infra:agentd"] = JSON.stringify({
+      workers: 1,
+      user: "agentd",
+      environment: { OPENAI_API_KEY: "fake-sk-1", LOG_LEVEL: "info" },
+    });
+    raw.values["xiopro-infra:monitoring"] = JSON.stringify({
+      webhook: { url: "https://bot:fake-pw@chat.example/hook" },
+    });
     const r = loadConfig(raw);
     const out = r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`);
     expect(out).toEqual([
@@ -253,18 +330,32 @@ describe("stack config validation", () => {
   });
 
   it("refuses a plain value beside encrypted ones in a map of secrets", () => {
-    const r = parseStackYaml("config:\n  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n", "Pulumi.tst.yaml");
+    const r = parseStackYaml(
+      "config:\n  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n",
+      "Pulumi.tst.yaml",
+    );
     expect(r.ok ? [] : r.problems).toEqual([
-      { key: "Pulumi.tst.yaml: xiopro-infra:providerKeys.ANTHROPIC_API_KEY", message: "is plain text beside encrypted values", fix: "run: pulumi config set --secret --path 'xiopro-infra:providerKeys.ANTHROPIC_API_KEY' <value>" },
+      {
+        key: "Pulumi.tst.yaml: xiopro-infra:providerKeys.ANTHROPIC_API_KEY",
+        message: "is plain text beside encrypted values",
+        fix: "run: pulumi config set --secret --path 'xiopro-infra:providerKeys.ANTHROPIC_API_KEY' <value>",
+      },
     ]);
   });
 
   it("under pulumi up, reads the stack file too: the engine hands a mixed map over as one secret", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-mixed-"));
-    const mixed = "  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n";
-    fs.writeFileSync(path.join(dir, "Pulumi.tst.yaml"), fs.readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8") + mixed);
+    const mixed =
+      "  xiopro-infra:providerKeys:\n    OPENAI_API_KEY:\n      secure: AAABAKe0\n    ANTHROPIC_API_KEY: fake-plain-value\n";
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.tst.yaml"),
+      fs.readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8") + mixed,
+    );
     const raw = toRaw(stackObject("tst"));
-    raw.values["xiopro-infra:providerKeys"] = JSON.stringify({ OPENAI_API_KEY: "fake-sk-1", ANTHROPIC_API_KEY: "fake-plain-value" });
+    raw.values["xiopro-infra:providerKeys"] = JSON.stringify({
+      OPENAI_API_KEY: "fake-sk-1",
+      ANTHROPIC_API_KEY: "fake-plain-value",
+    });
     const pulumi = await import("@pulumi/pulumi");
     pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys, "xiopro-infra:providerKeys"]);
     const { planFromRuntime } = await import("../infra/program");
@@ -289,13 +380,32 @@ describe("stack config validation", () => {
     expect(
       problemsOf("tst", (c) => {
         c.ingress.sites = [{ hostname: "tst-node-a.tst.xiopro.example", service: "agentd-web" }];
-        c.sshPublicKeys = [c.sshPublicKeys[0], `${c.sshPublicKeys[0].split(" ").slice(0, 2).join(" ")} another-comment`];
+        c.sshPublicKeys = [
+          c.sshPublicKeys[0],
+          `${c.sshPublicKeys[0].split(" ").slice(0, 2).join(" ")} another-comment`,
+        ];
         c.nodeA.labels = { stack: "mine", team: "platform" };
         c.nodeA.services.push(
-          { name: "metrics-proxy", interfaces: [{ port: 5432, class: "C", owner: "ml", justification: "a proxy for metrics" }, { port: 7000, class: "C", owner: "ml", justification: "its api port" }] },
-          { name: "other", interfaces: [{ port: 7000, class: "D", owner: "ml", justification: "another service" }, { port: 7000, protocol: "udp", class: "D", owner: "ml", justification: "udp is another port" }] },
+          {
+            name: "metrics-proxy",
+            interfaces: [
+              { port: 5432, class: "C", owner: "ml", justification: "a proxy for metrics" },
+              { port: 7000, class: "C", owner: "ml", justification: "its api port" },
+            ],
+          },
+          {
+            name: "other",
+            interfaces: [
+              { port: 7000, class: "D", owner: "ml", justification: "another service" },
+              { port: 7000, protocol: "udp", class: "D", owner: "ml", justification: "udp is another port" },
+            ],
+          },
         );
-        c.nodeA.volumes = Array.from({ length: 17 }, (_, i) => ({ name: `v${i}`, sizeGb: 10, mountPoint: i === 0 ? "/var/lib/postgresql" : `/srv/v${i}` }));
+        c.nodeA.volumes = Array.from({ length: 17 }, (_, i) => ({
+          name: `v${i}`,
+          sizeGb: 10,
+          mountPoint: i === 0 ? "/var/lib/postgresql" : `/srv/v${i}`,
+        }));
       }),
     ).toEqual([
       "xiopro-infra:nodeA.labels.stack: is set by the toolkit | remove it; the toolkit sets env, node, role, managed-by, stack",
@@ -318,9 +428,13 @@ describe("stack config validation", () => {
       "xiopro-infra:protection.pulumiProtect: is off in prd: a stray pulumi destroy or console click deletes the database volume | set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]",
       "xiopro-infra:agentd.workers: is 0, but nodeA runs agentd-worker | set workers to 1 or more, or remove agentd-worker from the services",
     ]);
-    expect(problemsOf("prd", (c) => (risky(c), (c.acceptedRisks = ["prd-without-backups", "prd-without-protection"])))).toEqual([]);
+    expect(
+      problemsOf("prd", (c) => (risky(c), (c.acceptedRisks = ["prd-without-backups", "prd-without-protection"]))),
+    ).toEqual([]);
     expect(problemsOf("tst", risky)).toEqual([]);
-    expect(problemsOf("prd", (c) => (c.acceptedRisks = ["yolo"]))[0]).toMatch(/^xiopro-infra:acceptedRisks\[0\]: "yolo" /);
+    expect(problemsOf("prd", (c) => (c.acceptedRisks = ["yolo"]))[0]).toMatch(
+      /^xiopro-infra:acceptedRisks\[0\]: "yolo" /,
+    );
   });
 
   it("refuses Caddyfile placeholder syntax in the ACME e-mail instead of letting Caddy expand it", () => {
@@ -372,8 +486,10 @@ describe("stack config validation", () => {
   });
 
   it("refuses an allowlist that opens SSH to the internet, however the range is spelled", () => {
-    const open = (cidr: string, i = 0) => `xiopro-infra:adminPath.sshAllowlist[${i}]: "${cidr}" opens SSH to the whole internet | list only the operator's own addresses`;
-    const allow = (...sshAllowlist: string[]) => problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
+    const open = (cidr: string, i = 0) =>
+      `xiopro-infra:adminPath.sshAllowlist[${i}]: "${cidr}" opens SSH to the whole internet | list only the operator's own addresses`;
+    const allow = (...sshAllowlist: string[]) =>
+      problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
     expect(allow("0.0.0.0/0")).toEqual([open("0.0.0.0/0")]);
     expect(allow("198.51.100.7/32", "0::/0", "0.0.0.0/00")).toEqual([open("0::/0", 1), open("0.0.0.0/00", 2)]);
     expect(allow("0.0.0.0/1", "128.0.0.0/1", "2001:db8::/32")).toEqual([
@@ -383,12 +499,37 @@ describe("stack config validation", () => {
       "xiopro-infra:adminPath.sshAllowlist: ::/1, 8000::/2, c000::/2 together open SSH to every IPv6 address | list only the operator's own addresses",
     ]);
     // A gap of one address is not everything.
-    expect(allow("0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/4", "240.0.0.0/5", "248.0.0.0/6", "252.0.0.0/7", "254.0.0.0/8", "255.0.0.0/9", "255.128.0.0/10")).toEqual([]);
+    expect(
+      allow(
+        "0.0.0.0/1",
+        "128.0.0.0/2",
+        "192.0.0.0/3",
+        "224.0.0.0/4",
+        "240.0.0.0/5",
+        "248.0.0.0/6",
+        "252.0.0.0/7",
+        "254.0.0.0/8",
+        "255.0.0.0/9",
+        "255.128.0.0/10",
+      ),
+    ).toEqual([]);
   });
 
   it("parses allowlist ranges: dotted decimal, canonical, no host bits, no IPv4-mapped IPv6", () => {
-    const allow = (...sshAllowlist: string[]) => problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
-    expect(allow("0/0", "010.0.0.0/8", "198.51.100.7/24", "2001:0DB8::/32", "::ffff:0.0.0.0/96", "198.51.100.7", "2001:db8:7::/48", "198.51.100.7/32")).toEqual([
+    const allow = (...sshAllowlist: string[]) =>
+      problemsOf("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist }));
+    expect(
+      allow(
+        "0/0",
+        "010.0.0.0/8",
+        "198.51.100.7/24",
+        "2001:0DB8::/32",
+        "::ffff:0.0.0.0/96",
+        "198.51.100.7",
+        "2001:db8:7::/48",
+        "198.51.100.7/32",
+      ),
+    ).toEqual([
       'xiopro-infra:adminPath.sshAllowlist[0]: "0/0" is not a dotted-decimal IPv4 CIDR | write four decimal octets, e.g. 198.51.100.7/32',
       'xiopro-infra:adminPath.sshAllowlist[1]: "010.0.0.0/8" is not a dotted-decimal IPv4 CIDR | write four decimal octets, e.g. 198.51.100.7/32',
       'xiopro-infra:adminPath.sshAllowlist[2]: "198.51.100.7/24" has host bits set | write the network address: 198.51.100.0/24',
@@ -416,8 +557,12 @@ describe("stack config validation", () => {
         c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
         c.nodeD = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
       }),
-    ).toEqual(['xiopro-infra:nodeD.services: "wal-receiver" runs on nodeC and nodeD, but it may run on one node only | remove wal-receiver from all but one node']);
-    expect(problemsOf("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }))).toEqual([]);
+    ).toEqual([
+      'xiopro-infra:nodeD.services: "wal-receiver" runs on nodeC and nodeD, but it may run on one node only | remove wal-receiver from all but one node',
+    ]);
+    expect(
+      problemsOf("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] })),
+    ).toEqual([]);
   });
 
   it("requires the database to live on a volume", () => {
@@ -442,7 +587,13 @@ describe("secrets in config", () => {
   });
 
   it("needs the alert-delivery secrets only when delivery asks for them", () => {
-    const obj = { ...stackObject("tst"), monitoring: { email: { to: ["ops@x.example"], from: "a@x.example", smarthost: "smtp.x.example:587", username: "alerts" }, webhook: { url: "https://hooks.x.example/a" } } };
+    const obj = {
+      ...stackObject("tst"),
+      monitoring: {
+        email: { to: ["ops@x.example"], from: "a@x.example", smarthost: "smtp.x.example:587", username: "alerts" },
+        webhook: { url: "https://hooks.x.example/a" },
+      },
+    };
     const raw = toRaw(obj);
     for (const k of ["xiopro-infra:alertSmtpPassword", "xiopro-infra:alertWebhookToken"]) delete raw.values[k];
     const r = loadConfig(raw);
@@ -463,11 +614,21 @@ describe("secrets in config", () => {
 
   it("lists missing secrets as pending instead of failing when asked (offline plan)", () => {
     const r = loadConfig(toRaw(stackObject("prd"), [], { secrets: false }), { requireSecrets: false });
-    expect(r.ok && r.pendingSecrets.map((s) => s.key)).toEqual(["resticPassword", "pgbackrestCipherPass", "backupS3AccessKey", "backupS3SecretKey", "tailscaleAuthKey", "adminSshPrivateKey"]);
+    expect(r.ok && r.pendingSecrets.map((s) => s.key)).toEqual([
+      "resticPassword",
+      "pgbackrestCipherPass",
+      "backupS3AccessKey",
+      "backupS3SecretKey",
+      "tailscaleAuthKey",
+      "adminSshPrivateKey",
+    ]);
   });
 
   it("reads provider keys set per entry with --path --secret without exposing values", () => {
-    const r = parseStackYaml("config:\n  xiopro-infra:providerKeys:\n    OPENROUTER_API_KEY:\n      secure: v1:abc\n", "Pulumi.x.yaml");
+    const r = parseStackYaml(
+      "config:\n  xiopro-infra:providerKeys:\n    OPENROUTER_API_KEY:\n      secure: v1:abc\n",
+      "Pulumi.x.yaml",
+    );
     expect(r.ok && r.raw.values["xiopro-infra:providerKeys"]).toBe('{"OPENROUTER_API_KEY":"[secret]"}');
     expect(r.ok && [...r.raw.secretKeys]).toEqual(["xiopro-infra:providerKeys"]);
   });
@@ -484,12 +645,21 @@ describe("stack file reading", () => {
     const r = readStackFile(ROOT, "staging");
     expect(r).toEqual({
       ok: false,
-      problems: [{ key: "Pulumi.staging.yaml", message: "does not exist", fix: "use one of the stacks prd, tst, or create Pulumi.staging.yaml from Pulumi.tst.yaml (the worked example)" }],
+      problems: [
+        {
+          key: "Pulumi.staging.yaml",
+          message: "does not exist",
+          fix: "use one of the stacks prd, tst, or create Pulumi.staging.yaml from Pulumi.tst.yaml (the worked example)",
+        },
+      ],
     });
   });
 
   it("keeps secure values secret and never exposes their ciphertext", () => {
-    const r = parseStackYaml("config:\n  xiopro-infra:environment: tst\n  hcloud:token:\n    secure: v1:abc==\n", "Pulumi.x.yaml");
+    const r = parseStackYaml(
+      "config:\n  xiopro-infra:environment: tst\n  hcloud:token:\n    secure: v1:abc==\n",
+      "Pulumi.x.yaml",
+    );
     expect(r.ok && r.raw.values["hcloud:token"]).toBe("[secret]");
     expect(r.ok && [...r.raw.secretKeys]).toEqual(["hcloud:token"]);
   });

@@ -16,7 +16,12 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 /** Runs the CLI with PATH = extra dirs + node + system dirs (no real pulumi unless a test adds one). */
 function cost(args: string[], pathDirs: string[] = []) {
   const env = { ...process.env, PATH: [...pathDirs, NODE_DIR, "/usr/bin", "/bin"].join(":") };
-  return spawnSync(TSX, [path.join(ROOT, "scripts/cost/cli.ts"), ...args], { cwd: tmp, encoding: "utf8", timeout: 120_000, env });
+  return spawnSync(TSX, [path.join(ROOT, "scripts/cost/cli.ts"), ...args], {
+    cwd: tmp,
+    encoding: "utf8",
+    timeout: 120_000,
+    env,
+  });
 }
 
 /** A copy of a stack file with `edit` applied to its text, named like the stack (Pulumi.<stack>.yaml). */
@@ -35,7 +40,9 @@ describe("npm run cost (offline plan)", () => {
     const r = cost(["--stack", "prd", "--source", "plan"]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Cost of stack prd, EUR per month, VAT excluded, catalog 2026-06-15\nSource: offline plan \(the program under Pulumi mocks\): --source plan\n/);
+    expect(r.stdout).toMatch(
+      /^Cost of stack prd, EUR per month, VAT excluded, catalog 2026-06-15\nSource: offline plan \(the program under Pulumi mocks\): --source plan\n/,
+    );
     expect(r.stdout).toMatch(/^server:prd-node-a\s+cpx62 in fsn1 \(16 vCPU, 32 GB\)\s+129\.99$/m);
     expect(r.stdout).toMatch(/^total\s+per year 2161\.68\s+180\.14$/m);
   });
@@ -51,8 +58,22 @@ describe("npm run cost (offline plan)", () => {
     const base = cost(["--stack", "tst", "--source", "plan", "--json"]);
     expect(base.status).toBe(0);
     const doc = JSON.parse(base.stdout);
-    expect(doc).toMatchObject({ format: "xiopro-cost/1", stack: "tst", source: "offline-plan", cost: { monthlyEur: 28.19, catalogDate: "2026-06-15" } });
-    expect(doc.servers).toEqual([expect.objectContaining({ name: "tst-node-a", serverType: "cpx22", location: "fsn1", image: "debian-13", userDataChange: "replace", userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+    expect(doc).toMatchObject({
+      format: "xiopro-cost/1",
+      stack: "tst",
+      source: "offline-plan",
+      cost: { monthlyEur: 28.19, catalogDate: "2026-06-15" },
+    });
+    expect(doc.servers).toEqual([
+      expect.objectContaining({
+        name: "tst-node-a",
+        serverType: "cpx22",
+        location: "fsn1",
+        image: "debian-13",
+        userDataChange: "replace",
+        userDataFingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
+      }),
+    ]);
     fs.writeFileSync(path.join(tmp, "base.json"), base.stdout);
 
     const file = stackFile("pr", "tst", (t) => t.replace("serverType: cpx22", "serverType: cpx32"));
@@ -60,7 +81,9 @@ describe("npm run cost (offline plan)", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^#### Cost: \+16\.00 EUR\/month \(\+192\.00 EUR\/year\)$/m);
-    expect(r.stdout).toContain("| `server:tst-node-a` | REPLACED | 19.49 | 35.49 | +16.00 | ⚠️ REPLACEMENT (server type cpx22 → cpx32; user-data changed (userDataChange: replace)): new order at 35.49 (a server ordered before 2026-06-15 pays 7.99) |");
+    expect(r.stdout).toContain(
+      "| `server:tst-node-a` | REPLACED | 19.49 | 35.49 | +16.00 | ⚠️ REPLACEMENT (server type cpx22 → cpx32; user-data changed (userDataChange: replace)): new order at 35.49 (a server ordered before 2026-06-15 pays 7.99) |",
+    );
     expect(r.stdout).toContain("| **total / month** | | **28.19** | **44.19** | **+16.00** | |");
     expect(r.stdout).toContain("| total / year | | 338.28 | 530.28 | +192.00 | |");
     expect(r.stdout).toContain("> 💡 **Avoidable replacement**");
@@ -88,7 +111,9 @@ describe("npm run cost (offline plan)", () => {
     fs.writeFileSync(path.join(tmp, "broken.json"), "{ not json");
     const broken = cost(["--stack", "tst", "--diff", "broken.json"]);
     expect(broken.status).toBe(1);
-    expect(broken.stderr).toMatch(/^broken\.json is not JSON \(.+\); write it with: npm run --silent cost -- --stack <name> --json > FILE\n$/);
+    expect(broken.stderr).toMatch(
+      /^broken\.json is not JSON \(.+\); write it with: npm run --silent cost -- --stack <name> --json > FILE\n$/,
+    );
     const other = cost(["--stack", "prd", "--diff", "base.json"]);
     expect(other.status).toBe(1);
     expect(other.stderr).toBe("base.json is a document of stack tst, not prd: use --vs tst to compare two stacks\n");
@@ -115,12 +140,18 @@ describe("npm run cost (stack outputs)", () => {
   }
 
   it("reads the deployed stack's outputs when pulumi answers, and falls back with the reason when it fails", () => {
-    const plan = spawnSync(TSX, [path.join(ROOT, "scripts/plan/cli.ts"), "--stack", "prd", "--json"], { encoding: "utf8", timeout: 120_000 });
+    const plan = spawnSync(TSX, [path.join(ROOT, "scripts/plan/cli.ts"), "--stack", "prd", "--json"], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     expect(plan.status).toBe(0);
     const outputs = JSON.parse(plan.stdout).outputs;
     outputs.nodes.nodeA.serverType = "cpx52"; // what was deployed differs from the code
     fs.writeFileSync(path.join(tmp, "outputs.json"), JSON.stringify(outputs));
-    const ok = fakePulumi("bin-ok", `[ "$1 $2 $3 $4 $5" = "stack output --json --stack prd" ] || exit 9\ncat "${path.join(tmp, "outputs.json")}"`);
+    const ok = fakePulumi(
+      "bin-ok",
+      `[ "$1 $2 $3 $4 $5" = "stack output --json --stack prd" ] || exit 9\ncat "${path.join(tmp, "outputs.json")}"`,
+    );
     const r = cost(["--stack", "prd", "--json"], [ok]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -131,9 +162,13 @@ describe("npm run cost (stack outputs)", () => {
     const down = fakePulumi("bin-down", `echo "error: no stack named 'prd' found" >&2\nexit 255`);
     const fallback = cost(["--stack", "prd"], [down]);
     expect(fallback.status).toBe(0);
-    expect(fallback.stdout).toContain("Source: offline plan (the program under Pulumi mocks): pulumi stack output failed: error: no stack named 'prd' found");
+    expect(fallback.stdout).toContain(
+      "Source: offline plan (the program under Pulumi mocks): pulumi stack output failed: error: no stack named 'prd' found",
+    );
     const strict = cost(["--stack", "prd", "--source", "stack"], [down]);
     expect(strict.status).toBe(1);
-    expect(strict.stderr).toBe("cannot read the outputs of stack prd: pulumi stack output failed: error: no stack named 'prd' found; log in to the backend (pulumi login) or use --source plan\n");
+    expect(strict.stderr).toBe(
+      "cannot read the outputs of stack prd: pulumi stack output failed: error: no stack named 'prd' found; log in to the backend (pulumi login) or use --source plan\n",
+    );
   });
 });

@@ -31,7 +31,13 @@ describe("monthly cost", () => {
 
   it("adds Node C and D when enabled and rounds each line half up to the cent", () => {
     const cost = planOf("tst", (c) => {
-      c.nodeC = { enabled: true, serverType: "ccx13", backups: true, publicIpv6: false, volumes: [{ name: "models", sizeGb: 15, mountPoint: "/srv/models" }] };
+      c.nodeC = {
+        enabled: true,
+        serverType: "ccx13",
+        backups: true,
+        publicIpv6: false,
+        volumes: [{ name: "models", sizeGb: 15, mountPoint: "/srv/models" }],
+      };
     }).cost;
     const c = Object.fromEntries(cost.lines.map((l) => [l.resource, l.monthlyEur]));
     expect(c["server:tst-node-c"]).toBe(42.99);
@@ -43,8 +49,15 @@ describe("monthly cost", () => {
 
   it("prices a Storage Box the stack creates by its catalog type instead of Object Storage", () => {
     // Hand computation, EUR: 28.19 − 6.49 (no Object Storage) + 3.20 (BX11) = 24.90
-    const cost = planOf("tst", (c) => (c.backup.repository = { kind: "sftp", path: "/tst", createStorageBox: { type: "bx11" } })).cost;
-    expect(cost.lines.filter((l) => l.kind === "storage-box" || l.kind === "object-storage").map((l) => [l.resource, l.monthlyEur])).toEqual([["storage-box:backups", 3.2]]);
+    const cost = planOf(
+      "tst",
+      (c) => (c.backup.repository = { kind: "sftp", path: "/tst", createStorageBox: { type: "bx11" } }),
+    ).cost;
+    expect(
+      cost.lines
+        .filter((l) => l.kind === "storage-box" || l.kind === "object-storage")
+        .map((l) => [l.resource, l.monthlyEur]),
+    ).toEqual([["storage-box:backups", 3.2]]);
     expect(cost.monthlyEur).toBe(24.9);
   });
 });

@@ -16,7 +16,9 @@ const SECURE = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
 
 /** prd's stack file with every secret set, as `pulumi config set --secret` leaves it. */
 function prdStackYaml(): string {
-  const config: Record<string, unknown> = Object.fromEntries(Object.entries(stackObject("prd")).map(([k, v]) => [`xiopro-infra:${k}`, v]));
+  const config: Record<string, unknown> = Object.fromEntries(
+    Object.entries(stackObject("prd")).map(([k, v]) => [`xiopro-infra:${k}`, v]),
+  );
   for (const k of Object.keys(TEST_SECRETS)) config[`xiopro-infra:${k}`] = SECURE;
   return `encryptionsalt: v1:fakesalt\n${stringify({ config })}`;
 }
@@ -27,11 +29,17 @@ describe("the drill stack's config", () => {
     expect(text).toContain("encryptionsalt: v1:fakesalt");
     const file = parseStackYaml(text, "Pulumi.prd-drill.yaml");
     if (!file.ok) throw new Error(JSON.stringify(file.problems));
-    expect([...file.raw.secretKeys].sort()).toEqual(Object.keys(TEST_SECRETS).map((k) => `xiopro-infra:${k}`).sort());
+    expect([...file.raw.secretKeys].sort()).toEqual(
+      Object.keys(TEST_SECRETS)
+        .map((k) => `xiopro-infra:${k}`)
+        .sort(),
+    );
     const loaded = loadConfig(file.raw, { requireSecrets: true });
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
     const plan = buildPlan(loaded.config, "prd-drill");
-    expect(plan.nodes.map((n) => [n.name, n.fqdn, n.serverType, n.sites.length, n.volumes.map((v) => v.name)])).toEqual([["dev-node-a", "dev-node-a.drill.xiopro.example", "cpx62", 0, ["dev-node-a-pgdata", "dev-node-a-artifacts"]]]);
+    expect(plan.nodes.map((n) => [n.name, n.fqdn, n.serverType, n.sites.length, n.volumes.map((v) => v.name)])).toEqual(
+      [["dev-node-a", "dev-node-a.drill.xiopro.example", "cpx62", 0, ["dev-node-a-pgdata", "dev-node-a-artifacts"]]],
+    );
     expect(loaded.config).toMatchObject({
       environment: "dev",
       domain: "drill.xiopro.example",
@@ -50,7 +58,8 @@ describe("the fresh-VM drill orchestration", () => {
   let f: Fakes;
   let project = "";
   const saved = { ...process.env };
-  const drill = () => freshVmDrill({ stack: "prd", projectDir: project, sshUser: "ops", env: process.env, progress: () => undefined });
+  const drill = () =>
+    freshVmDrill({ stack: "prd", projectDir: project, sshUser: "ops", env: process.env, progress: () => undefined });
 
   beforeAll(async () => {
     f = await makeFakes();
@@ -63,7 +72,12 @@ describe("the fresh-VM drill orchestration", () => {
     f.http.requests.length = 0;
     f.http.devices = [
       { id: "21", name: "dev-node-a.tail1234.ts.net", hostname: "dev-node-a", created: "2025-01-01T00:00:00Z" },
-      { id: "22", name: "dev-node-a-1.tail1234.ts.net", hostname: "dev-node-a", created: new Date(Date.now() + 1000).toISOString() },
+      {
+        id: "22",
+        name: "dev-node-a-1.tail1234.ts.net",
+        hostname: "dev-node-a",
+        created: new Date(Date.now() + 1000).toISOString(),
+      },
     ];
     // ssh() resolves the shims through this process's PATH.
     Object.assign(process.env, {
@@ -102,8 +116,21 @@ describe("the fresh-VM drill orchestration", () => {
       "http GET /api/v2/tailnet/-/devices bearer",
       "http DELETE /api/v2/device/22 bearer",
     ]);
-    expect(r).toMatchObject({ stack: "prd", drillStack: "prd-drill", ok: true, destroyed: true, restore: { result: "pass", backupSet: "20261122-013000F" } });
-    expect(r.steps.map((s) => [s.id, s.status])).toEqual([["stack", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["destroy", "ok"], ["tailscale", "ok"]]);
+    expect(r).toMatchObject({
+      stack: "prd",
+      drillStack: "prd-drill",
+      ok: true,
+      destroyed: true,
+      restore: { result: "pass", backupSet: "20261122-013000F" },
+    });
+    expect(r.steps.map((s) => [s.id, s.status])).toEqual([
+      ["stack", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["destroy", "ok"],
+      ["tailscale", "ok"],
+    ]);
     expect(r.steps.find((s) => s.id === "restore")!.parts).toEqual({ repository: 0.21, restore: 1.5, start: 2.25 });
     // The drill stack file was rewritten before up, and is gone with the stack.
     expect(fs.existsSync(path.join(project, "Pulumi.prd-drill.yaml"))).toBe(false);
@@ -118,8 +145,16 @@ describe("the fresh-VM drill orchestration", () => {
     const r = await drill();
     delete process.env.FAKE_RESTORE_EXIT;
     expect(r).toMatchObject({ ok: false, destroyed: true, restore: { result: "fail" } });
-    expect(r.steps.find((s) => s.id === "restore")).toMatchObject({ status: "failed", detail: expect.stringContaining("xiopro-restore exited 1:\nERROR: restore failed") });
-    expect(f.log().slice(-5)).toEqual(["ssh ops@dev-node-a sudo cat /var/lib/xiopro/state/restore-result.json", ...down, "http GET /api/v2/tailnet/-/devices bearer", "http DELETE /api/v2/device/22 bearer"]);
+    expect(r.steps.find((s) => s.id === "restore")).toMatchObject({
+      status: "failed",
+      detail: expect.stringContaining("xiopro-restore exited 1:\nERROR: restore failed"),
+    });
+    expect(f.log().slice(-5)).toEqual([
+      "ssh ops@dev-node-a sudo cat /var/lib/xiopro/state/restore-result.json",
+      ...down,
+      "http GET /api/v2/tailnet/-/devices bearer",
+      "http DELETE /api/v2/device/22 bearer",
+    ]);
   });
 
   it("destroys the stack when pulumi up fails half way, without touching any server", async () => {
@@ -136,7 +171,12 @@ describe("the fresh-VM drill orchestration", () => {
     const r = await drill();
     delete process.env.FAKE_DESTROY_EXIT;
     expect(r).toMatchObject({ ok: false, destroyed: false, restore: { result: "pass" } });
-    expect(r.steps.find((s) => s.id === "destroy")).toMatchObject({ status: "failed", detail: expect.stringMatching(/^pulumi destroy exited 255; resources of prd-drill may remain \(retry: pulumi destroy --stack prd-drill\):\nerror: deleting server: conflict$/) });
+    expect(r.steps.find((s) => s.id === "destroy")).toMatchObject({
+      status: "failed",
+      detail: expect.stringMatching(
+        /^pulumi destroy exited 255; resources of prd-drill may remain \(retry: pulumi destroy --stack prd-drill\):\nerror: deleting server: conflict$/,
+      ),
+    });
     expect(f.log().some((l) => l.startsWith("pulumi stack rm"))).toBe(false);
     expect(fs.existsSync(path.join(project, "Pulumi.prd-drill.yaml"))).toBe(true);
   });

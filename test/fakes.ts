@@ -67,14 +67,20 @@ export interface Fakes {
   path(extra?: string[]): string;
   /** Shim invocations and API requests, in order, without the timestamps. */
   log(): string[];
-  http: { url: string; requests: string[]; servers: { name: string; status: string }[]; devices: { id: string; name: string; hostname: string; created?: string; lastSeen?: string }[] };
+  http: {
+    url: string;
+    requests: string[];
+    servers: { name: string; status: string }[];
+    devices: { id: string; name: string; hostname: string; created?: string; lastSeen?: string }[];
+  };
   close(): Promise<void>;
 }
 
 export async function makeFakes(): Promise<Fakes> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-fakes-"));
   fs.mkdirSync(path.join(dir, "bin"));
-  for (const [name, text] of Object.entries(SHIMS)) fs.writeFileSync(path.join(dir, "bin", name), text, { mode: 0o755 });
+  for (const [name, text] of Object.entries(SHIMS))
+    fs.writeFileSync(path.join(dir, "bin", name), text, { mode: 0o755 });
   fs.writeFileSync(path.join(dir, "pulumi-config.json"), "{}");
   const logFile = path.join(dir, "shim.log");
   fs.writeFileSync(logFile, "");
@@ -82,7 +88,10 @@ export async function makeFakes(): Promise<Fakes> {
   const stamp = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization ?? "";
-    fs.appendFileSync(logFile, `${stamp()} http ${req.method} ${req.url} ${auth.startsWith("Bearer ") ? "bearer" : "no-auth"}\n`);
+    fs.appendFileSync(
+      logFile,
+      `${stamp()} http ${req.method} ${req.url} ${auth.startsWith("Bearer ") ? "bearer" : "no-auth"}\n`,
+    );
     state.requests.push(`${req.method} ${req.url}`);
     const json = (code: number, body: unknown) => {
       res.writeHead(code, { "content-type": "application/json" });
@@ -90,8 +99,10 @@ export async function makeFakes(): Promise<Fakes> {
     };
     if (!auth.startsWith("Bearer ")) return json(401, { error: "unauthorized" });
     const u = new URL(req.url!, "http://x");
-    if (req.method === "GET" && u.pathname === "/v1/servers") return json(200, { servers: state.servers.filter((s) => s.name === u.searchParams.get("name")) });
-    if (req.method === "GET" && /^\/api\/v2\/tailnet\/[^/]+\/devices$/.test(u.pathname)) return json(200, { devices: state.devices });
+    if (req.method === "GET" && u.pathname === "/v1/servers")
+      return json(200, { servers: state.servers.filter((s) => s.name === u.searchParams.get("name")) });
+    if (req.method === "GET" && /^\/api\/v2\/tailnet\/[^/]+\/devices$/.test(u.pathname))
+      return json(200, { devices: state.devices });
     const del = /^\/api\/v2\/device\/([^/]+)$/.exec(u.pathname);
     if (req.method === "DELETE" && del) {
       state.devices = state.devices.filter((d) => d.id !== del[1]);
@@ -121,5 +132,9 @@ const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
 
 /** Runs a repo CLI (scripts/…/cli.ts) under tsx with exactly the given environment. */
 export function runCli(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
-  return run(process.execPath, [TSX, path.join(ROOT, script), ...args], { env: { HOME: os.tmpdir(), ...env }, cwd: ROOT, timeoutMs: 120_000 });
+  return run(process.execPath, [TSX, path.join(ROOT, script), ...args], {
+    env: { HOME: os.tmpdir(), ...env },
+    cwd: ROOT,
+    timeoutMs: 120_000,
+  });
 }

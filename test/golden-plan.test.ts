@@ -10,8 +10,14 @@ describe("the golden plan", () => {
     const recorded = fs.readFileSync(GOLDEN_MANIFEST, "utf8").trimEnd().split("\n");
     const now = await planManifest();
     // Compared as sets of lines first, so a failure names the files that changed.
-    expect(now.filter((l) => !recorded.includes(l)), "changed or new files (npm run plan -- --out, then diff against the last commit's)").toEqual([]);
-    expect(recorded.filter((l) => !now.includes(l)), "files that are gone or changed").toEqual([]);
+    expect(
+      now.filter((l) => !recorded.includes(l)),
+      "changed or new files (npm run plan -- --out, then diff against the last commit's)",
+    ).toEqual([]);
+    expect(
+      recorded.filter((l) => !now.includes(l)),
+      "files that are gone or changed",
+    ).toEqual([]);
     expect(now.length).toBeGreaterThan(100);
   }, 120_000);
 });

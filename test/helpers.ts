@@ -13,7 +13,9 @@ export const FIXTURE_STACKS = path.join(ROOT, "test/fixtures/stacks");
 
 /** The stack file's `config:` block as a plain object keyed by short key (no project prefix). */
 export function stackObject(stack: string, dir = ROOT): Record<string, unknown> {
-  const doc = parse(fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const doc = parse(fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
   return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^xiopro-infra:/, ""), v]));
 }
 
@@ -34,10 +36,17 @@ export const TEST_SECRETS: Record<string, string> = {
  * Encodes short-key config the way the Pulumi CLI hands it to a program. The test secrets are added
  * (as secrets) unless `secrets: false`; keys listed in `secretKeys` are marked secret too.
  */
-export function toRaw(config: Record<string, unknown>, secretKeys: string[] = [], opts: { secrets?: boolean } = {}): RawConfig {
+export function toRaw(
+  config: Record<string, unknown>,
+  secretKeys: string[] = [],
+  opts: { secrets?: boolean } = {},
+): RawConfig {
   const withSecrets = opts.secrets === false ? config : { ...TEST_SECRETS, ...config };
   const values = Object.fromEntries(
-    Object.entries(withSecrets).map(([k, v]) => [k.includes(":") ? k : `xiopro-infra:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+    Object.entries(withSecrets).map(([k, v]) => [
+      k.includes(":") ? k : `xiopro-infra:${k}`,
+      typeof v === "string" ? v : JSON.stringify(v),
+    ]),
   );
   const secret = [...secretKeys, ...(opts.secrets === false ? [] : Object.keys(TEST_SECRETS))];
   return { values, secretKeys: new Set(secret.map((k) => (k.includes(":") ? k : `xiopro-infra:${k}`))) };

@@ -7,7 +7,15 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupEnv, pgbackrestConf, pgHba, postgresqlConf, walReceiverEnv, walReceiverNode, WAL_RECEIVER } from "../cloud-init/configs";
+import {
+  backupEnv,
+  pgbackrestConf,
+  pgHba,
+  postgresqlConf,
+  walReceiverEnv,
+  walReceiverNode,
+  WAL_RECEIVER,
+} from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
 import { planOf, ROOT, TEST_SECRETS } from "./helpers";
 import type { Needs } from "./support/tools";
@@ -64,7 +72,11 @@ export class TestCluster {
   private hba = "";
 
   constructor(prefix: string) {
-    const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
+    const version = fs
+      .readdirSync(PG_ROOT)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(a) - Number(b))
+      .pop()!;
     this.bin = `${PG_ROOT}/${version}/bin`;
     this.files = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-scripts-"));
     fs.chmodSync(this.files, 0o755);
@@ -83,7 +95,11 @@ export class TestCluster {
   /** Runs a command as the postgres user with exactly the cluster's environment, plus `extra`. */
   asPostgres(cmd: string, args: string[], extra: Record<string, string> = {}, timeout = 240_000): Run {
     const vars = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...this.env, ...extra };
-    const r = spawnSync("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args], { encoding: "utf8", cwd: this.tmp, timeout });
+    const r = spawnSync(
+      "runuser",
+      ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args],
+      { encoding: "utf8", cwd: this.tmp, timeout },
+    );
     return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
   }
 
@@ -94,7 +110,19 @@ export class TestCluster {
   }
 
   sql(db: string, q: string): string {
-    return this.ok(`${this.bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", this.dir("run"), "-p", String(this.port), "-d", db, "-c", q]).trim();
+    return this.ok(`${this.bin}/psql`, [
+      "-XAtq",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      this.dir("run"),
+      "-p",
+      String(this.port),
+      "-d",
+      db,
+      "-c",
+      q,
+    ]).trim();
   }
 
   /** The repository settings as for tst with a posix path (and `edit` of the stack config, which may
@@ -102,7 +130,21 @@ export class TestCluster {
    * cluster runs, PostgreSQL's archive_command included (a test CA for an S3 endpoint). A WAL
    * receiver node's rendered pg_hba line is pointed at loopback. */
   async create(edit?: (c: Record<string, any>) => void, extraEnv: Record<string, string> = {}): Promise<void> {
-    for (const d of ["run", "state", "metrics", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "cache", "files/etc", "files/data"]) fs.mkdirSync(this.dir(d), { recursive: true });
+    for (const d of [
+      "run",
+      "state",
+      "metrics",
+      "creds",
+      "repo",
+      "spool",
+      "log",
+      "lock",
+      "etc/conf.d",
+      "cache",
+      "files/etc",
+      "files/data",
+    ])
+      fs.mkdirSync(this.dir(d), { recursive: true });
     fs.writeFileSync(this.dir("creds/pgbackrest-cipher-pass"), TEST_SECRETS.pgbackrestCipherPass!);
     fs.writeFileSync(this.dir("creds/restic-password"), TEST_SECRETS.resticPassword!);
     fs.writeFileSync(this.dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
@@ -133,14 +175,21 @@ export class TestCluster {
       PGHOST: this.dir("run"),
       PGPORT: String(this.port),
       // The receiver's settings, and an s3 repository's region (AWS_DEFAULT_REGION, for restic).
-      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_") || k.startsWith("AWS_"))),
+      ...Object.fromEntries(
+        Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_") || k.startsWith("AWS_")),
+      ),
       ...extraEnv,
     };
     fs.writeFileSync(
       this.dir("etc/pgbackrest.conf"),
-      pgbackrestConf(plan).replace(/^spool-path=.*$/m, `spool-path=${this.dir("spool")}`).replace(/^log-path=.*$/m, `log-path=${this.dir("log")}\nlock-path=${this.dir("lock")}`),
+      pgbackrestConf(plan)
+        .replace(/^spool-path=.*$/m, `spool-path=${this.dir("spool")}`)
+        .replace(/^log-path=.*$/m, `log-path=${this.dir("log")}\nlock-path=${this.dir("lock")}`),
     );
-    fs.writeFileSync(this.dir("etc/conf.d/stanza.conf"), `[xiopro]\npg1-path=${this.dir("data")}\npg1-socket-path=${this.dir("run")}\npg1-port=${this.port}\n`);
+    fs.writeFileSync(
+      this.dir("etc/conf.d/stanza.conf"),
+      `[xiopro]\npg1-path=${this.dir("data")}\npg1-socket-path=${this.dir("run")}\npg1-port=${this.port}\n`,
+    );
     spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
     this.conf = postgresqlConf(plan, node)
       .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
@@ -154,7 +203,10 @@ export class TestCluster {
   initData(): void {
     this.ok(`${this.bin}/initdb`, ["-D", this.dir("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
     // Inside the data directory, so a restored copy carries it (Debian keeps it in /etc instead).
-    fs.writeFileSync(this.dir("data/conf.d-90-xiopro.conf"), `${this.conf}port = ${this.port}\nunix_socket_directories = '${this.dir("run")}'\n`);
+    fs.writeFileSync(
+      this.dir("data/conf.d-90-xiopro.conf"),
+      `${this.conf}port = ${this.port}\nunix_socket_directories = '${this.dir("run")}'\n`,
+    );
     fs.appendFileSync(this.dir("data/postgresql.conf"), `include '${this.dir("data/conf.d-90-xiopro.conf")}'\n`);
     fs.writeFileSync(this.dir("data/pg_hba.conf"), this.hba);
     spawnSync("chown", ["-R", "postgres:postgres", this.dir("data")]);
@@ -163,13 +215,25 @@ export class TestCluster {
   }
 
   start(): void {
-    this.ok(`${this.bin}/pg_ctl`, ["-D", this.dir("data"), "-w", "-t", "60", "-l", this.dir("log/postgresql.log"), "start"]);
+    this.ok(`${this.bin}/pg_ctl`, [
+      "-D",
+      this.dir("data"),
+      "-w",
+      "-t",
+      "60",
+      "-l",
+      this.dir("log/postgresql.log"),
+      "start",
+    ]);
   }
 
   /** A crash: SIGKILL to the postmaster and every one of its processes, by id. */
   crash(): void {
     const pid = Number(fs.readFileSync(this.dir("data/postmaster.pid"), "utf8").split("\n")[0]);
-    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).stdout.split("\n").map(Number).filter((n) => n > 0);
+    const children = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })
+      .stdout.split("\n")
+      .map(Number)
+      .filter((n) => n > 0);
     for (const p of [pid, ...children]) {
       try {
         process.kill(p, "SIGKILL");
@@ -178,7 +242,8 @@ export class TestCluster {
       }
     }
     const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && [pid, ...children].some((p) => spawnSync("kill", ["-0", String(p)]).status === 0)) spawnSync("sleep", ["0.1"]);
+    while (Date.now() < deadline && [pid, ...children].some((p) => spawnSync("kill", ["-0", String(p)]).status === 0))
+      spawnSync("sleep", ["0.1"]);
   }
 
   /** The database host is gone: every process killed, data directory and pgBackRest spool deleted. */
@@ -192,7 +257,10 @@ export class TestCluster {
 
   /** The WAL receiver's state as the database sees it ("streaming/sync", "streaming/async" or ""). */
   replication(): string {
-    return this.sql("postgres", `SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = '${WAL_RECEIVER.slot}'`);
+    return this.sql(
+      "postgres",
+      `SELECT state || '/' || sync_state FROM pg_stat_replication WHERE application_name = '${WAL_RECEIVER.slot}'`,
+    );
   }
 
   /**
@@ -202,8 +270,30 @@ export class TestCluster {
    */
   async startWalReceiver(dir = this.dir("received")): Promise<WalReceiver> {
     const rendered = envFileValues(walReceiverEnv(this.plan));
-    const env = { ...rendered, XIOPRO_DATABASE_HOST: "127.0.0.1", XIOPRO_DATABASE_PORT: String(this.port), XIOPRO_WAL_DIR: dir, XIOPRO_PG_BIN: this.bin, XIOPRO_LIB: this.files, CREDENTIALS_DIRECTORY: this.dir("creds"), PATH: "/usr/bin:/bin" };
-    const child = spawn("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), this.script("xiopro-walreceiver"), "run"], { stdio: ["ignore", "pipe", "pipe"] });
+    const env = {
+      ...rendered,
+      XIOPRO_DATABASE_HOST: "127.0.0.1",
+      XIOPRO_DATABASE_PORT: String(this.port),
+      XIOPRO_WAL_DIR: dir,
+      XIOPRO_PG_BIN: this.bin,
+      XIOPRO_LIB: this.files,
+      CREDENTIALS_DIRECTORY: this.dir("creds"),
+      PATH: "/usr/bin:/bin",
+    };
+    const child = spawn(
+      "runuser",
+      [
+        "-u",
+        "postgres",
+        "--",
+        "env",
+        "-i",
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        this.script("xiopro-walreceiver"),
+        "run",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let log = "";
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (log += d));
     child.stderr!.setEncoding("utf8").on("data", (d: string) => (log += d));
@@ -211,7 +301,10 @@ export class TestCluster {
     const want = rendered.XIOPRO_WAL_SYNCHRONOUS === "1" ? "streaming/sync" : "streaming/async";
     const deadline = Date.now() + 60_000;
     while (this.replication() !== want) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the receiver is not ${want} after 60 s (database says "${this.replication()}"); its log:\n${log}`);
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(
+          `the receiver is not ${want} after 60 s (database says "${this.replication()}"); its log:\n${log}`,
+        );
       await new Promise((r) => setTimeout(r, 250));
     }
     return {
@@ -231,7 +324,8 @@ export class TestCluster {
   }
 
   destroy(): void {
-    if (fs.existsSync(this.dir("data", "postmaster.pid"))) this.asPostgres(`${this.bin}/pg_ctl`, ["-D", this.dir("data"), "-m", "immediate", "-w", "stop"]);
+    if (fs.existsSync(this.dir("data", "postmaster.pid")))
+      this.asPostgres(`${this.bin}/pg_ctl`, ["-D", this.dir("data"), "-m", "immediate", "-w", "stop"]);
     fs.rmSync(this.tmp, { recursive: true, force: true });
     fs.rmSync(this.files, { recursive: true, force: true });
   }

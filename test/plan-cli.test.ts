@@ -7,7 +7,12 @@ import { describe, expect, it } from "vitest";
 import { ROOT } from "./helpers";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
-const plan = (...args: string[]) => spawnSync(TSX, [path.join(ROOT, "scripts/plan/cli.ts"), ...args], { cwd: os.tmpdir(), encoding: "utf8", timeout: 60_000 });
+const plan = (...args: string[]) =>
+  spawnSync(TSX, [path.join(ROOT, "scripts/plan/cli.ts"), ...args], {
+    cwd: os.tmpdir(),
+    encoding: "utf8",
+    timeout: 60_000,
+  });
 
 describe("npm run plan", () => {
   it("prints the resource table, the exposure matrix and the cost for prd, from any working directory", () => {
@@ -15,7 +20,9 @@ describe("npm run plan", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^Stack prd \(prd\): 19 resources/);
-    expect(r.stdout).toMatch(/hcloud\.Server\s+xiopro-infra-prd-node-a\s+cpx62 debian-13 fsn1 ip 10\.0\.1\.10 firewallIds \[\d+\] protected/);
+    expect(r.stdout).toMatch(
+      /hcloud\.Server\s+xiopro-infra-prd-node-a\s+cpx62 debian-13 fsn1 ip 10\.0\.1\.10 firewallIds \[\d+\] protected/,
+    );
     expect(r.stdout).toMatch(/prd-node-a\s+postgresql\s+5432\/tcp\s+C\s+private/);
     expect(r.stdout).toMatch(/total\s+per year 2161\.68\s+180\.14/);
   });
@@ -25,7 +32,10 @@ describe("npm run plan", () => {
     const text = fs
       .readFileSync(path.join(ROOT, "Pulumi.tst.yaml"), "utf8")
       .replace("config:\n", "config:\n  xiopro-infra:backupSftpPrivateKey:\n    secure: AAABAKe0\n")
-      .replace(/      kind: s3\n(      (endpoint|region|bucket): .*\n)+/, "      kind: sftp\n      createStorageBox:\n        type: bx11\n");
+      .replace(
+        /      kind: s3\n(      (endpoint|region|bucket): .*\n)+/,
+        "      kind: sftp\n      createStorageBox:\n        type: bx11\n",
+      );
     expect(text).toContain("createStorageBox");
     fs.writeFileSync(path.join(dir, "Pulumi.box.yaml"), text);
     const r = plan("--stack-file", path.join(dir, "Pulumi.box.yaml"));
@@ -39,8 +49,16 @@ describe("npm run plan", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-"));
     const r = plan("--stack", "tst", "--out", dir, "--json");
     expect(r.status).toBe(0);
-    expect(fs.readdirSync(dir).sort()).toEqual(["outputs.json", "resources.json", "topology.mmd", "tst-node-a", "tst-node-a.user-data.yaml"]);
-    expect(fs.readFileSync(path.join(dir, "tst-node-a/files/etc/caddy/Caddyfile"), "utf8")).toContain("app.tst.xiopro.example {");
+    expect(fs.readdirSync(dir).sort()).toEqual([
+      "outputs.json",
+      "resources.json",
+      "topology.mmd",
+      "tst-node-a",
+      "tst-node-a.user-data.yaml",
+    ]);
+    expect(fs.readFileSync(path.join(dir, "tst-node-a/files/etc/caddy/Caddyfile"), "utf8")).toContain(
+      "app.tst.xiopro.example {",
+    );
     expect(fs.readFileSync(path.join(dir, "tst-node-a.user-data.yaml"), "utf8")).toMatch(/^#cloud-config\n/);
     const doc = JSON.parse(r.stdout);
     expect(doc.outputs.cost.monthlyEur).toBe(28.19);

@@ -26,11 +26,13 @@ beforeAll(async () => {
       res.writeHead(status, { "Content-Type": "application/json" });
       res.end(typeof body === "string" ? body : JSON.stringify(body));
     };
-    if (req.headers.authorization !== `Bearer ${TOKEN}`) return json(401, { error: { code: "unauthorized", message: "unable to authenticate", details: {} } });
+    if (req.headers.authorization !== `Bearer ${TOKEN}`)
+      return json(401, { error: { code: "unauthorized", message: "unable to authenticate", details: {} } });
     if (req.url === "/ok/v1/pricing") return json(200, fixture.toString());
     if (req.url === "/garbage/v1/pricing") return json(200, "<html>maintenance</html>");
     if (req.url === "/shape/v1/pricing") return json(200, { pricing: { currency: "EUR" } });
-    if (req.url === "/down/v1/pricing") return json(503, { error: { code: "service_unavailable", message: "try later" } });
+    if (req.url === "/down/v1/pricing")
+      return json(503, { error: { code: "service_unavailable", message: "try later" } });
     return json(404, { error: { code: "not_found", message: "not found" } });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -50,7 +52,11 @@ function sandbox() {
   const sync = (args: string[], env: Record<string, string | undefined>) => {
     const e: NodeJS.ProcessEnv = { ...process.env, HCLOUD_TOKEN: undefined, HCLOUD_ENDPOINT: undefined, ...env };
     for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
-    return run(TSX, [path.join(ROOT, "scripts/pricing/cli.ts"), "--catalog", file, ...args], { env: e, cwd: dir, timeoutMs: 60_000 });
+    return run(TSX, [path.join(ROOT, "scripts/pricing/cli.ts"), "--catalog", file, ...args], {
+      env: e,
+      cwd: dir,
+      timeoutMs: 60_000,
+    });
   };
   return { file, before, sync, unchanged: () => fs.readFileSync(file).equals(before) };
 }
@@ -88,7 +94,10 @@ describe("npm run pricing:sync", () => {
     expect(out.written).toBe(false);
     expect(out.changes).toHaveLength(7);
     expect(s.unchanged()).toBe(true);
-    const dated = await s.sync(["--catalog-date", "2026-12-01"], { HCLOUD_TOKEN: TOKEN, HCLOUD_ENDPOINT: `${base}/ok/v1` });
+    const dated = await s.sync(["--catalog-date", "2026-12-01"], {
+      HCLOUD_TOKEN: TOKEN,
+      HCLOUD_ENDPOINT: `${base}/ok/v1`,
+    });
     expect(dated.code).toBe(0);
     expect(JSON.parse(fs.readFileSync(s.file, "utf8")).catalogDate).toBe("2026-12-01");
     const bad = await s.sync(["--catalog-date", "1 Dec"], { HCLOUD_TOKEN: TOKEN });
@@ -102,7 +111,9 @@ describe("npm run pricing:sync", () => {
     const r = await s.sync([], { HCLOUD_ENDPOINT: `${base}/ok/v1` });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/^HCLOUD_TOKEN is not set: create an API token in the Hetzner Cloud console .*Nothing was changed\.$/);
+    expect(r.stderr).toMatch(
+      /^HCLOUD_TOKEN is not set: create an API token in the Hetzner Cloud console .*Nothing was changed\.$/,
+    );
     expect(requests.length).toBe(n);
     expect(s.unchanged()).toBe(true);
   });
@@ -111,7 +122,9 @@ describe("npm run pricing:sync", () => {
     const s = sandbox();
     const r = await s.sync([], { HCLOUD_TOKEN: "wrong", HCLOUD_ENDPOINT: `${base}/ok/v1` });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^the Hetzner API refused HCLOUD_TOKEN \(HTTP 401 unauthorized: unable to authenticate\): create an API token/);
+    expect(r.stderr).toMatch(
+      /^the Hetzner API refused HCLOUD_TOKEN \(HTTP 401 unauthorized: unable to authenticate\): create an API token/,
+    );
     expect(r.stderr).toMatch(/\nNothing was changed\.$/);
     expect(s.unchanged()).toBe(true);
   });
@@ -121,10 +134,14 @@ describe("npm run pricing:sync", () => {
     const env = (p: string) => ({ HCLOUD_TOKEN: TOKEN, HCLOUD_ENDPOINT: `${base}/${p}/v1` });
     const garbage = await s.sync([], env("garbage"));
     expect(garbage.code).toBe(1);
-    expect(garbage.stderr).toMatch(/^GET .*\/garbage\/v1\/pricing answered with something that is not JSON \(.*starts with "<html>maintenance<\/html>"\): is HCLOUD_ENDPOINT the Hetzner Cloud API\?\nNothing was changed\.$/);
+    expect(garbage.stderr).toMatch(
+      /^GET .*\/garbage\/v1\/pricing answered with something that is not JSON \(.*starts with "<html>maintenance<\/html>"\): is HCLOUD_ENDPOINT the Hetzner Cloud API\?\nNothing was changed\.$/,
+    );
     const shape = await s.sync([], env("shape"));
     expect(shape.code).toBe(1);
-    expect(shape.stderr).toContain("answered with a price list this tool cannot read:\n  - pricing.primary_ips is not a list\n  - pricing.volume is missing");
+    expect(shape.stderr).toContain(
+      "answered with a price list this tool cannot read:\n  - pricing.primary_ips is not a list\n  - pricing.volume is missing",
+    );
     const down = await s.sync([], env("down"));
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/answered HTTP 503 \(service_unavailable: try later\): try again later/);
@@ -134,7 +151,9 @@ describe("npm run pricing:sync", () => {
     await new Promise<void>((r) => closed.close(() => r()));
     const unreachable = await s.sync([], { HCLOUD_TOKEN: TOKEN, HCLOUD_ENDPOINT: `http://127.0.0.1:${port}/v1` });
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/pricing \(ECONNREFUSED\): check the network, or HCLOUD_ENDPOINT if you set it/);
+    expect(unreachable.stderr).toMatch(
+      /^cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/pricing \(ECONNREFUSED\): check the network, or HCLOUD_ENDPOINT if you set it/,
+    );
     expect(s.unchanged()).toBe(true);
     expect(fs.readdirSync(path.dirname(s.file))).toEqual(["hetzner-prices.json"]);
   });

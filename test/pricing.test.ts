@@ -73,7 +73,9 @@ describe("mergeCatalog", () => {
       { what: "load balancer lb21 hel1", from: 23, to: 22.49, wasEstimated: true },
     ]);
     expect(merged.changed).toBe(true);
-    expect(formatChanges(merged)).toMatch(/^7 prices changed \(old → new, EUR net\):\n {2}server cx23 fsn1 +5\.49 → 5\.99\n/);
+    expect(formatChanges(merged)).toMatch(
+      /^7 prices changed \(old → new, EUR net\):\n {2}server cx23 fsn1 +5\.49 → 5\.99\n/,
+    );
     expect(formatChanges(merged)).toMatch(/^ {2}server cpx32 sin +48 \(estimated\) → 47\.49$/m);
   });
 
@@ -81,15 +83,25 @@ describe("mergeCatalog", () => {
     const c = merged.catalog;
     expect(c.catalogDate).toBe(catalog.catalogDate);
     expect(c.compiledOn).toBe("2026-12-01");
-    expect(c.sources.at(-1)).toEqual({ url: "https://api.hetzner.cloud/v1/pricing", what: `${SYNC_SOURCE_WHAT} (net prices; VAT rate 19.00 % not included)`, published: "2026-12-01" });
+    expect(c.sources.at(-1)).toEqual({
+      url: "https://api.hetzner.cloud/v1/pricing",
+      what: `${SYNC_SOURCE_WHAT} (net prices; VAT rate 19.00 % not included)`,
+      published: "2026-12-01",
+    });
     expect(c.serverTypes.cpx51).toEqual(catalog.serverTypes.cpx51);
     expect(c.serverTypes.cx63).toBeUndefined();
     expect(c.serverTypes.cx23!.monthlyApril2026Existing).toEqual({ fsn1: 3.99, nbg1: 3.99, hel1: 3.99 });
     expect(c.objectStorage).toEqual(catalog.objectStorage);
     expect(c.storageBox).toEqual(catalog.storageBox);
-    expect((c as unknown as Record<string, unknown>).apiResponseShape).toBe((catalog as unknown as Record<string, unknown>).apiResponseShape);
-    expect(merged.notes).toContain(`catalogDate stays ${catalog.catalogDate} (the date the prices are valid from); if Hetzner changed prices on another date, rerun with --catalog-date YYYY-MM-DD`);
-    expect(merged.notes).toContain("server types priced by the API but not in the catalog (skipped; a type needs its specs from GET /v1/server_types before stacks may use it): cx63");
+    expect((c as unknown as Record<string, unknown>).apiResponseShape).toBe(
+      (catalog as unknown as Record<string, unknown>).apiResponseShape,
+    );
+    expect(merged.notes).toContain(
+      `catalogDate stays ${catalog.catalogDate} (the date the prices are valid from); if Hetzner changed prices on another date, rerun with --catalog-date YYYY-MM-DD`,
+    );
+    expect(merged.notes).toContain(
+      "server types priced by the API but not in the catalog (skipped; a type needs its specs from GET /v1/server_types before stacks may use it): cx63",
+    );
     expect(catalog.serverTypes.cx23!.monthly.fsn1).toBe(5.49); // the input is not mutated
   });
 
@@ -120,11 +132,16 @@ describe("mergeCatalog", () => {
 
   it("skips locations the catalog does not know and keeps one primary-IP price (the highest) when locations differ", () => {
     const body = structuredClone(fixture);
-    body.pricing.server_types[0].prices.push({ location: "fsn2", price_monthly: { net: "6.4900000000", gross: "7.7231000000000" } });
+    body.pricing.server_types[0].prices.push({
+      location: "fsn2",
+      price_monthly: { net: "6.4900000000", gross: "7.7231000000000" },
+    });
     body.pricing.primary_ips[0].prices[3].price_monthly.net = "0.6000000000";
     const r = mergeCatalog(catalog, snapshot(body), opts);
     expect(r.catalog.serverTypes.cx23!.monthly.fsn2).toBeUndefined();
-    expect(r.notes).toContain("server cx23 is priced in fsn2, which the catalog's locations do not list (skipped: add fsn2 with its city and network zone first)");
+    expect(r.notes).toContain(
+      "server cx23 is priced in fsn2, which the catalog's locations do not list (skipped: add fsn2 with its city and network zone first)",
+    );
     expect(r.catalog.primaryIp.ipv4).toBe(0.6);
     expect(r.changes).toContainEqual({ what: "primary IPv4 per month", from: 0.5, to: 0.6 });
   });
@@ -133,7 +150,11 @@ describe("mergeCatalog", () => {
     const cat = merged.catalog as Catalog;
     const prd = buildPlan(configOf("prd"), "prd", cat);
     expect(prd.cost.monthlyEur).toBe(180.14);
-    const tst = buildPlan(configOf("tst", (c) => (c.nodeA.serverType = "cx23")), "tst", cat);
+    const tst = buildPlan(
+      configOf("tst", (c) => (c.nodeA.serverType = "cx23")),
+      "tst",
+      cat,
+    );
     expect(tst.cost.lines[0]).toMatchObject({ resource: "server:tst-node-a", monthlyEur: 5.99, estimated: false });
   });
 });

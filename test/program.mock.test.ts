@@ -13,7 +13,8 @@ async function run(stack: string, edit?: (c: Record<string, any>) => void): Prom
   return runOffline(stack, toRaw(obj), runProgram);
 }
 
-const one2 = (r: OfflineRun, type: string, name: string) => r.resources.filter((x) => x.type === type && x.name === name)[0]!;
+const one2 = (r: OfflineRun, type: string, name: string) =>
+  r.resources.filter((x) => x.type === type && x.name === name)[0]!;
 const ofType = (r: OfflineRun, t: string) => r.resources.filter((x) => x.type === `hcloud:index/${t}`);
 const one = (r: OfflineRun, t: string, name: string): RecordedResource => {
   const found = r.resources.filter((x) => x.type === `hcloud:index/${t}` && x.name === name);
@@ -62,7 +63,13 @@ describe("stack program under mocks", () => {
     const r = await run("tst", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
     const rules = ofType(r, "firewall:Firewall")[0]!.inputs.rules as any[];
     expect(rules.filter((x) => x.port === "22")).toEqual([
-      { direction: "in", protocol: "tcp", port: "22", sourceIps: ["198.51.100.7/32"], description: "sshd/ssh: SSH allowlist (admin path)" },
+      {
+        direction: "in",
+        protocol: "tcp",
+        port: "22",
+        sourceIps: ["198.51.100.7/32"],
+        description: "sshd/ssh: SSH allowlist (admin path)",
+      },
     ]);
   });
 
@@ -98,14 +105,17 @@ describe("stack program under mocks", () => {
   });
 
   it("keeps primary IPs when a server goes away (autoDelete false)", () => {
-    for (const ip of ofType(runs.prd!, "primaryIp:PrimaryIp")) expect(ip.inputs).toMatchObject({ assigneeType: "server", autoDelete: false, location: "fsn1" });
+    for (const ip of ofType(runs.prd!, "primaryIp:PrimaryIp"))
+      expect(ip.inputs).toMatchObject({ assigneeType: "server", autoDelete: false, location: "fsn1" });
   });
 
   it("protects servers, volumes, primary IPs, network and zone in prd and not in tst", () => {
     const flags = (stack: string) =>
-      runs[stack]!.resources
-        .filter((r) => ["server:Server", "volume:Volume", "primaryIp:PrimaryIp", "network:Network", "zone:Zone"].some((t) => r.type === `hcloud:index/${t}`))
-        .map((r) => [r.type.split(":").pop(), r.inputs.deleteProtection, r.inputs.rebuildProtection]);
+      runs[stack]!.resources.filter((r) =>
+        ["server:Server", "volume:Volume", "primaryIp:PrimaryIp", "network:Network", "zone:Zone"].some(
+          (t) => r.type === `hcloud:index/${t}`,
+        ),
+      ).map((r) => [r.type.split(":").pop(), r.inputs.deleteProtection, r.inputs.rebuildProtection]);
     expect(flags("prd").every(([, d]) => d === true)).toBe(true);
     expect(flags("tst").every(([, d]) => d === false)).toBe(true);
     expect(one(runs.prd!, "server:Server", "xiopro-infra-prd-node-a").inputs.rebuildProtection).toBe(true);
@@ -114,33 +124,45 @@ describe("stack program under mocks", () => {
 
   it("points every A/AAAA record at the node's primary IPs", () => {
     const r = runs.prd!;
-    const v4 = String((await4(r)).v4);
-    const records = ofType(r, "zoneRrset:ZoneRrset").map((x) => [x.inputs.zone, x.inputs.name, x.inputs.type, (x.inputs.records as any[]).map((y) => y.value)]);
+    const v4 = String(await4(r).v4);
+    const records = ofType(r, "zoneRrset:ZoneRrset").map((x) => [
+      x.inputs.zone,
+      x.inputs.name,
+      x.inputs.type,
+      (x.inputs.records as any[]).map((y) => y.value),
+    ]);
     expect(records).toEqual([
       ["xiopro.example", "prd-node-a", "A", [v4]],
       ["xiopro.example", "app", "A", [v4]],
-      ["xiopro.example", "prd-node-a", "AAAA", [(await4(r)).v6host]],
-      ["xiopro.example", "app", "AAAA", [(await4(r)).v6host]],
+      ["xiopro.example", "prd-node-a", "AAAA", [await4(r).v6host]],
+      ["xiopro.example", "app", "AAAA", [await4(r).v6host]],
     ]);
     const rdns = ofType(r, "rdns:Rdns").map((x) => [x.inputs.ipAddress, x.inputs.dnsPtr]);
     expect(rdns).toEqual([
       [v4, "prd-node-a.xiopro.example"],
-      [(await4(r)).v6host, "prd-node-a.xiopro.example"],
+      [await4(r).v6host, "prd-node-a.xiopro.example"],
     ]);
   });
 
   it("creates volumes in the node's location with its filesystem and attaches them without automount", () => {
     const r = runs.tst!;
-    expect(ofType(r, "volume:Volume").map((v) => [v.inputs.name, v.inputs.size, v.inputs.format, v.inputs.location])).toEqual([
+    expect(
+      ofType(r, "volume:Volume").map((v) => [v.inputs.name, v.inputs.size, v.inputs.format, v.inputs.location]),
+    ).toEqual([
       ["tst-node-a-pgdata", 20, "ext4", "fsn1"],
       ["tst-node-a-artifacts", 10, "ext4", "fsn1"],
     ]);
     const server = ofType(r, "server:Server")[0]!;
-    for (const a of ofType(r, "volumeAttachment:VolumeAttachment")) expect(a.inputs).toMatchObject({ serverId: Number(server.id), automount: false });
+    for (const a of ofType(r, "volumeAttachment:VolumeAttachment"))
+      expect(a.inputs).toMatchObject({ serverId: Number(server.id), automount: false });
   });
 
   it("puts the subnet in the location's network zone", () => {
-    expect(ofType(runs.tst!, "networkSubnet:NetworkSubnet")[0]!.inputs).toMatchObject({ type: "cloud", networkZone: "eu-central", ipRange: "10.1.1.0/24" });
+    expect(ofType(runs.tst!, "networkSubnet:NetworkSubnet")[0]!.inputs).toMatchObject({
+      type: "cloud",
+      networkZone: "eu-central",
+      ipRange: "10.1.1.0/24",
+    });
   });
 
   it("adopts an existing zone by name instead of creating one", async () => {
@@ -150,7 +172,8 @@ describe("stack program under mocks", () => {
   });
 
   it("differs between prd and tst only where their config differs", () => {
-    const norm = (r: OfflineRun) => r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
+    const norm = (r: OfflineRun) =>
+      r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
     const onlyPrd = norm(runs.prd!).filter((x) => !norm(runs.tst!).includes(x));
     const onlyTst = norm(runs.tst!).filter((x) => !norm(runs.prd!).includes(x));
     // prd sets userDataChange: in-place, so its config reaches the node over the admin path.
@@ -160,20 +183,41 @@ describe("stack program under mocks", () => {
 
   it("pushes the node's files over the admin path when user-data changes apply in place", () => {
     const cmd = one2(runs.prd!, "command:remote:Command", "xiopro-infra-prd-node-a-config");
-    expect(cmd.inputs.create).toMatch(/base64 -d \| sudo tar -xzf - -C \/ && sudo \/usr\/local\/lib\/xiopro\/bootstrap$/);
-    const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(String(cmd.inputs.stdin), "base64") }).toString().split("\n");
+    expect(cmd.inputs.create).toMatch(
+      /base64 -d \| sudo tar -xzf - -C \/ && sudo \/usr\/local\/lib\/xiopro\/bootstrap$/,
+    );
+    const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(String(cmd.inputs.stdin), "base64") })
+      .toString()
+      .split("\n");
     expect(files).toContain("etc/caddy/Caddyfile");
     expect(files).toContain("usr/local/lib/xiopro/bootstrap");
   });
 
   it("exports addresses, records, the exposure matrix, the cost and the topology", () => {
     const o = runs.prd!.outputs as any;
-    expect(Object.keys(o).sort()).toEqual(["adminPath", "cost", "dnsRecords", "environment", "exposureMatrix", "nodes", "topology"]);
-    expect(o.nodes.nodeA).toMatchObject({ name: "prd-node-a", privateIp: "10.0.1.10", fqdn: "prd-node-a.xiopro.example", sites: ["app.xiopro.example"] });
+    expect(Object.keys(o).sort()).toEqual([
+      "adminPath",
+      "cost",
+      "dnsRecords",
+      "environment",
+      "exposureMatrix",
+      "nodes",
+      "topology",
+    ]);
+    expect(o.nodes.nodeA).toMatchObject({
+      name: "prd-node-a",
+      privateIp: "10.0.1.10",
+      fqdn: "prd-node-a.xiopro.example",
+      sites: ["app.xiopro.example"],
+    });
     expect(o.nodes.nodeA.publicIpv4).toMatch(/^203\.0\.113\.\d+$/);
     expect(o.cost.monthlyEur).toBe(180.14);
     expect(o.topology).toMatch(/^flowchart LR\n/);
-    expect(o.exposureMatrix.filter((e: any) => e.class === "A").map((e: any) => `${e.port}/${e.protocol}`)).toEqual(["80/tcp", "443/tcp", "443/udp"]);
+    expect(o.exposureMatrix.filter((e: any) => e.class === "A").map((e: any) => `${e.port}/${e.protocol}`)).toEqual([
+      "80/tcp",
+      "443/tcp",
+      "443/udp",
+    ]);
   });
 
   it("ignores user-data changes only when the stack chose in-place updates", () => {
@@ -183,7 +227,9 @@ describe("stack program under mocks", () => {
 
   it("sets Pulumi protect on volumes, primary IPs and the zone in prd only, never on servers", () => {
     const protectedIn = (stack: string) =>
-      runs[stack]!.resources.filter((r) => r.options.protect).map((r) => r.name).sort();
+      runs[stack]!.resources.filter((r) => r.options.protect)
+        .map((r) => r.name)
+        .sort();
     expect(protectedIn("prd")).toEqual([
       "xiopro-infra-prd-dns-zone",
       "xiopro-infra-prd-node-a-artifacts",
@@ -223,15 +269,21 @@ describe("secret delivery under mocks", () => {
     ]);
     const api = cs.find((c) => c.name.endsWith("pg-role-api"))!;
     expect(api.secretInputs).toEqual(expect.arrayContaining(["stdin"]));
-    expect(api.inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-credentials install pg-role-api 'xiopro-postgres-roles.service' 'agentd-web.service'$/);
+    expect(api.inputs.create).toMatch(
+      /sudo \/usr\/local\/lib\/xiopro\/xiopro-credentials install pg-role-api 'xiopro-postgres-roles.service' 'agentd-web.service'$/,
+    );
     expect(api.inputs.create).toContain("/var/lib/cloud/instance/boot-finished");
     expect(api.inputs.triggers).toEqual([server.id]);
     expect(api.inputs.connection).toMatchObject({ host: "tst-node-a", user: "ops" });
     const restic = cs.find((c) => c.name.endsWith("restic-password"))!;
     expect(restic.inputs.stdin).toBe(TEST_SECRETS.resticPassword);
-    expect(restic.inputs.create).toMatch(/install restic-password 'xiopro-pgdump.service' 'xiopro-files-backup.service' 'xiopro-restic-check.service'$/);
+    expect(restic.inputs.create).toMatch(
+      /install restic-password 'xiopro-pgdump.service' 'xiopro-files-backup.service' 'xiopro-restic-check.service'$/,
+    );
     const cipher = cs.find((c) => c.name.endsWith("pgbackrest-cipher-pass"))!;
-    expect(cipher.inputs.create).toMatch(/'postgresql@\*\.service' 'xiopro-pgbackrest@\*\.service' 'xiopro-restore-drill.service'$/);
+    expect(cipher.inputs.create).toMatch(
+      /'postgresql@\*\.service' 'xiopro-pgbackrest@\*\.service' 'xiopro-restore-drill.service'$/,
+    );
   });
 
   it("pushes the operations bundle over the admin path, re-pushed when its content changes, never in user-data", async () => {
@@ -241,8 +293,17 @@ describe("secret delivery under mocks", () => {
     expect(ops.inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-ops apply$/);
     const triggers = (c: RecordedResource) => c.inputs.triggers as string[];
     expect(triggers(ops)[0]).toBe(server.id);
-    const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(ops.inputs.stdin as string, "base64"), encoding: "utf8" }).split("\n");
-    expect(files).toEqual(expect.arrayContaining(["etc/prometheus/prometheus.yml", "etc/prometheus/rules/xiopro.rules.yml", "usr/local/lib/xiopro/xiopro-restore"]));
+    const files = execFileSync("tar", ["-tzf", "-"], {
+      input: Buffer.from(ops.inputs.stdin as string, "base64"),
+      encoding: "utf8",
+    }).split("\n");
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "etc/prometheus/prometheus.yml",
+        "etc/prometheus/rules/xiopro.rules.yml",
+        "usr/local/lib/xiopro/xiopro-restore",
+      ]),
+    );
     // Deterministic: the same stack renders the same bundle, so an unchanged stack never re-pushes.
     const again = await run("tst", () => {});
     expect(triggers(commands(again).find((c) => c.name === "xiopro-infra-tst-node-a-ops")!)[1]).toBe(triggers(ops)[1]);
@@ -266,12 +327,30 @@ describe("secret delivery under mocks", () => {
 
   it("delivers one generated WAL receiver password to the database node and the receiver's node", async () => {
     const r = await run("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
-    const pw = r.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword" && x.name.endsWith("pg-role-walreceiver"));
+    const pw = r.resources.filter(
+      (x) => x.type === "random:index/randomPassword:RandomPassword" && x.name.endsWith("pg-role-walreceiver"),
+    );
     expect(pw.map((p) => p.name)).toEqual(["xiopro-infra-tst-pg-role-walreceiver"]);
-    const delivered = commands(r).filter((c) => c.name.endsWith("-credentials-pg-role-walreceiver")).sort((a, b) => a.name.localeCompare(b.name));
-    expect(delivered.map((c) => [c.name, String(c.inputs.create).split("install ")[1], (c.inputs.connection as { host: string }).host])).toEqual([
-      ["xiopro-infra-tst-node-a-credentials-pg-role-walreceiver", "pg-role-walreceiver 'xiopro-postgres-roles.service'", "tst-node-a"],
-      ["xiopro-infra-tst-node-c-credentials-pg-role-walreceiver", "pg-role-walreceiver 'xiopro-walreceiver.service'", "tst-node-c"],
+    const delivered = commands(r)
+      .filter((c) => c.name.endsWith("-credentials-pg-role-walreceiver"))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    expect(
+      delivered.map((c) => [
+        c.name,
+        String(c.inputs.create).split("install ")[1],
+        (c.inputs.connection as { host: string }).host,
+      ]),
+    ).toEqual([
+      [
+        "xiopro-infra-tst-node-a-credentials-pg-role-walreceiver",
+        "pg-role-walreceiver 'xiopro-postgres-roles.service'",
+        "tst-node-a",
+      ],
+      [
+        "xiopro-infra-tst-node-c-credentials-pg-role-walreceiver",
+        "pg-role-walreceiver 'xiopro-walreceiver.service'",
+        "tst-node-c",
+      ],
     ]);
     expect(delivered[0]!.inputs.stdin).toBe(delivered[1]!.inputs.stdin);
     expect(delivered.every((c) => c.secretInputs?.includes("stdin"))).toBe(true);
@@ -287,13 +366,22 @@ describe("secret delivery under mocks", () => {
 
   it("keeps every secret except the single-use Tailscale key out of the user-data, in plain or base64", () => {
     const ud = String(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").inputs.userData);
-    const pw = runs.tst!.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword").map((p) => `generated-${Number(p.id) - 1000}-`);
-    const secrets = [...Object.entries(TEST_SECRETS).filter(([k]) => k !== "tailscaleAuthKey").map(([, v]) => v), ...pw];
+    const pw = runs
+      .tst!.resources.filter((x) => x.type === "random:index/randomPassword:RandomPassword")
+      .map((p) => `generated-${Number(p.id) - 1000}-`);
+    const secrets = [
+      ...Object.entries(TEST_SECRETS)
+        .filter(([k]) => k !== "tailscaleAuthKey")
+        .map(([, v]) => v),
+      ...pw,
+    ];
     for (const s of secrets) {
       expect(ud).not.toContain(s);
       expect(ud).not.toContain(Buffer.from(s).toString("base64").replace(/=+$/, ""));
     }
-    expect(ud).toContain(`  - path: /etc/xiopro/tailscale-authkey\n    permissions: "0600"\n    content: ${TEST_SECRETS.tailscaleAuthKey}\n`);
+    expect(ud).toContain(
+      `  - path: /etc/xiopro/tailscale-authkey\n    permissions: "0600"\n    content: ${TEST_SECRETS.tailscaleAuthKey}\n`,
+    );
     expect(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").secretInputs).toContain("userData");
   });
 

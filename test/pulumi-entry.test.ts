@@ -11,7 +11,11 @@ function load(stack: string, edit?: (c: Record<string, any>) => void) {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
   edit?.(obj);
   const raw = toRaw(obj);
-  return spawnSync(process.execPath, [HOST, stack, JSON.stringify({ values: raw.values, secretKeys: [...raw.secretKeys] })], { cwd: "/", encoding: "utf8", timeout: 120_000 });
+  return spawnSync(
+    process.execPath,
+    [HOST, stack, JSON.stringify({ values: raw.values, secretKeys: [...raw.secretKeys] })],
+    { cwd: "/", encoding: "utf8", timeout: 120_000 },
+  );
 }
 
 describe("Pulumi entry point", () => {

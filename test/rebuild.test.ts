@@ -30,20 +30,40 @@ describe("rebuild decisions", () => {
     expect(steps.map((s) => s.id)).toEqual(["preflight", "tailscale", "pulumi-up", "cloud-init", "restore", "accept"]);
     expect(steps.filter((s) => s.skip)).toEqual([]);
     expect(steps.find((s) => s.id === "pulumi-up")!.command).toBe("pulumi up --yes --refresh --stack prd");
-    expect(steps.find((s) => s.id === "restore")!.command).toBe("ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files");
+    expect(steps.find((s) => s.id === "restore")!.command).toBe(
+      "ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    );
     expect(steps.find((s) => s.id === "accept")!.command).toBe("npm run accept -- --stack prd");
   });
 
   it("skips the tailnet cleanup with the reason when the admin path is allowlist or no API key is set", () => {
     const allow = planOf("prd", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
-    expect(rebuildSteps(opts, allow, true).find((s) => s.id === "tailscale")!.skip).toBe("the admin path is allowlist: no tailnet devices to remove");
-    expect(rebuildSteps(opts, planOf("prd"), false).find((s) => s.id === "tailscale")!.skip).toBe("TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console");
+    expect(rebuildSteps(opts, allow, true).find((s) => s.id === "tailscale")!.skip).toBe(
+      "the admin path is allowlist: no tailnet devices to remove",
+    );
+    expect(rebuildSteps(opts, planOf("prd"), false).find((s) => s.id === "tailscale")!.skip).toBe(
+      "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console",
+    );
   });
 
   it("passes a point in time and another location through to the node and to pulumi", () => {
-    const steps = rebuildSteps({ ...opts, targetTime: "2026-11-22 14:30:00+00", location: "nbg1" }, planOf("prd"), true);
-    expect(steps.find((s) => s.id === "restore")!.command).toBe("ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --target-time '2026-11-22 14:30:00+00'");
-    expect(pulumiUpArgs({ stack: "prd", location: "nbg1" })).toEqual(["up", "--yes", "--refresh", "--stack", "prd", "--config", "location=nbg1"]);
+    const steps = rebuildSteps(
+      { ...opts, targetTime: "2026-11-22 14:30:00+00", location: "nbg1" },
+      planOf("prd"),
+      true,
+    );
+    expect(steps.find((s) => s.id === "restore")!.command).toBe(
+      "ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --target-time '2026-11-22 14:30:00+00'",
+    );
+    expect(pulumiUpArgs({ stack: "prd", location: "nbg1" })).toEqual([
+      "up",
+      "--yes",
+      "--refresh",
+      "--stack",
+      "prd",
+      "--config",
+      "location=nbg1",
+    ]);
     expect(restoreCommand()).toBe("sudo /usr/local/lib/xiopro/xiopro-restore --files");
   });
 
@@ -55,28 +75,52 @@ describe("rebuild decisions", () => {
   it("judges backup age against the job table's bounds", () => {
     expect(backupAgeBoundHours("pgbackrest")).toBe(26);
     expect(backupAgeBoundHours("restic")).toBe(26);
-    expect(backupAgeVerdict({ tool: "pgbackrest", id: "20261122-013000F", endedAt: NOW - 3 * 3600 }, NOW)).toEqual({ ok: true, message: "newest pgBackRest backup 20261122-013000F is 3.0 h old (bound 26 h)" });
+    expect(backupAgeVerdict({ tool: "pgbackrest", id: "20261122-013000F", endedAt: NOW - 3 * 3600 }, NOW)).toEqual({
+      ok: true,
+      message: "newest pgBackRest backup 20261122-013000F is 3.0 h old (bound 26 h)",
+    });
     expect(backupAgeVerdict({ tool: "restic", id: "ab12cd34", endedAt: NOW - 27 * 3600 }, NOW)).toEqual({
       ok: false,
-      message: "newest restic files snapshot ab12cd34 is 27.0 h old, older than the bound of 26 h: restoring it loses more than a day",
+      message:
+        "newest restic files snapshot ab12cd34 is 27.0 h old, older than the bound of 26 h: restoring it loses more than a day",
     });
-    expect(backupAgeVerdict({ tool: "pgbackrest" }, NOW)).toEqual({ ok: false, message: "the repository holds no pgBackRest backup" });
+    expect(backupAgeVerdict({ tool: "pgbackrest" }, NOW)).toEqual({
+      ok: false,
+      message: "the repository holds no pgBackRest backup",
+    });
   });
 
   it("calls the target free only when no server of the stack's names exists", () => {
     expect(targetVerdict([], ["prd-node-a"])).toEqual({ ok: true, message: "no server named prd-node-a exists" });
-    expect(targetVerdict([{ name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({ ok: false, message: "prd-node-a exists (off): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md" });
+    expect(targetVerdict([{ name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({
+      ok: false,
+      message:
+        "prd-node-a exists (off): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md",
+    });
   });
 
   it("matches tailnet devices by the node's name and its numbered variants only", () => {
-    const d = (id: string, name: string, hostname = name.split(".")[0]!) => ({ id, name: `${name}.tail1234.ts.net`, hostname });
-    const devices = [d("1", "prd-node-a"), d("2", "prd-node-a-1"), d("3", "prd-node-ab"), d("4", "tst-node-a"), d("5", "laptop", "prd-node-a"), d("6", "prd-node-a-x")];
+    const d = (id: string, name: string, hostname = name.split(".")[0]!) => ({
+      id,
+      name: `${name}.tail1234.ts.net`,
+      hostname,
+    });
+    const devices = [
+      d("1", "prd-node-a"),
+      d("2", "prd-node-a-1"),
+      d("3", "prd-node-ab"),
+      d("4", "tst-node-a"),
+      d("5", "laptop", "prd-node-a"),
+      d("6", "prd-node-a-x"),
+    ];
     expect(staleTailscaleDevices(devices, ["prd-node-a"]).map((x) => x.id)).toEqual(["1", "2", "5"]);
     expect(staleTailscaleDevices(devices, ["prd.node"]).map((x) => x.id)).toEqual([]);
   });
 
   it("reads xiopro-restore's step timings and prints the breakdown with the total as the RTO", () => {
-    const parts = parseRestoreTimings("rows public.orders 5\nstep repository      0.210 s\nstep restore         61.500 s\nrestore pass: …\n");
+    const parts = parseRestoreTimings(
+      "rows public.orders 5\nstep repository      0.210 s\nstep restore         61.500 s\nrestore pass: …\n",
+    );
     expect(parts).toEqual({ repository: 0.21, restore: 61.5 });
     const text = formatTimings("prd", [
       { id: "preflight", title: "", status: "ok", seconds: 2.5, detail: "" },
@@ -104,7 +148,8 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     const c = structuredClone(stackObject("tst")) as Record<string, unknown>;
     edit?.(c);
     const config = Object.fromEntries(Object.entries(c).map(([k, v]) => [`xiopro-infra:${k}`, v]));
-    for (const k of Object.keys(TEST_SECRETS)) config[`xiopro-infra:${k}`] = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
+    for (const k of Object.keys(TEST_SECRETS))
+      config[`xiopro-infra:${k}`] = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
     const file = path.join(f.dir, "Pulumi.tst.yaml");
     fs.writeFileSync(file, stringify({ config }));
     return file;
@@ -124,7 +169,14 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
 
   beforeAll(async () => {
     f = await makeFakes();
-    fs.writeFileSync(path.join(f.dir, "pulumi-config.json"), JSON.stringify(Object.fromEntries(Object.entries(TEST_SECRETS).map(([k, v]) => [`xiopro-infra:${k}`, { value: v, secret: true }]))));
+    fs.writeFileSync(
+      path.join(f.dir, "pulumi-config.json"),
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(TEST_SECRETS).map(([k, v]) => [`xiopro-infra:${k}`, { value: v, secret: true }]),
+        ),
+      ),
+    );
     stackFile = writeStack();
   });
   afterAll(() => f?.close());
@@ -145,14 +197,25 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     reset();
     const r = await cli(["--dry-run"]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain("FAIL newest backup age: cannot check the newest backup age: pgbackrest is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)");
-    expect(r.stderr).toContain("FAIL newest backup age: cannot check the newest backup age: restic is not installed on this machine");
+    expect(r.stderr).toContain(
+      "FAIL newest backup age: cannot check the newest backup age: pgbackrest is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
+    );
+    expect(r.stderr).toContain(
+      "FAIL newest backup age: cannot check the newest backup age: restic is not installed on this machine",
+    );
     expect(r.stderr).toContain("ok   target free: no server named tst-node-a exists");
-    expect(r.stderr).toContain("ok   config and secrets: Pulumi.tst.yaml is valid and every secret the stack needs is set");
+    expect(r.stderr).toContain(
+      "ok   config and secrets: Pulumi.tst.yaml is valid and every secret the stack needs is set",
+    );
     expect(r.stdout).toContain("Dry run of the rebuild of tst: preflight failed; the steps:");
     expect(r.stdout).toContain("3. pulumi up (stack tst)\n       pulumi up --yes --refresh --stack tst");
-    expect(r.stdout).toContain("5. restore PostgreSQL (newest state) and files on tst-node-a\n       ssh tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files");
-    expect(f.log()).toEqual(["pulumi config --show-secrets --json --stack tst", "http GET /v1/servers?name=tst-node-a bearer"]);
+    expect(r.stdout).toContain(
+      "5. restore PostgreSQL (newest state) and files on tst-node-a\n       ssh tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    );
+    expect(f.log()).toEqual([
+      "pulumi config --show-secrets --json --stack tst",
+      "http GET /v1/servers?name=tst-node-a bearer",
+    ]);
   });
 
   it("names every missing secret and a live server in one preflight, and never runs pulumi up", async () => {
@@ -164,10 +227,16 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     const r = await cli([]);
     stackFile = writeStack();
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("FAIL config and secrets: Stack config \"tst\" has 1 problem; nothing was declared or changed:");
+    expect(r.stderr).toContain(
+      'FAIL config and secrets: Stack config "tst" has 1 problem; nothing was declared or changed:',
+    );
     expect(r.stderr).toContain("xiopro-infra:resticPassword: is not set, but it is needed: restic repository password");
-    expect(r.stderr).toContain("FAIL target free: tst-node-a exists (running): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md");
-    expect(r.stderr).toContain("preflight failed: nothing was changed (fix the problems above, or pass --force to override them)");
+    expect(r.stderr).toContain(
+      "FAIL target free: tst-node-a exists (running): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md",
+    );
+    expect(r.stderr).toContain(
+      "preflight failed: nothing was changed (fix the problems above, or pass --force to override them)",
+    );
     expect(f.log().filter((l) => / up |DELETE|ssh /.test(l))).toEqual([]);
   });
 
@@ -190,11 +259,26 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(f.http.devices.map((d) => d.id)).toEqual(["13"]);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ stack: "tst", dryRun: false, forced: true, ok: true });
-    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([["preflight", "ok"], ["tailscale", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["accept", "ok"]]);
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["accept", "ok"],
+    ]);
     expect(report.steps[0].detail).toBe("2 check(s) failed, overridden by --force");
-    expect(report.steps[1].detail).toBe("removed tst-node-a.tail1234.ts.net (last seen 2026-11-20T10:00:00Z), tst-node-a-1.tail1234.ts.net (last seen 2026-11-19T10:00:00Z)");
-    expect(report.steps[4]).toMatchObject({ parts: { repository: 0.21, restore: 1.5, start: 2.25 }, detail: "restore pass: backup set 20261122-013000F, target latest, 4.100 s" });
-    expect(report.totalSeconds).toBeCloseTo(report.steps.reduce((a: number, s: any) => a + s.seconds, 0), 6);
+    expect(report.steps[1].detail).toBe(
+      "removed tst-node-a.tail1234.ts.net (last seen 2026-11-20T10:00:00Z), tst-node-a-1.tail1234.ts.net (last seen 2026-11-19T10:00:00Z)",
+    );
+    expect(report.steps[4]).toMatchObject({
+      parts: { repository: 0.21, restore: 1.5, start: 2.25 },
+      detail: "restore pass: backup set 20261122-013000F, target latest, 4.100 s",
+    });
+    expect(report.totalSeconds).toBeCloseTo(
+      report.steps.reduce((a: number, s: any) => a + s.seconds, 0),
+      6,
+    );
     expect(r.stderr).toMatch(/^\[3\/6\] pulumi up \(stack tst\)\n {6}ok in \d+\.\d s: Updating/m);
     // No secret value reaches the output.
     for (const v of Object.values(TEST_SECRETS)) expect(r.stdout + r.stderr).not.toContain(v.trim());
@@ -202,12 +286,18 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
 
   it("with a WAL receiver: stops it and copies its WAL before anything changes, keeps its live tailnet device, restores with it, then resumes it", async () => {
     reset();
-    f.http.devices.push({ id: "21", name: "tst-node-c.tail1234.ts.net", hostname: "tst-node-c", lastSeen: "2026-11-22T10:00:00Z" });
+    f.http.devices.push({
+      id: "21",
+      name: "tst-node-c.tail1234.ts.net",
+      hostname: "tst-node-c",
+      lastSeen: "2026-11-22T10:00:00Z",
+    });
     stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
     const r = await cli(["--force", "--json"]);
     stackFile = writeStack();
     expect(r.code, r.stderr).toBe(0);
-    const fetch = "sudo systemctl stop xiopro-walreceiver.service && sudo sh -c 'cd /var/lib/xiopro-walreceiver/wal && find . -maxdepth 1 -type f \\( -name '\\''*.partial'\\'' -o -name '\\''*.history'\\'' -o -mmin -60 \\) -print0 | tar --null -T - -czf - | base64 -w0'";
+    const fetch =
+      "sudo systemctl stop xiopro-walreceiver.service && sudo sh -c 'cd /var/lib/xiopro-walreceiver/wal && find . -maxdepth 1 -type f \\( -name '\\''*.partial'\\'' -o -name '\\''*.history'\\'' -o -mmin -60 \\) -print0 | tar --null -T - -czf - | base64 -w0'";
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
@@ -226,32 +316,64 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       "ssh ops@tst-node-c sudo /usr/local/lib/xiopro/xiopro-walreceiver rotate && sudo systemctl start xiopro-walreceiver.service",
       `npm run accept -- --stack-file ${stackFile}`,
     ]);
-    expect(fs.readFileSync(path.join(f.dir, "uploaded-wal"), "utf8").trim()).toBe("H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA");
+    expect(fs.readFileSync(path.join(f.dir, "uploaded-wal"), "utf8").trim()).toBe(
+      "H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA",
+    );
     expect(f.http.devices.map((d) => d.id)).toEqual(["13", "21"]);
     const report = JSON.parse(r.stdout);
-    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([["preflight", "ok"], ["wal-fetch", "ok"], ["tailscale", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["wal-resume", "ok"], ["accept", "ok"]]);
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["wal-fetch", "ok"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["wal-resume", "ok"],
+      ["accept", "ok"],
+    ]);
   });
 
   it("with a WAL receiver whose node is lost too: restores from the repository alone and says so", async () => {
     reset();
     stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
-    const r = await cli(["--force", "--json"], { FAKE_SSH_DOWN_HOST: "tst-node-c", XIOPRO_REBUILD_RECEIVER_WAIT_S: "1" });
+    const r = await cli(["--force", "--json"], {
+      FAKE_SSH_DOWN_HOST: "tst-node-c",
+      XIOPRO_REBUILD_RECEIVER_WAIT_S: "1",
+    });
     stackFile = writeStack();
     const report = JSON.parse(r.stdout);
     expect(report.steps[1]).toMatchObject({ id: "wal-fetch", status: "skipped" });
-    expect(report.steps[1].detail).toMatch(/^tst-node-c does not answer \(SSH to tst-node-c:22 did not answer within 1 s\): the restore uses the repository alone/);
+    expect(report.steps[1].detail).toMatch(
+      /^tst-node-c does not answer \(SSH to tst-node-c:22 did not answer within 1 s\): the restore uses the repository alone/,
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(f.log().filter((l) => l.includes("xiopro-restore"))).toEqual(["ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files"]);
+    expect(f.log().filter((l) => l.includes("xiopro-restore"))).toEqual([
+      "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    ]);
     expect(f.log().some((l) => l.includes("received-wal"))).toBe(false);
     // pulumi up recreated node C: its receiver starts on the restored database.
-    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([["preflight", "ok"], ["wal-fetch", "skipped"], ["tailscale", "ok"], ["pulumi-up", "ok"], ["cloud-init", "ok"], ["restore", "ok"], ["wal-resume", "ok"], ["accept", "ok"]]);
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["wal-fetch", "skipped"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["wal-resume", "ok"],
+      ["accept", "ok"],
+    ]);
   });
 
   it("stops at a failed pulumi up with its output and runs nothing after it", async () => {
     reset();
-    const r = await cli(["--force"], { FAKE_UP_EXIT: "255", FAKE_UP_STDERR: "error: hcloud: server type cpx22 unavailable in fsn1" });
+    const r = await cli(["--force"], {
+      FAKE_UP_EXIT: "255",
+      FAKE_UP_STDERR: "error: hcloud: server type cpx22 unavailable in fsn1",
+    });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/FAILED after \d+\.\d s: pulumi up exited 255:\n[^]*error: hcloud: server type cpx22 unavailable in fsn1/);
+    expect(r.stderr).toMatch(
+      /FAILED after \d+\.\d s: pulumi up exited 255:\n[^]*error: hcloud: server type cpx22 unavailable in fsn1/,
+    );
     expect(r.stdout).toMatch(/^ {2}pulumi-up\s+\d+\.\d s {2}failed$/m);
     expect(f.log().some((l) => l.startsWith("ssh") || l.startsWith("npm"))).toBe(false);
   });
@@ -270,26 +392,39 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     reset();
     const r = await cli(["--force"], { FAKE_RESTORE_EXIT: "1" });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("xiopro-restore on tst-node-a exited 1:\nERROR: restore failed: the pgBackRest repository is not usable");
+    expect(r.stderr).toContain(
+      "xiopro-restore on tst-node-a exited 1:\nERROR: restore failed: the pgBackRest repository is not usable",
+    );
     expect(f.log().some((l) => l.startsWith("npm"))).toBe(false);
   });
 
   it("with the allowlist admin path skips the tailnet and reaches the node at its public IPv4 from the stack outputs", async () => {
     reset();
     stackFile = writeStack((c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
-    fs.writeFileSync(path.join(f.dir, "pulumi-outputs.json"), JSON.stringify({ nodes: { nodeA: { publicIpv4: "203.0.113.50" } } }));
+    fs.writeFileSync(
+      path.join(f.dir, "pulumi-outputs.json"),
+      JSON.stringify({ nodes: { nodeA: { publicIpv4: "203.0.113.50" } } }),
+    );
     const r = await cli(["--force"], { TAILSCALE_API_KEY: "" });
     stackFile = writeStack();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("skipped: the admin path is allowlist: no tailnet devices to remove");
-    expect(f.log().filter((l) => l.startsWith("ssh")).map((l) => l.split(" ")[1])).toEqual(["ops@203.0.113.50", "ops@203.0.113.50", "ops@203.0.113.50"]);
+    expect(
+      f
+        .log()
+        .filter((l) => l.startsWith("ssh"))
+        .map((l) => l.split(" ")[1]),
+    ).toEqual(["ops@203.0.113.50", "ops@203.0.113.50", "ops@203.0.113.50"]);
     expect(f.http.requests.some((q) => q.includes("tailnet"))).toBe(false);
   });
 
   it("rejects a malformed target time, an unknown location and unknown flags before anything runs", async () => {
     reset();
     for (const [args, msg] of [
-      [["--target-time", "yesterday"], `--target-time "yesterday" is not 'YYYY-MM-DD HH:MM:SS+00' (a time with its UTC offset)`],
+      [
+        ["--target-time", "yesterday"],
+        `--target-time "yesterday" is not 'YYYY-MM-DD HH:MM:SS+00' (a time with its UTC offset)`,
+      ],
       [["--location", "mars1"], `--location "mars1" is not a Hetzner location: use one of`],
       [["--bogus"], "Unknown option '--bogus'"],
     ] as const) {

@@ -50,12 +50,16 @@ const rendered = { archiveCommand: "" };
 /** Runs a command as the postgres user with exactly the given environment (plus PATH). */
 function asPostgres(cmd: string, args: string[], extra: Record<string, string> = {}, input?: string): Run {
   const vars = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...env, ...extra };
-  const r = spawnSync("runuser", ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args], {
-    encoding: "utf8",
-    cwd: tmp,
-    input,
-    timeout: 240_000, // generous: CI shares two cores between test files
-  });
+  const r = spawnSync(
+    "runuser",
+    ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args],
+    {
+      encoding: "utf8",
+      cwd: tmp,
+      input,
+      timeout: 240_000, // generous: CI shares two cores between test files
+    },
+  );
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
 }
 
@@ -65,12 +69,19 @@ function ok(cmd: string, args: string[], extra: Record<string, string> = {}, inp
   return r.stdout;
 }
 
-const sql = (db: string, q: string) => ok(`${bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", dir("run"), "-p", String(port), "-d", db, "-c", q]).trim();
-const job = (name: string, args: string[], extra: Record<string, string> = {}) => asPostgres(JOB, [name, ...args], extra);
+const sql = (db: string, q: string) =>
+  ok(`${bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", dir("run"), "-p", String(port), "-d", db, "-c", q]).trim();
+const job = (name: string, args: string[], extra: Record<string, string> = {}) =>
+  asPostgres(JOB, [name, ...args], extra);
 const state = (name: string) => JSON.parse(fs.readFileSync(dir("state", `${name}.json`), "utf8")) as JobState;
-const restic = (args: string[], extra: Record<string, string> = {}) => ok("restic", args, { RESTIC_PASSWORD_FILE: dir("creds/restic-password"), ...extra });
-const snapshots = (tag: string) => JSON.parse(restic(["snapshots", "--json", "--tag", tag])) as { id: string; tags: string[]; paths: string[] }[];
-const pgbackrestInfo = () => JSON.parse(ok("pgbackrest", ["--stanza=xiopro", "info", "--output=json"], { PGBACKREST_REPO1_CIPHER_PASS: CIPHER })) as { backup: { label: string; type: string }[] }[];
+const restic = (args: string[], extra: Record<string, string> = {}) =>
+  ok("restic", args, { RESTIC_PASSWORD_FILE: dir("creds/restic-password"), ...extra });
+const snapshots = (tag: string) =>
+  JSON.parse(restic(["snapshots", "--json", "--tag", tag])) as { id: string; tags: string[]; paths: string[] }[];
+const pgbackrestInfo = () =>
+  JSON.parse(
+    ok("pgbackrest", ["--stanza=xiopro", "info", "--output=json"], { PGBACKREST_REPO1_CIPHER_PASS: CIPHER }),
+  ) as { backup: { label: string; type: string }[] }[];
 
 function expectSuccess(name: string, r: Run): JobState {
   expect(r.stderr).toContain(`job ${name}: success (exit 0)`);
@@ -97,10 +108,28 @@ function expectFailure(name: string, r: Run, previousSuccess: number): JobState 
 
 describeWithTools("backup jobs and the restore drill against a real cluster", PG_NEEDS, () => {
   beforeAll(async () => {
-    const version = fs.readdirSync(PG_ROOT).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(a) - Number(b)).pop()!;
+    const version = fs
+      .readdirSync(PG_ROOT)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(a) - Number(b))
+      .pop()!;
     bin = `${PG_ROOT}/${version}/bin`;
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-recovery-"));
-    for (const d of ["run", "state", "metrics", "creds", "repo", "spool", "log", "lock", "etc/conf.d", "drill", "cache", "files/etc"]) fs.mkdirSync(dir(d), { recursive: true });
+    for (const d of [
+      "run",
+      "state",
+      "metrics",
+      "creds",
+      "repo",
+      "spool",
+      "log",
+      "lock",
+      "etc/conf.d",
+      "drill",
+      "cache",
+      "files/etc",
+    ])
+      fs.mkdirSync(dir(d), { recursive: true });
     fs.writeFileSync(dir("creds/pgbackrest-cipher-pass"), CIPHER);
     fs.writeFileSync(dir("creds/restic-password"), RESTIC_PW);
     fs.writeFileSync(dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
@@ -131,28 +160,39 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
       .replace(/^log-path=.*$/m, `log-path=${dir("log")}\nlock-path=${dir("lock")}`);
     fs.writeFileSync(dir("etc/pgbackrest.conf"), pgbr);
     // What setup-postgresql writes for the cluster it set up.
-    fs.writeFileSync(dir("etc/conf.d/stanza.conf"), `[xiopro]\npg1-path=${dir("data")}\npg1-socket-path=${dir("run")}\npg1-port=${port}\n`);
+    fs.writeFileSync(
+      dir("etc/conf.d/stanza.conf"),
+      `[xiopro]\npg1-path=${dir("data")}\npg1-socket-path=${dir("run")}\npg1-port=${port}\n`,
+    );
 
     ok(`${bin}/initdb`, ["-D", dir("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
     const conf = postgresqlConf(plan, node)
       .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
       .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${FILES}/`);
     rendered.archiveCommand = conf.match(/^archive_command = '(.*)'$/m)![1]!;
-    fs.writeFileSync(dir("data/conf.d-90-xiopro.conf"), `${conf}port = ${port}\nunix_socket_directories = '${dir("run")}'\n`);
+    fs.writeFileSync(
+      dir("data/conf.d-90-xiopro.conf"),
+      `${conf}port = ${port}\nunix_socket_directories = '${dir("run")}'\n`,
+    );
     fs.appendFileSync(dir("data/postgresql.conf"), `include '${dir("data/conf.d-90-xiopro.conf")}'\n`);
     fs.writeFileSync(dir("data/pg_hba.conf"), pgHba(plan));
     spawnSync("chown", ["-R", "postgres:postgres", dir("data")]);
     ok(`${bin}/pg_ctl`, ["-D", dir("data"), "-w", "-t", "60", "-l", dir("log/postgresql.log"), "start"]);
 
     ok(path.join(FILES, "setup-postgresql"), ["roles"]);
-    sql("xiopro", "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, doc jsonb, created_at timestamptz NOT NULL DEFAULT now()); " +
-      "INSERT INTO orders SELECT g, md5(g::text), jsonb_build_object('n', g, 'tag', md5((g * 7)::text)), now() FROM generate_series(1, 5000) g; " +
-      "CREATE INDEX orders_customer ON orders (customer)");
+    sql(
+      "xiopro",
+      "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, doc jsonb, created_at timestamptz NOT NULL DEFAULT now()); " +
+        "INSERT INTO orders SELECT g, md5(g::text), jsonb_build_object('n', g, 'tag', md5((g * 7)::text)), now() FROM generate_series(1, 5000) g; " +
+        "CREATE INDEX orders_customer ON orders (customer)",
+    );
   });
 
   afterAll(() => {
     if (!tmp) return;
-    for (const d of ["data", "drill/scratch"]) if (fs.existsSync(dir(d, "postmaster.pid"))) asPostgres(`${bin}/pg_ctl`, ["-D", dir(d), "-m", "immediate", "-w", "stop"]);
+    for (const d of ["data", "drill/scratch"])
+      if (fs.existsSync(dir(d, "postmaster.pid")))
+        asPostgres(`${bin}/pg_ctl`, ["-D", dir(d), "-m", "immediate", "-w", "stop"]);
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -165,7 +205,11 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     // check saw the segment in the repository; PostgreSQL counts it once archive-push returned.
     const deadline = Date.now() + 10_000;
     let stats = sql("postgres", "SELECT archived_count > 0, failed_count FROM pg_stat_archiver");
-    while (stats !== "t|0" && Date.now() < deadline) stats = sql("postgres", "SELECT pg_sleep(0.2), archived_count > 0, failed_count FROM pg_stat_archiver").replace(/^\|/, "");
+    while (stats !== "t|0" && Date.now() < deadline)
+      stats = sql("postgres", "SELECT pg_sleep(0.2), archived_count > 0, failed_count FROM pg_stat_archiver").replace(
+        /^\|/,
+        "",
+      );
     expect(stats).toBe("t|0");
   });
 
@@ -180,9 +224,15 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
 
   it("pgdump stores one restorable pg_dump per database in restic, as role xiopro_backup", () => {
     expectSuccess("pgdump", job("pgdump", [BACKUP, "pgdump"]));
-    expect(snapshots("pgdump").map((s) => s.tags.find((t) => t.startsWith("db:"))).sort()).toEqual(["db:postgres", "db:xiopro"]);
+    expect(
+      snapshots("pgdump")
+        .map((s) => s.tags.find((t) => t.startsWith("db:")))
+        .sort(),
+    ).toEqual(["db:postgres", "db:xiopro"]);
     const dump = dir("xiopro.dump");
-    ok("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${dump}`], { RESTIC_PASSWORD_FILE: dir("creds/restic-password") });
+    ok("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${dump}`], {
+      RESTIC_PASSWORD_FILE: dir("creds/restic-password"),
+    });
     const list = ok(`${bin}/pg_restore`, ["-l", dump]);
     expect(list).toMatch(/TABLE DATA public orders /);
     expect(list).toMatch(/INDEX public orders_customer /);
@@ -206,7 +256,11 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
       fs.chmodSync(dir("repo/pgbackrest"), 0o750);
     }
     const s = expectFailure("pgbackrest-full", r, before);
-    expect(s.detail).toMatch(new RegExp(`^ERROR: \\[\\d+\\]: unable to load info file '${dir("repo/pgbackrest/backup/xiopro/backup.info")}' .* for read: \\[13\\] Permission denied`));
+    expect(s.detail).toMatch(
+      new RegExp(
+        `^ERROR: \\[\\d+\\]: unable to load info file '${dir("repo/pgbackrest/backup/xiopro/backup.info")}' .* for read: \\[13\\] Permission denied`,
+      ),
+    );
     expect(pgbackrestInfo()[0]!.backup.length).toBe(1);
   });
 
@@ -214,7 +268,8 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     const before = state("files").lastSuccess;
     fs.writeFileSync(dir("creds/restic-password-wrong"), "not-the-password");
     fs.mkdirSync(dir("creds-wrong"));
-    for (const f of ["pgbackrest-cipher-pass", "pg-role-backup"]) fs.copyFileSync(dir("creds", f), dir("creds-wrong", f));
+    for (const f of ["pgbackrest-cipher-pass", "pg-role-backup"])
+      fs.copyFileSync(dir("creds", f), dir("creds-wrong", f));
     fs.copyFileSync(dir("creds/restic-password-wrong"), dir("creds-wrong/restic-password"));
     spawnSync("chown", ["-R", "postgres:postgres", dir("creds-wrong")]);
     const r = job("files", [BACKUP, "files"], { CREDENTIALS_DIRECTORY: dir("creds-wrong") });
@@ -244,7 +299,10 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     const n = xioproDumps();
     // pg_read_all_data does not bypass row-level security: pg_dump fails while copying this table,
     // after it has written the archive's header and table of contents to restic's stdin.
-    sql("xiopro", "CREATE TABLE zz_guarded (id int); INSERT INTO zz_guarded VALUES (1); ALTER TABLE zz_guarded ENABLE ROW LEVEL SECURITY");
+    sql(
+      "xiopro",
+      "CREATE TABLE zz_guarded (id int); INSERT INTO zz_guarded VALUES (1); ALTER TABLE zz_guarded ENABLE ROW LEVEL SECURITY",
+    );
     let r: Run;
     try {
       r = job("pgdump", [BACKUP, "pgdump"]);
@@ -257,7 +315,11 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(xioproDumps()).toBe(n);
   });
 
-  const drillEnv = () => ({ XIOPRO_DRILL_DIR: dir("drill"), XIOPRO_DRILL_TABLES: "public.orders", XIOPRO_DRILL_FRESHNESS_SQL: "SELECT extract(epoch FROM now() - max(created_at))::int FROM orders" });
+  const drillEnv = () => ({
+    XIOPRO_DRILL_DIR: dir("drill"),
+    XIOPRO_DRILL_TABLES: "public.orders",
+    XIOPRO_DRILL_FRESHNESS_SQL: "SELECT extract(epoch FROM now() - max(created_at))::int FROM orders",
+  });
 
   it("the restore drill restores the newest backup, verifies it and proves a point-in-time restore", async () => {
     const drillPort = await freePort();
@@ -277,11 +339,38 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(fs.existsSync(path.join(queue("in"), "xiopro-test-sentinel"))).toBe(true);
     expect(fs.statSync(queue("out")).ino).toBe(outInode);
     fs.rmSync(path.join(queue("in"), "xiopro-test-sentinel"));
-    expect(r.stderr).toMatch(/ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/);
+    expect(r.stderr).toMatch(
+      /ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/,
+    );
     expectSuccess("restore-drill", r);
-    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<string, unknown>;
-    expect(Object.keys(result)).toEqual(["drillDate", "backupId", "backupAgeHours", "tablesVerified", "tableCountDriftPercent", "dataFreshnessHours", "walPitrTested", "result", "durationSeconds", "failures", "executor"]);
-    expect(result).toMatchObject({ backupId, backupAgeHours: 0, tablesVerified: 1, tableCountDriftPercent: 0, dataFreshnessHours: 0, walPitrTested: true, result: "pass", failures: [], executor: os.hostname() });
+    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(result)).toEqual([
+      "drillDate",
+      "backupId",
+      "backupAgeHours",
+      "tablesVerified",
+      "tableCountDriftPercent",
+      "dataFreshnessHours",
+      "walPitrTested",
+      "result",
+      "durationSeconds",
+      "failures",
+      "executor",
+    ]);
+    expect(result).toMatchObject({
+      backupId,
+      backupAgeHours: 0,
+      tablesVerified: 1,
+      tableCountDriftPercent: 0,
+      dataFreshnessHours: 0,
+      walPitrTested: true,
+      result: "pass",
+      failures: [],
+      executor: os.hostname(),
+    });
     expect(Math.abs(Date.parse(result.drillDate as string) - Date.now())).toBeLessThan(120_000);
     expect(result.durationSeconds).toBeTypeOf("number");
     // The scratch copy is gone and production keeps no marker rows.
@@ -294,15 +383,36 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     const backupId = pgbackrestInfo()[0]!.backup.at(-1)!.label;
     const before = state("restore-drill").lastSuccess;
     // Truncate the largest file of the backup set (a relation of the database).
-    const files = fs.readdirSync(dir("repo/pgbackrest/backup/xiopro", backupId, "pg_data/base"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    const victim = files.map((e) => path.join(e.parentPath, e.name)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
+    const files = fs
+      .readdirSync(dir("repo/pgbackrest/backup/xiopro", backupId, "pg_data/base"), {
+        recursive: true,
+        withFileTypes: true,
+      })
+      .filter((e) => e.isFile());
+    const victim = files
+      .map((e) => path.join(e.parentPath, e.name))
+      .sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
     fs.truncateSync(victim, Math.floor(fs.statSync(victim).size / 2));
     // No retries of the failing read (pgBackRest would wait 15 s before its second attempt).
-    const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(await freePort()), PGBACKREST_JOB_RETRY: "0" });
+    const r = job("restore-drill", [DRILL], {
+      ...drillEnv(),
+      XIOPRO_DRILL_PORT: String(await freePort()),
+      PGBACKREST_JOB_RETRY: "0",
+    });
     const s = expectFailure("restore-drill", r, before);
-    expect(s.detail).toMatch(new RegExp(`ERROR: restore drill failed: pgbackrest restore of ${backupId} \\(newest backup\\) failed$`));
-    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<string, unknown>;
-    expect(result).toMatchObject({ backupId, result: "fail", walPitrTested: false, failures: [`pgbackrest restore of ${backupId} (newest backup) failed`] });
+    expect(s.detail).toMatch(
+      new RegExp(`ERROR: restore drill failed: pgbackrest restore of ${backupId} \\(newest backup\\) failed$`),
+    );
+    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(result).toMatchObject({
+      backupId,
+      result: "fail",
+      walPitrTested: false,
+      failures: [`pgbackrest restore of ${backupId} (newest backup) failed`],
+    });
     expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
   });
 });

@@ -11,8 +11,10 @@ import { ROOT } from "./helpers";
 
 const schema = JSON.parse(fs.readFileSync(path.join(ROOT, STACK_SCHEMA_FILE), "utf8"));
 const validate = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
-const errorsOf = (doc: unknown): string[] => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
-const stackDoc = (stack: string): { config: Record<string, unknown> } => parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8"));
+const errorsOf = (doc: unknown): string[] =>
+  validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
+const stackDoc = (stack: string): { config: Record<string, unknown> } =>
+  parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8"));
 
 /** The example stack as Pulumi hands it to the program, with secrets set as secrets. */
 function loaded(doc: { config: Record<string, unknown> }) {
@@ -68,7 +70,10 @@ describe("stack file JSON Schema", () => {
       description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)",
       anyOf: [{ type: "boolean" }, { type: "string", enum: ["true", "false"] }],
     });
-    expect(volume.sizeGb.anyOf).toEqual([{ type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 }, { type: "string", pattern: "^-?\\d+$" }]);
+    expect(volume.sizeGb.anyOf).toEqual([
+      { type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 },
+      { type: "string", pattern: "^-?\\d+$" },
+    ]);
   });
 
   it("accepts what the config boundary accepts: numbers and booleans as text, other projects' keys", () => {

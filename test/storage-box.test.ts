@@ -31,20 +31,28 @@ describe("Storage Box key material", () => {
   });
 
   it("writes the RFC 4716 form ssh-keygen -e writes, and both forms into authorized_keys", () => {
-    const exported = execFileSync("ssh-keygen", ["-e", "-f", path.join(tmp, "ed.pub")], { encoding: "utf8" }).split("\n").filter((l) => l && !l.startsWith("Comment:")).join("\n");
+    const exported = execFileSync("ssh-keygen", ["-e", "-f", path.join(tmp, "ed.pub")], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l && !l.startsWith("Comment:"))
+      .join("\n");
     expect(rfc4716PublicKey(ed.pub)).toBe(exported);
     expect(storageBoxAuthorizedKeys(ed.pub)).toBe(`${ed.pub}\n${exported}\n`);
   });
 
   it("refuses a key with a passphrase and anything that is not an OpenSSH private key, saying how to fix it", () => {
     const locked = keygen("locked", ["-t", "ed25519", "-N", "secret-pass"]);
-    expect(() => opensshPublicKey(locked.priv)).toThrow("has a passphrase, which the node's backup jobs cannot enter; remove it with: ssh-keygen -p -N '' -f <key>");
-    expect(() => opensshPublicKey("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n")).toThrow("is not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); create one with: ssh-keygen -t ed25519 -N '' -f storagebox-key");
+    expect(() => opensshPublicKey(locked.priv)).toThrow(
+      "has a passphrase, which the node's backup jobs cannot enter; remove it with: ssh-keygen -p -N '' -f <key>",
+    );
+    expect(() => opensshPublicKey("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n")).toThrow(
+      "is not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); create one with: ssh-keygen -t ed25519 -N '' -f storagebox-key",
+    );
   });
 });
 
 describe("createStorageBox config rules", () => {
-  const sftp = (extra: Record<string, unknown>) => (c: Record<string, any>) => (c.backup = { repository: { kind: "sftp", path: "/tst", createStorageBox: { type: "bx11" }, ...extra } });
+  const sftp = (extra: Record<string, unknown>) => (c: Record<string, any>) =>
+    (c.backup = { repository: { kind: "sftp", path: "/tst", createStorageBox: { type: "bx11" }, ...extra } });
   it("needs neither host nor user, and refuses them (they come from the created box)", () => {
     expect(problemsOf("tst", sftp({}))).toEqual([]);
     expect(problemsOf("tst", sftp({ host: "u1.your-storagebox.de", user: "u1" }))).toEqual([
@@ -58,7 +66,9 @@ describe("createStorageBox config rules", () => {
     ]);
     expect(problemsOf("tst", sftp({ createStorageBox: { type: "bx99", location: "fsn9" }, path: "/" }))).toEqual([
       `xiopro-infra:backup.repository.createStorageBox.type: "bx99" is not a Storage Box type in the catalog (${JSON.parse(fs.readFileSync(path.join(__dirname, "../infra/catalog/hetzner-prices.json"), "utf8")).catalogDate}) | use one of bx11`,
-      expect.stringMatching(/^xiopro-infra:backup\.repository\.createStorageBox\.location: "fsn9" is not a Hetzner location \| use one of .*\(did you mean "fsn1"\?\)$/),
+      expect.stringMatching(
+        /^xiopro-infra:backup\.repository\.createStorageBox\.location: "fsn9" is not a Hetzner location \| use one of .*\(did you mean "fsn1"\?\)$/,
+      ),
       `xiopro-infra:backup.repository.path: "/" would make the sub-account's home the whole Storage Box | use a directory such as /xiopro`,
     ]);
   });
@@ -92,7 +102,13 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
       location: "fsn1",
       password: expect.stringMatching(/^generated-/),
       sshKeys: [`${ed.pub} xiopro-tst-backups`],
-      accessSettings: { sshEnabled: true, reachableExternally: true, sambaEnabled: false, webdavEnabled: false, zfsEnabled: false },
+      accessSettings: {
+        sshEnabled: true,
+        reachableExternally: true,
+        sambaEnabled: false,
+        webdavEnabled: false,
+        zfsEnabled: false,
+      },
       deleteProtection: false,
       labels: { env: "tst", "managed-by": "xiopro-infra", stack: "tst", purpose: "backups" },
     });
@@ -109,7 +125,13 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
       storageBoxId: Number(box.id),
       homeDirectory: "tst",
       password: expect.stringMatching(/^generated-/),
-      accessSettings: { sshEnabled: true, reachableExternally: true, readonly: false, sambaEnabled: false, webdavEnabled: false },
+      accessSettings: {
+        sshEnabled: true,
+        reachableExternally: true,
+        readonly: false,
+        sambaEnabled: false,
+        webdavEnabled: false,
+      },
       description: "pgBackRest and restic repository of tst",
       labels: { env: "tst", "managed-by": "xiopro-infra", stack: "tst", purpose: "backups" },
     });
@@ -124,7 +146,12 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
       create: AUTHORIZE_SUBACCOUNT_SCRIPT,
       interpreter: ["/bin/bash", "-c"],
       stdin: ed.priv,
-      environment: { BOX_HOST: `u${box.id}.your-storagebox.de`, BOX_USER: `u${box.id}`, HOME_DIR: "tst", AUTHORIZED_KEYS: storageBoxAuthorizedKeys(`${ed.pub} xiopro-tst-backups`) },
+      environment: {
+        BOX_HOST: `u${box.id}.your-storagebox.de`,
+        BOX_USER: `u${box.id}`,
+        HOME_DIR: "tst",
+        AUTHORIZED_KEYS: storageBoxAuthorizedKeys(`${ed.pub} xiopro-tst-backups`),
+      },
     });
     expect(cmd.secretInputs).toEqual(["stdin"]);
     const script = path.join(tmp, "authorize.sh");
@@ -138,20 +165,33 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
     const server = one(runs.tst!, "hcloud:index/server:Server");
     const doc = parse(String(server.inputs.userData)) as { write_files: { path: string; content: string }[] };
     const root = fs.mkdtempSync(path.join(tmp, "root-"));
-    fs.writeFileSync(path.join(root, "bundle.tgz"), Buffer.from(doc.write_files.find((f) => f.path === BUNDLE_PATH)!.content.replace(/\s+/g, ""), "base64"));
+    fs.writeFileSync(
+      path.join(root, "bundle.tgz"),
+      Buffer.from(doc.write_files.find((f) => f.path === BUNDLE_PATH)!.content.replace(/\s+/g, ""), "base64"),
+    );
     execFileSync("tar", ["-xzf", path.join(root, "bundle.tgz"), "-C", root]);
     const conf = fs.readFileSync(path.join(root, "etc/pgbackrest/pgbackrest.conf"), "utf8");
-    expect(conf).toMatch(new RegExp(`^repo1-type=sftp\\nrepo1-path=/pgbackrest\\nrepo1-sftp-host=${sub}\\.your-storagebox\\.de\\nrepo1-sftp-host-port=23\\nrepo1-sftp-host-user=${sub}\\n`, "m"));
+    expect(conf).toMatch(
+      new RegExp(
+        `^repo1-type=sftp\\nrepo1-path=/pgbackrest\\nrepo1-sftp-host=${sub}\\.your-storagebox\\.de\\nrepo1-sftp-host-port=23\\nrepo1-sftp-host-user=${sub}\\n`,
+        "m",
+      ),
+    );
     const env = fs.readFileSync(path.join(root, "etc/xiopro/backup.env"), "utf8");
     expect(env).toContain(`RESTIC_REPOSITORY=sftp:${sub}@${sub}.your-storagebox.de:/restic\n`);
     expect(env).toContain(`XIOPRO_SFTP_HOST=${sub}.your-storagebox.de\nXIOPRO_SFTP_PORT=23\nXIOPRO_SFTP_USER=${sub}\n`);
-    expect(runs.tst!.outputs.backupStorageBox).toEqual({ storageBoxId: box.id, host: `${sub}.your-storagebox.de`, user: sub });
+    expect(runs.tst!.outputs.backupStorageBox).toEqual({
+      storageBoxId: box.id,
+      host: `${sub}.your-storagebox.de`,
+      user: sub,
+    });
   });
 
   it("keeps the private key out of every input that is not a secret", () => {
     const body = ed.priv.split("\n")[1]!;
     for (const r of runs.tst!.resources) {
-      for (const [k, v] of Object.entries(r.inputs)) if (!r.secretInputs.includes(k)) expect(JSON.stringify(v), `${r.type} ${r.name}.${k}`).not.toContain(body);
+      for (const [k, v] of Object.entries(r.inputs))
+        if (!r.secretInputs.includes(k)) expect(JSON.stringify(v), `${r.type} ${r.name}.${k}`).not.toContain(body);
     }
   });
 });

@@ -34,14 +34,26 @@ function setUp(lines: string[]) {
 const attach = (id: string) => spawnSync("mknod", [path.join(byId, `scsi-0HC_Volume_${id}`), "b", "7", "200"]).status;
 
 function runVolumes(): Promise<{ code: number; stderr: string; seconds: number }> {
-  const env = { PATH: `${bin}:/usr/bin:/bin`, XIOPRO_LIB: path.join(ROOT, "cloud-init/files"), XIOPRO_VOLUMES_FILE: volumes, XIOPRO_FSTAB: fstab, XIOPRO_DISK_BY_ID: byId };
+  const env = {
+    PATH: `${bin}:/usr/bin:/bin`,
+    XIOPRO_LIB: path.join(ROOT, "cloud-init/files"),
+    XIOPRO_VOLUMES_FILE: volumes,
+    XIOPRO_FSTAB: fstab,
+    XIOPRO_DISK_BY_ID: byId,
+  };
   const t0 = Date.now();
   const p = spawn("bash", [path.join(ROOT, "cloud-init/files/xiopro-volumes")], { env });
   let stderr = "";
   p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => p.on("close", (code) => resolve({ code: code ?? -1, stderr, seconds: (Date.now() - t0) / 1000 })));
+  return new Promise((resolve) =>
+    p.on("close", (code) => resolve({ code: code ?? -1, stderr, seconds: (Date.now() - t0) / 1000 })),
+  );
 }
-const withoutTime = (s: string) => s.replace(/^\S+Z /gm, "").trim().split("\n");
+const withoutTime = (s: string) =>
+  s
+    .replace(/^\S+Z /gm, "")
+    .trim()
+    .split("\n");
 
 describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root: true, commands: ["mknod"] }, () => {
   it("waits for a volume attached after it started, writes its fstab line by id and mounts it", async () => {
@@ -59,13 +71,23 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
       `${byId}/scsi-0HC_Volume_102 /srv/b xfs defaults,nofail,discard,x-systemd.device-timeout=30s 0 2`,
       "",
     ]);
-    expect(fs.readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual(["systemctl daemon-reload", "mount /srv/a", "systemctl daemon-reload", "mount /srv/b"]);
+    expect(fs.readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual([
+      "systemctl daemon-reload",
+      "mount /srv/a",
+      "systemctl daemon-reload",
+      "mount /srv/b",
+    ]);
 
     // A second run (bootstrap is idempotent) finds both mounted and changes nothing.
     fs.writeFileSync(calls, "mount /srv/a\nmount /srv/b\n");
     const again = await runVolumes();
     expect(again.code, again.stderr).toBe(0);
-    expect(fs.readFileSync(fstab, "utf8").split("\n").filter((l) => l.includes("HC_Volume")).length).toBe(2);
+    expect(
+      fs
+        .readFileSync(fstab, "utf8")
+        .split("\n")
+        .filter((l) => l.includes("HC_Volume")).length,
+    ).toBe(2);
     expect(fs.readFileSync(calls, "utf8")).toBe("mount /srv/a\nmount /srv/b\n");
   });
 

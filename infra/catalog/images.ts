@@ -9,8 +9,18 @@ export interface ImageFacts {
 }
 
 export const IMAGES: Record<string, ImageFacts> = {
-  "debian-13": { os: "Debian 13 (trixie)", postgresql: 17, pgbackrest: "2.55", bootedBy: "the VM boot proof (npm run test:vm) from its stock form" },
-  "debian-12": { os: "Debian 12 (bookworm)", postgresql: 15, pgbackrest: "2.45", bootedBy: "the container variant (npm run test:e2e)" },
+  "debian-13": {
+    os: "Debian 13 (trixie)",
+    postgresql: 17,
+    pgbackrest: "2.55",
+    bootedBy: "the VM boot proof (npm run test:vm) from its stock form",
+  },
+  "debian-12": {
+    os: "Debian 12 (bookworm)",
+    postgresql: 15,
+    pgbackrest: "2.45",
+    bootedBy: "the container variant (npm run test:e2e)",
+  },
   "ubuntu-24.04": { os: "Ubuntu 24.04 (noble)", postgresql: 16, pgbackrest: "2.50", bootedBy: null },
 };
 
@@ -23,6 +33,7 @@ export const PGBACKREST_SFTP_SINCE = "2.48";
 export function compareVersions(a: string, b: string): number {
   const x = a.split(".").map(Number);
   const y = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
   return 0;
 }

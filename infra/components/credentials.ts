@@ -27,7 +27,9 @@ export function restartUnits(secret: SecretPlan): string[] {
 
 /** The remote command that stores one credential (its value arrives on stdin, never in argv). */
 export function installCommand(secret: SecretPlan): string {
-  const units = restartUnits(secret).map((u) => `'${u}'`).join(" ");
+  const units = restartUnits(secret)
+    .map((u) => `'${u}'`)
+    .join(" ");
   return `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials install ${secret.file} ${units}`;
 }
 
@@ -53,7 +55,8 @@ export class Credentials extends pulumi.ComponentResource {
     this.commands = {};
     for (const s of args.node.secrets) {
       const value = args.values[s.file];
-      if (value === undefined) throw new pulumi.ResourceError(`no value for credential ${s.file} of ${args.node.name}`, this);
+      if (value === undefined)
+        throw new pulumi.ResourceError(`no value for credential ${s.file} of ${args.node.name}`, this);
       this.commands[s.file] = new command.remote.Command(
         `${name}-${s.file}`,
         { connection, create: installCommand(s), stdin: pulumi.secret(value), triggers: [args.serverId] },
@@ -61,7 +64,11 @@ export class Credentials extends pulumi.ComponentResource {
       );
     }
     if (args.node.services.some((s) => s.name === "backup")) {
-      new command.remote.Command(`${name}-first-backup`, { connection, create: FIRST_BACKUP_COMMAND, triggers: [args.serverId] }, { parent: this, dependsOn: Object.values(this.commands) });
+      new command.remote.Command(
+        `${name}-first-backup`,
+        { connection, create: FIRST_BACKUP_COMMAND, triggers: [args.serverId] },
+        { parent: this, dependsOn: Object.values(this.commands) },
+      );
     }
     this.registerOutputs({});
   }

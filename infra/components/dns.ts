@@ -36,7 +36,11 @@ export class Dns extends pulumi.ComponentResource {
     for (const r of d.records) {
       const addr = args.addresses[r.node as NodeKey]!;
       const value = pulumi.output(r.type === "A" ? addr.ipv4 : addr.ipv6).apply((v) => {
-        if (!v) throw new pulumi.ResourceError(`record ${r.fqdn} ${r.type}: node ${r.node} has no public ${r.type === "A" ? "IPv4" : "IPv6"}`, this);
+        if (!v)
+          throw new pulumi.ResourceError(
+            `record ${r.fqdn} ${r.type}: node ${r.node} has no public ${r.type === "A" ? "IPv4" : "IPv6"}`,
+            this,
+          );
         return v;
       });
       new hcloud.ZoneRrset(

@@ -18,7 +18,12 @@ export class PrivateNetwork extends pulumi.ComponentResource {
     super("xiopro:infra:PrivateNetwork", name, {}, opts);
     this.network = new hcloud.Network(
       name,
-      { name: args.network.name, ipRange: args.network.cidr, deleteProtection: args.deleteProtection, labels: args.labels },
+      {
+        name: args.network.name,
+        ipRange: args.network.cidr,
+        deleteProtection: args.deleteProtection,
+        labels: args.labels,
+      },
       { parent: this },
     );
     this.networkId = this.network.id.apply(Number);

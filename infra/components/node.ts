@@ -13,7 +13,11 @@ export interface NodeArgs {
   protection: Plan["protection"];
   userDataChange: Plan["userDataChange"];
   /** Renders the user-data once the volume ids (stable across server replacements) are known. */
-  renderUserData: (volumeIds: Record<string, string>, tailscaleAuthKey?: string, repository?: RepositoryFacts) => string;
+  renderUserData: (
+    volumeIds: Record<string, string>,
+    tailscaleAuthKey?: string,
+    repository?: RepositoryFacts,
+  ) => string;
   /** Host and user of a Storage Box the stack creates (backup.repository.createStorageBox). */
   repository?: pulumi.Output<RepositoryFacts>;
   /** The single-use tailnet join key (secret): the user-data then becomes a secret too. */
@@ -52,7 +56,13 @@ export class Node extends pulumi.ComponentResource {
       {
         name: n.firewall.name,
         labels: n.labels,
-        rules: n.firewall.rules.map((r) => ({ direction: r.direction, protocol: r.protocol, port: r.port, sourceIps: r.sourceIps, description: r.description })),
+        rules: n.firewall.rules.map((r) => ({
+          direction: r.direction,
+          protocol: r.protocol,
+          port: r.port,
+          sourceIps: r.sourceIps,
+          description: r.description,
+        })),
       },
       { parent: this },
     );
@@ -60,7 +70,15 @@ export class Node extends pulumi.ComponentResource {
     const primaryIp = (family: "ipv4" | "ipv6") =>
       new hcloud.PrimaryIp(
         `${name}-${family}`,
-        { name: `${n.name}-${family}`, type: family, assigneeType: "server", location: n.location, autoDelete: false, deleteProtection: del, labels: n.labels },
+        {
+          name: `${n.name}-${family}`,
+          type: family,
+          assigneeType: "server",
+          location: n.location,
+          autoDelete: false,
+          deleteProtection: del,
+          labels: n.labels,
+        },
         stateful,
       );
     this.ipv4 = n.publicIpv4 ? primaryIp("ipv4") : undefined;
@@ -71,13 +89,26 @@ export class Node extends pulumi.ComponentResource {
       (v) =>
         new hcloud.Volume(
           `${name}-${v.key}`,
-          { name: v.name, size: v.sizeGb, location: v.location, format: v.filesystem, deleteProtection: v.deleteProtection, labels: { ...n.labels, volume: v.key } },
+          {
+            name: v.name,
+            size: v.sizeGb,
+            location: v.location,
+            format: v.filesystem,
+            deleteProtection: v.deleteProtection,
+            labels: { ...n.labels, volume: v.key },
+          },
           { parent: this, protect: v.pulumiProtect },
         ),
     );
     this.userData = pulumi
-      .all([pulumi.all(this.volumes.map((v) => v.id)), pulumi.output(args.tailscaleAuthKey), pulumi.output(args.repository)])
-      .apply(([ids, key, repo]) => args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!])), key, repo));
+      .all([
+        pulumi.all(this.volumes.map((v) => v.id)),
+        pulumi.output(args.tailscaleAuthKey),
+        pulumi.output(args.repository),
+      ])
+      .apply(([ids, key, repo]) =>
+        args.renderUserData(Object.fromEntries(n.volumes.map((v, i) => [v.key, ids[i]!])), key, repo),
+      );
 
     this.server = new hcloud.Server(
       name,
@@ -114,16 +145,30 @@ export class Node extends pulumi.ComponentResource {
     );
     const serverId = this.server.id.apply(Number);
     this.volumes.forEach((volume, i) => {
-      new hcloud.VolumeAttachment(`${name}-${n.volumes[i]!.key}-attach`, { volumeId: volume.id.apply(Number), serverId, automount: false }, { parent: this });
+      new hcloud.VolumeAttachment(
+        `${name}-${n.volumes[i]!.key}-attach`,
+        { volumeId: volume.id.apply(Number), serverId, automount: false },
+        { parent: this },
+      );
     });
 
     this.publicIpv4 = this.ipv4 ? this.ipv4.ipAddress.apply((a) => a as string | undefined) : pulumi.output(undefined);
-    this.publicIpv6 = this.ipv6 ? this.ipv6.ipAddress.apply((a) => ipv6HostAddress(a) as string | undefined) : pulumi.output(undefined);
+    this.publicIpv6 = this.ipv6
+      ? this.ipv6.ipAddress.apply((a) => ipv6HostAddress(a) as string | undefined)
+      : pulumi.output(undefined);
     if (this.ipv4) {
-      new hcloud.Rdns(`${name}-ipv4-rdns`, { primaryIpId: this.ipv4.id.apply(Number), ipAddress: this.ipv4.ipAddress, dnsPtr: n.fqdn }, { parent: this });
+      new hcloud.Rdns(
+        `${name}-ipv4-rdns`,
+        { primaryIpId: this.ipv4.id.apply(Number), ipAddress: this.ipv4.ipAddress, dnsPtr: n.fqdn },
+        { parent: this },
+      );
     }
     if (this.ipv6) {
-      new hcloud.Rdns(`${name}-ipv6-rdns`, { primaryIpId: this.ipv6.id.apply(Number), ipAddress: this.publicIpv6.apply((a) => a!), dnsPtr: n.fqdn }, { parent: this });
+      new hcloud.Rdns(
+        `${name}-ipv6-rdns`,
+        { primaryIpId: this.ipv6.id.apply(Number), ipAddress: this.publicIpv6.apply((a) => a!), dnsPtr: n.fqdn },
+        { parent: this },
+      );
     }
     this.registerOutputs({ serverId, publicIpv4: this.publicIpv4, publicIpv6: this.publicIpv6 });
   }

@@ -14,7 +14,12 @@ import { ADMIN_USER } from "../../cloud-init/render";
 export interface PlatformArgs {
   plan: Plan;
   /** Renders a node's user-data given its volume ids (and the tailnet join key, if any). */
-  renderUserData: (node: NodePlan, volumeIds: Record<string, string>, tailscaleAuthKey?: string, repository?: RepositoryFacts) => string;
+  renderUserData: (
+    node: NodePlan,
+    volumeIds: Record<string, string>,
+    tailscaleAuthKey?: string,
+    repository?: RepositoryFacts,
+  ) => string;
   /** Host and user of the Storage Box the stack creates, when it does (rendered into the nodes' configs). */
   repository?: pulumi.Output<RepositoryFacts>;
   /** A node's files as base64 tar.gz, pushed over the admin path under userDataChange: in-place. */
@@ -35,9 +40,20 @@ export class Platform extends pulumi.ComponentResource {
     super("xiopro:infra:Platform", name, {}, opts);
     const p = args.plan;
     const labels = { env: p.environment, "managed-by": "xiopro-infra", stack: p.stack };
-    this.network = new PrivateNetwork(`${name}-net`, { network: p.network, deleteProtection: p.protection.deleteProtection, labels }, { parent: this });
-    const placement = new hcloud.PlacementGroup(`${name}-spread`, { name: p.placementGroup.name, type: p.placementGroup.type, labels }, { parent: this });
-    const keys = p.sshKeys.map((k, i) => new hcloud.SshKey(`${name}-admin-${i + 1}`, { name: k.name, publicKey: k.publicKey, labels }, { parent: this }));
+    this.network = new PrivateNetwork(
+      `${name}-net`,
+      { network: p.network, deleteProtection: p.protection.deleteProtection, labels },
+      { parent: this },
+    );
+    const placement = new hcloud.PlacementGroup(
+      `${name}-spread`,
+      { name: p.placementGroup.name, type: p.placementGroup.type, labels },
+      { parent: this },
+    );
+    const keys = p.sshKeys.map(
+      (k, i) =>
+        new hcloud.SshKey(`${name}-admin-${i + 1}`, { name: k.name, publicKey: k.publicKey, labels }, { parent: this }),
+    );
     this.nodes = {};
     for (const n of p.nodes) {
       this.nodes[n.key] = new Node(
@@ -57,27 +73,47 @@ export class Platform extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    const addresses = Object.fromEntries(Object.entries(this.nodes).map(([k, node]) => [k, { ipv4: node.publicIpv4, ipv6: node.publicIpv6 }]));
+    const addresses = Object.fromEntries(
+      Object.entries(this.nodes).map(([k, node]) => [k, { ipv4: node.publicIpv4, ipv6: node.publicIpv6 }]),
+    );
     this.dns = new Dns(
       `${name}-dns`,
-      { dns: p.dns, deleteProtection: p.protection.deleteProtection, pulumiProtect: p.protection.pulumiProtect, labels, addresses },
+      {
+        dns: p.dns,
+        deleteProtection: p.protection.deleteProtection,
+        pulumiProtect: p.protection.pulumiProtect,
+        labels,
+        addresses,
+      },
       { parent: this },
     );
     // Generated secrets (database role passwords) belong to the stack: one random value each.
     const generated = new Map<string, pulumi.Output<string>>();
     const valueOf = (s: SecretPlan): pulumi.Output<string> => {
       if (s.source === "config") return args.configSecret(s.configKey!, s.configEntry);
-      if (!generated.has(s.file)) generated.set(s.file, new random.RandomPassword(`${name}-${s.file}`, { length: 32, special: false }, { parent: this }).result);
+      if (!generated.has(s.file))
+        generated.set(
+          s.file,
+          new random.RandomPassword(`${name}-${s.file}`, { length: 32, special: false }, { parent: this }).result,
+        );
       return generated.get(s.file)!;
     };
-    const adminHost = (n: NodePlan) => (p.adminPath.mode === "tailscale" ? pulumi.output(n.name) : this.nodes[n.key]!.publicIpv4.apply((a) => a ?? n.fqdn));
+    const adminHost = (n: NodePlan) =>
+      p.adminPath.mode === "tailscale"
+        ? pulumi.output(n.name)
+        : this.nodes[n.key]!.publicIpv4.apply((a) => a ?? n.fqdn);
     if (p.userDataChange === "in-place") {
       // Pulumi ignores user-data changes on these servers (no replacement); the same files reach
       // the node here instead, and bootstrap re-applies them (it is idempotent).
       for (const n of p.nodes) {
         new command.remote.Command(
           `${name}-node-${n.letter}-config`,
-          { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_CONFIG_COMMAND, stdin: pulumi.output(args.repository).apply((r) => args.configBundle(n, r)), triggers: [this.nodes[n.key]!.server.id] },
+          {
+            connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
+            create: APPLY_CONFIG_COMMAND,
+            stdin: pulumi.output(args.repository).apply((r) => args.configBundle(n, r)),
+            triggers: [this.nodes[n.key]!.server.id],
+          },
           { parent: this, dependsOn: [this.nodes[n.key]!.server] },
         );
       }
@@ -90,7 +126,12 @@ export class Platform extends pulumi.ComponentResource {
       if (bundle === undefined) continue;
       ops[n.key] = new command.remote.Command(
         `${name}-node-${n.letter}-ops`,
-        { connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") }, create: APPLY_OPS_COMMAND, stdin: bundle, triggers: [this.nodes[n.key]!.server.id, createHash("sha256").update(bundle).digest("hex")] },
+        {
+          connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
+          create: APPLY_OPS_COMMAND,
+          stdin: bundle,
+          triggers: [this.nodes[n.key]!.server.id, createHash("sha256").update(bundle).digest("hex")],
+        },
         { parent: this, dependsOn: [this.nodes[n.key]!.server] },
       );
     }

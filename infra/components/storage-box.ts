@@ -62,7 +62,18 @@ export class BackupStorageBox extends pulumi.ComponentResource {
     );
     // Required by the API, never used (keys only); Hetzner's policy: upper, lower, digit, special.
     const password = (suffix: string) =>
-      new random.RandomPassword(`${name}-${suffix}`, { length: 32, minUpper: 2, minLower: 2, minNumeric: 2, minSpecial: 2, overrideSpecial: "!$%/()=?+#-.,;:~*@{}_&" }, { parent: this }).result;
+      new random.RandomPassword(
+        `${name}-${suffix}`,
+        {
+          length: 32,
+          minUpper: 2,
+          minLower: 2,
+          minNumeric: 2,
+          minSpecial: 2,
+          overrideSpecial: "!$%/()=?+#-.,;:~*@{}_&",
+        },
+        { parent: this },
+      ).result;
 
     this.box = new hcloud.StorageBox(
       name,
@@ -72,7 +83,13 @@ export class BackupStorageBox extends pulumi.ComponentResource {
         location: b.location,
         password: password("password"),
         sshKeys: [publicKey],
-        accessSettings: { sshEnabled: true, reachableExternally: true, sambaEnabled: false, webdavEnabled: false, zfsEnabled: false },
+        accessSettings: {
+          sshEnabled: true,
+          reachableExternally: true,
+          sambaEnabled: false,
+          webdavEnabled: false,
+          zfsEnabled: false,
+        },
         deleteProtection: b.deleteProtection,
         labels: b.labels,
       },
@@ -86,7 +103,13 @@ export class BackupStorageBox extends pulumi.ComponentResource {
         storageBoxId: this.box.id.apply(Number),
         homeDirectory: b.homeDirectory,
         password: password("sub-password"),
-        accessSettings: { sshEnabled: true, reachableExternally: true, readonly: false, sambaEnabled: false, webdavEnabled: false },
+        accessSettings: {
+          sshEnabled: true,
+          reachableExternally: true,
+          readonly: false,
+          sambaEnabled: false,
+          webdavEnabled: false,
+        },
         description: `pgBackRest and restic repository of ${b.labels.stack}`,
         labels: b.labels,
       },
@@ -98,7 +121,12 @@ export class BackupStorageBox extends pulumi.ComponentResource {
         create: AUTHORIZE_SUBACCOUNT_SCRIPT,
         interpreter: ["/bin/bash", "-c"],
         stdin: args.privateKey,
-        environment: { BOX_HOST: this.box.server, BOX_USER: this.box.username, HOME_DIR: b.homeDirectory, AUTHORIZED_KEYS: publicKey.apply(storageBoxAuthorizedKeys) },
+        environment: {
+          BOX_HOST: this.box.server,
+          BOX_USER: this.box.username,
+          HOME_DIR: b.homeDirectory,
+          AUTHORIZED_KEYS: publicKey.apply(storageBoxAuthorizedKeys),
+        },
         triggers: [this.subaccount.id, publicKey],
       },
       { parent: this },

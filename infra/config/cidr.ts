@@ -35,7 +35,8 @@ export function parseSourceCidr(text: string): SourceRange | { problem: string; 
   if (prefix === 0) return { family, first: 0n, last: (1n << BigInt(BITS[family])) - 1n, prefix };
   const network = family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(text) : ipaddr.IPv6.networkAddressFromCIDR(text);
   const canonical = `${family === 4 ? network.toString() : (network as ipaddr.IPv6).toRFC5952String()}/${prefix}`;
-  if (toBigInt(network) !== toBigInt(addr)) return { problem: "has host bits set", fix: `write the network address: ${canonical}` };
+  if (toBigInt(network) !== toBigInt(addr))
+    return { problem: "has host bits set", fix: `write the network address: ${canonical}` };
   if (canonical !== text) return { problem: "is not in canonical form", fix: `write ${canonical}` };
   const size = 1n << BigInt(BITS[family] - prefix);
   const first = toBigInt(network);
@@ -44,7 +45,9 @@ export function parseSourceCidr(text: string): SourceRange | { problem: string; 
 
 /** Whether the union of the ranges covers every address of the family. */
 export function coversAll(ranges: readonly SourceRange[], family: 4 | 6): boolean {
-  const sorted = ranges.filter((r) => r.family === family).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const sorted = ranges
+    .filter((r) => r.family === family)
+    .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   let next = 0n; // the lowest address not yet covered
   for (const r of sorted) {
     if (r.first > next) return false;

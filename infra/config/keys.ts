@@ -14,7 +14,8 @@ const CIDR4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$/;
 const LABEL_VALUE = /^([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?$/;
-const SSH_KEY = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]{32,}( .*)?$/;
+const SSH_KEY =
+  /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]{32,}( .*)?$/;
 
 export const EXPOSURE_CLASSES = ["A", "B", "C", "D"] as const;
 export type ExposureClass = (typeof EXPOSURE_CLASSES)[number];
@@ -23,9 +24,20 @@ const interfaceSpec = obj(
   {
     port: int({ description: "Port number", min: 1, max: 65535 }),
     protocol: str({ description: "Transport protocol", oneOf: ["tcp", "udp"] as const, default: "tcp" }),
-    class: str({ description: "Exposure class: A public, B overlay, C private network, D localhost", oneOf: EXPOSURE_CLASSES }),
-    owner: str({ description: "Who answers for this interface (team or person)", pattern: /\S/, patternHint: "name an owner" }),
-    justification: str({ description: "Why this interface must exist", pattern: /\S{3,}/, patternHint: "write a sentence saying why it must exist" }),
+    class: str({
+      description: "Exposure class: A public, B overlay, C private network, D localhost",
+      oneOf: EXPOSURE_CLASSES,
+    }),
+    owner: str({
+      description: "Who answers for this interface (team or person)",
+      pattern: /\S/,
+      patternHint: "name an owner",
+    }),
+    justification: str({
+      description: "Why this interface must exist",
+      pattern: /\S{3,}/,
+      patternHint: "write a sentence saying why it must exist",
+    }),
     access: optional(str({ description: "How it is reached (defaults from the class)" })),
   },
   { description: "A listening interface of a custom service" },
@@ -42,21 +54,47 @@ export type CustomService = z.output<typeof customServiceSpec>;
 export type InterfaceConfig = z.output<typeof interfaceSpec>;
 
 /** A service entry: the name of a catalog service, or a custom service with its interfaces. */
-const serviceEntry = either(str({ description: "Catalog service name", pattern: NAME, patternHint: "use lower-case letters, digits and dashes" }), customServiceSpec, {
-  description: "A catalog service name (see docs/services.md) or {name, interfaces} for a custom service",
-  typeName: "string | {name, interfaces}",
-  wrong: (v) => `expected a service name or a mapping, got ${show(v)}`,
-  fix: "write a catalog service name, or {name, interfaces: [...]}",
-});
+const serviceEntry = either(
+  str({ description: "Catalog service name", pattern: NAME, patternHint: "use lower-case letters, digits and dashes" }),
+  customServiceSpec,
+  {
+    description: "A catalog service name (see docs/services.md) or {name, interfaces} for a custom service",
+    typeName: "string | {name, interfaces}",
+    wrong: (v) => `expected a service name or a mapping, got ${show(v)}`,
+    fix: "write a catalog service name, or {name, interfaces: [...]}",
+  },
+);
 
 const volumeSpec = obj(
   {
-    name: str({ description: "Volume name (unique per node)", pattern: NAME, patternHint: "use 2-32 lower-case letters, digits and dashes, starting with a letter" }),
+    name: str({
+      description: "Volume name (unique per node)",
+      pattern: NAME,
+      patternHint: "use 2-32 lower-case letters, digits and dashes, starting with a letter",
+    }),
     sizeGb: int({ description: "Size in GB (Hetzner: 10 to 10240)", unit: "GB" }),
-    mountPoint: str({ description: "Absolute mount point", pattern: /^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/, patternHint: "use an absolute path such as /var/lib/postgresql" }),
-    filesystem: str({ description: "Filesystem Hetzner formats the volume with", oneOf: ["ext4", "xfs"] as const, default: "ext4" }),
-    attachTimeoutSeconds: int({ description: "How long first boot waits for Hetzner to attach the volume before it fails naming it", min: 30, max: 3600, unit: "seconds", default: 300 }),
-    protect: optional(bool({ description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)" })),
+    mountPoint: str({
+      description: "Absolute mount point",
+      pattern: /^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/,
+      patternHint: "use an absolute path such as /var/lib/postgresql",
+    }),
+    filesystem: str({
+      description: "Filesystem Hetzner formats the volume with",
+      oneOf: ["ext4", "xfs"] as const,
+      default: "ext4",
+    }),
+    attachTimeoutSeconds: int({
+      description: "How long first boot waits for Hetzner to attach the volume before it fails naming it",
+      min: 30,
+      max: 3600,
+      unit: "seconds",
+      default: 300,
+    }),
+    protect: optional(
+      bool({
+        description: "Delete protection and Pulumi protect for this volume (default: the stack's protection settings)",
+      }),
+    ),
   },
   { description: "A Hetzner Volume" },
 );
@@ -66,21 +104,43 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
   return obj(
     {
       enabled: bool({ description: `Whether Node ${letter} exists`, default: enabledDefault }),
-      serverType: optional(str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" })),
-      image: str({ description: "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)", default: DEFAULT_IMAGE }),
+      serverType: optional(
+        str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" }),
+      ),
+      image: str({
+        description:
+          "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)",
+        default: DEFAULT_IMAGE,
+      }),
       location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
-      privateIp: optional(str({ description: "Private network IPv4 (default: allocated deterministically from the subnet)", pattern: IPV4, patternHint: "write an IPv4 address such as 10.0.1.10" })),
+      privateIp: optional(
+        str({
+          description: "Private network IPv4 (default: allocated deterministically from the subnet)",
+          pattern: IPV4,
+          patternHint: "write an IPv4 address such as 10.0.1.10",
+        }),
+      ),
       publicIpv4: bool({ description: "Give the node a public IPv4 primary IP", default: true }),
       publicIpv6: bool({ description: "Give the node a public IPv6 primary IP", default: true }),
       backups: bool({ description: "Hetzner server backups (+20 % of the server price)", default: false }),
-      labels: record(str({ description: "Label value", pattern: LABEL_VALUE, patternHint: "use up to 63 letters, digits, '-', '_' or '.'" }), {
-        description: "Extra Hetzner labels (env, node, role and managed-by are set by the toolkit)",
-        default: {},
-        keyPattern: LABEL_KEY,
-        keyHint: "use up to 63 letters, digits, '-', '_' or '.', optionally with a dns-prefix/",
-      }),
+      labels: record(
+        str({
+          description: "Label value",
+          pattern: LABEL_VALUE,
+          patternHint: "use up to 63 letters, digits, '-', '_' or '.'",
+        }),
+        {
+          description: "Extra Hetzner labels (env, node, role and managed-by are set by the toolkit)",
+          default: {},
+          keyPattern: LABEL_KEY,
+          keyHint: "use up to 63 letters, digits, '-', '_' or '.', optionally with a dns-prefix/",
+        },
+      ),
       volumes: arr(volumeSpec, { description: "Hetzner Volumes attached to this node", default: [] }),
-      services: arr(serviceEntry, { description: "Services this node runs (sshd and node-exporter are always present)", default: services }),
+      services: arr(serviceEntry, {
+        description: "Services this node runs (sshd and node-exporter are always present)",
+        default: services,
+      }),
     },
     {
       description:
@@ -94,105 +154,229 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
   );
 }
 
-export const NODE_A_DEFAULT_SERVICES = ["ingress", "agentd-web", "agentd-worker", "agentd-sweeper", "postgresql", "postgres-exporter", "backup", "monitoring", "grafana"];
+export const NODE_A_DEFAULT_SERVICES = [
+  "ingress",
+  "agentd-web",
+  "agentd-worker",
+  "agentd-sweeper",
+  "postgresql",
+  "postgres-exporter",
+  "backup",
+  "monitoring",
+  "grafana",
+];
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** The config table: one entry per `xiopro-infra:<key>`. */
 export const CONFIG_KEYS = {
   environment: str({ description: "Environment name: prd, tst or dev", oneOf: ["prd", "tst", "dev"] as const }),
-  location: str({ description: "Default Hetzner location for nodes and volumes (fsn1, nbg1, hel1, ash, hil, sin)", default: "fsn1" }),
-  networkZone: optional(str({ description: "Hetzner network zone; derived from the location when unset (must match it when set)" })),
+  location: str({
+    description: "Default Hetzner location for nodes and volumes (fsn1, nbg1, hel1, ash, hil, sin)",
+    default: "fsn1",
+  }),
+  networkZone: optional(
+    str({ description: "Hetzner network zone; derived from the location when unset (must match it when set)" }),
+  ),
   network: obj(
     {
-      cidr: str({ description: "Private network range (RFC 1918)", pattern: CIDR4, patternHint: "write an IPv4 CIDR such as 10.0.0.0/16", default: "10.0.0.0/16" }),
-      subnet: str({ description: "Cloud subnet inside the network for the nodes", pattern: CIDR4, patternHint: "write an IPv4 CIDR such as 10.0.1.0/24", default: "10.0.1.0/24" }),
+      cidr: str({
+        description: "Private network range (RFC 1918)",
+        pattern: CIDR4,
+        patternHint: "write an IPv4 CIDR such as 10.0.0.0/16",
+        default: "10.0.0.0/16",
+      }),
+      subnet: str({
+        description: "Cloud subnet inside the network for the nodes",
+        pattern: CIDR4,
+        patternHint: "write an IPv4 CIDR such as 10.0.1.0/24",
+        default: "10.0.1.0/24",
+      }),
     },
     { description: "Private network and its subnet", default: { cidr: "10.0.0.0/16", subnet: "10.0.1.0/24" } },
   ),
-  domain: str({ description: "DNS zone for the stack, e.g. xiopro.example; public hostnames must lie inside it", pattern: HOSTNAME, patternHint: "write a lower-case domain name such as xiopro.example" }),
+  domain: str({
+    description: "DNS zone for the stack, e.g. xiopro.example; public hostnames must lie inside it",
+    pattern: HOSTNAME,
+    patternHint: "write a lower-case domain name such as xiopro.example",
+  }),
   dns: obj(
     {
-      mode: str({ description: "create: the stack creates and owns the Hetzner DNS zone; adopt: use an existing zone of that name", oneOf: ["create", "adopt"] as const, default: "create" }),
+      mode: str({
+        description:
+          "create: the stack creates and owns the Hetzner DNS zone; adopt: use an existing zone of that name",
+        oneOf: ["create", "adopt"] as const,
+        default: "create",
+      }),
       ttl: int({ description: "TTL of the records in seconds", min: 60, max: 86400, default: 300, unit: "seconds" }),
     },
     { description: "Hetzner DNS zone handling", default: { mode: "create", ttl: 300 } },
   ),
   ingress: obj(
     {
-      tls: str({ description: "acme: public certificates (Let's Encrypt); internal: Caddy's own CA for closed networks and tests", oneOf: ["acme", "internal"] as const, default: "acme" }),
-      acmeEmail: optional(str({ description: "Contact e-mail for ACME (required with tls: acme)", pattern: /^[A-Za-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/, patternHint: "write a plain e-mail address (no braces or quotes: it lands in the Caddyfile)" })),
+      tls: str({
+        description:
+          "acme: public certificates (Let's Encrypt); internal: Caddy's own CA for closed networks and tests",
+        oneOf: ["acme", "internal"] as const,
+        default: "acme",
+      }),
+      acmeEmail: optional(
+        str({
+          description: "Contact e-mail for ACME (required with tls: acme)",
+          pattern: /^[A-Za-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/,
+          patternHint: "write a plain e-mail address (no braces or quotes: it lands in the Caddyfile)",
+        }),
+      ),
       acmeDirectory: str({
-        description: "ACME directory URL Caddy orders certificates from (tls: acme); another CA, or a test CA such as Pebble",
+        description:
+          "ACME directory URL Caddy orders certificates from (tls: acme); another CA, or a test CA such as Pebble",
         pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~\/-]*)?$/,
         patternHint: "write an https:// URL such as https://acme-v02.api.letsencrypt.org/directory",
         default: LETS_ENCRYPT_DIRECTORY,
       }),
-      acmeCaRoot: optional(str({ description: "PEM root certificate Caddy trusts for the ACME directory's own HTTPS, when the system trust store does not have it (tls: acme; public, not a secret)" })),
+      acmeCaRoot: optional(
+        str({
+          description:
+            "PEM root certificate Caddy trusts for the ACME directory's own HTTPS, when the system trust store does not have it (tls: acme; public, not a secret)",
+        }),
+      ),
       sites: arr(
         obj(
           {
-            hostname: str({ description: "Public hostname inside the domain", pattern: HOSTNAME, patternHint: "write a lower-case host name such as app.xiopro.example" }),
-            service: str({ description: "The service behind it (must have a localhost interface)", pattern: NAME, patternHint: "name a service such as agentd-web" }),
+            hostname: str({
+              description: "Public hostname inside the domain",
+              pattern: HOSTNAME,
+              patternHint: "write a lower-case host name such as app.xiopro.example",
+            }),
+            service: str({
+              description: "The service behind it (must have a localhost interface)",
+              pattern: NAME,
+              patternHint: "name a service such as agentd-web",
+            }),
           },
           { description: "A public site" },
         ),
         { description: "Public sites served by Caddy: hostname → service", default: [] },
       ),
     },
-    { description: "Caddy ingress: TLS mode and the public sites", default: { tls: "acme", acmeDirectory: LETS_ENCRYPT_DIRECTORY, sites: [] } },
+    {
+      description: "Caddy ingress: TLS mode and the public sites",
+      default: { tls: "acme", acmeDirectory: LETS_ENCRYPT_DIRECTORY, sites: [] },
+    },
   ),
   adminPath: obj(
     {
-      mode: str({ description: "tailscale: SSH only over the tailnet (class B); allowlist: SSH from the listed CIDRs only", oneOf: ["tailscale", "allowlist"] as const, default: "tailscale" }),
-      sshAllowlist: arr(str({ description: "CIDR (IPv4 or IPv6, canonical network address: parsed in infra/config/cidr.ts)" }), {
-        description: "CIDRs allowed to reach SSH through the cloud and host firewalls (the emergency list in tailscale mode; required in allowlist mode)",
-        default: [],
+      mode: str({
+        description: "tailscale: SSH only over the tailnet (class B); allowlist: SSH from the listed CIDRs only",
+        oneOf: ["tailscale", "allowlist"] as const,
+        default: "tailscale",
       }),
+      sshAllowlist: arr(
+        str({ description: "CIDR (IPv4 or IPv6, canonical network address: parsed in infra/config/cidr.ts)" }),
+        {
+          description:
+            "CIDRs allowed to reach SSH through the cloud and host firewalls (the emergency list in tailscale mode; required in allowlist mode)",
+          default: [],
+        },
+      ),
     },
     { description: "The admin path (DESIGN D4)", default: { mode: "tailscale", sshAllowlist: [] } },
   ),
   protection: obj(
     {
-      deleteProtection: bool({ description: "Hetzner delete/rebuild protection on servers, volumes, primary IPs and the zone", default: true }),
+      deleteProtection: bool({
+        description: "Hetzner delete/rebuild protection on servers, volumes, primary IPs and the zone",
+        default: true,
+      }),
       pulumiProtect: bool({ description: "Pulumi `protect` on volumes, primary IPs and the zone", default: true }),
     },
-    { description: "Protection of stateful resources; explicit per stack", default: { deleteProtection: true, pulumiProtect: true } },
+    {
+      description: "Protection of stateful resources; explicit per stack",
+      default: { deleteProtection: true, pulumiProtect: true },
+    },
   ),
-  acceptedRisks: arr(str({ description: "A production risk accepted on purpose", oneOf: ["prd-without-backups", "prd-without-protection"] as const }), {
-    description: "Production policy exceptions, each named on purpose: prd-without-backups (a prd database with no backup service), prd-without-protection (prd with deleteProtection or pulumiProtect off)",
-    default: [],
-  }),
+  acceptedRisks: arr(
+    str({
+      description: "A production risk accepted on purpose",
+      oneOf: ["prd-without-backups", "prd-without-protection"] as const,
+    }),
+    {
+      description:
+        "Production policy exceptions, each named on purpose: prd-without-backups (a prd database with no backup service), prd-without-protection (prd with deleteProtection or pulumiProtect off)",
+      default: [],
+    },
+  ),
   maintenance: obj(
     {
-      autoReboot: bool({ description: "Reboot automatically when a security update needs it (kernel, libc)", default: false }),
-      rebootTime: str({ description: "Time of day (UTC, HH:MM) for such a reboot", pattern: /^([01]\d|2[0-3]):[0-5]\d$/, patternHint: "write HH:MM, e.g. 04:00", default: "04:00" }),
+      autoReboot: bool({
+        description: "Reboot automatically when a security update needs it (kernel, libc)",
+        default: false,
+      }),
+      rebootTime: str({
+        description: "Time of day (UTC, HH:MM) for such a reboot",
+        pattern: /^([01]\d|2[0-3]):[0-5]\d$/,
+        patternHint: "write HH:MM, e.g. 04:00",
+        default: "04:00",
+      }),
     },
-    { description: "Unattended security upgrades: never a surprise reboot unless a window is set", default: { autoReboot: false, rebootTime: "04:00" } },
+    {
+      description: "Unattended security upgrades: never a surprise reboot unless a window is set",
+      default: { autoReboot: false, rebootTime: "04:00" },
+    },
   ),
   timeSync: obj(
     {
-      servers: arr(str({ description: "NTP server host name or address", pattern: /^[A-Za-z0-9.:-]+$/, patternHint: "write a host name or IP address" }), {
-        description: "NTP servers for systemd-timesyncd",
-        default: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"],
-        minItems: 1,
-      }),
+      servers: arr(
+        str({
+          description: "NTP server host name or address",
+          pattern: /^[A-Za-z0-9.:-]+$/,
+          patternHint: "write a host name or IP address",
+        }),
+        {
+          description: "NTP servers for systemd-timesyncd",
+          default: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"],
+          minItems: 1,
+        },
+      ),
     },
-    { description: "Time synchronisation (Hetzner's NTP servers by default)", default: { servers: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"] } },
+    {
+      description: "Time synchronisation (Hetzner's NTP servers by default)",
+      default: { servers: ["ntp1.hetzner.de", "ntp2.hetzner.com", "ntp3.hetzner.net"] },
+    },
   ),
   userDataChange: str({
-    description: "How a user-data change reaches a server: replace (new server; volumes, IPs and DNS survive) or in-place (the change is ignored by Pulumi and applied over the admin path)",
+    description:
+      "How a user-data change reaches a server: replace (new server; volumes, IPs and DNS survive) or in-place (the change is ignored by Pulumi and applied over the admin path)",
     oneOf: ["replace", "in-place"] as const,
     default: "replace",
   }),
-  sshPublicKeys: arr(str({ description: "OpenSSH public key", pattern: SSH_KEY, patternHint: "paste one OpenSSH public key line, e.g. 'ssh-ed25519 AAAA... you@host'" }), {
-    description: "Public keys of the admin user (and Hetzner SSH keys, so no root password is ever mailed)",
-    minItems: 1,
-  }),
+  sshPublicKeys: arr(
+    str({
+      description: "OpenSSH public key",
+      pattern: SSH_KEY,
+      patternHint: "paste one OpenSSH public key line, e.g. 'ssh-ed25519 AAAA... you@host'",
+    }),
+    {
+      description: "Public keys of the admin user (and Hetzner SSH keys, so no root password is ever mailed)",
+      minItems: 1,
+    },
+  ),
   nodeA: nodeSpec("A", true, NODE_A_DEFAULT_SERVICES),
   nodeB: obj(
-    { tailscaleName: optional(str({ description: "Tailscale machine name of the operator workstation", pattern: /^[a-z0-9][a-z0-9-]{0,62}$/, patternHint: "write the tailnet machine name" })) },
-    { description: "Node B: the operator workstation, an external tailnet peer; never provisioned and never a dependency", default: {} },
+    {
+      tailscaleName: optional(
+        str({
+          description: "Tailscale machine name of the operator workstation",
+          pattern: /^[a-z0-9][a-z0-9-]{0,62}$/,
+          patternHint: "write the tailnet machine name",
+        }),
+      ),
+    },
+    {
+      description:
+        "Node B: the operator workstation, an external tailnet peer; never provisioned and never a dependency",
+      default: {},
+    },
   ),
   nodeC: nodeSpec("C", false, []),
   nodeD: nodeSpec("D", false, []),
@@ -200,28 +384,75 @@ export const CONFIG_KEYS = {
     {
       repository: obj(
         {
-          kind: str({ description: "s3 (Hetzner Object Storage), sftp (Storage Box) or posix (a local path: tests only)", oneOf: ["s3", "sftp", "posix"] as const, default: "s3" }),
-          endpoint: optional(str({ description: "S3 endpoint URL (s3)", pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/, patternHint: "write https://<location>.your-objectstorage.com" })),
-          region: optional(str({ description: "S3 region (s3)", pattern: /^[a-z0-9][a-z0-9-]{0,31}$/, patternHint: "write a region name such as fsn1" })),
-          bucket: optional(str({ description: "S3 bucket (s3)", pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, patternHint: "use 3-63 lower-case letters, digits, dots and dashes" })),
+          kind: str({
+            description: "s3 (Hetzner Object Storage), sftp (Storage Box) or posix (a local path: tests only)",
+            oneOf: ["s3", "sftp", "posix"] as const,
+            default: "s3",
+          }),
+          endpoint: optional(
+            str({
+              description: "S3 endpoint URL (s3)",
+              pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/,
+              patternHint: "write https://<location>.your-objectstorage.com",
+            }),
+          ),
+          region: optional(
+            str({
+              description: "S3 region (s3)",
+              pattern: /^[a-z0-9][a-z0-9-]{0,31}$/,
+              patternHint: "write a region name such as fsn1",
+            }),
+          ),
+          bucket: optional(
+            str({
+              description: "S3 bucket (s3)",
+              pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+              patternHint: "use 3-63 lower-case letters, digits, dots and dashes",
+            }),
+          ),
           host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
-          user: optional(str({ description: "SFTP user (sftp)", pattern: /^[a-z0-9][a-z0-9_-]{0,31}$/, patternHint: "write a user name such as u123456-sub1" })),
-          port: int({ description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)", min: 1, max: 65535, default: 23 }),
-          path: str({ description: "Path prefix inside the repository (posix: absolute directory)", pattern: /^(\/[A-Za-z0-9._-]+)+$|^\/$/, patternHint: "write an absolute path of letters, digits and . _ - such as /xiopro", default: "/xiopro" }),
+          user: optional(
+            str({
+              description: "SFTP user (sftp)",
+              pattern: /^[a-z0-9][a-z0-9_-]{0,31}$/,
+              patternHint: "write a user name such as u123456-sub1",
+            }),
+          ),
+          port: int({
+            description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)",
+            min: 1,
+            max: 65535,
+            default: 23,
+          }),
+          path: str({
+            description: "Path prefix inside the repository (posix: absolute directory)",
+            pattern: /^(\/[A-Za-z0-9._-]+)+$|^\/$/,
+            patternHint: "write an absolute path of letters, digits and . _ - such as /xiopro",
+            default: "/xiopro",
+          }),
           createStorageBox: optional(
             obj(
               {
-                type: str({ description: "Storage Box type (bx11: 1 TB, bx21: 5 TB, ...)", pattern: /^bx\d{2}$/, patternHint: "write a type such as bx11", default: "bx11" }),
+                type: str({
+                  description: "Storage Box type (bx11: 1 TB, bx21: 5 TB, ...)",
+                  pattern: /^bx\d{2}$/,
+                  patternHint: "write a type such as bx11",
+                  default: "bx11",
+                }),
                 location: optional(str({ description: "Storage Box location (default: the stack's location)" })),
               },
-              { description: "sftp: the stack creates a Hetzner Storage Box and a sub-account whose home directory is path; host and user come from them (leave both unset)" },
+              {
+                description:
+                  "sftp: the stack creates a Hetzner Storage Box and a sub-account whose home directory is path; host and user come from them (leave both unset)",
+              },
             ),
           ),
         },
         { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro", port: 23 } },
       ),
       archiveTimeoutSeconds: int({
-        description: "PostgreSQL archive_timeout: the most WAL time a crash can lose. 1 s measured a worst case of ~1 s lost (npm run bench:recovery) for ~60 archived files a minute",
+        description:
+          "PostgreSQL archive_timeout: the most WAL time a crash can lose. 1 s measured a worst case of ~1 s lost (npm run bench:recovery) for ~60 archived files a minute",
         min: 1,
         max: 60,
         default: 1,
@@ -234,9 +465,16 @@ export const CONFIG_KEYS = {
               "Commits wait until the wal-receiver node has the WAL on disk (RPO 0). Writes stop while that node is unreachable: see docs/runbooks/wal-receiver.md",
             default: false,
           }),
-          retentionHours: int({ description: "Received WAL older than this is pruned on the receiver node (the repository keeps all of it)", min: 1, max: 720, default: 48, unit: "hours" }),
+          retentionHours: int({
+            description: "Received WAL older than this is pruned on the receiver node (the repository keeps all of it)",
+            min: 1,
+            max: 720,
+            default: 48,
+            unit: "hours",
+          }),
           maxSlotWalKeepSizeGb: int({
-            description: "max_slot_wal_keep_size: the most WAL the database keeps for a disconnected receiver before it gives up on it (and the disk stays safe)",
+            description:
+              "max_slot_wal_keep_size: the most WAL the database keeps for a disconnected receiver before it gives up on it (and the disk stays safe)",
             min: 1,
             max: 1024,
             default: 4,
@@ -244,7 +482,8 @@ export const CONFIG_KEYS = {
           }),
         },
         {
-          description: "The optional WAL receiver: pg_receivewal on a second node (the wal-receiver service) streams WAL as it is written, for an RPO of about 0 instead of archiveTimeoutSeconds",
+          description:
+            "The optional WAL receiver: pg_receivewal on a second node (the wal-receiver service) streams WAL as it is written, for an RPO of about 0 instead of archiveTimeoutSeconds",
           default: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 },
         },
       ),
@@ -259,19 +498,43 @@ export const CONFIG_KEYS = {
     },
     {
       description: "Backup repository, WAL archiving, the optional WAL receiver and retention",
-      default: { repository: { kind: "s3", path: "/xiopro", port: 23 }, archiveTimeoutSeconds: 1, walReceiver: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 }, retention: { daily: 14, weekly: 8, monthly: 12 } },
+      default: {
+        repository: { kind: "s3", path: "/xiopro", port: 23 },
+        archiveTimeoutSeconds: 1,
+        walReceiver: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 },
+        retention: { daily: 14, weekly: 8, monthly: 12 },
+      },
     },
   ),
   monitoring: obj(
     {
-      retentionDays: int({ description: "Prometheus keeps this many days of metrics (on the node's root disk)", min: 1, max: 400, default: 30, unit: "days" }),
-      retentionSizeGb: int({ description: "Prometheus deletes the oldest blocks above this size", min: 1, max: 1000, default: 10, unit: "GB" }),
+      retentionDays: int({
+        description: "Prometheus keeps this many days of metrics (on the node's root disk)",
+        min: 1,
+        max: 400,
+        default: 30,
+        unit: "days",
+      }),
+      retentionSizeGb: int({
+        description: "Prometheus deletes the oldest blocks above this size",
+        min: 1,
+        max: 1000,
+        default: 10,
+        unit: "GB",
+      }),
       email: optional(
         obj(
           {
-            to: arr(str({ description: "Recipient", pattern: EMAIL, patternHint: "write an e-mail address" }), { description: "Recipients of warning and critical alerts", minItems: 1 }),
+            to: arr(str({ description: "Recipient", pattern: EMAIL, patternHint: "write an e-mail address" }), {
+              description: "Recipients of warning and critical alerts",
+              minItems: 1,
+            }),
             from: str({ description: "Sender address", pattern: EMAIL, patternHint: "write an e-mail address" }),
-            smarthost: str({ description: "SMTP server host:port (STARTTLS is required)", pattern: /^[a-z0-9.-]+:\d{1,5}$/, patternHint: "write host:port such as smtp.example.com:587" }),
+            smarthost: str({
+              description: "SMTP server host:port (STARTTLS is required)",
+              pattern: /^[a-z0-9.-]+:\d{1,5}$/,
+              patternHint: "write host:port such as smtp.example.com:587",
+            }),
             username: optional(str({ description: "SMTP user; its password is the secret alertSmtpPassword" })),
           },
           { description: "Alert e-mail through an SMTP relay" },
@@ -280,22 +543,49 @@ export const CONFIG_KEYS = {
       webhook: optional(
         obj(
           {
-            url: str({ description: "HTTPS endpoint that receives Alertmanager's JSON; put no secret in it (the bearer token is the secret alertWebhookToken)", pattern: /^https:\/\/[^\s?#]+$/, patternHint: "write an https:// URL without a query string" }),
-            minSeverity: str({ description: "Least severe alert sent to the webhook", oneOf: ["info", "warning", "critical"] as const, default: "warning" }),
+            url: str({
+              description:
+                "HTTPS endpoint that receives Alertmanager's JSON; put no secret in it (the bearer token is the secret alertWebhookToken)",
+              pattern: /^https:\/\/[^\s?#]+$/,
+              patternHint: "write an https:// URL without a query string",
+            }),
+            minSeverity: str({
+              description: "Least severe alert sent to the webhook",
+              oneOf: ["info", "warning", "critical"] as const,
+              default: "warning",
+            }),
           },
           { description: "Alert webhook (chat or pager bridge)" },
         ),
       ),
     },
-    { description: "Prometheus, Alertmanager and Grafana (the node that lists the monitoring service) and alert delivery", default: { retentionDays: 30, retentionSizeGb: 10 } },
+    {
+      description:
+        "Prometheus, Alertmanager and Grafana (the node that lists the monitoring service) and alert delivery",
+      default: { retentionDays: 30, retentionSizeGb: 10 },
+    },
   ),
   agentd: obj(
     {
       workers: int({ description: "Number of agentd-worker@ instances", min: 0, max: 32, default: 2 }),
-      user: str({ description: "System user the agent runtime runs as", pattern: /^[a-z_][a-z0-9_-]{0,31}$/, patternHint: "write a Unix user name", default: "agentd" }),
-      webCommand: str({ description: "ExecStart of agentd-web, relative to the current release directory", default: "bin/agentd web" }),
-      workerCommand: str({ description: "ExecStart of agentd-worker@, relative to the current release directory", default: "bin/agentd worker" }),
-      sweeperCommand: str({ description: "ExecStart of agentd-sweeper, relative to the current release directory", default: "bin/agentd sweep" }),
+      user: str({
+        description: "System user the agent runtime runs as",
+        pattern: /^[a-z_][a-z0-9_-]{0,31}$/,
+        patternHint: "write a Unix user name",
+        default: "agentd",
+      }),
+      webCommand: str({
+        description: "ExecStart of agentd-web, relative to the current release directory",
+        default: "bin/agentd web",
+      }),
+      workerCommand: str({
+        description: "ExecStart of agentd-worker@, relative to the current release directory",
+        default: "bin/agentd worker",
+      }),
+      sweeperCommand: str({
+        description: "ExecStart of agentd-sweeper, relative to the current release directory",
+        default: "bin/agentd sweep",
+      }),
       environment: record(str({ description: "Value (no secrets: use the secret inventory)" }), {
         description: "Plain environment for all agentd units",
         default: {},
@@ -303,22 +593,56 @@ export const CONFIG_KEYS = {
         keyHint: "use UPPER_SNAKE_CASE names",
       }),
     },
-    { description: "The agent runtime (seed 001 §3)", default: { workers: 2, user: "agentd", webCommand: "bin/agentd web", workerCommand: "bin/agentd worker", sweeperCommand: "bin/agentd sweep", environment: {} } },
+    {
+      description: "The agent runtime (seed 001 §3)",
+      default: {
+        workers: 2,
+        user: "agentd",
+        webCommand: "bin/agentd web",
+        workerCommand: "bin/agentd worker",
+        sweeperCommand: "bin/agentd sweep",
+        environment: {},
+      },
+    },
   ),
   // Secrets: only ever set with `pulumi config set --secret`; which ones a stack needs follows from
   // its services and backup repository (infra/plan/secrets.ts). docs/secrets.md has the runbook.
   resticPassword: optional(str({ description: "restic repository password (backup service)", secret: true })),
-  pgbackrestCipherPass: optional(str({ description: "pgBackRest repository encryption passphrase (backup service with PostgreSQL)", secret: true })),
-  backupS3AccessKey: optional(str({ description: "Object Storage access key of the backup bucket (repository kind s3)", secret: true })),
-  backupS3SecretKey: optional(str({ description: "Object Storage secret key of the backup bucket (repository kind s3)", secret: true })),
-  backupSftpPrivateKey: optional(str({ description: "SSH private key of the Storage Box sub-account (repository kind sftp)", secret: true })),
-  tailscaleAuthKey: optional(str({ description: "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; DESIGN D3's only user-data exception)", secret: true })),
-  adminSshPrivateKey: optional(str({ description: "Private key of the admin user that Pulumi uses to deliver credentials over the admin path", secret: true })),
-  alertSmtpPassword: optional(str({ description: "Password of monitoring.email.username at the SMTP relay (Alertmanager)", secret: true })),
-  alertWebhookToken: optional(str({ description: "Bearer token Alertmanager sends to monitoring.webhook.url", secret: true })),
+  pgbackrestCipherPass: optional(
+    str({ description: "pgBackRest repository encryption passphrase (backup service with PostgreSQL)", secret: true }),
+  ),
+  backupS3AccessKey: optional(
+    str({ description: "Object Storage access key of the backup bucket (repository kind s3)", secret: true }),
+  ),
+  backupS3SecretKey: optional(
+    str({ description: "Object Storage secret key of the backup bucket (repository kind s3)", secret: true }),
+  ),
+  backupSftpPrivateKey: optional(
+    str({ description: "SSH private key of the Storage Box sub-account (repository kind sftp)", secret: true }),
+  ),
+  tailscaleAuthKey: optional(
+    str({
+      description:
+        "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; DESIGN D3's only user-data exception)",
+      secret: true,
+    }),
+  ),
+  adminSshPrivateKey: optional(
+    str({
+      description: "Private key of the admin user that Pulumi uses to deliver credentials over the admin path",
+      secret: true,
+    }),
+  ),
+  alertSmtpPassword: optional(
+    str({ description: "Password of monitoring.email.username at the SMTP relay (Alertmanager)", secret: true }),
+  ),
+  alertWebhookToken: optional(
+    str({ description: "Bearer token Alertmanager sends to monitoring.webhook.url", secret: true }),
+  ),
   providerKeys: optional(
     record(str({ description: "Secret value" }), {
-      description: "Model-provider and tool API keys for agentd workers: ENV_NAME → value, exposed as environment variables",
+      description:
+        "Model-provider and tool API keys for agentd workers: ENV_NAME → value, exposed as environment variables",
       keyPattern: /^[A-Z][A-Z0-9_]*$/,
       keyHint: "use UPPER_SNAKE_CASE names such as OPENROUTER_API_KEY",
       secret: true,

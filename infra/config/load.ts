@@ -8,7 +8,17 @@ import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/image
 import { nodeName, TOOLKIT_LABELS } from "./names";
 import { requiredSecretKeys } from "../plan/secrets";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
-import { allocate, cidrInside, FIRST_ALLOCATED_OFFSET, formatCidr, isRfc1918, parseCidr, parseIpv4, unusableReason, formatIpv4 } from "../plan/ip";
+import {
+  allocate,
+  cidrInside,
+  FIRST_ALLOCATED_OFFSET,
+  formatCidr,
+  isRfc1918,
+  parseCidr,
+  parseIpv4,
+  unusableReason,
+  formatIpv4,
+} from "../plan/ip";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys";
 import { closest, docOf, parse, Problems, show, type Problem } from "./schema";
@@ -26,7 +36,9 @@ export interface Notice {
   message: string;
 }
 
-export type LoadResult = { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[]; notices: Notice[] } | { ok: false; problems: Problem[] };
+export type LoadResult =
+  | { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[]; notices: Notice[] }
+  | { ok: false; problems: Problem[] };
 
 export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
 export type NodeKey = (typeof NODE_KEYS)[number];
@@ -49,7 +61,8 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
     const key = fullKey.slice(sep + 1);
     if (ns !== PROJECT) {
       // Provider config such as hcloud:token is not ours to judge, but a misspelt project is ours.
-      if (closest(ns, [PROJECT])) problems.add(fullKey, `is not read: its project prefix "${ns}" is not ${PROJECT}`, `write ${PROJECT}:${key}`);
+      if (closest(ns, [PROJECT]))
+        problems.add(fullKey, `is not read: its project prefix "${ns}" is not ${PROJECT}`, `write ${PROJECT}:${key}`);
       continue;
     }
     const spec = Object.hasOwn(CONFIG_KEYS, key) ? docOf((CONFIG_KEYS as Record<string, z.ZodType>)[key]!) : undefined;
@@ -57,7 +70,8 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
       decoded[key] = text; // reported as unknown by the schema, with a suggestion
       continue;
     }
-    decoded[key] = spec.typeName === "string" || spec.typeName.startsWith('"') ? text : decodeJson(fullKey, text, problems);
+    decoded[key] =
+      spec.typeName === "string" || spec.typeName.startsWith('"') ? text : decodeJson(fullKey, text, problems);
   }
   const result = parse(STACK_CONFIG, decoded, PROJECT, ":");
   if (!result.ok) problems.list.push(...result.problems);
@@ -88,17 +102,32 @@ function checkSecrets(c: StackConfig, raw: RawConfig, p: Problems, required: boo
   for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
     const full = `${PROJECT}:${key}`;
     if (docOf(spec).secret && full in raw.values && !raw.secretKeys.has(full)) {
-      p.add(full, "is set as plain text, so its value sits unencrypted in the stack file", `run: pulumi config rm ${key} && pulumi config set --secret ${key}${key === "providerKeys" || key === "webSecrets" ? " --path (per entry: <key>.<NAME>)" : ""} <value>`);
+      p.add(
+        full,
+        "is set as plain text, so its value sits unencrypted in the stack file",
+        `run: pulumi config rm ${key} && pulumi config set --secret ${key}${key === "providerKeys" || key === "webSecrets" ? " --path (per entry: <key>.<NAME>)" : ""} <value>`,
+      );
     }
   }
   // The provider's token is not ours to read, but a plain one in the stack file is ours to refuse.
   if (HCLOUD_TOKEN in raw.values && !raw.secretKeys.has(HCLOUD_TOKEN)) {
-    p.add(HCLOUD_TOKEN, "is set as plain text, so the Hetzner API token sits unencrypted in the stack file", `run: pulumi config rm ${HCLOUD_TOKEN} && pulumi config set --secret ${HCLOUD_TOKEN} <token> (or export HCLOUD_TOKEN)`);
+    p.add(
+      HCLOUD_TOKEN,
+      "is set as plain text, so the Hetzner API token sits unencrypted in the stack file",
+      `run: pulumi config rm ${HCLOUD_TOKEN} && pulumi config set --secret ${HCLOUD_TOKEN} <token> (or export HCLOUD_TOKEN)`,
+    );
   }
-  const services = NODE_KEYS.filter((n) => c[n].enabled).map((n) => c[n].services.map((s) => (typeof s === "string" ? s : s.name)));
+  const services = NODE_KEYS.filter((n) => c[n].enabled).map((n) =>
+    c[n].services.map((s) => (typeof s === "string" ? s : s.name)),
+  );
   const missing = requiredSecretKeys(c, services).filter(({ key }) => !(`${PROJECT}:${key}` in raw.values));
   if (required) {
-    for (const m of missing) p.add(`${PROJECT}:${m.key}`, `is not set, but it is needed: ${m.why}`, `run: pulumi config set --secret ${m.key} <value>`);
+    for (const m of missing)
+      p.add(
+        `${PROJECT}:${m.key}`,
+        `is not set, but it is needed: ${m.why}`,
+        `run: pulumi config set --secret ${m.key} <value>`,
+      );
   }
   return missing;
 }
@@ -110,7 +139,11 @@ function decodeJson(key: string, text: string, problems: Problems): unknown {
     // Pulumi passes plain scalars as strings; a bare word for a number/bool field stays a string
     // and the field's own parser names the problem.
     if (!/^[[{]/.test(text.trim())) return text;
-    problems.add(key, `is not valid structured config: ${show(text)}`, "write it as YAML in the stack file, or use `pulumi config set --path`");
+    problems.add(
+      key,
+      `is not valid structured config: ${show(text)}`,
+      "write it as YAML in the stack file, or use `pulumi config set --path`",
+    );
     return undefined;
   }
 }
@@ -122,27 +155,59 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   const locOk = (where: string, loc: string): boolean => {
     if (own(cat.locations, loc)) return true;
     const guess = closest(loc, locations);
-    p.add(where, `${show(loc)} is not a Hetzner location`, `use one of ${locations.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
+    p.add(
+      where,
+      `${show(loc)} is not a Hetzner location`,
+      `use one of ${locations.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+    );
     return false;
   };
   const stackLocOk = locOk(k("location"), c.location);
   const zone = stackLocOk ? own(cat.locations, c.location)!.networkZone : undefined;
   if (c.networkZone !== undefined && zone !== undefined && c.networkZone !== zone) {
-    p.add(k("networkZone"), `${show(c.networkZone)} does not match location ${c.location} (zone ${zone})`, `set it to ${zone} or remove it`);
+    p.add(
+      k("networkZone"),
+      `${show(c.networkZone)} does not match location ${c.location} (zone ${zone})`,
+      `set it to ${zone} or remove it`,
+    );
   }
 
   // Network and subnet
   const net = parseCidr(c.network.cidr);
   const sub = parseCidr(c.network.subnet);
-  if (!net) p.add(k("network.cidr"), `${show(c.network.cidr)} is not a network address with prefix`, "write the network address, e.g. 10.0.0.0/16 (host bits zero)");
-  else if (!isRfc1918(net)) p.add(k("network.cidr"), `${show(c.network.cidr)} is not a private (RFC 1918) range`, "use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16");
-  if (!sub) p.add(k("network.subnet"), `${show(c.network.subnet)} is not a network address with prefix`, "write the subnet address, e.g. 10.0.1.0/24 (host bits zero)");
-  else if (net && !cidrInside(sub, net)) p.add(k("network.subnet"), `${show(c.network.subnet)} is not inside the network ${c.network.cidr}`, `choose a subnet inside ${c.network.cidr}, e.g. ${formatCidr({ network: net.network + 256 * (net.prefix <= 23 ? 1 : 0), prefix: Math.max(24, net.prefix) })}`);
-  else if (sub && sub.prefix > 29) p.add(k("network.subnet"), `${show(c.network.subnet)} is too small for nodes`, "use a /29 or larger (e.g. /24)");
+  if (!net)
+    p.add(
+      k("network.cidr"),
+      `${show(c.network.cidr)} is not a network address with prefix`,
+      "write the network address, e.g. 10.0.0.0/16 (host bits zero)",
+    );
+  else if (!isRfc1918(net))
+    p.add(
+      k("network.cidr"),
+      `${show(c.network.cidr)} is not a private (RFC 1918) range`,
+      "use a range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+    );
+  if (!sub)
+    p.add(
+      k("network.subnet"),
+      `${show(c.network.subnet)} is not a network address with prefix`,
+      "write the subnet address, e.g. 10.0.1.0/24 (host bits zero)",
+    );
+  else if (net && !cidrInside(sub, net))
+    p.add(
+      k("network.subnet"),
+      `${show(c.network.subnet)} is not inside the network ${c.network.cidr}`,
+      `choose a subnet inside ${c.network.cidr}, e.g. ${formatCidr({ network: net.network + 256 * (net.prefix <= 23 ? 1 : 0), prefix: Math.max(24, net.prefix) })}`,
+    );
+  else if (sub && sub.prefix > 29)
+    p.add(k("network.subnet"), `${show(c.network.subnet)} is too small for nodes`, "use a /29 or larger (e.g. /24)");
   else if (sub) {
     // The plan's own allocator: a node it cannot place would otherwise get no address at all.
     const enabled = NODE_KEYS.filter((nk) => c[nk].enabled);
-    const ips = allocate(sub, enabled.map((nk) => ({ id: nk, explicit: c[nk].privateIp ? parseIpv4(c[nk].privateIp!) : undefined })));
+    const ips = allocate(
+      sub,
+      enabled.map((nk) => ({ id: nk, explicit: c[nk].privateIp ? parseIpv4(c[nk].privateIp!) : undefined })),
+    );
     const unplaced = enabled.filter((nk) => ips.get(nk) === undefined);
     // Room for every automatic address from the first allocated offset, plus the broadcast address.
     const automatic = enabled.filter((nk) => !c[nk].privateIp).length;
@@ -157,7 +222,12 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
 
   // Nodes
-  if (!c.nodeA.enabled) p.add(k("nodeA.enabled"), "is false, but Node A is the control node every stack needs", "remove the key or set it to true");
+  if (!c.nodeA.enabled)
+    p.add(
+      k("nodeA.enabled"),
+      "is false, but Node A is the control node every stack needs",
+      "remove the key or set it to true",
+    );
   const enabled = NODE_KEYS.filter((n) => c[n].enabled);
   const ips = new Map<string, string>();
   const serviceHomes = new Map<string, string[]>();
@@ -166,12 +236,27 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     checkNode(nk, n, c, cat, p, locOk);
     if (n.privateIp !== undefined && sub) {
       const ip = parseIpv4(n.privateIp);
-      if (ip === undefined) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} is not an IPv4 address`, "write four numbers 0-255 separated by dots");
+      if (ip === undefined)
+        p.add(
+          k(`${nk}.privateIp`),
+          `${show(n.privateIp)} is not an IPv4 address`,
+          "write four numbers 0-255 separated by dots",
+        );
       else {
         const why = unusableReason(sub, ip);
-        if (why) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} ${why}`, `choose a free address inside ${c.network.subnet} from .2 up, e.g. ${formatIpv4(sub.network + 10)}`);
+        if (why)
+          p.add(
+            k(`${nk}.privateIp`),
+            `${show(n.privateIp)} ${why}`,
+            `choose a free address inside ${c.network.subnet} from .2 up, e.g. ${formatIpv4(sub.network + 10)}`,
+          );
         const dup = ips.get(n.privateIp);
-        if (dup) p.add(k(`${nk}.privateIp`), `${show(n.privateIp)} is already used by ${dup}`, "give every node its own address, or leave privateIp unset to allocate one");
+        if (dup)
+          p.add(
+            k(`${nk}.privateIp`),
+            `${show(n.privateIp)} is already used by ${dup}`,
+            "give every node its own address, or leave privateIp unset to allocate one",
+          );
         ips.set(n.privateIp, nk);
       }
     }
@@ -182,7 +267,11 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
   for (const [name, homes] of serviceHomes) {
     if (SERVICE_CATALOG[name]?.singleton && homes.length > 1) {
-      p.add(k(`${homes[1]}.services`), `${show(name)} runs on ${homes.join(" and ")}, but it may run on one node only`, `remove ${name} from all but one node`);
+      p.add(
+        k(`${homes[1]}.services`),
+        `${show(name)} runs on ${homes.join(" and ")}, but it may run on one node only`,
+        `remove ${name} from all but one node`,
+      );
     }
   }
 
@@ -190,24 +279,44 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   for (const nk of enabled) {
     const names = c[nk].services.map((s) => (typeof s === "string" ? s : s.name));
     if (names.includes("grafana") && !names.includes("monitoring")) {
-      p.add(k(`${nk}.services`), `lists "grafana" but not "monitoring"`, `add "monitoring" to ${nk}.services, or move grafana to the node that runs monitoring`);
+      p.add(
+        k(`${nk}.services`),
+        `lists "grafana" but not "monitoring"`,
+        `add "monitoring" to ${nk}.services, or move grafana to the node that runs monitoring`,
+      );
     }
   }
   if ((c.monitoring.email || c.monitoring.webhook) && !serviceHomes.has("monitoring")) {
-    p.add(k("monitoring"), "configures alert delivery, but no enabled node runs the monitoring service", `add "monitoring" to nodeA.services (or a dedicated node's)`);
+    p.add(
+      k("monitoring"),
+      "configures alert delivery, but no enabled node runs the monitoring service",
+      `add "monitoring" to nodeA.services (or a dedicated node's)`,
+    );
   }
 
   // WAL receiver: on another node than the database it protects.
   const receiverHomes = serviceHomes.get("wal-receiver") ?? [];
   const pgHomes = serviceHomes.get("postgresql") ?? [];
   if (receiverHomes.length > 0 && pgHomes.length === 0) {
-    p.add(k(`${receiverHomes[0]}.services`), `lists "wal-receiver", but no enabled node runs postgresql`, `remove wal-receiver, or add postgresql to nodeA.services`);
+    p.add(
+      k(`${receiverHomes[0]}.services`),
+      `lists "wal-receiver", but no enabled node runs postgresql`,
+      `remove wal-receiver, or add postgresql to nodeA.services`,
+    );
   }
   for (const home of receiverHomes.filter((h) => pgHomes.includes(h))) {
-    p.add(k(`${home}.services`), `lists "wal-receiver" beside "postgresql": a copy on the database's own node is lost with it`, `move wal-receiver to another node (enable nodeC or nodeD for it)`);
+    p.add(
+      k(`${home}.services`),
+      `lists "wal-receiver" beside "postgresql": a copy on the database's own node is lost with it`,
+      `move wal-receiver to another node (enable nodeC or nodeD for it)`,
+    );
   }
   if (c.backup.walReceiver.synchronous && receiverHomes.length === 0) {
-    p.add(k("backup.walReceiver.synchronous"), "is true, but no enabled node runs the wal-receiver service", `add "wal-receiver" to nodeC.services (or nodeD's), or set synchronous: false`);
+    p.add(
+      k("backup.walReceiver.synchronous"),
+      "is true, but no enabled node runs the wal-receiver service",
+      `add "wal-receiver" to nodeC.services (or nodeD's), or set synchronous: false`,
+    );
   }
   if (receiverHomes.length > 0) {
     for (const home of pgHomes) {
@@ -227,90 +336,194 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   c.sshPublicKeys.forEach((key, i) => {
     const material = key.split(" ").slice(0, 2).join(" ");
     const first = seenKeys.get(material);
-    if (first !== undefined) p.add(k(`sshPublicKeys[${i}]`), `is the same key as sshPublicKeys[${first}] (comments aside)`, "list each key once");
+    if (first !== undefined)
+      p.add(
+        k(`sshPublicKeys[${i}]`),
+        `is the same key as sshPublicKeys[${first}] (comments aside)`,
+        "list each key once",
+      );
     else seenKeys.set(material, i);
   });
 
   // Ingress and sites
   if (c.ingress.tls === "acme" && c.ingress.sites.length > 0 && !c.ingress.acmeEmail) {
-    p.add(k("ingress.acmeEmail"), "is not set, but tls is acme", "set an e-mail address for ACME account notices, or use tls: internal for closed networks");
+    p.add(
+      k("ingress.acmeEmail"),
+      "is not set, but tls is acme",
+      "set an e-mail address for ACME account notices, or use tls: internal for closed networks",
+    );
   }
   if (c.ingress.acmeCaRoot !== undefined) {
-    if (c.ingress.tls !== "acme") p.add(k("ingress.acmeCaRoot"), "is set, but tls is internal", "remove acmeCaRoot, or use tls: acme");
+    if (c.ingress.tls !== "acme")
+      p.add(k("ingress.acmeCaRoot"), "is set, but tls is internal", "remove acmeCaRoot, or use tls: acme");
     const why = acmeRootProblem(c.ingress.acmeCaRoot);
-    if (why) p.add(k("ingress.acmeCaRoot"), why, "paste the CA's root certificate in PEM form (-----BEGIN CERTIFICATE----- …), as the ACME CA publishes it");
+    if (why)
+      p.add(
+        k("ingress.acmeCaRoot"),
+        why,
+        "paste the CA's root certificate in PEM form (-----BEGIN CERTIFICATE----- …), as the ACME CA publishes it",
+      );
   }
   const seenHosts = new Set<string>();
   c.ingress.sites.forEach((site, i) => {
     const where = k(`ingress.sites[${i}]`);
     if (site.hostname !== c.domain && !site.hostname.endsWith(`.${c.domain}`)) {
-      p.add(`${where}.hostname`, `${show(site.hostname)} is outside the domain ${c.domain}`, `use a name ending in .${c.domain}, or change domain`);
+      p.add(
+        `${where}.hostname`,
+        `${show(site.hostname)} is outside the domain ${c.domain}`,
+        `use a name ending in .${c.domain}, or change domain`,
+      );
     }
-    if (seenHosts.has(site.hostname)) p.add(`${where}.hostname`, `${show(site.hostname)} is declared twice`, "declare each hostname once");
-    const host = NODE_KEYS.find((nk) => c[nk].enabled && site.hostname === `${nodeName(c.environment, nk)}.${c.domain}`);
-    if (host) p.add(`${where}.hostname`, `${show(site.hostname)} is the host name of ${host} (its A/AAAA records and reverse DNS)`, `use another name, e.g. app.${c.domain}`);
+    if (seenHosts.has(site.hostname))
+      p.add(`${where}.hostname`, `${show(site.hostname)} is declared twice`, "declare each hostname once");
+    const host = NODE_KEYS.find(
+      (nk) => c[nk].enabled && site.hostname === `${nodeName(c.environment, nk)}.${c.domain}`,
+    );
+    if (host)
+      p.add(
+        `${where}.hostname`,
+        `${show(site.hostname)} is the host name of ${host} (its A/AAAA records and reverse DNS)`,
+        `use another name, e.g. app.${c.domain}`,
+      );
     seenHosts.add(site.hostname);
     const homes = serviceHomes.get(site.service);
     if (!homes) {
-      p.add(`${where}.service`, `${show(site.service)} does not run on any enabled node`, `add it to a node's services, or use one of ${[...serviceHomes.keys()].sort().join(", ")}`);
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} does not run on any enabled node`,
+        `add it to a node's services, or use one of ${[...serviceHomes.keys()].sort().join(", ")}`,
+      );
       return;
     }
     const home = homes[0]!;
-    if (!runsService(c[home as NodeKey], "ingress")) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which does not run ingress`, `add "ingress" to ${home}.services`);
+    if (!runsService(c[home as NodeKey], "ingress"))
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} runs on ${home}, which does not run ingress`,
+        `add "ingress" to ${home}.services`,
+      );
     const upstream = localUpstream(c, home as NodeKey, site.service);
     const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
     if (upstream === undefined && internal) {
-      const publishable = Object.values(SERVICE_CATALOG).filter((svc) => svc.interfaces.some((i) => i.siteUpstream)).map((svc) => svc.name);
-      p.add(`${where}.service`, `${show(site.service)} must never be public: its localhost port ${internal.port} (${internal.name}) is for the node itself`, `point the site at ${publishable.join(" or ")}, or at a service of your own with a class D interface`);
-    } else if (upstream === undefined) p.add(`${where}.service`, `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`, "give the service a class D interface, or point the site at another service");
-    if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6) p.add(`${where}.service`, `${show(site.service)} runs on ${home}, which has no public IP`, `enable publicIpv4 or publicIpv6 on ${home}`);
+      const publishable = Object.values(SERVICE_CATALOG)
+        .filter((svc) => svc.interfaces.some((i) => i.siteUpstream))
+        .map((svc) => svc.name);
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} must never be public: its localhost port ${internal.port} (${internal.name}) is for the node itself`,
+        `point the site at ${publishable.join(" or ")}, or at a service of your own with a class D interface`,
+      );
+    } else if (upstream === undefined)
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`,
+        "give the service a class D interface, or point the site at another service",
+      );
+    if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6)
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} runs on ${home}, which has no public IP`,
+        `enable publicIpv4 or publicIpv6 on ${home}`,
+      );
   });
 
   // Admin path
   const allow = c.adminPath.sshAllowlist;
   if (c.adminPath.mode === "allowlist" && allow.length === 0) {
-    p.add(k("adminPath.sshAllowlist"), "is empty, but mode is allowlist", "list the operator CIDRs (e.g. 198.51.100.7/32), or use mode: tailscale");
+    p.add(
+      k("adminPath.sshAllowlist"),
+      "is empty, but mode is allowlist",
+      "list the operator CIDRs (e.g. 198.51.100.7/32), or use mode: tailscale",
+    );
   }
   const ranges: { text: string; range: SourceRange }[] = [];
   allow.forEach((cidr, i) => {
     const r = parseSourceCidr(cidr);
     if ("problem" in r) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} ${r.problem}`, r.fix);
-    else if (r.prefix === 0) p.add(k(`adminPath.sshAllowlist[${i}]`), `${show(cidr)} opens SSH to the whole internet`, "list only the operator's own addresses");
+    else if (r.prefix === 0)
+      p.add(
+        k(`adminPath.sshAllowlist[${i}]`),
+        `${show(cidr)} opens SSH to the whole internet`,
+        "list only the operator's own addresses",
+      );
     else ranges.push({ text: cidr, range: r });
   });
   for (const family of [4, 6] as const) {
     const same = ranges.filter((r) => r.range.family === family);
-    if (coversAll(same.map((r) => r.range), family)) {
-      p.add(k("adminPath.sshAllowlist"), `${same.map((r) => r.text).join(", ")} together open SSH to every IPv${family} address`, "list only the operator's own addresses");
+    if (
+      coversAll(
+        same.map((r) => r.range),
+        family,
+      )
+    ) {
+      p.add(
+        k("adminPath.sshAllowlist"),
+        `${same.map((r) => r.text).join(", ")} together open SSH to every IPv${family} address`,
+        "list only the operator's own addresses",
+      );
     }
   }
 
   // Production policy: an error unless the risk is accepted by name (acceptedRisks).
   const accepted = (risk: (typeof c.acceptedRisks)[number]) => c.acceptedRisks.includes(risk);
   const runs = (svc: string) => NODE_KEYS.filter((nk) => c[nk].enabled && runsService(c[nk], svc));
-  if (c.environment === "prd" && runs("postgresql").length > 0 && runs("backup").length === 0 && !accepted("prd-without-backups")) {
-    p.add(k(`${runs("postgresql")[0]}.services`), "runs postgresql in prd, but no node runs the backup service", `add "backup" to its services, or accept the risk by name: acceptedRisks: [prd-without-backups]`);
+  if (
+    c.environment === "prd" &&
+    runs("postgresql").length > 0 &&
+    runs("backup").length === 0 &&
+    !accepted("prd-without-backups")
+  ) {
+    p.add(
+      k(`${runs("postgresql")[0]}.services`),
+      "runs postgresql in prd, but no node runs the backup service",
+      `add "backup" to its services, or accept the risk by name: acceptedRisks: [prd-without-backups]`,
+    );
   }
   if (c.environment === "prd" && !accepted("prd-without-protection")) {
     for (const f of ["deleteProtection", "pulumiProtect"] as const) {
-      if (!c.protection[f]) p.add(k(`protection.${f}`), "is off in prd: a stray pulumi destroy or console click deletes the database volume", `set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]`);
+      if (!c.protection[f])
+        p.add(
+          k(`protection.${f}`),
+          "is off in prd: a stray pulumi destroy or console click deletes the database volume",
+          `set it to true, or accept the risk by name: acceptedRisks: [prd-without-protection]`,
+        );
     }
   }
   if (c.agentd.workers === 0 && runs("agentd-worker").length > 0) {
-    p.add(k("agentd.workers"), `is 0, but ${runs("agentd-worker").join(", ")} runs agentd-worker`, "set workers to 1 or more, or remove agentd-worker from the services");
+    p.add(
+      k("agentd.workers"),
+      `is 0, but ${runs("agentd-worker").join(", ")} runs agentd-worker`,
+      "set workers to 1 or more, or remove agentd-worker from the services",
+    );
   }
 
   // Free text that lands in units, env files and config files: checked against where it goes.
   for (const f of ["webCommand", "workerCommand", "sweeperCommand"] as const) {
     const why = unitCommandProblem(c.agentd[f]);
-    if (why) p.add(k(`agentd.${f}`), `${show(c.agentd[f])} ${why}`, "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -");
+    if (why)
+      p.add(
+        k(`agentd.${f}`),
+        `${show(c.agentd[f])} ${why}`,
+        "write the program's path inside the release and its arguments, separated by single spaces, from letters, digits and . _ / = : , @ + -",
+      );
   }
-  if ((c.agentd.user as string) === "root") p.add(k("agentd.user"), `"root" would run the agent runtime with every privilege`, "use a user of its own, e.g. agentd (the default)");
+  if ((c.agentd.user as string) === "root")
+    p.add(
+      k("agentd.user"),
+      `"root" would run the agent runtime with every privilege`,
+      "use a user of its own, e.g. agentd (the default)",
+    );
   for (const [name, value] of Object.entries(c.agentd.environment)) {
     const bad = controlCharacter(value);
-    if (bad) p.add(k(`agentd.environment.${name}`), `${show(value)} contains ${bad}`, "use a single line of printable text");
+    if (bad)
+      p.add(k(`agentd.environment.${name}`), `${show(value)} contains ${bad}`, "use a single line of printable text");
     // Named like a secret: the plain map lands in git and in the node's env file unencrypted.
-    if (SECRET_NAME.test(name)) p.add(k(`agentd.environment.${name}`), "is named like a secret, but agentd.environment is plain text in the stack file and on the node", `move it to providerKeys (workers) or webSecrets (web): pulumi config set --secret --path 'providerKeys.${name}' <value>`);
+    if (SECRET_NAME.test(name))
+      p.add(
+        k(`agentd.environment.${name}`),
+        "is named like a secret, but agentd.environment is plain text in the stack file and on the node",
+        `move it to providerKeys (workers) or webSecrets (web): pulumi config set --secret --path 'providerKeys.${name}' <value>`,
+      );
   }
   // Credentials in a URL end up in plain config, logs and the rendered files.
   const urls: [string, string | undefined][] = [
@@ -322,28 +535,71 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     if (text === undefined || !URL.canParse(text)) continue;
     const u = new URL(text);
     const secretParam = [...u.searchParams.keys()].find((q) => SECRET_NAME.test(q.toUpperCase()));
-    if (u.username || u.password) p.add(k(key), `${show(`${u.protocol}//…@${u.host}${u.pathname}`)} carries a user name or password`, key === "monitoring.webhook.url" ? "remove it from the URL; the webhook's token is the secret alertWebhookToken" : "remove it from the URL");
-    else if (secretParam) p.add(k(key), `carries the query parameter ${JSON.stringify(secretParam)}, which looks like a credential`, key === "monitoring.webhook.url" ? "remove it from the URL; the webhook's token is the secret alertWebhookToken" : "remove it from the URL");
+    if (u.username || u.password)
+      p.add(
+        k(key),
+        `${show(`${u.protocol}//…@${u.host}${u.pathname}`)} carries a user name or password`,
+        key === "monitoring.webhook.url"
+          ? "remove it from the URL; the webhook's token is the secret alertWebhookToken"
+          : "remove it from the URL",
+      );
+    else if (secretParam)
+      p.add(
+        k(key),
+        `carries the query parameter ${JSON.stringify(secretParam)}, which looks like a credential`,
+        key === "monitoring.webhook.url"
+          ? "remove it from the URL; the webhook's token is the secret alertWebhookToken"
+          : "remove it from the URL",
+      );
   }
 
   // Backup repository
   const r = c.backup.repository;
   const need = (field: "endpoint" | "region" | "bucket" | "host" | "user") => {
-    if (!r[field]) p.add(k(`backup.repository.${field}`), `is not set, but kind is ${r.kind}`, `set backup.repository.${field}`);
+    if (!r[field])
+      p.add(k(`backup.repository.${field}`), `is not set, but kind is ${r.kind}`, `set backup.repository.${field}`);
   };
   if (r.kind === "s3") ["endpoint", "region", "bucket"].forEach((f) => need(f as "endpoint"));
   if (r.kind === "sftp" && !r.createStorageBox) ["host", "user"].forEach((f) => need(f as "host"));
   if (r.createStorageBox) {
     const box = k("backup.repository.createStorageBox");
-    if (r.kind !== "sftp") p.add(box, `is set, but kind is ${r.kind}`, "set backup.repository.kind: sftp, or remove createStorageBox");
-    for (const f of ["host", "user"] as const) if (r[f]) p.add(k(`backup.repository.${f}`), "is set, but the stack creates the Storage Box (createStorageBox), whose sub-account gives it", `remove backup.repository.${f}, or remove createStorageBox to use an existing box`);
-    if (!own(cat.storageBox, r.createStorageBox.type)) p.add(`${box}.type`, `${show(r.createStorageBox.type)} is not a Storage Box type in the catalog (${cat.catalogDate})`, `use one of ${Object.keys(cat.storageBox).join(", ")}`);
+    if (r.kind !== "sftp")
+      p.add(box, `is set, but kind is ${r.kind}`, "set backup.repository.kind: sftp, or remove createStorageBox");
+    for (const f of ["host", "user"] as const)
+      if (r[f])
+        p.add(
+          k(`backup.repository.${f}`),
+          "is set, but the stack creates the Storage Box (createStorageBox), whose sub-account gives it",
+          `remove backup.repository.${f}, or remove createStorageBox to use an existing box`,
+        );
+    if (!own(cat.storageBox, r.createStorageBox.type))
+      p.add(
+        `${box}.type`,
+        `${show(r.createStorageBox.type)} is not a Storage Box type in the catalog (${cat.catalogDate})`,
+        `use one of ${Object.keys(cat.storageBox).join(", ")}`,
+      );
     if (r.createStorageBox.location !== undefined) locOk(`${box}.location`, r.createStorageBox.location);
-    if (/^\/*$/.test(r.path)) p.add(k("backup.repository.path"), `"/" would make the sub-account's home the whole Storage Box`, "use a directory such as /xiopro");
+    if (/^\/*$/.test(r.path))
+      p.add(
+        k("backup.repository.path"),
+        `"/" would make the sub-account's home the whole Storage Box`,
+        "use a directory such as /xiopro",
+      );
   }
-  if (r.kind === "posix" && c.environment === "prd") p.add(k("backup.repository.kind"), `"posix" keeps backups on the node itself`, "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd");
-  if (!r.path.startsWith("/")) p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
-  if (r.path.split("/").some((seg) => seg === "." || seg === "..")) p.add(k("backup.repository.path"), `${show(r.path)} has . or .. in it`, `write the path it means: ${path.posix.normalize(r.path)}`);
+  if (r.kind === "posix" && c.environment === "prd")
+    p.add(
+      k("backup.repository.kind"),
+      `"posix" keeps backups on the node itself`,
+      "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd",
+    );
+  if (!r.path.startsWith("/"))
+    p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+  if (r.path.split("/").some((seg) => seg === "." || seg === ".."))
+    p.add(
+      k("backup.repository.path"),
+      `${show(r.path)} has . or .. in it`,
+      `write the path it means: ${path.posix.normalize(r.path)}`,
+    );
 }
 
 /** The first control character of a text (line breaks included), named, or undefined. */
@@ -363,28 +619,58 @@ function unitCommandProblem(cmd: string): string | undefined {
   if (words.some((w) => w === "")) return "has an empty word (leading, trailing or double space)";
   for (const w of words) {
     const bad = /[^A-Za-z0-9._/=:,@+-]/.exec(w);
-    if (bad) return `has ${JSON.stringify(bad[0])} in ${JSON.stringify(w)}${bad[0] === "%" ? " (a systemd specifier)" : bad[0] === "$" ? " (a variable)" : ""}`;
+    if (bad)
+      return `has ${JSON.stringify(bad[0])} in ${JSON.stringify(w)}${bad[0] === "%" ? " (a systemd specifier)" : bad[0] === "$" ? " (a variable)" : ""}`;
   }
   const program = words[0]!;
-  if (program.startsWith("/") || program.split("/").includes("..")) return `starts with ${JSON.stringify(program)}, which is not a path inside the release`;
+  if (program.startsWith("/") || program.split("/").includes(".."))
+    return `starts with ${JSON.stringify(program)}, which is not a path inside the release`;
   return undefined;
 }
 
 /** Directories a volume must not hide (mounted on them or on a parent of them). */
-const SYSTEM_DIRS = ["/boot", "/etc", "/usr", "/var", "/var/lib", "/var/log", "/home", "/root", "/tmp", "/opt", "/srv", "/bin", "/sbin", "/lib", "/lib64"];
+const SYSTEM_DIRS = [
+  "/boot",
+  "/etc",
+  "/usr",
+  "/var",
+  "/var/lib",
+  "/var/log",
+  "/home",
+  "/root",
+  "/tmp",
+  "/opt",
+  "/srv",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib64",
+];
 /** Kernel and runtime filesystems: nothing of ours is mounted inside them. */
 const PSEUDO_FS = ["/proc", "/sys", "/dev", "/run"];
 
 /** Why a volume's mount point is unsafe, or undefined. The path is taken apart, not compared as text. */
 function mountPointProblem(mp: string): { problem: string; fix: string } | undefined {
   const normal = path.posix.normalize(mp);
-  if (mp.split("/").some((seg) => seg === "." || seg === "..")) return { problem: "has . or .. in it", fix: `write the path it means without them${normal !== mp ? ` (${normal})` : ""}` };
+  if (mp.split("/").some((seg) => seg === "." || seg === ".."))
+    return {
+      problem: "has . or .. in it",
+      fix: `write the path it means without them${normal !== mp ? ` (${normal})` : ""}`,
+    };
   if (normal !== mp) return { problem: "is not in normal form", fix: `write ${normal.replace(/\/$/, "") || "/"}` };
   const inside = (dir: string, parent: string) => dir === parent || dir.startsWith(`${parent}/`);
   const pseudo = PSEUDO_FS.find((fs) => inside(mp, fs));
-  if (pseudo) return { problem: `is inside ${pseudo}, a kernel or runtime filesystem`, fix: "mount the volume below /srv or /var/lib" };
+  if (pseudo)
+    return {
+      problem: `is inside ${pseudo}, a kernel or runtime filesystem`,
+      fix: "mount the volume below /srv or /var/lib",
+    };
   const hidden = SYSTEM_DIRS.find((dir) => inside(dir, mp));
-  if (mp === "/" || hidden) return { problem: `would hide the system directory ${hidden ?? "/"}`, fix: "mount below it, e.g. /var/lib/postgresql or /srv/agentd" };
+  if (mp === "/" || hidden)
+    return {
+      problem: `would hide the system directory ${hidden ?? "/"}`,
+      fix: "mount below it, e.g. /var/lib/postgresql or /srv/agentd",
+    };
   return undefined;
 }
 
@@ -400,7 +686,8 @@ function acmeRootProblem(pem: string): string | undefined {
       return `certificate ${i + 1} does not parse (${(e as Error).message})`;
     }
     if (!cert.ca) return `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate`;
-    if (Date.parse(cert.validTo) < Date.now()) return `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}) expired on ${cert.validTo}`;
+    if (Date.parse(cert.validTo) < Date.now())
+      return `certificate ${i + 1} (${cert.subject.replace(/\n/g, ", ")}) expired on ${cert.validTo}`;
   }
   return undefined;
 }
@@ -408,29 +695,68 @@ function acmeRootProblem(pem: string): string | undefined {
 /** Hetzner Cloud's limit of volumes attached to one server. */
 const HETZNER_VOLUMES_PER_SERVER = 16;
 
-function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: Problems, locOk: (where: string, loc: string) => boolean): void {
+function checkNode(
+  nk: NodeKey,
+  n: NodeConfig,
+  c: StackConfig,
+  cat: Catalog,
+  p: Problems,
+  locOk: (where: string, loc: string) => boolean,
+): void {
   const k = (rest: string) => `${PROJECT}:${nk}.${rest}`;
   const loc = n.location ?? c.location;
   const locGood = n.location === undefined ? own(cat.locations, loc) !== undefined : locOk(k("location"), loc);
-  if (locGood && own(cat.locations, loc) && own(cat.locations, c.location) && own(cat.locations, loc)!.networkZone !== own(cat.locations, c.location)!.networkZone) {
-    p.add(k("location"), `${show(loc)} is in network zone ${own(cat.locations, loc)!.networkZone}, but the private network is in ${own(cat.locations, c.location)!.networkZone}`, `use a location in ${own(cat.locations, c.location)!.networkZone}`);
+  if (
+    locGood &&
+    own(cat.locations, loc) &&
+    own(cat.locations, c.location) &&
+    own(cat.locations, loc)!.networkZone !== own(cat.locations, c.location)!.networkZone
+  ) {
+    p.add(
+      k("location"),
+      `${show(loc)} is in network zone ${own(cat.locations, loc)!.networkZone}, but the private network is in ${own(cat.locations, c.location)!.networkZone}`,
+      `use a location in ${own(cat.locations, c.location)!.networkZone}`,
+    );
   }
   if (n.serverType === undefined) {
-    p.add(k("serverType"), "is not set, but the node is enabled", `set a server type such as cpx42, or set ${nk}.enabled: false`);
+    p.add(
+      k("serverType"),
+      "is not set, but the node is enabled",
+      `set a server type such as cpx42, or set ${nk}.enabled: false`,
+    );
   } else {
     const t = own(cat.serverTypes, n.serverType);
     if (!t) {
       const guess = closest(n.serverType, serverTypeNames(cat));
-      p.add(k("serverType"), `${show(n.serverType)} is not a Hetzner server type in the catalog (${cat.catalogDate})`, `use one of ${serverTypeNames(cat).join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`);
+      p.add(
+        k("serverType"),
+        `${show(n.serverType)} is not a Hetzner server type in the catalog (${cat.catalogDate})`,
+        `use one of ${serverTypeNames(cat).join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+      );
     } else if (locGood && t.monthly[loc] === undefined) {
-      p.add(k("serverType"), `${show(n.serverType)} is not sold in ${loc}`, `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`);
+      p.add(
+        k("serverType"),
+        `${show(n.serverType)} is not sold in ${loc}`,
+        `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`,
+      );
     }
   }
   const image = own(IMAGES, n.image);
   if (!image) {
     p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${Object.keys(IMAGES).join(", ")}`);
-  } else if (c.backup.repository.kind === "sftp" && runsService(n, "backup") && runsService(n, "postgresql") && compareVersions(image.pgbackrest, PGBACKREST_SFTP_SINCE) < 0) {
-    p.add(k("image"), `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`, `use ${Object.keys(IMAGES).filter((i) => compareVersions(own(IMAGES, i)!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0).join(" or ")}, or an s3 repository`);
+  } else if (
+    c.backup.repository.kind === "sftp" &&
+    runsService(n, "backup") &&
+    runsService(n, "postgresql") &&
+    compareVersions(image.pgbackrest, PGBACKREST_SFTP_SINCE) < 0
+  ) {
+    p.add(
+      k("image"),
+      `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`,
+      `use ${Object.keys(IMAGES)
+        .filter((i) => compareVersions(own(IMAGES, i)!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0)
+        .join(" or ")}, or an s3 repository`,
+    );
   }
   if (!n.publicIpv4 && !n.publicIpv6) {
     // Allowed (a private-only node), but then it must not serve public sites; checked with the sites.
@@ -439,31 +765,55 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
   const seenMount = new Set<string>();
   n.volumes.forEach((v, i) => {
     const w = (f: string) => k(`volumes[${i}].${f}`);
-    if (v.sizeGb < VOLUME_MIN_GB || v.sizeGb > VOLUME_MAX_GB) p.add(w("sizeGb"), `${v.sizeGb} GB is outside Hetzner's volume limits`, `use ${VOLUME_MIN_GB} to ${VOLUME_MAX_GB} GB`);
-    if (seenVol.has(v.name)) p.add(w("name"), `${show(v.name)} is used twice on ${nk}`, "give each volume its own name");
-    if (seenMount.has(v.mountPoint)) p.add(w("mountPoint"), `${show(v.mountPoint)} is used twice on ${nk}`, "mount each volume at its own path");
+    if (v.sizeGb < VOLUME_MIN_GB || v.sizeGb > VOLUME_MAX_GB)
+      p.add(
+        w("sizeGb"),
+        `${v.sizeGb} GB is outside Hetzner's volume limits`,
+        `use ${VOLUME_MIN_GB} to ${VOLUME_MAX_GB} GB`,
+      );
+    if (seenVol.has(v.name))
+      p.add(w("name"), `${show(v.name)} is used twice on ${nk}`, "give each volume its own name");
+    if (seenMount.has(v.mountPoint))
+      p.add(w("mountPoint"), `${show(v.mountPoint)} is used twice on ${nk}`, "mount each volume at its own path");
     const why = mountPointProblem(v.mountPoint);
     if (why) p.add(w("mountPoint"), `${show(v.mountPoint)} ${why.problem}`, why.fix);
     seenVol.add(v.name);
     seenMount.add(v.mountPoint);
   });
   for (const key of Object.keys(n.labels)) {
-    if ((TOOLKIT_LABELS as readonly string[]).includes(key)) p.add(k(`labels.${key}`), "is set by the toolkit", `remove it; the toolkit sets ${TOOLKIT_LABELS.join(", ")}`);
+    if ((TOOLKIT_LABELS as readonly string[]).includes(key))
+      p.add(k(`labels.${key}`), "is set by the toolkit", `remove it; the toolkit sets ${TOOLKIT_LABELS.join(", ")}`);
   }
   // A custom service may not claim a port another service on this node listens on.
   const claimed = new Map<string, string>();
-  const catalogOnNode = [...Object.values(SERVICE_CATALOG).filter((svc) => svc.baseline).map((svc) => svc.name), ...n.services.filter((svc): svc is string => typeof svc === "string")];
-  for (const name of catalogOnNode) for (const i of SERVICE_CATALOG[name]?.interfaces ?? []) claimed.set(`${i.port}/${i.protocol}`, name);
+  const catalogOnNode = [
+    ...Object.values(SERVICE_CATALOG)
+      .filter((svc) => svc.baseline)
+      .map((svc) => svc.name),
+    ...n.services.filter((svc): svc is string => typeof svc === "string"),
+  ];
+  for (const name of catalogOnNode)
+    for (const i of SERVICE_CATALOG[name]?.interfaces ?? []) claimed.set(`${i.port}/${i.protocol}`, name);
   n.services.forEach((svc, si) => {
     if (typeof svc === "string") return;
     svc.interfaces.forEach((i, ii) => {
       const at = `${i.port}/${i.protocol}`;
       const owner = claimed.get(at);
-      if (owner && owner !== svc.name) p.add(k(`services[${si}].interfaces[${ii}].port`), `${at} is already ${owner}'s on ${nk}`, "choose a port no other service of this node uses");
+      if (owner && owner !== svc.name)
+        p.add(
+          k(`services[${si}].interfaces[${ii}].port`),
+          `${at} is already ${owner}'s on ${nk}`,
+          "choose a port no other service of this node uses",
+        );
       else claimed.set(at, svc.name);
     });
   });
-  if (n.volumes.length > HETZNER_VOLUMES_PER_SERVER) p.add(k("volumes"), `has ${n.volumes.length} volumes; Hetzner attaches at most ${HETZNER_VOLUMES_PER_SERVER} to a server`, `use at most ${HETZNER_VOLUMES_PER_SERVER}, or fewer, larger volumes`);
+  if (n.volumes.length > HETZNER_VOLUMES_PER_SERVER)
+    p.add(
+      k("volumes"),
+      `has ${n.volumes.length} volumes; Hetzner attaches at most ${HETZNER_VOLUMES_PER_SERVER} to a server`,
+      `use at most ${HETZNER_VOLUMES_PER_SERVER}, or fewer, larger volumes`,
+    );
   const seenSvc = new Set<string>();
   n.services.forEach((s, i) => {
     const w = k(`services[${i}]`);
@@ -473,39 +823,61 @@ function checkNode(nk: NodeKey, n: NodeConfig, c: StackConfig, cat: Catalog, p: 
     if (typeof s === "string") {
       if (!SERVICE_CATALOG[s]) {
         const guess = closest(s, CATALOG_SERVICE_NAMES);
-        p.add(w, `${show(s)} is not a catalog service`, `use one of ${CATALOG_SERVICE_NAMES.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}, or declare {name, interfaces} with class, owner and justification`);
+        p.add(
+          w,
+          `${show(s)} is not a catalog service`,
+          `use one of ${CATALOG_SERVICE_NAMES.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}, or declare {name, interfaces} with class, owner and justification`,
+        );
       } else if (SERVICE_CATALOG[s]!.baseline) {
         p.add(w, `${show(s)} is always present`, "remove it from the list");
       }
     } else {
-      if (SERVICE_CATALOG[s.name]) p.add(`${w}.name`, `${show(s.name)} is a catalog service and cannot be redefined`, "list it by name, or give the custom service another name");
+      if (SERVICE_CATALOG[s.name])
+        p.add(
+          `${w}.name`,
+          `${show(s.name)} is a catalog service and cannot be redefined`,
+          "list it by name, or give the custom service another name",
+        );
       s.interfaces.forEach((itf, j) => {
         if (itf.class === "A" && itf.protocol === "tcp" && itf.port !== 443 && itf.port !== 80) {
-          p.add(`${w}.interfaces[${j}].class`, `class A on tcp/${itf.port} bypasses the reverse proxy`, "publish it through ingress (a class D upstream plus an ingress site), or use class B/C");
+          p.add(
+            `${w}.interfaces[${j}].class`,
+            `class A on tcp/${itf.port} bypasses the reverse proxy`,
+            "publish it through ingress (a class D upstream plus an ingress site), or use class B/C",
+          );
         }
       });
     }
   });
   if (n.services.includes("postgresql") && !n.volumes.some((v) => v.mountPoint === "/var/lib/postgresql")) {
-    p.add(k("volumes"), "has no volume mounted at /var/lib/postgresql, but the node runs postgresql", "add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume");
+    p.add(
+      k("volumes"),
+      "has no volume mounted at /var/lib/postgresql, but the node runs postgresql",
+      "add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume",
+    );
   }
 }
 
 /** The localhost tcp port Caddy should proxy to for a service, if it has one. */
-const runsService = (n: NodeConfig, name: string) => n.services.some((s) => (typeof s === "string" ? s : s.name) === name);
+const runsService = (n: NodeConfig, name: string) =>
+  n.services.some((s) => (typeof s === "string" ? s : s.name) === name);
 
 export function localUpstream(c: StackConfig, node: NodeKey, service: string): number | undefined {
   const entry = c[node].services.find((s) => (typeof s === "string" ? s : s.name) === service);
   if (entry === undefined) return undefined;
   // A platform service may be published only through an interface the catalog marks for it; an
   // operator's own service through its localhost interface.
-  if (typeof entry === "string") return SERVICE_CATALOG[entry]?.interfaces.find((i) => i.siteUpstream && i.class === "D" && i.protocol === "tcp")?.port;
+  if (typeof entry === "string")
+    return SERVICE_CATALOG[entry]?.interfaces.find((i) => i.siteUpstream && i.class === "D" && i.protocol === "tcp")
+      ?.port;
   return entry.interfaces.find((i) => i.class === "D" && i.protocol === "tcp")?.port;
 }
 
 /** A plain-text report of all problems, for humans (CLI and `pulumi up`). */
 export function formatProblems(stack: string, problems: readonly Problem[]): string {
-  const lines = [`Stack config "${stack}" has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was declared or changed:`];
+  const lines = [
+    `Stack config "${stack}" has ${problems.length} problem${problems.length === 1 ? "" : "s"}; nothing was declared or changed:`,
+  ];
   for (const pr of problems) lines.push(`  - ${pr.key}: ${pr.message}`, `      fix: ${pr.fix}`);
   return lines.join("\n");
 }

@@ -25,7 +25,7 @@ export class Problems {
 /** Renders a value for an error message: short, unambiguous, never multi-line. */
 export function show(value: unknown): string {
   if (value === undefined) return "nothing";
-  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -70,7 +70,9 @@ type Opts<T> = { description: string; default?: T; optional?: boolean; secret?: 
 /** A type-level error: "required" when nothing is there, else the builder's own message. */
 function typeError(description: string, wrong: (input: unknown) => string, fix: string) {
   return (iss: { input?: unknown }) =>
-    absent(iss.input) ? say("is required but not set", `set it in the stack file (see docs/config.md: ${description})`) : say(wrong(iss.input), fix);
+    absent(iss.input)
+      ? say("is required but not set", `set it in the stack file (see docs/config.md: ${description})`)
+      : say(wrong(iss.input), fix);
 }
 
 /** Defaults go through the parser (zod's prefault), so nested defaults of an object default apply. */
@@ -78,21 +80,35 @@ function withDefault<S extends z.ZodType>(schema: S, o: Opts<unknown>) {
   return o.default === undefined ? schema : schema.prefault(o.default as never);
 }
 
-export function str<const T extends string = string>(o: Omit<Opts<T>, "default"> & { default?: NoInfer<T>; pattern?: RegExp; patternHint?: string; oneOf?: readonly T[] }) {
+export function str<const T extends string = string>(
+  o: Omit<Opts<T>, "default"> & { default?: NoInfer<T>; pattern?: RegExp; patternHint?: string; oneOf?: readonly T[] },
+) {
   const typeName = o.oneOf ? o.oneOf.map((v) => JSON.stringify(v)).join(" | ") : "string";
   const error = typeError(o.description, (v) => `expected a string, got ${show(v)}`, "set it to a quoted string");
   let schema: z.ZodType<T>;
   if (o.oneOf) {
     const allowed = o.oneOf as readonly string[] as [string, ...string[]];
     schema = z.enum(allowed, {
-      error: (iss) => (iss.code === "invalid_value" && typeof iss.input === "string" ? say(`${show(iss.input)} is not allowed`, `use one of ${allowed.join(", ")}`) : error(iss)),
+      error: (iss) =>
+        iss.code === "invalid_value" && typeof iss.input === "string"
+          ? say(`${show(iss.input)} is not allowed`, `use one of ${allowed.join(", ")}`)
+          : error(iss),
     }) as unknown as z.ZodType<T>;
   } else {
     let s = z.string({ error });
-    if (o.pattern) s = s.regex(o.pattern, { error: (iss) => say(`${show(iss.input)} is not valid`, o.patternHint ?? `match ${o.pattern}`) });
+    if (o.pattern)
+      s = s.regex(o.pattern, {
+        error: (iss) => say(`${show(iss.input)} is not valid`, o.patternHint ?? `match ${o.pattern}`),
+      });
     schema = s as unknown as z.ZodType<T>;
   }
-  return documented(withDefault(schema, o) as z.ZodType<T>, { description: o.description, typeName, defaultValue: o.default, optional: false, secret: o.secret });
+  return documented(withDefault(schema, o) as z.ZodType<T>, {
+    description: o.description,
+    typeName,
+    defaultValue: o.default,
+    optional: false,
+    secret: o.secret,
+  });
 }
 
 const WHOLE_NUMBER_TEXT = /^-?\d+$/;
@@ -104,25 +120,53 @@ export function int(o: Opts<number> & { min?: number; max?: number; unit?: strin
     error: (iss) =>
       iss.code === "too_big" || iss.code === "too_small"
         ? say(`${show(iss.input)} is out of range`, range)
-        : typeError(o.description, (v) => `expected a whole number, got ${show(v)}`, `set it to an integer${o.unit ? ` (${o.unit})` : ""}`)(iss),
+        : typeError(
+            o.description,
+            (v) => `expected a whole number, got ${show(v)}`,
+            `set it to an integer${o.unit ? ` (${o.unit})` : ""}`,
+          )(iss),
   });
   if (o.min !== undefined) n = n.min(o.min, { error: (iss) => say(`${show(iss.input)} is out of range`, range) });
   if (o.max !== undefined) n = n.max(o.max, { error: (iss) => say(`${show(iss.input)} is out of range`, range) });
   const schema = z.preprocess((v) => (typeof v === "string" && WHOLE_NUMBER_TEXT.test(v) ? Number(v) : v), n);
-  return documented(withDefault(schema, o) as z.ZodType<number>, { description: o.description, typeName: "integer", defaultValue: o.default, optional: false, secret: o.secret, acceptsText: "integer" });
+  return documented(withDefault(schema, o) as z.ZodType<number>, {
+    description: o.description,
+    typeName: "integer",
+    defaultValue: o.default,
+    optional: false,
+    secret: o.secret,
+    acceptsText: "integer",
+  });
 }
 
 export function bool(o: Opts<boolean>) {
-  const b = z.boolean({ error: typeError(o.description, (v) => `expected true or false, got ${show(v)}`, "set it to true or false") });
+  const b = z.boolean({
+    error: typeError(o.description, (v) => `expected true or false, got ${show(v)}`, "set it to true or false"),
+  });
   const schema = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), b);
-  return documented(withDefault(schema, o) as z.ZodType<boolean>, { description: o.description, typeName: "boolean", defaultValue: o.default, optional: false, secret: o.secret, acceptsText: "boolean" });
+  return documented(withDefault(schema, o) as z.ZodType<boolean>, {
+    description: o.description,
+    typeName: "boolean",
+    defaultValue: o.default,
+    optional: false,
+    secret: o.secret,
+    acceptsText: "boolean",
+  });
 }
 
 export function arr<S extends z.ZodType>(item: S, o: Opts<z.output<S>[]> & { minItems?: number; maxItems?: number }) {
   const itemType = docOf(item).typeName;
-  let a = z.array(item, { error: typeError(o.description, (v) => `expected a list, got ${show(v)}`, "write it as a YAML list") });
-  if (o.minItems !== undefined) a = a.min(o.minItems, { error: (iss) => say(`has ${(iss.input as unknown[]).length} entries`, `give at least ${o.minItems}`) });
-  if (o.maxItems !== undefined) a = a.max(o.maxItems, { error: (iss) => say(`has ${(iss.input as unknown[]).length} entries`, `give at most ${o.maxItems}`) });
+  let a = z.array(item, {
+    error: typeError(o.description, (v) => `expected a list, got ${show(v)}`, "write it as a YAML list"),
+  });
+  if (o.minItems !== undefined)
+    a = a.min(o.minItems, {
+      error: (iss) => say(`has ${(iss.input as unknown[]).length} entries`, `give at least ${o.minItems}`),
+    });
+  if (o.maxItems !== undefined)
+    a = a.max(o.maxItems, {
+      error: (iss) => say(`has ${(iss.input as unknown[]).length} entries`, `give at most ${o.maxItems}`),
+    });
   return documented(withDefault(a, o) as z.ZodType<z.output<S>[]>, {
     description: o.description,
     typeName: `${itemType.includes(" | ") ? `(${itemType})` : itemType}[]`,
@@ -134,11 +178,20 @@ export function arr<S extends z.ZodType>(item: S, o: Opts<z.output<S>[]> & { min
 }
 
 /** A map with free-form keys (labels, environment, per-provider secrets). */
-export function record<S extends z.ZodType>(item: S, o: Opts<Record<string, z.output<S>>> & { keyPattern?: RegExp; keyHint?: string }) {
+export function record<S extends z.ZodType>(
+  item: S,
+  o: Opts<Record<string, z.output<S>>> & { keyPattern?: RegExp; keyHint?: string },
+) {
   const key = o.keyPattern
-    ? z.string().regex(o.keyPattern, { error: (iss) => say(`key ${show(iss.input)} is not valid`, o.keyHint ?? `keys must match ${o.keyPattern}`) })
+    ? z
+        .string()
+        .regex(o.keyPattern, {
+          error: (iss) => say(`key ${show(iss.input)} is not valid`, o.keyHint ?? `keys must match ${o.keyPattern}`),
+        })
     : z.string();
-  const r = z.record(key, item, { error: typeError(o.description, (v) => `expected a map, got ${show(v)}`, "write it as a YAML mapping (key: value)") });
+  const r = z.record(key, item, {
+    error: typeError(o.description, (v) => `expected a map, got ${show(v)}`, "write it as a YAML mapping (key: value)"),
+  });
   return documented(withDefault(r, o) as z.ZodType<Record<string, z.output<S>>>, {
     description: o.description,
     typeName: `map of ${docOf(item).typeName}`,
@@ -153,27 +206,43 @@ const KNOWN_KEYS = "known keys";
 
 export function obj<F extends z.ZodRawShape>(fields: F, o: Opts<z.input<z.ZodObject<F>>>) {
   const names = Object.keys(fields);
-  const wrong = typeError(o.description, (v) => `expected a mapping, got ${show(v)}`, `write it as a YAML mapping with keys ${names.join(", ")}`);
+  const wrong = typeError(
+    o.description,
+    (v) => `expected a mapping, got ${show(v)}`,
+    `write it as a YAML mapping with keys ${names.join(", ")}`,
+  );
   const schema = z.strictObject(fields, {
     // One issue lists every unknown key; toProblems turns it into one Problem per key.
     error: (iss) => (iss.code === "unrecognized_keys" ? say(KNOWN_KEYS, names.join("\n")) : wrong(iss)),
   });
-  return documented(withDefault(schema, o as Opts<unknown>) as unknown as z.ZodType<z.output<z.ZodObject<F, z.core.$strict>>>, {
-    description: o.description,
-    typeName: "object",
-    defaultValue: o.default,
-    optional: false,
-    secret: o.secret,
-    fields,
-  });
+  return documented(
+    withDefault(schema, o as Opts<unknown>) as unknown as z.ZodType<z.output<z.ZodObject<F, z.core.$strict>>>,
+    {
+      description: o.description,
+      typeName: "object",
+      defaultValue: o.default,
+      optional: false,
+      secret: o.secret,
+      fields,
+    },
+  );
 }
 
 /** One of several shapes; a value that matches one shape's type is judged by that shape alone. */
-export function either<A extends z.ZodType, B extends z.ZodType>(a: A, b: B, o: { description: string; typeName: string; wrong: (v: unknown) => string; fix: string }) {
+export function either<A extends z.ZodType, B extends z.ZodType>(
+  a: A,
+  b: B,
+  o: { description: string; typeName: string; wrong: (v: unknown) => string; fix: string },
+) {
   const schema = z.union([a, b], { error: typeError(o.description, o.wrong, o.fix) });
   // The docs list the fields of whichever shape is a mapping (a custom service's name and interfaces).
   const fields = docOf(a).fields ?? docOf(b).fields;
-  return documented(schema as z.ZodType<z.output<A> | z.output<B>>, { description: o.description, typeName: o.typeName, optional: false, fields });
+  return documented(schema as z.ZodType<z.output<A> | z.output<B>>, {
+    description: o.description,
+    typeName: o.typeName,
+    optional: false,
+    fields,
+  });
 }
 
 /** Absent means `undefined`, not an error. */
@@ -208,10 +277,18 @@ const UNKNOWN_KEY = "is not a known key";
 const depth = (key: string): number => key.split(/[.[]/).length;
 
 function keyOf(path: readonly PropertyKey[], root: string, joiner: string): string {
-  return path.reduce<string>((key, seg, i) => (typeof seg === "number" ? `${key}[${seg}]` : `${key}${i === 0 ? joiner : "."}${String(seg)}`), root);
+  return path.reduce<string>(
+    (key, seg, i) => (typeof seg === "number" ? `${key}[${seg}]` : `${key}${i === 0 ? joiner : "."}${String(seg)}`),
+    root,
+  );
 }
 
-function toProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[], root: string, joiner: string): Problem[] {
+function toProblems(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: readonly PropertyKey[],
+  root: string,
+  joiner: string,
+): Problem[] {
   return issues.flatMap((issue): Problem[] => {
     const path = [...prefix, ...issue.path];
     if (issue.code === "invalid_union") {
@@ -221,14 +298,21 @@ function toProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly Proper
     }
     if (issue.code === "invalid_key") return toProblems(issue.issues, path, root, joiner);
     const sep = issue.message.indexOf(SEP);
-    if (sep < 0) return [{ key: keyOf(path, root, joiner), message: `is not valid: ${issue.message}`, fix: "see docs/config.md" }];
+    if (sep < 0)
+      return [{ key: keyOf(path, root, joiner), message: `is not valid: ${issue.message}`, fix: "see docs/config.md" }];
     const message = issue.message.slice(0, sep);
     const fix = issue.message.slice(sep + 1);
     if (issue.code === "unrecognized_keys" && message === KNOWN_KEYS) {
       const known = fix.split("\n");
       return issue.keys.map((k) => {
         const guess = closest(k, known);
-        return { key: keyOf([...path, k], root, joiner), message: UNKNOWN_KEY, fix: guess ? `did you mean "${guess}"? Known keys: ${known.join(", ")}` : `remove it; known keys: ${known.join(", ")}` };
+        return {
+          key: keyOf([...path, k], root, joiner),
+          message: UNKNOWN_KEY,
+          fix: guess
+            ? `did you mean "${guess}"? Known keys: ${known.join(", ")}`
+            : `remove it; known keys: ${known.join(", ")}`,
+        };
       });
     }
     return [{ key: keyOf(path, root, joiner), message, fix }];
@@ -251,7 +335,12 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
         Object.assign(jsonSchema, {
           ...(description === undefined ? {} : { description }),
           ...(dflt === undefined ? {} : { default: dflt }),
-          anyOf: [typed, doc.acceptsText === "integer" ? { type: "string", pattern: WHOLE_NUMBER_TEXT.source } : { type: "string", enum: ["true", "false"] }],
+          anyOf: [
+            typed,
+            doc.acceptsText === "integer"
+              ? { type: "string", pattern: WHOLE_NUMBER_TEXT.source }
+              : { type: "string", enum: ["true", "false"] },
+          ],
         });
       }
     },

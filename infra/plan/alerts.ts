@@ -26,7 +26,8 @@ const HOUR = 3600;
 const DAY = 24 * HOUR;
 
 /** Used space of real filesystems in percent (tmpfs and overlay excluded). */
-const diskUsed = (selector: string) => `100 * (1 - node_filesystem_avail_bytes{${selector}} / node_filesystem_size_bytes{${selector}})`;
+const diskUsed = (selector: string) =>
+  `100 * (1 - node_filesystem_avail_bytes{${selector}} / node_filesystem_size_bytes{${selector}})`;
 const DISK_USED = diskUsed('fstype=~"ext4|xfs"');
 const MEMORY_USED = "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)";
 const SWAP_LIMIT_BYTES = 512 * 1024 * 1024;
@@ -44,7 +45,8 @@ function diskAlert(threshold: number, severity: Severity): AlertRule {
     expr: `${DISK_USED} > ${threshold}`,
     for: "10m",
     summary: `Disk {{ $labels.mountpoint }} on {{ $labels.node }} is above ${threshold} %`,
-    description: "{{ $value | printf \"%.1f\" }} % used. Free space or grow the volume (docs/runbooks/emergency-access.md).",
+    description:
+      '{{ $value | printf "%.1f" }} % used. Free space or grow the volume (docs/runbooks/emergency-access.md).',
   };
 }
 
@@ -52,14 +54,50 @@ export const ALERT_GROUPS: AlertGroup[] = [
   {
     name: "xiopro-hosts",
     rules: [
-      { alert: "NodeDown", severity: "critical", expr: 'up{job="node"} == 0', for: "2m", summary: "{{ $labels.node }} does not answer metric scrapes", description: "The node exporter on {{ $labels.instance }} has been unreachable for 2 minutes: the node is down or its private network is broken." },
-      { alert: "TargetDown", severity: "warning", expr: 'up{job!="node"} == 0', for: "5m", summary: "Scrape target {{ $labels.job }} on {{ $labels.node }} is down", description: "{{ $labels.instance }} has not answered for 5 minutes." },
+      {
+        alert: "NodeDown",
+        severity: "critical",
+        expr: 'up{job="node"} == 0',
+        for: "2m",
+        summary: "{{ $labels.node }} does not answer metric scrapes",
+        description:
+          "The node exporter on {{ $labels.instance }} has been unreachable for 2 minutes: the node is down or its private network is broken.",
+      },
+      {
+        alert: "TargetDown",
+        severity: "warning",
+        expr: 'up{job!="node"} == 0',
+        for: "5m",
+        summary: "Scrape target {{ $labels.job }} on {{ $labels.node }} is down",
+        description: "{{ $labels.instance }} has not answered for 5 minutes.",
+      },
       diskAlert(70, "info"),
       diskAlert(80, "warning"),
       diskAlert(85, "critical"),
-      { alert: "MemoryHigh", severity: "warning", expr: `${MEMORY_USED} > 75`, for: "5m", summary: "Memory on {{ $labels.node }} above 75 % for 5 minutes", description: "{{ $value | printf \"%.1f\" }} % used (seed 000 §11.10.3 headroom)." },
-      { alert: "SwapHigh", severity: "warning", expr: `node_memory_SwapTotal_bytes - node_memory_SwapFree_bytes > ${SWAP_LIMIT_BYTES}`, for: "5m", summary: "{{ $labels.node }} uses more than 512 MB swap", description: "{{ $value | humanize1024 }}B of swap in use: memory pressure." },
-      { alert: "UnitFailed", severity: "critical", expr: 'node_systemd_unit_state{state="failed"} == 1', for: "1m", summary: "Unit {{ $labels.name }} failed on {{ $labels.node }}", description: "systemctl status {{ $labels.name }}; journalctl -u {{ $labels.name }}" },
+      {
+        alert: "MemoryHigh",
+        severity: "warning",
+        expr: `${MEMORY_USED} > 75`,
+        for: "5m",
+        summary: "Memory on {{ $labels.node }} above 75 % for 5 minutes",
+        description: '{{ $value | printf "%.1f" }} % used (seed 000 §11.10.3 headroom).',
+      },
+      {
+        alert: "SwapHigh",
+        severity: "warning",
+        expr: `node_memory_SwapTotal_bytes - node_memory_SwapFree_bytes > ${SWAP_LIMIT_BYTES}`,
+        for: "5m",
+        summary: "{{ $labels.node }} uses more than 512 MB swap",
+        description: "{{ $value | humanize1024 }}B of swap in use: memory pressure.",
+      },
+      {
+        alert: "UnitFailed",
+        severity: "critical",
+        expr: 'node_systemd_unit_state{state="failed"} == 1',
+        for: "1m",
+        summary: "Unit {{ $labels.name }} failed on {{ $labels.node }}",
+        description: "systemctl status {{ $labels.name }}; journalctl -u {{ $labels.name }}",
+      },
     ],
   },
   {
@@ -71,7 +109,8 @@ export const ALERT_GROUPS: AlertGroup[] = [
         expr: `time() - max by (node, instance) (xiopro_job_last_success_timestamp_seconds{name=~"pgbackrest-full|pgbackrest-diff"}) > ${bound("pgbackrest-diff")}`,
         for: "5m",
         summary: `Newest database backup on {{ $labels.node }} is older than ${bound("pgbackrest-diff") / HOUR} h`,
-        description: "Last successful pgBackRest backup {{ $value | humanizeDuration }} ago. journalctl -u 'xiopro-pgbackrest@*'",
+        description:
+          "Last successful pgBackRest backup {{ $value | humanizeDuration }} ago. journalctl -u 'xiopro-pgbackrest@*'",
       },
       {
         alert: "BackupStale",
@@ -83,34 +122,109 @@ export const ALERT_GROUPS: AlertGroup[] = [
         summary: "Job {{ $labels.name }} on {{ $labels.node }} has not succeeded within its bound",
         description: "Last success {{ $value | humanizeDuration }} ago (bounds: infra/plan/jobs.ts).",
       },
-      { alert: "BackupJobFailed", severity: "warning", expr: 'xiopro_job_last_result{name!="restore-drill"} == 0', for: "1m", summary: "Last run of {{ $labels.name }} on {{ $labels.node }} failed", description: "The job keeps the last good data; see /var/lib/xiopro/state/{{ $labels.name }}.json" },
-      { alert: "WalArchiveLag", severity: "critical", expr: "xiopro_archive_oldest_pending_age_seconds > 300", for: "1m", summary: "WAL waits more than 5 minutes to be archived on {{ $labels.node }}", description: "Oldest unarchived segment is {{ $value | humanizeDuration }} old: the RPO bound is broken." },
-      { alert: "WalArchiveFailing", severity: "critical", expr: "xiopro_archive_last_failed_time_seconds > xiopro_archive_last_archived_time_seconds", for: "5m", summary: "archive_command fails on {{ $labels.node }}", description: "The newest archive attempt failed. journalctl -u 'postgresql@*' | grep archive" },
+      {
+        alert: "BackupJobFailed",
+        severity: "warning",
+        expr: 'xiopro_job_last_result{name!="restore-drill"} == 0',
+        for: "1m",
+        summary: "Last run of {{ $labels.name }} on {{ $labels.node }} failed",
+        description: "The job keeps the last good data; see /var/lib/xiopro/state/{{ $labels.name }}.json",
+      },
+      {
+        alert: "WalArchiveLag",
+        severity: "critical",
+        expr: "xiopro_archive_oldest_pending_age_seconds > 300",
+        for: "1m",
+        summary: "WAL waits more than 5 minutes to be archived on {{ $labels.node }}",
+        description: "Oldest unarchived segment is {{ $value | humanizeDuration }} old: the RPO bound is broken.",
+      },
+      {
+        alert: "WalArchiveFailing",
+        severity: "critical",
+        expr: "xiopro_archive_last_failed_time_seconds > xiopro_archive_last_archived_time_seconds",
+        for: "5m",
+        summary: "archive_command fails on {{ $labels.node }}",
+        description: "The newest archive attempt failed. journalctl -u 'postgresql@*' | grep archive",
+      },
       {
         alert: "WalReceiverDisconnected",
         severity: "critical",
         expr: "xiopro_walreceiver_slots > 0 and xiopro_walreceiver_active == 0",
         for: "2m",
         summary: "The WAL receiver does not stream from {{ $labels.node }}",
-        description: "Its slot has been inactive for 2 minutes: the RPO is back to archive_timeout, and with a synchronous receiver writes are waiting. docs/runbooks/wal-receiver.md",
+        description:
+          "Its slot has been inactive for 2 minutes: the RPO is back to archive_timeout, and with a synchronous receiver writes are waiting. docs/runbooks/wal-receiver.md",
       },
-      { alert: "RestoreDrillFailed", severity: "critical", expr: 'xiopro_job_last_result{name="restore-drill"} == 0', for: "1m", summary: "The restore drill on {{ $labels.node }} failed", description: "Backups may not be restorable: /var/lib/xiopro/state/restore-drill.json" },
-      { alert: "RestoreDrillStale", severity: "warning", expr: `${jobAge("restore-drill")} > ${8 * DAY}`, for: "5m", summary: "No successful restore drill on {{ $labels.node }} for 8 days", description: "Last success {{ $value | humanizeDuration }} ago. npm run drill -- --target …" },
+      {
+        alert: "RestoreDrillFailed",
+        severity: "critical",
+        expr: 'xiopro_job_last_result{name="restore-drill"} == 0',
+        for: "1m",
+        summary: "The restore drill on {{ $labels.node }} failed",
+        description: "Backups may not be restorable: /var/lib/xiopro/state/restore-drill.json",
+      },
+      {
+        alert: "RestoreDrillStale",
+        severity: "warning",
+        expr: `${jobAge("restore-drill")} > ${8 * DAY}`,
+        for: "5m",
+        summary: "No successful restore drill on {{ $labels.node }} for 8 days",
+        description: "Last success {{ $value | humanizeDuration }} ago. npm run drill -- --target …",
+      },
     ],
   },
   {
     name: "xiopro-sites",
     rules: [
-      { alert: "SiteDown", severity: "critical", expr: 'probe_success{job="sites"} == 0', for: "5m", summary: "{{ $labels.site }} does not answer HTTPS", description: "The blackbox probe from {{ $labels.node }} has failed for 5 minutes." },
-      { alert: "CertificateExpiring", severity: "warning", expr: `probe_ssl_earliest_cert_expiry{job="sites",tls="acme"} - time() < ${14 * DAY}`, for: "10m", summary: "Certificate of {{ $labels.site }} expires within 14 days", description: "Expires in {{ $value | humanizeDuration }}: Caddy's ACME renewal is failing (journalctl -u caddy)." },
+      {
+        alert: "SiteDown",
+        severity: "critical",
+        expr: 'probe_success{job="sites"} == 0',
+        for: "5m",
+        summary: "{{ $labels.site }} does not answer HTTPS",
+        description: "The blackbox probe from {{ $labels.node }} has failed for 5 minutes.",
+      },
+      {
+        alert: "CertificateExpiring",
+        severity: "warning",
+        expr: `probe_ssl_earliest_cert_expiry{job="sites",tls="acme"} - time() < ${14 * DAY}`,
+        for: "10m",
+        summary: "Certificate of {{ $labels.site }} expires within 14 days",
+        description:
+          "Expires in {{ $value | humanizeDuration }}: Caddy's ACME renewal is failing (journalctl -u caddy).",
+      },
     ],
   },
   {
     name: "xiopro-scaling",
     rules: [
-      { alert: "ScalingTriggerHostMemory", severity: "info", scaling: true, expr: `${MEMORY_USED} > 75`, for: "15m", summary: "Scaling trigger: memory on {{ $labels.node }} above 75 % for 15 minutes", description: "Seed 000 §13.5A: evaluate a new host. A review, not an action." },
-      { alert: "ScalingTriggerDataVolume", severity: "info", scaling: true, expr: `${diskUsed('fstype=~"ext4|xfs",mountpoint!="/"')} > 80`, for: "15m", summary: "Scaling trigger: data volume {{ $labels.mountpoint }} on {{ $labels.node }} above 80 %", description: "Seed 000 §13.5A: archive old partitions, evaluate volume expansion." },
-      { alert: "ScalingTriggerAgentConcurrency", severity: "info", scaling: true, expr: 'count by (node) (node_systemd_unit_state{name=~"agentd-worker@.+",state="active"} == 1) > 8', for: "15m", summary: "Scaling trigger: more than 8 agent workers active on {{ $labels.node }}", description: "Seed 000 §13.5A: evaluate a second host or reduce parallelism." },
+      {
+        alert: "ScalingTriggerHostMemory",
+        severity: "info",
+        scaling: true,
+        expr: `${MEMORY_USED} > 75`,
+        for: "15m",
+        summary: "Scaling trigger: memory on {{ $labels.node }} above 75 % for 15 minutes",
+        description: "Seed 000 §13.5A: evaluate a new host. A review, not an action.",
+      },
+      {
+        alert: "ScalingTriggerDataVolume",
+        severity: "info",
+        scaling: true,
+        expr: `${diskUsed('fstype=~"ext4|xfs",mountpoint!="/"')} > 80`,
+        for: "15m",
+        summary: "Scaling trigger: data volume {{ $labels.mountpoint }} on {{ $labels.node }} above 80 %",
+        description: "Seed 000 §13.5A: archive old partitions, evaluate volume expansion.",
+      },
+      {
+        alert: "ScalingTriggerAgentConcurrency",
+        severity: "info",
+        scaling: true,
+        expr: 'count by (node) (node_systemd_unit_state{name=~"agentd-worker@.+",state="active"} == 1) > 8',
+        for: "15m",
+        summary: "Scaling trigger: more than 8 agent workers active on {{ $labels.node }}",
+        description: "Seed 000 §13.5A: evaluate a second host or reduce parallelism.",
+      },
     ],
   },
 ];

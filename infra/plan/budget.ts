@@ -45,10 +45,25 @@ export function nodeBudget(memoryGb: number, cores: number, workers: number): No
       maintenanceWorkMemMb: scale(512, 64),
       maxConnections: 50,
       autovacuumVacuumScaleFactor: 0.05,
-      unit: { memoryHighMb: round(pgMax * 0.85), memoryMaxMb: pgMax, cpuQuotaPercent: 100 * Math.max(1, Math.min(4, cores)), tasksMax: 512 },
+      unit: {
+        memoryHighMb: round(pgMax * 0.85),
+        memoryMaxMb: pgMax,
+        cpuQuotaPercent: 100 * Math.max(1, Math.min(4, cores)),
+        tasksMax: 512,
+      },
     },
-    agentdWeb: { memoryHighMb: round(scale(1024, 256) * 0.75), memoryMaxMb: scale(1024, 256), cpuQuotaPercent: 100, tasksMax: 256 },
-    agentdWorker: { memoryHighMb: round(perWorkerMax * 0.8), memoryMaxMb: perWorkerMax, cpuQuotaPercent: 100 * Math.max(1, Math.min(2, cores)), tasksMax: 512 },
+    agentdWeb: {
+      memoryHighMb: round(scale(1024, 256) * 0.75),
+      memoryMaxMb: scale(1024, 256),
+      cpuQuotaPercent: 100,
+      tasksMax: 256,
+    },
+    agentdWorker: {
+      memoryHighMb: round(perWorkerMax * 0.8),
+      memoryMaxMb: perWorkerMax,
+      cpuQuotaPercent: 100 * Math.max(1, Math.min(2, cores)),
+      tasksMax: 512,
+    },
     agentdSweeper: { memoryHighMb: 96, memoryMaxMb: 128, cpuQuotaPercent: 50, tasksMax: 32 },
     headroomMb: Math.max(512, round(memoryGb * 1024 * 0.1)),
   };

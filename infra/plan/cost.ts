@@ -6,7 +6,15 @@ import type { Plan } from "./index";
 export interface CostLine {
   /** Stable id of the priced thing, e.g. `server:prd-node-a`. */
   resource: string;
-  kind: "server" | "backups" | "primary-ipv4" | "primary-ipv6" | "volume" | "object-storage" | "storage-box" | "load-balancer";
+  kind:
+    | "server"
+    | "backups"
+    | "primary-ipv4"
+    | "primary-ipv6"
+    | "volume"
+    | "object-storage"
+    | "storage-box"
+    | "load-balancer";
   description: string;
   quantity: number;
   unit: string;
@@ -58,29 +66,110 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
   for (const node of plan.nodes) {
     const type = cat.serverTypes[node.serverType]!;
     const price = type.monthly[node.location]!;
-    const estimated = (type.estimatedLocations ?? (type.estimated ? Object.keys(type.monthly) : [])).includes(node.location);
-    const server = line({ resource: `server:${node.name}`, kind: "server", description: `${node.serverType} in ${node.location} (${type.cores} vCPU, ${type.memoryGb} GB)`, quantity: 1, unit: "month", unitPriceEur: price, estimated });
+    const estimated = (type.estimatedLocations ?? (type.estimated ? Object.keys(type.monthly) : [])).includes(
+      node.location,
+    );
+    const server = line({
+      resource: `server:${node.name}`,
+      kind: "server",
+      description: `${node.serverType} in ${node.location} (${type.cores} vCPU, ${type.memoryGb} GB)`,
+      quantity: 1,
+      unit: "month",
+      unitPriceEur: price,
+      estimated,
+    });
     lines.push(server);
     if (node.backups) {
       const units = (toUnits(price) * cat.backupPercent) / 100;
-      lines.push({ resource: `backups:${node.name}`, kind: "backups", description: `Hetzner backups (+${cat.backupPercent} % of ${node.serverType})`, quantity: 1, unit: "month", unitPriceEur: units / SCALE, monthlyEur: backupsEur(price, cat.backupPercent), estimated });
+      lines.push({
+        resource: `backups:${node.name}`,
+        kind: "backups",
+        description: `Hetzner backups (+${cat.backupPercent} % of ${node.serverType})`,
+        quantity: 1,
+        unit: "month",
+        unitPriceEur: units / SCALE,
+        monthlyEur: backupsEur(price, cat.backupPercent),
+        estimated,
+      });
     }
-    if (node.publicIpv4) lines.push(line({ resource: `primary-ipv4:${node.name}`, kind: "primary-ipv4", description: "primary IPv4", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv4, estimated: false }));
-    if (node.publicIpv6) lines.push(line({ resource: `primary-ipv6:${node.name}`, kind: "primary-ipv6", description: "primary IPv6 (/64)", quantity: 1, unit: "month", unitPriceEur: cat.primaryIp.ipv6, estimated: false }));
+    if (node.publicIpv4)
+      lines.push(
+        line({
+          resource: `primary-ipv4:${node.name}`,
+          kind: "primary-ipv4",
+          description: "primary IPv4",
+          quantity: 1,
+          unit: "month",
+          unitPriceEur: cat.primaryIp.ipv4,
+          estimated: false,
+        }),
+      );
+    if (node.publicIpv6)
+      lines.push(
+        line({
+          resource: `primary-ipv6:${node.name}`,
+          kind: "primary-ipv6",
+          description: "primary IPv6 (/64)",
+          quantity: 1,
+          unit: "month",
+          unitPriceEur: cat.primaryIp.ipv6,
+          estimated: false,
+        }),
+      );
     for (const v of node.volumes) {
-      lines.push(line({ resource: `volume:${v.name}`, kind: "volume", description: `volume ${v.sizeGb} GB at ${v.mountPoint}`, quantity: v.sizeGb, unit: "GB-month", unitPriceEur: cat.volumePerGbMonth, estimated: false }));
+      lines.push(
+        line({
+          resource: `volume:${v.name}`,
+          kind: "volume",
+          description: `volume ${v.sizeGb} GB at ${v.mountPoint}`,
+          quantity: v.sizeGb,
+          unit: "GB-month",
+          unitPriceEur: cat.volumePerGbMonth,
+          estimated: false,
+        }),
+      );
     }
   }
   const repo = plan.backup.repository;
   if (repo.kind === "s3" && repo.endpoint?.endsWith(".your-objectstorage.com")) {
-    lines.push(line({ resource: "object-storage:backups", kind: "object-storage", description: `Hetzner Object Storage base (${cat.objectStorage.includedStorageTb} TB storage + ${cat.objectStorage.includedEgressTb} TB egress included; one per Hetzner project)`, quantity: 1, unit: "month", unitPriceEur: cat.objectStorage.baseMonthly, estimated: false }));
+    lines.push(
+      line({
+        resource: "object-storage:backups",
+        kind: "object-storage",
+        description: `Hetzner Object Storage base (${cat.objectStorage.includedStorageTb} TB storage + ${cat.objectStorage.includedEgressTb} TB egress included; one per Hetzner project)`,
+        quantity: 1,
+        unit: "month",
+        unitPriceEur: cat.objectStorage.baseMonthly,
+        estimated: false,
+      }),
+    );
   }
   // A box the stack creates is priced by its type; an existing one (host given) as the smallest.
-  const boxType = repo.kind === "sftp" ? (repo.createStorageBox?.type ?? (repo.host?.endsWith(".your-storagebox.de") ? "bx11" : undefined)) : undefined;
+  const boxType =
+    repo.kind === "sftp"
+      ? (repo.createStorageBox?.type ?? (repo.host?.endsWith(".your-storagebox.de") ? "bx11" : undefined))
+      : undefined;
   if (boxType) {
     const box = cat.storageBox[boxType]!;
-    lines.push(line({ resource: "storage-box:backups", kind: "storage-box", description: `Hetzner Storage Box ${boxType.toUpperCase()} (${box.sizeTb} TB)${repo.createStorageBox ? ", created by the stack" : ""}`, quantity: 1, unit: "month", unitPriceEur: box.monthly, estimated: box.estimated ?? false }));
+    lines.push(
+      line({
+        resource: "storage-box:backups",
+        kind: "storage-box",
+        description: `Hetzner Storage Box ${boxType.toUpperCase()} (${box.sizeTb} TB)${repo.createStorageBox ? ", created by the stack" : ""}`,
+        quantity: 1,
+        unit: "month",
+        unitPriceEur: box.monthly,
+        estimated: box.estimated ?? false,
+      }),
+    );
   }
   const cents = lines.reduce((sum, l) => sum + Math.round(l.monthlyEur * 100), 0);
-  return { currency: "EUR", vat: "excluded", catalogDate: cat.catalogDate, lines, monthlyEur: cents / 100, yearlyEur: (cents * 12) / 100 };
+  return {
+    currency: "EUR",
+    vat: "excluded",
+    catalogDate: cat.catalogDate,
+    lines,
+    monthlyEur: cents / 100,
+    yearlyEur: (cents * 12) / 100,
+  };
 }

@@ -36,7 +36,11 @@ export interface CloudFirewallRule {
 export interface HostFirewallRule {
   protocol: "tcp" | "udp";
   port: number;
-  from: { kind: "any" } | { kind: "tailnet" } | { kind: "cidrs"; cidrs: string[] } | { kind: "subnet"; cidr: string; to: string };
+  from:
+    | { kind: "any" }
+    | { kind: "tailnet" }
+    | { kind: "cidrs"; cidrs: string[] }
+    | { kind: "subnet"; cidr: string; to: string };
   comment: string;
 }
 
@@ -159,11 +163,21 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     environment: env,
     domain: config.domain,
     location: config.location,
-    network: { name: `${env}-net`, cidr: config.network.cidr, subnet: config.network.subnet, networkZone: cat.locations[config.location]!.networkZone },
+    network: {
+      name: `${env}-net`,
+      cidr: config.network.cidr,
+      subnet: config.network.subnet,
+      networkZone: cat.locations[config.location]!.networkZone,
+    },
     placementGroup: { name: `${env}-spread`, type: "spread" },
     sshKeys: config.sshPublicKeys.map((publicKey, i) => ({ name: `${env}-admin-${i + 1}`, publicKey })),
     adminPath: config.adminPath,
-    ingress: { tls: config.ingress.tls, acmeEmail: config.ingress.acmeEmail, acmeDirectory: config.ingress.acmeDirectory, acmeCaRoot: config.ingress.acmeCaRoot },
+    ingress: {
+      tls: config.ingress.tls,
+      acmeEmail: config.ingress.acmeEmail,
+      acmeDirectory: config.ingress.acmeDirectory,
+      acmeCaRoot: config.ingress.acmeCaRoot,
+    },
     protection: config.protection,
     userDataChange: config.userDataChange,
     maintenance: config.maintenance,
@@ -217,15 +231,31 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
   }
   const names = services.map((s) => s.name);
   for (const s of services) {
-    if (s.name === "agentd-worker") s.units = Array.from({ length: config.agentd.workers }, (_, i) => `agentd-worker@${i + 1}.service`);
+    if (s.name === "agentd-worker")
+      s.units = Array.from({ length: config.agentd.workers }, (_, i) => `agentd-worker@${i + 1}.service`);
     if (s.name === "backup") s.timers = jobsFor(names).map((j) => j.timer);
   }
   const exposure: ExposureRow[] = services.flatMap((s) =>
-    s.interfaces.map((i) => ({ node: name, service: s.name, interface: i.name, port: i.port, protocol: i.protocol, class: i.class, bind: i.bind, owner: i.owner, access: i.access, justification: i.justification })),
+    s.interfaces.map((i) => ({
+      node: name,
+      service: s.name,
+      interface: i.name,
+      port: i.port,
+      protocol: i.protocol,
+      class: i.class,
+      bind: i.bind,
+      owner: i.owner,
+      access: i.access,
+      justification: i.justification,
+    })),
   );
   const sites = config.ingress.sites
     .filter((site) => n.services.some((s) => (typeof s === "string" ? s : s.name) === site.service))
-    .map((site) => ({ hostname: site.hostname, service: site.service, upstreamPort: localUpstream(config, key, site.service)! }));
+    .map((site) => ({
+      hostname: site.hostname,
+      service: site.service,
+      upstreamPort: localUpstream(config, key, site.service)!,
+    }));
   return {
     key,
     letter,
@@ -242,7 +272,11 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
     publicIpv4: n.publicIpv4,
     publicIpv6: n.publicIpv6,
     backups: n.backups,
-    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack } satisfies Record<(typeof TOOLKIT_LABELS)[number], string> & Record<string, string>,
+    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack } satisfies Record<
+      (typeof TOOLKIT_LABELS)[number],
+      string
+    > &
+      Record<string, string>,
     volumes: n.volumes.map((v) => ({
       key: v.name,
       name: `${name}-${v.name}`,
@@ -271,10 +305,22 @@ export function cloudFirewallRules(exposure: readonly ExposureRow[], config: Sta
     const id = `${row.protocol}/${row.port}`;
     if (row.class === "A" && !seen.has(id)) {
       seen.add(id);
-      rules.push({ direction: "in", protocol: row.protocol, port: String(row.port), sourceIps: ANYWHERE, description: `${row.service}/${row.interface}: ${row.justification}` });
+      rules.push({
+        direction: "in",
+        protocol: row.protocol,
+        port: String(row.port),
+        sourceIps: ANYWHERE,
+        description: `${row.service}/${row.interface}: ${row.justification}`,
+      });
     }
     if (row.class === "B" && row.interface === "ssh" && config.adminPath.sshAllowlist.length > 0) {
-      rules.push({ direction: "in", protocol: "tcp", port: String(row.port), sourceIps: [...config.adminPath.sshAllowlist], description: `${row.service}/${row.interface}: SSH allowlist (${config.adminPath.mode === "tailscale" ? "emergency" : "admin path"})` });
+      rules.push({
+        direction: "in",
+        protocol: "tcp",
+        port: String(row.port),
+        sourceIps: [...config.adminPath.sshAllowlist],
+        description: `${row.service}/${row.interface}: SSH allowlist (${config.adminPath.mode === "tailscale" ? "emergency" : "admin path"})`,
+      });
     }
   }
   rules.push(ICMP_RULE);
@@ -282,18 +328,36 @@ export function cloudFirewallRules(exposure: readonly ExposureRow[], config: Sta
 }
 
 /** Host firewall: the same catalog, enforced on the node, default deny inbound. */
-export function hostFirewallRules(exposure: readonly ExposureRow[], config: StackConfig, privateIp: string): HostFirewallRule[] {
+export function hostFirewallRules(
+  exposure: readonly ExposureRow[],
+  config: StackConfig,
+  privateIp: string,
+): HostFirewallRule[] {
   const rules: HostFirewallRule[] = [];
   for (const row of exposure) {
     const comment = `${row.service}/${row.interface} class ${row.class}`;
     if (row.class === "A") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "any" }, comment });
     else if (row.class === "B" && row.interface === "ssh") {
-      if (config.adminPath.mode === "tailscale") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
-      if (config.adminPath.sshAllowlist.length > 0) rules.push({ protocol: row.protocol, port: row.port, from: { kind: "cidrs", cidrs: [...config.adminPath.sshAllowlist] }, comment: `${comment} (allowlist)` });
+      if (config.adminPath.mode === "tailscale")
+        rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
+      if (config.adminPath.sshAllowlist.length > 0)
+        rules.push({
+          protocol: row.protocol,
+          port: row.port,
+          from: { kind: "cidrs", cidrs: [...config.adminPath.sshAllowlist] },
+          comment: `${comment} (allowlist)`,
+        });
     } else if (row.class === "B" && row.protocol === "tcp") {
       // Other admin services (Grafana): the tailnet only; with an allowlist, an SSH tunnel.
-      if (config.adminPath.mode === "tailscale") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
-    } else if (row.class === "C") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "subnet", cidr: config.network.cidr, to: privateIp }, comment });
+      if (config.adminPath.mode === "tailscale")
+        rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
+    } else if (row.class === "C")
+      rules.push({
+        protocol: row.protocol,
+        port: row.port,
+        from: { kind: "subnet", cidr: config.network.cidr, to: privateIp },
+        comment,
+      });
     // class B transports (wireguard) rely on outbound NAT traversal; class D is loopback only.
   }
   return rules;

@@ -76,7 +76,10 @@ export const FIRST_ALLOCATED_OFFSET = 10;
  * address from FIRST_ALLOCATED_OFFSET on, skipping addresses that other nodes fixed explicitly.
  * Returns undefined for a node when the subnet is exhausted.
  */
-export function allocate(subnet: Cidr, requests: ReadonlyArray<{ id: string; explicit?: number }>): Map<string, number | undefined> {
+export function allocate(
+  subnet: Cidr,
+  requests: ReadonlyArray<{ id: string; explicit?: number }>,
+): Map<string, number | undefined> {
   const taken = new Set(requests.flatMap((r) => (r.explicit === undefined ? [] : [r.explicit])));
   const out = new Map<string, number | undefined>();
   let offset = FIRST_ALLOCATED_OFFSET;

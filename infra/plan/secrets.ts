@@ -39,7 +39,13 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
   if (has("postgresql")) {
     const roles: [string, string[]][] = [
       ["api", has("agentd-web") ? ["agentd-web.service"] : []],
-      ["worker", [...(has("agentd-worker") ? ["agentd-worker@.service"] : []), ...(has("agentd-sweeper") ? ["agentd-sweeper.service"] : [])]],
+      [
+        "worker",
+        [
+          ...(has("agentd-worker") ? ["agentd-worker@.service"] : []),
+          ...(has("agentd-sweeper") ? ["agentd-sweeper.service"] : []),
+        ],
+      ],
       ["backup", has("backup") ? ["xiopro-pgdump.service"] : []],
       ["readonly", []],
     ];
@@ -48,12 +54,23 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
         file: `pg-role-${role}`,
         source: "generated",
         description: `PostgreSQL password of role xiopro_${role}`,
-        grants: [{ unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` }, ...units.map((unit) => ({ unit, id: unit === "xiopro-pgdump.service" ? "pg-role-backup" : "DATABASE_PASSWORD" }))],
+        grants: [
+          { unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` },
+          ...units.map((unit) => ({
+            unit,
+            id: unit === "xiopro-pgdump.service" ? "pg-role-backup" : "DATABASE_PASSWORD",
+          })),
+        ],
       });
     }
   }
   // The WAL receiver's replication role: set on the database node, used on the receiver's node.
-  const receiverRole = (unit: string): SecretPlan => ({ file: "pg-role-walreceiver", source: "generated", description: "PostgreSQL password of the replication role xiopro_walreceiver (pg_receivewal)", grants: [{ unit, id: "pg-role-walreceiver" }] });
+  const receiverRole = (unit: string): SecretPlan => ({
+    file: "pg-role-walreceiver",
+    source: "generated",
+    description: "PostgreSQL password of the replication role xiopro_walreceiver (pg_receivewal)",
+    grants: [{ unit, id: "pg-role-walreceiver" }],
+  });
   if (has("postgresql") && stackRunsWalReceiver(config)) out.push(receiverRole("xiopro-postgres-roles.service"));
   if (has("wal-receiver")) out.push(receiverRole("xiopro-walreceiver.service"));
   if (has("backup")) {
@@ -61,29 +78,95 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
     const pgb = has("postgresql") ? [PG_CLUSTER_UNIT, ...BACKUP_JOB_UNITS] : [];
     const both = [...pgb, ...RESTIC_UNITS];
     const grant = (units: string[], id: string) => units.map((unit) => ({ unit, id }));
-    out.push({ file: "restic-password", source: "config", configKey: "resticPassword", description: "restic repository password", grants: grant(RESTIC_UNITS, "restic-password") });
-    if (pgb.length > 0) out.push({ file: "pgbackrest-cipher-pass", source: "config", configKey: "pgbackrestCipherPass", description: "pgBackRest repository cipher passphrase", grants: grant(pgb, "pgbackrest-cipher-pass") });
+    out.push({
+      file: "restic-password",
+      source: "config",
+      configKey: "resticPassword",
+      description: "restic repository password",
+      grants: grant(RESTIC_UNITS, "restic-password"),
+    });
+    if (pgb.length > 0)
+      out.push({
+        file: "pgbackrest-cipher-pass",
+        source: "config",
+        configKey: "pgbackrestCipherPass",
+        description: "pgBackRest repository cipher passphrase",
+        grants: grant(pgb, "pgbackrest-cipher-pass"),
+      });
     if (kind === "s3") {
-      out.push({ file: "repo-s3-access-key", source: "config", configKey: "backupS3AccessKey", description: "Object Storage access key of the backup bucket", grants: grant(both, "repo-s3-access-key") });
-      out.push({ file: "repo-s3-secret-key", source: "config", configKey: "backupS3SecretKey", description: "Object Storage secret key of the backup bucket", grants: grant(both, "repo-s3-secret-key") });
+      out.push({
+        file: "repo-s3-access-key",
+        source: "config",
+        configKey: "backupS3AccessKey",
+        description: "Object Storage access key of the backup bucket",
+        grants: grant(both, "repo-s3-access-key"),
+      });
+      out.push({
+        file: "repo-s3-secret-key",
+        source: "config",
+        configKey: "backupS3SecretKey",
+        description: "Object Storage secret key of the backup bucket",
+        grants: grant(both, "repo-s3-secret-key"),
+      });
     }
-    if (kind === "sftp") out.push({ file: "repo-sftp-key", source: "config", configKey: "backupSftpPrivateKey", description: "SSH private key of the Storage Box sub-account", grants: grant(both, "repo-sftp-key") });
+    if (kind === "sftp")
+      out.push({
+        file: "repo-sftp-key",
+        source: "config",
+        configKey: "backupSftpPrivateKey",
+        description: "SSH private key of the Storage Box sub-account",
+        grants: grant(both, "repo-sftp-key"),
+      });
   }
   if (has("monitoring")) {
     const am = "prometheus-alertmanager.service";
-    if (config.monitoring.email?.username) out.push({ file: "alert-smtp-password", source: "config", configKey: "alertSmtpPassword", description: "SMTP password for alert e-mail", grants: [{ unit: am, id: "alert-smtp-password" }] });
-    if (config.monitoring.webhook) out.push({ file: "alert-webhook-token", source: "config", configKey: "alertWebhookToken", description: "bearer token of the alert webhook", grants: [{ unit: am, id: "alert-webhook-token" }] });
+    if (config.monitoring.email?.username)
+      out.push({
+        file: "alert-smtp-password",
+        source: "config",
+        configKey: "alertSmtpPassword",
+        description: "SMTP password for alert e-mail",
+        grants: [{ unit: am, id: "alert-smtp-password" }],
+      });
+    if (config.monitoring.webhook)
+      out.push({
+        file: "alert-webhook-token",
+        source: "config",
+        configKey: "alertWebhookToken",
+        description: "bearer token of the alert webhook",
+        grants: [{ unit: am, id: "alert-webhook-token" }],
+      });
   }
-  if (has("grafana")) out.push({ file: "grafana-admin-password", source: "generated", description: "Grafana admin password", grants: [{ unit: "grafana-server.service", id: "grafana-admin-password" }] });
+  if (has("grafana"))
+    out.push({
+      file: "grafana-admin-password",
+      source: "generated",
+      description: "Grafana admin password",
+      grants: [{ unit: "grafana-server.service", id: "grafana-admin-password" }],
+    });
   const envFile = (prefix: string, env: string) => `${prefix}-${env.toLowerCase().replace(/_/g, "-")}`;
   if (has("agentd-worker")) {
     for (const env of Object.keys(config.providerKeys ?? {}).sort()) {
-      out.push({ file: envFile("provider", env), source: "config", configKey: "providerKeys", configEntry: env, description: `provider key ${env} (agentd workers)`, grants: [{ unit: "agentd-worker@.service", id: env }] });
+      out.push({
+        file: envFile("provider", env),
+        source: "config",
+        configKey: "providerKeys",
+        configEntry: env,
+        description: `provider key ${env} (agentd workers)`,
+        grants: [{ unit: "agentd-worker@.service", id: env }],
+      });
     }
   }
   if (has("agentd-web")) {
     for (const env of Object.keys(config.webSecrets ?? {}).sort()) {
-      out.push({ file: envFile("web", env), source: "config", configKey: "webSecrets", configEntry: env, description: `web secret ${env} (agentd-web)`, grants: [{ unit: "agentd-web.service", id: env }] });
+      out.push({
+        file: envFile("web", env),
+        source: "config",
+        configKey: "webSecrets",
+        configEntry: env,
+        description: `web secret ${env} (agentd-web)`,
+        grants: [{ unit: "agentd-web.service", id: env }],
+      });
     }
   }
   return out;
@@ -91,7 +174,9 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
 
 /** Whether an enabled node of the stack runs the WAL receiver (backup.walReceiver). */
 export function stackRunsWalReceiver(config: StackConfig): boolean {
-  return (["nodeA", "nodeC", "nodeD"] as const).some((k) => config[k].enabled && config[k].services.includes("wal-receiver"));
+  return (["nodeA", "nodeC", "nodeD"] as const).some(
+    (k) => config[k].enabled && config[k].services.includes("wal-receiver"),
+  );
 }
 
 /** The unit's `LoadCredentialEncrypted=` lines, each with a `SetCredential=` fallback (systemd uses
@@ -109,12 +194,18 @@ export function credentialLines(secrets: readonly SecretPlan[], unit: string): s
 
 /** Config keys holding secrets that the stack needs, with why; besides the delivered credentials
  * this covers the Tailscale join key and the admin key Pulumi delivers with. */
-export function requiredSecretKeys(config: StackConfig, nodeServices: readonly (readonly string[])[]): { key: string; why: string }[] {
+export function requiredSecretKeys(
+  config: StackConfig,
+  nodeServices: readonly (readonly string[])[],
+): { key: string; why: string }[] {
   const out = new Map<string, string>();
   for (const services of nodeServices) {
-    for (const s of nodeSecrets(config, services)) if (s.configKey && !s.configEntry) out.set(s.configKey, s.description);
+    for (const s of nodeSecrets(config, services))
+      if (s.configKey && !s.configEntry) out.set(s.configKey, s.description);
   }
-  if (config.adminPath.mode === "tailscale") out.set("tailscaleAuthKey", "joins each node to the tailnet at first boot (admin path tailscale)");
-  if (out.size > 0 || nodeServices.some((s) => s.includes("postgresql"))) out.set("adminSshPrivateKey", "Pulumi delivers credentials over the admin path with it");
+  if (config.adminPath.mode === "tailscale")
+    out.set("tailscaleAuthKey", "joins each node to the tailnet at first boot (admin path tailscale)");
+  if (out.size > 0 || nodeServices.some((s) => s.includes("postgresql")))
+    out.set("adminSshPrivateKey", "Pulumi delivers credentials over the admin path with it");
   return [...out].map(([key, why]) => ({ key, why }));
 }

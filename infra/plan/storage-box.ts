@@ -33,7 +33,13 @@ export function storageBoxPlan(plan: Plan): StorageBoxPlan | undefined {
  * repository at the root of the sub-account (whose root is the configured path). */
 export function withStorageBox(plan: Plan, facts: { host: string; user: string }): Plan {
   const root = "/" as Plan["backup"]["repository"]["path"];
-  return { ...plan, backup: { ...plan.backup, repository: { ...plan.backup.repository, host: facts.host, user: facts.user, path: root } } };
+  return {
+    ...plan,
+    backup: {
+      ...plan.backup,
+      repository: { ...plan.backup.repository, host: facts.host, user: facts.user, path: root },
+    },
+  };
 }
 
 export class SshKeyError extends Error {}
@@ -45,7 +51,10 @@ export class SshKeyError extends Error {}
  */
 export function opensshPublicKey(privateKey: string, comment = ""): string {
   const m = /-----BEGIN OPENSSH PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END OPENSSH PRIVATE KEY-----/.exec(privateKey);
-  if (!m) throw new SshKeyError("is not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); create one with: ssh-keygen -t ed25519 -N '' -f storagebox-key");
+  if (!m)
+    throw new SshKeyError(
+      "is not an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----); create one with: ssh-keygen -t ed25519 -N '' -f storagebox-key",
+    );
   const buf = Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
   const magic = "openssh-key-v1\0";
   if (buf.subarray(0, magic.length).toString("latin1") !== magic) throw new SshKeyError("is not an openssh-key-v1 key");
@@ -61,7 +70,10 @@ export function opensshPublicKey(privateKey: string, comment = ""): string {
   const cipher = str().toString();
   str(); // kdf name
   str(); // kdf options
-  if (cipher !== "none") throw new SshKeyError("has a passphrase, which the node's backup jobs cannot enter; remove it with: ssh-keygen -p -N '' -f <key>");
+  if (cipher !== "none")
+    throw new SshKeyError(
+      "has a passphrase, which the node's backup jobs cannot enter; remove it with: ssh-keygen -p -N '' -f <key>",
+    );
   const count = buf.readUInt32BE(off);
   off += 4;
   if (count !== 1) throw new SshKeyError(`holds ${count} keys; give exactly one`);
@@ -73,7 +85,9 @@ export function opensshPublicKey(privateKey: string, comment = ""): string {
 /** RFC 4716 form of an OpenSSH public key line (the Storage Box's port 22 SFTP service reads it). */
 export function rfc4716PublicKey(openssh: string): string {
   const b64 = openssh.split(" ")[1] ?? "";
-  return ["---- BEGIN SSH2 PUBLIC KEY ----", ...(b64.match(/.{1,70}/g) ?? []), "---- END SSH2 PUBLIC KEY ----"].join("\n");
+  return ["---- BEGIN SSH2 PUBLIC KEY ----", ...(b64.match(/.{1,70}/g) ?? []), "---- END SSH2 PUBLIC KEY ----"].join(
+    "\n",
+  );
 }
 
 /** A sub-account's .ssh/authorized_keys: both forms, as Hetzner asks for ports 22 and 23. */

@@ -12,12 +12,17 @@ export function topologyMermaid(plan: Plan): string {
     out.push(`  subgraph dns["DNS zone ${label(plan.dns.zone)} (${plan.dns.mode})"]`);
     const names = [...new Set(plan.dns.records.map((r) => r.fqdn))];
     for (const fqdn of names) {
-      const types = plan.dns.records.filter((r) => r.fqdn === fqdn).map((r) => r.type).join("/");
+      const types = plan.dns.records
+        .filter((r) => r.fqdn === fqdn)
+        .map((r) => r.type)
+        .join("/");
       out.push(`    ${id(`rec_${fqdn}`)}["${label(fqdn)} ${types}"]`);
     }
     out.push("  end");
   }
-  out.push(`  subgraph net["${label(plan.network.name)} ${plan.network.cidr} (subnet ${plan.network.subnet}, ${plan.network.networkZone})"]`);
+  out.push(
+    `  subgraph net["${label(plan.network.name)} ${plan.network.cidr} (subnet ${plan.network.subnet}, ${plan.network.networkZone})"]`,
+  );
   for (const n of plan.nodes) {
     out.push(`    ${id(n.name)}["${label(n.name)}<br/>${n.serverType} ${n.location}<br/>${n.privateIp}"]`);
   }

@@ -59,7 +59,9 @@ interface Context {
 }
 
 async function loadPlan(o: AcceptOptions): Promise<Plan> {
-  const file = o.stackFile ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile)) : readStackFile(REPO_ROOT, o.stack!);
+  const file = o.stackFile
+    ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile))
+    : readStackFile(REPO_ROOT, o.stack!);
   const stack = o.stack ?? path.basename(o.stackFile!).replace(/^Pulumi\.|\.yaml$/g, "");
   if (!file.ok) throw new AcceptUsageError(formatProblems(stack, file.problems));
   // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
@@ -71,7 +73,10 @@ async function loadPlan(o: AcceptOptions): Promise<Plan> {
 async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<string, unknown>> {
   if (o.outputsFile) return JSON.parse(fs.readFileSync(o.outputsFile, "utf8")) as Record<string, unknown>;
   const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new AcceptUsageError(`pulumi stack output failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); pass --outputs FILE or check 'pulumi login'`);
+  if (r.code !== 0)
+    throw new AcceptUsageError(
+      `pulumi stack output failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); pass --outputs FILE or check 'pulumi login'`,
+    );
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
@@ -80,29 +85,45 @@ async function stackSecrets(o: AcceptOptions, stack: string): Promise<Record<str
   const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
   if (r.code !== 0) return {};
   const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;
-  return Object.fromEntries(Object.entries(all).filter(([, v]) => v.secret && typeof v.value === "string").map(([k, v]) => [k, v.value!]));
+  return Object.fromEntries(
+    Object.entries(all)
+      .filter(([, v]) => v.secret && typeof v.value === "string")
+      .map(([k, v]) => [k, v.value!]),
+  );
 }
 
 async function context(o: AcceptOptions): Promise<Context> {
   const plan = await loadPlan(o);
   const key = (NODE_KEYS as readonly string[]).includes(o.node) ? (o.node as NodeKey) : undefined;
   const node = plan.nodes.find((n) => n.key === key || n.name === o.node);
-  if (!node) throw new AcceptUsageError(`node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`);
+  if (!node)
+    throw new AcceptUsageError(
+      `node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`,
+    );
   const outputs = await stackOutputs(o, plan.stack);
-  const out = (outputs.nodes as Record<string, { publicIpv4?: string; publicIpv6?: string; volumes?: { name: string; volumeId: string }[] }> | undefined)?.[node.key];
+  const out = (
+    outputs.nodes as
+      | Record<string, { publicIpv4?: string; publicIpv6?: string; volumes?: { name: string; volumeId: string }[] }>
+      | undefined
+  )?.[node.key];
   const addr: AddressFacts = {
     publicIpv4: o.publicAddr ?? out?.publicIpv4,
     publicIpv6: o.publicAddr6 ?? out?.publicIpv6,
-    volumeIds: Object.fromEntries(node.volumes.map((v) => [v.key, String(out?.volumes?.find((x) => x.name === v.name)?.volumeId ?? "")])),
+    volumeIds: Object.fromEntries(
+      node.volumes.map((v) => [v.key, String(out?.volumes?.find((x) => x.name === v.name)?.volumeId ?? "")]),
+    ),
   };
   const spec = buildSpec(plan, node, addr, await stackSecrets(o, plan.stack));
-  const [host, port] = o.target ? splitHostPort(o.target) : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];
+  const [host, port] = o.target
+    ? splitHostPort(o.target)
+    : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];
   return { plan, node, spec, ssh: { host, port, user: o.sshUser, key: o.sshKey } };
 }
 
 export function splitHostPort(t: string): [string, number] {
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t);
-  if (!m || (t.split(":").length > 2 && !t.startsWith("["))) throw new AcceptUsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
+  if (!m || (t.split(":").length > 2 && !t.startsWith("[")))
+    throw new AcceptUsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
   return [m[1]!, m[2] ? Number(m[2]) : 22];
 }
 
@@ -115,13 +136,22 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 /** The full TCP scan of every public address, one family after the other (see scanTcp). */
 async function scanChecks(c: Context, o: AcceptOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  for (const [family, addr] of [["IPv4", c.spec.publicIpv4], ["IPv6", c.spec.publicIpv6]] as const) {
+  for (const [family, addr] of [
+    ["IPv4", c.spec.publicIpv4],
+    ["IPv6", c.spec.publicIpv6],
+  ] as const) {
     if (!addr) continue;
-    const [scan, s] = await timed(() => scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, confirm: c.spec.expectTcpOpen }));
+    const [scan, s] = await timed(() =>
+      scanTcp(addr, { localAddress: family === "IPv4" ? o.scanFrom : undefined, confirm: c.spec.expectTcpOpen }),
+    );
     const how = [
       `${scan.passes === 1 ? "1 sweep" : `${scan.passes} sweeps`} of 65535 ports, ${scan.concurrency} at once, ${scan.timeoutMs} ms per port`,
-      scan.rttMs === undefined ? "no open port to measure the round trip or to check the sweep against" : `round trip ${scan.rttMs} ms`,
-      scan.canary.probes ? `${scan.canary.probes - scan.canary.missed}/${scan.canary.probes} canary probes answered${scan.canary.slowdowns ? `, slowed down ${scan.canary.slowdowns}×` : ""}` : "",
+      scan.rttMs === undefined
+        ? "no open port to measure the round trip or to check the sweep against"
+        : `round trip ${scan.rttMs} ms`,
+      scan.canary.probes
+        ? `${scan.canary.probes - scan.canary.missed}/${scan.canary.probes} canary probes answered${scan.canary.slowdowns ? `, slowed down ${scan.canary.slowdowns}×` : ""}`
+        : "",
     ].filter(Boolean);
     results.push(...evaluateScan(`${family} ${addr}`, c.spec.expectTcpOpen, scan, s, how.join("; ")));
     results.push(...(await scanUdp(addr, c.spec.expectUdpOpen, family === "IPv4" ? o.scanFrom : undefined)));
@@ -133,7 +163,14 @@ async function siteChecks(c: Context, trust: { ca?: string; label?: string }): P
   const results: CheckResult[] = [];
   const web = c.spec.publicIpv4 ?? c.spec.publicIpv6;
   for (const site of c.spec.sites) {
-    if (!web) results.push({ name: `https ${site}`, required: true, result: "fail", detail: "node has no public address", seconds: 0 });
+    if (!web)
+      results.push({
+        name: `https ${site}`,
+        required: true,
+        result: "fail",
+        detail: "node has no public address",
+        seconds: 0,
+      });
     else results.push(...(await checkSite(web, site, trust)));
   }
   return results;
@@ -143,24 +180,40 @@ async function postgresPersistence(c: Context): Promise<CheckResult> {
   const marker = `accept-${Date.now()}-${randomBytes(4).toString("hex")}`;
   const [r, s] = await timed(async () => {
     const psql = (sql: string) => ssh(c.ssh, `sudo -u postgres psql -XAtq -v ON_ERROR_STOP=1 -d postgres -c "${sql}"`);
-    const w = await psql(`CREATE TABLE IF NOT EXISTS xiopro_acceptance (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now()); INSERT INTO xiopro_acceptance (id) VALUES ('${marker}')`);
+    const w = await psql(
+      `CREATE TABLE IF NOT EXISTS xiopro_acceptance (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now()); INSERT INTO xiopro_acceptance (id) VALUES ('${marker}')`,
+    );
     if (w.code !== 0) return `write failed: ${w.stderr}`;
-    const restart = await ssh(c.ssh, "sudo systemctl restart postgresql.service && sudo -u postgres pg_isready -q -t 60");
+    const restart = await ssh(
+      c.ssh,
+      "sudo systemctl restart postgresql.service && sudo -u postgres pg_isready -q -t 60",
+    );
     if (restart.code !== 0) return `restart failed: ${restart.stderr || restart.stdout}`;
     const read = await psql(`SELECT count(*) FROM xiopro_acceptance WHERE id = '${marker}'`);
     return read.stdout.trim() === "1" ? "" : `marker not found after restart (${read.stdout || read.stderr})`;
   });
-  return { name: "PostgreSQL persistence across a restart", required: true, result: r ? "fail" : "pass", detail: r || `marker ${marker} written, PostgreSQL restarted, marker read back`, seconds: s };
+  return {
+    name: "PostgreSQL persistence across a restart",
+    required: true,
+    result: r ? "fail" : "pass",
+    detail: r || `marker ${marker} written, PostgreSQL restarted, marker read back`,
+    seconds: s,
+  };
 }
 
 /** `timings` gets how long the archive check and each section of the facts took. */
-async function nodeChecks(c: Context, timings: Record<string, number>): Promise<{ results: CheckResult[]; ca?: string }> {
+async function nodeChecks(
+  c: Context,
+  timings: Record<string, number>,
+): Promise<{ results: CheckResult[]; ca?: string }> {
   const results: CheckResult[] = [];
   if (c.spec.postgres) {
     results.push(await postgresPersistence(c));
     if (c.spec.jobs.some((j) => j.job === "pgbackrest-check")) {
       // A fresh archive check (forces a WAL switch and waits for its archive); outcome in its state file.
-      [, timings.archiveCheckSeconds] = await timed(() => ssh(c.ssh, "sudo systemctl start xiopro-pgbackrest@check.service", undefined, 300_000));
+      [, timings.archiveCheckSeconds] = await timed(() =>
+        ssh(c.ssh, "sudo systemctl start xiopro-pgbackrest@check.service", undefined, 300_000),
+      );
     }
   }
   const args = {
@@ -175,12 +228,35 @@ async function nodeChecks(c: Context, timings: Record<string, number>): Promise<
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
     // hold the single-use Tailscale key, DESIGN D3) are not configuration at rest.
-    plaintextSkip: ["/var/lib/postgresql", "/var/cache", "/var/lib/apt", "/var/log/journal", "/var/lib/cloud", "/var/lib/dpkg", "/srv/agentd/releases", "/var/backups", "/var/lib/prometheus"],
+    plaintextSkip: [
+      "/var/lib/postgresql",
+      "/var/cache",
+      "/var/lib/apt",
+      "/var/log/journal",
+      "/var/lib/cloud",
+      "/var/lib/dpkg",
+      "/srv/agentd/releases",
+      "/var/backups",
+      "/var/lib/prometheus",
+    ],
     secretLengths: [...new Set(c.spec.secrets.flatMap((s) => s.lengths))],
   };
-  const [facts, s] = await timed(() => ssh(c.ssh, `sudo python3 - '${JSON.stringify(args).replace(/'/g, "'\\''")}'`, fs.readFileSync(FACTS_SCRIPT, "utf8"), 300_000));
+  const [facts, s] = await timed(() =>
+    ssh(
+      c.ssh,
+      `sudo python3 - '${JSON.stringify(args).replace(/'/g, "'\\''")}'`,
+      fs.readFileSync(FACTS_SCRIPT, "utf8"),
+      300_000,
+    ),
+  );
   if (facts.code !== 0) {
-    results.push({ name: "facts over the admin path", required: true, result: "fail", detail: (facts.stderr || facts.stdout).split("\n").slice(-2).join(" "), seconds: s });
+    results.push({
+      name: "facts over the admin path",
+      required: true,
+      result: "fail",
+      detail: (facts.stderr || facts.stdout).split("\n").slice(-2).join(" "),
+      seconds: s,
+    });
     return { results };
   }
   const parsed = JSON.parse(facts.stdout) as NodeFacts;
@@ -201,7 +277,11 @@ async function nodeChecks(c: Context, timings: Record<string, number>): Promise<
 // checks need the internal CA the node checks read, so they come after.
 async function allChecks(c: Context, o: AcceptOptions, timings: Record<string, number> = {}): Promise<CheckResult[]> {
   const [scans, inside] = await Promise.all([scanChecks(c, o), nodeChecks(c, timings)]);
-  const trust = c.spec.internalTls ? { ca: inside.ca, label: "internal CA" } : o.siteCaFile ? { ca: fs.readFileSync(o.siteCaFile, "utf8"), label: `root ${path.basename(o.siteCaFile)}` } : {};
+  const trust = c.spec.internalTls
+    ? { ca: inside.ca, label: "internal CA" }
+    : o.siteCaFile
+      ? { ca: fs.readFileSync(o.siteCaFile, "utf8"), label: `root ${path.basename(o.siteCaFile)}` }
+      : {};
   const sites = await siteChecks(c, trust);
   return [...scans, ...sites, ...inside.results];
 }
@@ -212,8 +292,16 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
   const startedAt = new Date().toISOString();
   const c = await context(o);
   const timings: Record<string, number> = {};
-  const [ssh0, sshS] = await timed(() => waitForSsh(c.ssh, 60).then(() => true, () => false));
-  if (!ssh0) throw new AcceptUsageError(`cannot reach ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} over SSH (admin path ${c.plan.adminPath.mode})`);
+  const [ssh0, sshS] = await timed(() =>
+    waitForSsh(c.ssh, 60).then(
+      () => true,
+      () => false,
+    ),
+  );
+  if (!ssh0)
+    throw new AcceptUsageError(
+      `cannot reach ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} over SSH (admin path ${c.plan.adminPath.mode})`,
+    );
   timings.sshSeconds = sshS;
   const [results, s] = await timed(() => allChecks(c, o, timings));
   timings.checksSeconds = s;
@@ -248,12 +336,25 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
       result: ok ? "pass" : "fail",
       detail: ok
         ? `SSH after ${timings.rebootToSshSeconds?.toFixed(0)} s; the round that came back all green began at ${greenAt!.toFixed(0)} s and ended at ${timings.rebootChecksDoneSeconds.toFixed(0)} s`
-        : `not green within ${o.rebootBoundSeconds} s: ${after.filter((r) => r.result === "fail").map((r) => r.name).join("; ") || "SSH did not come back"}`,
+        : `not green within ${o.rebootBoundSeconds} s: ${
+            after
+              .filter((r) => r.result === "fail")
+              .map((r) => r.name)
+              .join("; ") || "SSH did not come back"
+          }`,
       seconds: timings.rebootToGreenSeconds,
     });
   }
   const commit = (await run("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])).stdout || "unknown";
-  const record: AcceptRun = { stack: c.plan.stack, node: c.node.name, commit, startedAt, results, timings, passed: green(results) };
+  const record: AcceptRun = {
+    stack: c.plan.stack,
+    node: c.node.name,
+    commit,
+    startedAt,
+    results,
+    timings,
+    passed: green(results),
+  };
   fs.mkdirSync(path.dirname(o.historyFile), { recursive: true });
   fs.appendFileSync(o.historyFile, JSON.stringify(record) + "\n");
   return record;

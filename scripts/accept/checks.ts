@@ -23,18 +23,41 @@ export interface NodeFacts {
   timers: Record<string, Record<string, string>>;
   failedUnits: string[];
   credentials: string[];
-  mounts: { mountPoint: string; mountedAt: string; source: string; device: string; deviceResolved: string | null; usedPercent: number | null }[];
+  mounts: {
+    mountPoint: string;
+    mountedAt: string;
+    source: string;
+    device: string;
+    deviceResolved: string | null;
+    usedPercent: number | null;
+  }[];
   memory: { totalMb: number; availableMb: number; swapUsedMb: number };
   time: { ntpSynchronized: string; ntp: string };
   unattendedUpgrades: { serviceEnabled: string; periodic: string };
   states: Record<string, Record<string, unknown>>;
   nodeB: { name: string | null; references: string[]; routes: { dst?: string; gateway?: string; dev?: string }[] };
-  archiver?: { ok: boolean; error: string; lastArchived: number | null; lastFailed: number | null; failedCount: number | null };
+  archiver?: {
+    ok: boolean;
+    error: string;
+    lastArchived: number | null;
+    lastFailed: number | null;
+    failedCount: number | null;
+  };
   plaintext: { filesScanned: number; fingerprints: string[] };
   journal?: { ok: boolean; lines: number; fingerprints: string[] };
-  credentialIsolation?: { checked: number; readableByNobody: string[]; crossUnitAttempts: number; crossUnitReads: string[] };
+  credentialIsolation?: {
+    checked: number;
+    readableByNobody: string[];
+    crossUnitAttempts: number;
+    crossUnitReads: string[];
+  };
   walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string; waitedSeconds?: number };
-  monitoring?: { prometheusError: string; targets: { job: string; instance: string; health: string; lastError: string }[]; alertRules: number | null; alertmanagerReady: boolean };
+  monitoring?: {
+    prometheusError: string;
+    targets: { job: string; instance: string; health: string; lastError: string }[];
+    alertRules: number | null;
+    alertmanagerReady: boolean;
+  };
 }
 
 const VOLUME_FULL_PERCENT = 80;
@@ -52,96 +75,276 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   const now = f.collectedAt;
 
   const ciErrors = f.cloudInit.errors ?? ["result.json missing"];
-  out.push(check("cloud-init finished without errors", f.cloudInit.bootFinished && ciErrors.length === 0 && /status: done/.test(f.cloudInit.statusLong),
-    f.cloudInit.bootFinished ? (ciErrors.length ? `errors: ${JSON.stringify(ciErrors).slice(0, 200)}` : f.cloudInit.statusLong.split("\n")[0]!) : "boot-finished missing"));
+  out.push(
+    check(
+      "cloud-init finished without errors",
+      f.cloudInit.bootFinished && ciErrors.length === 0 && /status: done/.test(f.cloudInit.statusLong),
+      f.cloudInit.bootFinished
+        ? ciErrors.length
+          ? `errors: ${JSON.stringify(ciErrors).slice(0, 200)}`
+          : f.cloudInit.statusLong.split("\n")[0]!
+        : "boot-finished missing",
+    ),
+  );
 
   const missingCreds = spec.credentials.filter((c) => !f.credentials.includes(c));
-  out.push(check("credentials delivered", missingCreds.length === 0, missingCreds.length ? `missing: ${missingCreds.join(", ")} (pulumi up delivers them; docs/secrets.md)` : `${spec.credentials.length} present`));
+  out.push(
+    check(
+      "credentials delivered",
+      missingCreds.length === 0,
+      missingCreds.length
+        ? `missing: ${missingCreds.join(", ")} (pulumi up delivers them; docs/secrets.md)`
+        : `${spec.credentials.length} present`,
+    ),
+  );
 
-  const inactive = spec.units.filter((u) => f.units[u]?.ActiveState !== "active").map((u) => `${u}=${f.units[u]?.ActiveState ?? "?"}/${f.units[u]?.SubState ?? "?"}`);
-  out.push(check("declared units active", inactive.length === 0, inactive.length ? inactive.join(", ") : `${spec.units.length} active`));
+  const inactive = spec.units
+    .filter((u) => f.units[u]?.ActiveState !== "active")
+    .map((u) => `${u}=${f.units[u]?.ActiveState ?? "?"}/${f.units[u]?.SubState ?? "?"}`);
+  out.push(
+    check(
+      "declared units active",
+      inactive.length === 0,
+      inactive.length ? inactive.join(", ") : `${spec.units.length} active`,
+    ),
+  );
 
   // A timer whose job is running right now has no next elapse yet (SubState "running").
-  const unscheduled = spec.timers.filter((t) => f.timers[t]?.ActiveState !== "active" || (!f.timers[t]?.NextElapseUSecRealtime && f.timers[t]?.SubState !== "running"));
-  out.push(check("timers scheduled", unscheduled.length === 0, unscheduled.length ? `not scheduled: ${unscheduled.join(", ")}` : `${spec.timers.length} scheduled`));
+  const unscheduled = spec.timers.filter(
+    (t) =>
+      f.timers[t]?.ActiveState !== "active" ||
+      (!f.timers[t]?.NextElapseUSecRealtime && f.timers[t]?.SubState !== "running"),
+  );
+  out.push(
+    check(
+      "timers scheduled",
+      unscheduled.length === 0,
+      unscheduled.length ? `not scheduled: ${unscheduled.join(", ")}` : `${spec.timers.length} scheduled`,
+    ),
+  );
 
-  out.push(check("no failed units", f.failedUnits.length === 0, f.failedUnits.length ? f.failedUnits.join(", ") : "systemctl --failed is empty"));
+  out.push(
+    check(
+      "no failed units",
+      f.failedUnits.length === 0,
+      f.failedUnits.length ? f.failedUnits.join(", ") : "systemctl --failed is empty",
+    ),
+  );
 
   for (const m of spec.mounts) {
     const fact = f.mounts.find((x) => x.mountPoint === m.mountPoint);
-    const mounted = !!fact && fact.mountedAt === m.mountPoint && !!fact.deviceResolved && fact.source === fact.deviceResolved;
-    out.push(check(`volume ${m.mountPoint} mounted from volume ${m.volumeId}`, mounted, fact ? `source ${fact.source || "none"}, device ${fact.deviceResolved ?? "absent"}` : "no facts"));
+    const mounted =
+      !!fact && fact.mountedAt === m.mountPoint && !!fact.deviceResolved && fact.source === fact.deviceResolved;
+    out.push(
+      check(
+        `volume ${m.mountPoint} mounted from volume ${m.volumeId}`,
+        mounted,
+        fact ? `source ${fact.source || "none"}, device ${fact.deviceResolved ?? "absent"}` : "no facts",
+      ),
+    );
     const used = fact?.usedPercent;
-    out.push(check(`volume ${m.mountPoint} below ${VOLUME_FULL_PERCENT} % used`, typeof used === "number" && used < VOLUME_FULL_PERCENT, `${used ?? "?"} % used`));
+    out.push(
+      check(
+        `volume ${m.mountPoint} below ${VOLUME_FULL_PERCENT} % used`,
+        typeof used === "number" && used < VOLUME_FULL_PERCENT,
+        `${used ?? "?"} % used`,
+      ),
+    );
   }
 
-  out.push(check("memory headroom", f.memory.availableMb >= spec.headroomMb, `${f.memory.availableMb} MB available of ${f.memory.totalMb} MB (needs ${spec.headroomMb} MB); swap used ${f.memory.swapUsedMb} MB`));
-  out.push(check("time synchronized", f.time.ntpSynchronized === "yes", `NTPSynchronized=${f.time.ntpSynchronized || "?"} NTP=${f.time.ntp || "?"}`));
-  out.push(check("unattended security upgrades enabled", f.unattendedUpgrades.serviceEnabled === "enabled" && /"1"/.test(f.unattendedUpgrades.periodic), `service ${f.unattendedUpgrades.serviceEnabled}, ${f.unattendedUpgrades.periodic || "no APT::Periodic setting"}`));
+  out.push(
+    check(
+      "memory headroom",
+      f.memory.availableMb >= spec.headroomMb,
+      `${f.memory.availableMb} MB available of ${f.memory.totalMb} MB (needs ${spec.headroomMb} MB); swap used ${f.memory.swapUsedMb} MB`,
+    ),
+  );
+  out.push(
+    check(
+      "time synchronized",
+      f.time.ntpSynchronized === "yes",
+      `NTPSynchronized=${f.time.ntpSynchronized || "?"} NTP=${f.time.ntp || "?"}`,
+    ),
+  );
+  out.push(
+    check(
+      "unattended security upgrades enabled",
+      f.unattendedUpgrades.serviceEnabled === "enabled" && /"1"/.test(f.unattendedUpgrades.periodic),
+      `service ${f.unattendedUpgrades.serviceEnabled}, ${f.unattendedUpgrades.periodic || "no APT::Periodic setting"}`,
+    ),
+  );
 
-  const lastSuccess = (job: string) => (typeof f.states[job]?.lastSuccess === "number" ? (f.states[job]!.lastSuccess as number) : 0);
+  const lastSuccess = (job: string) =>
+    typeof f.states[job]?.lastSuccess === "number" ? (f.states[job]!.lastSuccess as number) : 0;
   const has = (job: string) => spec.jobs.some((j) => j.job === job);
   const bound = (job: string) => spec.jobs.find((j) => j.job === job)!.maxAgeHours;
   if (has("pgbackrest-full")) {
     const newest = Math.max(lastSuccess("pgbackrest-full"), lastSuccess("pgbackrest-diff"));
     const limit = has("pgbackrest-diff") ? bound("pgbackrest-diff") : bound("pgbackrest-full");
-    out.push(check(`newest pgBackRest backup within ${limit} h`, hoursAgo(now, newest) <= limit, `newest full or differential ${fmtH(hoursAgo(now, newest))}`));
+    out.push(
+      check(
+        `newest pgBackRest backup within ${limit} h`,
+        hoursAgo(now, newest) <= limit,
+        `newest full or differential ${fmtH(hoursAgo(now, newest))}`,
+      ),
+    );
   }
   for (const job of ["pgbackrest-check", "pgdump", "files"].filter(has)) {
     const age = hoursAgo(now, lastSuccess(job));
-    const label = job === "pgbackrest-check" ? "WAL archive check (pgbackrest check)" : job === "pgdump" ? "newest pg_dump snapshot (restic)" : "newest file snapshot (restic)";
+    const label =
+      job === "pgbackrest-check"
+        ? "WAL archive check (pgbackrest check)"
+        : job === "pgdump"
+          ? "newest pg_dump snapshot (restic)"
+          : "newest file snapshot (restic)";
     out.push(check(`${label} within ${bound(job)} h`, age <= bound(job), `last success ${fmtH(age)}`));
   }
   const failedLast = spec.jobs.map((j) => j.job).filter((job) => f.states[job]?.result === "failure");
   const ran = spec.jobs.filter((j) => f.states[j.job]).length;
-  out.push(check("last run of every backup job succeeded", failedLast.length === 0, failedLast.length ? failedLast.map((j) => `${j}: ${String(f.states[j]!.detail ?? "").slice(0, 120)}`).join("; ") : `${ran} of ${spec.jobs.length} jobs have run; none failed`));
+  out.push(
+    check(
+      "last run of every backup job succeeded",
+      failedLast.length === 0,
+      failedLast.length
+        ? failedLast.map((j) => `${j}: ${String(f.states[j]!.detail ?? "").slice(0, 120)}`).join("; ")
+        : `${ran} of ${spec.jobs.length} jobs have run; none failed`,
+    ),
+  );
   if (spec.jobs.some((j) => j.job.startsWith("pgbackrest")) && f.archiver) {
     const a = f.archiver;
     const ok = a.ok && (a.lastArchived ?? 0) > 0 && (a.lastFailed ?? 0) <= (a.lastArchived ?? 0);
-    out.push(check("WAL archiving works", ok, a.ok ? `last archived ${fmtH(hoursAgo(now, a.lastArchived))}, last failure ${fmtH(hoursAgo(now, a.lastFailed))}, failures ${a.failedCount}` : a.error));
+    out.push(
+      check(
+        "WAL archiving works",
+        ok,
+        a.ok
+          ? `last archived ${fmtH(hoursAgo(now, a.lastArchived))}, last failure ${fmtH(hoursAgo(now, a.lastFailed))}, failures ${a.failedCount}`
+          : a.error,
+      ),
+    );
   }
   if (spec.jobs.some((j) => j.job === "restore-drill")) {
     const d = f.states["restore-drill-result"];
     const age = d ? (now - Date.parse(String(d.drillDate)) / 1000) / 3600 : Infinity;
-    out.push(check(`restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`, !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS, d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded"));
+    out.push(
+      check(
+        `restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`,
+        !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS,
+        d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded",
+      ),
+    );
   }
 
   if (spec.walReceiver) {
     const w = f.walReceiver;
     const mode = spec.walReceiver.synchronous ? "sync" : "async";
-    out.push(check(`WAL receiver streaming (${spec.walReceiver.synchronous ? "synchronous" : "asynchronous"})`, !!w && w.ok && w.state === "streaming" && w.syncState === mode && ["reserved", "extended"].includes(w.slot),
-      !w ? "no facts" : !w.ok ? `query failed: ${w.error.slice(0, 120)}` : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot}${w.waitedSeconds ? ` after ${w.waitedSeconds} s` : ""} (docs/runbooks/wal-receiver.md)`));
+    out.push(
+      check(
+        `WAL receiver streaming (${spec.walReceiver.synchronous ? "synchronous" : "asynchronous"})`,
+        !!w && w.ok && w.state === "streaming" && w.syncState === mode && ["reserved", "extended"].includes(w.slot),
+        !w
+          ? "no facts"
+          : !w.ok
+            ? `query failed: ${w.error.slice(0, 120)}`
+            : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot}${w.waitedSeconds ? ` after ${w.waitedSeconds} s` : ""} (docs/runbooks/wal-receiver.md)`,
+      ),
+    );
   }
 
   if (spec.monitoring) {
     const m = f.monitoring;
-    const down = (m?.targets ?? []).filter((t) => t.health !== "up").map((t) => `${t.job} ${t.instance}: ${t.health}${t.lastError ? ` (${t.lastError.slice(0, 80)})` : ""}`);
+    const down = (m?.targets ?? [])
+      .filter((t) => t.health !== "up")
+      .map((t) => `${t.job} ${t.instance}: ${t.health}${t.lastError ? ` (${t.lastError.slice(0, 80)})` : ""}`);
     const jobs = new Set((m?.targets ?? []).map((t) => t.job));
     const absent = spec.monitoring.jobs.filter((j) => !jobs.has(j));
-    out.push(check("monitoring: every scrape target up", !!m && !m.prometheusError && down.length === 0 && absent.length === 0,
-      !m ? "no monitoring facts" : m.prometheusError ? `Prometheus API: ${m.prometheusError}` : [...down, ...absent.map((j) => `job ${j} has no target`)].join("; ") || `${m.targets.length} targets up in ${jobs.size} jobs`));
-    out.push(check("monitoring: alert rules loaded, Alertmanager ready", !!m && m.alertRules === spec.monitoring.alertRules && m.alertmanagerReady,
-      m ? `${m.alertRules ?? "?"} of ${spec.monitoring.alertRules} alert rules; Alertmanager ${m.alertmanagerReady ? "ready" : "not ready"}` : "no monitoring facts"));
+    out.push(
+      check(
+        "monitoring: every scrape target up",
+        !!m && !m.prometheusError && down.length === 0 && absent.length === 0,
+        !m
+          ? "no monitoring facts"
+          : m.prometheusError
+            ? `Prometheus API: ${m.prometheusError}`
+            : [...down, ...absent.map((j) => `job ${j} has no target`)].join("; ") ||
+              `${m.targets.length} targets up in ${jobs.size} jobs`,
+      ),
+    );
+    out.push(
+      check(
+        "monitoring: alert rules loaded, Alertmanager ready",
+        !!m && m.alertRules === spec.monitoring.alertRules && m.alertmanagerReady,
+        m
+          ? `${m.alertRules ?? "?"} of ${spec.monitoring.alertRules} alert rules; Alertmanager ${m.alertmanagerReady ? "ready" : "not ready"}`
+          : "no monitoring facts",
+      ),
+    );
   }
 
-  const leaked = spec.secrets.filter((s) => s.fingerprints.some((fp) => f.plaintext.fingerprints.includes(fp))).map((s) => s.name);
-  out.push(check("no plaintext secret on disk", leaked.length === 0, leaked.length ? `found: ${leaked.join(", ")}` : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files`, spec.secrets.length > 0));
+  const leaked = spec.secrets
+    .filter((s) => s.fingerprints.some((fp) => f.plaintext.fingerprints.includes(fp)))
+    .map((s) => s.name);
+  out.push(
+    check(
+      "no plaintext secret on disk",
+      leaked.length === 0,
+      leaked.length
+        ? `found: ${leaked.join(", ")}`
+        : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files`,
+      spec.secrets.length > 0,
+    ),
+  );
   if (spec.secrets.length === 0) out[out.length - 1]!.result = "skip";
 
-  const logged = spec.secrets.filter((s) => s.fingerprints.some((fp) => f.journal?.fingerprints.includes(fp))).map((s) => s.name);
-  out.push(check("no secret in this boot's journal", !!f.journal?.ok && logged.length === 0, !f.journal?.ok ? "journalctl failed" : logged.length ? `logged: ${logged.join(", ")}` : `${spec.secrets.length} secrets checked against ${f.journal.lines} lines`, spec.secrets.length > 0));
+  const logged = spec.secrets
+    .filter((s) => s.fingerprints.some((fp) => f.journal?.fingerprints.includes(fp)))
+    .map((s) => s.name);
+  out.push(
+    check(
+      "no secret in this boot's journal",
+      !!f.journal?.ok && logged.length === 0,
+      !f.journal?.ok
+        ? "journalctl failed"
+        : logged.length
+          ? `logged: ${logged.join(", ")}`
+          : `${spec.secrets.length} secrets checked against ${f.journal.lines} lines`,
+      spec.secrets.length > 0,
+    ),
+  );
   if (spec.secrets.length === 0) out[out.length - 1]!.result = "skip";
 
   if (spec.credentials.length > 0) {
     const iso = f.credentialIsolation;
-    out.push(check("credentials unreadable without a grant", !!iso && iso.checked >= spec.credentials.length && iso.readableByNobody.length === 0 && iso.crossUnitAttempts > 0 && iso.crossUnitReads.length === 0,
-      !iso ? "no facts" : iso.readableByNobody.length || iso.crossUnitReads.length ? `readable without a grant: ${[...iso.readableByNobody, ...iso.crossUnitReads].join(", ")}` : `${iso.checked} credential files refused to user nobody; ${iso.crossUnitAttempts} reads of other units' credentials refused inside each running unit`));
+    out.push(
+      check(
+        "credentials unreadable without a grant",
+        !!iso &&
+          iso.checked >= spec.credentials.length &&
+          iso.readableByNobody.length === 0 &&
+          iso.crossUnitAttempts > 0 &&
+          iso.crossUnitReads.length === 0,
+        !iso
+          ? "no facts"
+          : iso.readableByNobody.length || iso.crossUnitReads.length
+            ? `readable without a grant: ${[...iso.readableByNobody, ...iso.crossUnitReads].join(", ")}`
+            : `${iso.checked} credential files refused to user nobody; ${iso.crossUnitAttempts} reads of other units' credentials refused inside each running unit`,
+      ),
+    );
   }
 
   const nb = spec.nodeB;
   const viaB = f.nodeB.routes.filter((r) => nb && [r.dst, r.gateway].some((x) => x && x.includes(nb)));
-  out.push(check("no dependency on Node B (operator workstation)", f.nodeB.references.length === 0 && viaB.length === 0,
-    f.nodeB.references.length || viaB.length ? `references: ${[...f.nodeB.references, ...viaB.map((r) => `route ${r.dst}`)].join(", ")}` : nb ? `no unit, mount, config or route names ${nb}` : "no Node B configured"));
+  out.push(
+    check(
+      "no dependency on Node B (operator workstation)",
+      f.nodeB.references.length === 0 && viaB.length === 0,
+      f.nodeB.references.length || viaB.length
+        ? `references: ${[...f.nodeB.references, ...viaB.map((r) => `route ${r.dst}`)].join(", ")}`
+        : nb
+          ? `no unit, mount, config or route names ${nb}`
+          : "no Node B configured",
+    ),
+  );
   return out;
 }
 
@@ -150,7 +353,13 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
  * unreliable scan lost answers from open ports, so a port it saw silent may be open: nothing passes
  * (what it did see open is still reported). `how` (e.g. "1 sweep, 250 ms per port") ends the detail.
  */
-export function evaluateScan(family: string, expected: number[], scan: Pick<ScanResult, "open" | "reliable"> & Partial<Pick<ScanResult, "canary">>, seconds: number, how?: string): CheckResult[] {
+export function evaluateScan(
+  family: string,
+  expected: number[],
+  scan: Pick<ScanResult, "open" | "reliable"> & Partial<Pick<ScanResult, "canary">>,
+  seconds: number,
+  how?: string,
+): CheckResult[] {
   const { open, reliable } = scan;
   const extra = open.filter((p) => !expected.includes(p));
   const missing = expected.filter((p) => !open.includes(p));
@@ -158,9 +367,19 @@ export function evaluateScan(family: string, expected: number[], scan: Pick<Scan
     ? `open ${open.join(",") || "none"}; expected ${expected.join(",")}${extra.length ? `; unexpected ${extra.join(",")}` : ""}${missing.length ? `; missing ${missing.join(",")}` : ""}`
     : `unreliable: ${scan.canary?.missed ?? "?"} of ${scan.canary?.probes ?? "?"} probes to known-open ports went unanswered even at the lowest concurrency (a full connection-tracking table or NAT on the scanning side, or a lossy path); scan from a host without NAT or a stateful firewall; open ${open.join(",") || "none"}`;
   const closed = (port: number): Pick<CheckResult, "result" | "detail"> =>
-    open.includes(port) ? { result: "fail", detail: `port ${port} open` } : reliable ? { result: "pass", detail: `port ${port} closed` } : { result: "fail", detail: `port ${port} not proven closed (scan unreliable)` };
+    open.includes(port)
+      ? { result: "fail", detail: `port ${port} open` }
+      : reliable
+        ? { result: "pass", detail: `port ${port} closed` }
+        : { result: "fail", detail: `port ${port} not proven closed (scan unreliable)` };
   return [
-    { name: `${family} scan: exactly the class-A ports open`, required: true, result: reliable && extra.length === 0 && missing.length === 0 ? "pass" : "fail", detail: found + (how ? ` (${how})` : ""), seconds },
+    {
+      name: `${family} scan: exactly the class-A ports open`,
+      required: true,
+      result: reliable && extra.length === 0 && missing.length === 0 ? "pass" : "fail",
+      detail: found + (how ? ` (${how})` : ""),
+      seconds,
+    },
     { name: `${family}: SSH not reachable publicly`, required: true, ...closed(22), seconds: 0 },
     { name: `${family}: PostgreSQL not reachable publicly`, required: true, ...closed(5432), seconds: 0 },
   ];

@@ -39,29 +39,63 @@ Examples:
   npm run accept -- --stack-file vm.yaml --outputs out/outputs.json --target 203.0.113.10 --ssh-key id_ed25519`;
 
 async function main(): Promise<number> {
-  const v = parseFlags({
-        stack: { type: "string" }, "stack-file": { type: "string" }, node: { type: "string", default: "nodeA" }, outputs: { type: "string" },
-        target: { type: "string" }, "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" },
-        "public-addr": { type: "string" }, "public-addr6": { type: "string" }, "scan-from": { type: "string" }, "site-ca": { type: "string" }, "secrets-file": { type: "string" },
-        reboot: { type: "boolean", default: false }, "reboot-bound": { type: "string", default: "180" }, history: { type: "string" },
-        json: { type: "boolean", default: false }, markdown: { type: "boolean", default: false },
-      }, USAGE);
+  const v = parseFlags(
+    {
+      stack: { type: "string" },
+      "stack-file": { type: "string" },
+      node: { type: "string", default: "nodeA" },
+      outputs: { type: "string" },
+      target: { type: "string" },
+      "ssh-user": { type: "string", default: "ops" },
+      "ssh-key": { type: "string" },
+      "public-addr": { type: "string" },
+      "public-addr6": { type: "string" },
+      "scan-from": { type: "string" },
+      "site-ca": { type: "string" },
+      "secrets-file": { type: "string" },
+      reboot: { type: "boolean", default: false },
+      "reboot-bound": { type: "string", default: "180" },
+      history: { type: "string" },
+      json: { type: "boolean", default: false },
+      markdown: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof v === "number") return v;
-  if (!v.stack === !v["stack-file"]) return console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`), 2;
-  if (v.json && v.markdown) return console.error("give at most one of --json and --markdown"), 2;
+  if (!v.stack === !v["stack-file"])
+    return (console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`), 2);
+  if (v.json && v.markdown) return (console.error("give at most one of --json and --markdown"), 2);
   const bound = Number(v["reboot-bound"]);
-  if (!Number.isInteger(bound) || bound < 30) return console.error(`--reboot-bound ${v["reboot-bound"]} is not a whole number of seconds >= 30`), 2;
+  if (!Number.isInteger(bound) || bound < 30)
+    return (console.error(`--reboot-bound ${v["reboot-bound"]} is not a whole number of seconds >= 30`), 2);
   try {
     const result = await accept({
-      stack: v.stack, stackFile: v["stack-file"], node: v.node!, outputsFile: v.outputs, target: v.target, sshUser: v["ssh-user"]!, sshKey: v["ssh-key"],
-      publicAddr: v["public-addr"], publicAddr6: v["public-addr6"], scanFrom: v["scan-from"], siteCaFile: v["site-ca"], secretsFile: v["secrets-file"],
-      reboot: v.reboot!, rebootBoundSeconds: bound,
-      historyFile: v.history ?? path.join(process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"), "xiopro-infra", "acceptance-history.jsonl"),
+      stack: v.stack,
+      stackFile: v["stack-file"],
+      node: v.node!,
+      outputsFile: v.outputs,
+      target: v.target,
+      sshUser: v["ssh-user"]!,
+      sshKey: v["ssh-key"],
+      publicAddr: v["public-addr"],
+      publicAddr6: v["public-addr6"],
+      scanFrom: v["scan-from"],
+      siteCaFile: v["site-ca"],
+      secretsFile: v["secrets-file"],
+      reboot: v.reboot!,
+      rebootBoundSeconds: bound,
+      historyFile:
+        v.history ??
+        path.join(
+          process.env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"),
+          "xiopro-infra",
+          "acceptance-history.jsonl",
+        ),
     });
     console.log(v.json ? JSON.stringify(result, null, 2) : v.markdown ? markdown(result) : table(result));
     return result.passed ? 0 : 1;
   } catch (e) {
-    if (e instanceof AcceptUsageError) return console.error(e.message), 1;
+    if (e instanceof AcceptUsageError) return (console.error(e.message), 1);
     throw e;
   }
 }

@@ -25,10 +25,20 @@ function get(mod: typeof http | typeof https, opts: https.RequestOptions): Promi
 }
 
 /** One GET over HTTP/2 (ALPN h2, the same trust as the HTTPS check): the protocol and status, or why not. */
-function getH2(address: string, port: number, hostname: string, ca?: string): Promise<{ alpn?: string; status?: number; error?: string }> {
+function getH2(
+  address: string,
+  port: number,
+  hostname: string,
+  ca?: string,
+): Promise<{ alpn?: string; status?: number; error?: string }> {
   return new Promise((resolve) => {
     const host = address.includes(":") ? `[${address}]` : address;
-    const session = http2.connect(`https://${host}:${port}`, { servername: hostname, ca, rejectUnauthorized: true, ALPNProtocols: ["h2"] });
+    const session = http2.connect(`https://${host}:${port}`, {
+      servername: hostname,
+      ca,
+      rejectUnauthorized: true,
+      ALPNProtocols: ["h2"],
+    });
     const finish = (r: { alpn?: string; status?: number; error?: string }) => {
       clearTimeout(timer);
       session.destroy();
@@ -48,24 +58,82 @@ function getH2(address: string, port: number, hostname: string, ca?: string): Pr
   });
 }
 
-export async function checkSite(address: string, hostname: string, trust: { ca?: string; label?: string } = {}, ports = { https: 443, http: 80 }): Promise<CheckResult[]> {
+export async function checkSite(
+  address: string,
+  hostname: string,
+  trust: { ca?: string; label?: string } = {},
+  ports = { https: 443, http: 80 },
+): Promise<CheckResult[]> {
   const ca = trust.ca;
   const t0 = Date.now();
   const family = address.includes(":") ? 6 : 4;
-  const a = await get(https, { host: address, port: ports.https, family, servername: hostname, headers: { host: hostname }, path: "/", ca, rejectUnauthorized: true, agent: false });
+  const a = await get(https, {
+    host: address,
+    port: ports.https,
+    family,
+    servername: hostname,
+    headers: { host: hostname },
+    path: "/",
+    ca,
+    rejectUnauthorized: true,
+    agent: false,
+  });
   const s = (Date.now() - t0) / 1000;
   const hsts = String(a.headers?.["strict-transport-security"] ?? "");
   const upstreamDown = a.status === 502 || a.status === 504;
-  const r = await get(http, { host: address, port: ports.http, family, headers: { host: hostname }, path: "/", agent: false });
+  const r = await get(http, {
+    host: address,
+    port: ports.http,
+    family,
+    headers: { host: hostname },
+    path: "/",
+    agent: false,
+  });
   const loc = String(r.headers?.location ?? "");
   const h2 = await getH2(address, ports.https, hostname, ca);
   const altSvc = String(a.headers?.["alt-svc"] ?? "");
   return [
-    { name: `https ${hostname}: valid certificate${trust.label ? ` (${trust.label})` : ""}`, required: true, result: a.error ? "fail" : "pass", detail: a.error ?? `HTTP ${a.status}`, seconds: s },
-    { name: `https ${hostname}: HSTS`, required: true, result: /max-age=\d{7,}/.test(hsts) ? "pass" : "fail", detail: hsts || "no Strict-Transport-Security header", seconds: 0 },
-    { name: `https ${hostname}: upstream answers`, required: true, result: !a.error && !upstreamDown ? "pass" : "fail", detail: a.error ? "no TLS answer" : `HTTP ${a.status}${upstreamDown ? " (Caddy cannot reach the service)" : ""}`, seconds: 0 },
-    { name: `https ${hostname}: HTTP/2`, required: true, result: h2.alpn === "h2" && !h2.error && h2.status !== undefined ? "pass" : "fail", detail: h2.error ?? `ALPN ${h2.alpn ?? "none"}, HTTP ${h2.status}`, seconds: 0 },
-    { name: `https ${hostname}: HTTP/3 advertised`, required: true, result: new RegExp(`\\bh3=":${ports.https}"`).test(altSvc) ? "pass" : "fail", detail: altSvc || "no Alt-Svc header", seconds: 0 },
-    { name: `http ${hostname}: redirects to https`, required: true, result: [301, 302, 307, 308].includes(r.status ?? 0) && loc.startsWith(`https://${hostname}`) ? "pass" : "fail", detail: r.error ?? `HTTP ${r.status} → ${loc || "no Location"}`, seconds: 0 },
+    {
+      name: `https ${hostname}: valid certificate${trust.label ? ` (${trust.label})` : ""}`,
+      required: true,
+      result: a.error ? "fail" : "pass",
+      detail: a.error ?? `HTTP ${a.status}`,
+      seconds: s,
+    },
+    {
+      name: `https ${hostname}: HSTS`,
+      required: true,
+      result: /max-age=\d{7,}/.test(hsts) ? "pass" : "fail",
+      detail: hsts || "no Strict-Transport-Security header",
+      seconds: 0,
+    },
+    {
+      name: `https ${hostname}: upstream answers`,
+      required: true,
+      result: !a.error && !upstreamDown ? "pass" : "fail",
+      detail: a.error ? "no TLS answer" : `HTTP ${a.status}${upstreamDown ? " (Caddy cannot reach the service)" : ""}`,
+      seconds: 0,
+    },
+    {
+      name: `https ${hostname}: HTTP/2`,
+      required: true,
+      result: h2.alpn === "h2" && !h2.error && h2.status !== undefined ? "pass" : "fail",
+      detail: h2.error ?? `ALPN ${h2.alpn ?? "none"}, HTTP ${h2.status}`,
+      seconds: 0,
+    },
+    {
+      name: `https ${hostname}: HTTP/3 advertised`,
+      required: true,
+      result: new RegExp(`\\bh3=":${ports.https}"`).test(altSvc) ? "pass" : "fail",
+      detail: altSvc || "no Alt-Svc header",
+      seconds: 0,
+    },
+    {
+      name: `http ${hostname}: redirects to https`,
+      required: true,
+      result: [301, 302, 307, 308].includes(r.status ?? 0) && loc.startsWith(`https://${hostname}`) ? "pass" : "fail",
+      detail: r.error ?? `HTTP ${r.status} → ${loc || "no Location"}`,
+      seconds: 0,
+    },
   ];
 }

@@ -118,13 +118,26 @@ export async function scanTcp(host: string, opts: ScanOptions = {}): Promise<Sca
   const timeoutMs = opts.timeoutMs ?? sweepTimeoutMs(rttMs);
   const passes = opts.passes ?? 1;
   const ports = opts.ports ?? Array.from({ length: 65535 }, (_, i) => i + 1);
-  const state: SweepState = { concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY, open: new Set(), canary: { probes: 0, missed: 0, slowdowns: 0 }, reliable: true };
+  const state: SweepState = {
+    concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY,
+    open: new Set(),
+    canary: { probes: 0, missed: 0, slowdowns: 0 },
+    reliable: true,
+  };
   for (let pass = 0; pass < passes; pass++) {
     await sweep(host, pass % 2 === 0 ? ports : [...ports].reverse(), before, timeoutMs, state, opts.localAddress);
   }
   const after = await slow([...new Set([...state.open, ...confirm])], false);
   const open = [...new Set([...before, ...state.open, ...after])].sort((a, b) => a - b);
-  return { open, passes, timeoutMs, concurrency: state.concurrency, canary: state.canary, reliable: state.reliable, ...(rttMs === undefined ? {} : { rttMs: Math.round(rttMs * 10) / 10 }) };
+  return {
+    open,
+    passes,
+    timeoutMs,
+    concurrency: state.concurrency,
+    canary: state.canary,
+    reliable: state.reliable,
+    ...(rttMs === undefined ? {} : { rttMs: Math.round(rttMs * 10) / 10 }),
+  };
 }
 
 interface SweepState {
@@ -144,7 +157,14 @@ interface Chunk {
 }
 
 /** One sweep over `ports` in chunks, each with a probe of a known-open canary port every CANARY_EVERY ports. */
-function sweep(host: string, ports: number[], canaries: number[], timeoutMs: number, state: SweepState, localAddress?: string): Promise<void> {
+function sweep(
+  host: string,
+  ports: number[],
+  canaries: number[],
+  timeoutMs: number,
+  state: SweepState,
+  localAddress?: string,
+): Promise<void> {
   const jobs: { port: number; canary: boolean; chunk: Chunk }[] = [];
   const add = (chunkPorts: number[]) => {
     const chunk: Chunk = { ports: chunkPorts, left: 0, missedCanaries: 0, concurrency: 0 };
@@ -153,7 +173,8 @@ function sweep(host: string, ports: number[], canaries: number[], timeoutMs: num
       chunk.left++;
     };
     chunkPorts.forEach((port, i) => {
-      if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1) push(canaries[Math.floor(i / CANARY_EVERY) % canaries.length]!, true);
+      if (canaries.length && i % CANARY_EVERY === CANARY_EVERY - 1)
+        push(canaries[Math.floor(i / CANARY_EVERY) % canaries.length]!, true);
       push(port, false);
     });
   };

@@ -49,9 +49,17 @@ export function secretForms(value: string): string[] {
   return [...new Set([value, b64])];
 }
 
-const publicPorts = (node: NodePlan, protocol: "tcp" | "udp") => [...new Set(node.exposure.filter((e) => e.class === "A" && e.protocol === protocol).map((e) => e.port))].sort((a, b) => a - b);
+const publicPorts = (node: NodePlan, protocol: "tcp" | "udp") =>
+  [...new Set(node.exposure.filter((e) => e.class === "A" && e.protocol === protocol).map((e) => e.port))].sort(
+    (a, b) => a - b,
+  );
 
-export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secrets: Record<string, string> = {}): AcceptSpec {
+export function buildSpec(
+  plan: Plan,
+  node: NodePlan,
+  addr: AddressFacts,
+  secrets: Record<string, string> = {},
+): AcceptSpec {
   const names = node.services.map((s) => s.name);
   return {
     stack: plan.stack,
@@ -79,12 +87,20 @@ export function buildSpec(plan: Plan, node: NodePlan, addr: AddressFacts, secret
       return { name, fingerprints: forms.map((f) => sha256(f)), lengths: forms.map((f) => Buffer.byteLength(f)) };
     }),
     monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
-    walReceiver: names.includes("postgresql") && walReceiverNode(plan) ? { name: WAL_RECEIVER.slot, synchronous: plan.backup.walReceiver.synchronous } : undefined,
+    walReceiver:
+      names.includes("postgresql") && walReceiverNode(plan)
+        ? { name: WAL_RECEIVER.slot, synchronous: plan.backup.walReceiver.synchronous }
+        : undefined,
   };
 }
 
 function monitoringSpec(plan: Plan, node: NodePlan): AcceptSpec["monitoring"] {
   const port = (iface: string) => node.services.flatMap((s) => s.interfaces).find((i) => i.name === iface)!.port;
   const cfg = parse(prometheusConfig(plan, node)) as { scrape_configs: { job_name: string }[] };
-  return { prometheusUrl: `http://${node.privateIp}:${port("prometheus")}`, alertmanagerUrl: `http://127.0.0.1:${port("alertmanager")}`, jobs: cfg.scrape_configs.map((j) => j.job_name), alertRules: ALL_ALERTS.length };
+  return {
+    prometheusUrl: `http://${node.privateIp}:${port("prometheus")}`,
+    alertmanagerUrl: `http://127.0.0.1:${port("alertmanager")}`,
+    jobs: cfg.scrape_configs.map((j) => j.job_name),
+    alertRules: ALL_ALERTS.length,
+  };
 }

@@ -16,19 +16,30 @@ const knownHosts = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "accept-ssh-"
 
 export function sshArgs(t: SshTarget, connectTimeout = 10): string[] {
   return [
-    "-p", String(t.port),
+    "-p",
+    String(t.port),
     ...(t.key ? ["-i", t.key, "-o", "IdentitiesOnly=yes"] : []),
-    "-o", "BatchMode=yes",
-    "-o", `ConnectTimeout=${connectTimeout}`,
-    "-o", "StrictHostKeyChecking=accept-new",
-    "-o", `UserKnownHostsFile=${knownHosts}`,
-    "-o", "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `ConnectTimeout=${connectTimeout}`,
+    "-o",
+    "StrictHostKeyChecking=accept-new",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "LogLevel=ERROR",
     `${t.user}@${t.host}`,
   ];
 }
 
 /** Runs a remote command (argv joined by the remote shell), feeding `input` on stdin. */
-export async function ssh(t: SshTarget, command: string, input?: string, timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function ssh(
+  t: SshTarget,
+  command: string,
+  input?: string,
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return run("ssh", [...sshArgs(t), command], { input, timeoutMs });
 }
 

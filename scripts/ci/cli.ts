@@ -5,7 +5,17 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { catalog } from "../../infra/catalog";
 import { parseCostDocument, type CostDocument } from "../cost/document";
-import { assembleComment, classifyDrift, DRIFT_MARKER, driftIssueBody, PREVIEW_MARKER, previewSection, type DriftResult, type SectionInput, type StepOutcome } from "./comment";
+import {
+  assembleComment,
+  classifyDrift,
+  DRIFT_MARKER,
+  driftIssueBody,
+  PREVIEW_MARKER,
+  previewSection,
+  type DriftResult,
+  type SectionInput,
+  type StepOutcome,
+} from "./comment";
 import { closeIssue, GitHubError, optionsFromEnv, upsertComment, upsertIssue } from "./github";
 
 const USAGE = `Usage: tsx scripts/ci/cli.ts COMMAND [options]
@@ -40,7 +50,9 @@ function find(dir: string, name: string): string | undefined {
 function sectionInput(stack: string, dir: string, runUrl?: string): SectionInput {
   const f = (n: string) => read(path.join(dir, n));
   const headText = f("head.json");
-  const head: CostDocument | undefined = headText ? parseCostDocument(headText, path.join(dir, "head.json")) : undefined;
+  const head: CostDocument | undefined = headText
+    ? parseCostDocument(headText, path.join(dir, "head.json"))
+    : undefined;
   const baseText = f("base.json");
   const base: SectionInput["base"] = baseText
     ? parseCostDocument(baseText, path.join(dir, "base.json"))
@@ -48,13 +60,21 @@ function sectionInput(stack: string, dir: string, runUrl?: string): SectionInput
       ? { newStack: true }
       : { missing: (f("base.missing") ?? "the base branch was not priced").trim() };
   const outcome = (f("preview.outcome") ?? "").trim() as StepOutcome;
-  return { stack, catalog, head, validationReport: f("validation.txt"), base, preview: outcome ? { outcome, output: f("preview.txt") ?? "" } : undefined, runUrl };
+  return {
+    stack,
+    catalog,
+    head,
+    validationReport: f("validation.txt"),
+    base,
+    preview: outcome ? { outcome, output: f("preview.txt") ?? "" } : undefined,
+    runUrl,
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === "-h" || command === "--help") return console.log(USAGE), 0;
-  if (!command) return console.error(USAGE), 2;
+  if (command === "-h" || command === "--help") return (console.log(USAGE), 0);
+  if (!command) return (console.error(USAGE), 2);
   let v;
   try {
     v = parseArgs({
@@ -80,7 +100,11 @@ async function main(argv: string[]): Promise<number> {
     if (!v[k]) throw new UsageError(`${command} needs --${k}`);
     return v[k] as string;
   };
-  const stacks = () => need("stacks").split(",").map((s) => s.trim()).filter(Boolean);
+  const stacks = () =>
+    need("stacks")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   const runUrl = v["run-url"] || undefined;
 
   switch (command) {
@@ -92,11 +116,15 @@ async function main(argv: string[]): Promise<number> {
       const dir = need("sections");
       const pr = Number(need("pr"));
       if (!Number.isInteger(pr) || pr < 1) throw new UsageError(`--pr ${v.pr} is not a pull request number`);
-      const sections = Object.fromEntries(stacks().map((s) => [s, read(find(dir, `section-${s}.md`) ?? "/nonexistent")]));
+      const sections = Object.fromEntries(
+        stacks().map((s) => [s, read(find(dir, `section-${s}.md`) ?? "/nonexistent")]),
+      );
       const body = assembleComment(stacks(), sections, { sha: v.sha, runUrl });
-      if (v["dry-run"]) return console.log(body), 0;
+      if (v["dry-run"]) return (console.log(body), 0);
       const r = await upsertComment(optionsFromEnv(), pr, PREVIEW_MARKER, body);
-      console.log(`preview comment ${r.action}: ${r.url ?? r.id}${r.removed.length ? ` (removed duplicates ${r.removed.join(", ")})` : ""}`);
+      console.log(
+        `preview comment ${r.action}: ${r.url ?? r.id}${r.removed.length ? ` (removed duplicates ${r.removed.join(", ")})` : ""}`,
+      );
       return 0;
     }
     case "drift-report": {
@@ -105,18 +133,31 @@ async function main(argv: string[]): Promise<number> {
         const exit = read(find(dir, `${stack}.exit`) ?? "/nonexistent");
         const output = read(find(dir, `${stack}.txt`) ?? "/nonexistent") ?? "";
         const code = exit === undefined ? NaN : Number(exit.trim());
-        return { stack, status: Number.isInteger(code) ? classifyDrift(code, output) : "error", output: exit === undefined ? `the check of ${stack} left no result (the job failed before pulumi preview ran)` : output };
+        return {
+          stack,
+          status: Number.isInteger(code) ? classifyDrift(code, output) : "error",
+          output:
+            exit === undefined
+              ? `the check of ${stack} left no result (the job failed before pulumi preview ran)`
+              : output,
+        };
       });
       const bad = results.filter((r) => r.status !== "clean");
       const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
       for (const r of results) console.log(`${r.stack}: ${r.status}`);
       if (v["dry-run"]) {
-        console.log(bad.length ? driftIssueBody(results, { date, runUrl }) : "(no drift: an open drift issue would be closed)");
+        console.log(
+          bad.length ? driftIssueBody(results, { date, runUrl }) : "(no drift: an open drift issue would be closed)",
+        );
         return bad.length ? 1 : 0;
       }
       const gh = optionsFromEnv();
       if (bad.length === 0) {
-        const r = await closeIssue(gh, DRIFT_MARKER, `No drift in ${results.map((x) => x.stack).join(", ")} as of ${date}${runUrl ? ` ([run](${runUrl}))` : ""}: closing.`);
+        const r = await closeIssue(
+          gh,
+          DRIFT_MARKER,
+          `No drift in ${results.map((x) => x.stack).join(", ")} as of ${date}${runUrl ? ` ([run](${runUrl}))` : ""}: closing.`,
+        );
         console.log(r.action === "closed" ? `closed drift issue #${r.number}` : "no drift, no open drift issue");
         return 0;
       }

@@ -77,10 +77,20 @@ export function previewSection(s: SectionInput): string {
     out.push("**Resource changes:** pulumi preview did not run.", "");
   } else {
     const summary = resourceSummary(s.preview.output);
-    out.push(failed ? `**Resource changes:** pulumi preview failed${log}.` : "**Resource changes** (pulumi preview):", "");
+    out.push(
+      failed ? `**Resource changes:** pulumi preview failed${log}.` : "**Resource changes** (pulumi preview):",
+      "",
+    );
     if (summary) out.push(fenced(summary, "text"), "");
     if (s.preview.output.trim()) {
-      out.push("<details><summary>Full preview output</summary>", "", fenced(tail(s.preview.output.replace(ANSI, ""), PREVIEW_OUTPUT_LIMIT), "text"), "", "</details>", "");
+      out.push(
+        "<details><summary>Full preview output</summary>",
+        "",
+        fenced(tail(s.preview.output.replace(ANSI, ""), PREVIEW_OUTPUT_LIMIT), "text"),
+        "",
+        "</details>",
+        "",
+      );
     }
   }
   const base = s.base;
@@ -88,23 +98,51 @@ export function previewSection(s: SectionInput): string {
     const d = diffCost(base, s.head, { mode: "change", catalog: s.catalog, labels: { base: "base", head: "this PR" } });
     out.push(diffMarkdown(d), exposureMarkdown(d), topologyMarkdown(d.topology, d.topologyChanged));
   } else if (base && "newStack" in base) {
-    const d = diffCost(emptyDocument(s.stack, s.head.environment, s.head.cost.catalogDate), s.head, { mode: "change", catalog: s.catalog, labels: { base: "base", head: "this PR" } });
-    out.push(`Stack \`${s.stack}\` is new in this PR: every resource is an addition.`, "", diffMarkdown(d), exposureMarkdown(d), topologyMarkdown(d.topology, true));
+    const d = diffCost(emptyDocument(s.stack, s.head.environment, s.head.cost.catalogDate), s.head, {
+      mode: "change",
+      catalog: s.catalog,
+      labels: { base: "base", head: "this PR" },
+    });
+    out.push(
+      `Stack \`${s.stack}\` is new in this PR: every resource is an addition.`,
+      "",
+      diffMarkdown(d),
+      exposureMarkdown(d),
+      topologyMarkdown(d.topology, true),
+    );
   } else {
-    out.push(`No cost diff: ${base && "missing" in base ? base.missing : "no base document"}. The cost of this PR's \`${s.stack}\`:`, "", documentMarkdown(s.head, s.catalog), topologyMarkdown(s.head.topology, false));
+    out.push(
+      `No cost diff: ${base && "missing" in base ? base.missing : "no base document"}. The cost of this PR's \`${s.stack}\`:`,
+      "",
+      documentMarkdown(s.head, s.catalog),
+      topologyMarkdown(s.head.topology, false),
+    );
   }
   return out.join("\n");
 }
 
 /** The whole comment: marker, heading, one section per stack (a missing section is said so). */
-export function assembleComment(stacks: string[], sections: Record<string, string | undefined>, meta: { sha?: string; runUrl?: string }): string {
+export function assembleComment(
+  stacks: string[],
+  sections: Record<string, string | undefined>,
+  meta: { sha?: string; runUrl?: string },
+): string {
   const parts = [PREVIEW_MARKER, `## Infrastructure preview${meta.sha ? ` of ${meta.sha.slice(0, 7)}` : ""}`, ""];
   for (const stack of stacks) {
-    parts.push(sections[stack]?.trim() ? sections[stack]!.trimEnd() : `### ❌ \`${stack}\`\n\nThe preview job of this stack produced no result${meta.runUrl ? ` (see the [run](${meta.runUrl}))` : ""}.`, "");
+    parts.push(
+      sections[stack]?.trim()
+        ? sections[stack]!.trimEnd()
+        : `### ❌ \`${stack}\`\n\nThe preview job of this stack produced no result${meta.runUrl ? ` (see the [run](${meta.runUrl}))` : ""}.`,
+      "",
+    );
   }
-  parts.push(`<sub>Updated in place by the preview workflow${meta.runUrl ? ` ([run](${meta.runUrl}))` : ""}. Prices: EUR per month, VAT excluded, from infra/catalog/hetzner-prices.json.</sub>`);
+  parts.push(
+    `<sub>Updated in place by the preview workflow${meta.runUrl ? ` ([run](${meta.runUrl}))` : ""}. Prices: EUR per month, VAT excluded, from infra/catalog/hetzner-prices.json.</sub>`,
+  );
   const body = parts.join("\n");
-  return body.length <= BODY_LIMIT ? body : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (comment cut at GitHub's size limit; the job logs have everything)`;
+  return body.length <= BODY_LIMIT
+    ? body
+    : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (comment cut at GitHub's size limit; the job logs have everything)`;
 }
 
 export type DriftStatus = "clean" | "drift" | "error";
@@ -136,8 +174,20 @@ export function driftIssueBody(results: DriftResult[], meta: { date: string; run
   ];
   for (const r of results.filter((x) => x.status !== "clean")) {
     const summary = resourceSummary(r.output);
-    parts.push(`### \`${r.stack}\`: ${word[r.status]}`, "", ...(summary ? [fenced(summary, "text"), ""] : []), "<details><summary>preview output</summary>", "", fenced(tail(r.output.replace(ANSI, ""), 25_000), "text"), "", "</details>", "");
+    parts.push(
+      `### \`${r.stack}\`: ${word[r.status]}`,
+      "",
+      ...(summary ? [fenced(summary, "text"), ""] : []),
+      "<details><summary>preview output</summary>",
+      "",
+      fenced(tail(r.output.replace(ANSI, ""), 25_000), "text"),
+      "",
+      "</details>",
+      "",
+    );
   }
   const body = parts.join("\n");
-  return body.length <= BODY_LIMIT ? body : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (cut at GitHub's size limit; the job logs have everything)`;
+  return body.length <= BODY_LIMIT
+    ? body
+    : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (cut at GitHub's size limit; the job logs have everything)`;
 }

@@ -47,7 +47,9 @@ async function call<T>(o: GitHubOptions, method: string, path: string, body?: un
       signal: AbortSignal.timeout(30_000),
     });
   } catch (e) {
-    throw new GitHubError(`cannot reach ${url} (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message})`);
+    throw new GitHubError(
+      `cannot reach ${url} (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message})`,
+    );
   }
   const text = await res.text();
   if (!res.ok) {
@@ -85,9 +87,12 @@ export interface Upserted {
 
 /** The one comment carrying `marker` on issue or PR `number`: updated in place, created if absent. */
 export async function upsertComment(o: GitHubOptions, number: number, marker: string, body: string): Promise<Upserted> {
-  if (!body.includes(marker)) throw new GitHubError("the comment body must contain its marker, or the next run could not find it");
+  if (!body.includes(marker))
+    throw new GitHubError("the comment body must contain its marker, or the next run could not find it");
   const hint = PERMISSION_HINT.comments!;
-  const mine = (await all<Comment>(o, `/repos/${o.repository}/issues/${number}/comments`, hint)).filter((c) => c.body?.includes(marker));
+  const mine = (await all<Comment>(o, `/repos/${o.repository}/issues/${number}/comments`, hint)).filter((c) =>
+    c.body?.includes(marker),
+  );
   if (mine.length === 0) {
     const c = await call<Comment>(o, "POST", `/repos/${o.repository}/issues/${number}/comments`, { body }, hint);
     return { action: "created", id: c.id, url: c.html_url, removed: [] };
@@ -105,8 +110,15 @@ export async function findIssue(o: GitHubOptions, marker: string): Promise<Issue
 }
 
 /** Opens the marker's issue, or updates the open one in place (title and body). */
-export async function upsertIssue(o: GitHubOptions, marker: string, title: string, body: string, labels: string[]): Promise<{ action: "created" | "updated"; number: number }> {
-  if (!body.includes(marker)) throw new GitHubError("the issue body must contain its marker, or the next run could not find it");
+export async function upsertIssue(
+  o: GitHubOptions,
+  marker: string,
+  title: string,
+  body: string,
+  labels: string[],
+): Promise<{ action: "created" | "updated"; number: number }> {
+  if (!body.includes(marker))
+    throw new GitHubError("the issue body must contain its marker, or the next run could not find it");
   const hint = PERMISSION_HINT.issues!;
   const existing = await findIssue(o, marker);
   if (existing) {
@@ -118,18 +130,35 @@ export async function upsertIssue(o: GitHubOptions, marker: string, title: strin
 }
 
 /** Closes the marker's open issue with a comment saying why; nothing to do when none is open. */
-export async function closeIssue(o: GitHubOptions, marker: string, comment: string): Promise<{ action: "closed" | "none"; number?: number }> {
+export async function closeIssue(
+  o: GitHubOptions,
+  marker: string,
+  comment: string,
+): Promise<{ action: "closed" | "none"; number?: number }> {
   const hint = PERMISSION_HINT.issues!;
   const existing = await findIssue(o, marker);
   if (!existing) return { action: "none" };
   await call(o, "POST", `/repos/${o.repository}/issues/${existing.number}/comments`, { body: comment }, hint);
-  await call(o, "PATCH", `/repos/${o.repository}/issues/${existing.number}`, { state: "closed", state_reason: "completed" }, hint);
+  await call(
+    o,
+    "PATCH",
+    `/repos/${o.repository}/issues/${existing.number}`,
+    { state: "closed", state_reason: "completed" },
+    hint,
+  );
   return { action: "closed", number: existing.number };
 }
 
 /** Options from the Actions environment, or a clear error naming what is missing. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): GitHubOptions {
   const missing = ["GITHUB_TOKEN", "GITHUB_REPOSITORY"].filter((k) => !env[k]);
-  if (missing.length > 0) throw new GitHubError(`${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set: run this in GitHub Actions with env GITHUB_TOKEN: \${{ github.token }}, or use --dry-run`);
-  return { apiUrl: env.GITHUB_API_URL || "https://api.github.com", repository: env.GITHUB_REPOSITORY!, token: env.GITHUB_TOKEN! };
+  if (missing.length > 0)
+    throw new GitHubError(
+      `${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set: run this in GitHub Actions with env GITHUB_TOKEN: \${{ github.token }}, or use --dry-run`,
+    );
+  return {
+    apiUrl: env.GITHUB_API_URL || "https://api.github.com",
+    repository: env.GITHUB_REPOSITORY!,
+    token: env.GITHUB_TOKEN!,
+  };
 }

@@ -41,21 +41,25 @@ Examples:
   npm run cost -- --stack tst --diff base.json --markdown`;
 
 async function main(): Promise<number> {
-  const v = parseFlags({
-        stack: { type: "string" },
-        "stack-file": { type: "string" },
-        vs: { type: "string" },
-        diff: { type: "string" },
-        source: { type: "string", default: "auto" },
-        markdown: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-      }, USAGE);
+  const v = parseFlags(
+    {
+      stack: { type: "string" },
+      "stack-file": { type: "string" },
+      vs: { type: "string" },
+      diff: { type: "string" },
+      source: { type: "string", default: "auto" },
+      markdown: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof v === "number") return v;
   const usage = (msg: string) => (console.error(`${msg}\n\n${USAGE}`), 2);
   if (!v.stack === !v["stack-file"]) return usage("give exactly one of --stack and --stack-file");
   if (v.vs && v.diff) return usage("give at most one of --vs and --diff");
   if (v.json && v.markdown) return usage("give at most one of --json and --markdown");
-  if (!["auto", "stack", "plan"].includes(v.source!)) return usage(`--source ${v.source} is not one of auto, stack, plan`);
+  if (!["auto", "stack", "plan"].includes(v.source!))
+    return usage(`--source ${v.source} is not one of auto, stack, plan`);
   if (v["stack-file"] && v.source === "stack") return usage("--stack-file is planned offline: drop --source stack");
 
   const stackFile = v["stack-file"] && path.resolve(v["stack-file"]);
@@ -64,7 +68,10 @@ async function main(): Promise<number> {
   try {
     // Read the base first: a bad --diff file fails before the slower plan runs.
     const base = v.diff ? parseCostDocument(readInput(v.diff), v.diff) : undefined;
-    if (base && base.stack !== stack) throw new CostInputError(`${v.diff} is a document of stack ${base.stack}, not ${stack}: use --vs ${base.stack} to compare two stacks`);
+    if (base && base.stack !== stack)
+      throw new CostInputError(
+        `${v.diff} is a document of stack ${base.stack}, not ${stack}: use --vs ${base.stack} to compare two stacks`,
+      );
     const head = await loadCostDocument({ stack, stackFile, source });
     if (!base && !v.vs) {
       console.log(v.json ? JSON.stringify(head, null, 2) : v.markdown ? documentMarkdown(head) : documentText(head));
@@ -77,7 +84,15 @@ async function main(): Promise<number> {
       const other = await loadCostDocument({ stack: v.vs!, source });
       diff = diffCost(other, head, { mode: "compare", catalog });
     }
-    console.log(v.json ? JSON.stringify(diff, null, 2) : v.markdown ? [diffMarkdown(diff), exposureMarkdown(diff), topologyMarkdown(diff.topology, diff.topologyChanged)].join("\n") : diffText(diff));
+    console.log(
+      v.json
+        ? JSON.stringify(diff, null, 2)
+        : v.markdown
+          ? [diffMarkdown(diff), exposureMarkdown(diff), topologyMarkdown(diff.topology, diff.topologyChanged)].join(
+              "\n",
+            )
+          : diffText(diff),
+    );
     return 0;
   } catch (e) {
     if (e instanceof PlanConfigError || e instanceof CostInputError) {
@@ -92,7 +107,9 @@ function readInput(file: string): string {
   try {
     return fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new CostInputError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the path of a document written by npm run cost -- --json`);
+    throw new CostInputError(
+      `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the path of a document written by npm run cost -- --json`,
+    );
   }
 }
 

@@ -99,19 +99,34 @@ function keyOf(doc: CostDocument, id: string, mode: DiffMode): string {
  * `in-place` pushes it over the admin path; a server-type change alone is a rescale. Replacements
  * and rescales are new orders at the catalog's current price.
  */
-export function serverChange(base: ServerFacts | undefined, head: ServerFacts | undefined, cat: Catalog, backupsBase: boolean, backupsHead: boolean): ServerChange {
+export function serverChange(
+  base: ServerFacts | undefined,
+  head: ServerFacts | undefined,
+  cat: Catalog,
+  backupsBase: boolean,
+  backupsHead: boolean,
+): ServerChange {
   const name = head?.name ?? base!.name;
   const node = head?.node ?? base!.node;
   const warnings: string[] = [];
   if (!base) {
     const price = newOrderPrice(cat, head!.serverType, head!.location);
-    return { name, node, action: "create", reasons: [`new server ${head!.serverType} in ${head!.location}`], head, newOrderEur: price, warnings };
+    return {
+      name,
+      node,
+      action: "create",
+      reasons: [`new server ${head!.serverType} in ${head!.location}`],
+      head,
+      newOrderEur: price,
+      warnings,
+    };
   }
   if (!head) return { name, node, action: "delete", reasons: ["server removed"], base, warnings };
 
   const replaceReasons: string[] = [];
   if (base.location !== head.location) replaceReasons.push(`location ${base.location} → ${head.location}`);
-  if (base.image !== undefined && head.image !== undefined && base.image !== head.image) replaceReasons.push(`image ${base.image} → ${head.image}`);
+  if (base.image !== undefined && head.image !== undefined && base.image !== head.image)
+    replaceReasons.push(`image ${base.image} → ${head.image}`);
   const userDataKnown = base.userDataFingerprint !== undefined && head.userDataFingerprint !== undefined;
   const userDataChanged = userDataKnown && base.userDataFingerprint !== head.userDataFingerprint;
   const policy = head.userDataChange ?? "replace";
@@ -121,26 +136,37 @@ export function serverChange(base: ServerFacts | undefined, head: ServerFacts | 
     userDataOnly = replaceReasons.length === 0;
     replaceReasons.push("user-data changed (userDataChange: replace)");
   }
-  if (!userDataKnown) warnings.push(`user-data changes of ${name} cannot be detected (the ${base.userDataFingerprint === undefined ? "base" : "head"} has no user-data fingerprint; a stack deployed before this version): the resource changes of pulumi preview are authoritative`);
+  if (!userDataKnown)
+    warnings.push(
+      `user-data changes of ${name} cannot be detected (the ${base.userDataFingerprint === undefined ? "base" : "head"} has no user-data fingerprint; a stack deployed before this version): the resource changes of pulumi preview are authoritative`,
+    );
   if (base.userDataChange === "in-place" && head.userDataChange === "replace") {
-    warnings.push(`${name} switches userDataChange from in-place to replace: Pulumi compares against the user-data recorded when the server was created, so any change since then replaces it; check the resource changes`);
+    warnings.push(
+      `${name} switches userDataChange from in-place to replace: Pulumi compares against the user-data recorded when the server was created, so any change since then replaces it; check the resource changes`,
+    );
   }
   const typeChanged = base.serverType !== head.serverType;
-  const action: ServerAction = replaceReasons.length > 0 ? "replace" : typeChanged ? "rescale" : userDataChanged ? "update-in-place" : "none";
+  const action: ServerAction =
+    replaceReasons.length > 0 ? "replace" : typeChanged ? "rescale" : userDataChanged ? "update-in-place" : "none";
   const reasons = [...replaceReasons];
   if (typeChanged) reasons.unshift(`server type ${base.serverType} → ${head.serverType}`);
-  if (action === "update-in-place") reasons.push("user-data changed: pushed over the admin path, no replacement (userDataChange: in-place)");
+  if (action === "update-in-place")
+    reasons.push("user-data changed: pushed over the admin path, no replacement (userDataChange: in-place)");
 
   const change: ServerChange = { name, node, action, reasons, base, head, warnings };
   if (action === "replace" || action === "rescale") {
     change.newOrderEur = newOrderPrice(cat, head.serverType, head.location);
     const existing = existingRate(cat, base.serverType, base.location);
     const catalogBase = newOrderPrice(cat, base.serverType, base.location);
-    if (change.newOrderEur === undefined) warnings.push(`${head.serverType} has no price in ${head.location} in the catalog`);
+    if (change.newOrderEur === undefined)
+      warnings.push(`${head.serverType} has no price in ${head.location} in the catalog`);
     if (existing !== undefined && existing !== catalogBase && change.newOrderEur !== undefined) {
       change.existingRateEur = existing;
-      const withBackups = (price: number, on: boolean) => cents(price) + (on ? cents(backupsEur(price, cat.backupPercent)) : 0);
-      change.extraIfExistingEur = eur(withBackups(change.newOrderEur, backupsHead) - withBackups(existing, backupsBase));
+      const withBackups = (price: number, on: boolean) =>
+        cents(price) + (on ? cents(backupsEur(price, cat.backupPercent)) : 0);
+      change.extraIfExistingEur = eur(
+        withBackups(change.newOrderEur, backupsHead) - withBackups(existing, backupsBase),
+      );
     }
     if (userDataOnly) {
       change.avoidable = typeChanged
@@ -150,15 +176,22 @@ export function serverChange(base: ServerFacts | undefined, head: ServerFacts | 
     const from = cat.serverTypes[base.serverType];
     const to = cat.serverTypes[head.serverType];
     if (action === "rescale" && from && to) {
-      if (to.diskGb < from.diskGb) warnings.push(`Hetzner cannot shrink a server's disk: rescaling ${name} from ${base.serverType} (${from.diskGb} GB) to ${head.serverType} (${to.diskGb} GB) is refused at pulumi up (the preview does not show it); replace the server instead`);
-      if (to.architecture !== from.architecture) warnings.push(`${name}: Hetzner cannot rescale between ${from.architecture} and ${to.architecture}; this needs a new server (and an image for ${to.architecture})`);
+      if (to.diskGb < from.diskGb)
+        warnings.push(
+          `Hetzner cannot shrink a server's disk: rescaling ${name} from ${base.serverType} (${from.diskGb} GB) to ${head.serverType} (${to.diskGb} GB) is refused at pulumi up (the preview does not show it); replace the server instead`,
+        );
+      if (to.architecture !== from.architecture)
+        warnings.push(
+          `${name}: Hetzner cannot rescale between ${from.architecture} and ${to.architecture}; this needs a new server (and an image for ${to.architecture})`,
+        );
     }
   }
   return change;
 }
 
 function exposureDiff(base: CostDocument, head: CostDocument, mode: DiffMode): ExposureChange[] {
-  const key = (d: CostDocument, e: ExposureFacts) => `${keyOf(d, e.node, mode)}|${e.service}|${e.interface}|${e.protocol}/${e.port}`;
+  const key = (d: CostDocument, e: ExposureFacts) =>
+    `${keyOf(d, e.node, mode)}|${e.service}|${e.interface}|${e.protocol}/${e.port}`;
   const b = new Map(base.exposure.map((e) => [key(base, e), e]));
   const h = new Map(head.exposure.map((e) => [key(head, e), e]));
   const out: ExposureChange[] = [];
@@ -180,7 +213,13 @@ function exposureDiff(base: CostDocument, head: CostDocument, mode: DiffMode): E
   }
   for (const [k, e] of b) if (!h.has(k)) out.push(row("closed", e));
   const order = { A: 0, B: 1, C: 2, D: 3 } as Record<string, number>;
-  return out.sort((x, y) => (order[x.class] ?? 9) - (order[y.class] ?? 9) || x.node.localeCompare(y.node) || x.port - y.port || x.protocol.localeCompare(y.protocol));
+  return out.sort(
+    (x, y) =>
+      (order[x.class] ?? 9) - (order[y.class] ?? 9) ||
+      x.node.localeCompare(y.node) ||
+      x.port - y.port ||
+      x.protocol.localeCompare(y.protocol),
+  );
 }
 
 export interface DiffOptions {
@@ -200,8 +239,17 @@ export function diffCost(base: CostDocument, head: CostDocument, opts: DiffOptio
     const bServers = new Map(base.servers.map((s) => [s.name, s]));
     const hServers = new Map(head.servers.map((s) => [s.name, s]));
     for (const name of [...hServers.keys(), ...[...bServers.keys()].filter((n) => !hServers.has(n))]) {
-      const hasBackups = (d: CostDocument, s?: ServerFacts) => s !== undefined && (s.backups ?? d.cost.lines.some((l) => l.resource === `backups:${s.name}`));
-      servers.push(serverChange(bServers.get(name), hServers.get(name), cat, hasBackups(base, bServers.get(name)), hasBackups(head, hServers.get(name))));
+      const hasBackups = (d: CostDocument, s?: ServerFacts) =>
+        s !== undefined && (s.backups ?? d.cost.lines.some((l) => l.resource === `backups:${s.name}`));
+      servers.push(
+        serverChange(
+          bServers.get(name),
+          hServers.get(name),
+          cat,
+          hasBackups(base, bServers.get(name)),
+          hasBackups(head, hServers.get(name)),
+        ),
+      );
     }
   }
   const byServer = new Map(servers.map((s) => [s.name, s]));
@@ -213,30 +261,64 @@ export function diffCost(base: CostDocument, head: CostDocument, opts: DiffOptio
     const h = hLines.get(k);
     const shown = (h ?? b)!;
     const delta = cents(h?.monthlyEur ?? 0) - cents(b?.monthlyEur ?? 0);
-    const status: RowStatus = !b ? "added" : !h ? "removed" : delta !== 0 || b.description !== h.description ? "changed" : "unchanged";
+    const status: RowStatus = !b
+      ? "added"
+      : !h
+        ? "removed"
+        : delta !== 0 || b.description !== h.description
+          ? "changed"
+          : "unchanged";
     const notes: string[] = [];
     const serverName = /^(?:server|backups):(.+)$/.exec(shown.resource)?.[1];
     const sc = serverName ? byServer.get(serverName) : undefined;
     if (sc && shown.kind === "server" && sc.action !== "none") notes.push(serverNote(sc));
     else if (b && h && b.description !== h.description) notes.push(`${b.description} → ${h.description}`);
     else if (b && h && delta !== 0) notes.push(`catalog price ${b.unitPriceEur} → ${h.unitPriceEur} per ${h.unit}`);
-    if (sc && shown.kind === "backups" && (sc.action === "replace" || sc.action === "rescale")) notes.push(`${opts.catalog.backupPercent} % of the server's new-order price`);
-    rows.push({ resource: shown.resource, kind: shown.kind, status, baseEur: b?.monthlyEur, headEur: h?.monthlyEur, deltaEur: eur(delta), description: shown.description, estimated: (h ?? b)!.estimated, notes });
+    if (sc && shown.kind === "backups" && (sc.action === "replace" || sc.action === "rescale"))
+      notes.push(`${opts.catalog.backupPercent} % of the server's new-order price`);
+    rows.push({
+      resource: shown.resource,
+      kind: shown.kind,
+      status,
+      baseEur: b?.monthlyEur,
+      headEur: h?.monthlyEur,
+      deltaEur: eur(delta),
+      description: shown.description,
+      estimated: (h ?? b)!.estimated,
+      notes,
+    });
   }
 
   const exposure = exposureDiff(base, head, mode);
   const warnings: string[] = [];
-  if (base.source !== "none" && base.cost.catalogDate !== head.cost.catalogDate) warnings.push(`the price catalog changed from ${base.cost.catalogDate} to ${head.cost.catalogDate}: unchanged resources may show a price change`);
-  if (mode === "change" && base.source !== "none" && base.source !== head.source) warnings.push(`the base numbers come from ${base.source} and the head's from ${head.source}: compare like with like where you can`);
+  if (base.source !== "none" && base.cost.catalogDate !== head.cost.catalogDate)
+    warnings.push(
+      `the price catalog changed from ${base.cost.catalogDate} to ${head.cost.catalogDate}: unchanged resources may show a price change`,
+    );
+  if (mode === "change" && base.source !== "none" && base.source !== head.source)
+    warnings.push(
+      `the base numbers come from ${base.source} and the head's from ${head.source}: compare like with like where you can`,
+    );
   for (const s of servers) {
     if (s.avoidable) warnings.push(`avoidable replacement: ${s.avoidable}`);
     warnings.push(...s.warnings);
   }
   for (const e of exposure.filter((x) => x.class === "A" && x.change !== "closed")) {
-    warnings.push(`public port ${e.port}/${e.protocol} (${e.service}/${e.interface}) ${e.change === "opened" ? "opens" : `moves from class ${e.fromClass} to A`} on ${e.node}`);
+    warnings.push(
+      `public port ${e.port}/${e.protocol} (${e.service}/${e.interface}) ${e.change === "opened" ? "opens" : `moves from class ${e.fromClass} to A`} on ${e.node}`,
+    );
   }
-  const side = (d: CostDocument, label: string): DiffSide => ({ label, stack: d.stack, source: d.source, sourceDetail: d.sourceDetail, catalogDate: d.cost.catalogDate, monthlyEur: eur(totalCents(d.cost.lines)), yearlyEur: eur(totalCents(d.cost.lines) * 12) });
-  const labels = opts.labels ?? (mode === "compare" ? { base: base.stack, head: head.stack } : { base: "base", head: "head" });
+  const side = (d: CostDocument, label: string): DiffSide => ({
+    label,
+    stack: d.stack,
+    source: d.source,
+    sourceDetail: d.sourceDetail,
+    catalogDate: d.cost.catalogDate,
+    monthlyEur: eur(totalCents(d.cost.lines)),
+    yearlyEur: eur(totalCents(d.cost.lines) * 12),
+  });
+  const labels =
+    opts.labels ?? (mode === "compare" ? { base: base.stack, head: head.stack } : { base: "base", head: "head" });
   const deltaCents = totalCents(head.cost.lines) - totalCents(base.cost.lines);
   return {
     mode,
@@ -256,7 +338,10 @@ export function diffCost(base: CostDocument, head: CostDocument, opts: DiffOptio
 /** One line for the server's row: the action, why, and what Hetzner will bill (details in the callouts). */
 export function serverNote(s: ServerChange): string {
   const order = s.newOrderEur !== undefined ? `new order at ${money(s.newOrderEur)}` : "new order (no catalog price)";
-  const existing = s.existingRateEur !== undefined ? ` (a server ordered before ${EXISTING_RATE_CUTOFF} pays ${money(s.existingRateEur)})` : "";
+  const existing =
+    s.existingRateEur !== undefined
+      ? ` (a server ordered before ${EXISTING_RATE_CUTOFF} pays ${money(s.existingRateEur)})`
+      : "";
   switch (s.action) {
     case "create":
       return `new server: ${order}`;

@@ -27,7 +27,10 @@ export interface ServerFacts {
 }
 
 /** The exposure-matrix columns the diff compares. */
-export type ExposureFacts = Pick<ExposureRow, "node" | "service" | "interface" | "port" | "protocol" | "class" | "justification">;
+export type ExposureFacts = Pick<
+  ExposureRow,
+  "node" | "service" | "interface" | "port" | "protocol" | "class" | "justification"
+>;
 
 export interface CostDocument {
   format: typeof COST_FORMAT;
@@ -49,14 +52,27 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
 /** Builds the document from stack outputs (`pulumi stack output --json`, or the offline run's). */
-export function documentFromOutputs(stack: string, outputs: Record<string, unknown>, source: CostSource, sourceDetail: string): CostDocument {
+export function documentFromOutputs(
+  stack: string,
+  outputs: Record<string, unknown>,
+  source: CostSource,
+  sourceDetail: string,
+): CostDocument {
   const cost = outputs.cost;
   if (!isObj(cost) || !Array.isArray(cost.lines) || typeof cost.monthlyEur !== "number") {
-    throw new CostInputError(`the outputs of stack ${stack} (${source}) have no cost breakdown: deploy it once with this version (pulumi up), or use --source plan`);
+    throw new CostInputError(
+      `the outputs of stack ${stack} (${source}) have no cost breakdown: deploy it once with this version (pulumi up), or use --source plan`,
+    );
   }
   const nodes = isObj(outputs.nodes) ? outputs.nodes : {};
   const servers: ServerFacts[] = Object.entries(nodes).flatMap(([key, raw]) => {
-    if (!isObj(raw) || typeof raw.name !== "string" || typeof raw.serverType !== "string" || typeof raw.location !== "string") return [];
+    if (
+      !isObj(raw) ||
+      typeof raw.name !== "string" ||
+      typeof raw.serverType !== "string" ||
+      typeof raw.location !== "string"
+    )
+      return [];
     const policy = str(raw.userDataChange);
     return [
       {
@@ -72,15 +88,17 @@ export function documentFromOutputs(stack: string, outputs: Record<string, unkno
       },
     ];
   });
-  const exposure: ExposureFacts[] = (Array.isArray(outputs.exposureMatrix) ? outputs.exposureMatrix : []).filter(isObj).map((e) => ({
-    node: String(e.node),
-    service: String(e.service),
-    interface: String(e.interface),
-    port: Number(e.port),
-    protocol: e.protocol === "udp" ? "udp" : "tcp",
-    class: String(e.class) as ExposureRow["class"],
-    justification: String(e.justification ?? ""),
-  }));
+  const exposure: ExposureFacts[] = (Array.isArray(outputs.exposureMatrix) ? outputs.exposureMatrix : [])
+    .filter(isObj)
+    .map((e) => ({
+      node: String(e.node),
+      service: String(e.service),
+      interface: String(e.interface),
+      port: Number(e.port),
+      protocol: e.protocol === "udp" ? "udp" : "tcp",
+      class: String(e.class) as ExposureRow["class"],
+      justification: String(e.justification ?? ""),
+    }));
   return {
     format: COST_FORMAT,
     stack,
@@ -119,19 +137,22 @@ export function parseCostDocument(text: string, label: string): CostDocument {
     throw new CostInputError(`${label} is not JSON (${(e as Error).message}); ${fix}`);
   }
   if (!isObj(doc)) throw new CostInputError(`${label} is not a cost document (a JSON object); ${fix}`);
-  if (doc.format !== COST_FORMAT) throw new CostInputError(`${label} has format ${JSON.stringify(doc.format)}, expected "${COST_FORMAT}"; ${fix}`);
+  if (doc.format !== COST_FORMAT)
+    throw new CostInputError(`${label} has format ${JSON.stringify(doc.format)}, expected "${COST_FORMAT}"; ${fix}`);
   const problems: string[] = [];
   if (typeof doc.stack !== "string") problems.push("stack is not a string");
   if (!isObj(doc.cost) || !Array.isArray(doc.cost.lines)) problems.push("cost.lines is missing");
   else {
     doc.cost.lines.forEach((l: unknown, i: number) => {
-      if (!isObj(l) || typeof l.resource !== "string" || typeof l.monthlyEur !== "number") problems.push(`cost.lines[${i}] needs a resource and a monthlyEur number`);
+      if (!isObj(l) || typeof l.resource !== "string" || typeof l.monthlyEur !== "number")
+        problems.push(`cost.lines[${i}] needs a resource and a monthlyEur number`);
     });
     if (typeof doc.cost.catalogDate !== "string") problems.push("cost.catalogDate is missing");
   }
   if (!Array.isArray(doc.servers)) problems.push("servers is missing");
   if (!Array.isArray(doc.exposure)) problems.push("exposure is missing");
-  if (problems.length > 0) throw new CostInputError(`${label} is not a valid cost document: ${problems.join("; ")}; ${fix}`);
+  if (problems.length > 0)
+    throw new CostInputError(`${label} is not a valid cost document: ${problems.join("; ")}; ${fix}`);
   return doc as unknown as CostDocument;
 }
 

@@ -5,7 +5,8 @@ import { totalCents, type CostDocument, type CostSource } from "./document";
 
 const money = (e: number) => e.toFixed(2);
 /** Signed amount with a real minus sign; zero has no sign. */
-export const signed = (e: number) => (Math.round(e * 100) === 0 ? "0.00" : `${e > 0 ? "+" : "−"}${Math.abs(e).toFixed(2)}`);
+export const signed = (e: number) =>
+  Math.round(e * 100) === 0 ? "0.00" : `${e > 0 ? "+" : "−"}${Math.abs(e).toFixed(2)}`;
 
 export const SOURCE_NAMES: Record<CostSource, string> = {
   "stack-output": "stack outputs (pulumi stack output)",
@@ -16,7 +17,11 @@ export const SOURCE_NAMES: Record<CostSource, string> = {
 export function table(headers: string[], rows: string[][], right: number[] = []): string {
   const cells = [headers, ...rows];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) => r.map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [fmt(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(fmt)].join("\n");
 }
 
@@ -28,7 +33,9 @@ function existingRateNotes(doc: CostDocument, cat: Catalog): string[] {
     const rate = existingRate(cat, s.serverType, s.location);
     const now = cat.serverTypes[s.serverType]?.monthly[s.location];
     return rate !== undefined && rate !== now
-      ? [`${s.name} (${s.serverType}, ${s.location}) is priced at the new-order rate ${money(now!)}; a server ordered before ${EXISTING_RATE_CUTOFF} keeps ${money(rate)} until it is rescaled or replaced.`]
+      ? [
+          `${s.name} (${s.serverType}, ${s.location}) is priced at the new-order rate ${money(now!)}; a server ordered before ${EXISTING_RATE_CUTOFF} keeps ${money(rate)} until it is rescaled or replaced.`,
+        ]
       : [];
   });
 }
@@ -43,7 +50,14 @@ export function documentText(doc: CostDocument, cat: Catalog = defaultCatalog): 
     "",
     table(
       ["resource", "description", "EUR/month"],
-      [...c.lines.map((l) => [l.resource, l.description + (l.estimated ? " (estimated price)" : ""), money(l.monthlyEur)]), ["total", `per year ${money((total * 12) / 100)}`, money(total / 100)]],
+      [
+        ...c.lines.map((l) => [
+          l.resource,
+          l.description + (l.estimated ? " (estimated price)" : ""),
+          money(l.monthlyEur),
+        ]),
+        ["total", `per year ${money((total * 12) / 100)}`, money(total / 100)],
+      ],
       [2],
     ),
     ...existingRateNotes(doc, cat).map((n) => `\nNote: ${n}`),
@@ -61,15 +75,27 @@ export function documentMarkdown(doc: CostDocument, cat: Catalog = defaultCatalo
     "",
     "| resource | description | EUR/month |",
     "|---|---|--:|",
-    ...c.lines.map((l) => `| \`${cell(l.resource)}\` | ${cell(l.description)}${l.estimated ? " (estimated price)" : ""} | ${money(l.monthlyEur)} |`),
+    ...c.lines.map(
+      (l) =>
+        `| \`${cell(l.resource)}\` | ${cell(l.description)}${l.estimated ? " (estimated price)" : ""} | ${money(l.monthlyEur)} |`,
+    ),
     `| **total** | per year ${money((total * 12) / 100)} | **${money(total / 100)}** |`,
     ...existingRateNotes(doc, cat).map((n) => `\n> ${n}`),
     "",
   ].join("\n");
 }
 
-const STATUS: Record<DiffRow["status"], string> = { added: "new", removed: "removed", changed: "changed", unchanged: "" };
-const ACTION_WORD: Partial<Record<ServerAction, string>> = { replace: "REPLACED", rescale: "RESCALED", "update-in-place": "updated in place" };
+const STATUS: Record<DiffRow["status"], string> = {
+  added: "new",
+  removed: "removed",
+  changed: "changed",
+  unchanged: "",
+};
+const ACTION_WORD: Partial<Record<ServerAction, string>> = {
+  replace: "REPLACED",
+  rescale: "RESCALED",
+  "update-in-place": "updated in place",
+};
 
 /** The change column: what happens to a server row's server, else the line's status. */
 function changeWord(d: CostDiff, r: DiffRow): string {
@@ -79,7 +105,14 @@ function changeWord(d: CostDiff, r: DiffRow): string {
 const amount = (e?: number) => (e === undefined ? "–" : money(e));
 
 export function diffText(d: CostDiff): string {
-  const rows = d.rows.map((r) => [r.resource, changeWord(d, r), amount(r.baseEur), amount(r.headEur), signed(r.deltaEur), r.notes.join("; ")]);
+  const rows = d.rows.map((r) => [
+    r.resource,
+    changeWord(d, r),
+    amount(r.baseEur),
+    amount(r.headEur),
+    signed(r.deltaEur),
+    r.notes.join("; "),
+  ]);
   rows.push(["total / month", "", money(d.base.monthlyEur), money(d.head.monthlyEur), signed(d.deltaMonthlyEur), ""]);
   rows.push(["total / year", "", money(d.base.yearlyEur), money(d.head.yearlyEur), signed(d.deltaYearlyEur), ""]);
   const parts = [
@@ -89,15 +122,39 @@ export function diffText(d: CostDiff): string {
     table(["resource", "change", d.base.label, d.head.label, "delta", "note"], rows, [2, 3, 4]),
   ];
   if (d.exposure.length > 0) {
-    parts.push("", "Exposure changes:", table(["class", "change", "node", "port", "service/interface"], d.exposure.map((e) => [classLabel(e), e.change, e.node, `${e.port}/${e.protocol}`, `${e.service}/${e.interface}`])));
+    parts.push(
+      "",
+      "Exposure changes:",
+      table(
+        ["class", "change", "node", "port", "service/interface"],
+        d.exposure.map((e) => [
+          classLabel(e),
+          e.change,
+          e.node,
+          `${e.port}/${e.protocol}`,
+          `${e.service}/${e.interface}`,
+        ]),
+      ),
+    );
   } else parts.push("", "Exposure: no port opened, closed or reclassified.");
   if (d.warnings.length > 0) parts.push("", ...d.warnings.map((w) => `WARNING: ${w}`));
   return parts.join("\n");
 }
 
-const catalogDates = (d: CostDiff) => (d.base.source === "none" || d.base.catalogDate === d.head.catalogDate ? d.head.catalogDate : `${d.base.catalogDate} → ${d.head.catalogDate}`);
-const CLASS_NAMES: Record<string, string> = { A: "A public", B: "B admin overlay", C: "C private network", D: "D localhost" };
-const classLabel = (e: ExposureChange) => (e.fromClass ? `${CLASS_NAMES[e.fromClass] ?? e.fromClass} → ${CLASS_NAMES[e.class] ?? e.class}` : (CLASS_NAMES[e.class] ?? e.class));
+const catalogDates = (d: CostDiff) =>
+  d.base.source === "none" || d.base.catalogDate === d.head.catalogDate
+    ? d.head.catalogDate
+    : `${d.base.catalogDate} → ${d.head.catalogDate}`;
+const CLASS_NAMES: Record<string, string> = {
+  A: "A public",
+  B: "B admin overlay",
+  C: "C private network",
+  D: "D localhost",
+};
+const classLabel = (e: ExposureChange) =>
+  e.fromClass
+    ? `${CLASS_NAMES[e.fromClass] ?? e.fromClass} → ${CLASS_NAMES[e.class] ?? e.class}`
+    : (CLASS_NAMES[e.class] ?? e.class);
 
 /** The cost section of the PR comment: per-resource table, totals per month and year, marks, warnings. */
 export function diffMarkdown(d: CostDiff): string {
@@ -120,11 +177,14 @@ export function diffMarkdown(d: CostDiff): string {
   for (const s of marked) {
     lines.push(
       `> ⚠️ **${s.action === "replace" ? "Replacement" : "Rescale"} of \`${s.name}\`** (${cell(s.reasons.join("; "))}): Hetzner bills ${s.action === "replace" ? "a replacement" : "a rescale"} as a new order at ${s.newOrderEur !== undefined ? `**${money(s.newOrderEur)} EUR/month**` : "an unknown price"}` +
-        (s.existingRateEur !== undefined && s.extraIfExistingEur !== undefined ? `, not the rate of a server ordered before ${EXISTING_RATE_CUTOFF} (${money(s.existingRateEur)}): ${signed(s.extraIfExistingEur)} EUR/month if this server still pays that rate.` : "."),
+        (s.existingRateEur !== undefined && s.extraIfExistingEur !== undefined
+          ? `, not the rate of a server ordered before ${EXISTING_RATE_CUTOFF} (${money(s.existingRateEur)}): ${signed(s.extraIfExistingEur)} EUR/month if this server still pays that rate.`
+          : "."),
       "",
     );
   }
-  for (const s of d.servers.filter((x) => x.avoidable)) lines.push(`> 💡 **Avoidable replacement**: ${s.avoidable}.`, "");
+  for (const s of d.servers.filter((x) => x.avoidable))
+    lines.push(`> 💡 **Avoidable replacement**: ${s.avoidable}.`, "");
   const other = d.warnings.filter((w) => !w.startsWith("avoidable replacement:"));
   if (other.length > 0) lines.push(...other.map((w) => `- ⚠️ ${cell(w)}`), "");
   return lines.join("\n");
@@ -137,12 +197,24 @@ export function exposureMarkdown(d: CostDiff): string {
     "",
     "| class | change | node | port | service/interface | justification |",
     "|---|---|---|---|---|---|",
-    ...d.exposure.map((e) => `| ${e.class === "A" && e.change !== "closed" ? "⚠️ " : ""}${classLabel(e)} | ${e.change} | ${e.node} | ${e.port}/${e.protocol} | ${cell(`${e.service}/${e.interface}`)} | ${cell(e.justification)} |`),
+    ...d.exposure.map(
+      (e) =>
+        `| ${e.class === "A" && e.change !== "closed" ? "⚠️ " : ""}${classLabel(e)} | ${e.change} | ${e.node} | ${e.port}/${e.protocol} | ${cell(`${e.service}/${e.interface}`)} | ${cell(e.justification)} |`,
+    ),
     "",
   ].join("\n");
 }
 
 export function topologyMarkdown(topology: string, changed: boolean): string {
   if (!topology) return "";
-  return [`<details${changed ? " open" : ""}><summary>Topology${changed ? " (changed)" : ""}</summary>`, "", "```mermaid", topology.trimEnd(), "```", "", "</details>", ""].join("\n");
+  return [
+    `<details${changed ? " open" : ""}><summary>Topology${changed ? " (changed)" : ""}</summary>`,
+    "",
+    "```mermaid",
+    topology.trimEnd(),
+    "```",
+    "",
+    "</details>",
+    "",
+  ].join("\n");
 }

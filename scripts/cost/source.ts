@@ -16,13 +16,21 @@ export interface LoadOptions {
 }
 
 /** `pulumi stack output --json`, or why it could not be had. */
-export async function stackOutputs(stack: string, cwd: string): Promise<{ ok: true; outputs: Record<string, unknown> } | { ok: false; why: string }> {
+export async function stackOutputs(
+  stack: string,
+  cwd: string,
+): Promise<{ ok: true; outputs: Record<string, unknown> } | { ok: false; why: string }> {
   const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000, cwd });
   if (r.code === 127) return { ok: false, why: "no pulumi CLI on PATH" };
-  if (r.code !== 0) return { ok: false, why: `pulumi stack output failed: ${r.stderr.split("\n").find((l) => l.trim()) ?? `exit ${r.code}`}` };
+  if (r.code !== 0)
+    return {
+      ok: false,
+      why: `pulumi stack output failed: ${r.stderr.split("\n").find((l) => l.trim()) ?? `exit ${r.code}`}`,
+    };
   try {
     const outputs = JSON.parse(r.stdout) as unknown;
-    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs)) return { ok: false, why: "pulumi stack output did not print a JSON object" };
+    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs))
+      return { ok: false, why: "pulumi stack output did not print a JSON object" };
     return { ok: true, outputs: outputs as Record<string, unknown> };
   } catch {
     return { ok: false, why: "pulumi stack output did not print JSON" };
@@ -38,7 +46,10 @@ export async function loadCostDocument(o: LoadOptions): Promise<CostDocument> {
       return documentFromOutputs(o.stack, got.outputs, "stack-output", `pulumi stack output --stack ${o.stack}`);
     }
     why = got.ok ? `stack ${o.stack} has no cost output yet (never deployed with this version)` : got.why;
-    if (o.source === "stack") throw new CostInputError(`cannot read the outputs of stack ${o.stack}: ${why}; log in to the backend (pulumi login) or use --source plan`);
+    if (o.source === "stack")
+      throw new CostInputError(
+        `cannot read the outputs of stack ${o.stack}: ${why}; log in to the backend (pulumi login) or use --source plan`,
+      );
   }
   const result = await runPlan(dir, o.stack, o.stackFile);
   return documentFromOutputs(o.stack, result.outputs, "offline-plan", why);

@@ -32,23 +32,40 @@ Examples:
   npm run drill -- --stack prd --fresh-vm`;
 
 async function main(): Promise<number> {
-  const v = parseFlags({
-        target: { type: "string" }, stack: { type: "string" }, "fresh-vm": { type: "boolean", default: false }, "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" },
-        json: { type: "boolean", default: false },
-      }, USAGE);
+  const v = parseFlags(
+    {
+      target: { type: "string" },
+      stack: { type: "string" },
+      "fresh-vm": { type: "boolean", default: false },
+      "ssh-user": { type: "string", default: "ops" },
+      "ssh-key": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof v === "number") return v;
   if (v["fresh-vm"]) {
-    if (!v.stack || v.target) return console.error(`--fresh-vm needs --stack (and no --target: the server is created)\n\n${USAGE}`), 2;
-    const report = await freshVmDrill({ stack: v.stack, projectDir: REPO_ROOT, sshUser: v["ssh-user"]!, sshKey: v["ssh-key"], env: process.env, progress: (l) => console.error(l) });
+    if (!v.stack || v.target)
+      return (console.error(`--fresh-vm needs --stack (and no --target: the server is created)\n\n${USAGE}`), 2);
+    const report = await freshVmDrill({
+      stack: v.stack,
+      projectDir: REPO_ROOT,
+      sshUser: v["ssh-user"]!,
+      sshKey: v["ssh-key"],
+      env: process.env,
+      progress: (l) => console.error(l),
+    });
     if (v.json) console.log(JSON.stringify(report, null, 2));
     else {
-      if (report.restore) for (const [k, x] of Object.entries(report.restore)) console.log(`${k.padEnd(24)} ${typeof x === "string" ? x : JSON.stringify(x)}`);
+      if (report.restore)
+        for (const [k, x] of Object.entries(report.restore))
+          console.log(`${k.padEnd(24)} ${typeof x === "string" ? x : JSON.stringify(x)}`);
       console.log(formatTimings(report.drillStack, report.steps));
     }
     return report.ok && report.destroyed ? 0 : 1;
   }
-  if (v.stack) return console.error(`--stack is for --fresh-vm; the drill on a node takes --target\n\n${USAGE}`), 2;
-  if (!v.target) return console.error(`--target is required\n\n${USAGE}`), 2;
+  if (v.stack) return (console.error(`--stack is for --fresh-vm; the drill on a node takes --target\n\n${USAGE}`), 2);
+  if (!v.target) return (console.error(`--target is required\n\n${USAGE}`), 2);
   const [host, port] = splitHostPort(v.target);
   const t = { host, port, user: v["ssh-user"]!, key: v["ssh-key"] };
   const t0 = Date.now();
@@ -61,14 +78,20 @@ async function main(): Promise<number> {
   }
   const r = JSON.parse(result.stdout) as Record<string, unknown>;
   if (v.json) console.log(JSON.stringify({ ...r, wallSeconds: seconds }, null, 2));
-  else for (const [k, x] of Object.entries(r)) console.log(`${k.padEnd(24)} ${typeof x === "string" ? x : JSON.stringify(x)}`);
+  else
+    for (const [k, x] of Object.entries(r))
+      console.log(`${k.padEnd(24)} ${typeof x === "string" ? x : JSON.stringify(x)}`);
   return run.code === 0 && r.result === "pass" ? 0 : 1;
 }
 
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(e instanceof AcceptUsageError || e instanceof DrillUsageError || e instanceof RebuildUsageError ? e.message : `drill failed: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(
+      e instanceof AcceptUsageError || e instanceof DrillUsageError || e instanceof RebuildUsageError
+        ? e.message
+        : `drill failed: ${e instanceof Error ? e.message : String(e)}`,
+    );
     process.exit(1);
   },
 );

@@ -9,7 +9,13 @@ import type { Plan } from "../../infra/plan";
 import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
 import { run } from "../lib/run";
 import { deleteTailscaleDevice, listTailscaleDevices, loadStack } from "../rebuild/preflight";
-import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "../rebuild/steps";
+import {
+  formatTimings,
+  parseRestoreTimings,
+  RESTORE_SCRIPT,
+  staleTailscaleDevices,
+  type StepResult,
+} from "../rebuild/steps";
 
 export const drillStackName = (stack: string) => `${stack}-drill`;
 
@@ -69,11 +75,24 @@ const tail = (s: string, n = 12) => s.trim().split("\n").slice(-n).join("\n");
 
 function requireSettings(o: FreshVmOptions, plan: Plan): void {
   const problems: string[] = [];
-  if (plan.environment === "dev") problems.push(`stack ${o.stack} is itself a dev environment: the drill stack takes the dev names; drill from prd or tst`);
-  if (!plan.nodes.some((n) => n.services.some((s) => s.name === "postgresql")) || !plan.nodes.some((n) => n.services.some((s) => s.name === "backup"))) problems.push(`stack ${o.stack} has no node with postgresql and backup: nothing to drill`);
+  if (plan.environment === "dev")
+    problems.push(
+      `stack ${o.stack} is itself a dev environment: the drill stack takes the dev names; drill from prd or tst`,
+    );
+  if (
+    !plan.nodes.some((n) => n.services.some((s) => s.name === "postgresql")) ||
+    !plan.nodes.some((n) => n.services.some((s) => s.name === "backup"))
+  )
+    problems.push(`stack ${o.stack} has no node with postgresql and backup: nothing to drill`);
   // Hetzner refuses a second SSH key with the same fingerprint in one project.
-  if (!o.env.XIOPRO_DRILL_HCLOUD_TOKEN) problems.push("XIOPRO_DRILL_HCLOUD_TOKEN is not set: the drill runs in its own Hetzner project (the admin SSH key can exist once per project); create one and put its API token there");
-  if (plan.adminPath.mode === "tailscale" && !o.env.XIOPRO_DRILL_TAILSCALE_AUTH_KEY) problems.push("XIOPRO_DRILL_TAILSCALE_AUTH_KEY is not set: the throwaway server needs its own single-use tailnet auth key (the stack's was used at its first boot)");
+  if (!o.env.XIOPRO_DRILL_HCLOUD_TOKEN)
+    problems.push(
+      "XIOPRO_DRILL_HCLOUD_TOKEN is not set: the drill runs in its own Hetzner project (the admin SSH key can exist once per project); create one and put its API token there",
+    );
+  if (plan.adminPath.mode === "tailscale" && !o.env.XIOPRO_DRILL_TAILSCALE_AUTH_KEY)
+    problems.push(
+      "XIOPRO_DRILL_TAILSCALE_AUTH_KEY is not set: the throwaway server needs its own single-use tailnet auth key (the stack's was used at its first boot)",
+    );
   if (problems.length) throw new DrillUsageError(`cannot start the fresh-VM drill:\n  - ${problems.join("\n  - ")}`);
 }
 
@@ -81,13 +100,18 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
   const { plan } = loadStack({ stack: o.stack, stackFile: path.join(o.projectDir, `Pulumi.${o.stack}.yaml`) });
   requireSettings(o, plan);
   const drill = drillStackName(o.stack);
-  const pulumi = (args: string[], input?: string, timeoutMs = 3600_000) => run("pulumi", args, { input, timeoutMs, env: o.env, cwd: o.projectDir });
+  const pulumi = (args: string[], input?: string, timeoutMs = 3600_000) =>
+    run("pulumi", args, { input, timeoutMs, env: o.env, cwd: o.projectDir });
   const steps: StepResult[] = [];
   let drillNames: string[] = [];
   let restore: Record<string, unknown> | undefined;
   let failed = false;
 
-  const step = async (id: string, title: string, fn: () => Promise<{ detail: string; parts?: Record<string, number> }>): Promise<boolean> => {
+  const step = async (
+    id: string,
+    title: string,
+    fn: () => Promise<{ detail: string; parts?: Record<string, number> }>,
+  ): Promise<boolean> => {
     o.progress(`• ${title}`);
     const t0 = Date.now();
     try {
@@ -111,7 +135,10 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
     const node = p.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
     if (p.adminPath.mode === "tailscale") return { host: node.name, port: 22, user: o.sshUser, key: o.sshKey };
     const r = await pulumi(["stack", "output", "--json", "--stack", drill], undefined, 120_000);
-    const ip = r.code === 0 ? (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes?.[node.key]?.publicIpv4 : undefined;
+    const ip =
+      r.code === 0
+        ? (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes?.[node.key]?.publicIpv4
+        : undefined;
     if (!ip) throw new Error(`no public IPv4 of ${node.name} in the outputs of stack ${drill}`);
     return { host: ip, port: 22, user: o.sshUser, key: o.sshKey };
   };
@@ -121,18 +148,26 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
   try {
     created = await step("stack", `stack ${drill} from ${o.stack}`, async () => {
       const init = await pulumi(["stack", "init", drill, "--copy-config-from", o.stack], undefined, 120_000);
-      if (init.code !== 0 && !/already exists/.test(init.stderr)) throw new Error(`pulumi stack init failed: ${tail(init.stderr, 3)}`);
+      if (init.code !== 0 && !/already exists/.test(init.stderr))
+        throw new Error(`pulumi stack init failed: ${tail(init.stderr, 3)}`);
       const file = path.join(o.projectDir, `Pulumi.${drill}.yaml`);
       if (!fs.existsSync(file)) throw new Error(`${file} is missing after pulumi stack init`);
       fs.writeFileSync(file, drillStackYaml(fs.readFileSync(file, "utf8")));
-      const secrets: [string, string | undefined][] = [["hcloud:token", o.env.XIOPRO_DRILL_HCLOUD_TOKEN], ...(plan.adminPath.mode === "tailscale" ? [["tailscaleAuthKey", o.env.XIOPRO_DRILL_TAILSCALE_AUTH_KEY] as [string, string]] : [])];
+      const secrets: [string, string | undefined][] = [
+        ["hcloud:token", o.env.XIOPRO_DRILL_HCLOUD_TOKEN],
+        ...(plan.adminPath.mode === "tailscale"
+          ? [["tailscaleAuthKey", o.env.XIOPRO_DRILL_TAILSCALE_AUTH_KEY] as [string, string]]
+          : []),
+      ];
       for (const [key, value] of secrets) {
         // The value goes on stdin, never into argv.
         const r = await pulumi(["config", "set", "--secret", key, "--stack", drill], value, 120_000);
         if (r.code !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${tail(r.stderr, 3)}`);
       }
       drillNames = drillPlan().nodes.map((n) => n.name);
-      return { detail: `${init.code === 0 ? "created" : "exists already, reused"}; dev names, own zone drill.*, nothing protected, its own Hetzner project` };
+      return {
+        detail: `${init.code === 0 ? "created" : "exists already, reused"}; dev names, own zone drill.*, nothing protected, its own Hetzner project`,
+      };
     });
     if (created) {
       const up = await step("pulumi-up", `pulumi up (stack ${drill})`, async () => {
@@ -154,24 +189,37 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
           }
           // Never restore on a host that only answers to the name (a live node in the tailnet).
           const mine = await ssh(t, `grep -qx XIOPRO_STACK=${drill} /etc/xiopro/node.env`);
-          if (mine.code !== 0) throw new Error(`${t.host} is not the drill server (its /etc/xiopro/node.env does not say XIOPRO_STACK=${drill}); nothing was restored`);
+          if (mine.code !== 0)
+            throw new Error(
+              `${t.host} is not the drill server (its /etc/xiopro/node.env does not say XIOPRO_STACK=${drill}); nothing was restored`,
+            );
           return { detail: `${t.host} booted` };
         }));
       if (booted && t) {
-        await step("restore", "restore production's backup on the throwaway server (xiopro-restore --no-archive)", async () => {
-          const r = await ssh(t!, DRILL_RESTORE_COMMAND, undefined, 6 * 3600_000);
-          const result = await ssh(t!, "sudo cat /var/lib/xiopro/state/restore-result.json");
-          if (result.code === 0) restore = JSON.parse(result.stdout) as Record<string, unknown>;
-          if (r.code !== 0) throw new Error(`xiopro-restore exited ${r.code}:\n${tail(r.stderr, 6)}`);
-          return { parts: parseRestoreTimings(r.stdout), detail: r.stdout.split("\n").find((l) => l.startsWith("restore pass")) ?? "restored" };
-        });
+        await step(
+          "restore",
+          "restore production's backup on the throwaway server (xiopro-restore --no-archive)",
+          async () => {
+            const r = await ssh(t!, DRILL_RESTORE_COMMAND, undefined, 6 * 3600_000);
+            const result = await ssh(t!, "sudo cat /var/lib/xiopro/state/restore-result.json");
+            if (result.code === 0) restore = JSON.parse(result.stdout) as Record<string, unknown>;
+            if (r.code !== 0) throw new Error(`xiopro-restore exited ${r.code}:\n${tail(r.stderr, 6)}`);
+            return {
+              parts: parseRestoreTimings(r.stdout),
+              detail: r.stdout.split("\n").find((l) => l.startsWith("restore pass")) ?? "restored",
+            };
+          },
+        );
       }
     }
   } finally {
     // Whatever happened above: the throwaway server and everything of its stack go.
     await step("destroy", `pulumi destroy (stack ${drill})`, async () => {
       const r = await pulumi(["destroy", "--yes", "--stack", drill], undefined, 3600_000);
-      if (r.code !== 0) throw new Error(`pulumi destroy exited ${r.code}; resources of ${drill} may remain (retry: pulumi destroy --stack ${drill}):\n${tail(r.stderr, 6)}`);
+      if (r.code !== 0)
+        throw new Error(
+          `pulumi destroy exited ${r.code}; resources of ${drill} may remain (retry: pulumi destroy --stack ${drill}):\n${tail(r.stderr, 6)}`,
+        );
       const rm = await pulumi(["stack", "rm", "--yes", drill], undefined, 120_000);
       if (rm.code !== 0) throw new Error(`pulumi stack rm ${drill} failed: ${tail(rm.stderr, 3)}`);
       return { detail: `stack ${drill} destroyed and removed` };
@@ -180,14 +228,27 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
       await step("tailscale", "remove the drill server's tailnet device", async () => {
         // Only devices that joined during this drill: a real dev node may carry the same name.
         const since = new Date(t0).toISOString();
-        const stale = staleTailscaleDevices(await listTailscaleDevices(o.env.TAILSCALE_API_KEY!, o.env), drillNames).filter((d) => (d.created ?? "") >= since);
+        const stale = staleTailscaleDevices(
+          await listTailscaleDevices(o.env.TAILSCALE_API_KEY!, o.env),
+          drillNames,
+        ).filter((d) => (d.created ?? "") >= since);
         for (const d of stale) await deleteTailscaleDevice(d.id, o.env.TAILSCALE_API_KEY!, o.env);
-        return { detail: stale.length ? `removed ${stale.map((d) => d.name).join(", ")}` : "none joined during the drill" };
+        return {
+          detail: stale.length ? `removed ${stale.map((d) => d.name).join(", ")}` : "none joined during the drill",
+        };
       });
     }
   }
   const destroyed = steps.some((s) => s.id === "destroy" && s.status === "ok");
-  return { stack: o.stack, drillStack: drill, ok: !failed && restore?.result === "pass", destroyed, steps, restore, totalSeconds: (Date.now() - t0) / 1000 };
+  return {
+    stack: o.stack,
+    drillStack: drill,
+    ok: !failed && restore?.result === "pass",
+    destroyed,
+    steps,
+    restore,
+    totalSeconds: (Date.now() - t0) / 1000,
+  };
 }
 
 export { formatTimings };

@@ -9,7 +9,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env, cwd: opts.cwd });
     const out: Buffer[] = [];
@@ -23,7 +27,11 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
     });
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? 255, stdout: Buffer.concat(out).toString().replace(/\n$/, ""), stderr: Buffer.concat(err).toString().replace(/\n$/, "") });
+      resolve({
+        code: code ?? 255,
+        stdout: Buffer.concat(out).toString().replace(/\n$/, ""),
+        stderr: Buffer.concat(err).toString().replace(/\n$/, ""),
+      });
     });
     child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");

@@ -22,7 +22,15 @@ Examples:
   npm run plan -- --stack tst --out .plan/tst --json`;
 
 async function main(): Promise<number> {
-  const args = parseFlags({ stack: { type: "string" }, "stack-file": { type: "string" }, out: { type: "string" }, json: { type: "boolean", default: false } }, USAGE);
+  const args = parseFlags(
+    {
+      stack: { type: "string" },
+      "stack-file": { type: "string" },
+      out: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof args === "number") return args;
   if (!args.stack === !args["stack-file"]) {
     console.error(`give exactly one of --stack and --stack-file\n\n${USAGE}`);
@@ -32,7 +40,15 @@ async function main(): Promise<number> {
   try {
     const result = await runPlan(REPO_ROOT, stack, args["stack-file"] && path.resolve(args["stack-file"]));
     if (args.out) writePlanOutputs(result, args.out);
-    console.log(args.json ? JSON.stringify({ stack: result.stack, resources: result.resources, outputs: result.outputs, userData: result.userData }, null, 2) : formatPlanReport(result));
+    console.log(
+      args.json
+        ? JSON.stringify(
+            { stack: result.stack, resources: result.resources, outputs: result.outputs, userData: result.userData },
+            null,
+            2,
+          )
+        : formatPlanReport(result),
+    );
     return 0;
   } catch (e) {
     if (e instanceof PlanConfigError) {

@@ -30,7 +30,11 @@ export interface PlanResult {
 export async function runPlan(projectDir: string, stack: string, stackFile?: string): Promise<PlanResult> {
   let file: StackFileResult;
   if (stackFile === undefined) file = readStackFile(projectDir, stack);
-  else if (!fs.existsSync(stackFile)) file = { ok: false, problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }] };
+  else if (!fs.existsSync(stackFile))
+    file = {
+      ok: false,
+      problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }],
+    };
   else file = parseStackYaml(fs.readFileSync(stackFile, "utf8"), path.basename(stackFile));
   if (!file.ok) throw new PlanConfigError(formatProblems(stack, file.problems));
   // Offline, secrets cannot be decrypted: missing ones are listed as pending, not fatal.
@@ -45,17 +49,36 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
   const { runProgram } = await import("../../infra/program");
   const run = await runOffline(stack, raw, runProgram);
   const userData = Object.fromEntries(
-    run.resources.filter((r) => r.type === "hcloud:index/server:Server").map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
+    run.resources
+      .filter((r) => r.type === "hcloud:index/server:Server")
+      .map((r) => [String(r.inputs.name), String(r.inputs.userData)]),
   );
   // Secret inputs stay out of printed plans and files (offline they are placeholders anyway).
-  const resources = run.resources.map((r) => ({ ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, v]) => [k, r.secretInputs.includes(k) ? SECRET_PLACEHOLDER : v])) }));
-  return { stack, resources, outputs: run.outputs, userData, plan: buildPlan(loaded.config, stack), pendingSecrets: loaded.pendingSecrets, notices: loaded.notices };
+  const resources = run.resources.map((r) => ({
+    ...r,
+    inputs: Object.fromEntries(
+      Object.entries(r.inputs).map(([k, v]) => [k, r.secretInputs.includes(k) ? SECRET_PLACEHOLDER : v]),
+    ),
+  }));
+  return {
+    stack,
+    resources,
+    outputs: run.outputs,
+    userData,
+    plan: buildPlan(loaded.config, stack),
+    pendingSecrets: loaded.pendingSecrets,
+    notices: loaded.notices,
+  };
 }
 
 function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [fmt(headers), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(fmt)].join("\n");
 }
 
@@ -67,7 +90,9 @@ function keyInputs(r: RecordedResource): string {
     case "hcloud:index/server:Server":
       return `${i.serverType} ${i.image} ${i.location} ip ${(i.networks as { ip: string }[])[0]?.ip} firewallIds ${JSON.stringify(i.firewallIds)}${i.deleteProtection ? " protected" : ""}`;
     case "hcloud:index/firewall:Firewall":
-      return (i.rules as { protocol: string; port?: string }[]).map((x) => (x.port ? `${x.protocol}/${x.port}` : x.protocol)).join(" ");
+      return (i.rules as { protocol: string; port?: string }[])
+        .map((x) => (x.port ? `${x.protocol}/${x.port}` : x.protocol))
+        .join(" ");
     case "hcloud:index/volume:Volume":
       return `${i.size} GB ${i.format} ${i.location}${i.deleteProtection ? " protected" : ""}`;
     case "hcloud:index/primaryIp:PrimaryIp":
@@ -92,23 +117,49 @@ export function formatPlanReport(r: PlanResult): string {
   const parts = [
     `Stack ${r.stack} (${out.environment}): ${resources.length} resources (offline plan; addresses are placeholders)`,
     "",
-    table(["type", "name", "key inputs"], resources.map((x) => [SHORT_TYPE(x.type), x.name, keyInputs(x)])),
+    table(
+      ["type", "name", "key inputs"],
+      resources.map((x) => [SHORT_TYPE(x.type), x.name, keyInputs(x)]),
+    ),
     "",
     "Exposure matrix (every listening interface):",
     table(
       ["node", "service", "port", "class", "bind", "owner", "justification"],
-      out.exposureMatrix.map((e) => [e.node, e.service, `${e.port}/${e.protocol}`, e.class, e.bind, e.owner, e.justification]),
+      out.exposureMatrix.map((e) => [
+        e.node,
+        e.service,
+        `${e.port}/${e.protocol}`,
+        e.class,
+        e.bind,
+        e.owner,
+        e.justification,
+      ]),
     ),
     "",
     `Monthly cost (EUR, VAT excluded, catalog ${out.cost.catalogDate}):`,
     table(
       ["resource", "description", "EUR/month"],
-      [...out.cost.lines.map((l) => [l.resource, l.description + (l.estimated ? " (estimated price)" : ""), l.monthlyEur.toFixed(2)]), ["total", `per year ${out.cost.yearlyEur.toFixed(2)}`, out.cost.monthlyEur.toFixed(2)]],
+      [
+        ...out.cost.lines.map((l) => [
+          l.resource,
+          l.description + (l.estimated ? " (estimated price)" : ""),
+          l.monthlyEur.toFixed(2),
+        ]),
+        ["total", `per year ${out.cost.yearlyEur.toFixed(2)}`, out.cost.monthlyEur.toFixed(2)],
+      ],
     ),
     "",
-    `User-data: ${Object.entries(r.userData).map(([n, u]) => `${n} ${Buffer.byteLength(u)} bytes`).join(", ")} (limit 32768)`,
+    `User-data: ${Object.entries(r.userData)
+      .map(([n, u]) => `${n} ${Buffer.byteLength(u)} bytes`)
+      .join(", ")} (limit 32768)`,
     ...(r.pendingSecrets.length
-      ? ["", `Secrets to set before 'pulumi up' (${r.pendingSecrets.length}; offline they are placeholders):`, ...r.pendingSecrets.map((p) => `  pulumi config set --secret ${p.key} <value> --stack ${r.stack}    # ${p.why}`)]
+      ? [
+          "",
+          `Secrets to set before 'pulumi up' (${r.pendingSecrets.length}; offline they are placeholders):`,
+          ...r.pendingSecrets.map(
+            (p) => `  pulumi config set --secret ${p.key} <value> --stack ${r.stack}    # ${p.why}`,
+          ),
+        ]
       : []),
     ...(r.notices.length ? ["", "Notices:", ...r.notices.map((n) => `  ${n.key}: ${n.message}`)] : []),
   ];
@@ -117,7 +168,8 @@ export function formatPlanReport(r: PlanResult): string {
 
 export function writePlanOutputs(r: PlanResult, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  for (const [name, text] of Object.entries(r.userData)) fs.writeFileSync(path.join(dir, `${name}.user-data.yaml`), text);
+  for (const [name, text] of Object.entries(r.userData))
+    fs.writeFileSync(path.join(dir, `${name}.user-data.yaml`), text);
   fs.writeFileSync(path.join(dir, "outputs.json"), JSON.stringify(r.outputs, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "resources.json"), JSON.stringify(r.resources, null, 2) + "\n");
   fs.writeFileSync(path.join(dir, "topology.mmd"), String((r.outputs as { topology: string }).topology));

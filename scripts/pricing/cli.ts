@@ -33,12 +33,15 @@ Examples:
   npm run pricing:sync -- --catalog-date 2027-01-01`;
 
 async function main(): Promise<number> {
-  const v = parseFlags({
-        "dry-run": { type: "boolean", default: false },
-        "catalog-date": { type: "string" },
-        catalog: { type: "string" },
-        json: { type: "boolean", default: false },
-      }, USAGE);
+  const v = parseFlags(
+    {
+      "dry-run": { type: "boolean", default: false },
+      "catalog-date": { type: "string" },
+      catalog: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof v === "number") return v;
   const date = v["catalog-date"];
   if (date !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))) {
@@ -47,7 +50,9 @@ async function main(): Promise<number> {
   }
   const token = process.env.HCLOUD_TOKEN?.trim();
   if (!token) {
-    console.error("HCLOUD_TOKEN is not set: create an API token in the Hetzner Cloud console (your project → Security → API tokens; read access is enough), then run: HCLOUD_TOKEN=<token> npm run pricing:sync. Nothing was changed.");
+    console.error(
+      "HCLOUD_TOKEN is not set: create an API token in the Hetzner Cloud console (your project → Security → API tokens; read access is enough), then run: HCLOUD_TOKEN=<token> npm run pricing:sync. Nothing was changed.",
+    );
     return 1;
   }
   const file = path.resolve(v.catalog ?? CATALOG);
@@ -61,7 +66,11 @@ async function main(): Promise<number> {
   const endpoint = process.env.HCLOUD_ENDPOINT?.trim() || DEFAULT_ENDPOINT;
   try {
     const snapshot = await fetchPricing(endpoint, token);
-    const result = mergeCatalog(old, snapshot, { catalogDate: date, today: new Date().toISOString().slice(0, 10), endpoint });
+    const result = mergeCatalog(old, snapshot, {
+      catalogDate: date,
+      today: new Date().toISOString().slice(0, 10),
+      endpoint,
+    });
     const write = result.changed && !v["dry-run"];
     if (write) {
       // Write beside the file and rename: a crash never leaves half a catalog.
@@ -72,10 +81,14 @@ async function main(): Promise<number> {
     if (v.json) {
       console.log(JSON.stringify({ endpoint, changes: result.changes, notes: result.notes, written: write }, null, 2));
     } else {
-      console.log(`pricing:sync: ${endpoint}/pricing (currency ${snapshot.currency}, VAT ${snapshot.vatRate} % not included)\n`);
+      console.log(
+        `pricing:sync: ${endpoint}/pricing (currency ${snapshot.currency}, VAT ${snapshot.vatRate} % not included)\n`,
+      );
       console.log(formatChanges(result));
       if (snapshot.rounded.length) console.log(`\nrounded to the catalog's 4 decimals: ${snapshot.rounded.join("; ")}`);
-      console.log(`\n${write ? `Wrote ${path.relative(process.cwd(), file) || file}.` : v["dry-run"] && result.changed ? "Dry run: nothing written." : "The catalog is up to date: nothing written."}`);
+      console.log(
+        `\n${write ? `Wrote ${path.relative(process.cwd(), file) || file}.` : v["dry-run"] && result.changed ? "Dry run: nothing written." : "The catalog is up to date: nothing written."}`,
+      );
     }
     return 0;
   } catch (e) {

@@ -21,27 +21,46 @@ export async function fetchPricing(endpoint: string, token: string, timeoutMs = 
   const url = `${endpoint.replace(/\/+$/, "")}/pricing`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json", "User-Agent": "xiopro-infra pricing:sync" }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, {
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: "application/json",
+        "User-Agent": "xiopro-infra pricing:sync",
+      },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const why = (e as Error).name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : (cause?.code ?? cause?.message ?? (e as Error).message);
+    const why =
+      (e as Error).name === "TimeoutError"
+        ? `no answer within ${timeoutMs / 1000} s`
+        : (cause?.code ?? cause?.message ?? (e as Error).message);
     throw new PricingError(`cannot reach ${url} (${why}): check the network, or HCLOUD_ENDPOINT if you set it`);
   }
   const text = await res.text();
   if (res.status === 401 || res.status === 403) {
-    throw new PricingError(`the Hetzner API refused HCLOUD_TOKEN (HTTP ${res.status} ${apiError(text)}): create an API token in the Hetzner Cloud console (your project → Security → API tokens; read access is enough) and export it as HCLOUD_TOKEN`);
+    throw new PricingError(
+      `the Hetzner API refused HCLOUD_TOKEN (HTTP ${res.status} ${apiError(text)}): create an API token in the Hetzner Cloud console (your project → Security → API tokens; read access is enough) and export it as HCLOUD_TOKEN`,
+    );
   }
   if (!res.ok) throw new PricingError(`GET ${url} answered HTTP ${res.status} (${apiError(text)}): try again later`);
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (e) {
-    throw new PricingError(`GET ${url} answered with something that is not JSON (${(e as Error).message}; starts with ${JSON.stringify(text.slice(0, 60))}): is HCLOUD_ENDPOINT the Hetzner Cloud API?`);
+    throw new PricingError(
+      `GET ${url} answered with something that is not JSON (${(e as Error).message}; starts with ${JSON.stringify(text.slice(0, 60))}): is HCLOUD_ENDPOINT the Hetzner Cloud API?`,
+    );
   }
   const parsed = parsePricing(body);
-  if (!parsed.ok) throw new PricingError(`GET ${url} answered with a price list this tool cannot read:\n  - ${parsed.problems.join("\n  - ")}\nfix: check HCLOUD_ENDPOINT, or update scripts/pricing/hetzner.ts if the API changed`);
+  if (!parsed.ok)
+    throw new PricingError(
+      `GET ${url} answered with a price list this tool cannot read:\n  - ${parsed.problems.join("\n  - ")}\nfix: check HCLOUD_ENDPOINT, or update scripts/pricing/hetzner.ts if the API changed`,
+    );
   if (parsed.snapshot.currency !== "EUR") {
-    throw new PricingError(`the price list is in ${parsed.snapshot.currency}, but the catalog is in EUR: use a token of a project billed in EUR`);
+    throw new PricingError(
+      `the price list is in ${parsed.snapshot.currency}, but the catalog is in EUR: use a token of a project billed in EUR`,
+    );
   }
   return parsed.snapshot;
 }

@@ -68,7 +68,8 @@ export function parsePricing(body: unknown): ParseResult {
     if (Math.abs(kept - exact) > 1e-12) rounded.push(`${where}: ${v} → ${kept}`);
     return kept;
   };
-  const net = (v: unknown, where: string): number | undefined => (obj(v) ? decimal(v.net, `${where}.net`) : (problems.push(`${where} is missing`), undefined));
+  const net = (v: unknown, where: string): number | undefined =>
+    obj(v) ? decimal(v.net, `${where}.net`) : (problems.push(`${where} is missing`), undefined);
   const perLocation = (list: unknown, where: string): Record<string, number> => {
     const out: Record<string, number> = {};
     if (!Array.isArray(list)) {
@@ -101,11 +102,18 @@ export function parsePricing(body: unknown): ParseResult {
   if (!Array.isArray(p.primary_ips)) problems.push("pricing.primary_ips is not a list");
   else
     p.primary_ips.forEach((e, i) => {
-      if (obj(e) && (e.type === "ipv4" || e.type === "ipv6")) ips[e.type] = perLocation(e.prices, `pricing.primary_ips[${i}] (${e.type}).prices`);
+      if (obj(e) && (e.type === "ipv4" || e.type === "ipv6"))
+        ips[e.type] = perLocation(e.prices, `pricing.primary_ips[${i}] (${e.type}).prices`);
     });
-  const volume = obj(p.volume) ? net(p.volume.price_per_gb_month, "pricing.volume.price_per_gb_month") : (problems.push("pricing.volume is missing"), undefined);
-  const image = obj(p.image) ? net(p.image.price_per_gb_month, "pricing.image.price_per_gb_month") : (problems.push("pricing.image is missing"), undefined);
-  const backup = obj(p.server_backup) ? decimal(p.server_backup.percentage, "pricing.server_backup.percentage") : (problems.push("pricing.server_backup is missing"), undefined);
+  const volume = obj(p.volume)
+    ? net(p.volume.price_per_gb_month, "pricing.volume.price_per_gb_month")
+    : (problems.push("pricing.volume is missing"), undefined);
+  const image = obj(p.image)
+    ? net(p.image.price_per_gb_month, "pricing.image.price_per_gb_month")
+    : (problems.push("pricing.image is missing"), undefined);
+  const backup = obj(p.server_backup)
+    ? decimal(p.server_backup.percentage, "pricing.server_backup.percentage")
+    : (problems.push("pricing.server_backup is missing"), undefined);
   const serverTypes = named(p.server_types, "server_types");
   const loadBalancerTypes = named(p.load_balancer_types, "load_balancer_types");
   if (problems.length > 0) return { ok: false, problems };

@@ -40,25 +40,42 @@ interface Acc {
   nowEstimated: string[];
 }
 
-function mergeType(kind: string, name: string, t: Priced, api: Record<string, number>, known: Set<string>, acc: Acc): boolean {
+function mergeType(
+  kind: string,
+  name: string,
+  t: Priced,
+  api: Record<string, number>,
+  known: Set<string>,
+  acc: Acc,
+): boolean {
   const { changes, notes } = acc;
   const oldEstimated = new Set(t.estimatedLocations ?? (t.estimated ? Object.keys(t.monthly) : []));
   let touched = false;
   for (const [loc, price] of Object.entries(api)) {
     if (!known.has(loc)) {
-      notes.push(`${kind} ${name} is priced in ${loc}, which the catalog's locations do not list (skipped: add ${loc} with its city and network zone first)`);
+      notes.push(
+        `${kind} ${name} is priced in ${loc}, which the catalog's locations do not list (skipped: add ${loc} with its city and network zone first)`,
+      );
       continue;
     }
     const from = t.monthly[loc];
     if (from !== price) {
-      changes.push({ what: `${kind} ${name} ${loc}`, from, to: price, ...(oldEstimated.has(loc) ? { wasEstimated: true } : {}) });
+      changes.push({
+        what: `${kind} ${name} ${loc}`,
+        from,
+        to: price,
+        ...(oldEstimated.has(loc) ? { wasEstimated: true } : {}),
+      });
       t.monthly[loc] = price;
       touched = true;
     }
   }
   const unpriced = Object.keys(t.monthly).filter((loc) => !(loc in api));
-  for (const loc of unpriced) if (!oldEstimated.has(loc)) acc.nowEstimated.push(`${kind} ${name} ${loc} = ${t.monthly[loc]}`);
-  for (const loc of oldEstimated) if (loc in api && known.has(loc) && !changes.some((c) => c.what === `${kind} ${name} ${loc}`)) acc.confirmed.push(`${kind} ${name} ${loc}`);
+  for (const loc of unpriced)
+    if (!oldEstimated.has(loc)) acc.nowEstimated.push(`${kind} ${name} ${loc} = ${t.monthly[loc]}`);
+  for (const loc of oldEstimated)
+    if (loc in api && known.has(loc) && !changes.some((c) => c.what === `${kind} ${name} ${loc}`))
+      acc.confirmed.push(`${kind} ${name} ${loc}`);
   const before = JSON.stringify([t.estimated, t.estimatedLocations]);
   if (unpriced.length > 0) {
     t.estimated = true;
@@ -71,7 +88,14 @@ function mergeType(kind: string, name: string, t: Priced, api: Record<string, nu
 }
 
 /** One catalog price for all locations: the API's, or the highest where locations differ. */
-function single(what: string, old: number, api: Record<string, number>, known: Set<string>, changes: PriceChange[], notes: string[]): number {
+function single(
+  what: string,
+  old: number,
+  api: Record<string, number>,
+  known: Set<string>,
+  changes: PriceChange[],
+  notes: string[],
+): number {
   const values = Object.entries(api).filter(([loc]) => known.has(loc));
   if (values.length === 0) {
     notes.push(`${what}: not in the API response (kept ${old})`);
@@ -79,7 +103,10 @@ function single(what: string, old: number, api: Record<string, number>, known: S
   }
   const distinct = [...new Set(values.map(([, v]) => v))];
   const to = Math.max(...distinct);
-  if (distinct.length > 1) notes.push(`${what} differs by location (${values.map(([l, v]) => `${l} ${v}`).join(", ")}): the catalog keeps one price, the highest`);
+  if (distinct.length > 1)
+    notes.push(
+      `${what} differs by location (${values.map(([l, v]) => `${l} ${v}`).join(", ")}): the catalog keeps one price, the highest`,
+    );
   if (to !== old) changes.push({ what, from: old, to });
   return to;
 }
@@ -108,8 +135,13 @@ export function mergeCatalog(old: Catalog, snap: PricingSnapshot, opts: MergeOpt
     }
     changed = mergeType("server", name, t, api, known, acc) || changed;
   }
-  const unknownTypes = Object.keys(snap.serverTypes).filter((n) => !cat.serverTypes[n]).sort();
-  if (unknownTypes.length > 0) notes.push(`server types priced by the API but not in the catalog (skipped; a type needs its specs from GET /v1/server_types before stacks may use it): ${unknownTypes.join(", ")}`);
+  const unknownTypes = Object.keys(snap.serverTypes)
+    .filter((n) => !cat.serverTypes[n])
+    .sort();
+  if (unknownTypes.length > 0)
+    notes.push(
+      `server types priced by the API but not in the catalog (skipped; a type needs its specs from GET /v1/server_types before stacks may use it): ${unknownTypes.join(", ")}`,
+    );
 
   for (const [name, api] of Object.entries(snap.loadBalancerTypes)) {
     // Load balancer types carry no specs: a new one is simply added.
@@ -117,28 +149,52 @@ export function mergeCatalog(old: Catalog, snap: PricingSnapshot, opts: MergeOpt
     changed = mergeType("load balancer", name, t, api, known, acc) || changed;
   }
 
-  if (acc.confirmed.length > 0) notes.push(`estimated prices the API confirms (no longer marked estimated): ${acc.confirmed.join(", ")}`);
-  if (acc.nowEstimated.length > 0) notes.push(`prices the API does not give any more (kept, now marked estimated): ${acc.nowEstimated.join(", ")}`);
+  if (acc.confirmed.length > 0)
+    notes.push(`estimated prices the API confirms (no longer marked estimated): ${acc.confirmed.join(", ")}`);
+  if (acc.nowEstimated.length > 0)
+    notes.push(`prices the API does not give any more (kept, now marked estimated): ${acc.nowEstimated.join(", ")}`);
   const n = changes.length;
-  cat.primaryIp.ipv4 = single("primary IPv4 per month", cat.primaryIp.ipv4, snap.primaryIps.ipv4, known, changes, notes);
-  cat.primaryIp.ipv6 = single("primary IPv6 per month", cat.primaryIp.ipv6, snap.primaryIps.ipv6, known, changes, notes);
+  cat.primaryIp.ipv4 = single(
+    "primary IPv4 per month",
+    cat.primaryIp.ipv4,
+    snap.primaryIps.ipv4,
+    known,
+    changes,
+    notes,
+  );
+  cat.primaryIp.ipv6 = single(
+    "primary IPv6 per month",
+    cat.primaryIp.ipv6,
+    snap.primaryIps.ipv6,
+    known,
+    changes,
+    notes,
+  );
   const scalar = (what: string, from: number, to: number) => (from !== to && changes.push({ what, from, to }), to);
   cat.volumePerGbMonth = scalar("volume per GB-month", cat.volumePerGbMonth, snap.volumePerGbMonth);
   cat.snapshotPerGbMonth = scalar("snapshot/image per GB-month", cat.snapshotPerGbMonth, snap.imagePerGbMonth);
   cat.backupPercent = scalar("backups, % of the server price", cat.backupPercent, snap.backupPercent);
   changed = changed || changes.length > n;
-  notes.push("not priced by the API (kept): Object Storage, Storage Boxes, and the rate servers ordered before 2026-06-15 kept (monthlyApril2026Existing)");
+  notes.push(
+    "not priced by the API (kept): Object Storage, Storage Boxes, and the rate servers ordered before 2026-06-15 kept (monthlyApril2026Existing)",
+  );
 
   if (opts.catalogDate && opts.catalogDate !== cat.catalogDate) {
     notes.push(`catalogDate ${cat.catalogDate} → ${opts.catalogDate} (--catalog-date)`);
     cat.catalogDate = opts.catalogDate;
     changed = true;
   } else if (changes.length > 0 && !opts.catalogDate) {
-    notes.push(`catalogDate stays ${cat.catalogDate} (the date the prices are valid from); if Hetzner changed prices on another date, rerun with --catalog-date YYYY-MM-DD`);
+    notes.push(
+      `catalogDate stays ${cat.catalogDate} (the date the prices are valid from); if Hetzner changed prices on another date, rerun with --catalog-date YYYY-MM-DD`,
+    );
   }
   if (changed) {
     cat.compiledOn = opts.today;
-    const entry = { url: `${opts.endpoint.replace(/\/+$/, "")}/pricing`, what: `${SYNC_SOURCE_WHAT} (net prices; VAT rate ${snap.vatRate} % not included)`, published: opts.today };
+    const entry = {
+      url: `${opts.endpoint.replace(/\/+$/, "")}/pricing`,
+      what: `${SYNC_SOURCE_WHAT} (net prices; VAT rate ${snap.vatRate} % not included)`,
+      published: opts.today,
+    };
     cat.sources = [...cat.sources.filter((s) => !s.what.startsWith(SYNC_SOURCE_WHAT)), entry];
   }
   return { catalog: cat, changes, notes, changed };
@@ -149,6 +205,12 @@ const show = (v: number | undefined) => (v === undefined ? "(none)" : String(v))
 export function formatChanges(r: MergeResult): string {
   const rows = r.changes.map((c) => [c.what, `${show(c.from)}${c.wasEstimated ? " (estimated)" : ""}`, String(c.to)]);
   const w = [0, 1].map((i) => Math.max(0, ...rows.map((x) => x[i]!.length)));
-  const lines = r.changes.length === 0 ? ["No price changed."] : [`${r.changes.length} price${r.changes.length === 1 ? "" : "s"} changed (old → new, EUR net):`, ...rows.map(([a, b, c]) => `  ${a!.padEnd(w[0]!)}  ${b!.padStart(w[1]!)} → ${c}`)];
+  const lines =
+    r.changes.length === 0
+      ? ["No price changed."]
+      : [
+          `${r.changes.length} price${r.changes.length === 1 ? "" : "s"} changed (old → new, EUR net):`,
+          ...rows.map(([a, b, c]) => `  ${a!.padEnd(w[0]!)}  ${b!.padStart(w[1]!)} → ${c}`),
+        ];
   return [...lines, ...(r.notes.length ? ["", ...r.notes.map((n) => `note: ${n}`)] : [])].join("\n");
 }

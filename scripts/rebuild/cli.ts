@@ -41,29 +41,67 @@ Examples:
 const TARGET_TIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:?\d\d)?$/;
 
 async function main(): Promise<number> {
-  const v = parseFlags({
-        stack: { type: "string" }, "stack-file": { type: "string" }, "target-time": { type: "string" }, location: { type: "string" },
-        "dry-run": { type: "boolean", default: false }, force: { type: "boolean", default: false }, "secrets-file": { type: "string" },
-        "ssh-user": { type: "string", default: "ops" }, "ssh-key": { type: "string" }, target: { type: "string" },
-        json: { type: "boolean", default: false },
-      }, USAGE);
+  const v = parseFlags(
+    {
+      stack: { type: "string" },
+      "stack-file": { type: "string" },
+      "target-time": { type: "string" },
+      location: { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      "secrets-file": { type: "string" },
+      "ssh-user": { type: "string", default: "ops" },
+      "ssh-key": { type: "string" },
+      target: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    USAGE,
+  );
   if (typeof v === "number") return v;
-  if (!v.stack) return console.error(`--stack is required\n\n${USAGE}`), 2;
+  if (!v.stack) return (console.error(`--stack is required\n\n${USAGE}`), 2);
   const tt = v["target-time"];
-  const at = tt === undefined ? undefined : Date.parse(tt.replace(" ", "T").replace(/([+-]\d\d):?(\d\d)?$/, (_, h: string, m?: string) => `${h}:${m ?? "00"}`));
-  if (tt !== undefined && (!TARGET_TIME.test(tt) || Number.isNaN(at))) return console.error(`--target-time ${JSON.stringify(tt)} is not 'YYYY-MM-DD HH:MM:SS+00' (a time with its UTC offset)`), 2;
-  if (at !== undefined && at > Date.now()) return console.error(`--target-time ${JSON.stringify(tt)} is in the future`), 2;
-  if (v.location !== undefined && !catalog.locations[v.location]) return console.error(`--location ${JSON.stringify(v.location)} is not a Hetzner location: use one of ${Object.keys(catalog.locations).join(", ")}`), 2;
+  const at =
+    tt === undefined
+      ? undefined
+      : Date.parse(
+          tt.replace(" ", "T").replace(/([+-]\d\d):?(\d\d)?$/, (_, h: string, m?: string) => `${h}:${m ?? "00"}`),
+        );
+  if (tt !== undefined && (!TARGET_TIME.test(tt) || Number.isNaN(at)))
+    return (
+      console.error(`--target-time ${JSON.stringify(tt)} is not 'YYYY-MM-DD HH:MM:SS+00' (a time with its UTC offset)`),
+      2
+    );
+  if (at !== undefined && at > Date.now())
+    return (console.error(`--target-time ${JSON.stringify(tt)} is in the future`), 2);
+  if (v.location !== undefined && !catalog.locations[v.location])
+    return (
+      console.error(
+        `--location ${JSON.stringify(v.location)} is not a Hetzner location: use one of ${Object.keys(catalog.locations).join(", ")}`,
+      ),
+      2
+    );
 
   const report = await rebuild({
-    stack: v.stack, stackFile: v["stack-file"], targetTime: tt, location: v.location, dryRun: v["dry-run"]!, force: v.force!,
-    secretsFile: v["secrets-file"], sshUser: v["ssh-user"]!, sshKey: v["ssh-key"], target: v.target,
-    progress: (line) => console.error(line), env: process.env,
+    stack: v.stack,
+    stackFile: v["stack-file"],
+    targetTime: tt,
+    location: v.location,
+    dryRun: v["dry-run"]!,
+    force: v.force!,
+    secretsFile: v["secrets-file"],
+    sshUser: v["ssh-user"]!,
+    sshKey: v["ssh-key"],
+    target: v.target,
+    progress: (line) => console.error(line),
+    env: process.env,
   });
   if (v.json) console.log(JSON.stringify(report, null, 2));
   else if (report.dryRun) {
-    console.log(`Dry run of the rebuild of ${report.stack}: preflight ${report.preflight.every((c) => c.ok) ? "passed" : report.forced ? "failed (forced)" : "failed"}; the steps:`);
-    for (const [i, s] of report.steps.entries()) console.log(`  ${i + 1}. ${s.title}\n       ${s.status === "skipped" ? `skipped: ${s.detail}` : s.detail}`);
+    console.log(
+      `Dry run of the rebuild of ${report.stack}: preflight ${report.preflight.every((c) => c.ok) ? "passed" : report.forced ? "failed (forced)" : "failed"}; the steps:`,
+    );
+    for (const [i, s] of report.steps.entries())
+      console.log(`  ${i + 1}. ${s.title}\n       ${s.status === "skipped" ? `skipped: ${s.detail}` : s.detail}`);
   } else console.log(formatTimings(report.stack, report.steps));
   return report.ok ? 0 : 1;
 }
@@ -71,7 +109,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(e instanceof RebuildUsageError || e instanceof AcceptUsageError ? e.message : `rebuild failed: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(
+      e instanceof RebuildUsageError || e instanceof AcceptUsageError
+        ? e.message
+        : `rebuild failed: ${e instanceof Error ? e.message : String(e)}`,
+    );
     process.exit(1);
   },
 );

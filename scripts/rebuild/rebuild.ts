@@ -6,7 +6,15 @@ import { splitHostPort } from "../accept/accept";
 import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
 import { run } from "../lib/run";
 import { WAL_RECEIVER } from "../../cloud-init/configs";
-import { deleteTailscaleDevice, findServers, listTailscaleDevices, loadStack, readRepository, stackSecrets, type Secrets } from "./preflight";
+import {
+  deleteTailscaleDevice,
+  findServers,
+  listTailscaleDevices,
+  loadStack,
+  readRepository,
+  stackSecrets,
+  type Secrets,
+} from "./preflight";
 import {
   backupAgeVerdict,
   parseRestoreTimings,
@@ -56,9 +64,18 @@ export interface RebuildReport {
 
 const BOOT_FINISHED = "test -e /var/lib/cloud/instance/boot-finished";
 
-async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | undefined, secrets: Secrets): Promise<PreflightCheck[]> {
+async function preflight(
+  o: RebuildRun,
+  plan: Plan,
+  secretProblems: string | undefined,
+  secrets: Secrets,
+): Promise<PreflightCheck[]> {
   const checks: PreflightCheck[] = [];
-  checks.push({ name: "config and secrets", ok: secretProblems === undefined, detail: secretProblems ?? `Pulumi.${o.stack}.yaml is valid and every secret the stack needs is set` });
+  checks.push({
+    name: "config and secrets",
+    ok: secretProblems === undefined,
+    detail: secretProblems ?? `Pulumi.${o.stack}.yaml is valid and every secret the stack needs is set`,
+  });
 
   const repo = await readRepository(plan, secrets);
   for (const p of repo.problems) checks.push({ name: "newest backup age", ok: false, detail: p });
@@ -71,7 +88,13 @@ async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | und
   // A surviving WAL receiver node is welcome (its WAL closes the gap), so it is not a target.
   const names = plan.nodes.filter((n) => !n.services.some((s) => s.name === "wal-receiver")).map((n) => n.name);
   const token = o.env.HCLOUD_TOKEN ?? secrets["hcloud:token"];
-  if (!token) checks.push({ name: "target free", ok: false, detail: "cannot check that the servers are gone: no HCLOUD_TOKEN in the environment and no hcloud:token in the stack config" });
+  if (!token)
+    checks.push({
+      name: "target free",
+      ok: false,
+      detail:
+        "cannot check that the servers are gone: no HCLOUD_TOKEN in the environment and no hcloud:token in the stack config",
+    });
   else {
     try {
       const v = targetVerdict(await findServers(names, token, o.env), names);
@@ -81,7 +104,12 @@ async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | und
     }
   }
   if (plan.adminPath.mode === "tailscale" && !o.env.TAILSCALE_API_KEY) {
-    checks.push({ name: "tailnet cleanup", ok: false, detail: "TAILSCALE_API_KEY is not set: the old node would keep its tailnet name, and pulumi up reaches the node by that name (set an API access token, or remove the old machines in the admin console and pass --force)" });
+    checks.push({
+      name: "tailnet cleanup",
+      ok: false,
+      detail:
+        "TAILSCALE_API_KEY is not set: the old node would keep its tailnet name, and pulumi up reaches the node by that name (set an API access token, or remove the old machines in the admin console and pass --force)",
+    });
   }
   return checks;
 }
@@ -89,10 +117,16 @@ async function preflight(o: RebuildRun, plan: Plan, secretProblems: string | und
 async function pulumiOutputs(stack: string): Promise<Record<string, { publicIpv4?: string }>> {
   const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.split("\n")[0] || `exit ${r.code}`}`);
-  return ((JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes ?? {});
+  return (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes ?? {};
 }
 
-function sshTarget(o: RebuildRun, plan: Plan, node: NodePlan, outputs: Record<string, { publicIpv4?: string }>, isPg: boolean): SshTarget {
+function sshTarget(
+  o: RebuildRun,
+  plan: Plan,
+  node: NodePlan,
+  outputs: Record<string, { publicIpv4?: string }>,
+  isPg: boolean,
+): SshTarget {
   if (o.target && isPg) {
     const [host, port] = splitHostPort(o.target);
     return { host, port, user: o.sshUser, key: o.sshKey };
@@ -117,13 +151,39 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
   say(0, steps[0]!);
   const secrets = await stackSecrets(o.stack, o.secretsFile);
   const checks = await preflight(o, plan, secretProblems, secrets);
-  for (const c of checks) o.progress(`      ${c.ok ? "ok  " : o.force ? "FORCED" : "FAIL"} ${c.name}: ${c.detail.replace(/\n/g, "\n             ")}`);
+  for (const c of checks)
+    o.progress(
+      `      ${c.ok ? "ok  " : o.force ? "FORCED" : "FAIL"} ${c.name}: ${c.detail.replace(/\n/g, "\n             ")}`,
+    );
   const passed = checks.every((c) => c.ok);
-  results.push({ id: "preflight", title: steps[0]!.title, status: passed || o.force ? "ok" : "failed", seconds: (Date.now() - t0) / 1000, detail: passed ? "all checks passed" : `${checks.filter((c) => !c.ok).length} check(s) failed${o.force ? ", overridden by --force" : ""}` });
-  const report = (ok: boolean): RebuildReport => ({ stack: o.stack, dryRun: o.dryRun, forced: o.force, ok, preflight: checks, steps: results, totalSeconds: results.reduce((a, r) => a + r.seconds, 0) });
+  results.push({
+    id: "preflight",
+    title: steps[0]!.title,
+    status: passed || o.force ? "ok" : "failed",
+    seconds: (Date.now() - t0) / 1000,
+    detail: passed
+      ? "all checks passed"
+      : `${checks.filter((c) => !c.ok).length} check(s) failed${o.force ? ", overridden by --force" : ""}`,
+  });
+  const report = (ok: boolean): RebuildReport => ({
+    stack: o.stack,
+    dryRun: o.dryRun,
+    forced: o.force,
+    ok,
+    preflight: checks,
+    steps: results,
+    totalSeconds: results.reduce((a, r) => a + r.seconds, 0),
+  });
 
   if (o.dryRun) {
-    for (const s of steps.slice(1)) results.push({ id: s.id, title: s.title, status: s.skip ? "skipped" : "planned", seconds: 0, detail: s.skip ?? s.command });
+    for (const s of steps.slice(1))
+      results.push({
+        id: s.id,
+        title: s.title,
+        status: s.skip ? "skipped" : "planned",
+        seconds: 0,
+        detail: s.skip ?? s.command,
+      });
     return report(passed || o.force);
   }
   if (!passed && !o.force) {
@@ -144,19 +204,30 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       try {
         await waitForSsh(t, Number(o.env.XIOPRO_REBUILD_RECEIVER_WAIT_S ?? 60));
       } catch (e) {
-        return { status: "skipped", detail: `${receiverNode!.name} does not answer (${e instanceof Error ? e.message : String(e)}): the restore uses the repository alone (RPO up to backup.archiveTimeoutSeconds)` };
+        return {
+          status: "skipped",
+          detail: `${receiverNode!.name} does not answer (${e instanceof Error ? e.message : String(e)}): the restore uses the repository alone (RPO up to backup.archiveTimeoutSeconds)`,
+        };
       }
       const r = await ssh(t, walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES), undefined, 1800_000);
       if (r.code !== 0 || r.stdout.trim() === "") {
-        return { status: "skipped", detail: `could not copy the received WAL from ${receiverNode!.name} (exit ${r.code}: ${tail(r.stderr, 2) || "no output"}): the restore uses the repository alone` };
+        return {
+          status: "skipped",
+          detail: `could not copy the received WAL from ${receiverNode!.name} (exit ${r.code}: ${tail(r.stderr, 2) || "no output"}): the restore uses the repository alone`,
+        };
       }
       receivedWal = r.stdout.trim();
-      return { detail: `stopped the receiver; ${(Buffer.byteLength(receivedWal, "base64") / 1024).toFixed(0)} KiB of compressed WAL (the segment in progress, histories, the last ${RECEIVED_WAL_MINUTES} min)` };
+      return {
+        detail: `stopped the receiver; ${(Buffer.byteLength(receivedWal, "base64") / 1024).toFixed(0)} KiB of compressed WAL (the segment in progress, histories, the last ${RECEIVED_WAL_MINUTES} min)`,
+      };
     },
     "wal-resume": async () => {
       const t = sshTarget(o, plan, receiverNode!, outputs, false);
       const r = await ssh(t, walResumeCommand());
-      if (r.code !== 0) throw new Error(`the WAL receiver on ${receiverNode!.name} did not start again (exit ${r.code}): ${tail(r.stderr, 3)}`);
+      if (r.code !== 0)
+        throw new Error(
+          `the WAL receiver on ${receiverNode!.name} did not start again (exit ${r.code}): ${tail(r.stderr, 3)}`,
+        );
       return { detail: `old timeline's WAL moved aside; streaming from the restored database` };
     },
     tailscale: async () => {
@@ -165,7 +236,11 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       const lost = plan.nodes.filter((n) => !(n === receiverNode && receivedWal !== undefined)).map((n) => n.name);
       const stale = staleTailscaleDevices(await listTailscaleDevices(token, o.env), lost);
       for (const d of stale) await deleteTailscaleDevice(d.id, token, o.env);
-      return { detail: stale.length ? `removed ${stale.map((d) => `${d.name} (last seen ${d.lastSeen ?? "never"})`).join(", ")}` : "no device carried the nodes' names" };
+      return {
+        detail: stale.length
+          ? `removed ${stale.map((d) => `${d.name} (last seen ${d.lastSeen ?? "never"})`).join(", ")}`
+          : "no device carried the nodes' names",
+      };
     },
     "pulumi-up": async () => {
       const r = await run("pulumi", pulumiUpArgs(o), { timeoutMs: 2 * 3600_000 });
@@ -182,7 +257,10 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
         for (;;) {
           const r = await ssh(t, BOOT_FINISHED);
           if (r.code === 0) break;
-          if ((Date.now() - s0) / 1000 > Number(o.env.XIOPRO_REBUILD_BOOT_WAIT_S ?? 1800)) throw new Error(`cloud-init on ${n.name} did not finish (no /var/lib/cloud/instance/boot-finished); look at /var/log/cloud-init-output.log over SSH or the Hetzner console`);
+          if ((Date.now() - s0) / 1000 > Number(o.env.XIOPRO_REBUILD_BOOT_WAIT_S ?? 1800))
+            throw new Error(
+              `cloud-init on ${n.name} did not finish (no /var/lib/cloud/instance/boot-finished); look at /var/log/cloud-init-output.log over SSH or the Hetzner console`,
+            );
           await new Promise((res) => setTimeout(res, 5000));
         }
         waited.push(`${n.name} ${((Date.now() - s0) / 1000).toFixed(1)} s`);
@@ -193,18 +271,35 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       const t = sshTarget(o, plan, pgNode!, outputs, true);
       if (receivedWal) {
         const up = await ssh(t, walUploadCommand(), `${receivedWal}\n`, 1800_000);
-        if (up.code !== 0) throw new Error(`could not copy the received WAL to ${t.host} (exit ${up.code}): ${tail(up.stderr, 3)}`);
+        if (up.code !== 0)
+          throw new Error(`could not copy the received WAL to ${t.host} (exit ${up.code}): ${tail(up.stderr, 3)}`);
       }
-      const r = await ssh(t, restoreCommand(o.targetTime, receivedWal ? RECEIVED_WAL_DIR : undefined), undefined, 6 * 3600_000);
+      const r = await ssh(
+        t,
+        restoreCommand(o.targetTime, receivedWal ? RECEIVED_WAL_DIR : undefined),
+        undefined,
+        6 * 3600_000,
+      );
       const parts = parseRestoreTimings(r.stdout);
       if (r.code === RESTORE_REFUSED) {
-        return { status: "skipped", parts, detail: `the cluster on ${pgNode!.name} holds data (its volume survived): nothing was restored, the volume's data is newer than any backup. To replace it anyway: ssh ${t.host} sudo xiopro-restore --force` };
+        return {
+          status: "skipped",
+          parts,
+          detail: `the cluster on ${pgNode!.name} holds data (its volume survived): nothing was restored, the volume's data is newer than any backup. To replace it anyway: ssh ${t.host} sudo xiopro-restore --force`,
+        };
       }
       if (r.code !== 0) throw new Error(`xiopro-restore on ${t.host} exited ${r.code}:\n${tail(r.stderr)}`);
       return { parts, detail: r.stdout.split("\n").find((l) => l.startsWith("restore pass")) ?? "restored" };
     },
     accept: async () => {
-      const args = ["run", "accept", "--", ...(o.stackFile ? ["--stack-file", o.stackFile] : ["--stack", o.stack]), ...(o.sshKey ? ["--ssh-key", o.sshKey] : []), ...(o.target ? ["--target", o.target] : [])];
+      const args = [
+        "run",
+        "accept",
+        "--",
+        ...(o.stackFile ? ["--stack-file", o.stackFile] : ["--stack", o.stack]),
+        ...(o.sshKey ? ["--ssh-key", o.sshKey] : []),
+        ...(o.target ? ["--target", o.target] : []),
+      ];
       const r = await run("npm", args, { timeoutMs: 3600_000 });
       if (r.code !== 0) throw new Error(`acceptance failed (exit ${r.code}):\n${tail(r.stdout)}`);
       return { detail: tail(r.stdout, 1) };
@@ -224,7 +319,14 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       const r = await runners[s.id as Exclude<Step["id"], "preflight">]();
       const seconds = (Date.now() - s0) / 1000;
       o.progress(`      ${r.status ?? "ok"} in ${seconds.toFixed(1)} s: ${r.detail}`);
-      results.push({ id: s.id, title: s.title, status: r.status ?? "ok", seconds, detail: r.detail, ...(r.parts ? { parts: r.parts } : {}) });
+      results.push({
+        id: s.id,
+        title: s.title,
+        status: r.status ?? "ok",
+        seconds,
+        detail: r.detail,
+        ...(r.parts ? { parts: r.parts } : {}),
+      });
     } catch (e) {
       const seconds = (Date.now() - s0) / 1000;
       const detail = e instanceof Error ? e.message : String(e);

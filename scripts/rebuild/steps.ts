@@ -17,7 +17,8 @@ export interface RebuildOptions {
   force: boolean;
 }
 
-export type StepId = "preflight" | "wal-fetch" | "tailscale" | "pulumi-up" | "cloud-init" | "restore" | "wal-resume" | "accept";
+export type StepId =
+  "preflight" | "wal-fetch" | "tailscale" | "pulumi-up" | "cloud-init" | "restore" | "wal-resume" | "accept";
 
 export interface Step {
   id: StepId;
@@ -36,7 +37,15 @@ export function shellQuote(s: string): string {
 /** The node-side restore: the newest state or a point in time, files included, never --force (a
  * cluster that survived on its volume is newer than any backup; xiopro-restore then refuses). */
 export function restoreCommand(targetTime?: string, walDir?: string): string {
-  return ["sudo", RESTORE_SCRIPT, "--files", ...(targetTime ? ["--target-time", targetTime] : []), ...(walDir ? ["--wal-dir", walDir] : [])].map(shellQuote).join(" ");
+  return [
+    "sudo",
+    RESTORE_SCRIPT,
+    "--files",
+    ...(targetTime ? ["--target-time", targetTime] : []),
+    ...(walDir ? ["--wal-dir", walDir] : []),
+  ]
+    .map(shellQuote)
+    .join(" ");
 }
 
 /** Where the WAL receiver's copy lands on the rebuilt database node. */
@@ -67,7 +76,14 @@ export function walResumeCommand(): string {
 
 export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): string[] {
   // --refresh: after a disaster the state still lists the lost server; refresh lets up recreate it.
-  return ["up", "--yes", "--refresh", "--stack", o.stack, ...(o.location ? ["--config", `location=${o.location}`] : [])];
+  return [
+    "up",
+    "--yes",
+    "--refresh",
+    "--stack",
+    o.stack,
+    ...(o.location ? ["--config", `location=${o.location}`] : []),
+  ];
 }
 
 /**
@@ -79,15 +95,53 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
   const names = plan.nodes.map((n) => n.name);
   const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
   const receiver = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
-  const tailscaleSkip = plan.adminPath.mode !== "tailscale" ? "the admin path is allowlist: no tailnet devices to remove" : !tailscaleToken ? "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console" : undefined;
-  const fetch: Step[] = receiver ? [{ id: "wal-fetch", title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`, command: `ssh ${receiver.name} ${walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES)}` }] : [];
-  const resume: Step[] = receiver ? [{ id: "wal-resume", title: `start the WAL receiver on ${receiver.name} on the restored timeline`, command: `ssh ${receiver.name} ${walResumeCommand()}` }] : [];
+  const tailscaleSkip =
+    plan.adminPath.mode !== "tailscale"
+      ? "the admin path is allowlist: no tailnet devices to remove"
+      : !tailscaleToken
+        ? "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console"
+        : undefined;
+  const fetch: Step[] = receiver
+    ? [
+        {
+          id: "wal-fetch",
+          title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`,
+          command: `ssh ${receiver.name} ${walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES)}`,
+        },
+      ]
+    : [];
+  const resume: Step[] = receiver
+    ? [
+        {
+          id: "wal-resume",
+          title: `start the WAL receiver on ${receiver.name} on the restored timeline`,
+          command: `ssh ${receiver.name} ${walResumeCommand()}`,
+        },
+      ]
+    : [];
   return [
-    { id: "preflight", title: "preflight: config and secrets, newest backup age, target free", command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…` },
+    {
+      id: "preflight",
+      title: "preflight: config and secrets, newest backup age, target free",
+      command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…`,
+    },
     ...fetch,
-    { id: "tailscale", title: `remove stale tailnet devices of ${names.join(", ")}`, command: "GET /api/v2/tailnet/-/devices · DELETE /api/v2/device/{id}", ...(tailscaleSkip ? { skip: tailscaleSkip } : {}) },
-    { id: "pulumi-up", title: `pulumi up (stack ${o.stack}${o.location ? `, location ${o.location}` : ""})`, command: ["pulumi", ...pulumiUpArgs(o)].join(" ") },
-    { id: "cloud-init", title: `wait for cloud-init on ${names.join(", ")}`, command: "ssh <node> test -e /var/lib/cloud/instance/boot-finished" },
+    {
+      id: "tailscale",
+      title: `remove stale tailnet devices of ${names.join(", ")}`,
+      command: "GET /api/v2/tailnet/-/devices · DELETE /api/v2/device/{id}",
+      ...(tailscaleSkip ? { skip: tailscaleSkip } : {}),
+    },
+    {
+      id: "pulumi-up",
+      title: `pulumi up (stack ${o.stack}${o.location ? `, location ${o.location}` : ""})`,
+      command: ["pulumi", ...pulumiUpArgs(o)].join(" "),
+    },
+    {
+      id: "cloud-init",
+      title: `wait for cloud-init on ${names.join(", ")}`,
+      command: "ssh <node> test -e /var/lib/cloud/instance/boot-finished",
+    },
     {
       id: "restore",
       title: `restore PostgreSQL (${o.targetTime ? `point in time ${o.targetTime}` : "newest state"}) and files on ${pg?.name ?? "-"}`,
@@ -129,7 +183,14 @@ export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
   const age = `${hours.toFixed(1)} h`;
   return hours <= bound
     ? { ok: true, message: `newest ${what} ${b.id ?? ""} is ${age} old (bound ${bound} h)`.replace("  ", " ") }
-    : { ok: false, message: `newest ${what} ${b.id ?? ""} is ${age} old, older than the bound of ${bound} h: restoring it loses more than a day`.replace("  ", " ") };
+    : {
+        ok: false,
+        message:
+          `newest ${what} ${b.id ?? ""} is ${age} old, older than the bound of ${bound} h: restoring it loses more than a day`.replace(
+            "  ",
+            " ",
+          ),
+      };
 }
 
 export interface HcloudServer {
@@ -141,7 +202,10 @@ export interface HcloudServer {
 export function targetVerdict(found: HcloudServer[], names: string[]): Verdict {
   const live = found.filter((s) => names.includes(s.name));
   if (live.length === 0) return { ok: true, message: `no server named ${names.join(", ")} exists` };
-  return { ok: false, message: `${live.map((s) => `${s.name} exists (${s.status})`).join(", ")}: a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md` };
+  return {
+    ok: false,
+    message: `${live.map((s) => `${s.name} exists (${s.status})`).join(", ")}: a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md`,
+  };
 }
 
 export interface TailscaleDevice {
@@ -158,7 +222,10 @@ export interface TailscaleDevice {
 export function staleTailscaleDevices(devices: TailscaleDevice[], nodeNames: string[]): TailscaleDevice[] {
   return devices.filter((d) => {
     const label = d.name.split(".")[0] ?? "";
-    return nodeNames.some((n) => d.hostname === n || label === n || new RegExp(`^${n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d+$`).test(label));
+    return nodeNames.some(
+      (n) =>
+        d.hostname === n || label === n || new RegExp(`^${n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d+$`).test(label),
+    );
   });
 }
 
@@ -191,8 +258,17 @@ export function formatTimings(stack: string, results: StepResult[]): string {
   const total = results.reduce((a, r) => a + r.seconds, 0);
   const w = Math.max(...results.map((r) => r.id.length), 5);
   const lines = results.map((r) => {
-    const parts = r.parts && Object.keys(r.parts).length ? `  (${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")})` : "";
+    const parts =
+      r.parts && Object.keys(r.parts).length
+        ? `  (${Object.entries(r.parts)
+            .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+            .join(", ")})`
+        : "";
     return `  ${r.id.padEnd(w)}  ${r.seconds.toFixed(1).padStart(8)} s  ${r.status}${parts}`;
   });
-  return [`Timing (stack ${stack}):`, ...lines, `  ${"total".padEnd(w)}  ${total.toFixed(1).padStart(8)} s  RTO ${duration(total)}`].join("\n");
+  return [
+    `Timing (stack ${stack}):`,
+    ...lines,
+    `  ${"total".padEnd(w)}  ${total.toFixed(1).padStart(8)} s  RTO ${duration(total)}`,
+  ].join("\n");
 }

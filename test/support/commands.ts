@@ -117,7 +117,8 @@ function options(words: Arg[], start: number, spec: OptSpec): { end: number; see
 
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 function skipAssignments(words: Arg[], i: number, spreads: boolean): number {
-  while (i < words.length && (ASSIGNMENT.test(words[i]!.text ?? words[i]!.prefix) || (spreads && words[i]!.spread))) i++;
+  while (i < words.length && (ASSIGNMENT.test(words[i]!.text ?? words[i]!.prefix) || (spreads && words[i]!.spread)))
+    i++;
   return i;
 }
 
@@ -145,7 +146,19 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
     case "sudo": {
       const o = options(words, start, {
         arg: "CDgpRrtTUu",
-        long: ["user", "group", "host", "prompt", "role", "type", "other-user", "close-from", "chdir", "command-timeout", "chroot"],
+        long: [
+          "user",
+          "group",
+          "host",
+          "prompt",
+          "role",
+          "type",
+          "other-user",
+          "close-from",
+          "chdir",
+          "command-timeout",
+          "chroot",
+        ],
       });
       if (!o || o.seen.has("e") || o.seen.has("edit")) return null;
       return { next: skipAssignments(words, o.end, false) };
@@ -181,7 +194,10 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
       return { next: o.end };
     }
     case "xargs":
-      return next({ arg: "adEILnPs", long: ["arg-file", "delimiter", "max-args", "max-procs", "max-chars", "process-slot-var"] });
+      return next({
+        arg: "adEILnPs",
+        long: ["arg-file", "delimiter", "max-args", "max-procs", "max-chars", "process-slot-var"],
+      });
     case "ip": {
       let i = start;
       while (i < words.length && (words[i]!.text ?? words[i]!.prefix).startsWith("-")) {
@@ -193,7 +209,10 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
       return null;
     }
     case "runuser": {
-      const o = options(words, start, { arg: "ugGswc", long: ["user", "group", "supp-group", "shell", "command", "session-command", "whitelist-environment"] });
+      const o = options(words, start, {
+        arg: "ugGswc",
+        long: ["user", "group", "supp-group", "shell", "command", "session-command", "whitelist-environment"],
+      });
       if (!o) return null;
       const c = o.seen.get("c") ?? o.seen.get("command") ?? o.seen.get("session-command");
       if (c) return c.index !== undefined ? { shell: c.index } : null;
@@ -206,7 +225,24 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
     }
     case "setpriv":
       return next({
-        long: ["reuid", "regid", "ruid", "euid", "rgid", "egid", "groups", "inh-caps", "ambient-caps", "bounding-set", "securebits", "pdeathsig", "selinux-label", "apparmor-profile", "landlock-access", "landlock-rule"],
+        long: [
+          "reuid",
+          "regid",
+          "ruid",
+          "euid",
+          "rgid",
+          "egid",
+          "groups",
+          "inh-caps",
+          "ambient-caps",
+          "bounding-set",
+          "securebits",
+          "pdeathsig",
+          "selinux-label",
+          "apparmor-profile",
+          "landlock-access",
+          "landlock-rule",
+        ],
       });
     case "flock": {
       const o = options(words, start, { arg: "wEc", long: ["wait", "timeout", "conflict-exit-code", "command"] });
@@ -218,17 +254,35 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
       return after < words.length ? { next: after } : null;
     }
     case "unshare":
-      return next({ arg: "SGRw", long: ["propagation", "setgroups", "setuid", "setgid", "root", "wd", "map-user", "map-group", "map-users", "map-groups", "monotonic", "boottime"] });
+      return next({
+        arg: "SGRw",
+        long: [
+          "propagation",
+          "setgroups",
+          "setuid",
+          "setgid",
+          "root",
+          "wd",
+          "map-user",
+          "map-group",
+          "map-users",
+          "map-groups",
+          "monotonic",
+          "boottime",
+        ],
+      });
     case "stdbuf":
       return next({ arg: "ioe", long: ["input", "output", "error"] });
     case "find": {
       const more: number[] = [];
-      for (let i = start; i < words.length; i++) if (["-exec", "-execdir", "-ok", "-okdir"].includes(words[i]!.text ?? "")) more.push(i + 1);
+      for (let i = start; i < words.length; i++)
+        if (["-exec", "-execdir", "-ok", "-okdir"].includes(words[i]!.text ?? "")) more.push(i + 1);
       return { more };
     }
     case "trap": {
       const a = words[start];
-      if (!a || a.text === undefined || a.text === "" || a.text.startsWith("-") || start + 1 >= words.length) return null;
+      if (!a || a.text === undefined || a.text === "" || a.text.startsWith("-") || start + 1 >= words.length)
+        return null;
       return { shell: start, same: true };
     }
     case "eval":
@@ -263,7 +317,11 @@ function unwrap(name: string, words: Arg[], start: number): Unwrapped | null {
  * `passthrough(script)` tells how many positional parameters a `sh -c SCRIPT` shifts before
  * running "$@" as a command (null: it does not).
  */
-function commandPositions(words: Arg[], passthrough: (script: string) => number | null, firstVia: string | null = null): Position[] {
+function commandPositions(
+  words: Arg[],
+  passthrough: (script: string) => number | null,
+  firstVia: string | null = null,
+): Position[] {
   const out: Position[] = [];
   const chain = (start: number, via: string | null, depth: number): void => {
     let i = start;
@@ -362,17 +420,33 @@ interface Word extends Arg {
 
 const unescapeBare = (s: string) => s.replace(/\\\n/g, "").replace(/\\(.)/gs, "$1");
 const unescapeDq = (s: string) => s.replace(/\\\n/g, "").replace(/\\([$`"\\])/g, "$1");
-const ANSI: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", e: "\x1b", E: "\x1b", f: "\f", v: "\v" };
+const ANSI: Record<string, string> = {
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  "\\": "\\",
+  "'": "'",
+  '"': '"',
+  a: "\x07",
+  b: "\b",
+  e: "\x1b",
+  E: "\x1b",
+  f: "\f",
+  v: "\v",
+};
 const unescapeAnsi = (s: string) => s.replace(/\\(.)/gs, (m, c: string) => ANSI[c] ?? m);
 
 function simpleParam(p: J): string | undefined {
-  if (p?.Type !== "ParamExp" || p.Excl || p.Length || p.Width || p.Slice || p.Repl || p.Exp || p.Names || p.Index) return undefined;
+  if (p?.Type !== "ParamExp" || p.Excl || p.Length || p.Width || p.Slice || p.Repl || p.Exp || p.Names || p.Index)
+    return undefined;
   return p.Param?.Value;
 }
 function isArraySpread(p: J): boolean {
   if (p?.Type !== "ParamExp" || p.Excl || p.Length || p.Width || p.Slice || p.Repl || p.Exp) return false;
   const idx = p.Index?.Parts;
-  return !p.Index ? p.Param?.Value === "@" || p.Param?.Value === "*" : idx?.length === 1 && (idx[0].Value === "@" || idx[0].Value === "*");
+  return !p.Index
+    ? p.Param?.Value === "@" || p.Param?.Value === "*"
+    : idx?.length === 1 && (idx[0].Value === "@" || idx[0].Value === "*");
 }
 
 function toWord(w: J, lineOffset: number): Word {
@@ -396,13 +470,19 @@ function toWord(w: J, lineOffset: number): Word {
   for (const p of parts) {
     if (p.Type === "Lit") add(unescapeBare(p.Value));
     else if (p.Type === "SglQuoted") add(p.Dollar ? unescapeAnsi(p.Value) : p.Value);
-    else if (p.Type === "DblQuoted") for (const q of p.Parts ?? []) add(q.Type === "Lit" ? unescapeDq(q.Value) : undefined);
+    else if (p.Type === "DblQuoted")
+      for (const q of p.Parts ?? []) add(q.Type === "Lit" ? unescapeDq(q.Value) : undefined);
     else add(undefined);
   }
   const word: Word = { prefix, shape, line: w.Pos.Line + lineOffset };
   if (literal) word.text = text;
   // A single expansion standing alone, quoted or not.
-  const only = parts.length === 1 ? (parts[0].Type === "DblQuoted" && parts[0].Parts?.length === 1 ? parts[0].Parts[0] : parts[0]) : undefined;
+  const only =
+    parts.length === 1
+      ? parts[0].Type === "DblQuoted" && parts[0].Parts?.length === 1
+        ? parts[0].Parts[0]
+        : parts[0]
+      : undefined;
   if (only?.Type === "ParamExp") {
     const name = simpleParam(only);
     if (name === "@" || name === "*") word.allArgs = true;
@@ -422,7 +502,8 @@ interface FnInfo {
 type Funcs = Map<string, FnInfo>;
 
 const argsOf = (call: J, lineOffset: number): Word[] => (call.Args ?? []).map((a: J) => toWord(a, lineOffset));
-const firstLiteral = (call: J): string | undefined => (call.Type === "CallExpr" && call.Args?.length ? toWord(call.Args[0], 0).text : undefined);
+const firstLiteral = (call: J): string | undefined =>
+  call.Type === "CallExpr" && call.Args?.length ? toWord(call.Args[0], 0).text : undefined;
 
 /** Positions of a call, with the script's own wrapper functions expanded (as_pg psql → psql). */
 function shellPositions(words: Word[], funcs: Funcs): Position[] {
@@ -436,7 +517,8 @@ function shellPositions(words: Word[], funcs: Funcs): Position[] {
       const inShell = p.via === null || funcs.has(p.via);
       const f = name !== undefined && p.kind === "cmd" && inShell && depth < 16 ? funcs.get(name) : undefined;
       if (f?.passthrough !== undefined) go(index + 1 + f.passthrough, name!, depth + 1);
-      if (f?.probes !== undefined) for (let k = index + 1 + f.probes; k < words.length; k++) out.push({ index: k, kind: "probe", via: name! });
+      if (f?.probes !== undefined)
+        for (let k = index + 1 + f.probes; k < words.length; k++) out.push({ index: k, kind: "probe", via: name! });
     }
   };
   go(0, null, 0);
@@ -485,7 +567,8 @@ function analyzeBody(stmts: J[], funcs: Funcs): FnInfo {
         walk(node.Do, (c) => {
           if (c.Type !== "CallExpr" || !c.Args?.length) return;
           const words = argsOf(c, 0);
-          for (const p of shellPositions(words, funcs)) if (p.kind === "probe" && words[p.index]?.param === v) probes = true;
+          for (const p of shellPositions(words, funcs))
+            if (p.kind === "probe" && words[p.index]?.param === v) probes = true;
         });
       }
     },
@@ -502,7 +585,12 @@ function analyzeBody(stmts: J[], funcs: Funcs): FnInfo {
   return info;
 }
 
-const bodyStmts = (body: J): J[] => (body?.Cmd && (body.Cmd.Type === "Block" || body.Cmd.Type === "Subshell") ? body.Cmd.Stmts ?? [] : body ? [body] : []);
+const bodyStmts = (body: J): J[] =>
+  body?.Cmd && (body.Cmd.Type === "Block" || body.Cmd.Type === "Subshell")
+    ? (body.Cmd.Stmts ?? [])
+    : body
+      ? [body]
+      : [];
 
 const passthroughCache = new Map<string, number | null>();
 /** For `sh -c SCRIPT $0 ARGS`: the shift before the script runs "$@", or null. */
@@ -572,7 +660,15 @@ function collectFunctions(ast: J, absFile: string | undefined, visiting: Set<str
   return funcs;
 }
 
-function scanShell(ast: J, file: string, funcs: Funcs, lineOffset: number, absFile: string | undefined, out: Invocation[], depth: number): void {
+function scanShell(
+  ast: J,
+  file: string,
+  funcs: Funcs,
+  lineOffset: number,
+  absFile: string | undefined,
+  out: Invocation[],
+  depth: number,
+): void {
   const builtins = shellBuiltins();
   walk(ast, (node) => {
     if (node.Type !== "CallExpr" || !node.Args?.length) return;
@@ -583,7 +679,9 @@ function scanShell(ast: J, file: string, funcs: Funcs, lineOffset: number, absFi
       if (p.kind === "shell") {
         if (depth > 8) continue;
         const inner = parseShell(w.text, `a script in ${file}:${w.line}`);
-        const innerFuncs = p.same ? new Map([...funcs, ...collectFunctions(inner, undefined, new Set())]) : collectFunctions(inner, undefined, new Set());
+        const innerFuncs = p.same
+          ? new Map([...funcs, ...collectFunctions(inner, undefined, new Set())])
+          : collectFunctions(inner, undefined, new Set());
         scanShell(inner, file, innerFuncs, w.line - 1, absFile, out, depth + 1);
         continue;
       }
@@ -654,7 +752,14 @@ type Callee = { family: string } | { tpl: Template } | null;
 type FnNode = ts.FunctionDeclaration | ts.ArrowFunction | ts.FunctionExpression | ts.MethodDeclaration;
 
 const strip = (e: ts.Expression): ts.Expression => {
-  while (ts.isParenthesizedExpression(e) || ts.isNonNullExpression(e) || ts.isAsExpression(e) || ts.isTypeAssertionExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+  while (
+    ts.isParenthesizedExpression(e) ||
+    ts.isNonNullExpression(e) ||
+    ts.isAsExpression(e) ||
+    ts.isTypeAssertionExpression(e) ||
+    ts.isSatisfiesExpression(e)
+  )
+    e = e.expression;
   return e;
 };
 
@@ -689,11 +794,16 @@ function findDecl(name: string, from: ts.Node): ts.Node | undefined {
         if (d) return d;
       }
     }
-    if ((ts.isForStatement(n) || ts.isForOfStatement(n) || ts.isForInStatement(n)) && n.initializer && ts.isVariableDeclarationList(n.initializer)) {
+    if (
+      (ts.isForStatement(n) || ts.isForOfStatement(n) || ts.isForInStatement(n)) &&
+      n.initializer &&
+      ts.isVariableDeclarationList(n.initializer)
+    ) {
       const d = n.initializer.declarations.find((x) => bindsName(x.name, name));
       if (d) return d;
     }
-    if (ts.isCatchClause(n) && n.variableDeclaration && bindsName(n.variableDeclaration.name, name)) return n.variableDeclaration;
+    if (ts.isCatchClause(n) && n.variableDeclaration && bindsName(n.variableDeclaration.name, name))
+      return n.variableDeclaration;
   }
   return undefined;
 }
@@ -701,13 +811,21 @@ function findDecl(name: string, from: ts.Node): ts.Node | undefined {
 const isRequireOf = (e: ts.Expression | undefined, mods: Set<string>) => {
   if (!e) return false;
   e = strip(e);
-  return ts.isCallExpression(e) && ts.isIdentifier(e.expression) && e.expression.text === "require" && !!e.arguments[0] && ts.isStringLiteral(e.arguments[0]) && mods.has(e.arguments[0].text);
+  return (
+    ts.isCallExpression(e) &&
+    ts.isIdentifier(e.expression) &&
+    e.expression.text === "require" &&
+    !!e.arguments[0] &&
+    ts.isStringLiteral(e.arguments[0]) &&
+    mods.has(e.arguments[0].text)
+  );
 };
 
 function resolveModule(spec: string, fromAbs: string): string | undefined {
   if (!spec.startsWith(".")) return undefined;
   const base = path.resolve(path.dirname(fromAbs), spec);
-  for (const c of [`${base}.ts`, `${base}.tsx`, path.join(base, "index.ts"), base]) if (/\.tsx?$/.test(c) && fs.existsSync(c) && fs.statSync(c).isFile()) return c;
+  for (const c of [`${base}.ts`, `${base}.tsx`, path.join(base, "index.ts"), base])
+    if (/\.tsx?$/.test(c) && fs.existsSync(c) && fs.statSync(c).isFile()) return c;
   return undefined;
 }
 
@@ -723,7 +841,8 @@ function moduleInfo(abs: string, stack: Set<string>): ModuleInfo | undefined {
   return info;
 }
 
-const hasExport = (n: ts.Node) => ts.canHaveModifiers(n) && !!ts.getModifiers(n)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+const hasExport = (n: ts.Node) =>
+  ts.canHaveModifiers(n) && !!ts.getModifiers(n)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
 
 class TsFile {
   readonly sf: ts.SourceFile;
@@ -741,12 +860,15 @@ class TsFile {
   ) {
     this.sf = ts.createSourceFile(abs, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
     const visit = (n: ts.Node) => {
-      if (ts.isFunctionDeclaration(n) && n.name && n.body) this.fns.push({ decl: n, fn: n, name: n.name.text, method: false });
+      if (ts.isFunctionDeclaration(n) && n.name && n.body)
+        this.fns.push({ decl: n, fn: n, name: n.name.text, method: false });
       if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer) {
         const init = strip(n.initializer);
-        if (ts.isArrowFunction(init) || ts.isFunctionExpression(init)) this.fns.push({ decl: n, fn: init, name: n.name.text, method: false });
+        if (ts.isArrowFunction(init) || ts.isFunctionExpression(init))
+          this.fns.push({ decl: n, fn: init, name: n.name.text, method: false });
       }
-      if (ts.isMethodDeclaration(n) && ts.isIdentifier(n.name) && n.body) this.fns.push({ decl: n, fn: n, name: n.name.text, method: true });
+      if (ts.isMethodDeclaration(n) && ts.isIdentifier(n.name) && n.body)
+        this.fns.push({ decl: n, fn: n, name: n.name.text, method: true });
       ts.forEachChild(n, visit);
     };
     visit(this.sf);
@@ -785,7 +907,9 @@ class TsFile {
     } else if (ts.isNamespaceImport(d)) decl = d.parent.parent;
     else if (ts.isImportClause(d)) decl = d.parent;
     else return undefined;
-    return ts.isImportDeclaration(decl) && ts.isStringLiteral(decl.moduleSpecifier) ? { module: decl.moduleSpecifier.text, name } : undefined;
+    return ts.isImportDeclaration(decl) && ts.isStringLiteral(decl.moduleSpecifier)
+      ? { module: decl.moduleSpecifier.text, name }
+      : undefined;
   }
 
   private imported(module: string): ModuleInfo | undefined {
@@ -800,7 +924,8 @@ class TsFile {
       if (!d) return SPAWN_ANYWHERE.has(e.text) ? { family: e.text } : null;
       const imp = this.importOf(d);
       if (imp) {
-        if (CHILD_PROCESS.has(imp.module)) return imp.name && (SPAWN_ARGV.has(imp.name) || SPAWN_SHELL.has(imp.name)) ? { family: imp.name } : null;
+        if (CHILD_PROCESS.has(imp.module))
+          return imp.name && (SPAWN_ARGV.has(imp.name) || SPAWN_SHELL.has(imp.name)) ? { family: imp.name } : null;
         const tpl = imp.name ? this.imported(imp.module)?.wrappers.get(imp.name) : undefined;
         return tpl ? { tpl } : null;
       }
@@ -808,7 +933,9 @@ class TsFile {
         // const { spawnSync } = require("node:child_process")
         let v: ts.Node = d;
         while (!ts.isVariableDeclaration(v)) v = v.parent;
-        return isRequireOf(v.initializer, CHILD_PROCESS) && (SPAWN_ARGV.has(e.text) || SPAWN_SHELL.has(e.text)) ? { family: e.text } : null;
+        return isRequireOf(v.initializer, CHILD_PROCESS) && (SPAWN_ARGV.has(e.text) || SPAWN_SHELL.has(e.text))
+          ? { family: e.text }
+          : null;
       }
       const tpl = this.templates.get(d);
       return tpl ? { tpl } : null;
@@ -819,7 +946,10 @@ class TsFile {
       if (recv.kind === ts.SyntaxKind.ThisKeyword) {
         let cls: ts.Node | undefined = call;
         while (cls && !ts.isClassLike(cls)) cls = cls.parent;
-        const m = cls && ts.isClassLike(cls) ? cls.members.find((x) => ts.isMethodDeclaration(x) && ts.isIdentifier(x.name) && x.name.text === name) : undefined;
+        const m =
+          cls && ts.isClassLike(cls)
+            ? cls.members.find((x) => ts.isMethodDeclaration(x) && ts.isIdentifier(x.name) && x.name.text === name)
+            : undefined;
         const tpl = m ? this.templates.get(m) : undefined;
         return tpl ? { tpl } : null;
       }
@@ -827,11 +957,13 @@ class TsFile {
         const d = findDecl(recv.text, call);
         const imp = d ? this.importOf(d) : undefined;
         if (imp && imp.name === undefined) {
-          if (CHILD_PROCESS.has(imp.module)) return SPAWN_ARGV.has(name) || SPAWN_SHELL.has(name) ? { family: name } : null;
+          if (CHILD_PROCESS.has(imp.module))
+            return SPAWN_ARGV.has(name) || SPAWN_SHELL.has(name) ? { family: name } : null;
           const tpl = this.imported(imp.module)?.wrappers.get(name);
           if (tpl) return { tpl };
         }
-        if (d && ts.isVariableDeclaration(d) && isRequireOf(d.initializer, CHILD_PROCESS)) return SPAWN_ARGV.has(name) || SPAWN_SHELL.has(name) ? { family: name } : null;
+        if (d && ts.isVariableDeclaration(d) && isRequireOf(d.initializer, CHILD_PROCESS))
+          return SPAWN_ARGV.has(name) || SPAWN_SHELL.has(name) ? { family: name } : null;
       }
       const local = this.fns.find((f) => f.method && f.name === name && this.templates.has(f.decl));
       const tpl = local ? this.templates.get(local.decl) : this.importedMethods.get(name);
@@ -853,18 +985,26 @@ class TsFile {
   private stringConst(id: ts.Identifier): Sym | undefined {
     const d = findDecl(id.text, id);
     if (!d) return undefined;
-    if (ts.isVariableDeclaration(d) && ts.isIdentifier(d.name) && d.initializer && ts.getCombinedNodeFlags(d) & ts.NodeFlags.Const) {
+    if (
+      ts.isVariableDeclaration(d) &&
+      ts.isIdentifier(d.name) &&
+      d.initializer &&
+      ts.getCombinedNodeFlags(d) & ts.NodeFlags.Const
+    ) {
       const init = strip(d.initializer);
-      if (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init)) return { k: "lit", text: init.text, own: true, line: this.line(init) };
+      if (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init))
+        return { k: "lit", text: init.text, own: true, line: this.line(init) };
     }
     const imp = this.importOf(d);
-    const text = imp?.name && !CHILD_PROCESS.has(imp.module) ? this.imported(imp.module)?.strings.get(imp.name) : undefined;
+    const text =
+      imp?.name && !CHILD_PROCESS.has(imp.module) ? this.imported(imp.module)?.strings.get(imp.name) : undefined;
     return text !== undefined ? { k: "lit", text, own: true, line: this.line(id), flat: true } : undefined;
   }
 
   sym(e: ts.Expression, fn: FnNode | undefined): Sym {
     e = strip(e);
-    if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e)) return { k: "lit", text: e.text, own: true, line: this.line(e) };
+    if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e))
+      return { k: "lit", text: e.text, own: true, line: this.line(e) };
     if (ts.isTemplateExpression(e)) {
       const shell = e.head.text + e.templateSpans.map((sp, i) => `\${__ts${i}}${sp.literal.text}`).join("");
       return { k: "unknown", prefix: e.head.text, shell, own: true, line: this.line(e) };
@@ -874,7 +1014,11 @@ class TsFile {
       if (p) return p.rest ? { k: "unknown", prefix: "" } : { k: "param", i: p.i };
       return this.stringConst(e) ?? { k: "unknown", prefix: "" };
     }
-    if (ts.isElementAccessExpression(e) && ts.isIdentifier(strip(e.expression)) && ts.isNumericLiteral(e.argumentExpression)) {
+    if (
+      ts.isElementAccessExpression(e) &&
+      ts.isIdentifier(strip(e.expression)) &&
+      ts.isNumericLiteral(e.argumentExpression)
+    ) {
       const p = this.param(strip(e.expression) as ts.Identifier, fn);
       if (p) return { k: "elemParam", i: p.i, n: Number(e.argumentExpression.text) };
     }
@@ -884,15 +1028,26 @@ class TsFile {
   /** The words an argv-array expression contributes. */
   expand(e: ts.Expression, fn: FnNode | undefined): Sym[] {
     e = strip(e);
-    if (ts.isArrayLiteralExpression(e)) return e.elements.flatMap((el) => (ts.isSpreadElement(el) ? this.expand(el.expression, fn) : [this.sym(el, fn)]));
+    if (ts.isArrayLiteralExpression(e))
+      return e.elements.flatMap((el) => (ts.isSpreadElement(el) ? this.expand(el.expression, fn) : [this.sym(el, fn)]));
     if (ts.isIdentifier(e)) {
       const p = this.param(e, fn);
       return p ? [{ k: "spreadParam", i: p.i }] : [{ k: "spread" }];
     }
     // args.slice(n)
-    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(e.expression) && e.expression.name.text === "slice" && ts.isIdentifier(strip(e.expression.expression))) {
+    if (
+      ts.isCallExpression(e) &&
+      ts.isPropertyAccessExpression(e.expression) &&
+      e.expression.name.text === "slice" &&
+      ts.isIdentifier(strip(e.expression.expression))
+    ) {
       const p = this.param(strip(e.expression.expression) as ts.Identifier, fn);
-      const from = e.arguments[0] && ts.isNumericLiteral(e.arguments[0]) ? Number(e.arguments[0].text) : e.arguments.length === 0 ? 0 : undefined;
+      const from =
+        e.arguments[0] && ts.isNumericLiteral(e.arguments[0])
+          ? Number(e.arguments[0].text)
+          : e.arguments.length === 0
+            ? 0
+            : undefined;
       if (p && from !== undefined) return [{ k: "restParam", i: p.i, from }];
     }
     return [{ k: "spread" }];
@@ -905,7 +1060,12 @@ class TsFile {
     const a = call.arguments;
     if ("family" in c) {
       if (!a[0]) return null;
-      if (SPAWN_SHELL.has(c.family)) return [{ k: "lit", text: "sh", own: false, line: 0 }, { k: "lit", text: "-c", own: false, line: 0 }, this.sym(a[0], fn)];
+      if (SPAWN_SHELL.has(c.family))
+        return [
+          { k: "lit", text: "sh", own: false, line: 0 },
+          { k: "lit", text: "-c", own: false, line: 0 },
+          this.sym(a[0], fn),
+        ];
       const rest = a[1] && !ts.isObjectLiteralExpression(strip(a[1])) ? this.expand(a[1], fn) : [];
       return [this.sym(a[0], fn), ...rest];
     }
@@ -916,7 +1076,8 @@ class TsFile {
       const x = a[i] ? strip(a[i]) : undefined;
       return x && ts.isArrayLiteralExpression(x) ? [...x.elements] : undefined;
     };
-    const words = (els: readonly ts.Expression[]): Sym[] => els.flatMap((el) => (ts.isSpreadElement(el) ? this.expand(el.expression, fn) : [this.sym(el, fn)]));
+    const words = (els: readonly ts.Expression[]): Sym[] =>
+      els.flatMap((el) => (ts.isSpreadElement(el) ? this.expand(el.expression, fn) : [this.sym(el, fn)]));
     const out: Sym[] = [];
     for (const s of argv) {
       if (s.k === "lit" || s.k === "unknown") out.push({ ...s, own: false });
@@ -947,7 +1108,8 @@ class TsFile {
         const argv = this.argv(n, fn);
         if (argv) {
           const positions = commandPositions(argv.map(toArg), passthroughOfScript);
-          if (positions.some((p) => p.kind !== "probe" && !["lit", "unknown", "spread"].includes(argv[p.index]!.k))) found = argv;
+          if (positions.some((p) => p.kind !== "probe" && !["lit", "unknown", "spread"].includes(argv[p.index]!.k)))
+            found = argv;
         }
       }
       ts.forEachChild(n, visit);
@@ -964,13 +1126,15 @@ class TsFile {
       const tpl = this.templates.get(f.decl);
       if (!tpl) continue;
       if (f.method) info.methods.set(f.name, tpl);
-      else if (hasExport(ts.isVariableDeclaration(f.decl) ? f.decl.parent.parent : f.decl)) info.wrappers.set(f.name, tpl);
+      else if (hasExport(ts.isVariableDeclaration(f.decl) ? f.decl.parent.parent : f.decl))
+        info.wrappers.set(f.name, tpl);
     }
     for (const s of this.sf.statements) {
       if (!ts.isVariableStatement(s) || !hasExport(s) || !(s.declarationList.flags & ts.NodeFlags.Const)) continue;
       for (const d of s.declarationList.declarations) {
         const init = d.initializer ? strip(d.initializer) : undefined;
-        if (ts.isIdentifier(d.name) && init && (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init))) info.strings.set(d.name.text, init.text);
+        if (ts.isIdentifier(d.name) && init && (ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init)))
+          info.strings.set(d.name.text, init.text);
       }
     }
     return info;
@@ -993,7 +1157,8 @@ class TsFile {
       }
       if (s.k !== "lit" || !s.own) continue;
       if (p.kind === "shell") {
-        for (const inv of commandsInShell(s.text, this.file, opts)) out.push({ ...inv, line: s.flat ? s.line : inv.line + s.line - 1 });
+        for (const inv of commandsInShell(s.text, this.file, opts))
+          out.push({ ...inv, line: s.flat ? s.line : inv.line + s.line - 1 });
         continue;
       }
       const name = commandName(s.text);
@@ -1009,12 +1174,19 @@ class TsFile {
     const ownerName = ts.isPropertyAccessExpression(owner) ? owner.name.text : ts.isIdentifier(owner) ? owner.text : "";
     const props = n.arguments?.[1] ? strip(n.arguments[1]) : undefined;
     if (ownerName !== "local" || !props || !ts.isObjectLiteralExpression(props)) return [];
-    const prop = (key: string) => props.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name)) && p.name.text === key);
+    const prop = (key: string) =>
+      props.properties.find(
+        (p): p is ts.PropertyAssignment =>
+          ts.isPropertyAssignment(p) && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name)) && p.name.text === key,
+      );
     const interp = prop("interpreter")?.initializer;
-    const interpreter: Sym[] = interp && ts.isArrayLiteralExpression(strip(interp)) ? this.expand(interp, undefined) : [
-      { k: "lit", text: "/bin/sh", own: false, line: 0 },
-      { k: "lit", text: "-c", own: false, line: 0 },
-    ];
+    const interpreter: Sym[] =
+      interp && ts.isArrayLiteralExpression(strip(interp))
+        ? this.expand(interp, undefined)
+        : [
+            { k: "lit", text: "/bin/sh", own: false, line: 0 },
+            { k: "lit", text: "-c", own: false, line: 0 },
+          ];
     return ["create", "update", "delete", "read"].flatMap((k) => {
       const v = prop(k)?.initializer;
       return v ? [[...interpreter, this.sym(v, undefined)]] : [];
@@ -1076,7 +1248,11 @@ const SHEBANG = /^#!.*[/\s](bash|sh|dash)(\s|$)/;
 
 /** The repository's files (tracked and new, not ignored), relative to `root`. */
 export function repoFiles(root: string): string[] {
-  const r = spawnSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], { cwd: root, encoding: "utf8", maxBuffer: 1 << 28 });
+  const r = spawnSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
   if (r.status !== 0) throw new Error(`git ls-files in ${root}: ${r.stderr || r.error}`);
   return [...new Set(r.stdout.split("\0").filter(Boolean))].filter((f) => {
     const p = path.join(root, f);
@@ -1103,7 +1279,12 @@ export function scannedFiles(root: string): { shell: string[]; typescript: strin
  * them by name or by their installed path, but no Debian package provides them.
  */
 export function ownPrograms(root: string): Set<string> {
-  return new Set(repoFiles(root).filter((f) => f.startsWith("cloud-init/files/")).map((f) => path.posix.basename(f)).filter((b) => path.extname(b) === "" || b.endsWith(".sh")));
+  return new Set(
+    repoFiles(root)
+      .filter((f) => f.startsWith("cloud-init/files/"))
+      .map((f) => path.posix.basename(f))
+      .filter((b) => path.extname(b) === "" || b.endsWith(".sh")),
+  );
 }
 
 /**
@@ -1115,6 +1296,7 @@ export function commandsInRepo(root: string): Invocation[] {
   const own = ownPrograms(root);
   const out: Invocation[] = [];
   for (const f of shell) out.push(...commandsInShell(fs.readFileSync(path.join(root, f), "utf8"), f, { root }));
-  for (const f of typescript) out.push(...commandsInTypeScript(fs.readFileSync(path.join(root, f), "utf8"), f, { root }));
+  for (const f of typescript)
+    out.push(...commandsInTypeScript(fs.readFileSync(path.join(root, f), "utf8"), f, { root }));
   return out.filter((i) => !own.has(i.command));
 }

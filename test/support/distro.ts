@@ -22,20 +22,27 @@ export function toolRows(text = fs.readFileSync(TOOLS_TABLE, "utf8")): ToolRow[]
   return text.split("\n").flatMap((l, i) => {
     if (l === "" || l.startsWith("#")) return [];
     const [kind, name, pkg, why, ...rest] = l.split("\t");
-    if ((kind !== "command" && kind !== "node" && kind !== "unit") || !name || !pkg || !why || rest.length > 0) throw new Error(`scripts/tools.tsv:${i + 1}: want four tab-separated fields "command|node|unit NAME PACKAGE WHY", got ${JSON.stringify(l)}`);
+    if ((kind !== "command" && kind !== "node" && kind !== "unit") || !name || !pkg || !why || rest.length > 0)
+      throw new Error(
+        `scripts/tools.tsv:${i + 1}: want four tab-separated fields "command|node|unit NAME PACKAGE WHY", got ${JSON.stringify(l)}`,
+      );
     return [{ kind, name, pkg, why, line: i + 1 }];
   });
 }
 
 /** Where install-tools.sh unpacks distro packages (the same rule as the script). */
 export function distroCache(): string {
-  return process.env.XIOPRO_DISTRO_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "xiopro-infra/distro");
+  return (
+    process.env.XIOPRO_DISTRO_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "xiopro-infra/distro")
+  );
 }
 
 /** The unpacked tree of a distro package; throws with the fix when install-tools has not run. */
 export function unpackedPackage(pkg: string): string {
   const dir = path.join(distroCache(), pkg);
-  if (!fs.existsSync(path.join(dir, ".version"))) throw new Error(`distro package ${pkg} is not unpacked in ${distroCache()}; run: bash scripts/install-tools.sh`);
+  if (!fs.existsSync(path.join(dir, ".version")))
+    throw new Error(`distro package ${pkg} is not unpacked in ${distroCache()}; run: bash scripts/install-tools.sh`);
   return dir;
 }
 

@@ -12,9 +12,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import * as path from "node:path";
 // s3rver ships no types: the parts used here.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require("s3rver") as new (options: Record<string, unknown>) => { callback(): (req: IncomingMessage, res: ServerResponse) => void; configureBuckets(): Promise<void> };
+const S3rver = require("s3rver") as new (options: Record<string, unknown>) => {
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  configureBuckets(): Promise<void>;
+};
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { DUMMY_ACCOUNT } = require("s3rver/lib/models/account") as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
+const { DUMMY_ACCOUNT } = require("s3rver/lib/models/account") as {
+  DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
+};
 
 export interface TestCa {
   /** The CA certificate that signed the server's certificate (what clients must trust). */
@@ -34,20 +39,86 @@ function openssl(args: string[], cwd: string): void {
 export function makeTestCa(dir: string): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const ca = (name: string) =>
-    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=xiopro ${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+    openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.pem`,
+        "-days",
+        "2",
+        "-subj",
+        `/CN=xiopro ${name}`,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ],
+      dir,
+    );
   ca("test-ca");
   ca("wrong-ca");
-  openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"], dir);
-  fs.writeFileSync(path.join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n");
-  openssl(["x509", "-req", "-in", "server.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"], dir);
+  openssl(
+    [
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.csr",
+      "-subj",
+      "/CN=127.0.0.1",
+    ],
+    dir,
+  );
+  fs.writeFileSync(
+    path.join(dir, "server.ext"),
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+  );
+  openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "test-ca.pem",
+      "-CAkey",
+      "test-ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      "server.ext",
+      "-out",
+      "server.pem",
+    ],
+    dir,
+  );
   for (const f of ["test-ca.key", "wrong-ca.key", "server.key"]) fs.chmodSync(path.join(dir, f), 0o600);
   for (const f of ["test-ca.pem", "wrong-ca.pem"]) fs.chmodSync(path.join(dir, f), 0o644);
-  return { caFile: path.join(dir, "test-ca.pem"), wrongCaFile: path.join(dir, "wrong-ca.pem"), keyFile: path.join(dir, "server.key"), certFile: path.join(dir, "server.pem") };
+  return {
+    caFile: path.join(dir, "test-ca.pem"),
+    wrongCaFile: path.join(dir, "wrong-ca.pem"),
+    keyFile: path.join(dir, "server.key"),
+    certFile: path.join(dir, "server.pem"),
+  };
 }
 
 /** RFC 3986 percent-encoding as SigV4 wants it (everything but A-Z a-z 0-9 - _ . ~). */
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const rfc3986 = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 const hmac = (key: Buffer | string, data: string) => createHmac("sha256", key).update(data).digest();
 
 /**
@@ -55,12 +126,27 @@ const hmac = (key: Buffer | string, data: string) => createHmac("sha256", key).u
  * null when it is. The payload hash is the client's x-amz-content-sha256 header (signed with it);
  * whether the body matches that hash is not checked.
  */
-export function sigV4Problem(req: Pick<IncomingMessage, "method" | "url" | "headers">, keys: Map<string, string>, region: string): string | null {
+export function sigV4Problem(
+  req: Pick<IncomingMessage, "method" | "url" | "headers">,
+  keys: Map<string, string>,
+  region: string,
+): string | null {
   const auth = req.headers.authorization;
   if (!auth) return "unsigned request";
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, *SignedHeaders=([a-z0-9;-]+), *Signature=([0-9a-f]{64})$/.exec(auth);
+  const m =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, *SignedHeaders=([a-z0-9;-]+), *Signature=([0-9a-f]{64})$/.exec(
+      auth,
+    );
   if (!m) return `not an AWS4-HMAC-SHA256 authorization: ${auth.slice(0, 60)}`;
-  const [, keyId, date, scopeRegion, service, signed, signature] = m as unknown as [string, string, string, string, string, string, string];
+  const [, keyId, date, scopeRegion, service, signed, signature] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const secret = keys.get(keyId);
   if (secret === undefined) return `unknown access key ${keyId}`;
   if (scopeRegion !== region) return `signed for region ${scopeRegion}, the bucket is in ${region}`;
@@ -71,13 +157,19 @@ export function sigV4Problem(req: Pick<IncomingMessage, "method" | "url" | "head
   const q = url.indexOf("?");
   const rawPath = q < 0 ? url : url.slice(0, q);
   const rawQuery = q < 0 ? "" : url.slice(q + 1);
-  const uri = rawPath.split("/").map((s) => rfc3986(decodeURIComponent(s))).join("/");
+  const uri = rawPath
+    .split("/")
+    .map((s) => rfc3986(decodeURIComponent(s)))
+    .join("/");
   const query = rawQuery
     .split("&")
     .filter(Boolean)
     .map((p) => {
       const i = p.indexOf("=");
-      return [rfc3986(decodeURIComponent(i < 0 ? p : p.slice(0, i))), rfc3986(decodeURIComponent(i < 0 ? "" : p.slice(i + 1)))] as const;
+      return [
+        rfc3986(decodeURIComponent(i < 0 ? p : p.slice(0, i))),
+        rfc3986(decodeURIComponent(i < 0 ? "" : p.slice(i + 1))),
+      ] as const;
     })
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
@@ -86,11 +178,25 @@ export function sigV4Problem(req: Pick<IncomingMessage, "method" | "url" | "head
     const v = req.headers[h];
     return (Array.isArray(v) ? v.join(",") : (v ?? "")).trim().replace(/\s+/g, " ");
   };
-  const canonical = [req.method, uri, query, signedHeaders.map((h) => `${h}:${header(h)}\n`).join(""), signed, header("x-amz-content-sha256")].join("\n");
-  const toSign = ["AWS4-HMAC-SHA256", header("x-amz-date"), `${date}/${scopeRegion}/${service}/aws4_request`, createHash("sha256").update(canonical).digest("hex")].join("\n");
+  const canonical = [
+    req.method,
+    uri,
+    query,
+    signedHeaders.map((h) => `${h}:${header(h)}\n`).join(""),
+    signed,
+    header("x-amz-content-sha256"),
+  ].join("\n");
+  const toSign = [
+    "AWS4-HMAC-SHA256",
+    header("x-amz-date"),
+    `${date}/${scopeRegion}/${service}/aws4_request`,
+    createHash("sha256").update(canonical).digest("hex"),
+  ].join("\n");
   const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), scopeRegion), service), "aws4_request");
   const expected = hmac(key, toSign);
-  return timingSafeEqual(expected, Buffer.from(signature, "hex")) ? null : "signature does not match (wrong secret key, or a request the client did not sign as sent)";
+  return timingSafeEqual(expected, Buffer.from(signature, "hex"))
+    ? null
+    : "signature does not match (wrong secret key, or a request the client did not sign as sent)";
 }
 
 export interface S3Options {
@@ -126,7 +232,8 @@ function objectsOnDisk(dir: string, bucket: string, prefix: string): string[] {
     .filter((k) => k.startsWith(prefix))
     .sort();
 }
-const readLog = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+const readLog = (file: string) =>
+  fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
 
 /** The handle of a server listening on `port` over `opts.dir`, however it runs. */
 function serverAt(port: number, opts: S3Options, close: () => Promise<void>): S3Server {
@@ -145,7 +252,11 @@ function serverAt(port: number, opts: S3Options, close: () => Promise<void>): S3
  * spawnSync, which blocks this process's event loop, so a server in it would never answer.
  */
 export async function startS3Server(opts: S3Options): Promise<S3Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "s3-server.ts"), JSON.stringify(opts)], { cwd: path.resolve(__dirname, "../.."), stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(__dirname, "s3-server.ts"), JSON.stringify(opts)],
+    { cwd: path.resolve(__dirname, "../.."), stdio: ["pipe", "pipe", "pipe"] },
+  );
   let out = "";
   let err = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
@@ -192,7 +303,9 @@ export async function startS3(opts: S3Options): Promise<S3Server> {
     if (problem === null) return handle(req, res);
     req.resume();
     res.writeHead(403, { "content-type": "application/xml" });
-    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>${problem.replace(/[<&>]/g, "")}</Message></Error>`);
+    res.end(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>${problem.replace(/[<&>]/g, "")}</Message></Error>`,
+    );
   };
   const listen = (server: https.Server, port: number, host: string) =>
     new Promise<void>((resolve, reject) => {
