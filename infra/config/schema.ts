@@ -183,11 +183,9 @@ export function record<S extends z.ZodType>(
   o: Opts<Record<string, z.output<S>>> & { keyPattern?: RegExp; keyHint?: string },
 ) {
   const key = o.keyPattern
-    ? z
-        .string()
-        .regex(o.keyPattern, {
-          error: (iss) => say(`key ${show(iss.input)} is not valid`, o.keyHint ?? `keys must match ${o.keyPattern}`),
-        })
+    ? z.string().regex(o.keyPattern, {
+        error: (iss) => say(`key ${show(iss.input)} is not valid`, o.keyHint ?? `keys must match ${o.keyPattern}`),
+      })
     : z.string();
   const r = z.record(key, item, {
     error: typeError(o.description, (v) => `expected a map, got ${show(v)}`, "write it as a YAML mapping (key: value)"),
