@@ -1,6 +1,8 @@
-// Lint: typescript-eslint recommended + Pulumi's rule against Outputs in template literals.
+// Lint: typescript-eslint recommended, Pulumi's rule against Outputs in template literals, and the
+// one-way imports between the code's rooms (eslint.boundaries.mjs).
 import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
+import { boundaries } from "./eslint.boundaries.mjs";
 
 export default tseslint.config(
   { ignores: ["node_modules/**", "build/**", "out/**", ".plan/**"] },
@@ -18,6 +20,7 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  boundaries,
   {
     // Tests poke at untyped stack outputs and recorded mock inputs.
     files: ["test/**/*.ts"],

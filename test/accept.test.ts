@@ -16,8 +16,8 @@ import { timingsLine } from "../scripts/accept/report";
 import { scanTcp } from "../scripts/accept/scan";
 import { checkQuic, parseVersionNegotiation, quicProbe, scanUdp } from "../scripts/accept/udp";
 import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
-import { splitHostPort } from "../scripts/accept/accept";
 import { planOf, ROOT } from "./helpers";
+import { splitHostPort } from "../scripts/lib/cli";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { catalog } from "../infra/catalog";
 import { userDataFingerprint } from "../infra/program";
 import { topologyMermaid } from "../infra/plan/topology";
-import { diffCost, serverChange } from "../scripts/cost/diff";
+import { diffCost, serverChange } from "../scripts/lib/cost-diff";
 import {
   COST_FORMAT,
   CostInputError,
@@ -12,8 +12,8 @@ import {
   emptyDocument,
   parseCostDocument,
   type CostDocument,
-} from "../scripts/cost/document";
-import { diffMarkdown, diffText, documentText, exposureMarkdown, signed } from "../scripts/cost/format";
+} from "../scripts/lib/cost-document";
+import { diffMarkdown, diffText, documentText, exposureMarkdown, signed } from "../scripts/lib/cost-format";
 import { planOf } from "./helpers";
 
 /** The cost document a stack's outputs give, for the stack file edited by `edit`. */

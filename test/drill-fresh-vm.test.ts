@@ -8,9 +8,10 @@ import { stringify } from "yaml";
 import { loadConfig } from "../infra/config/load";
 import { parseStackYaml } from "../infra/config/stack-file";
 import { buildPlan } from "../infra/plan";
-import { DrillUsageError, drillStackYaml, freshVmDrill } from "../scripts/drill/fresh-vm";
+import { drillStackYaml, freshVmDrill } from "../scripts/rebuild/fresh-vm";
 import { makeFakes, runCli, type Fakes } from "./fakes";
 import { stackObject, TEST_SECRETS } from "./helpers";
+import { UsageError } from "../scripts/lib/cli";
 
 const SECURE = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
 
@@ -185,7 +186,7 @@ describe("the fresh-VM drill orchestration", () => {
     delete process.env.XIOPRO_DRILL_HCLOUD_TOKEN;
     delete process.env.XIOPRO_DRILL_TAILSCALE_AUTH_KEY;
     const e = await drill().catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(DrillUsageError);
+    expect(e).toBeInstanceOf(UsageError);
     expect((e as Error).message).toBe(
       "cannot start the fresh-VM drill:\n" +
         "  - XIOPRO_DRILL_HCLOUD_TOKEN is not set: the drill runs in its own Hetzner project (the admin SSH key can exist once per project); create one and put its API token there\n" +
@@ -199,7 +200,7 @@ describe("the fresh-VM drill orchestration", () => {
       [["--fresh-vm"], "--fresh-vm needs --stack"],
       [["--stack", "prd"], "--stack is for --fresh-vm; the drill on a node takes --target"],
     ] as const) {
-      const r = await runCli("scripts/drill/cli.ts", [...args], { PATH: f.path() });
+      const r = await runCli("scripts/rebuild/drill-cli.ts", [...args], { PATH: f.path() });
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(msg);
     }

@@ -12,13 +12,11 @@ import { checkSite } from "./https";
 import { scanUdp } from "./udp";
 import { scanTcp } from "./scan";
 import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec";
-import { ssh, waitForSsh, type SshTarget } from "./ssh";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
+import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli";
 
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const FACTS_SCRIPT = path.join(__dirname, "remote", "facts.py");
 const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
-
-export class AcceptUsageError extends Error {}
 
 export interface AcceptOptions {
   stack?: string;
@@ -63,10 +61,10 @@ async function loadPlan(o: AcceptOptions): Promise<Plan> {
     ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile))
     : readStackFile(REPO_ROOT, o.stack!);
   const stack = o.stack ?? path.basename(o.stackFile!).replace(/^Pulumi\.|\.yaml$/g, "");
-  if (!file.ok) throw new AcceptUsageError(formatProblems(stack, file.problems));
+  if (!file.ok) throw new UsageError(formatProblems(stack, file.problems));
   // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
   const loaded = loadConfig(file.raw, { requireSecrets: false });
-  if (!loaded.ok) throw new AcceptUsageError(formatProblems(stack, loaded.problems));
+  if (!loaded.ok) throw new UsageError(formatProblems(stack, loaded.problems));
   return buildPlan(loaded.config, stack);
 }
 
@@ -74,7 +72,7 @@ async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<str
   if (o.outputsFile) return JSON.parse(fs.readFileSync(o.outputsFile, "utf8")) as Record<string, unknown>;
   const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
   if (r.code !== 0)
-    throw new AcceptUsageError(
+    throw new UsageError(
       `pulumi stack output failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); pass --outputs FILE or check 'pulumi login'`,
     );
   return JSON.parse(r.stdout) as Record<string, unknown>;
@@ -97,7 +95,7 @@ async function context(o: AcceptOptions): Promise<Context> {
   const key = (NODE_KEYS as readonly string[]).includes(o.node) ? (o.node as NodeKey) : undefined;
   const node = plan.nodes.find((n) => n.key === key || n.name === o.node);
   if (!node)
-    throw new AcceptUsageError(
+    throw new UsageError(
       `node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`,
     );
   const outputs = await stackOutputs(o, plan.stack);
@@ -118,13 +116,6 @@ async function context(o: AcceptOptions): Promise<Context> {
     ? splitHostPort(o.target)
     : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];
   return { plan, node, spec, ssh: { host, port, user: o.sshUser, key: o.sshKey } };
-}
-
-export function splitHostPort(t: string): [string, number] {
-  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t);
-  if (!m || (t.split(":").length > 2 && !t.startsWith("[")))
-    throw new AcceptUsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
-  return [m[1]!, m[2] ? Number(m[2]) : 22];
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -299,7 +290,7 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
     ),
   );
   if (!ssh0)
-    throw new AcceptUsageError(
+    throw new UsageError(
       `cannot reach ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} over SSH (admin path ${c.plan.adminPath.mode})`,
     );
   timings.sshSeconds = sshS;

@@ -1,9 +1,9 @@
 // npm run accept -- --stack <s> | --target host[:port] ... : post-deploy acceptance of a node.
 import * as os from "node:os";
 import * as path from "node:path";
-import { accept, AcceptUsageError } from "./accept";
+import { accept } from "./accept";
 import { markdown, table } from "./report";
-import { parseFlags } from "../lib/cli";
+import { parseFlags, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run accept -- (--stack NAME | --stack-file FILE) [options]
 
@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     console.log(v.json ? JSON.stringify(result, null, 2) : v.markdown ? markdown(result) : table(result));
     return result.passed ? 0 : 1;
   } catch (e) {
-    if (e instanceof AcceptUsageError) return (console.error(e.message), 1);
+    if (e instanceof UsageError) return (console.error(e.message), 1);
     throw e;
   }
 }

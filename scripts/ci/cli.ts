@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { catalog } from "../../infra/catalog";
-import { parseCostDocument, type CostDocument } from "../cost/document";
+import { parseCostDocument, type CostDocument } from "../lib/cost-document";
 import {
   assembleComment,
   classifyDrift,
@@ -17,6 +17,7 @@ import {
   type StepOutcome,
 } from "./comment";
 import { closeIssue, GitHubError, optionsFromEnv, upsertComment, upsertIssue } from "./github";
+import { UsageError } from "../lib/cli";
 
 const USAGE = `Usage: tsx scripts/ci/cli.ts COMMAND [options]
 
@@ -170,8 +171,6 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown command ${command}`);
   }
 }
-
-class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -2,12 +2,18 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { catalog } from "../../infra/catalog";
-import { PlanConfigError } from "../plan/plan";
-import { diffCost } from "./diff";
-import { CostInputError, parseCostDocument } from "./document";
-import { diffMarkdown, diffText, documentMarkdown, documentText, exposureMarkdown, topologyMarkdown } from "./format";
+import { diffCost } from "../lib/cost-diff";
+import { CostInputError, parseCostDocument } from "../lib/cost-document";
+import {
+  diffMarkdown,
+  diffText,
+  documentMarkdown,
+  documentText,
+  exposureMarkdown,
+  topologyMarkdown,
+} from "../lib/cost-format";
 import { loadCostDocument, type SourceChoice } from "./source";
-import { parseFlags } from "../lib/cli";
+import { parseFlags, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run cost -- (--stack NAME | --stack-file FILE) [--vs NAME | --diff BASE.json] [options]
 
@@ -95,7 +101,7 @@ async function main(): Promise<number> {
     );
     return 0;
   } catch (e) {
-    if (e instanceof PlanConfigError || e instanceof CostInputError) {
+    if (e instanceof UsageError || e instanceof CostInputError) {
       console.error(e.message);
       return 1;
     }

@@ -2,8 +2,9 @@
 // a backend that has the stack, else the program evaluated offline (scripts/plan). Every document
 // says which one was used and why.
 import { run } from "../lib/run";
-import { REPO_ROOT, runPlan } from "../plan/plan";
-import { CostInputError, documentFromOutputs, type CostDocument } from "./document";
+import { runPlan } from "../lib/offline-plan";
+import { CostInputError, documentFromOutputs, type CostDocument } from "../lib/cost-document";
+import { REPO_ROOT } from "../lib/cli";
 
 export type SourceChoice = "auto" | "stack" | "plan";
 

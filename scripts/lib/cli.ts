@@ -1,5 +1,20 @@
 // Flag parsing shared by the thin CLIs: strict flags, no positionals, `-h/--help`.
+import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** The repository (where Pulumi.yaml and the stack files are). */
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+
+/** A problem the operator fixes (a flag, the stack config): the CLI prints the message, no stack trace, and exits 1. */
+export class UsageError extends Error {}
+
+/** `host`, `host:port` or `[v6]:port` → [host, port] (port 22 unless given). */
+export function splitHostPort(t: string): [string, number] {
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t);
+  if (!m || (t.split(":").length > 2 && !t.startsWith("[")))
+    throw new UsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
+  return [m[1]!, m[2] ? Number(m[2]) : 22];
+}
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type Flags<O extends Options> = ReturnType<

@@ -1,8 +1,8 @@
 // npm run plan -- --stack <prd|tst> [--out DIR] [--json]
 // Evaluates the real stack program offline (Pulumi mock runtime): no account, no network, no CLI.
 import * as path from "node:path";
-import { formatPlanReport, PlanConfigError, REPO_ROOT, runPlan, writePlanOutputs } from "./plan";
-import { parseFlags } from "../lib/cli";
+import { formatPlanReport, runPlan, writePlanOutputs } from "../lib/offline-plan";
+import { parseFlags, REPO_ROOT, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run plan -- (--stack <name> | --stack-file FILE) [--out DIR] [--json]
 
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     );
     return 0;
   } catch (e) {
-    if (e instanceof PlanConfigError) {
+    if (e instanceof UsageError) {
       console.error(e.message);
       return 1;
     }

@@ -1,11 +1,9 @@
 // npm run rebuild -- --stack <s> [--target-time T] [--location L] [--dry-run] [--force] [--json]
 // Disaster recovery from nothing (docs/runbooks/rebuild.md).
 import { catalog } from "../../infra/catalog";
-import { AcceptUsageError } from "../accept/accept";
-import { RebuildUsageError } from "./preflight";
 import { rebuild } from "./rebuild";
 import { formatTimings } from "./steps";
-import { parseFlags } from "../lib/cli";
+import { parseFlags, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run rebuild -- --stack NAME [options]
 
@@ -110,9 +108,7 @@ main().then(
   (code) => process.exit(code),
   (e: unknown) => {
     console.error(
-      e instanceof RebuildUsageError || e instanceof AcceptUsageError
-        ? e.message
-        : `rebuild failed: ${e instanceof Error ? e.message : String(e)}`,
+      e instanceof UsageError ? e.message : `rebuild failed: ${e instanceof Error ? e.message : String(e)}`,
     );
     process.exit(1);
   },

@@ -11,10 +11,7 @@ import { parseStackYaml, readStackFile } from "../../infra/config/stack-file";
 import { buildPlan, type Plan } from "../../infra/plan";
 import { run } from "../lib/run";
 import type { HcloudServer, NewestBackup, TailscaleDevice } from "./steps";
-
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-
-export class RebuildUsageError extends Error {}
+import { REPO_ROOT, UsageError } from "../lib/cli";
 
 /** Secret values by short key (pgbackrestCipherPass) or provider key (hcloud:token). */
 export type Secrets = Record<string, string>;
@@ -30,12 +27,12 @@ export function loadStack(s: StackSource): { plan: Plan; secretProblems: string 
   const file = s.stackFile
     ? parseStackYaml(fs.readFileSync(s.stackFile, "utf8"), path.basename(s.stackFile))
     : readStackFile(REPO_ROOT, s.stack);
-  if (!file.ok) throw new RebuildUsageError(formatProblems(s.stack, file.problems));
+  if (!file.ok) throw new UsageError(formatProblems(s.stack, file.problems));
   const raw: RawConfig = { values: { ...file.raw.values }, secretKeys: file.raw.secretKeys };
   // --location: what `pulumi up --config location=L` will set, validated before anything runs.
   if (s.location) raw.values[`${PROJECT}:location`] = s.location;
   const plain = loadConfig(raw, { requireSecrets: false });
-  if (!plain.ok) throw new RebuildUsageError(formatProblems(s.stack, plain.problems));
+  if (!plain.ok) throw new UsageError(formatProblems(s.stack, plain.problems));
   const full = loadConfig(raw, { requireSecrets: true });
   return {
     plan: buildPlan(plain.config, s.stack),
@@ -52,7 +49,7 @@ export async function stackSecrets(stack: string, secretsFile?: string): Promise
   } else {
     const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
     if (r.code !== 0)
-      throw new RebuildUsageError(
+      throw new UsageError(
         `pulumi config --show-secrets failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); check 'pulumi login' and PULUMI_CONFIG_PASSPHRASE, or pass --secrets-file`,
       );
     const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;

@@ -2,8 +2,7 @@
 // the node, acceptance. Thin orchestration over ./preflight (I/O) and ./steps (decisions); every step
 // is timed and the breakdown is the RTO.
 import type { NodePlan, Plan } from "../../infra/plan";
-import { splitHostPort } from "../accept/accept";
-import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
 import { run } from "../lib/run";
 import { WAL_RECEIVER } from "../../cloud-init/configs";
 import {
@@ -33,6 +32,7 @@ import {
   type Step,
   type StepResult,
 } from "./steps";
+import { splitHostPort } from "../lib/cli";
 
 export interface RebuildRun extends RebuildOptions {
   stackFile?: string;

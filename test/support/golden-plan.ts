@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { REPO_ROOT, runPlan, writePlanOutputs } from "../../scripts/plan/plan";
+import { REPO_ROOT } from "../../scripts/lib/cli";
+import { runPlan, writePlanOutputs } from "../../scripts/lib/offline-plan";
 
 export const GOLDEN_MANIFEST = path.join(REPO_ROOT, "test/golden/plan.sha256");
 

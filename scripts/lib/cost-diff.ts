@@ -4,7 +4,7 @@
 import { existingRate, EXISTING_RATE_CUTOFF, newOrderPrice, type Catalog } from "../../infra/catalog";
 import type { ExposureClass } from "../../infra/config/keys";
 import { backupsEur, type CostLine } from "../../infra/plan/cost";
-import { totalCents, type CostDocument, type CostSource, type ExposureFacts, type ServerFacts } from "./document";
+import { totalCents, type CostDocument, type CostSource, type ExposureFacts, type ServerFacts } from "./cost-document";
 
 /** `change`: the same stack before and after a change; `compare`: two stacks side by side. */
 export type DiffMode = "change" | "compare";

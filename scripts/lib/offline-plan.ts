@@ -8,10 +8,7 @@ import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
 import { opsFiles } from "../../cloud-init/ops-bundle";
 import { nodeFiles } from "../../cloud-init/render";
 import type { CostPlan } from "../../infra/plan/cost";
-
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-
-export class PlanConfigError extends Error {}
+import { UsageError } from "./cli";
 
 export interface PlanResult {
   stack: string;
@@ -36,10 +33,10 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
       problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }],
     };
   else file = parseStackYaml(fs.readFileSync(stackFile, "utf8"), path.basename(stackFile));
-  if (!file.ok) throw new PlanConfigError(formatProblems(stack, file.problems));
+  if (!file.ok) throw new UsageError(formatProblems(stack, file.problems));
   // Offline, secrets cannot be decrypted: missing ones are listed as pending, not fatal.
   const loaded = loadConfig(file.raw, { requireSecrets: false });
-  if (!loaded.ok) throw new PlanConfigError(formatProblems(stack, loaded.problems));
+  if (!loaded.ok) throw new UsageError(formatProblems(stack, loaded.problems));
   const raw = { values: { ...file.raw.values }, secretKeys: new Set(file.raw.secretKeys) };
   for (const { key } of loaded.pendingSecrets) {
     raw.values[`xiopro-infra:${key}`] = SECRET_PLACEHOLDER;

@@ -2,11 +2,9 @@
 // npm run drill -- --stack <s> --fresh-vm [--ssh-key K] [--json]
 // Runs the node's restore drill now (the same unit its weekly timer starts), or the restore on a
 // throwaway server of its own stack, and prints the result.
-import { AcceptUsageError, REPO_ROOT, splitHostPort } from "../accept/accept";
-import { ssh } from "../accept/ssh";
-import { RebuildUsageError } from "../rebuild/preflight";
-import { DrillUsageError, formatTimings, freshVmDrill } from "./fresh-vm";
-import { parseFlags } from "../lib/cli";
+import { ssh } from "../lib/ssh";
+import { formatTimings, freshVmDrill } from "./fresh-vm";
+import { parseFlags, REPO_ROOT, splitHostPort, UsageError } from "../lib/cli";
 
 const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ops] [--ssh-key FILE] [--json]
        npm run drill -- --stack NAME --fresh-vm [--ssh-user ops] [--ssh-key FILE] [--json]
@@ -87,11 +85,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(
-      e instanceof AcceptUsageError || e instanceof DrillUsageError || e instanceof RebuildUsageError
-        ? e.message
-        : `drill failed: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    console.error(e instanceof UsageError ? e.message : `drill failed: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   },
 );

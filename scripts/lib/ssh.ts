@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { run } from "../lib/run";
+import { run } from "./run";
 
 export interface SshTarget {
   host: string;

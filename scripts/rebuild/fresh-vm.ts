@@ -6,16 +6,11 @@ import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { PROJECT } from "../../infra/config/keys";
 import type { Plan } from "../../infra/plan";
-import { ssh, waitForSsh, type SshTarget } from "../accept/ssh";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
 import { run } from "../lib/run";
-import { deleteTailscaleDevice, listTailscaleDevices, loadStack } from "../rebuild/preflight";
-import {
-  formatTimings,
-  parseRestoreTimings,
-  RESTORE_SCRIPT,
-  staleTailscaleDevices,
-  type StepResult,
-} from "../rebuild/steps";
+import { deleteTailscaleDevice, listTailscaleDevices, loadStack } from "./preflight";
+import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps";
+import { UsageError } from "../lib/cli";
 
 export const drillStackName = (stack: string) => `${stack}-drill`;
 
@@ -69,8 +64,6 @@ export interface FreshVmReport {
   totalSeconds: number;
 }
 
-export class DrillUsageError extends Error {}
-
 const tail = (s: string, n = 12) => s.trim().split("\n").slice(-n).join("\n");
 
 function requireSettings(o: FreshVmOptions, plan: Plan): void {
@@ -93,7 +86,7 @@ function requireSettings(o: FreshVmOptions, plan: Plan): void {
     problems.push(
       "XIOPRO_DRILL_TAILSCALE_AUTH_KEY is not set: the throwaway server needs its own single-use tailnet auth key (the stack's was used at its first boot)",
     );
-  if (problems.length) throw new DrillUsageError(`cannot start the fresh-VM drill:\n  - ${problems.join("\n  - ")}`);
+  if (problems.length) throw new UsageError(`cannot start the fresh-VM drill:\n  - ${problems.join("\n  - ")}`);
 }
 
 export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
