@@ -123,7 +123,7 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     : "localhost";
   return [
     HEADER,
-    `# Sized for ${node.serverType} (${node.memoryGb} GB RAM) from seed 001's tuning at 30 GB.`,
+    `# Sized for ${node.serverType} (${node.memoryGb} GB RAM) from docs/architecture.md, seed 001's tuning at 30 GB.`,
     `listen_addresses = '${listen}'`,
     "password_encryption = scram-sha-256",
     `max_connections = ${b.maxConnections}`,

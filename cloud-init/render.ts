@@ -34,7 +34,7 @@ export const USER_DATA_LIMIT = 32 * 1024;
 export interface RenderFacts {
   /** Hetzner volume id per volume key: the guest sees /dev/disk/by-id/scsi-0HC_Volume_<id>. */
   volumeIds: Record<string, string>;
-  /** Single-use, short-lived tailnet join key: the one secret user-data may carry (DESIGN D3). */
+  /** Single-use, short-lived tailnet join key: the one secret user-data may carry (docs/architecture.md D3). */
   tailscaleAuthKey?: string;
 }
 

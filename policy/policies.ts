@@ -115,12 +115,12 @@ function pieces(rules: readonly InboundRule[]): { ports: [number, number]; rules
 export const serverFirewallAtCreation: ResourceValidationPolicy = {
   name: "server-firewall-at-creation",
   description:
-    "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (DESIGN D5).",
+    "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (docs/architecture.md D5).",
   validateResource: validateResourceOfType(hcloud.Server, (server, _args, reportViolation) => {
     // Only the list's length is read: in a first preview the firewall's id itself is not known yet.
     if ((server.firewallIds?.length ?? 0) === 0) {
       reportViolation(
-        "server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (DESIGN D5)",
+        "server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (docs/architecture.md D5)",
       );
     }
   }),
@@ -206,7 +206,7 @@ type Protectable = { deleteProtection?: boolean; labels?: Record<string, string>
 
 // Stateful: what a replacement or a delete cannot give back. Volumes hold the database and the
 // artifacts, the Storage Box the backups, primary IPs the addresses DNS, reverse DNS and allowlists
-// point at, the zone the delegated DNS. Servers are cattle (DESIGN D6) and stay out.
+// point at, the zone the delegated DNS. Servers are cattle (docs/architecture.md D6) and stay out.
 function protectedInPrd(kind: string, fix: string) {
   return (props: Protectable, args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     // prd by the stack the URN names, or by the env label the program writes: either is enough.

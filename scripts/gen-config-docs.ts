@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import type { z } from "zod";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG } from "../infra/config/keys";
 import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/config/schema";
+import { SERVICES_DOC, servicesMarkdown } from "../infra/plan/services-doc";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -160,6 +161,7 @@ export function stackFileSchema(): Record<string, unknown> {
 export const GENERATED: Record<string, () => string> = {
   "Pulumi.yaml": pulumiYaml,
   "docs/config.md": configMarkdown,
+  [SERVICES_DOC]: servicesMarkdown,
   [STACK_SCHEMA_FILE]: () => `${JSON.stringify(stackFileSchema(), null, 2)}\n`,
 };
 

@@ -209,7 +209,7 @@ describe("policy pack against resources recorded from the mock program", () => {
 
 describe("server-firewall-at-creation", () => {
   const refusal =
-    "server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (DESIGN D5)";
+    "server has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (docs/architecture.md D5)";
 
   it("refuses a server whose firewallIds were removed or emptied", async () => {
     const server = only(runs.prd, T.server);
@@ -481,7 +481,7 @@ describe("the pack under Pulumi's Node.js policy host", () => {
       [
         "server-firewall-at-creation",
         EnforcementLevel.MANDATORY,
-        "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (DESIGN D5).\nserver has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (DESIGN D5)",
+        "A Hetzner server gets its cloud firewall at creation (firewallIds), so it never boots unfiltered (docs/architecture.md D5).\nserver has no firewallIds: it would boot with no cloud firewall in front of it; give it its node's firewall at creation (docs/architecture.md D5)",
       ],
     ]);
     expect(shown(await analyze("prd", changed(server, { firewallIds: [UNKNOWN] })))).toEqual([]);

@@ -1,5 +1,5 @@
 // The OS images a node may boot, with what their packages can do and which test boots them
-// (DESIGN D1, D9; ADR 0003). Versions are those of each release's own archive.
+// (docs/architecture.md D1, D9; ADR 0003). Versions are those of each release's own archive.
 export interface ImageFacts {
   os: string;
   postgresql: number;

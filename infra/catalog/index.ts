@@ -1,4 +1,4 @@
-// The dated Hetzner price catalog (DESIGN D7). Prices are net EUR per month.
+// The dated Hetzner price catalog (docs/architecture.md D7). Prices are net EUR per month.
 // The data lives in hetzner-prices.json; `npm run pricing:sync` refreshes it from the API.
 import raw from "./hetzner-prices.json";
 

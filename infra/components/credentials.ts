@@ -42,7 +42,7 @@ export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-
 export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials first-backup`;
 
 /**
- * Delivers a node's secrets after boot over the admin path (DESIGN D3): each value is piped into
+ * Delivers a node's secrets after boot over the admin path (docs/architecture.md D3): each value is piped into
  * `systemd-creds encrypt` on the host, one remote command per credential, so changing one secret
  * re-runs only its command and restarts only the units granted it. Then the first backup runs.
  */

@@ -139,7 +139,7 @@ export class Node extends pulumi.ComponentResource {
       {
         parent: this,
         dependsOn: [args.subnet],
-        // DESIGN D6: the user-data policy is an explicit stack setting, never a silent default.
+        // docs/architecture.md D6: the user-data policy is an explicit stack setting, never a silent default.
         ignoreChanges: args.userDataChange === "in-place" ? ["userData"] : [],
       },
     );

@@ -280,7 +280,7 @@ export const CONFIG_KEYS = {
         },
       ),
     },
-    { description: "The admin path (DESIGN D4)", default: { mode: "tailscale", sshAllowlist: [] } },
+    { description: "The admin path (docs/architecture.md D4)", default: { mode: "tailscale", sshAllowlist: [] } },
   ),
   protection: obj(
     {
@@ -493,7 +493,10 @@ export const CONFIG_KEYS = {
           weekly: int({ description: "Weekly snapshots kept", min: 0, max: 520, default: 8 }),
           monthly: int({ description: "Monthly snapshots kept", min: 0, max: 240, default: 12 }),
         },
-        { description: "Retention (seed 000 §10.4)", default: { daily: 14, weekly: 8, monthly: 12 } },
+        {
+          description: "Retention (docs/architecture.md, seed 000 §10.4)",
+          default: { daily: 14, weekly: 8, monthly: 12 },
+        },
       ),
     },
     {
@@ -594,7 +597,7 @@ export const CONFIG_KEYS = {
       }),
     },
     {
-      description: "The agent runtime (seed 001 §3)",
+      description: "The agent runtime (docs/architecture.md, seed 001 §3)",
       default: {
         workers: 2,
         user: "agentd",
@@ -623,7 +626,7 @@ export const CONFIG_KEYS = {
   tailscaleAuthKey: optional(
     str({
       description:
-        "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; DESIGN D3's only user-data exception)",
+        "Single-use, short-lived Tailscale auth key used once at first boot (admin path tailscale; the only user-data exception of docs/architecture.md D3)",
       secret: true,
     }),
   ),

@@ -82,7 +82,7 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
   return { ok: true, config: parsed, pendingSecrets, notices: notices(parsed) };
 }
 
-/** Images the config may use but this repository's tests do not boot (DESIGN D1, ADR 0003). */
+/** Images the config may use but this repository's tests do not boot (docs/architecture.md D1, ADR 0003). */
 function notices(c: StackConfig): Notice[] {
   return NODE_KEYS.filter((nk) => c[nk].enabled && own(IMAGES, c[nk].image)?.bootedBy === null).map((nk) => ({
     key: `${PROJECT}:${nk}.image`,

@@ -1,4 +1,5 @@
-// Alert rules (seed 000 §12.6 severities, seed 001 thresholds, seed 000 §13.5A scaling triggers).
+// Alert rules (docs/architecture.md, seed references: seed 000 §12.6 severities, seed 001
+// thresholds, seed 000 §13.5A scaling triggers).
 // Pure data: the renderer writes them as a Prometheus rule file, test/promtool/alerts*.test.yml
 // prove each one fires on a failing series and stays silent on a healthy one, and
 // docs/observability.md lists them. Backup freshness bounds come from the jobs table.
@@ -13,7 +14,7 @@ export interface AlertRule {
   for: string;
   summary: string;
   description: string;
-  /** A §13.5A scaling trigger: asks for a review, never for action. */
+  /** A scaling trigger (docs/architecture.md, seed 000 §13.5A): asks for a review, never for action. */
   scaling?: boolean;
 }
 
@@ -80,7 +81,7 @@ export const ALERT_GROUPS: AlertGroup[] = [
         expr: `${MEMORY_USED} > 75`,
         for: "5m",
         summary: "Memory on {{ $labels.node }} above 75 % for 5 minutes",
-        description: '{{ $value | printf "%.1f" }} % used (seed 000 §11.10.3 headroom).',
+        description: '{{ $value | printf "%.1f" }} % used (docs/architecture.md, seed 000 §11.10.3 headroom).',
       },
       {
         alert: "SwapHigh",

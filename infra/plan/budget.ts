@@ -1,4 +1,4 @@
-// Resource budgets per node, scaled from seed 001's measured numbers at 30 GB of RAM
+// Resource budgets per node, scaled from docs/architecture.md, seed 001's measured numbers at 30 GB of RAM (docs/architecture.md)
 // (PostgreSQL step 18 tuning; agentd cgroup caps from the resource budget table).
 // Linear in RAM with floors, so a 4 GB tst node gets a working, smaller copy of prd.
 
@@ -24,7 +24,7 @@ export interface NodeBudget {
   /** Per worker instance. */
   agentdWorker: UnitBudget;
   agentdSweeper: UnitBudget;
-  /** RAM kept free for SSH, the overlay and recovery commands (seed 000 §11.10.3). */
+  /** RAM kept free for SSH, the overlay and recovery commands (docs/architecture.md, seed 000 §11.10.3). */
   headroomMb: number;
 }
 

@@ -1,4 +1,5 @@
-// Scheduled jobs on a node: backups, checks and the restore drill (seed 000 §10, seed 001).
+// Scheduled jobs on a node: backups, checks and the restore drill (docs/architecture.md, seed 000
+// §10 and seed 001).
 // Calendars are systemd OnCalendar expressions (validated by `systemd-analyze calendar` in tests);
 // the alert bounds in the observability rules derive from the same table.
 

@@ -1,7 +1,7 @@
 // The secret inventory: every secret a node needs, who may read it (units), and how it is
 // exposed inside the unit (credential id). Values never pass through here: only names.
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
-// read them with LoadCredentialEncrypted= (DESIGN D3).
+// read them with LoadCredentialEncrypted= (docs/architecture.md D3).
 import type { StackConfig } from "../config/keys";
 
 export interface SecretGrant {

@@ -1,5 +1,6 @@
 // The service catalog: every service the toolkit knows, its systemd units, and every interface it
-// listens on with exposure class, owner, access method and justification (seed 000 §9.9.5).
+// listens on with exposure class, owner, access method and justification (docs/architecture.md D5,
+// docs/architecture.md, seed 000 §9.9.5).
 // Cloud firewall, host firewall, acceptance port scan and docs all derive from this table.
 import type { ExposureClass } from "../config/keys";
 

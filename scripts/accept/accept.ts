@@ -218,7 +218,7 @@ async function nodeChecks(
     walReceiver: c.spec.walReceiver,
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
-    // hold the single-use Tailscale key, DESIGN D3) are not configuration at rest.
+    // hold the single-use Tailscale key, docs/architecture.md D3) are not configuration at rest.
     plaintextSkip: [
       "/var/lib/postgresql",
       "/var/cache",

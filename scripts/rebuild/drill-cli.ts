@@ -11,7 +11,7 @@ const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ops] [--
 
 --target: starts xiopro-restore-drill.service on the node over the admin path (it restores the
 newest backup into a scratch cluster, verifies it and removes it) and prints the recorded result
-(seed 000 §10.8 fields).
+(docs/architecture.md, seed 000 §10.8 fields).
 
 --stack NAME --fresh-vm: the drill on a throwaway server. Creates stack NAME-drill from NAME's
 config (dev names, its own DNS zone, nothing protected, only the PostgreSQL node) in a separate
