@@ -1,6 +1,7 @@
-// The rooms of the code and which way imports may run (docs/architecture.md): each CLI room under
-// scripts/ imports only itself and scripts/lib/, scripts/lib/ no CLI room, and the product code
-// (infra/, cloud-init/, policy/) neither scripts/ nor test or benchmark code.
+// The rooms of the code and which way imports may run (docs/architecture.md): catalog → config →
+// plan → render | components → program → scripts; each CLI room under scripts/ imports only itself
+// and scripts/lib/, scripts/lib/ no CLI room; product code imports no script, test or benchmark
+// code; and there are no import cycles.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import importX, { createNodeResolver } from "eslint-plugin-import-x";
@@ -13,13 +14,38 @@ export const CLI_ROOMS = fs
   .map((d) => d.name)
   .sort();
 
+/** The product's rooms in the order data flows; render and components are siblings. */
+const FLOW = {
+  catalog: ["./infra/catalog"],
+  config: ["./infra/config"],
+  plan: ["./infra/plan"],
+  render: ["./cloud-init"],
+  components: ["./infra/components"],
+  program: ["./infra/program.ts", "./infra/offline.ts", "./infra/index.ts"],
+};
+const ORDER = [["catalog"], ["config"], ["plan"], ["render", "components"], ["program"]];
+/** The rooms a room must not import: every room after it in the flow, and its sibling. */
+function above(room) {
+  const level = ORDER.findIndex((l) => l.includes(room));
+  const later = ORDER.slice(level + 1).flat();
+  const siblings = ORDER[level].filter((r) => r !== room);
+  return [...later, ...siblings].flatMap((r) => FLOW[r]);
+}
+
 const ROOM_RULE = "a CLI imports only its own room and scripts/lib/ (move what two CLIs share to scripts/lib/)";
 
 export const boundaries = {
   files: ["**/*.ts"],
   plugins: { "import-x": importX },
-  settings: { "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js", ".json"] })] },
+  settings: {
+    "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js", ".json"] })],
+    // no-cycle follows imports by parsing the imported files: TypeScript needs its parser.
+    "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+    "import-x/extensions": [".ts", ".js"],
+  },
   rules: {
+    // A cycle means two files (or rooms) that cannot be understood apart.
+    "import-x/no-cycle": ["error", { ignoreExternal: true }],
     "import-x/no-restricted-paths": [
       "error",
       {
@@ -41,6 +67,32 @@ export const boundaries = {
             target: ["./infra", "./cloud-init", "./policy"],
             from: "./scripts",
             message: "product code never imports the CLIs",
+          },
+          // The product's own flow: catalog → config → plan → render | components → program.
+          {
+            target: "./infra/catalog",
+            from: above("catalog"),
+            message: "the catalog is the bottom room: it imports no other room",
+          },
+          {
+            target: "./infra/config",
+            from: above("config"),
+            message: "config comes before the plan: move what both need into config or the catalog",
+          },
+          {
+            target: "./infra/plan",
+            from: above("plan"),
+            message: "the plan is pure: it imports no renderer, component or program",
+          },
+          {
+            target: "./cloud-init",
+            from: above("render"),
+            message: "the renderer turns a plan into text: it imports no component or program",
+          },
+          {
+            target: "./infra/components",
+            from: above("components"),
+            message: "components map the plan onto resources: the program hands them what was rendered",
           },
           {
             target: ["./infra", "./cloud-init", "./policy", "./scripts"],

@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import type { NodePlan, Plan } from "../infra/plan";
 import { ruleFile, type Severity } from "../infra/plan/alerts";
 import { overviewDashboard } from "../infra/plan/dashboard";
-import { credentialLines } from "../infra/plan/secrets";
+import { credentialLines } from "../infra/config/secrets";
 import type { WriteFile } from "./render";
 
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";

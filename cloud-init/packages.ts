@@ -2,7 +2,7 @@
 // platform). The tables are plan data (infra/plan/packages.ts); this only picks a node's rows.
 import type { NodePlan, Plan } from "../infra/plan";
 import { HOST_PACKAGES, SERVICE_PACKAGES } from "../infra/plan/packages";
-import { SERVICE_CATALOG } from "../infra/plan/services";
+import { SERVICE_CATALOG } from "../infra/catalog/services";
 
 /** Baseline services run on every node, listed or not. */
 const runs = (node: NodePlan, service: string) =>

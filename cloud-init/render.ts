@@ -4,10 +4,10 @@
 import { gzipSync } from "node:zlib";
 import { tar } from "./tar";
 import { stringify } from "yaml";
-import type { NodePlan, Plan } from "../infra/plan";
+import { ADMIN_USER, type NodePlan, type Plan } from "../infra/plan";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
-import { credentialLines, CREDSTORE } from "../infra/plan/secrets";
+import { credentialLines, CREDSTORE } from "../infra/config/secrets";
 import {
   agentdEnv,
   backupEnv,
@@ -26,7 +26,6 @@ import { monitoringDefaults } from "./monitoring";
 import { packagesFor } from "./packages";
 import { fill, fillFrom, readTemplate } from "./templates";
 
-export const ADMIN_USER = "ops";
 /** Hetzner's limit for user-data. */
 export const USER_DATA_LIMIT = 32 * 1024;
 

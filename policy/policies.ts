@@ -11,7 +11,7 @@ import {
   type ResourceValidationPolicy,
 } from "@pulumi/policy";
 import { coversAll, parseSourceCidr, type SourceRange } from "../infra/config/cidr";
-import { SERVICE_CATALOG } from "../infra/plan/services";
+import { SERVICE_CATALOG } from "../infra/catalog/services";
 
 /** Every catalog interface with its protocol, port and class ("service/interface" names it). */
 const CATALOG_PORTS = Object.values(SERVICE_CATALOG).flatMap((s) =>

@@ -12,7 +12,7 @@ import {
   size,
   unusableReason,
   type Cidr,
-} from "../infra/plan/ip";
+} from "../infra/config/ipv4";
 import { planOf } from "./helpers";
 
 /** Random subnets inside 10.0.0.0/8, /22 to /28, host bits cleared. */

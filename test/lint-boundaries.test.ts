@@ -1,5 +1,7 @@
 // The one-way import rules (eslint.boundaries.mjs) refuse what they say they refuse: run through
 // ESLint with only that block, on code placed in each room.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { ESLint } from "eslint";
 import tseslint from "typescript-eslint";
 import { describe, expect, it } from "vitest";
@@ -18,6 +20,61 @@ async function violations(file: string, code: string): Promise<string[]> {
 }
 
 describe("import boundaries", () => {
+  it("keeps the product's flow one way: catalog → config → plan → render | components → program", async () => {
+    const rule = 'import-x/no-restricted-paths: Unexpected path "PATH" imported in restricted zone. ';
+    expect(
+      await violations("infra/config/probe.ts", 'import { buildPlan } from "../plan";\nvoid buildPlan;\n'),
+    ).toEqual([
+      rule.replace("PATH", "../plan") + "config comes before the plan: move what both need into config or the catalog",
+    ]);
+    expect(
+      await violations("infra/catalog/probe.ts", 'import { CONFIG_KEYS } from "../config/keys";\nvoid CONFIG_KEYS;\n'),
+    ).toEqual([rule.replace("PATH", "../config/keys") + "the catalog is the bottom room: it imports no other room"]);
+    expect(
+      await violations(
+        "infra/plan/probe.ts",
+        'import { renderUserData } from "../../cloud-init/render";\nvoid renderUserData;\n',
+      ),
+    ).toEqual([
+      rule.replace("PATH", "../../cloud-init/render") +
+        "the plan is pure: it imports no renderer, component or program",
+    ]);
+    expect(
+      await violations(
+        "infra/components/probe.ts",
+        'import { renderUserData } from "../../cloud-init/render";\nvoid renderUserData;\n',
+      ),
+    ).toEqual([
+      rule.replace("PATH", "../../cloud-init/render") +
+        "components map the plan onto resources: the program hands them what was rendered",
+    ]);
+    expect(
+      await violations("cloud-init/probe.ts", 'import { runProgram } from "../infra/program";\nvoid runProgram;\n'),
+    ).toEqual([
+      rule.replace("PATH", "../infra/program") +
+        "the renderer turns a plan into text: it imports no component or program",
+    ]);
+    expect(
+      await violations(
+        "infra/program-probe.ts",
+        'import { buildPlan } from "./plan";\nimport { renderUserData } from "../cloud-init/render";\nvoid buildPlan;\nvoid renderUserData;\n',
+      ),
+    ).toEqual([]);
+  });
+
+  it("refuses an import cycle", async () => {
+    const dir = fs.mkdtempSync(path.join(ROOT, "test", ".cycle-"));
+    try {
+      fs.writeFileSync(path.join(dir, "a.ts"), 'import { b } from "./b";\nexport const a = () => b;\n');
+      fs.writeFileSync(path.join(dir, "b.ts"), 'import { a } from "./a";\nexport const b = () => a;\n');
+      expect(
+        await violations(path.relative(ROOT, path.join(dir, "a.ts")), fs.readFileSync(path.join(dir, "a.ts"), "utf8")),
+      ).toEqual(["import-x/no-cycle: Dependency cycle detected"]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a CLI importing another CLI's room, and lets it import its own room and scripts/lib", async () => {
     expect(
       await violations("scripts/ci/probe.ts", 'import { accept } from "../accept/accept";\nvoid accept;\n'),

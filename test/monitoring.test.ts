@@ -21,7 +21,7 @@ import { WAL_RECEIVER } from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
 import { ALL_ALERTS } from "../infra/plan/alerts";
 import { OVERVIEW_PANELS } from "../infra/plan/dashboard";
-import { SERVICE_CATALOG } from "../infra/plan/services";
+import { SERVICE_CATALOG } from "../infra/catalog/services";
 import { planOf, ROOT } from "./helpers";
 import { freePort, PG_ROOT } from "./pg-cluster";
 import { describeWithTools } from "./support/tools";

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { SERVICE_CATALOG } from "../infra/plan/services";
+import { SERVICE_CATALOG } from "../infra/catalog/services";
 import { servicesMarkdown, SERVICES_DOC } from "../infra/plan/services-doc";
 import { ROOT } from "./helpers";
 

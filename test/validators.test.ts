@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { ACME_CA_ROOT_FILE } from "../cloud-init/configs";
 import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
 import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT, VOLUMES_PATH } from "../cloud-init/render";
-import { UNDELIVERED } from "../infra/plan/secrets";
+import { UNDELIVERED } from "../infra/config/secrets";
 import type { NodePlan, Plan } from "../infra/plan";
 import { buildPlan } from "../infra/plan";
 import { configFrom, FIXTURE_STACKS, planOf, ROOT, stackObject } from "./helpers";

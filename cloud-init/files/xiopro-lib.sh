@@ -8,7 +8,7 @@ XIOPRO_METRICS_DIR=${XIOPRO_METRICS_DIR:-/var/lib/xiopro/metrics}
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# The SetCredential= fallback value of a credential that was not delivered (infra/plan/secrets.ts).
+# The SetCredential= fallback value of a credential that was not delivered (infra/config/secrets.ts).
 XIOPRO_UNDELIVERED=xiopro-credential-not-delivered
 
 # credential NAME: prints the path of a delivered systemd credential, or fails with a clear message.

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodePlan } from "../plan";
-import type { SecretPlan } from "../plan/secrets";
+import type { SecretPlan } from "../config/secrets";
 
 export interface CredentialsArgs {
   node: NodePlan;

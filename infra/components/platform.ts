@@ -1,15 +1,14 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { SecretPlan } from "../plan/secrets";
+import type { SecretPlan } from "../config/secrets";
 import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials";
-import type { NodePlan, Plan } from "../plan";
+import { ADMIN_USER, type NodePlan, type Plan } from "../plan";
 import { Dns } from "./dns";
 import { PrivateNetwork } from "./network";
 import { Node, type RepositoryFacts } from "./node";
-import { ADMIN_USER } from "../../cloud-init/render";
 
 export interface PlatformArgs {
   plan: Plan;

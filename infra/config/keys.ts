@@ -1,6 +1,7 @@
 // Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
 // docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
 import { DEFAULT_IMAGE } from "../catalog/images";
+import { EXPOSURE_CLASSES } from "../catalog/services";
 import type { z } from "zod";
 import { arr, bool, either, int, obj, optional, record, show, str } from "./schema";
 
@@ -16,9 +17,6 @@ const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-zA-Z0-9]([-_.a-zA-Z0-9
 const LABEL_VALUE = /^([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?$/;
 const SSH_KEY =
   /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]{32,}( .*)?$/;
-
-export const EXPOSURE_CLASSES = ["A", "B", "C", "D"] as const;
-export type ExposureClass = (typeof EXPOSURE_CLASSES)[number];
 
 const interfaceSpec = obj(
   {
@@ -609,7 +607,7 @@ export const CONFIG_KEYS = {
     },
   ),
   // Secrets: only ever set with `pulumi config set --secret`; which ones a stack needs follows from
-  // its services and backup repository (infra/plan/secrets.ts). docs/secrets.md has the runbook.
+  // its services and backup repository (infra/config/secrets.ts). docs/secrets.md has the runbook.
   resticPassword: optional(str({ description: "restic repository password (backup service)", secret: true })),
   pgbackrestCipherPass: optional(
     str({ description: "pgBackRest repository encryption passphrase (backup service with PostgreSQL)", secret: true }),

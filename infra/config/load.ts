@@ -6,8 +6,8 @@ import * as path from "node:path";
 import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
 import { nodeName, TOOLKIT_LABELS } from "./names";
-import { requiredSecretKeys } from "../plan/secrets";
-import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../plan/services";
+import { requiredSecretKeys } from "./secrets";
+import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../catalog/services";
 import {
   allocate,
   cidrInside,
@@ -18,7 +18,7 @@ import {
   parseIpv4,
   unusableReason,
   formatIpv4,
-} from "../plan/ip";
+} from "./ipv4";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys";
 import { closest, docOf, parse, Problems, show, type Problem } from "./schema";

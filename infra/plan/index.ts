@@ -1,15 +1,16 @@
 // The pure plan: validated config in, the complete deployment model out. No Pulumi, no I/O.
 // Components, renderers, acceptance checks, docs and cost all read this one structure.
 import { catalog as defaultCatalog, type Catalog } from "../catalog";
-import type { ExposureClass, StackConfig } from "../config/keys";
+import type { ExposureClass } from "../catalog/services";
+import type { StackConfig } from "../config/keys";
 import { PROJECT } from "../config/keys";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load";
 import { nodeName, TOOLKIT_LABELS } from "../config/names";
 import { computeCost, type CostPlan } from "./cost";
-import { allocate, formatIpv4, parseCidr, parseIpv4 } from "./ip";
+import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4";
 import { jobsFor } from "./jobs";
-import { nodeSecrets, type SecretPlan } from "./secrets";
-import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "./services";
+import { nodeSecrets, type SecretPlan } from "../config/secrets";
+import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "../catalog/services";
 
 export interface ExposureRow {
   node: string;
@@ -134,6 +135,9 @@ export interface Plan {
 }
 
 const ROLES = { nodeA: "control", nodeC: "compute", nodeD: "product" } as const;
+/** The admin user on every node: SSH logins (AllowUsers), sudo, and the account Pulumi delivers credentials as. */
+export const ADMIN_USER = "ops";
+
 export const ICMP_RULE: CloudFirewallRule = {
   direction: "in",
   protocol: "icmp",

@@ -8,8 +8,8 @@ import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/
 import { docOf, parse } from "../config/schema";
 import { BACKUP_JOBS, jobsFor, type JobSpec } from "./jobs";
 import { HOST_PACKAGES, SERVICE_PACKAGES } from "./packages";
-import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "./secrets";
-import { ACCESS, SERVICE_CATALOG, type ServiceSpec } from "./services";
+import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "../config/secrets";
+import { ACCESS, SERVICE_CATALOG, type ServiceSpec } from "../catalog/services";
 
 export const SERVICES_DOC = "docs/services.md";
 
@@ -206,8 +206,8 @@ export function servicesMarkdown(): string {
   return [
     "# Services",
     "",
-    "Generated from the service catalog (`infra/plan/services.ts`) and the plan's tables of packages",
-    "(`infra/plan/packages.ts`), credentials (`infra/plan/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
+    "Generated from the service catalog (`infra/catalog/services.ts`) and the plan's tables of packages",
+    "(`infra/plan/packages.ts`), credentials (`infra/config/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
     "`servicesMarkdown()` in `infra/plan/services-doc.ts`. Edit those, not this file;",
     "`test/services-doc.test.ts` fails when it is stale.",
     "",

@@ -2,7 +2,7 @@
 // create, replace or rescale (and what Hetzner bills for that), and which ports open or close.
 // Pure: documents and the catalog in, a CostDiff out.
 import { existingRate, EXISTING_RATE_CUTOFF, newOrderPrice, type Catalog } from "../../infra/catalog";
-import type { ExposureClass } from "../../infra/config/keys";
+import type { ExposureClass } from "../../infra/catalog/services";
 import { backupsEur, type CostLine } from "../../infra/plan/cost";
 import { totalCents, type CostDocument, type CostSource, type ExposureFacts, type ServerFacts } from "./cost-document";
 

@@ -2,7 +2,9 @@
 // listens on with exposure class, owner, access method and justification (docs/architecture.md D5,
 // docs/architecture.md, seed 000 §9.9.5).
 // Cloud firewall, host firewall, acceptance port scan and docs all derive from this table.
-import type { ExposureClass } from "../config/keys";
+/** Exposure classes: A public, B admin overlay, C private network, D localhost. */
+export const EXPOSURE_CLASSES = ["A", "B", "C", "D"] as const;
+export type ExposureClass = (typeof EXPOSURE_CLASSES)[number];
 
 /** Where the socket is bound; the class says who may reach it. */
 export type Bind = "all" | "private" | "localhost";
