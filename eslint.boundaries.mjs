@@ -1,7 +1,8 @@
 // The rooms of the code and which way imports may run (docs/architecture.md): catalog → config →
 // plan → render | components → program → scripts; each CLI room under scripts/ imports only itself
 // and scripts/lib/, scripts/lib/ no CLI room; product code imports no script, test or benchmark
-// code; and there are no import cycles.
+// code; lab/ (real-system harnesses shared by tests and benchmarks) and bench/ import no test code;
+// and there are no import cycles.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import importX, { createNodeResolver } from "eslint-plugin-import-x";
@@ -96,8 +97,18 @@ export const boundaries = {
           },
           {
             target: ["./infra", "./cloud-init", "./policy", "./scripts"],
-            from: ["./test", "./bench"],
-            message: "product code and CLIs import no test or benchmark code",
+            from: ["./test", "./bench", "./lab"],
+            message: "product code and CLIs import no test, benchmark or lab code",
+          },
+          {
+            target: ["./lab", "./bench"],
+            from: "./test",
+            message: "the lab and the benchmarks import no test code",
+          },
+          {
+            target: "./lab",
+            from: "./bench",
+            message: "the lab is shared by tests and benchmarks and imports neither",
           },
         ],
       },

@@ -12,8 +12,8 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
-import { planOf } from "../test/helpers";
-import { TestCluster } from "../test/pg-cluster";
+import { planOf } from "../lab/stacks";
+import { TestCluster } from "../lab/pg-cluster";
 
 export { lostCommits } from "./ack-load";
 
@@ -499,7 +499,7 @@ const percentile = (xs: readonly number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
-/** The product's cluster (test/pg-cluster.ts) with a WAL receiver, a load, the host lost, then two
+/** The product's cluster (lab/pg-cluster.ts) with a WAL receiver, a load, the host lost, then two
  * restores of the same crash: from the repository alone (a rehearsal: --no-archive) and with the
  * receiver's copy. */
 async function receiverTrials(mode: "async" | "sync", trials: number, quick: boolean): Promise<ReceiverTrial[]> {

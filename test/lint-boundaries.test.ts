@@ -62,6 +62,17 @@ describe("import boundaries", () => {
     ).toEqual([]);
   });
 
+  it("keeps the lab (shared by tests and benchmarks) and the benchmarks free of test code", async () => {
+    const rule = 'import-x/no-restricted-paths: Unexpected path "PATH" imported in restricted zone. ';
+    expect(
+      await violations("bench/probe.ts", 'import { problemsOf } from "../test/helpers";\nvoid problemsOf;\n'),
+    ).toEqual([rule.replace("PATH", "../test/helpers") + "the lab and the benchmarks import no test code"]);
+    expect(await violations("lab/probe.ts", 'import { ack } from "../bench/ack-load";\nvoid ack;\n')).toEqual([
+      rule.replace("PATH", "../bench/ack-load") + "the lab is shared by tests and benchmarks and imports neither",
+    ]);
+    expect(await violations("bench/probe.ts", 'import { planOf } from "../lab/stacks";\nvoid planOf;\n')).toEqual([]);
+  });
+
   it("refuses an import cycle", async () => {
     const dir = fs.mkdtempSync(path.join(ROOT, "test", ".cycle-"));
     try {
@@ -103,7 +114,7 @@ describe("import boundaries", () => {
     expect(
       await violations("scripts/rebuild/probe.ts", 'import { planOf } from "../../test/helpers";\nvoid planOf;\n'),
     ).toEqual([
-      'import-x/no-restricted-paths: Unexpected path "../../test/helpers" imported in restricted zone. product code and CLIs import no test or benchmark code',
+      'import-x/no-restricted-paths: Unexpected path "../../test/helpers" imported in restricted zone. product code and CLIs import no test, benchmark or lab code',
     ]);
   });
 });

@@ -23,7 +23,7 @@ import { ALL_ALERTS } from "../infra/plan/alerts";
 import { OVERVIEW_PANELS } from "../infra/plan/dashboard";
 import { SERVICE_CATALOG } from "../infra/catalog/services";
 import { planOf, ROOT } from "./helpers";
-import { freePort, PG_ROOT } from "./pg-cluster";
+import { freePort, PG_ROOT } from "../lab/pg-cluster";
 import { describeWithTools } from "./support/tools";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "monitoring-"));

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
 import { lostCommits } from "../bench/recovery";
 import { planOf, ROOT } from "./helpers";
-import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "./pg-cluster";
+import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../lab/pg-cluster";
 import { describeWithTools } from "./support/tools";
 
 // The scripts run as the postgres user, who may not traverse the checkout (CI clones into a

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf } from "../cloud-init/configs";
 import { readRepository } from "../scripts/rebuild/preflight";
 import { TEST_SECRETS } from "./helpers";
-import { envFileValues, PG_NEEDS, TestCluster, type Run } from "./pg-cluster";
+import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster";
 import { makeTestCa, startS3Server, type S3Server, type TestCa } from "./support/s3";
 import { describeWithTools } from "./support/tools";
 

@@ -12,7 +12,7 @@ import { backupAgeVerdict } from "../scripts/rebuild/steps";
 import { stringify } from "yaml";
 import { makeFakes, runCli } from "./fakes";
 import { planOf, stackObject, TEST_SECRETS } from "./helpers";
-import { PG_NEEDS, TestCluster, type Run } from "./pg-cluster";
+import { PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster";
 import { describeWithTools } from "./support/tools";
 
 interface RestoreResult {

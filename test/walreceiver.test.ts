@@ -14,7 +14,7 @@ import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
 import type { NodePlan, Plan } from "../infra/plan";
 import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps";
 import { planOf, ROOT } from "./helpers";
-import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "./pg-cluster";
+import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "../lab/pg-cluster";
 import { describeWithTools } from "./support/tools";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,14 +7,8 @@ import { describe, it } from "vitest";
 
 export const STRICT = process.env.CI === "true" || process.env.XIOPRO_REQUIRE_TOOLS === "1";
 
-export interface Needs {
-  /** Commands looked up in PATH. */
-  commands?: string[];
-  /** Files or directories that must exist (for example PostgreSQL's versioned binaries). */
-  paths?: string[];
-  /** Needs root (network namespaces, nftables). */
-  root?: boolean;
-}
+export type { Needs } from "../../lab/needs";
+import type { Needs } from "../../lab/needs";
 
 const onPath = (cmd: string) =>
   (process.env.PATH ?? "").split(path.delimiter).some((dir) => {

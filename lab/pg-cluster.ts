@@ -17,8 +17,8 @@ import {
   WAL_RECEIVER,
 } from "../cloud-init/configs";
 import type { Plan } from "../infra/plan";
-import { planOf, ROOT, TEST_SECRETS } from "./helpers";
-import type { Needs } from "./support/tools";
+import { planOf, ROOT, TEST_SECRETS } from "./stacks";
+import type { Needs } from "./needs";
 
 export const PG_ROOT = "/usr/lib/postgresql";
 /** What a real-cluster test needs on this machine. */
