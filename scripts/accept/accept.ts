@@ -3,9 +3,8 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatProblems, loadConfig, NODE_KEYS, type NodeKey } from "../../infra/config/load";
-import { parseStackYaml, readStackFile } from "../../infra/config/stack-file";
-import { buildPlan, type NodePlan, type Plan } from "../../infra/plan";
+import { NODE_KEYS, type NodeKey } from "../../infra/config/load";
+import type { NodePlan, Plan } from "../../infra/plan";
 import { run } from "../lib/run";
 import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks";
 import { checkSite } from "./https";
@@ -14,6 +13,7 @@ import { scanTcp } from "./scan";
 import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
 import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli";
+import { loadStack, stackSecrets } from "../lib/stack";
 
 const FACTS_SCRIPT = path.join(__dirname, "remote", "facts.py");
 const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
@@ -56,18 +56,6 @@ interface Context {
   ssh: SshTarget;
 }
 
-async function loadPlan(o: AcceptOptions): Promise<Plan> {
-  const file = o.stackFile
-    ? parseStackYaml(fs.readFileSync(o.stackFile, "utf8"), path.basename(o.stackFile))
-    : readStackFile(REPO_ROOT, o.stack!);
-  const stack = o.stack ?? path.basename(o.stackFile!).replace(/^Pulumi\.|\.yaml$/g, "");
-  if (!file.ok) throw new UsageError(formatProblems(stack, file.problems));
-  // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
-  const loaded = loadConfig(file.raw, { requireSecrets: false });
-  if (!loaded.ok) throw new UsageError(formatProblems(stack, loaded.problems));
-  return buildPlan(loaded.config, stack);
-}
-
 async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<string, unknown>> {
   if (o.outputsFile) return JSON.parse(fs.readFileSync(o.outputsFile, "utf8")) as Record<string, unknown>;
   const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
@@ -78,20 +66,9 @@ async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<str
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-async function stackSecrets(o: AcceptOptions, stack: string): Promise<Record<string, string>> {
-  if (o.secretsFile) return JSON.parse(fs.readFileSync(o.secretsFile, "utf8")) as Record<string, string>;
-  const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
-  if (r.code !== 0) return {};
-  const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;
-  return Object.fromEntries(
-    Object.entries(all)
-      .filter(([, v]) => v.secret && typeof v.value === "string")
-      .map(([k, v]) => [k, v.value!]),
-  );
-}
-
 async function context(o: AcceptOptions): Promise<Context> {
-  const plan = await loadPlan(o);
+  // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
+  const { plan } = loadStack({ stack: o.stack, stackFile: o.stackFile });
   const key = (NODE_KEYS as readonly string[]).includes(o.node) ? (o.node as NodeKey) : undefined;
   const node = plan.nodes.find((n) => n.key === key || n.name === o.node);
   if (!node)
@@ -111,7 +88,7 @@ async function context(o: AcceptOptions): Promise<Context> {
       node.volumes.map((v) => [v.key, String(out?.volumes?.find((x) => x.name === v.name)?.volumeId ?? "")]),
     ),
   };
-  const spec = buildSpec(plan, node, addr, await stackSecrets(o, plan.stack));
+  const spec = buildSpec(plan, node, addr, await stackSecrets(plan.stack, o.secretsFile, { optional: true }));
   const [host, port] = o.target
     ? splitHostPort(o.target)
     : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];

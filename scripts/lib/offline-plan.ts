@@ -2,13 +2,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatProblems, loadConfig, type Notice } from "../../infra/config/load";
-import { parseStackYaml, readStackFile, SECRET_PLACEHOLDER, type StackFileResult } from "../../infra/config/stack-file";
+import { SECRET_PLACEHOLDER } from "../../infra/config/stack-file";
 import { runOffline, type RecordedResource } from "../../infra/offline";
 import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
 import { opsFiles } from "../../cloud-init/ops-bundle";
 import { nodeFiles } from "../../cloud-init/render";
 import type { CostPlan } from "../../infra/plan/cost";
 import { UsageError } from "./cli";
+import { readStack } from "./stack";
 
 export interface PlanResult {
   stack: string;
@@ -25,15 +26,7 @@ export interface PlanResult {
 
 /** Plans a stack of the project, or the stack config file at `stackFile` (named Pulumi.<stack>.yaml). */
 export async function runPlan(projectDir: string, stack: string, stackFile?: string): Promise<PlanResult> {
-  let file: StackFileResult;
-  if (stackFile === undefined) file = readStackFile(projectDir, stack);
-  else if (!fs.existsSync(stackFile))
-    file = {
-      ok: false,
-      problems: [{ key: stackFile, message: "does not exist", fix: "give the path of a stack config file" }],
-    };
-  else file = parseStackYaml(fs.readFileSync(stackFile, "utf8"), path.basename(stackFile));
-  if (!file.ok) throw new UsageError(formatProblems(stack, file.problems));
+  const file = readStack({ stack, stackFile, projectDir });
   // Offline, secrets cannot be decrypted: missing ones are listed as pending, not fatal.
   const loaded = loadConfig(file.raw, { requireSecrets: false });
   if (!loaded.ok) throw new UsageError(formatProblems(stack, loaded.problems));

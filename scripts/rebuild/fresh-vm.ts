@@ -8,7 +8,8 @@ import { PROJECT } from "../../infra/config/keys";
 import type { Plan } from "../../infra/plan";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
 import { run } from "../lib/run";
-import { deleteTailscaleDevice, listTailscaleDevices, loadStack } from "./preflight";
+import { deleteTailscaleDevice, listTailscaleDevices } from "../lib/cloud-api";
+import { loadStack } from "../lib/stack";
 import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps";
 import { UsageError } from "../lib/cli";
 

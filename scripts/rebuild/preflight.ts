@@ -1,66 +1,14 @@
-// Preflight of a rebuild, the I/O half: the stack config with its secrets, the newest backups read
-// from the repository with the stack's own rendered settings, and whether the servers still exist.
+// Preflight of a rebuild, the I/O half: the newest backups read from the repository with the
+// stack's own rendered settings (the stack, its secrets and the cloud APIs: scripts/lib/).
 // The verdicts are pure (./steps).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { backupEnv, pgbackrestConf } from "../../cloud-init/configs";
-import { formatProblems, loadConfig, type RawConfig } from "../../infra/config/load";
-import { PROJECT } from "../../infra/config/keys";
-import { parseStackYaml, readStackFile } from "../../infra/config/stack-file";
-import { buildPlan, type Plan } from "../../infra/plan";
+import type { Plan } from "../../infra/plan";
 import { run } from "../lib/run";
-import type { HcloudServer, NewestBackup, TailscaleDevice } from "./steps";
-import { REPO_ROOT, UsageError } from "../lib/cli";
-
-/** Secret values by short key (pgbackrestCipherPass) or provider key (hcloud:token). */
-export type Secrets = Record<string, string>;
-
-export interface StackSource {
-  stack: string;
-  stackFile?: string;
-  location?: string;
-}
-
-/** The stack's plan (secrets not needed) and the problems `pulumi up` would report (secrets needed). */
-export function loadStack(s: StackSource): { plan: Plan; secretProblems: string | undefined } {
-  const file = s.stackFile
-    ? parseStackYaml(fs.readFileSync(s.stackFile, "utf8"), path.basename(s.stackFile))
-    : readStackFile(REPO_ROOT, s.stack);
-  if (!file.ok) throw new UsageError(formatProblems(s.stack, file.problems));
-  const raw: RawConfig = { values: { ...file.raw.values }, secretKeys: file.raw.secretKeys };
-  // --location: what `pulumi up --config location=L` will set, validated before anything runs.
-  if (s.location) raw.values[`${PROJECT}:location`] = s.location;
-  const plain = loadConfig(raw, { requireSecrets: false });
-  if (!plain.ok) throw new UsageError(formatProblems(s.stack, plain.problems));
-  const full = loadConfig(raw, { requireSecrets: true });
-  return {
-    plan: buildPlan(plain.config, s.stack),
-    secretProblems: full.ok ? undefined : formatProblems(s.stack, full.problems),
-  };
-}
-
-/** Secret values: a JSON file {key: value}, or `pulumi config --show-secrets`. Keys are normalised
- * to short names for this project (provider keys such as hcloud:token stay as they are). */
-export async function stackSecrets(stack: string, secretsFile?: string): Promise<Secrets> {
-  let entries: [string, string][];
-  if (secretsFile) {
-    entries = Object.entries(JSON.parse(fs.readFileSync(secretsFile, "utf8")) as Record<string, string>);
-  } else {
-    const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
-    if (r.code !== 0)
-      throw new UsageError(
-        `pulumi config --show-secrets failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); check 'pulumi login' and PULUMI_CONFIG_PASSPHRASE, or pass --secrets-file`,
-      );
-    const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;
-    entries = Object.entries(all)
-      .filter(([, v]) => v.secret && typeof v.value === "string")
-      .map(([k, v]) => [k, v.value!]);
-  }
-  return Object.fromEntries(
-    entries.map(([k, v]) => [k.startsWith(`${PROJECT}:`) ? k.slice(PROJECT.length + 1) : k, v]),
-  );
-}
+import type { NewestBackup } from "./steps";
+import type { Secrets } from "../lib/stack";
 
 /** `KEY=value` lines of the rendered backup.env. */
 function envLines(text: string): Record<string, string> {
@@ -221,56 +169,4 @@ export function parsePgbackrestInfo(text: string): PgbackrestStanzaInfo | undefi
   } catch {
     return undefined;
   }
-}
-
-/** JSON over HTTPS with a bearer token; the error names the endpoint, never the token. */
-async function api<T>(method: string, url: string, token: string, body?: unknown): Promise<T> {
-  const res = await fetch(url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url.replace(/\?.*$/, "")} answered ${res.status} ${text.slice(0, 200)}`);
-  return (text ? JSON.parse(text) : {}) as T;
-}
-
-export const hcloudApi = (env: NodeJS.ProcessEnv) =>
-  (env.XIOPRO_HCLOUD_API ?? "https://api.hetzner.cloud/v1").replace(/\/$/, "");
-export const tailscaleApi = (env: NodeJS.ProcessEnv) =>
-  (env.XIOPRO_TAILSCALE_API ?? "https://api.tailscale.com").replace(/\/$/, "");
-
-/** Servers of the Hetzner project with these names (the API filters by exact name). */
-export async function findServers(names: string[], token: string, env: NodeJS.ProcessEnv): Promise<HcloudServer[]> {
-  const out: HcloudServer[] = [];
-  for (const name of names) {
-    const r = await api<{ servers: HcloudServer[] }>(
-      "GET",
-      `${hcloudApi(env)}/servers?name=${encodeURIComponent(name)}`,
-      token,
-    );
-    out.push(...r.servers.map((s) => ({ name: s.name, status: s.status })));
-  }
-  return out;
-}
-
-export async function listTailscaleDevices(token: string, env: NodeJS.ProcessEnv): Promise<TailscaleDevice[]> {
-  const tailnet = encodeURIComponent(env.TAILSCALE_TAILNET ?? "-");
-  const r = await api<{ devices: TailscaleDevice[] }>(
-    "GET",
-    `${tailscaleApi(env)}/api/v2/tailnet/${tailnet}/devices`,
-    token,
-  );
-  return r.devices.map((d) => ({
-    id: d.id,
-    name: d.name,
-    hostname: d.hostname,
-    created: d.created,
-    lastSeen: d.lastSeen,
-  }));
-}
-
-export async function deleteTailscaleDevice(id: string, token: string, env: NodeJS.ProcessEnv): Promise<void> {
-  await api("DELETE", `${tailscaleApi(env)}/api/v2/device/${encodeURIComponent(id)}`, token);
 }

@@ -5,15 +5,9 @@ import type { NodePlan, Plan } from "../../infra/plan";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
 import { run } from "../lib/run";
 import { WAL_RECEIVER } from "../../cloud-init/configs";
-import {
-  deleteTailscaleDevice,
-  findServers,
-  listTailscaleDevices,
-  loadStack,
-  readRepository,
-  stackSecrets,
-  type Secrets,
-} from "./preflight";
+import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api";
+import { loadStack, stackSecrets, type Secrets } from "../lib/stack";
+import { readRepository } from "./preflight";
 import {
   backupAgeVerdict,
   parseRestoreTimings,

@@ -4,6 +4,7 @@
 import { BACKUP_JOBS } from "../../infra/plan/jobs";
 import type { Plan } from "../../infra/plan";
 import { WAL_RECEIVER } from "../../cloud-init/configs";
+import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api";
 
 export const RESTORE_SCRIPT = "/usr/local/lib/xiopro/xiopro-restore";
 /** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */
@@ -193,11 +194,6 @@ export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
       };
 }
 
-export interface HcloudServer {
-  name: string;
-  status: string;
-}
-
 /** A rebuild from nothing recreates lost servers; a server that still exists is a phoenix case. */
 export function targetVerdict(found: HcloudServer[], names: string[]): Verdict {
   const live = found.filter((s) => names.includes(s.name));
@@ -206,15 +202,6 @@ export function targetVerdict(found: HcloudServer[], names: string[]): Verdict {
     ok: false,
     message: `${live.map((s) => `${s.name} exists (${s.status})`).join(", ")}: a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md`,
   };
-}
-
-export interface TailscaleDevice {
-  id: string;
-  /** MagicDNS name, e.g. prd-node-a.tail1234.ts.net. */
-  name: string;
-  hostname: string;
-  created?: string;
-  lastSeen?: string;
 }
 
 /** Devices that carry a node's name: its own (`prd-node-a`) or a suffixed one from an earlier join

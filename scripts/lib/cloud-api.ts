@@ -1,0 +1,68 @@
+// The Hetzner Cloud and Tailscale APIs the CLIs call (rebuild, drill): JSON over HTTPS with a
+// bearer token. XIOPRO_HCLOUD_API and XIOPRO_TAILSCALE_API point them at a stand-in in tests.
+
+export interface HcloudServer {
+  name: string;
+  status: string;
+}
+
+export interface TailscaleDevice {
+  id: string;
+  /** MagicDNS name, e.g. prd-node-a.tail1234.ts.net. */
+  name: string;
+  hostname: string;
+  created?: string;
+  lastSeen?: string;
+}
+
+/** JSON over HTTPS with a bearer token; the error names the endpoint, never the token. */
+async function api<T>(method: string, url: string, token: string, body?: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url.replace(/\?.*$/, "")} answered ${res.status} ${text.slice(0, 200)}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+export const hcloudApi = (env: NodeJS.ProcessEnv) =>
+  (env.XIOPRO_HCLOUD_API ?? "https://api.hetzner.cloud/v1").replace(/\/$/, "");
+export const tailscaleApi = (env: NodeJS.ProcessEnv) =>
+  (env.XIOPRO_TAILSCALE_API ?? "https://api.tailscale.com").replace(/\/$/, "");
+
+/** Servers of the Hetzner project with these names (the API filters by exact name). */
+export async function findServers(names: string[], token: string, env: NodeJS.ProcessEnv): Promise<HcloudServer[]> {
+  const out: HcloudServer[] = [];
+  for (const name of names) {
+    const r = await api<{ servers: HcloudServer[] }>(
+      "GET",
+      `${hcloudApi(env)}/servers?name=${encodeURIComponent(name)}`,
+      token,
+    );
+    out.push(...r.servers.map((s) => ({ name: s.name, status: s.status })));
+  }
+  return out;
+}
+
+export async function listTailscaleDevices(token: string, env: NodeJS.ProcessEnv): Promise<TailscaleDevice[]> {
+  const tailnet = encodeURIComponent(env.TAILSCALE_TAILNET ?? "-");
+  const r = await api<{ devices: TailscaleDevice[] }>(
+    "GET",
+    `${tailscaleApi(env)}/api/v2/tailnet/${tailnet}/devices`,
+    token,
+  );
+  return r.devices.map((d) => ({
+    id: d.id,
+    name: d.name,
+    hostname: d.hostname,
+    created: d.created,
+    lastSeen: d.lastSeen,
+  }));
+}
+
+export async function deleteTailscaleDevice(id: string, token: string, env: NodeJS.ProcessEnv): Promise<void> {
+  await api("DELETE", `${tailscaleApi(env)}/api/v2/device/${encodeURIComponent(id)}`, token);
+}
