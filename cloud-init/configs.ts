@@ -228,7 +228,8 @@ export function pgbackrestConf(plan: Plan): string {
   return lines.join("\n");
 }
 
-export function backupEnv(plan: Plan, node: NodePlan): string {
+/** A node's non-secret backup settings by variable name: backup.env renders them, the rebuild reads them. */
+export function backupSettings(plan: Plan, node: NodePlan): Record<string, string> {
   const r = plan.backup.repository;
   const paths = [
     "/etc/xiopro",
@@ -237,26 +238,37 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
     "/etc/credstore.encrypted",
     ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint),
   ];
+  const settings: Record<string, string> = {
+    XIOPRO_REPO_KIND: r.kind,
+    PGBACKREST_STANZA: STANZA,
+    RESTIC_REPOSITORY: repoUrl(plan, "restic"),
+    XIOPRO_BACKUP_PATHS: paths.join(" "),
+    XIOPRO_RETENTION_DAILY: String(plan.backup.retention.daily),
+    XIOPRO_RETENTION_WEEKLY: String(plan.backup.retention.weekly),
+    XIOPRO_RETENTION_MONTHLY: String(plan.backup.retention.monthly),
+    XIOPRO_STATE_DIR: "/var/lib/xiopro/state",
+    XIOPRO_METRICS_DIR: "/var/lib/xiopro/metrics",
+  };
+  if (r.kind === "s3") settings.AWS_DEFAULT_REGION = r.region!;
+  if (r.kind === "sftp")
+    Object.assign(settings, { XIOPRO_SFTP_HOST: r.host!, XIOPRO_SFTP_PORT: String(r.port), XIOPRO_SFTP_USER: r.user! });
+  if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
+  // setup-postgresql roles: the replication role and the slot the receiver streams from.
+  if (has(node, "postgresql") && walReceiverNode(plan))
+    Object.assign(settings, {
+      XIOPRO_WAL_RECEIVER_ROLE: WAL_RECEIVER.role,
+      XIOPRO_WAL_RECEIVER_SLOT: WAL_RECEIVER.slot,
+    });
+  return settings;
+}
+
+export function backupEnv(plan: Plan, node: NodePlan): string {
   const lines = [
     HEADER,
     "# Non-secret backup settings; secrets arrive as systemd credentials (docs/secrets.md).",
-    `XIOPRO_REPO_KIND=${r.kind}`,
-    `PGBACKREST_STANZA=${STANZA}`,
-    `RESTIC_REPOSITORY=${repoUrl(plan, "restic")}`,
-    `XIOPRO_BACKUP_PATHS="${paths.join(" ")}"`,
-    `XIOPRO_RETENTION_DAILY=${plan.backup.retention.daily}`,
-    `XIOPRO_RETENTION_WEEKLY=${plan.backup.retention.weekly}`,
-    `XIOPRO_RETENTION_MONTHLY=${plan.backup.retention.monthly}`,
-    "XIOPRO_STATE_DIR=/var/lib/xiopro/state",
-    "XIOPRO_METRICS_DIR=/var/lib/xiopro/metrics",
+    // Values are plain words and paths; the path list is the one with spaces.
+    ...Object.entries(backupSettings(plan, node)).map(([k, v]) => `${k}=${v.includes(" ") ? `"${v}"` : v}`),
   ];
-  if (r.kind === "s3") lines.push(`AWS_DEFAULT_REGION=${r.region}`);
-  if (r.kind === "sftp")
-    lines.push(`XIOPRO_SFTP_HOST=${r.host}`, `XIOPRO_SFTP_PORT=${r.port}`, `XIOPRO_SFTP_USER=${r.user}`);
-  if (r.kind === "posix") lines.push(`XIOPRO_POSIX_PGBACKREST_PATH=${r.path.replace(/\/$/, "")}/pgbackrest`);
-  // setup-postgresql roles: the replication role and the slot the receiver streams from.
-  if (has(node, "postgresql") && walReceiverNode(plan))
-    lines.push(`XIOPRO_WAL_RECEIVER_ROLE=${WAL_RECEIVER.role}`, `XIOPRO_WAL_RECEIVER_SLOT=${WAL_RECEIVER.slot}`);
   return lines.join("\n") + "\n";
 }
 

@@ -25,7 +25,8 @@ export function monitoringNode(plan: Plan): NodePlan | undefined {
   return plan.nodes.find((n) => has(n, "monitoring"));
 }
 
-export function prometheusConfig(plan: Plan, mon: NodePlan): string {
+/** Prometheus's configuration of the monitoring node, as data (acceptance reads its scrape jobs). */
+export function prometheusDocument(plan: Plan, mon: NodePlan) {
   const target = (n: NodePlan, iface: string) => ({
     targets: [`${n.privateIp}:${port(n, iface)}`],
     labels: { node: n.name },
@@ -77,7 +78,11 @@ export function prometheusConfig(plan: Plan, mon: NodePlan): string {
           ]),
     ],
   };
-  return `${HEADER}\n${stringify(doc, { lineWidth: 0 })}`;
+  return doc;
+}
+
+export function prometheusConfig(plan: Plan, mon: NodePlan): string {
+  return `${HEADER}\n${stringify(prometheusDocument(plan, mon), { lineWidth: 0 })}`;
 }
 
 export function rulesYaml(): string {

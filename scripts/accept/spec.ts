@@ -5,9 +5,8 @@ import type { NodePlan, Plan } from "../../infra/plan";
 import { nodeBudget } from "../../infra/plan/budget";
 import { jobsFor } from "../../infra/plan/jobs";
 import { ALL_ALERTS } from "../../infra/plan/alerts";
-import { prometheusConfig } from "../../cloud-init/monitoring";
+import { prometheusDocument } from "../../cloud-init/monitoring";
 import { walReceiverNode, WAL_RECEIVER } from "../../cloud-init/configs";
-import { parse } from "yaml";
 
 export interface AcceptSpec {
   stack: string;
@@ -96,11 +95,10 @@ export function buildSpec(
 
 function monitoringSpec(plan: Plan, node: NodePlan): AcceptSpec["monitoring"] {
   const port = (iface: string) => node.services.flatMap((s) => s.interfaces).find((i) => i.name === iface)!.port;
-  const cfg = parse(prometheusConfig(plan, node)) as { scrape_configs: { job_name: string }[] };
   return {
     prometheusUrl: `http://${node.privateIp}:${port("prometheus")}`,
     alertmanagerUrl: `http://127.0.0.1:${port("alertmanager")}`,
-    jobs: cfg.scrape_configs.map((j) => j.job_name),
+    jobs: prometheusDocument(plan, node).scrape_configs.map((j) => j.job_name),
     alertRules: ALL_ALERTS.length,
   };
 }

@@ -4,21 +4,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupEnv, pgbackrestConf } from "../../cloud-init/configs";
+import { backupSettings, pgbackrestConf } from "../../cloud-init/configs";
 import type { Plan } from "../../infra/plan";
 import { run } from "../lib/run";
 import type { NewestBackup } from "./steps";
 import type { Secrets } from "../lib/stack";
-
-/** `KEY=value` lines of the rendered backup.env. */
-function envLines(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split("\n")
-      .filter((l) => /^[A-Z_0-9]+=/.test(l))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
-  );
-}
 
 export interface RepositoryReading {
   backups: NewestBackup[];
@@ -34,7 +24,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
   const node = plan.nodes.find((n) => n.services.some((s) => s.name === "backup"));
   if (!node) return { backups: [], problems: [] };
   const withPg = node.services.some((s) => s.name === "postgresql");
-  const env = envLines(backupEnv(plan, node));
+  const env = backupSettings(plan, node);
   const kind = plan.backup.repository.kind;
   const problems: string[] = [];
   const backups: NewestBackup[] = [];
