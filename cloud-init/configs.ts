@@ -249,9 +249,15 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
     XIOPRO_STATE_DIR: "/var/lib/xiopro/state",
     XIOPRO_METRICS_DIR: "/var/lib/xiopro/metrics",
   };
-  if (r.kind === "s3") settings.AWS_DEFAULT_REGION = r.region!;
+  if (r.kind === "s3") settings.AWS_DEFAULT_REGION = `${r.region}`;
   if (r.kind === "sftp")
-    Object.assign(settings, { XIOPRO_SFTP_HOST: r.host!, XIOPRO_SFTP_PORT: String(r.port), XIOPRO_SFTP_USER: r.user! });
+    // A Storage Box the stack creates has its host and user only once it exists (withStorageBox);
+    // the user-data fingerprint is rendered before, with them unset, as before this was a record.
+    Object.assign(settings, {
+      XIOPRO_SFTP_HOST: `${r.host}`,
+      XIOPRO_SFTP_PORT: `${r.port}`,
+      XIOPRO_SFTP_USER: `${r.user}`,
+    });
   if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
   // setup-postgresql roles: the replication role and the slot the receiver streams from.
   if (has(node, "postgresql") && walReceiverNode(plan))
