@@ -39,7 +39,10 @@ export const boundaries = {
   files: ["**/*.ts"],
   plugins: { "import-x": importX },
   settings: {
-    "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js", ".json"] })],
+    // ES module imports name the emitted file (`./x.js`); the source is `./x.ts`.
+    "import-x/resolver-next": [
+      createNodeResolver({ extensions: [".ts", ".js", ".json"], extensionAlias: { ".js": [".ts", ".js"] } }),
+    ],
     // no-cycle follows imports by parsing the imported files: TypeScript needs its parser.
     "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
     "import-x/extensions": [".ts", ".js"],

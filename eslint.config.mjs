@@ -18,6 +18,14 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       "@typescript-eslint/no-floating-promises": "error",
       "no-console": "off",
+      // ES modules: @types/node still declares the CommonJS globals, so only lint catches them.
+      "no-restricted-globals": [
+        "error",
+        ...["require", "module", "exports", "__dirname", "__filename"].map((name) => ({
+          name,
+          message: "the package is an ES module (ADR 0004): use import, import.meta.dirname/filename or createRequire",
+        })),
+      ],
     },
   },
   boundaries,
@@ -28,7 +36,7 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
-    files: ["**/*.js", "**/*.cjs"],
+    files: ["**/*.cjs"],
     languageOptions: {
       sourceType: "commonjs",
       globals: { require: "readonly", process: "readonly", __dirname: "readonly", module: "writable" },

@@ -5,19 +5,19 @@
 // directory as the off-host repository. A benchmark, not a test: the figures are the last lines.
 import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { lostCommits, startAckLoad, type Ack } from "./ack-load";
+import { lostCommits, startAckLoad, type Ack } from "./ack-load.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
-import type { NodePlan, Plan } from "../infra/plan";
-import { planOf } from "../lab/stacks";
-import { TestCluster } from "../lab/pg-cluster";
+import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { planOf } from "../lab/stacks.js";
+import { TestCluster } from "../lab/pg-cluster.js";
 
-export { lostCommits } from "./ack-load";
+export { lostCommits } from "./ack-load.js";
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = path.resolve(import.meta.dirname, "..");
 const FILES = path.join(ROOT, "cloud-init/files");
 const BACKUP = path.join(FILES, "xiopro-backup");
 const PG_ROOT = "/usr/lib/postgresql";
@@ -922,7 +922,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === __filename) {
+if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   process.on("SIGINT", () => process.exit(130));
   process.on("SIGTERM", () => process.exit(143));
   process.on("exit", cleanup);

@@ -1,8 +1,8 @@
 // Config files generated from the plan (not templates: their shape follows the data).
-import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan";
-import { nodeBudget } from "../infra/plan/budget";
-import { jobsFor } from "../infra/plan/jobs";
-import { packagesFor } from "./packages";
+import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
+import { nodeBudget } from "../infra/plan/budget.js";
+import { jobsFor } from "../infra/plan/jobs.js";
+import { packagesFor } from "./packages.js";
 
 export const AGENTD_HOME = "/srv/agentd";
 const STANZA = "xiopro";

@@ -5,11 +5,11 @@
 // and dashboards change often and must never replace a server. Only the package defaults that
 // keep the daemons off public interfaces are in user-data (early files).
 import { stringify } from "yaml";
-import type { NodePlan, Plan } from "../infra/plan";
-import { ruleFile, type Severity } from "../infra/plan/alerts";
-import { overviewDashboard } from "../infra/plan/dashboard";
-import { credentialLines } from "../infra/config/secrets";
-import type { WriteFile } from "./render";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { ruleFile, type Severity } from "../infra/plan/alerts.js";
+import { overviewDashboard } from "../infra/plan/dashboard.js";
+import { credentialLines } from "../infra/config/secrets.js";
+import type { WriteFile } from "./render.js";
 
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);

@@ -2,9 +2,9 @@
 // user-data. The recovery tools and the monitoring configs change more often than the boot
 // baseline, are not needed to boot safely, and would push user-data past Hetzner's 32 KiB.
 // Pulumi pushes it with `xiopro-ops apply` whenever its hash changes; the node checks it first.
-import type { NodePlan, Plan } from "../infra/plan";
-import { monitoringFiles } from "./monitoring";
-import { recoveryScripts, tarGz, type WriteFile } from "./render";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { monitoringFiles } from "./monitoring.js";
+import { recoveryScripts, tarGz, type WriteFile } from "./render.js";
 
 export function opsFiles(plan: Plan, node: NodePlan): WriteFile[] {
   return [...recoveryScripts(node), ...monitoringFiles(plan, node)];

@@ -1,8 +1,8 @@
 // The distro packages a node needs, from its services (docs/architecture.md D1: no Docker for the
 // platform). The tables are plan data (infra/plan/packages.ts); this only picks a node's rows.
-import type { NodePlan, Plan } from "../infra/plan";
-import { HOST_PACKAGES, SERVICE_PACKAGES } from "../infra/plan/packages";
-import { SERVICE_CATALOG } from "../infra/catalog/services";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { HOST_PACKAGES, SERVICE_PACKAGES } from "../infra/plan/packages.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 /** Baseline services run on every node, listed or not. */
 const runs = (node: NodePlan, service: string) =>

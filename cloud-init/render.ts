@@ -2,12 +2,12 @@
 // Units, scripts and config files are template files (units/, cloud-init/files/); the
 // generated configs (firewall, Caddyfile, PostgreSQL) are built from the plan in ./configs.
 import { gzipSync } from "node:zlib";
-import { tar } from "./tar";
+import { tar } from "./tar.js";
 import { stringify } from "yaml";
-import { ADMIN_USER, type NodePlan, type Plan } from "../infra/plan";
-import { nodeBudget, type UnitBudget } from "../infra/plan/budget";
-import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs";
-import { credentialLines, CREDSTORE } from "../infra/config/secrets";
+import { ADMIN_USER, type NodePlan, type Plan } from "../infra/plan/index.js";
+import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
+import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
+import { credentialLines, CREDSTORE } from "../infra/config/secrets.js";
 import {
   agentdEnv,
   backupEnv,
@@ -21,10 +21,10 @@ import {
   postgresqlConf,
   walReceiverEnv,
   AGENTD_HOME,
-} from "./configs";
-import { monitoringDefaults } from "./monitoring";
-import { packagesFor } from "./packages";
-import { fill, fillFrom, readTemplate } from "./templates";
+} from "./configs.js";
+import { monitoringDefaults } from "./monitoring.js";
+import { packagesFor } from "./packages.js";
+import { fill, fillFrom, readTemplate } from "./templates.js";
 
 /** Hetzner's limit for user-data. */
 export const USER_DATA_LIMIT = 32 * 1024;

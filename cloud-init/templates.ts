@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 /** Repository root, found from this file, never from the working directory. */
-export const REPO_ROOT = path.resolve(__dirname, "..");
+export const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
 const cache = new Map<string, string>();
 

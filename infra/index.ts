@@ -1,6 +1,6 @@
-// Pulumi entry point (Pulumi.yaml `main`). The Node.js language host loads this file with ts-node
-// and the project's tsconfig.json (CommonJS), awaits the exported promise and records its
-// properties as stack outputs.
-import { runProgram } from "./program";
+// Pulumi entry point (Pulumi.yaml `main`). The Node.js language host imports this ES module through
+// ts-node's ESM hooks with the project's tsconfig.json, awaits the default export (a promise) and
+// records its properties as stack outputs.
+import { runProgram } from "./program.js";
 
-export = runProgram();
+export default runProgram();

@@ -2,8 +2,9 @@
 // Every registered resource is recorded with its exact inputs; any provider call other than the
 // ones listed here fails, so a new invoke cannot slip in untested.
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT } from "./config/keys";
-import type { RawConfig } from "./config/load";
+import { PROJECT } from "./config/keys.js";
+import type { RawConfig } from "./config/load.js";
+import * as stackRuntime from "@pulumi/pulumi/runtime/stack.js";
 
 export interface RecordedResource {
   type: string;
@@ -95,8 +96,7 @@ const ALLOWED_CALLS: Record<string, (args: Record<string, unknown>) => Record<st
 export class UnmockedCallError extends Error {}
 
 // The engine-facing root resource; internal to the SDK but the very function the language host calls.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as {
+const { runInPulumiStack } = stackRuntime as unknown as {
   runInPulumiStack: (init: () => Promise<unknown>) => Promise<Record<string, unknown> | undefined>;
 };
 

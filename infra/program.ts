@@ -4,17 +4,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { opsBundle } from "../cloud-init/ops-bundle";
-import { configBundle, renderUserData } from "../cloud-init/render";
-import type { RepositoryFacts } from "./components/node";
-import { Platform } from "./components/platform";
-import { BackupStorageBox } from "./components/storage-box";
-import { storageBoxPlan, withStorageBox } from "./plan/storage-box";
-import { PROJECT } from "./config/keys";
-import { formatProblems, loadConfig, type RawConfig } from "./config/load";
-import { readStackFile, stackFilePath } from "./config/stack-file";
-import { buildPlan, type NodePlan, type Plan } from "./plan";
-import { topologyMermaid } from "./plan/topology";
+import { opsBundle } from "../cloud-init/ops-bundle.js";
+import { configBundle, renderUserData } from "../cloud-init/render.js";
+import type { RepositoryFacts } from "./components/node.js";
+import { Platform } from "./components/platform.js";
+import { BackupStorageBox } from "./components/storage-box.js";
+import { storageBoxPlan, withStorageBox } from "./plan/storage-box.js";
+import { PROJECT } from "./config/keys.js";
+import { formatProblems, loadConfig, type RawConfig } from "./config/load.js";
+import { readStackFile, stackFilePath } from "./config/stack-file.js";
+import { buildPlan, type NodePlan, type Plan } from "./plan/index.js";
+import { topologyMermaid } from "./plan/topology.js";
 
 /** Config as the Pulumi engine passed it to this process. */
 export function rawConfigFromRuntime(): RawConfig {
@@ -26,7 +26,7 @@ export function rawConfigFromRuntime(): RawConfig {
 }
 
 /** Where Pulumi.yaml and the stack files are: the engine runs the program from there. */
-const PROJECT_DIR = path.resolve(__dirname, "..");
+const PROJECT_DIR = path.resolve(import.meta.dirname, "..");
 
 /**
  * Validates config and builds the plan; throws a stack-trace-free RunError listing every problem.

@@ -15,10 +15,10 @@ import {
   walReceiverEnv,
   walReceiverNode,
   WAL_RECEIVER,
-} from "../cloud-init/configs";
-import type { Plan } from "../infra/plan";
-import { planOf, ROOT, TEST_SECRETS } from "./stacks";
-import type { Needs } from "./needs";
+} from "../cloud-init/configs.js";
+import type { Plan } from "../infra/plan/index.js";
+import { planOf, ROOT, TEST_SECRETS } from "./stacks.js";
+import type { Needs } from "./needs.js";
 
 export const PG_ROOT = "/usr/lib/postgresql";
 /** What a real-cluster test needs on this machine. */

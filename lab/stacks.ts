@@ -3,11 +3,11 @@
 import * as path from "node:path";
 import { parse } from "yaml";
 import * as fs from "node:fs";
-import { loadConfig, type RawConfig } from "../infra/config/load";
-import type { StackConfig } from "../infra/config/keys";
-import { buildPlan, type Plan } from "../infra/plan";
+import { loadConfig, type RawConfig } from "../infra/config/load.js";
+import type { StackConfig } from "../infra/config/keys.js";
+import { buildPlan, type Plan } from "../infra/plan/index.js";
 
-export const ROOT = path.resolve(__dirname, "..");
+export const ROOT = path.resolve(import.meta.dirname, "..");
 
 /** Stack files of test variants (the all-options `full`), beside the project's own. */
 export const FIXTURE_STACKS = path.join(ROOT, "test/fixtures/stacks");

@@ -2,6 +2,6 @@
 // Constructing the PolicyPack starts the analyzer's gRPC server, so the tests import ./policies
 // instead. Every policy is mandatory: a violation fails the preview (docs/policy.md).
 import { PolicyPack } from "@pulumi/policy";
-import { POLICIES } from "./policies";
+import { POLICIES } from "./policies.js";
 
 new PolicyPack("xiopro-infra", { enforcementLevel: "mandatory", policies: POLICIES });

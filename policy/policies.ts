@@ -10,8 +10,8 @@ import {
   type ResourceValidationArgs,
   type ResourceValidationPolicy,
 } from "@pulumi/policy";
-import { coversAll, parseSourceCidr, type SourceRange } from "../infra/config/cidr";
-import { SERVICE_CATALOG } from "../infra/catalog/services";
+import { coversAll, parseSourceCidr, type SourceRange } from "../infra/config/cidr.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 /** Every catalog interface with its protocol, port and class ("service/interface" names it). */
 const CATALOG_PORTS = Object.values(SERVICE_CATALOG).flatMap((s) =>

@@ -4,11 +4,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import type { z } from "zod";
-import { CONFIG_KEYS, PROJECT, STACK_CONFIG } from "../infra/config/keys";
-import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/config/schema";
-import { SERVICES_DOC, servicesMarkdown } from "../infra/plan/services-doc";
+import { CONFIG_KEYS, PROJECT, STACK_CONFIG } from "../infra/config/keys.js";
+import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/config/schema.js";
+import { SERVICES_DOC, servicesMarkdown } from "../infra/plan/services-doc.js";
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = path.resolve(import.meta.dirname, "..");
 
 const HEADER = `# Generated from infra/config/keys.ts by \`npm run gen:config-docs\`; edit that file, not this block.
 name: ${PROJECT}
@@ -16,7 +16,7 @@ description: XIOPro platform on Hetzner Cloud (nodes, network, firewalls, DNS, v
 runtime:
   name: nodejs
   options:
-    # The Node.js language host loads \`main\` with ts-node and tsconfig.json (CommonJS).
+    # The Node.js language host imports \`main\` in its automatic ESM mode (ts-node ESM hooks, tsconfig.json).
     typescript: true
     packagemanager: npm
 main: infra/index.ts
@@ -165,7 +165,7 @@ export const GENERATED: Record<string, () => string> = {
   [STACK_SCHEMA_FILE]: () => `${JSON.stringify(stackFileSchema(), null, 2)}\n`,
 };
 
-if (require.main === module) {
+if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   for (const [file, gen] of Object.entries(GENERATED)) {
     fs.mkdirSync(path.dirname(path.join(ROOT, file)), { recursive: true });
     fs.writeFileSync(path.join(ROOT, file), gen());

@@ -10,14 +10,14 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evaluateFacts, evaluateScan, type NodeFacts } from "../scripts/accept/checks";
-import { checkSite } from "../scripts/accept/https";
-import { timingsLine } from "../scripts/accept/report";
-import { scanTcp } from "../scripts/accept/scan";
-import { checkQuic, parseVersionNegotiation, quicProbe, scanUdp } from "../scripts/accept/udp";
-import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec";
-import { planOf, ROOT } from "./helpers";
-import { splitHostPort } from "../scripts/lib/cli";
+import { evaluateFacts, evaluateScan, type NodeFacts } from "../scripts/accept/checks.js";
+import { checkSite } from "../scripts/accept/https.js";
+import { timingsLine } from "../scripts/accept/report.js";
+import { scanTcp } from "../scripts/accept/scan.js";
+import { checkQuic, parseVersionNegotiation, quicProbe, scanUdp } from "../scripts/accept/udp.js";
+import { buildSpec, secretForms, sha256 } from "../scripts/accept/spec.js";
+import { planOf, ROOT } from "./helpers.js";
+import { splitHostPort } from "../scripts/lib/cli.js";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
@@ -307,7 +307,7 @@ exit 255
       { encoding: "utf8", timeout: 60_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } },
     );
     expect(r.stderr.trim()).toBe(
-      "pulumi stack output failed (error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions); pass --outputs FILE or check 'pulumi login'",
+      "pulumi stack output failed: error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions; pass --outputs FILE or check 'pulumi login'",
     );
     expect(r.status).toBe(1);
     // Nothing was checked, so nothing is recorded.
@@ -550,7 +550,7 @@ describe("the node-side facts script", () => {
     };
     const out = execFileSync(
       "python3",
-      [path.join(__dirname, "../scripts/accept/remote/facts.py"), JSON.stringify(args)],
+      [path.join(import.meta.dirname, "../scripts/accept/remote/facts.py"), JSON.stringify(args)],
       { encoding: "utf8" },
     );
     expect(out).not.toContain(secret);

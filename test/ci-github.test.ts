@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { catalog } from "../infra/catalog";
+import { catalog } from "../infra/catalog/index.js";
 import {
   assembleComment,
   BODY_LIMIT,
@@ -18,10 +18,10 @@ import {
   PREVIEW_MARKER,
   previewSection,
   resourceSummary,
-} from "../scripts/ci/comment";
-import { closeIssue, GitHubError, upsertComment, upsertIssue, type GitHubOptions } from "../scripts/ci/github";
-import { run } from "../scripts/lib/run";
-import { ROOT } from "./helpers";
+} from "../scripts/ci/comment.js";
+import { closeIssue, GitHubError, upsertComment, upsertIssue, type GitHubOptions } from "../scripts/ci/github.js";
+import { run } from "./support/run.js";
+import { ROOT } from "./helpers.js";
 
 interface Item {
   id: number;

@@ -4,9 +4,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { commandsInRepo, commandsInShell, commandsInTypeScript, ownPrograms, scannedFiles } from "./support/commands";
+import {
+  commandsInRepo,
+  commandsInShell,
+  commandsInTypeScript,
+  ownPrograms,
+  scannedFiles,
+} from "./support/commands.js";
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = path.resolve(import.meta.dirname, "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "commands-scan-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -94,7 +100,8 @@ describe("commands in TypeScript", () => {
   it("finds the literal commands of spawnSync, execFileSync and of functions that pass a parameter on as the command, not a computed one", () => {
     const text = [
       'import { execFileSync, spawnSync } from "node:child_process";',
-      'import { run } from "../scripts/lib/run";',
+      'import { execa } from "execa";',
+      'import { run } from "./support/run.js";',
       "function asRoot(cmd: string, args: string[]) {",
       '  return spawnSync("sudo", ["-n", "--", cmd, ...args], { encoding: "utf8" });',
       "}",
@@ -102,15 +109,17 @@ describe("commands in TypeScript", () => {
       'spawnSync("nft", ["-f", "-"], { input: "flush ruleset" });',
       'execFileSync("cp", ["-a", "/a", "/b"]);',
       'void run("systemd-analyze", ["verify", "x.service"]);',
+      'void execa("pulumi", ["stack", "output"], { reject: false });',
       'asRoot("pgbackrest", ["info"]);',
       "spawnSync(pick(), []);",
       'spawnSync("bash", ["-c", "git status --short | wc -l"]);',
       'const m = /x/.exec("not a command");',
     ].join("\n");
     const found = commandsInTypeScript(text, "test/snippet.ts", { root: ROOT });
-    expect(names(found)).toEqual(["bash", "cp", "git", "nft", "pgbackrest", "sudo", "systemd-analyze", "wc"]);
-    expect(found.find((i) => i.command === "nft")).toEqual({ command: "nft", file: "test/snippet.ts", line: 7 });
-    expect(found.find((i) => i.command === "pgbackrest")!.line).toBe(10);
+    expect(names(found)).toEqual(["bash", "cp", "git", "nft", "pgbackrest", "pulumi", "sudo", "systemd-analyze", "wc"]);
+    expect(found.find((i) => i.command === "nft")).toEqual({ command: "nft", file: "test/snippet.ts", line: 8 });
+    expect(found.find((i) => i.command === "pgbackrest")!.line).toBe(12);
+    expect(found.find((i) => i.command === "pulumi")!.line).toBe(11);
   });
 });
 

@@ -2,10 +2,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { CONFIG_KEYS } from "../infra/config/keys";
-import { docOf } from "../infra/config/schema";
-import { GENERATED } from "../scripts/gen-config-docs";
-import { ROOT } from "./helpers";
+import { CONFIG_KEYS } from "../infra/config/keys.js";
+import { docOf } from "../infra/config/schema.js";
+import { GENERATED } from "../scripts/gen-config-docs.js";
+import { ROOT } from "./helpers.js";
 
 describe("generated config documentation", () => {
   for (const [file, gen] of Object.entries(GENERATED)) {

@@ -4,13 +4,13 @@
 // refusal names keys that exist in the mutated stack (or keys of the config table it left out).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { renderUserData } from "../cloud-init/render";
+import { renderUserData } from "../cloud-init/render.js";
 import type { z } from "zod";
-import { CONFIG_KEYS } from "../infra/config/keys";
-import { docOf } from "../infra/config/schema";
-import { loadConfig } from "../infra/config/load";
-import { buildPlan } from "../infra/plan";
-import { stackObject, toRaw } from "./helpers";
+import { CONFIG_KEYS } from "../infra/config/keys.js";
+import { docOf } from "../infra/config/schema.js";
+import { loadConfig } from "../infra/config/load.js";
+import { buildPlan } from "../infra/plan/index.js";
+import { stackObject, toRaw } from "./helpers.js";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

@@ -2,9 +2,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../infra/config/load";
-import { parseStackYaml, readStackFile } from "../infra/config/stack-file";
-import { planOf, problemsOf, ROOT, stackObject, toRaw } from "./helpers";
+import { loadConfig } from "../infra/config/load.js";
+import { parseStackYaml, readStackFile } from "../infra/config/stack-file.js";
+import { planOf, problemsOf, ROOT, stackObject, toRaw } from "./helpers.js";
 
 describe("stack config validation", () => {
   it("accepts the committed prd and tst stacks without a single problem", () => {
@@ -358,7 +358,7 @@ describe("stack config validation", () => {
     });
     const pulumi = await import("@pulumi/pulumi");
     pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys, "xiopro-infra:providerKeys"]);
-    const { planFromRuntime } = await import("../infra/program");
+    const { planFromRuntime } = await import("../infra/program.js");
     let message = "";
     try {
       planFromRuntime("tst", dir);

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ROOT } from "./helpers";
+import { ROOT } from "./helpers.js";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const NODE_DIR = path.dirname(process.execPath);

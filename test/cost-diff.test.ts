@@ -1,10 +1,10 @@
 // The cost diff as a PR shows it: per-resource and total deltas, which servers a change replaces
 // or rescales and what Hetzner bills for that new order, avoidable replacements, exposure changes.
 import { describe, expect, it } from "vitest";
-import { catalog } from "../infra/catalog";
-import { userDataFingerprint } from "../infra/program";
-import { topologyMermaid } from "../infra/plan/topology";
-import { diffCost, serverChange } from "../scripts/lib/cost-diff";
+import { catalog } from "../infra/catalog/index.js";
+import { userDataFingerprint } from "../infra/program.js";
+import { topologyMermaid } from "../infra/plan/topology.js";
+import { diffCost, serverChange } from "../scripts/lib/cost-diff.js";
 import {
   COST_FORMAT,
   CostInputError,
@@ -12,9 +12,9 @@ import {
   emptyDocument,
   parseCostDocument,
   type CostDocument,
-} from "../scripts/lib/cost-document";
-import { diffMarkdown, diffText, documentText, exposureMarkdown, signed } from "../scripts/lib/cost-format";
-import { planOf } from "./helpers";
+} from "../scripts/lib/cost-document.js";
+import { diffMarkdown, diffText, documentText, exposureMarkdown, signed } from "../scripts/lib/cost-format.js";
+import { planOf } from "./helpers.js";
 
 /** The cost document a stack's outputs give, for the stack file edited by `edit`. */
 function docOf(stack: string, edit?: (c: Record<string, any>) => void): CostDocument {

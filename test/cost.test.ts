@@ -1,7 +1,7 @@
 // The cost must equal a hand computation from the catalog, to the cent.
 import { describe, expect, it } from "vitest";
-import { catalog } from "../infra/catalog";
-import { planOf } from "./helpers";
+import { catalog } from "../infra/catalog/index.js";
+import { planOf } from "./helpers.js";
 
 describe("monthly cost", () => {
   it("prd: cpx62 + 20 % backups + IPv4 + IPv6 + 300 GB of volumes + object storage", () => {

@@ -5,13 +5,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { loadConfig } from "../infra/config/load";
-import { parseStackYaml } from "../infra/config/stack-file";
-import { buildPlan } from "../infra/plan";
-import { drillStackYaml, freshVmDrill } from "../scripts/rebuild/fresh-vm";
-import { makeFakes, runCli, type Fakes } from "./fakes";
-import { stackObject, TEST_SECRETS } from "./helpers";
-import { UsageError } from "../scripts/lib/cli";
+import { loadConfig } from "../infra/config/load.js";
+import { parseStackYaml } from "../infra/config/stack-file.js";
+import { buildPlan } from "../infra/plan/index.js";
+import { drillStackYaml, freshVmDrill } from "../scripts/rebuild/fresh-vm.js";
+import { makeFakes, runCli, type Fakes } from "./fakes.js";
+import { stackObject, TEST_SECRETS } from "./helpers.js";
+import { UsageError } from "../scripts/lib/cli.js";
 
 const SECURE = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
 

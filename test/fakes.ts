@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
-import { run, type RunResult } from "../scripts/lib/run";
-import { ROOT } from "./helpers";
+import { run, type RunResult } from "./support/run.js";
+import { ROOT } from "./helpers.js";
 
 const SHIMS: Record<string, string> = {
   pulumi: `#!/bin/bash

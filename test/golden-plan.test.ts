@@ -3,7 +3,7 @@
 // alone; an intended change rewrites it (test/support/golden-plan.ts says how) in its own commit.
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { GOLDEN_MANIFEST, planManifest } from "./support/golden-plan";
+import { GOLDEN_MANIFEST, planManifest } from "./support/golden-plan.js";
 
 describe("the golden plan", () => {
   it("prd, tst and the all-options variant plan to the recorded trees, file by file", async () => {

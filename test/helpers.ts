@@ -1,8 +1,8 @@
 // Shared test helpers: the lab's stack configs (lab/stacks.ts) and what only tests need.
-import { loadConfig } from "../infra/config/load";
-import { stackObject, toRaw } from "../lab/stacks";
+import { loadConfig } from "../infra/config/load.js";
+import { stackObject, toRaw } from "../lab/stacks.js";
 
-export * from "../lab/stacks";
+export * from "../lab/stacks.js";
 
 export function problemsOf(stack: string, edit: (c: Record<string, any>) => void): string[] {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;

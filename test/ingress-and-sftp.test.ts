@@ -6,10 +6,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ACME_CA_ROOT_FILE, backupEnv, caddyfile, pgbackrestConf } from "../cloud-init/configs";
-import { nodeFiles, renderUserData } from "../cloud-init/render";
-import { LETS_ENCRYPT_DIRECTORY } from "../infra/config/keys";
-import { planOf, problemsOf, ROOT } from "./helpers";
+import { ACME_CA_ROOT_FILE, backupEnv, caddyfile, pgbackrestConf } from "../cloud-init/configs.js";
+import { nodeFiles, renderUserData } from "../cloud-init/render.js";
+import { LETS_ENCRYPT_DIRECTORY } from "../infra/config/keys.js";
+import { planOf, problemsOf, ROOT } from "./helpers.js";
 
 const ROOT_PEM = fs.readFileSync(path.join(ROOT, "test/fixtures/acme-ca-root.pem"), "utf8");
 const nodeA = (plan: ReturnType<typeof planOf>) => plan.nodes.find((n) => n.key === "nodeA")!;

@@ -12,8 +12,8 @@ import {
   size,
   unusableReason,
   type Cidr,
-} from "../infra/config/ipv4";
-import { planOf } from "./helpers";
+} from "../infra/config/ipv4.js";
+import { planOf } from "./helpers.js";
 
 /** Random subnets inside 10.0.0.0/8, /22 to /28, host bits cleared. */
 const subnetArb: fc.Arbitrary<Cidr> = fc

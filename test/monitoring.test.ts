@@ -14,17 +14,17 @@ import {
   monitoringFiles,
   prometheusConfig,
   rulesYaml,
-} from "../cloud-init/monitoring";
-import { opsFiles } from "../cloud-init/ops-bundle";
-import { nodeFiles } from "../cloud-init/render";
-import { WAL_RECEIVER } from "../cloud-init/configs";
-import type { Plan } from "../infra/plan";
-import { ALL_ALERTS } from "../infra/plan/alerts";
-import { OVERVIEW_PANELS } from "../infra/plan/dashboard";
-import { SERVICE_CATALOG } from "../infra/catalog/services";
-import { planOf, ROOT } from "./helpers";
-import { freePort, PG_ROOT } from "../lab/pg-cluster";
-import { describeWithTools } from "./support/tools";
+} from "../cloud-init/monitoring.js";
+import { opsFiles } from "../cloud-init/ops-bundle.js";
+import { nodeFiles } from "../cloud-init/render.js";
+import { WAL_RECEIVER } from "../cloud-init/configs.js";
+import type { Plan } from "../infra/plan/index.js";
+import { ALL_ALERTS } from "../infra/plan/alerts.js";
+import { OVERVIEW_PANELS } from "../infra/plan/dashboard.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
+import { planOf, ROOT } from "./helpers.js";
+import { freePort, PG_ROOT } from "../lab/pg-cluster.js";
+import { describeWithTools } from "./support/tools.js";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "monitoring-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));

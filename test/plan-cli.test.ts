@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "./helpers";
+import { ROOT } from "./helpers.js";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const plan = (...args: string[]) =>

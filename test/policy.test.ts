@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { createRequire } from "node:module";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -13,27 +14,27 @@ import {
   type ResourceValidationArgs,
   type ResourceValidationPolicy,
 } from "@pulumi/policy";
-import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
+import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb.js";
 import {
   AnalyzeRequest,
   AnalyzerResourceOptions,
   EnforcementLevel,
   type AnalyzeDiagnostic,
   type AnalyzerInfo,
-} from "@pulumi/pulumi/proto/analyzer_pb";
-import { Empty } from "google-protobuf/google/protobuf/empty_pb";
-import { Struct } from "google-protobuf/google/protobuf/struct_pb";
+} from "@pulumi/pulumi/proto/analyzer_pb.js";
+import { Empty } from "google-protobuf/google/protobuf/empty_pb.js";
+import { Struct } from "google-protobuf/google/protobuf/struct_pb.js";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
+import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline.js";
 import {
   internetOpenClassAOnly,
   noInternetSsh,
   POLICIES,
   prdStatefulProtected,
   serverFirewallAtCreation,
-} from "../policy/policies";
-import { ROOT, stackObject, toRaw } from "./helpers";
+} from "../policy/policies.js";
+import { ROOT, stackObject, toRaw } from "./helpers.js";
 
 /** The engine's marker for a value a preview cannot know yet (e.g. the id of a firewall still to be created). */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -62,7 +63,7 @@ const runs: Record<"prd" | "tst" | "variant", Recorded> = {} as never;
 async function record(stack: string, edit?: (c: Record<string, any>) => void): Promise<Recorded> {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
   edit?.(obj);
-  const { runProgram } = await import("../infra/program");
+  const { runProgram } = await import("../infra/program.js");
   return { stack, run: await runOffline(stack, toRaw(obj), runProgram) };
 }
 
@@ -399,7 +400,7 @@ describe("the pack under Pulumi's Node.js policy host", () => {
   beforeAll(async () => {
     // What the CLI's policy analyzer runs: run-policy-pack from the pack's directory, the pack being
     // "." there (ts-node compiles it with policy/tsconfig.json); it prints the port it serves on.
-    const harness = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [POLICY_DIR] });
+    const harness = createRequire(path.join(POLICY_DIR, "index.ts")).resolve("@pulumi/pulumi/cmd/run-policy-pack");
     const child = spawn(process.execPath, [harness, "127.0.0.1:0", "."], {
       cwd: POLICY_DIR,
       stdio: ["ignore", "pipe", "pipe"],

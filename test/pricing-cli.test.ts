@@ -7,8 +7,8 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../scripts/lib/run";
-import { ROOT } from "./helpers";
+import { run } from "./support/run.js";
+import { ROOT } from "./helpers.js";
 
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const TOKEN = "test-token-0123456789";

@@ -4,11 +4,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { catalog, type Catalog } from "../infra/catalog";
-import { buildPlan } from "../infra/plan";
-import { parsePricing, type PricingSnapshot } from "../scripts/pricing/hetzner";
-import { formatChanges, mergeCatalog, SYNC_SOURCE_WHAT } from "../scripts/pricing/sync";
-import { configOf, ROOT } from "./helpers";
+import { catalog, type Catalog } from "../infra/catalog/index.js";
+import { buildPlan } from "../infra/plan/index.js";
+import { parsePricing, type PricingSnapshot } from "../scripts/pricing/hetzner.js";
+import { formatChanges, mergeCatalog, SYNC_SOURCE_WHAT } from "../scripts/pricing/sync.js";
+import { configOf, ROOT } from "./helpers.js";
 
 const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/hetzner-pricing.json"), "utf8"));
 const snapshot = (body: unknown = fixture): PricingSnapshot => {

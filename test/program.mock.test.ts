@@ -1,15 +1,15 @@
 // L1: the real stack program under Pulumi's mock runtime. Asserts exact types, names and inputs.
 import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
-import { stackObject, TEST_SECRETS, toRaw } from "./helpers";
+import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline.js";
+import { stackObject, TEST_SECRETS, toRaw } from "./helpers.js";
 
 const runs: Record<string, OfflineRun> = {};
 
 async function run(stack: string, edit?: (c: Record<string, any>) => void): Promise<OfflineRun> {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
   edit?.(obj);
-  const { runProgram } = await import("../infra/program");
+  const { runProgram } = await import("../infra/program.js");
   return runOffline(stack, toRaw(obj), runProgram);
 }
 

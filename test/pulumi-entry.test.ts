@@ -1,11 +1,13 @@
 // The Pulumi CLI is not available here; this loads `main` from Pulumi.yaml the way its Node.js
-// language host does (ts-node + tsconfig.json, CommonJS, type checking on) in a fresh process.
-import { execFileSync, spawnSync } from "node:child_process";
+// language host does (automatic ESM mode: ts-node's ESM hooks + tsconfig.json, type checking on) in a
+// fresh process.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, stackObject, toRaw } from "./helpers";
+import { ROOT, stackObject, toRaw } from "./helpers.js";
 
-const HOST = path.join(ROOT, "test/fixtures/language-host.js");
+const HOST = path.join(ROOT, "test/fixtures/language-host.cjs");
 
 function load(stack: string, edit?: (c: Record<string, any>) => void) {
   const obj = structuredClone(stackObject(stack)) as Record<string, any>;
@@ -19,7 +21,7 @@ function load(stack: string, edit?: (c: Record<string, any>) => void) {
 }
 
 describe("Pulumi entry point", () => {
-  it("loads infra/index.ts through ts-node with type checking and yields the stack outputs", () => {
+  it("imports infra/index.ts through ts-node's ESM hooks with type checking and yields the stack outputs", () => {
     const r = load("tst");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -43,9 +45,12 @@ describe("Pulumi entry point", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it("keeps package.json CommonJS so the host does not switch to ESM loading", () => {
-    const pkg = JSON.parse(execFileSync("cat", [path.join(ROOT, "package.json")], { encoding: "utf8" }));
-    expect(pkg.type).toBeUndefined();
+  it("keeps the project an ES module that the host loads in its automatic ESM mode", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    expect(pkg.type).toBe("module");
     expect(pkg.main).toBe("infra/index.ts");
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.json"), "utf8"));
+    expect(tsconfig.compilerOptions.module).toBe("nodenext");
+    expect(tsconfig.compilerOptions.moduleResolution).toBe("nodenext");
   });
 });

@@ -17,9 +17,9 @@ import {
   shellQuote,
   staleTailscaleDevices,
   targetVerdict,
-} from "../scripts/rebuild/steps";
-import { makeFakes, runCli, type Fakes } from "./fakes";
-import { planOf, stackObject, TEST_SECRETS } from "./helpers";
+} from "../scripts/rebuild/steps.js";
+import { makeFakes, runCli, type Fakes } from "./fakes.js";
+import { planOf, stackObject, TEST_SECRETS } from "./helpers.js";
 
 const NOW = 1_800_000_000;
 const opts = { stack: "prd", dryRun: false, force: false };

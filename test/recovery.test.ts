@@ -6,11 +6,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs";
-import { lostCommits } from "../bench/recovery";
-import { planOf, ROOT } from "./helpers";
-import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../lab/pg-cluster";
-import { describeWithTools } from "./support/tools";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js";
+import { lostCommits } from "../bench/recovery.js";
+import { planOf, ROOT } from "./helpers.js";
+import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../lab/pg-cluster.js";
+import { describeWithTools } from "./support/tools.js";
 
 // The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
 // private temp dir): run a copy from a directory every user can read.

@@ -12,12 +12,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { backupEnv, pgbackrestConf } from "../cloud-init/configs";
-import { readRepository } from "../scripts/rebuild/preflight";
-import { TEST_SECRETS } from "./helpers";
-import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster";
-import { makeTestCa, startS3Server, type S3Server, type TestCa } from "./support/s3";
-import { describeWithTools } from "./support/tools";
+import { backupEnv, pgbackrestConf } from "../cloud-init/configs.js";
+import { readRepository } from "../scripts/rebuild/preflight.js";
+import { TEST_SECRETS } from "./helpers.js";
+import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster.js";
+import { makeTestCa, startS3Server, type S3Server, type TestCa } from "./support/s3.js";
+import { describeWithTools } from "./support/tools.js";
 
 const REGION = "fsn1";
 const BUCKET = "xiopro-backup-test";

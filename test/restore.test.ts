@@ -7,13 +7,13 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { readRepository } from "../scripts/rebuild/preflight";
-import { backupAgeVerdict } from "../scripts/rebuild/steps";
+import { readRepository } from "../scripts/rebuild/preflight.js";
+import { backupAgeVerdict } from "../scripts/rebuild/steps.js";
 import { stringify } from "yaml";
-import { makeFakes, runCli } from "./fakes";
-import { planOf, stackObject, TEST_SECRETS } from "./helpers";
-import { PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster";
-import { describeWithTools } from "./support/tools";
+import { makeFakes, runCli } from "./fakes.js";
+import { planOf, stackObject, TEST_SECRETS } from "./helpers.js";
+import { PG_NEEDS, TestCluster, type Run } from "../lab/pg-cluster.js";
+import { describeWithTools } from "./support/tools.js";
 
 interface RestoreResult {
   restoreDate: string;

@@ -4,9 +4,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { ScanResult } from "../scripts/accept/scan";
-import { ROOT } from "./helpers";
-import { describeWithTools } from "./support/tools";
+import type { ScanResult } from "../scripts/accept/scan.js";
+import { ROOT } from "./helpers.js";
+import { describeWithTools } from "./support/tools.js";
 
 const SCANNER = "xscan-s";
 const TARGET = "xscan-t";

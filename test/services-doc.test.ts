@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { SERVICE_CATALOG } from "../infra/catalog/services";
-import { servicesMarkdown, SERVICES_DOC } from "../infra/plan/services-doc";
-import { ROOT } from "./helpers";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
+import { servicesMarkdown, SERVICES_DOC } from "../infra/plan/services-doc.js";
+import { ROOT } from "./helpers.js";
 
 const doc = servicesMarkdown();
 const lines = doc.split("\n");

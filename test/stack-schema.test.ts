@@ -2,12 +2,12 @@
 // 2020-12): the example stacks pass, and what the config boundary refuses the schema refuses too.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import Ajv2020 from "ajv/dist/2020";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../infra/config/load";
-import { STACK_SCHEMA_FILE } from "../scripts/gen-config-docs";
-import { ROOT } from "./helpers";
+import { loadConfig } from "../infra/config/load.js";
+import { STACK_SCHEMA_FILE } from "../scripts/gen-config-docs.js";
+import { ROOT } from "./helpers.js";
 
 const schema = JSON.parse(fs.readFileSync(path.join(ROOT, STACK_SCHEMA_FILE), "utf8"));
 const validate = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);

@@ -7,11 +7,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUNDLE_PATH } from "../cloud-init/render";
-import { AUTHORIZE_SUBACCOUNT_SCRIPT } from "../infra/components/storage-box";
-import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline";
-import { opensshPublicKey, rfc4716PublicKey, storageBoxAuthorizedKeys } from "../infra/plan/storage-box";
-import { problemsOf, stackObject, toRaw } from "./helpers";
+import { BUNDLE_PATH } from "../cloud-init/render.js";
+import { AUTHORIZE_SUBACCOUNT_SCRIPT } from "../infra/components/storage-box.js";
+import { runOffline, type OfflineRun, type RecordedResource } from "../infra/offline.js";
+import { opensshPublicKey, rfc4716PublicKey, storageBoxAuthorizedKeys } from "../infra/plan/storage-box.js";
+import { problemsOf, stackObject, toRaw } from "./helpers.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-sbox-"));
 function keygen(name: string, args: string[]): { priv: string; pub: string } {
@@ -65,7 +65,7 @@ describe("createStorageBox config rules", () => {
       "xiopro-infra:backup.repository.createStorageBox: is set, but kind is s3 | set backup.repository.kind: sftp, or remove createStorageBox",
     ]);
     expect(problemsOf("tst", sftp({ createStorageBox: { type: "bx99", location: "fsn9" }, path: "/" }))).toEqual([
-      `xiopro-infra:backup.repository.createStorageBox.type: "bx99" is not a Storage Box type in the catalog (${JSON.parse(fs.readFileSync(path.join(__dirname, "../infra/catalog/hetzner-prices.json"), "utf8")).catalogDate}) | use one of bx11`,
+      `xiopro-infra:backup.repository.createStorageBox.type: "bx99" is not a Storage Box type in the catalog (${JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "../infra/catalog/hetzner-prices.json"), "utf8")).catalogDate}) | use one of bx11`,
       expect.stringMatching(
         /^xiopro-infra:backup\.repository\.createStorageBox\.location: "fsn9" is not a Hetzner location \| use one of .*\(did you mean "fsn1"\?\)$/,
       ),
@@ -80,7 +80,7 @@ describe("createStorageBox under Pulumi's mock runtime", () => {
     const obj = structuredClone(stackObject(stack)) as Record<string, any>;
     obj.backup = { ...obj.backup, repository: { kind: "sftp", path: `/${stack}`, createStorageBox: { type: "bx11" } } };
     obj.backupSftpPrivateKey = ed.priv;
-    const { runProgram } = await import("../infra/program");
+    const { runProgram } = await import("../infra/program.js");
     return runOffline(stack, toRaw(obj), runProgram);
   }
   const one = (r: OfflineRun, type: string): RecordedResource => {

@@ -6,10 +6,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import semver from "semver";
 import { describe, expect, it } from "vitest";
-import { packagesFor } from "../cloud-init/packages";
-import { planOf, ROOT } from "./helpers";
-import { commandsInRepo } from "./support/commands";
-import { toolRows, type ToolRow } from "./support/distro";
+import { packagesFor } from "../cloud-init/packages.js";
+import { planOf, ROOT } from "./helpers.js";
+import { commandsInRepo } from "./support/commands.js";
+import { toolRows, type ToolRow } from "./support/distro.js";
 
 const rows = toolRows();
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {

@@ -6,14 +6,21 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ACME_CA_ROOT_FILE } from "../cloud-init/configs";
-import { opsBundle, opsFiles } from "../cloud-init/ops-bundle";
-import { BUNDLE_PATH, nodeFiles, renderUserData, shipped, USER_DATA_LIMIT, VOLUMES_PATH } from "../cloud-init/render";
-import { UNDELIVERED } from "../infra/config/secrets";
-import type { NodePlan, Plan } from "../infra/plan";
-import { buildPlan } from "../infra/plan";
-import { configFrom, FIXTURE_STACKS, planOf, ROOT, stackObject } from "./helpers";
-import { packageUnits, toolRows } from "./support/distro";
+import { ACME_CA_ROOT_FILE } from "../cloud-init/configs.js";
+import { opsBundle, opsFiles } from "../cloud-init/ops-bundle.js";
+import {
+  BUNDLE_PATH,
+  nodeFiles,
+  renderUserData,
+  shipped,
+  USER_DATA_LIMIT,
+  VOLUMES_PATH,
+} from "../cloud-init/render.js";
+import { UNDELIVERED } from "../infra/config/secrets.js";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { buildPlan } from "../infra/plan/index.js";
+import { configFrom, FIXTURE_STACKS, planOf, ROOT, stackObject } from "./helpers.js";
+import { packageUnits, toolRows } from "./support/distro.js";
 
 const VARIANTS: Record<string, () => Plan> = {
   prd: () => planOf("prd"),

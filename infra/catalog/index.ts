@@ -1,6 +1,6 @@
 // The dated Hetzner price catalog (docs/architecture.md D7). Prices are net EUR per month.
 // The data lives in hetzner-prices.json; `npm run pricing:sync` refreshes it from the API.
-import raw from "./hetzner-prices.json";
+import raw from "./hetzner-prices.json" with { type: "json" };
 
 export interface ServerTypeInfo {
   family: string;

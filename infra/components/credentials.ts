@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { NodePlan } from "../plan";
-import type { SecretPlan } from "../config/secrets";
+import type { NodePlan } from "../plan/index.js";
+import type { SecretPlan } from "../config/secrets.js";
 
 export interface CredentialsArgs {
   node: NodePlan;

@@ -1,7 +1,7 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import type { NodeKey } from "../config/load";
-import type { Plan } from "../plan";
+import type { NodeKey } from "../config/load.js";
+import type { Plan } from "../plan/index.js";
 
 export interface DnsArgs {
   dns: Plan["dns"];

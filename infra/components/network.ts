@@ -1,6 +1,6 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import type { Plan } from "../plan";
+import type { Plan } from "../plan/index.js";
 
 export interface PrivateNetworkArgs {
   network: Plan["network"];

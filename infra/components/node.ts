@@ -1,7 +1,7 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import type { NodePlan, Plan } from "../plan";
-import { ipv6HostAddress } from "../plan/addresses";
+import type { NodePlan, Plan } from "../plan/index.js";
+import { ipv6HostAddress } from "../plan/addresses.js";
 
 export interface RepositoryFacts {
   host: string;

@@ -1,14 +1,14 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { SecretPlan } from "../config/secrets";
+import type { SecretPlan } from "../config/secrets.js";
 import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
-import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials";
-import { ADMIN_USER, type NodePlan, type Plan } from "../plan";
-import { Dns } from "./dns";
-import { PrivateNetwork } from "./network";
-import { Node, type RepositoryFacts } from "./node";
+import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials.js";
+import { ADMIN_USER, type NodePlan, type Plan } from "../plan/index.js";
+import { Dns } from "./dns.js";
+import { PrivateNetwork } from "./network.js";
+import { Node, type RepositoryFacts } from "./node.js";
 
 export interface PlatformArgs {
   plan: Plan;

@@ -2,8 +2,8 @@ import * as command from "@pulumi/command";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { SECRET_PLACEHOLDER } from "../config/stack-file";
-import { opensshPublicKey, SshKeyError, storageBoxAuthorizedKeys, type StorageBoxPlan } from "../plan/storage-box";
+import { SECRET_PLACEHOLDER } from "../config/stack-file.js";
+import { opensshPublicKey, SshKeyError, storageBoxAuthorizedKeys, type StorageBoxPlan } from "../plan/storage-box.js";
 
 export interface BackupStorageBoxArgs {
   box: StorageBoxPlan;

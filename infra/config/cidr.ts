@@ -1,6 +1,6 @@
 // Source ranges of firewall rules (IPv4 and IPv6 CIDRs), parsed with ipaddr.js rather than compared
 // as text: one canonical spelling per range, and "open to everyone" computed from the ranges' union.
-import * as ipaddr from "ipaddr.js";
+import ipaddr from "ipaddr.js";
 
 export interface SourceRange {
   family: 4 | 6;

@@ -1,9 +1,9 @@
 // Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
 // docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
-import { DEFAULT_IMAGE } from "../catalog/images";
-import { EXPOSURE_CLASSES } from "../catalog/services";
+import { DEFAULT_IMAGE } from "../catalog/images.js";
+import { EXPOSURE_CLASSES } from "../catalog/services.js";
 import type { z } from "zod";
-import { arr, bool, either, int, obj, optional, record, show, str } from "./schema";
+import { arr, bool, either, int, obj, optional, record, show, str } from "./schema.js";
 
 export const PROJECT = "xiopro-infra";
 

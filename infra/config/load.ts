@@ -3,11 +3,11 @@
 import { X509Certificate } from "node:crypto";
 import type { z } from "zod";
 import * as path from "node:path";
-import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog";
-import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images";
-import { nodeName, TOOLKIT_LABELS } from "./names";
-import { requiredSecretKeys } from "./secrets";
-import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../catalog/services";
+import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog/index.js";
+import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images.js";
+import { nodeName, TOOLKIT_LABELS } from "./names.js";
+import { requiredSecretKeys } from "./secrets.js";
+import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../catalog/services.js";
 import {
   allocate,
   cidrInside,
@@ -18,10 +18,10 @@ import {
   parseIpv4,
   unusableReason,
   formatIpv4,
-} from "./ipv4";
-import { coversAll, parseSourceCidr, type SourceRange } from "./cidr";
-import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys";
-import { closest, docOf, parse, Problems, show, type Problem } from "./schema";
+} from "./ipv4.js";
+import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
+import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
+import { closest, docOf, parse, Problems, show, type Problem } from "./schema.js";
 
 /** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */
 export interface RawConfig {

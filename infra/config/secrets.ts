@@ -2,7 +2,7 @@
 // exposed inside the unit (credential id). Values never pass through here: only names.
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
 // read them with LoadCredentialEncrypted= (docs/architecture.md D3).
-import type { StackConfig } from "./keys";
+import type { StackConfig } from "./keys.js";
 
 export interface SecretGrant {
   /** Unit that may read the secret. */

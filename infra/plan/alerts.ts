@@ -3,7 +3,7 @@
 // Pure data: the renderer writes them as a Prometheus rule file, test/promtool/alerts*.test.yml
 // prove each one fires on a failing series and stays silent on a healthy one, and
 // docs/observability.md lists them. Backup freshness bounds come from the jobs table.
-import { BACKUP_JOBS } from "./jobs";
+import { BACKUP_JOBS } from "./jobs.js";
 
 export type Severity = "info" | "warning" | "critical";
 

@@ -1,7 +1,7 @@
 // Monthly cost from the dated catalog. Money is computed in integer ten-thousandths of a euro
 // (catalog precision) and each line is rounded half-up to the cent, as an invoice line would be.
-import type { Catalog } from "../catalog";
-import type { Plan } from "./index";
+import type { Catalog } from "../catalog/index.js";
+import type { Plan } from "./index.js";
 
 export interface CostLine {
   /** Stable id of the priced thing, e.g. `server:prd-node-a`. */

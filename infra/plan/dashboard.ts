@@ -1,6 +1,6 @@
 // The Grafana overview dashboard (docs/architecture.md, seed 000 §12): health, backups, drills, cost trend and
 // disk/memory per node. Generated, so every query is checked by promtool in the tests.
-import type { Plan } from "./index";
+import type { Plan } from "./index.js";
 
 export interface PanelSpec {
   title: string;

@@ -1,16 +1,16 @@
 // The pure plan: validated config in, the complete deployment model out. No Pulumi, no I/O.
 // Components, renderers, acceptance checks, docs and cost all read this one structure.
-import { catalog as defaultCatalog, type Catalog } from "../catalog";
-import type { ExposureClass } from "../catalog/services";
-import type { StackConfig } from "../config/keys";
-import { PROJECT } from "../config/keys";
-import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load";
-import { nodeName, TOOLKIT_LABELS } from "../config/names";
-import { computeCost, type CostPlan } from "./cost";
-import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4";
-import { jobsFor } from "./jobs";
-import { nodeSecrets, type SecretPlan } from "../config/secrets";
-import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "../catalog/services";
+import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
+import type { ExposureClass } from "../catalog/services.js";
+import type { StackConfig } from "../config/keys.js";
+import { PROJECT } from "../config/keys.js";
+import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load.js";
+import { nodeName, TOOLKIT_LABELS } from "../config/names.js";
+import { computeCost, type CostPlan } from "./cost.js";
+import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
+import { jobsFor } from "./jobs.js";
+import { nodeSecrets, type SecretPlan } from "../config/secrets.js";
+import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "../catalog/services.js";
 
 export interface ExposureRow {
   node: string;

@@ -4,12 +4,12 @@
 // are attributed by asking the plan: a credential belongs to the service without which the node
 // would not get it. test/services-doc.test.ts fails when the file is stale.
 import type { z } from "zod";
-import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/keys";
-import { docOf, parse } from "../config/schema";
-import { BACKUP_JOBS, jobsFor, type JobSpec } from "./jobs";
-import { HOST_PACKAGES, SERVICE_PACKAGES } from "./packages";
-import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "../config/secrets";
-import { ACCESS, SERVICE_CATALOG, type ServiceSpec } from "../catalog/services";
+import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/keys.js";
+import { docOf, parse } from "../config/schema.js";
+import { BACKUP_JOBS, jobsFor, type JobSpec } from "./jobs.js";
+import { HOST_PACKAGES, SERVICE_PACKAGES } from "./packages.js";
+import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "../config/secrets.js";
+import { ACCESS, SERVICE_CATALOG, type ServiceSpec } from "../catalog/services.js";
 
 export const SERVICES_DOC = "docs/services.md";
 

@@ -1,7 +1,7 @@
 // A Storage Box the stack creates for the sftp repository (backup.repository.createStorageBox): its
 // plan, the repository settings its sub-account gives the rendered configs, and the SSH key material.
 // Pure: no Pulumi, no I/O.
-import type { Plan } from "./index";
+import type { Plan } from "./index.js";
 
 export interface StorageBoxPlan {
   /** Hetzner name of the box. */

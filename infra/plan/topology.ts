@@ -1,6 +1,6 @@
 // A Mermaid flowchart of the plan: internet, firewalls, nodes in the private network, volumes,
 // DNS records, and Node B as an optional admin peer (dashed: production never depends on it).
-import type { Plan } from "./index";
+import type { Plan } from "./index.js";
 
 const id = (s: string) => s.replace(/[^A-Za-z0-9]/g, "_");
 const label = (s: string) => s.replace(/"/g, "'");

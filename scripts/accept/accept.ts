@@ -3,19 +3,19 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { NODE_KEYS, type NodeKey } from "../../infra/config/load";
-import type { NodePlan, Plan } from "../../infra/plan";
-import { run } from "../lib/run";
-import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks";
-import { checkSite } from "./https";
-import { scanUdp } from "./udp";
-import { scanTcp } from "./scan";
-import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec";
-import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
-import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli";
-import { loadStack, stackSecrets } from "../lib/stack";
+import { NODE_KEYS, type NodeKey } from "../../infra/config/load.js";
+import type { NodePlan, Plan } from "../../infra/plan/index.js";
+import { execa } from "execa";
+import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks.js";
+import { checkSite } from "./https.js";
+import { scanUdp } from "./udp.js";
+import { scanTcp } from "./scan.js";
+import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec.js";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
+import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli.js";
+import { loadStack, stackOutputs, stackSecrets } from "../lib/stack.js";
 
-const FACTS_SCRIPT = path.join(__dirname, "remote", "facts.py");
+const FACTS_SCRIPT = path.join(import.meta.dirname, "remote", "facts.py");
 const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
 
 export interface AcceptOptions {
@@ -56,14 +56,11 @@ interface Context {
   ssh: SshTarget;
 }
 
-async function stackOutputs(o: AcceptOptions, stack: string): Promise<Record<string, unknown>> {
+async function deployedOutputs(o: AcceptOptions, stack: string): Promise<Record<string, unknown>> {
   if (o.outputsFile) return JSON.parse(fs.readFileSync(o.outputsFile, "utf8")) as Record<string, unknown>;
-  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
-  if (r.code !== 0)
-    throw new UsageError(
-      `pulumi stack output failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); pass --outputs FILE or check 'pulumi login'`,
-    );
-  return JSON.parse(r.stdout) as Record<string, unknown>;
+  const got = await stackOutputs(stack);
+  if (!got.ok) throw new UsageError(`${got.why}; pass --outputs FILE or check 'pulumi login'`);
+  return got.outputs;
 }
 
 async function context(o: AcceptOptions): Promise<Context> {
@@ -75,7 +72,7 @@ async function context(o: AcceptOptions): Promise<Context> {
     throw new UsageError(
       `node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`,
     );
-  const outputs = await stackOutputs(o, plan.stack);
+  const outputs = await deployedOutputs(o, plan.stack);
   const out = (
     outputs.nodes as
       | Record<string, { publicIpv4?: string; publicIpv6?: string; volumes?: { name: string; volumeId: string }[] }>
@@ -313,7 +310,8 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
       seconds: timings.rebootToGreenSeconds,
     });
   }
-  const commit = (await run("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])).stdout || "unknown";
+  const commit =
+    (await execa("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"], { reject: false })).stdout || "unknown";
   const record: AcceptRun = {
     stack: c.plan.stack,
     node: c.node.name,

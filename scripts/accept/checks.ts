@@ -1,7 +1,7 @@
 // Pure evaluation of a node's facts against its spec (docs/architecture.md, seed references: seed 000 §9.10, §11.10.3; seed 003).
 // Every check names what it saw; a failing check is never downgraded.
-import type { AcceptSpec } from "./spec";
-import type { ScanResult } from "./scan";
+import type { AcceptSpec } from "./spec.js";
+import type { ScanResult } from "./scan.js";
 
 export type Outcome = "pass" | "fail" | "skip";
 

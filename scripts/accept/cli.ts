@@ -1,9 +1,9 @@
 // npm run accept -- --stack <s> | --target host[:port] ... : post-deploy acceptance of a node.
 import * as os from "node:os";
 import * as path from "node:path";
-import { accept } from "./accept";
-import { markdown, table } from "./report";
-import { parseFlags, UsageError } from "../lib/cli";
+import { accept } from "./accept.js";
+import { markdown, table } from "./report.js";
+import { parseFlags, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run accept -- (--stack NAME | --stack-file FILE) [options]
 

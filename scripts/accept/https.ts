@@ -4,7 +4,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
-import type { CheckResult } from "./checks";
+import type { CheckResult } from "./checks.js";
 
 interface Answer {
   status?: number;

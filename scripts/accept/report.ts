@@ -1,5 +1,5 @@
 // Renders an acceptance run as a table, Markdown (for a PR or issue comment) or JSON.
-import type { AcceptRun } from "./accept";
+import type { AcceptRun } from "./accept.js";
 
 const ICON = { pass: "PASS", fail: "FAIL", skip: "skip" } as const;
 

@@ -1,12 +1,12 @@
 // What a deployed node must look like, derived from the plan (and the stack outputs for the
 // addresses and volume ids). Pure: the checks compare facts against this.
 import { createHash } from "node:crypto";
-import type { NodePlan, Plan } from "../../infra/plan";
-import { nodeBudget } from "../../infra/plan/budget";
-import { jobsFor } from "../../infra/plan/jobs";
-import { ALL_ALERTS } from "../../infra/plan/alerts";
-import { prometheusDocument } from "../../cloud-init/monitoring";
-import { walReceiverNode, WAL_RECEIVER } from "../../cloud-init/configs";
+import type { NodePlan, Plan } from "../../infra/plan/index.js";
+import { nodeBudget } from "../../infra/plan/budget.js";
+import { jobsFor } from "../../infra/plan/jobs.js";
+import { ALL_ALERTS } from "../../infra/plan/alerts.js";
+import { prometheusDocument } from "../../cloud-init/monitoring.js";
+import { walReceiverNode, WAL_RECEIVER } from "../../cloud-init/configs.js";
 
 export interface AcceptSpec {
   stack: string;

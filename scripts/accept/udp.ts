@@ -3,7 +3,7 @@
 // protocol and must answer, and a set of well-known services is asked in theirs and must not.
 import * as dgram from "node:dgram";
 import { randomBytes } from "node:crypto";
-import type { CheckResult } from "./checks";
+import type { CheckResult } from "./checks.js";
 
 /** A version no QUIC server supports (RFC 9000 §15 reserves 0x?a?a?a?a to force negotiation). */
 const GREASE_VERSION = 0x1a2a3a4a;

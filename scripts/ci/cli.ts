@@ -3,8 +3,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { catalog } from "../../infra/catalog";
-import { parseCostDocument, type CostDocument } from "../lib/cost-document";
+import { catalog } from "../../infra/catalog/index.js";
+import { parseCostDocument, type CostDocument } from "../lib/cost-document.js";
 import {
   assembleComment,
   classifyDrift,
@@ -15,9 +15,9 @@ import {
   type DriftResult,
   type SectionInput,
   type StepOutcome,
-} from "./comment";
-import { closeIssue, GitHubError, optionsFromEnv, upsertComment, upsertIssue } from "./github";
-import { UsageError } from "../lib/cli";
+} from "./comment.js";
+import { closeIssue, GitHubError, optionsFromEnv, upsertComment, upsertIssue } from "./github.js";
+import { UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: tsx scripts/ci/cli.ts COMMAND [options]
 

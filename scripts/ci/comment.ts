@@ -1,8 +1,8 @@
 // The PR preview comment and the drift issue, as Markdown. Pure: inputs in, text out.
-import type { Catalog } from "../../infra/catalog";
-import { diffCost } from "../lib/cost-diff";
-import { emptyDocument, type CostDocument } from "../lib/cost-document";
-import { diffMarkdown, documentMarkdown, exposureMarkdown, topologyMarkdown } from "../lib/cost-format";
+import type { Catalog } from "../../infra/catalog/index.js";
+import { diffCost } from "../lib/cost-diff.js";
+import { emptyDocument, type CostDocument } from "../lib/cost-document.js";
+import { diffMarkdown, documentMarkdown, exposureMarkdown, topologyMarkdown } from "../lib/cost-format.js";
 
 /** Hidden markers: the workflows find their one comment / issue by these. */
 export const PREVIEW_MARKER = "<!-- xiopro-infra:preview -->";

@@ -1,9 +1,9 @@
 // npm run cost -- --stack <s> [--vs <s2> | --diff base.json] [--markdown | --json]
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { catalog } from "../../infra/catalog";
-import { diffCost } from "../lib/cost-diff";
-import { CostInputError, parseCostDocument } from "../lib/cost-document";
+import { catalog } from "../../infra/catalog/index.js";
+import { diffCost } from "../lib/cost-diff.js";
+import { CostInputError, parseCostDocument } from "../lib/cost-document.js";
 import {
   diffMarkdown,
   diffText,
@@ -11,9 +11,9 @@ import {
   documentText,
   exposureMarkdown,
   topologyMarkdown,
-} from "../lib/cost-format";
-import { loadCostDocument, type SourceChoice } from "./source";
-import { parseFlags, UsageError } from "../lib/cli";
+} from "../lib/cost-format.js";
+import { loadCostDocument, type SourceChoice } from "./source.js";
+import { parseFlags, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run cost -- (--stack NAME | --stack-file FILE) [--vs NAME | --diff BASE.json] [options]
 

@@ -1,10 +1,10 @@
 // Where a stack's numbers come from: the deployed stack's outputs when a Pulumi CLI is logged in to
 // a backend that has the stack, else the program evaluated offline (scripts/plan). Every document
 // says which one was used and why.
-import { run } from "../lib/run";
-import { runPlan } from "../lib/offline-plan";
-import { CostInputError, documentFromOutputs, type CostDocument } from "../lib/cost-document";
-import { REPO_ROOT } from "../lib/cli";
+import { runPlan } from "../lib/offline-plan.js";
+import { CostInputError, documentFromOutputs, type CostDocument } from "../lib/cost-document.js";
+import { REPO_ROOT } from "../lib/cli.js";
+import { stackOutputs } from "../lib/stack.js";
 
 export type SourceChoice = "auto" | "stack" | "plan";
 
@@ -14,28 +14,6 @@ export interface LoadOptions {
   stackFile?: string;
   source: SourceChoice;
   projectDir?: string;
-}
-
-/** `pulumi stack output --json`, or why it could not be had. */
-export async function stackOutputs(
-  stack: string,
-  cwd: string,
-): Promise<{ ok: true; outputs: Record<string, unknown> } | { ok: false; why: string }> {
-  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000, cwd });
-  if (r.code === 127) return { ok: false, why: "no pulumi CLI on PATH" };
-  if (r.code !== 0)
-    return {
-      ok: false,
-      why: `pulumi stack output failed: ${r.stderr.split("\n").find((l) => l.trim()) ?? `exit ${r.code}`}`,
-    };
-  try {
-    const outputs = JSON.parse(r.stdout) as unknown;
-    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs))
-      return { ok: false, why: "pulumi stack output did not print a JSON object" };
-    return { ok: true, outputs: outputs as Record<string, unknown> };
-  } catch {
-    return { ok: false, why: "pulumi stack output did not print JSON" };
-  }
 }
 
 export async function loadCostDocument(o: LoadOptions): Promise<CostDocument> {

@@ -1,12 +1,36 @@
 // Flag parsing shared by the thin CLIs: strict flags, no positionals, `-h/--help`.
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { Result } from "execa";
 
 /** The repository (where Pulumi.yaml and the stack files are). */
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+export const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
 
 /** A problem the operator fixes (a flag, the stack config): the CLI prints the message, no stack trace, and exits 1. */
 export class UsageError extends Error {}
+
+/**
+ * Why a child process run with `reject: false` failed, in one line: the first line of its stderr
+ * that `pick` accepts (any non-empty line by default), else execa's reason (exit code, timeout,
+ * command not found).
+ */
+export function failureOf(
+  r: Pick<Result, "stderr" | "shortMessage">,
+  pick: (line: string) => boolean = Boolean,
+): string {
+  const line = String(r.stderr ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .find((l) => l && pick(l));
+  return line ?? String(r.shortMessage).split("\n")[0]!;
+}
+
+/** How a child process run with `reject: false` ended: "exited N", "timed out after N s" or why it did not start. */
+export function howItEnded(r: Pick<Result, "exitCode" | "timedOut" | "shortMessage">, timeoutMs?: number): string {
+  if (r.timedOut) return timeoutMs ? `timed out after ${timeoutMs / 1000} s` : "timed out";
+  if (r.exitCode !== undefined) return `exited ${r.exitCode}`;
+  return `did not run (${String(r.shortMessage).split("\n")[0]})`;
+}
 
 /** `host`, `host:port` or `[v6]:port` → [host, port] (port 22 unless given). */
 export function splitHostPort(t: string): [string, number] {

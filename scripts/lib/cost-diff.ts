@@ -1,10 +1,16 @@
 // The cost diff between two cost documents: per resource and total, which servers a change would
 // create, replace or rescale (and what Hetzner bills for that), and which ports open or close.
 // Pure: documents and the catalog in, a CostDiff out.
-import { existingRate, EXISTING_RATE_CUTOFF, newOrderPrice, type Catalog } from "../../infra/catalog";
-import type { ExposureClass } from "../../infra/catalog/services";
-import { backupsEur, type CostLine } from "../../infra/plan/cost";
-import { totalCents, type CostDocument, type CostSource, type ExposureFacts, type ServerFacts } from "./cost-document";
+import { existingRate, EXISTING_RATE_CUTOFF, newOrderPrice, type Catalog } from "../../infra/catalog/index.js";
+import type { ExposureClass } from "../../infra/catalog/services.js";
+import { backupsEur, type CostLine } from "../../infra/plan/cost.js";
+import {
+  totalCents,
+  type CostDocument,
+  type CostSource,
+  type ExposureFacts,
+  type ServerFacts,
+} from "./cost-document.js";
 
 /** `change`: the same stack before and after a change; `compare`: two stacks side by side. */
 export type DiffMode = "change" | "compare";

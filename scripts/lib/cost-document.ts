@@ -1,8 +1,8 @@
 // The cost document: what `npm run cost -- --json` prints and `--diff` reads back. It carries the
 // cost lines plus every per-server fact that decides whether a change replaces or rescales a
 // server, and the exposure matrix, so a PR job can save it on the base branch and diff against it.
-import type { ExposureRow } from "../../infra/plan";
-import type { CostLine, CostPlan } from "../../infra/plan/cost";
+import type { ExposureRow } from "../../infra/plan/index.js";
+import type { CostLine, CostPlan } from "../../infra/plan/cost.js";
 
 export const COST_FORMAT = "xiopro-cost/1";
 

@@ -1,7 +1,12 @@
 // Text and Markdown renderings of a cost document and of a cost diff. Pure.
-import { catalog as defaultCatalog, existingRate, EXISTING_RATE_CUTOFF, type Catalog } from "../../infra/catalog";
-import type { CostDiff, DiffRow, ExposureChange, ServerAction } from "./cost-diff";
-import { totalCents, type CostDocument, type CostSource } from "./cost-document";
+import {
+  catalog as defaultCatalog,
+  existingRate,
+  EXISTING_RATE_CUTOFF,
+  type Catalog,
+} from "../../infra/catalog/index.js";
+import type { CostDiff, DiffRow, ExposureChange, ServerAction } from "./cost-diff.js";
+import { totalCents, type CostDocument, type CostSource } from "./cost-document.js";
 
 const money = (e: number) => e.toFixed(2);
 /** Signed amount with a real minus sign; zero has no sign. */

@@ -1,15 +1,15 @@
 // The offline plan: stack file → validated config → the real program under mocks → report.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatProblems, loadConfig, type Notice } from "../../infra/config/load";
-import { SECRET_PLACEHOLDER } from "../../infra/config/stack-file";
-import { runOffline, type RecordedResource } from "../../infra/offline";
-import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan";
-import { opsFiles } from "../../cloud-init/ops-bundle";
-import { nodeFiles } from "../../cloud-init/render";
-import type { CostPlan } from "../../infra/plan/cost";
-import { UsageError } from "./cli";
-import { readStack } from "./stack";
+import { formatProblems, loadConfig, type Notice } from "../../infra/config/load.js";
+import { SECRET_PLACEHOLDER } from "../../infra/config/stack-file.js";
+import { runOffline, type RecordedResource } from "../../infra/offline.js";
+import { buildPlan, type ExposureRow, type Plan } from "../../infra/plan/index.js";
+import { opsFiles } from "../../cloud-init/ops-bundle.js";
+import { nodeFiles } from "../../cloud-init/render.js";
+import type { CostPlan } from "../../infra/plan/cost.js";
+import { UsageError } from "./cli.js";
+import { readStack } from "./stack.js";
 
 export interface PlanResult {
   stack: string;
@@ -36,7 +36,7 @@ export async function runPlan(projectDir: string, stack: string, stackFile?: str
     raw.secretKeys.add(`xiopro-infra:${key}`);
   }
   // Imported only now: the program module must see the mock runtime.
-  const { runProgram } = await import("../../infra/program");
+  const { runProgram } = await import("../../infra/program.js");
   const run = await runOffline(stack, raw, runProgram);
   const userData = Object.fromEntries(
     run.resources

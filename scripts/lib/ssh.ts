@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { run } from "./run";
+import { execa } from "execa";
 
 export interface SshTarget {
   host: string;
@@ -40,15 +40,17 @@ export async function ssh(
   input?: string,
   timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run("ssh", [...sshArgs(t), command], { input, timeoutMs });
+  const r = await execa("ssh", [...sshArgs(t), command], { input: input ?? "", timeout: timeoutMs, reject: false });
+  // ssh exits 255 when it cannot connect; a timed-out or unstartable ssh counts as that too.
+  return { code: r.exitCode ?? 255, stdout: r.stdout, stderr: r.stderr || r.shortMessage || "" };
 }
 
 /** Waits until SSH answers a trivial command; returns seconds waited, or throws after `limitS`. */
 export async function waitForSsh(t: SshTarget, limitS: number): Promise<number> {
   const t0 = Date.now();
   while ((Date.now() - t0) / 1000 < limitS) {
-    const r = await run("ssh", [...sshArgs(t, 5), "true"], { timeoutMs: 15_000 });
-    if (r.code === 0) return (Date.now() - t0) / 1000;
+    const r = await execa("ssh", [...sshArgs(t, 5), "true"], { timeout: 15_000, reject: false });
+    if (r.exitCode === 0) return (Date.now() - t0) / 1000;
     await new Promise((res) => setTimeout(res, 2000));
   }
   throw new Error(`SSH to ${t.host}:${t.port} did not answer within ${limitS} s`);

@@ -2,12 +2,12 @@
 // problems `pulumi up` would report (secrets needed), and the secret values themselves.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PROJECT } from "../../infra/config/keys";
-import { formatProblems, loadConfig, type RawConfig } from "../../infra/config/load";
-import { parseStackYaml, readStackFile } from "../../infra/config/stack-file";
-import { buildPlan, type Plan } from "../../infra/plan";
-import { REPO_ROOT, UsageError } from "./cli";
-import { run } from "./run";
+import { PROJECT } from "../../infra/config/keys.js";
+import { formatProblems, loadConfig, type RawConfig } from "../../infra/config/load.js";
+import { parseStackYaml, readStackFile } from "../../infra/config/stack-file.js";
+import { buildPlan, type Plan } from "../../infra/plan/index.js";
+import { execa } from "execa";
+import { failureOf, REPO_ROOT, UsageError } from "./cli.js";
 
 /** Secret values by short key (pgbackrestCipherPass) or provider key (hcloud:token). */
 export type Secrets = Record<string, string>;
@@ -66,11 +66,11 @@ export async function stackSecrets(
   if (secretsFile) {
     entries = Object.entries(JSON.parse(fs.readFileSync(secretsFile, "utf8")) as Record<string, string>);
   } else {
-    const r = await run("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], { timeoutMs: 120_000 });
-    if (r.code !== 0 && opts.optional) return {};
-    if (r.code !== 0)
+    const r = await execa("pulumi", ["config", "--show-secrets", "--json", "--stack", stack], PULUMI_QUERY);
+    if (r.failed && opts.optional) return {};
+    if (r.failed)
       throw new UsageError(
-        `pulumi config --show-secrets failed (${r.stderr.split("\n")[0] || `exit ${r.code}`}); check 'pulumi login' and PULUMI_CONFIG_PASSPHRASE, or pass --secrets-file`,
+        `pulumi config --show-secrets failed (${failureOf(r)}); check 'pulumi login' and PULUMI_CONFIG_PASSPHRASE, or pass --secrets-file`,
       );
     const all = JSON.parse(r.stdout) as Record<string, { value?: string; secret?: boolean }>;
     entries = Object.entries(all)
@@ -80,4 +80,25 @@ export async function stackSecrets(
   return Object.fromEntries(
     entries.map(([k, v]) => [k.startsWith(`${PROJECT}:`) ? k.slice(PROJECT.length + 1) : k, v]),
   );
+}
+
+/** A query to the Pulumi CLI: never throws for a failure (the caller reports it), two minutes at most. */
+const PULUMI_QUERY = { reject: false, timeout: 120_000 } as const;
+
+/** `pulumi stack output --json` of a deployed stack, or why it could not be had. */
+export async function stackOutputs(
+  stack: string,
+  cwd: string = REPO_ROOT,
+): Promise<{ ok: true; outputs: Record<string, unknown> } | { ok: false; why: string }> {
+  const r = await execa("pulumi", ["stack", "output", "--json", "--stack", stack], { ...PULUMI_QUERY, cwd });
+  if (r.code === "ENOENT") return { ok: false, why: "no pulumi CLI on PATH" };
+  if (r.failed) return { ok: false, why: `pulumi stack output failed: ${failureOf(r)}` };
+  try {
+    const outputs = JSON.parse(r.stdout) as unknown;
+    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs))
+      return { ok: false, why: "pulumi stack output did not print a JSON object" };
+    return { ok: true, outputs: outputs as Record<string, unknown> };
+  } catch {
+    return { ok: false, why: "pulumi stack output did not print JSON" };
+  }
 }

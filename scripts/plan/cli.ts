@@ -1,8 +1,8 @@
 // npm run plan -- --stack <prd|tst> [--out DIR] [--json]
 // Evaluates the real stack program offline (Pulumi mock runtime): no account, no network, no CLI.
 import * as path from "node:path";
-import { formatPlanReport, runPlan, writePlanOutputs } from "../lib/offline-plan";
-import { parseFlags, REPO_ROOT, UsageError } from "../lib/cli";
+import { formatPlanReport, runPlan, writePlanOutputs } from "../lib/offline-plan.js";
+import { parseFlags, REPO_ROOT, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run plan -- (--stack <name> | --stack-file FILE) [--out DIR] [--json]
 

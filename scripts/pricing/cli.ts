@@ -1,12 +1,12 @@
 // npm run pricing:sync [-- --dry-run] [--catalog-date YYYY-MM-DD] [--catalog FILE] [--json]
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Catalog } from "../../infra/catalog";
-import { DEFAULT_ENDPOINT, fetchPricing, PricingError } from "./fetch";
-import { formatChanges, mergeCatalog } from "./sync";
-import { parseFlags } from "../lib/cli";
+import type { Catalog } from "../../infra/catalog/index.js";
+import { DEFAULT_ENDPOINT, fetchPricing, PricingError } from "./fetch.js";
+import { formatChanges, mergeCatalog } from "./sync.js";
+import { parseFlags } from "../lib/cli.js";
 
-const CATALOG = path.resolve(__dirname, "..", "..", "infra", "catalog", "hetzner-prices.json");
+const CATALOG = path.resolve(import.meta.dirname, "..", "..", "infra", "catalog", "hetzner-prices.json");
 
 const USAGE = `Usage: HCLOUD_TOKEN=… npm run pricing:sync [-- options]
 

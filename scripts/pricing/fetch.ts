@@ -1,6 +1,6 @@
 // GET /v1/pricing with the project's token. Every failure becomes a PricingError that says what went
 // wrong and what to do; nothing is written before the whole response parsed.
-import { parsePricing, type PricingSnapshot } from "./hetzner";
+import { parsePricing, type PricingSnapshot } from "./hetzner.js";
 
 export const DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1";
 

@@ -1,8 +1,8 @@
 // Merges Hetzner's price list into the catalog. Pure: old catalog + snapshot in, new catalog and
 // the list of what changed out. What the API does not price (Object Storage, Storage Boxes, server
 // types it no longer sells, the rate existing servers kept) stays as it is, and is said so.
-import type { Catalog } from "../../infra/catalog";
-import type { PricingSnapshot } from "./hetzner";
+import type { Catalog } from "../../infra/catalog/index.js";
+import type { PricingSnapshot } from "./hetzner.js";
 
 export interface PriceChange {
   /** e.g. "server cx23 fsn1", "volume per GB-month". */

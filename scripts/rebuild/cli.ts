@@ -1,9 +1,9 @@
 // npm run rebuild -- --stack <s> [--target-time T] [--location L] [--dry-run] [--force] [--json]
 // Disaster recovery from nothing (docs/runbooks/rebuild.md).
-import { catalog } from "../../infra/catalog";
-import { rebuild } from "./rebuild";
-import { formatTimings } from "./steps";
-import { parseFlags, UsageError } from "../lib/cli";
+import { catalog } from "../../infra/catalog/index.js";
+import { rebuild } from "./rebuild.js";
+import { formatTimings } from "./steps.js";
+import { parseFlags, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run rebuild -- --stack NAME [options]
 

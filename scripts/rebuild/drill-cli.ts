@@ -2,9 +2,9 @@
 // npm run drill -- --stack <s> --fresh-vm [--ssh-key K] [--json]
 // Runs the node's restore drill now (the same unit its weekly timer starts), or the restore on a
 // throwaway server of its own stack, and prints the result.
-import { ssh } from "../lib/ssh";
-import { formatTimings, freshVmDrill } from "./fresh-vm";
-import { parseFlags, REPO_ROOT, splitHostPort, UsageError } from "../lib/cli";
+import { ssh } from "../lib/ssh.js";
+import { formatTimings, freshVmDrill } from "./fresh-vm.js";
+import { parseFlags, REPO_ROOT, splitHostPort, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ops] [--ssh-key FILE] [--json]
        npm run drill -- --stack NAME --fresh-vm [--ssh-user ops] [--ssh-key FILE] [--json]

@@ -4,14 +4,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
-import { PROJECT } from "../../infra/config/keys";
-import type { Plan } from "../../infra/plan";
-import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
-import { run } from "../lib/run";
-import { deleteTailscaleDevice, listTailscaleDevices } from "../lib/cloud-api";
-import { loadStack } from "../lib/stack";
-import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps";
-import { UsageError } from "../lib/cli";
+import { PROJECT } from "../../infra/config/keys.js";
+import type { Plan } from "../../infra/plan/index.js";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
+import { execa } from "execa";
+import { deleteTailscaleDevice, listTailscaleDevices } from "../lib/cloud-api.js";
+import { loadStack } from "../lib/stack.js";
+import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps.js";
+import { howItEnded, UsageError } from "../lib/cli.js";
 
 export const drillStackName = (stack: string) => `${stack}-drill`;
 
@@ -95,7 +95,14 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
   requireSettings(o, plan);
   const drill = drillStackName(o.stack);
   const pulumi = (args: string[], input?: string, timeoutMs = 3600_000) =>
-    run("pulumi", args, { input, timeoutMs, env: o.env, cwd: o.projectDir });
+    execa("pulumi", args, {
+      input: input ?? "",
+      timeout: timeoutMs,
+      env: o.env,
+      extendEnv: false,
+      cwd: o.projectDir,
+      reject: false,
+    });
   const steps: StepResult[] = [];
   let drillNames: string[] = [];
   let restore: Record<string, unknown> | undefined;
@@ -130,7 +137,7 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
     if (p.adminPath.mode === "tailscale") return { host: node.name, port: 22, user: o.sshUser, key: o.sshKey };
     const r = await pulumi(["stack", "output", "--json", "--stack", drill], undefined, 120_000);
     const ip =
-      r.code === 0
+      r.exitCode === 0
         ? (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes?.[node.key]?.publicIpv4
         : undefined;
     if (!ip) throw new Error(`no public IPv4 of ${node.name} in the outputs of stack ${drill}`);
@@ -142,7 +149,7 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
   try {
     created = await step("stack", `stack ${drill} from ${o.stack}`, async () => {
       const init = await pulumi(["stack", "init", drill, "--copy-config-from", o.stack], undefined, 120_000);
-      if (init.code !== 0 && !/already exists/.test(init.stderr))
+      if (init.exitCode !== 0 && !/already exists/.test(init.stderr))
         throw new Error(`pulumi stack init failed: ${tail(init.stderr, 3)}`);
       const file = path.join(o.projectDir, `Pulumi.${drill}.yaml`);
       if (!fs.existsSync(file)) throw new Error(`${file} is missing after pulumi stack init`);
@@ -156,17 +163,17 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
       for (const [key, value] of secrets) {
         // The value goes on stdin, never into argv.
         const r = await pulumi(["config", "set", "--secret", key, "--stack", drill], value, 120_000);
-        if (r.code !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${tail(r.stderr, 3)}`);
+        if (r.exitCode !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${tail(r.stderr, 3)}`);
       }
       drillNames = drillPlan().nodes.map((n) => n.name);
       return {
-        detail: `${init.code === 0 ? "created" : "exists already, reused"}; dev names, own zone drill.*, nothing protected, its own Hetzner project`,
+        detail: `${init.exitCode === 0 ? "created" : "exists already, reused"}; dev names, own zone drill.*, nothing protected, its own Hetzner project`,
       };
     });
     if (created) {
       const up = await step("pulumi-up", `pulumi up (stack ${drill})`, async () => {
         const r = await pulumi(["up", "--yes", "--stack", drill], undefined, 2 * 3600_000);
-        if (r.code !== 0) throw new Error(`pulumi up exited ${r.code}:\n${tail(`${r.stdout}\n${r.stderr}`)}`);
+        if (r.exitCode !== 0) throw new Error(`pulumi up ${howItEnded(r)}:\n${tail(`${r.stdout}\n${r.stderr}`)}`);
         return { detail: tail(r.stdout, 1) };
       });
       let t: SshTarget | undefined;
@@ -210,12 +217,12 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
     // Whatever happened above: the throwaway server and everything of its stack go.
     await step("destroy", `pulumi destroy (stack ${drill})`, async () => {
       const r = await pulumi(["destroy", "--yes", "--stack", drill], undefined, 3600_000);
-      if (r.code !== 0)
+      if (r.exitCode !== 0)
         throw new Error(
-          `pulumi destroy exited ${r.code}; resources of ${drill} may remain (retry: pulumi destroy --stack ${drill}):\n${tail(r.stderr, 6)}`,
+          `pulumi destroy ${howItEnded(r)}; resources of ${drill} may remain (retry: pulumi destroy --stack ${drill}):\n${tail(r.stderr, 6)}`,
         );
       const rm = await pulumi(["stack", "rm", "--yes", drill], undefined, 120_000);
-      if (rm.code !== 0) throw new Error(`pulumi stack rm ${drill} failed: ${tail(rm.stderr, 3)}`);
+      if (rm.exitCode !== 0) throw new Error(`pulumi stack rm ${drill} failed: ${tail(rm.stderr, 3)}`);
       return { detail: `stack ${drill} destroyed and removed` };
     });
     if (o.env.TAILSCALE_API_KEY && plan.adminPath.mode === "tailscale" && drillNames.length > 0) {

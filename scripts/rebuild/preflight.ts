@@ -4,11 +4,12 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupSettings, pgbackrestConf } from "../../cloud-init/configs";
-import type { Plan } from "../../infra/plan";
-import { run } from "../lib/run";
-import type { NewestBackup } from "./steps";
-import type { Secrets } from "../lib/stack";
+import { backupSettings, pgbackrestConf } from "../../cloud-init/configs.js";
+import type { Plan } from "../../infra/plan/index.js";
+import { execa } from "execa";
+import { howItEnded } from "../lib/cli.js";
+import type { NewestBackup } from "./steps.js";
+import type { Secrets } from "../lib/stack.js";
 
 export interface RepositoryReading {
   backups: NewestBackup[];
@@ -61,7 +62,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
 
     if (withPg) {
       const pass = need("pgbackrestCipherPass");
-      if ((await run("pgbackrest", ["version"])).code === 127) {
+      if ((await execa("pgbackrest", ["version"], { reject: false })).code === "ENOENT") {
         problems.push(
           "cannot check the newest backup age: pgbackrest is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
         );
@@ -69,7 +70,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
         // The node's rendered settings; an empty include path keeps this machine's own conf.d out.
         fs.writeFileSync(path.join(tmp, "pgbackrest.conf"), pgbackrestConf(plan));
         fs.mkdirSync(path.join(tmp, "conf.d"));
-        const r = await run(
+        const r = await execa(
           "pgbackrest",
           [
             `--config=${path.join(tmp, "pgbackrest.conf")}`,
@@ -81,16 +82,16 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
             "info",
             "--output=json",
           ],
-          { env: { ...process.env, ...transport, PGBACKREST_REPO1_CIPHER_PASS: pass }, timeoutMs: 120_000 },
+          { env: { ...transport, PGBACKREST_REPO1_CIPHER_PASS: pass }, timeout: 120_000, reject: false },
         );
-        const info = r.code === 0 ? parsePgbackrestInfo(r.stdout) : undefined;
+        const info = r.exitCode === 0 ? parsePgbackrestInfo(r.stdout) : undefined;
         if (!info)
           problems.push(
             `cannot read the pgBackRest repository: ${
               r.stderr
                 .split("\n")
                 .find((l) => /ERROR/.test(l))
-                ?.trim() ?? `pgbackrest exited ${r.code}`
+                ?.trim() ?? `pgbackrest ${howItEnded(r)}`
             }`,
           );
         else if (info.status.code !== 0)
@@ -105,7 +106,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
     }
 
     const pw = need("resticPassword");
-    if ((await run("restic", ["version"])).code === 127) {
+    if ((await execa("restic", ["version"], { reject: false })).code === "ENOENT") {
       problems.push(
         "cannot check the newest backup age: restic is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
       );
@@ -117,17 +118,18 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
               `sftp.command=ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${env.XIOPRO_SFTP_USER}@${env.XIOPRO_SFTP_HOST} -s sftp`,
             ]
           : [];
-      const r = await run("restic", [...sftp, "snapshots", "--json", "--tag", "files", "--no-cache", "--no-lock"], {
-        env: { ...process.env, ...transport, RESTIC_REPOSITORY: env.RESTIC_REPOSITORY, RESTIC_PASSWORD: pw },
-        timeoutMs: 120_000,
+      const r = await execa("restic", [...sftp, "snapshots", "--json", "--tag", "files", "--no-cache", "--no-lock"], {
+        env: { ...transport, RESTIC_REPOSITORY: env.RESTIC_REPOSITORY, RESTIC_PASSWORD: pw },
+        timeout: 120_000,
+        reject: false,
       });
-      if (r.code !== 0)
+      if (r.exitCode !== 0)
         problems.push(
           `cannot read the restic repository ${env.RESTIC_REPOSITORY}: ${
             r.stderr
               .split("\n")
               .find((l) => /Fatal|error/i.test(l))
-              ?.trim() ?? `restic exited ${r.code}`
+              ?.trim() ?? `restic ${howItEnded(r)}`
           }`,
         );
       else {

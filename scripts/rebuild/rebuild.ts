@@ -1,13 +1,13 @@
 // Disaster rebuild from nothing: preflight, stale tailnet devices, pulumi up, cloud-init, restore on
 // the node, acceptance. Thin orchestration over ./preflight (I/O) and ./steps (decisions); every step
 // is timed and the breakdown is the RTO.
-import type { NodePlan, Plan } from "../../infra/plan";
-import { ssh, waitForSsh, type SshTarget } from "../lib/ssh";
-import { run } from "../lib/run";
-import { WAL_RECEIVER } from "../../cloud-init/configs";
-import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api";
-import { loadStack, stackSecrets, type Secrets } from "../lib/stack";
-import { readRepository } from "./preflight";
+import type { NodePlan, Plan } from "../../infra/plan/index.js";
+import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
+import { execa } from "execa";
+import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api.js";
+import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
+import { readRepository } from "./preflight.js";
 import {
   backupAgeVerdict,
   parseRestoreTimings,
@@ -25,8 +25,8 @@ import {
   type RebuildOptions,
   type Step,
   type StepResult,
-} from "./steps";
-import { splitHostPort } from "../lib/cli";
+} from "./steps.js";
+import { howItEnded, splitHostPort } from "../lib/cli.js";
 
 export interface RebuildRun extends RebuildOptions {
   stackFile?: string;
@@ -109,9 +109,9 @@ async function preflight(
 }
 
 async function pulumiOutputs(stack: string): Promise<Record<string, { publicIpv4?: string }>> {
-  const r = await run("pulumi", ["stack", "output", "--json", "--stack", stack], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.split("\n")[0] || `exit ${r.code}`}`);
-  return (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes ?? {};
+  const got = await stackOutputs(stack);
+  if (!got.ok) throw new Error(got.why);
+  return (got.outputs as { nodes?: Record<string, { publicIpv4?: string }> }).nodes ?? {};
 }
 
 function sshTarget(
@@ -237,8 +237,8 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       };
     },
     "pulumi-up": async () => {
-      const r = await run("pulumi", pulumiUpArgs(o), { timeoutMs: 2 * 3600_000 });
-      if (r.code !== 0) throw new Error(`pulumi up exited ${r.code}:\n${tail(`${r.stdout}\n${r.stderr}`)}`);
+      const r = await execa("pulumi", pulumiUpArgs(o), { timeout: 2 * 3600_000, reject: false });
+      if (r.exitCode !== 0) throw new Error(`pulumi up ${howItEnded(r)}:\n${tail(`${r.stdout}\n${r.stderr}`)}`);
       return { detail: tail(r.stdout, 3).replace(/\n/g, " | ") };
     },
     "cloud-init": async () => {
@@ -294,8 +294,8 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
         ...(o.sshKey ? ["--ssh-key", o.sshKey] : []),
         ...(o.target ? ["--target", o.target] : []),
       ];
-      const r = await run("npm", args, { timeoutMs: 3600_000 });
-      if (r.code !== 0) throw new Error(`acceptance failed (exit ${r.code}):\n${tail(r.stdout)}`);
+      const r = await execa("npm", args, { timeout: 3600_000, reject: false });
+      if (r.exitCode !== 0) throw new Error(`acceptance failed (${howItEnded(r)}):\n${tail(r.stdout)}`);
       return { detail: tail(r.stdout, 1) };
     },
   };

@@ -1,10 +1,10 @@
 // The decisions of a disaster rebuild, as pure functions over plain data: which steps run and in
 // what order, whether the newest backups are fresh enough, whether the target is free, which
 // tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
-import { BACKUP_JOBS } from "../../infra/plan/jobs";
-import type { Plan } from "../../infra/plan";
-import { WAL_RECEIVER } from "../../cloud-init/configs";
-import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api";
+import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
+import type { Plan } from "../../infra/plan/index.js";
+import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api.js";
 
 export const RESTORE_SCRIPT = "/usr/local/lib/xiopro/xiopro-restore";
 /** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */

@@ -1,5 +1,5 @@
 // Runs scanTcp inside a network namespace for test/scan.test.ts: argv = host, options as JSON.
-import { scanTcp } from "../../scripts/accept/scan";
+import { scanTcp } from "../../scripts/accept/scan.js";
 
 const [host, opts] = process.argv.slice(2);
 scanTcp(host!, JSON.parse(opts ?? "{}")).then(

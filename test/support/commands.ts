@@ -745,6 +745,8 @@ interface ModuleInfo {
 const CHILD_PROCESS = new Set(["child_process", "node:child_process"]);
 const SPAWN_ARGV = new Set(["spawn", "spawnSync", "execFile", "execFileSync"]);
 const SPAWN_SHELL = new Set(["exec", "execSync"]);
+/** execa's functions that take (file, arguments, options) like execFile: how the CLIs start programs. */
+const EXECA_ARGV = new Set(["execa", "execaSync"]);
 /** Names that are child_process functions on any receiver or as globals (not `exec`: RegExp#exec). */
 const SPAWN_ANYWHERE = new Set(["spawn", "spawnSync", "execFile", "execFileSync", "execSync"]);
 
@@ -823,7 +825,8 @@ const isRequireOf = (e: ts.Expression | undefined, mods: Set<string>) => {
 
 function resolveModule(spec: string, fromAbs: string): string | undefined {
   if (!spec.startsWith(".")) return undefined;
-  const base = path.resolve(path.dirname(fromAbs), spec);
+  // An ES module import names the emitted file (`./x.js`); the source is `./x.ts`.
+  const base = path.resolve(path.dirname(fromAbs), spec).replace(/\.js$/, "");
   for (const c of [`${base}.ts`, `${base}.tsx`, path.join(base, "index.ts"), base])
     if (/\.tsx?$/.test(c) && fs.existsSync(c) && fs.statSync(c).isFile()) return c;
   return undefined;
@@ -926,6 +929,7 @@ class TsFile {
       if (imp) {
         if (CHILD_PROCESS.has(imp.module))
           return imp.name && (SPAWN_ARGV.has(imp.name) || SPAWN_SHELL.has(imp.name)) ? { family: imp.name } : null;
+        if (imp.module === "execa") return imp.name && EXECA_ARGV.has(imp.name) ? { family: imp.name } : null;
         const tpl = imp.name ? this.imported(imp.module)?.wrappers.get(imp.name) : undefined;
         return tpl ? { tpl } : null;
       }
@@ -959,6 +963,7 @@ class TsFile {
         if (imp && imp.name === undefined) {
           if (CHILD_PROCESS.has(imp.module))
             return SPAWN_ARGV.has(name) || SPAWN_SHELL.has(name) ? { family: name } : null;
+          if (imp.module === "execa") return EXECA_ARGV.has(name) ? { family: name } : null;
           const tpl = this.imported(imp.module)?.wrappers.get(name);
           if (tpl) return { tpl };
         }
@@ -1225,9 +1230,9 @@ function toArg(s: Sym): Arg {
 
 /**
  * The commands a TypeScript file starts as child processes: the literal command of spawn,
- * spawnSync, execFile, execFileSync (and the script of execSync/exec), of every function that
+ * spawnSync, execFile, execFileSync, execa (and the script of execSync/exec), of every function that
  * passes a parameter on as the command (found by following the code, in this file and in the
- * repository modules it imports: run() of scripts/lib/run.ts, asPostgres()…), and the scripts of
+ * repository modules it imports: ssh() of scripts/lib/ssh.ts, asPostgres()…), execa(), and the scripts of
  * `bash -c LITERAL` and of @pulumi/command's local.Command. `file` names the file in the result
  * and resolves its relative imports.
  */

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { REPO_ROOT } from "../../scripts/lib/cli";
-import { runPlan, writePlanOutputs } from "../../scripts/lib/offline-plan";
+import { REPO_ROOT } from "../../scripts/lib/cli.js";
+import { runPlan, writePlanOutputs } from "../../scripts/lib/offline-plan.js";
 
 export const GOLDEN_MANIFEST = path.join(REPO_ROOT, "test/golden/plan.sha256");
 
@@ -48,7 +48,7 @@ export async function planManifest(): Promise<string[]> {
   }
 }
 
-if (require.main === module) {
+if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   if (process.argv[2] !== "--write") {
     console.error("usage: npx tsx test/support/golden-plan.ts --write   (rewrites test/golden/plan.sha256)");
     process.exit(2);

@@ -9,14 +9,14 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createRequire } from "node:module";
 import * as path from "node:path";
-// s3rver ships no types: the parts used here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// s3rver is CommonJS and ships no types: loaded with require, typed by the parts used here.
+const require = createRequire(import.meta.url);
 const S3rver = require("s3rver") as new (options: Record<string, unknown>) => {
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   configureBuckets(): Promise<void>;
 };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { DUMMY_ACCOUNT } = require("s3rver/lib/models/account") as {
   DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
 };
@@ -254,8 +254,8 @@ function serverAt(port: number, opts: S3Options, close: () => Promise<void>): S3
 export async function startS3Server(opts: S3Options): Promise<S3Server> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(__dirname, "s3-server.ts"), JSON.stringify(opts)],
-    { cwd: path.resolve(__dirname, "../.."), stdio: ["pipe", "pipe", "pipe"] },
+    ["--import", "tsx", path.join(import.meta.dirname, "s3-server.ts"), JSON.stringify(opts)],
+    { cwd: path.resolve(import.meta.dirname, "../.."), stdio: ["pipe", "pipe", "pipe"] },
   );
   let out = "";
   let err = "";

@@ -7,8 +7,8 @@ import { describe, it } from "vitest";
 
 export const STRICT = process.env.CI === "true" || process.env.XIOPRO_REQUIRE_TOOLS === "1";
 
-export type { Needs } from "../../lab/needs";
-import type { Needs } from "../../lab/needs";
+export type { Needs } from "../../lab/needs.js";
+import type { Needs } from "../../lab/needs.js";
 
 const onPath = (cmd: string) =>
   (process.env.PATH ?? "").split(path.delimiter).some((dir) => {

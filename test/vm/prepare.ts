@@ -15,12 +15,12 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { opsBundle } from "../../cloud-init/ops-bundle";
-import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../infra/components/credentials";
-import { loadConfig } from "../../infra/config/load";
-import { parseStackYaml } from "../../infra/config/stack-file";
-import { buildPlan } from "../../infra/plan";
-import { WAL_RECEIVER } from "../../cloud-init/configs";
+import { opsBundle } from "../../cloud-init/ops-bundle.js";
+import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../infra/components/credentials.js";
+import { loadConfig } from "../../infra/config/load.js";
+import { parseStackYaml } from "../../infra/config/stack-file.js";
+import { buildPlan } from "../../infra/plan/index.js";
+import { WAL_RECEIVER } from "../../cloud-init/configs.js";
 
 /** Pebble on the test network's gateway (test/vm/acme.sh). */
 const VM_ACME_DIRECTORY = "https://203.0.113.1:14000/dir";
@@ -29,7 +29,7 @@ const VM_STORAGE_BOX = { host: "203.0.113.23", port: 23, user: "u-box", path: "/
 
 const [work, pubKeyFile] = process.argv.slice(2);
 if (!work || !pubKeyFile) throw new Error("usage: tsx test/vm/prepare.ts WORK SSH_PUBLIC_KEY_FILE");
-const root = path.resolve(__dirname, "..", "..");
+const root = path.resolve(import.meta.dirname, "..", "..");
 const base = parse(fs.readFileSync(path.join(root, "Pulumi.tst.yaml"), "utf8")) as { config: Record<string, unknown> };
 const c = base.config;
 const k = (key: string) => `xiopro-infra:${key}`;
