@@ -1,4 +1,4 @@
-// Types of eslint.boundaries.mjs for the test that runs its rules (test/lint-boundaries.test.ts).
+// Types of eslint.boundaries.mjs for the test that runs its rules (test/repo/lint-boundaries.test.ts).
 import type { Linter } from "eslint";
 
 export declare const CLI_ROOMS: string[];

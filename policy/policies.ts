@@ -1,4 +1,4 @@
-// The policies of the xiopro-infra policy pack (policy/index.ts serves them; test/policy.test.ts runs
+// The policies of the xiopro-infra policy pack (policy/index.ts serves them; test/policy/policy.test.ts runs
 // them against resources recorded from the mock program). A second line of defence on the resource
 // graph: each policy judges a resource by what the resource itself carries (type, inputs, URN,
 // options), never by the stack config, so whatever a program bug writes is judged as written. Which

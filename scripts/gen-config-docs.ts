@@ -1,5 +1,5 @@
 // Generates Pulumi.yaml (its `config:` block) and docs/config.md from infra/config/keys.ts.
-// `npm run gen:config-docs` writes them; test/config-docs.test.ts fails when they are stale.
+// `npm run gen:config-docs` writes them; test/config/docs.test.ts fails when they are stale.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";

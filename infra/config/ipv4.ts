@@ -1,4 +1,4 @@
-// IPv4 arithmetic for the private network plan. Pure; property-tested in test/ip.test.ts.
+// IPv4 arithmetic for the private network plan. Pure; property-tested in test/config/ipv4-and-names.property.test.ts.
 
 export interface Cidr {
   /** Network address as an unsigned 32-bit integer. */

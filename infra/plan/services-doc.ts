@@ -2,7 +2,7 @@
 // credentials and scheduled jobs. Pure: it folds over the plan's own tables (services.ts,
 // packages.ts, secrets.ts, jobs.ts), so nothing here is a second copy of them. Credentials and jobs
 // are attributed by asking the plan: a credential belongs to the service without which the node
-// would not get it. test/services-doc.test.ts fails when the file is stale.
+// would not get it. test/plan/services-doc.test.ts fails when the file is stale.
 import type { z } from "zod";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/keys.js";
 import { docOf, parse } from "../config/schema.js";
@@ -209,7 +209,7 @@ export function servicesMarkdown(): string {
     "Generated from the service catalog (`infra/catalog/services.ts`) and the plan's tables of packages",
     "(`infra/plan/packages.ts`), credentials (`infra/config/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
     "`servicesMarkdown()` in `infra/plan/services-doc.ts`. Edit those, not this file;",
-    "`test/services-doc.test.ts` fails when it is stale.",
+    "`test/plan/services-doc.test.ts` fails when it is stale.",
     "",
     "How to read it:",
     "",

@@ -1,4 +1,4 @@
-// Runs scanTcp inside a network namespace for test/scan.test.ts: argv = host, options as JSON.
+// Runs scanTcp inside a network namespace for test/scripts/accept/scan.test.ts: argv = host, options as JSON.
 import { scanTcp } from "../../scripts/accept/scan.js";
 
 const [host, opts] = process.argv.slice(2);

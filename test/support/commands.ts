@@ -1248,7 +1248,7 @@ export function commandsInTypeScript(text: string, file: string, opts: ScanOptio
 const SHELL_DIRS = ["scripts/", "test/", "bench/", ".ci/", "cloud-init/files/", "units/"];
 const TS_DIRS = ["scripts/", "test/", "bench/", "infra/", "cloud-init/"];
 /** This module, its test, and test fixtures (deliberately fake programs, never run as themselves). */
-const SKIP = [/^test\/support\/commands[^/]*\.ts$/, /^test\/commands-scan\.test\.ts$/, /^test\/fixtures\//];
+const SKIP = [/^test\/support\/commands[^/]*\.ts$/, /^test\/repo\/commands-scan\.test\.ts$/, /^test\/fixtures\//];
 const SHEBANG = /^#!.*[/\s](bash|sh|dash)(\s|$)/;
 
 /** The repository's files (tracked and new, not ignored), relative to `root`. */

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ROOT } from "../helpers.js";
+import { ROOT } from "./helpers.js";
 
 export interface ToolRow {
   kind: "command" | "node" | "unit";

@@ -1,6 +1,6 @@
 // The golden plan: the offline plan's output trees (`npm run plan -- --out`) of prd, tst and the
 // all-options variant, as one manifest of every file's SHA-256, mode and size. Refactors must leave
-// it byte for byte as it is (test/golden-plan.test.ts); an intended change rewrites it with
+// it byte for byte as it is (test/plan/golden.test.ts); an intended change rewrites it with
 //   npx tsx test/support/golden-plan.ts --write
 // and its commit says why the plan changed.
 import { createHash } from "node:crypto";

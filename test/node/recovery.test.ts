@@ -1,0 +1,431 @@
+// The node's backup and recovery scripts against a real PostgreSQL cluster, pgBackRest and restic,
+// with a local directory as the repository (kind posix) and the settings the product renders for
+// the tst plan. Everything runs as the postgres user in a temporary directory on its own port.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../../cloud-init/configs.js";
+import { lostCommits } from "../../bench/recovery.js";
+import { planOf, ROOT } from "../support/helpers.js";
+import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../../lab/pg-cluster.js";
+import { describeWithTools } from "../support/tools.js";
+
+// The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
+// private temp dir): run a copy from a directory every user can read.
+const FILES = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-scripts-"));
+fs.chmodSync(FILES, 0o755);
+fs.cpSync(path.join(ROOT, "cloud-init/files"), FILES, { recursive: true });
+const JOB = path.join(FILES, "xiopro-job");
+const BACKUP = path.join(FILES, "xiopro-backup");
+const DRILL = path.join(FILES, "xiopro-restore-drill");
+const CIPHER = "test-pgbackrest-cipher-1b2e8d";
+const RESTIC_PW = "test-restic-password-7f3a9c";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+interface JobState {
+  job: string;
+  host: string;
+  started: number;
+  finished: number;
+  durationSeconds: number;
+  result: string;
+  exitCode: number;
+  lastSuccess: number;
+  detail: string;
+}
+
+let tmp = "";
+let port = 0;
+let bin = "";
+const dir = (...p: string[]) => path.join(tmp, ...p);
+let env: Record<string, string> = {};
+const rendered = { archiveCommand: "" };
+
+/** Runs a command as the postgres user with exactly the given environment (plus PATH). */
+function asPostgres(cmd: string, args: string[], extra: Record<string, string> = {}, input?: string): Run {
+  const vars = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...env, ...extra };
+  const r = spawnSync(
+    "runuser",
+    ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args],
+    {
+      encoding: "utf8",
+      cwd: tmp,
+      input,
+      timeout: 240_000, // generous: CI shares two cores between test files
+    },
+  );
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
+}
+
+function ok(cmd: string, args: string[], extra: Record<string, string> = {}, input?: string): string {
+  const r = asPostgres(cmd, args, extra, input);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+const sql = (db: string, q: string) =>
+  ok(`${bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", dir("run"), "-p", String(port), "-d", db, "-c", q]).trim();
+const job = (name: string, args: string[], extra: Record<string, string> = {}) =>
+  asPostgres(JOB, [name, ...args], extra);
+const state = (name: string) => JSON.parse(fs.readFileSync(dir("state", `${name}.json`), "utf8")) as JobState;
+const restic = (args: string[], extra: Record<string, string> = {}) =>
+  ok("restic", args, { RESTIC_PASSWORD_FILE: dir("creds/restic-password"), ...extra });
+const snapshots = (tag: string) =>
+  JSON.parse(restic(["snapshots", "--json", "--tag", tag])) as { id: string; tags: string[]; paths: string[] }[];
+const pgbackrestInfo = () =>
+  JSON.parse(
+    ok("pgbackrest", ["--stanza=xiopro", "info", "--output=json"], { PGBACKREST_REPO1_CIPHER_PASS: CIPHER }),
+  ) as { backup: { label: string; type: string }[] }[];
+
+function expectSuccess(name: string, r: Run): JobState {
+  expect(r.stderr).toContain(`job ${name}: success (exit 0)`);
+  expect(r.code).toBe(0);
+  const s = state(name);
+  expect(s).toMatchObject({ job: name, host: os.hostname(), result: "success", exitCode: 0 });
+  expect(s.lastSuccess).toBe(s.finished);
+  expect(s.durationSeconds).toBe(s.finished - s.started);
+  const prom = fs.readFileSync(dir("metrics", `xiopro_job_${name.replace(/-/g, "_")}.prom`), "utf8");
+  expect(prom).toContain(`xiopro_job_last_result{name="${name}"} 1\n`);
+  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{name="${name}"} ${s.finished}\n`);
+  return s;
+}
+
+function expectFailure(name: string, r: Run, previousSuccess: number): JobState {
+  expect(r.code).not.toBe(0);
+  const s = state(name);
+  expect(s).toMatchObject({ job: name, result: "failure", exitCode: r.code, lastSuccess: previousSuccess });
+  const prom = fs.readFileSync(dir("metrics", `xiopro_job_${name.replace(/-/g, "_")}.prom`), "utf8");
+  expect(prom).toContain(`xiopro_job_last_result{name="${name}"} 0\n`);
+  expect(prom).toContain(`xiopro_job_last_success_timestamp_seconds{name="${name}"} ${previousSuccess}\n`);
+  return s;
+}
+
+describeWithTools("backup jobs and the restore drill against a real cluster", PG_NEEDS, () => {
+  beforeAll(async () => {
+    const version = fs
+      .readdirSync(PG_ROOT)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(a) - Number(b))
+      .pop()!;
+    bin = `${PG_ROOT}/${version}/bin`;
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-recovery-"));
+    for (const d of [
+      "run",
+      "state",
+      "metrics",
+      "creds",
+      "repo",
+      "spool",
+      "log",
+      "lock",
+      "etc/conf.d",
+      "drill",
+      "cache",
+      "files/etc",
+    ])
+      fs.mkdirSync(dir(d), { recursive: true });
+    fs.writeFileSync(dir("creds/pgbackrest-cipher-pass"), CIPHER);
+    fs.writeFileSync(dir("creds/restic-password"), RESTIC_PW);
+    fs.writeFileSync(dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
+    fs.writeFileSync(dir("files/etc/app.conf"), "answer = 42\n");
+    spawnSync("chown", ["-R", "postgres:postgres", tmp]);
+    port = await freePort();
+
+    // The product's settings for tst with a posix repository under tmp; only paths and the port differ.
+    const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: dir("repo") }));
+    const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
+    const envFile = envFileValues(backupEnv(plan, node));
+    env = {
+      XIOPRO_LIB: FILES,
+      XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
+      PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
+      RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
+      XIOPRO_BACKUP_PATHS: dir("files"),
+      XIOPRO_STATE_DIR: dir("state"),
+      XIOPRO_METRICS_DIR: dir("metrics"),
+      CREDENTIALS_DIRECTORY: dir("creds"),
+      PGBACKREST_CONFIG_PATH: dir("etc"),
+      RESTIC_CACHE_DIR: dir("cache"),
+      PGHOST: dir("run"),
+      PGPORT: String(port),
+    };
+    const pgbr = pgbackrestConf(plan)
+      .replace(/^spool-path=.*$/m, `spool-path=${dir("spool")}`)
+      .replace(/^log-path=.*$/m, `log-path=${dir("log")}\nlock-path=${dir("lock")}`);
+    fs.writeFileSync(dir("etc/pgbackrest.conf"), pgbr);
+    // What setup-postgresql writes for the cluster it set up.
+    fs.writeFileSync(
+      dir("etc/conf.d/stanza.conf"),
+      `[xiopro]\npg1-path=${dir("data")}\npg1-socket-path=${dir("run")}\npg1-port=${port}\n`,
+    );
+
+    ok(`${bin}/initdb`, ["-D", dir("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
+    const conf = postgresqlConf(plan, node)
+      .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
+      .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${FILES}/`);
+    rendered.archiveCommand = conf.match(/^archive_command = '(.*)'$/m)![1]!;
+    fs.writeFileSync(
+      dir("data/conf.d-90-xiopro.conf"),
+      `${conf}port = ${port}\nunix_socket_directories = '${dir("run")}'\n`,
+    );
+    fs.appendFileSync(dir("data/postgresql.conf"), `include '${dir("data/conf.d-90-xiopro.conf")}'\n`);
+    fs.writeFileSync(dir("data/pg_hba.conf"), pgHba(plan));
+    spawnSync("chown", ["-R", "postgres:postgres", dir("data")]);
+    ok(`${bin}/pg_ctl`, ["-D", dir("data"), "-w", "-t", "60", "-l", dir("log/postgresql.log"), "start"]);
+
+    ok(path.join(FILES, "setup-postgresql"), ["roles"]);
+    sql(
+      "xiopro",
+      "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, doc jsonb, created_at timestamptz NOT NULL DEFAULT now()); " +
+        "INSERT INTO orders SELECT g, md5(g::text), jsonb_build_object('n', g, 'tag', md5((g * 7)::text)), now() FROM generate_series(1, 5000) g; " +
+        "CREATE INDEX orders_customer ON orders (customer)",
+    );
+  });
+
+  afterAll(() => {
+    if (!tmp) return;
+    for (const d of ["data", "drill/scratch"])
+      if (fs.existsSync(dir(d, "postmaster.pid")))
+        asPostgres(`${bin}/pg_ctl`, ["-D", dir(d), "-m", "immediate", "-w", "stop"]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("pgbackrest-check creates the stanza and proves WAL archiving through the archive_command configs.ts renders", () => {
+    // Rendered, with only the script directory moved here (pgBackRest insists on "pgbackrest" in it).
+    expect(rendered.archiveCommand).toBe(`${BACKUP} pgbackrest-archive-push %p`);
+    expect(sql("postgres", "SHOW archive_command")).toBe(rendered.archiveCommand);
+    expectSuccess("pgbackrest-check", job("pgbackrest-check", [BACKUP, "pgbackrest-check"]));
+    expect(fs.existsSync(dir("repo/pgbackrest/archive/xiopro/archive.info"))).toBe(true);
+    // check saw the segment in the repository; PostgreSQL counts it once archive-push returned.
+    const deadline = Date.now() + 10_000;
+    let stats = sql("postgres", "SELECT archived_count > 0, failed_count FROM pg_stat_archiver");
+    while (stats !== "t|0" && Date.now() < deadline)
+      stats = sql("postgres", "SELECT pg_sleep(0.2), archived_count > 0, failed_count FROM pg_stat_archiver").replace(
+        /^\|/,
+        "",
+      );
+    expect(stats).toBe("t|0");
+  });
+
+  it("pgbackrest-full writes an encrypted full backup to the repository", () => {
+    expectSuccess("pgbackrest-full", job("pgbackrest-full", [BACKUP, "pgbackrest-full"]));
+    const info = pgbackrestInfo();
+    expect(info[0]!.backup.map((b) => b.type)).toEqual(["full"]);
+    expect(info[0]!.backup[0]!.label).toMatch(/^\d{8}-\d{6}F$/);
+    // Without the cipher pass the repository is unreadable.
+    expect(asPostgres("pgbackrest", ["--stanza=xiopro", "info", "--output=json"]).code).not.toBe(0);
+  });
+
+  it("pgdump stores one restorable pg_dump per database in restic, as role xiopro_backup", () => {
+    expectSuccess("pgdump", job("pgdump", [BACKUP, "pgdump"]));
+    expect(
+      snapshots("pgdump")
+        .map((s) => s.tags.find((t) => t.startsWith("db:")))
+        .sort(),
+    ).toEqual(["db:postgres", "db:xiopro"]);
+    const dump = dir("xiopro.dump");
+    ok("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${dump}`], {
+      RESTIC_PASSWORD_FILE: dir("creds/restic-password"),
+    });
+    const list = ok(`${bin}/pg_restore`, ["-l", dump]);
+    expect(list).toMatch(/TABLE DATA public orders /);
+    expect(list).toMatch(/INDEX public orders_customer /);
+  });
+
+  it("files backs up the configured paths into restic", () => {
+    expectSuccess("files", job("files", [BACKUP, "files"]));
+    const snaps = snapshots("files");
+    expect(snaps.length).toBe(1);
+    expect(snaps[0]!.paths).toEqual([dir("files")]);
+    expect(restic(["dump", "--quiet", "latest", dir("files/etc/app.conf"), "--tag", "files"])).toBe("answer = 42\n");
+  });
+
+  it("pgbackrest-full against an unwritable repository fails with pgBackRest's message in the state file", () => {
+    const before = state("pgbackrest-full").lastSuccess;
+    fs.chmodSync(dir("repo/pgbackrest"), 0o000);
+    let r: Run;
+    try {
+      r = job("pgbackrest-full", [BACKUP, "pgbackrest-full"]);
+    } finally {
+      fs.chmodSync(dir("repo/pgbackrest"), 0o750);
+    }
+    const s = expectFailure("pgbackrest-full", r, before);
+    expect(s.detail).toMatch(
+      new RegExp(
+        `^ERROR: \\[\\d+\\]: unable to load info file '${dir("repo/pgbackrest/backup/xiopro/backup.info")}' .* for read: \\[13\\] Permission denied`,
+      ),
+    );
+    expect(pgbackrestInfo()[0]!.backup.length).toBe(1);
+  });
+
+  it("files with a wrong restic password fails on the password and never tries to initialise the repository", () => {
+    const before = state("files").lastSuccess;
+    fs.writeFileSync(dir("creds/restic-password-wrong"), "not-the-password");
+    fs.mkdirSync(dir("creds-wrong"));
+    for (const f of ["pgbackrest-cipher-pass", "pg-role-backup"])
+      fs.copyFileSync(dir("creds", f), dir("creds-wrong", f));
+    fs.copyFileSync(dir("creds/restic-password-wrong"), dir("creds-wrong/restic-password"));
+    spawnSync("chown", ["-R", "postgres:postgres", dir("creds-wrong")]);
+    const r = job("files", [BACKUP, "files"], { CREDENTIALS_DIRECTORY: dir("creds-wrong") });
+    const s = expectFailure("files", r, before);
+    expect(s.detail).toMatch(/ERROR: cannot open restic repository .*: Fatal: wrong password or no key found$/);
+    expect(r.stderr).not.toContain("initialising restic repository");
+    expect(snapshots("files").length).toBe(1);
+  });
+
+  it("files whose upload fails runs no retention: every earlier snapshot is kept", () => {
+    restic(["backup", "--quiet", "--tag", "files", dir("files")]);
+    expect(snapshots("files").length).toBe(2);
+    const keepOne = { XIOPRO_RETENTION_DAILY: "1", XIOPRO_RETENTION_WEEKLY: "0", XIOPRO_RETENTION_MONTHLY: "0" };
+    const before = state("files").lastSuccess;
+    const r = job("files", [BACKUP, "files"], { ...keepOne, XIOPRO_BACKUP_PATHS: dir("not-mounted") });
+    const s = expectFailure("files", r, before);
+    expect(s.detail).toBe("Fatal: all target directories/files do not exist");
+    expect(snapshots("files").length).toBe(2);
+    // The same retention after a good upload does prune: the count above is the absence of forget.
+    expectSuccess("files", job("files", [BACKUP, "files"], keepOne));
+    expect(snapshots("files").length).toBe(1);
+  });
+
+  it("pgdump whose pg_dump fails midway keeps no partial snapshot of that database", () => {
+    const before = state("pgdump").lastSuccess;
+    const xioproDumps = () => snapshots("db:xiopro").length;
+    const n = xioproDumps();
+    // pg_read_all_data does not bypass row-level security: pg_dump fails while copying this table,
+    // after it has written the archive's header and table of contents to restic's stdin.
+    sql(
+      "xiopro",
+      "CREATE TABLE zz_guarded (id int); INSERT INTO zz_guarded VALUES (1); ALTER TABLE zz_guarded ENABLE ROW LEVEL SECURITY",
+    );
+    let r: Run;
+    try {
+      r = job("pgdump", [BACKUP, "pgdump"]);
+    } finally {
+      sql("xiopro", "DROP TABLE zz_guarded");
+    }
+    const s = expectFailure("pgdump", r, before);
+    expect(s.detail).toMatch(/ERROR: dump of xiopro failed; no snapshot kept for it$/);
+    expect(r.stderr).toContain('query would be affected by row-level security policy for table "zz_guarded"');
+    expect(xioproDumps()).toBe(n);
+  });
+
+  const drillEnv = () => ({
+    XIOPRO_DRILL_DIR: dir("drill"),
+    XIOPRO_DRILL_TABLES: "public.orders",
+    XIOPRO_DRILL_FRESHNESS_SQL: "SELECT extract(epoch FROM now() - max(created_at))::int FROM orders",
+  });
+
+  it("the restore drill restores the newest backup, verifies it and proves a point-in-time restore", async () => {
+    const drillPort = await freePort();
+    const backupId = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+    // Production's archive spool must survive the drill's restores: pgBackRest's restore deletes the
+    // queues of the spool it is given, and production's archive-push waits on the .ok files in "out"
+    // (sharing it stalled archiving, and every PostgreSQL shutdown, for the 60 s archive-timeout).
+    // "in" is unused by production, so a file there must stay; "out" is pruned by production's own
+    // archive-push, so the directory itself must stay (same inode).
+    const queue = (q: string) => dir("spool/archive/xiopro", q);
+    for (const q of ["in", "out"]) fs.mkdirSync(queue(q), { recursive: true });
+    fs.writeFileSync(path.join(queue("in"), "xiopro-test-sentinel"), "");
+    spawnSync("chown", ["-R", "postgres:postgres", dir("spool")]);
+    const outInode = fs.statSync(queue("out")).ino;
+    const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(drillPort) });
+    expect(r.stderr, r.stderr).toContain("restore drill passed");
+    expect(fs.existsSync(path.join(queue("in"), "xiopro-test-sentinel"))).toBe(true);
+    expect(fs.statSync(queue("out")).ino).toBe(outInode);
+    fs.rmSync(path.join(queue("in"), "xiopro-test-sentinel"));
+    expect(r.stderr).toMatch(
+      /ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/,
+    );
+    expectSuccess("restore-drill", r);
+    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(result)).toEqual([
+      "drillDate",
+      "backupId",
+      "backupAgeHours",
+      "tablesVerified",
+      "tableCountDriftPercent",
+      "dataFreshnessHours",
+      "walPitrTested",
+      "result",
+      "durationSeconds",
+      "failures",
+      "executor",
+    ]);
+    expect(result).toMatchObject({
+      backupId,
+      backupAgeHours: 0,
+      tablesVerified: 1,
+      tableCountDriftPercent: 0,
+      dataFreshnessHours: 0,
+      walPitrTested: true,
+      result: "pass",
+      failures: [],
+      executor: os.hostname(),
+    });
+    expect(Math.abs(Date.parse(result.drillDate as string) - Date.now())).toBeLessThan(120_000);
+    expect(result.durationSeconds).toBeTypeOf("number");
+    // The scratch copy is gone and production keeps no marker rows.
+    expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
+    expect(fs.existsSync(dir("drill/spool"))).toBe(false);
+    expect(sql("postgres", "SELECT count(*) FROM xiopro_restore_drill_marker")).toBe("0");
+  });
+
+  it("the restore drill fails with a clear message and records the failure against a corrupted repository", async () => {
+    const backupId = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+    const before = state("restore-drill").lastSuccess;
+    // Truncate the largest file of the backup set (a relation of the database).
+    const files = fs
+      .readdirSync(dir("repo/pgbackrest/backup/xiopro", backupId, "pg_data/base"), {
+        recursive: true,
+        withFileTypes: true,
+      })
+      .filter((e) => e.isFile());
+    const victim = files
+      .map((e) => path.join(e.parentPath, e.name))
+      .sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
+    fs.truncateSync(victim, Math.floor(fs.statSync(victim).size / 2));
+    // No retries of the failing read (pgBackRest would wait 15 s before its second attempt).
+    const r = job("restore-drill", [DRILL], {
+      ...drillEnv(),
+      XIOPRO_DRILL_PORT: String(await freePort()),
+      PGBACKREST_JOB_RETRY: "0",
+    });
+    const s = expectFailure("restore-drill", r, before);
+    expect(s.detail).toMatch(
+      new RegExp(`ERROR: restore drill failed: pgbackrest restore of ${backupId} \\(newest backup\\) failed$`),
+    );
+    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(result).toMatchObject({
+      backupId,
+      result: "fail",
+      walPitrTested: false,
+      failures: [`pgbackrest restore of ${backupId} (newest backup) failed`],
+    });
+    expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
+  });
+});
+
+describe("RPO accounting of the recovery benchmark", () => {
+  const acks = [1, 2, 3, 4, 5].map((id) => ({ id, ackMs: 1000 + id * 10 }));
+  it("counts acknowledged commits missing after the restore and spans their acknowledgement times", () => {
+    expect(lostCommits(acks, new Set([1, 2, 3]))).toEqual({ lost: 2, rpoSeconds: 0.02, holes: 0 });
+  });
+  it("reports zero loss when every acknowledged commit came back", () => {
+    expect(lostCommits(acks, new Set([1, 2, 3, 4, 5, 6]))).toEqual({ lost: 0, rpoSeconds: 0, holes: 0 });
+  });
+  it("reports a missing commit older than a restored one as a hole", () => {
+    expect(lostCommits(acks, new Set([1, 3, 4, 5]))).toEqual({ lost: 1, rpoSeconds: 0.01, holes: 1 });
+  });
+});

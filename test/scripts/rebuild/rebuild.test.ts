@@ -1,0 +1,437 @@
+// The disaster rebuild: its pure decisions (step order, backup-age and target verdicts, tailnet device
+// matching, the restore invocation, the timing breakdown), and the CLI end to end with fake pulumi,
+// ssh and npm on PATH and the Hetzner and Tailscale APIs on a local HTTP server. The preflight against
+// a real pgBackRest/restic repository is in restore.test.ts, where one exists.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import {
+  backupAgeBoundHours,
+  backupAgeVerdict,
+  formatTimings,
+  parseRestoreTimings,
+  pulumiUpArgs,
+  rebuildSteps,
+  restoreCommand,
+  shellQuote,
+  staleTailscaleDevices,
+  targetVerdict,
+} from "../../../scripts/rebuild/steps.js";
+import { makeFakes, runCli, type Fakes } from "../../support/fakes.js";
+import { planOf, stackObject, TEST_SECRETS } from "../../support/helpers.js";
+
+const NOW = 1_800_000_000;
+const opts = { stack: "prd", dryRun: false, force: false };
+
+describe("rebuild decisions", () => {
+  it("orders the steps preflight, tailnet cleanup, pulumi up, cloud-init, restore, accept", () => {
+    const steps = rebuildSteps(opts, planOf("prd"), true);
+    expect(steps.map((s) => s.id)).toEqual(["preflight", "tailscale", "pulumi-up", "cloud-init", "restore", "accept"]);
+    expect(steps.filter((s) => s.skip)).toEqual([]);
+    expect(steps.find((s) => s.id === "pulumi-up")!.command).toBe("pulumi up --yes --refresh --stack prd");
+    expect(steps.find((s) => s.id === "restore")!.command).toBe(
+      "ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    );
+    expect(steps.find((s) => s.id === "accept")!.command).toBe("npm run accept -- --stack prd");
+  });
+
+  it("skips the tailnet cleanup with the reason when the admin path is allowlist or no API key is set", () => {
+    const allow = planOf("prd", (c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
+    expect(rebuildSteps(opts, allow, true).find((s) => s.id === "tailscale")!.skip).toBe(
+      "the admin path is allowlist: no tailnet devices to remove",
+    );
+    expect(rebuildSteps(opts, planOf("prd"), false).find((s) => s.id === "tailscale")!.skip).toBe(
+      "TAILSCALE_API_KEY is not set: remove the old machines in the Tailscale admin console",
+    );
+  });
+
+  it("passes a point in time and another location through to the node and to pulumi", () => {
+    const steps = rebuildSteps(
+      { ...opts, targetTime: "2026-11-22 14:30:00+00", location: "nbg1" },
+      planOf("prd"),
+      true,
+    );
+    expect(steps.find((s) => s.id === "restore")!.command).toBe(
+      "ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --target-time '2026-11-22 14:30:00+00'",
+    );
+    expect(pulumiUpArgs({ stack: "prd", location: "nbg1" })).toEqual([
+      "up",
+      "--yes",
+      "--refresh",
+      "--stack",
+      "prd",
+      "--config",
+      "location=nbg1",
+    ]);
+    expect(restoreCommand()).toBe("sudo /usr/local/lib/xiopro/xiopro-restore --files");
+  });
+
+  it("quotes for the remote shell so a value cannot inject a command", () => {
+    expect(shellQuote("it's; rm -rf /")).toBe(`'it'\\''s; rm -rf /'`);
+    expect(shellQuote("/usr/local/lib/x")).toBe("/usr/local/lib/x");
+  });
+
+  it("judges backup age against the job table's bounds", () => {
+    expect(backupAgeBoundHours("pgbackrest")).toBe(26);
+    expect(backupAgeBoundHours("restic")).toBe(26);
+    expect(backupAgeVerdict({ tool: "pgbackrest", id: "20261122-013000F", endedAt: NOW - 3 * 3600 }, NOW)).toEqual({
+      ok: true,
+      message: "newest pgBackRest backup 20261122-013000F is 3.0 h old (bound 26 h)",
+    });
+    expect(backupAgeVerdict({ tool: "restic", id: "ab12cd34", endedAt: NOW - 27 * 3600 }, NOW)).toEqual({
+      ok: false,
+      message:
+        "newest restic files snapshot ab12cd34 is 27.0 h old, older than the bound of 26 h: restoring it loses more than a day",
+    });
+    expect(backupAgeVerdict({ tool: "pgbackrest" }, NOW)).toEqual({
+      ok: false,
+      message: "the repository holds no pgBackRest backup",
+    });
+  });
+
+  it("calls the target free only when no server of the stack's names exists", () => {
+    expect(targetVerdict([], ["prd-node-a"])).toEqual({ ok: true, message: "no server named prd-node-a exists" });
+    expect(targetVerdict([{ name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({
+      ok: false,
+      message:
+        "prd-node-a exists (off): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md",
+    });
+  });
+
+  it("matches tailnet devices by the node's name and its numbered variants only", () => {
+    const d = (id: string, name: string, hostname = name.split(".")[0]!) => ({
+      id,
+      name: `${name}.tail1234.ts.net`,
+      hostname,
+    });
+    const devices = [
+      d("1", "prd-node-a"),
+      d("2", "prd-node-a-1"),
+      d("3", "prd-node-ab"),
+      d("4", "tst-node-a"),
+      d("5", "laptop", "prd-node-a"),
+      d("6", "prd-node-a-x"),
+    ];
+    expect(staleTailscaleDevices(devices, ["prd-node-a"]).map((x) => x.id)).toEqual(["1", "2", "5"]);
+    expect(staleTailscaleDevices(devices, ["prd.node"]).map((x) => x.id)).toEqual([]);
+  });
+
+  it("reads xiopro-restore's step timings and prints the breakdown with the total as the RTO", () => {
+    const parts = parseRestoreTimings(
+      "rows public.orders 5\nstep repository      0.210 s\nstep restore         61.500 s\nrestore pass: …\n",
+    );
+    expect(parts).toEqual({ repository: 0.21, restore: 61.5 });
+    const text = formatTimings("prd", [
+      { id: "preflight", title: "", status: "ok", seconds: 2.5, detail: "" },
+      { id: "pulumi-up", title: "", status: "ok", seconds: 300, detail: "" },
+      { id: "restore", title: "", status: "ok", seconds: 62, detail: "", parts },
+    ]);
+    expect(text).toBe(
+      [
+        "Timing (stack prd):",
+        "  preflight       2.5 s  ok",
+        "  pulumi-up     300.0 s  ok",
+        "  restore        62.0 s  ok  (repository 0.2, restore 61.5)",
+        "  total         364.5 s  RTO 6 min 5 s",
+      ].join("\n"),
+    );
+  });
+});
+
+describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () => {
+  let f: Fakes;
+  let stackFile = "";
+
+  /** tst's config with every secret set (as `pulumi config set --secret` leaves it in the file). */
+  function writeStack(edit?: (c: Record<string, unknown>) => void): string {
+    const c = structuredClone(stackObject("tst")) as Record<string, unknown>;
+    edit?.(c);
+    const config = Object.fromEntries(Object.entries(c).map(([k, v]) => [`xiopro-infra:${k}`, v]));
+    for (const k of Object.keys(TEST_SECRETS))
+      config[`xiopro-infra:${k}`] = { secure: "v1:AAAAAAAAAAAAAAAA:fakeciphertext" };
+    const file = path.join(f.dir, "Pulumi.tst.yaml");
+    fs.writeFileSync(file, stringify({ config }));
+    return file;
+  }
+
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    runCli("scripts/rebuild/cli.ts", ["--stack", "tst", "--stack-file", stackFile, ...args], {
+      PATH: f.path(),
+      SHIM_LOG: path.join(f.dir, "shim.log"),
+      FAKE_DIR: f.dir,
+      XIOPRO_HCLOUD_API: `${f.http.url}/v1`,
+      XIOPRO_TAILSCALE_API: f.http.url,
+      HCLOUD_TOKEN: "test-hcloud-token",
+      TAILSCALE_API_KEY: "tskey-api-test",
+      ...env,
+    });
+
+  beforeAll(async () => {
+    f = await makeFakes();
+    fs.writeFileSync(
+      path.join(f.dir, "pulumi-config.json"),
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(TEST_SECRETS).map(([k, v]) => [`xiopro-infra:${k}`, { value: v, secret: true }]),
+        ),
+      ),
+    );
+    stackFile = writeStack();
+  });
+  afterAll(() => f?.close());
+
+  const reset = () => {
+    fs.writeFileSync(path.join(f.dir, "shim.log"), "");
+    fs.rmSync(path.join(f.dir, "up-done"), { force: true });
+    f.http.requests.length = 0;
+    f.http.servers = [];
+    f.http.devices = [
+      { id: "11", name: "tst-node-a.tail1234.ts.net", hostname: "tst-node-a", lastSeen: "2026-11-20T10:00:00Z" },
+      { id: "12", name: "tst-node-a-1.tail1234.ts.net", hostname: "tst-node-a", lastSeen: "2026-11-19T10:00:00Z" },
+      { id: "13", name: "mac-studio.tail1234.ts.net", hostname: "mac-studio", lastSeen: "2026-11-22T10:00:00Z" },
+    ];
+  };
+
+  it("--dry-run without pgbackrest and restic says the backup age cannot be checked, changes nothing and exits 1", async () => {
+    reset();
+    const r = await cli(["--dry-run"]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(
+      "FAIL newest backup age: cannot check the newest backup age: pgbackrest is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
+    );
+    expect(r.stderr).toContain(
+      "FAIL newest backup age: cannot check the newest backup age: restic is not installed on this machine",
+    );
+    expect(r.stderr).toContain("ok   target free: no server named tst-node-a exists");
+    expect(r.stderr).toContain(
+      "ok   config and secrets: Pulumi.tst.yaml is valid and every secret the stack needs is set",
+    );
+    expect(r.stdout).toContain("Dry run of the rebuild of tst: preflight failed; the steps:");
+    expect(r.stdout).toContain("3. pulumi up (stack tst)\n       pulumi up --yes --refresh --stack tst");
+    expect(r.stdout).toContain(
+      "5. restore PostgreSQL (newest state) and files on tst-node-a\n       ssh tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    );
+    expect(f.log()).toEqual([
+      "pulumi config --show-secrets --json --stack tst",
+      "http GET /v1/servers?name=tst-node-a bearer",
+    ]);
+  });
+
+  it("names every missing secret and a live server in one preflight, and never runs pulumi up", async () => {
+    reset();
+    f.http.servers = [{ name: "tst-node-a", status: "running" }];
+    stackFile = writeStack();
+    const text = fs.readFileSync(stackFile, "utf8").replace(/ {2}xiopro-infra:resticPassword:\n {4}secure: .*\n/, "");
+    fs.writeFileSync(stackFile, text);
+    const r = await cli([]);
+    stackFile = writeStack();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'FAIL config and secrets: Stack config "tst" has 1 problem; nothing was declared or changed:',
+    );
+    expect(r.stderr).toContain("xiopro-infra:resticPassword: is not set, but it is needed: restic repository password");
+    expect(r.stderr).toContain(
+      "FAIL target free: tst-node-a exists (running): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md",
+    );
+    expect(r.stderr).toContain(
+      "preflight failed: nothing was changed (fix the problems above, or pass --force to override them)",
+    );
+    expect(f.log().filter((l) => / up |DELETE|ssh /.test(l))).toEqual([]);
+  });
+
+  it("runs every step with --force: stale devices removed before pulumi up, restore and accept over the admin path, timings as JSON", async () => {
+    reset();
+    const r = await cli(["--force", "--json", "--target-time", "2026-11-22 14:30:00+00"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(f.log()).toEqual([
+      "pulumi config --show-secrets --json --stack tst",
+      "http GET /v1/servers?name=tst-node-a bearer",
+      "http GET /api/v2/tailnet/-/devices bearer",
+      "http DELETE /api/v2/device/11 bearer",
+      "http DELETE /api/v2/device/12 bearer",
+      "pulumi up --yes --refresh --stack tst",
+      "ssh ops@tst-node-a true",
+      "ssh ops@tst-node-a test -e /var/lib/cloud/instance/boot-finished",
+      "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --target-time '2026-11-22 14:30:00+00'",
+      `npm run accept -- --stack-file ${stackFile}`,
+    ]);
+    expect(f.http.devices.map((d) => d.id)).toEqual(["13"]);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ stack: "tst", dryRun: false, forced: true, ok: true });
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["accept", "ok"],
+    ]);
+    expect(report.steps[0].detail).toBe("2 check(s) failed, overridden by --force");
+    expect(report.steps[1].detail).toBe(
+      "removed tst-node-a.tail1234.ts.net (last seen 2026-11-20T10:00:00Z), tst-node-a-1.tail1234.ts.net (last seen 2026-11-19T10:00:00Z)",
+    );
+    expect(report.steps[4]).toMatchObject({
+      parts: { repository: 0.21, restore: 1.5, start: 2.25 },
+      detail: "restore pass: backup set 20261122-013000F, target latest, 4.100 s",
+    });
+    expect(report.totalSeconds).toBeCloseTo(
+      report.steps.reduce((a: number, s: any) => a + s.seconds, 0),
+      6,
+    );
+    expect(r.stderr).toMatch(/^\[3\/6\] pulumi up \(stack tst\)\n {6}ok in \d+\.\d s: Updating/m);
+    // No secret value reaches the output.
+    for (const v of Object.values(TEST_SECRETS)) expect(r.stdout + r.stderr).not.toContain(v.trim());
+  });
+
+  it("with a WAL receiver: stops it and copies its WAL before anything changes, keeps its live tailnet device, restores with it, then resumes it", async () => {
+    reset();
+    f.http.devices.push({
+      id: "21",
+      name: "tst-node-c.tail1234.ts.net",
+      hostname: "tst-node-c",
+      lastSeen: "2026-11-22T10:00:00Z",
+    });
+    stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
+    const r = await cli(["--force", "--json"]);
+    stackFile = writeStack();
+    expect(r.code, r.stderr).toBe(0);
+    const fetch =
+      "sudo systemctl stop xiopro-walreceiver.service && sudo sh -c 'cd /var/lib/xiopro-walreceiver/wal && find . -maxdepth 1 -type f \\( -name '\\''*.partial'\\'' -o -name '\\''*.history'\\'' -o -mmin -60 \\) -print0 | tar --null -T - -czf - | base64 -w0'";
+    expect(f.log()).toEqual([
+      "pulumi config --show-secrets --json --stack tst",
+      "http GET /v1/servers?name=tst-node-a bearer",
+      "ssh ops@tst-node-c true",
+      `ssh ops@tst-node-c ${fetch}`,
+      "http GET /api/v2/tailnet/-/devices bearer",
+      "http DELETE /api/v2/device/11 bearer",
+      "http DELETE /api/v2/device/12 bearer",
+      "pulumi up --yes --refresh --stack tst",
+      "ssh ops@tst-node-a true",
+      "ssh ops@tst-node-a test -e /var/lib/cloud/instance/boot-finished",
+      "ssh ops@tst-node-c true",
+      "ssh ops@tst-node-c test -e /var/lib/cloud/instance/boot-finished",
+      "ssh ops@tst-node-a sudo sh -c 'rm -rf /var/lib/xiopro/received-wal && install -d -m 0700 /var/lib/xiopro/received-wal && base64 -d | tar -xzf - -C /var/lib/xiopro/received-wal'",
+      "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --wal-dir /var/lib/xiopro/received-wal",
+      "ssh ops@tst-node-c sudo /usr/local/lib/xiopro/xiopro-walreceiver rotate && sudo systemctl start xiopro-walreceiver.service",
+      `npm run accept -- --stack-file ${stackFile}`,
+    ]);
+    expect(fs.readFileSync(path.join(f.dir, "uploaded-wal"), "utf8").trim()).toBe(
+      "H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA",
+    );
+    expect(f.http.devices.map((d) => d.id)).toEqual(["13", "21"]);
+    const report = JSON.parse(r.stdout);
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["wal-fetch", "ok"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["wal-resume", "ok"],
+      ["accept", "ok"],
+    ]);
+  });
+
+  it("with a WAL receiver whose node is lost too: restores from the repository alone and says so", async () => {
+    reset();
+    stackFile = writeStack((c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] }));
+    const r = await cli(["--force", "--json"], {
+      FAKE_SSH_DOWN_HOST: "tst-node-c",
+      XIOPRO_REBUILD_RECEIVER_WAIT_S: "1",
+    });
+    stackFile = writeStack();
+    const report = JSON.parse(r.stdout);
+    expect(report.steps[1]).toMatchObject({ id: "wal-fetch", status: "skipped" });
+    expect(report.steps[1].detail).toMatch(
+      /^tst-node-c does not answer \(SSH to tst-node-c:22 did not answer within 1 s\): the restore uses the repository alone/,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(f.log().filter((l) => l.includes("xiopro-restore"))).toEqual([
+      "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files",
+    ]);
+    expect(f.log().some((l) => l.includes("received-wal"))).toBe(false);
+    // pulumi up recreated node C: its receiver starts on the restored database.
+    expect(report.steps.map((s: any) => [s.id, s.status])).toEqual([
+      ["preflight", "ok"],
+      ["wal-fetch", "skipped"],
+      ["tailscale", "ok"],
+      ["pulumi-up", "ok"],
+      ["cloud-init", "ok"],
+      ["restore", "ok"],
+      ["wal-resume", "ok"],
+      ["accept", "ok"],
+    ]);
+  });
+
+  it("stops at a failed pulumi up with its output and runs nothing after it", async () => {
+    reset();
+    const r = await cli(["--force"], {
+      FAKE_UP_EXIT: "255",
+      FAKE_UP_STDERR: "error: hcloud: server type cpx22 unavailable in fsn1",
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /FAILED after \d+\.\d s: pulumi up exited 255:\n[^]*error: hcloud: server type cpx22 unavailable in fsn1/,
+    );
+    expect(r.stdout).toMatch(/^ {2}pulumi-up\s+\d+\.\d s {2}failed$/m);
+    expect(f.log().some((l) => l.startsWith("ssh") || l.startsWith("npm"))).toBe(false);
+  });
+
+  it("treats a refusal of xiopro-restore (the volume survived with data) as nothing to restore and still runs accept", async () => {
+    reset();
+    const r = await cli(["--force"], { FAKE_RESTORE_EXIT: "3" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("skipped in");
+    expect(r.stderr).toContain("the cluster on tst-node-a holds data (its volume survived): nothing was restored");
+    expect(r.stdout).toMatch(/^ {2}restore\s+\d+\.\d s {2}skipped/m);
+    expect(f.log().at(-1)).toBe(`npm run accept -- --stack-file ${stackFile}`);
+  });
+
+  it("fails when the node's restore fails, with its message, and runs no acceptance", async () => {
+    reset();
+    const r = await cli(["--force"], { FAKE_RESTORE_EXIT: "1" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      "xiopro-restore on tst-node-a exited 1:\nERROR: restore failed: the pgBackRest repository is not usable",
+    );
+    expect(f.log().some((l) => l.startsWith("npm"))).toBe(false);
+  });
+
+  it("with the allowlist admin path skips the tailnet and reaches the node at its public IPv4 from the stack outputs", async () => {
+    reset();
+    stackFile = writeStack((c) => (c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] }));
+    fs.writeFileSync(
+      path.join(f.dir, "pulumi-outputs.json"),
+      JSON.stringify({ nodes: { nodeA: { publicIpv4: "203.0.113.50" } } }),
+    );
+    const r = await cli(["--force"], { TAILSCALE_API_KEY: "" });
+    stackFile = writeStack();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("skipped: the admin path is allowlist: no tailnet devices to remove");
+    expect(
+      f
+        .log()
+        .filter((l) => l.startsWith("ssh"))
+        .map((l) => l.split(" ")[1]),
+    ).toEqual(["ops@203.0.113.50", "ops@203.0.113.50", "ops@203.0.113.50"]);
+    expect(f.http.requests.some((q) => q.includes("tailnet"))).toBe(false);
+  });
+
+  it("rejects a malformed target time, an unknown location and unknown flags before anything runs", async () => {
+    reset();
+    for (const [args, msg] of [
+      [
+        ["--target-time", "yesterday"],
+        `--target-time "yesterday" is not 'YYYY-MM-DD HH:MM:SS+00' (a time with its UTC offset)`,
+      ],
+      [["--location", "mars1"], `--location "mars1" is not a Hetzner location: use one of`],
+      [["--bogus"], "Unknown option '--bogus'"],
+    ] as const) {
+      const r = await cli([...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(msg);
+    }
+    expect(f.log()).toEqual([]);
+  });
+});

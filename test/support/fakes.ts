@@ -1,0 +1,140 @@
+// Test-only stand-ins for the operator machine's tools: fake `pulumi`, `ssh` and `npm` executables in
+// a shim directory put first on PATH (bash builtins only, so PATH can hold nothing else), and a local
+// HTTP server for the Hetzner and Tailscale APIs. Every invocation and request is logged in order.
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { run, type RunResult } from "./run.js";
+import { ROOT } from "./helpers.js";
+
+const SHIMS: Record<string, string> = {
+  pulumi: `#!/bin/bash
+printf '%s pulumi %s\\n' "$EPOCHREALTIME" "$*" >>"$SHIM_LOG"
+case "$1 $2" in
+  "config --show-secrets") printf '%s\\n' "$(<"$FAKE_DIR/pulumi-config.json")" ;;
+  "stack output") [[ -f $FAKE_DIR/pulumi-outputs.json ]] && printf '%s\\n' "$(<"$FAKE_DIR/pulumi-outputs.json")" || echo '{}' ;;
+  "stack init")
+    # pulumi stack init NAME --copy-config-from SRC writes Pulumi.NAME.yaml (secrets re-encrypted).
+    [[ -f Pulumi.$3.yaml ]] && { echo "error: stack '$3' already exists" >&2; exit 255; }
+    [[ $4 == --copy-config-from ]] && printf '%s\n' "$(<"Pulumi.$5.yaml")" >"Pulumi.$3.yaml" ;;
+  "stack rm") rm -f "Pulumi.$4.yaml" ;;
+  "stack select") ;;
+  "config set") read -r _ || true ;;
+  up*) : >"$FAKE_DIR/up-done"; echo "Updating ($*)"; echo "Resources: 23 created"; [[ -z \${FAKE_UP_STDERR:-} ]] || echo "$FAKE_UP_STDERR" >&2; exit "\${FAKE_UP_EXIT:-0}" ;;
+  destroy*) echo "Destroying ($*)"; echo "Resources: 23 deleted"; [[ \${FAKE_DESTROY_EXIT:-0} == 0 ]] || echo "error: deleting server: conflict" >&2; exit "\${FAKE_DESTROY_EXIT:-0}" ;;
+  *) echo "fake pulumi: unexpected $*" >&2; exit 64 ;;
+esac
+`,
+  ssh: `#!/bin/bash
+cmd=\${!#}
+host=\${@: -2:1}
+printf '%s ssh %s %s\\n' "$EPOCHREALTIME" "$host" "$cmd" >>"$SHIM_LOG"
+# FAKE_SSH_DOWN_HOST: a node that is gone until \`pulumi up\` (re)creates it.
+[[ $host != *"\${FAKE_SSH_DOWN_HOST:-no-such-host}" || -e $FAKE_DIR/up-done ]] || { echo "ssh: connect to host $host port 22: No route to host" >&2; exit 255; }
+case $cmd in
+  *"systemctl stop xiopro-walreceiver.service"*)
+    # A WAL receiver's copy (base64 tar.gz).
+    printf '%s' "\${FAKE_RECEIVED_WAL:-H4sIAAAAAAAAA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA}" ;;
+  *restore-result.json*)
+    printf '{"target": "latest", "backupSet": "20261122-013000F", "result": "%s"}\\n' "$([[ \${FAKE_RESTORE_EXIT:-0} == 0 ]] && echo pass || echo fail)" ;;
+  *restore-drill-result.json*)
+    printf '{"drillDate": "2026-11-22T23:00:00Z", "backupId": "20261122-013000F", "result": "%s"}\\n' "$([[ \${FAKE_DRILL_EXIT:-0} == 0 ]] && echo pass || echo fail)" ;;
+  *xiopro-restore-drill*)
+    [[ \${FAKE_DRILL_EXIT:-0} == 0 ]] || echo "Job for xiopro-restore-drill.service failed" >&2
+    exit "\${FAKE_DRILL_EXIT:-0}" ;;
+  *xiopro-restore*)
+    printf 'rows public.orders                                5200\\nstep repository      0.210 s\\nstep restore         1.500 s\\nstep start           2.250 s\\nrestore pass: backup set 20261122-013000F, target latest, 4.100 s\\n'
+    [[ \${FAKE_RESTORE_EXIT:-0} == 0 ]] || echo "ERROR: restore failed: the pgBackRest repository is not usable" >&2
+    exit "\${FAKE_RESTORE_EXIT:-0}" ;;
+  *"base64 -d | tar -xzf - -C /var/lib/xiopro/received-wal"*)
+    # The WAL receiver's copy arriving on the rebuilt node: kept for the test to compare.
+    IFS= read -r -d '' data || true
+    printf '%s' "$data" >"$FAKE_DIR/uploaded-wal" ;;
+esac
+exit 0
+`,
+  npm: `#!/bin/bash
+printf '%s npm %s\\n' "$EPOCHREALTIME" "$*" >>"$SHIM_LOG"
+echo "acceptance: 61 checks, all required passed"
+exit "\${FAKE_ACCEPT_EXIT:-0}"
+`,
+};
+
+export interface Fakes {
+  dir: string;
+  /** PATH with the shims first; `extra` directories after (real tools a test wants). */
+  path(extra?: string[]): string;
+  /** Shim invocations and API requests, in order, without the timestamps. */
+  log(): string[];
+  http: {
+    url: string;
+    requests: string[];
+    servers: { name: string; status: string }[];
+    devices: { id: string; name: string; hostname: string; created?: string; lastSeen?: string }[];
+  };
+  close(): Promise<void>;
+}
+
+export async function makeFakes(): Promise<Fakes> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-fakes-"));
+  fs.mkdirSync(path.join(dir, "bin"));
+  for (const [name, text] of Object.entries(SHIMS))
+    fs.writeFileSync(path.join(dir, "bin", name), text, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, "pulumi-config.json"), "{}");
+  const logFile = path.join(dir, "shim.log");
+  fs.writeFileSync(logFile, "");
+  const state: Fakes["http"] = { url: "", requests: [], servers: [], devices: [] };
+  const stamp = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
+  const server = http.createServer((req, res) => {
+    const auth = req.headers.authorization ?? "";
+    fs.appendFileSync(
+      logFile,
+      `${stamp()} http ${req.method} ${req.url} ${auth.startsWith("Bearer ") ? "bearer" : "no-auth"}\n`,
+    );
+    state.requests.push(`${req.method} ${req.url}`);
+    const json = (code: number, body: unknown) => {
+      res.writeHead(code, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (!auth.startsWith("Bearer ")) return json(401, { error: "unauthorized" });
+    const u = new URL(req.url!, "http://x");
+    if (req.method === "GET" && u.pathname === "/v1/servers")
+      return json(200, { servers: state.servers.filter((s) => s.name === u.searchParams.get("name")) });
+    if (req.method === "GET" && /^\/api\/v2\/tailnet\/[^/]+\/devices$/.test(u.pathname))
+      return json(200, { devices: state.devices });
+    const del = /^\/api\/v2\/device\/([^/]+)$/.exec(u.pathname);
+    if (req.method === "DELETE" && del) {
+      state.devices = state.devices.filter((d) => d.id !== del[1]);
+      return json(200, {});
+    }
+    return json(404, { error: `no fake for ${req.method} ${u.pathname}` });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  state.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    dir,
+    path: (extra = []) => [path.join(dir, "bin"), ...extra].join(":"),
+    log: () =>
+      fs
+        .readFileSync(logFile, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => [Number(l.slice(0, l.indexOf(" "))), l.slice(l.indexOf(" ") + 1)] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, l]) => l),
+    http: state,
+    close: () => new Promise<void>((r) => server.close(() => (fs.rmSync(dir, { recursive: true, force: true }), r()))),
+  };
+}
+
+const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
+
+/** Runs a repo CLI (scripts/…/cli.ts) under tsx with exactly the given environment. */
+export function runCli(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  return run(process.execPath, [TSX, path.join(ROOT, script), ...args], {
+    env: { HOME: os.tmpdir(), ...env },
+    cwd: ROOT,
+    timeoutMs: 120_000,
+  });
+}
