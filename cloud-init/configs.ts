@@ -3,19 +3,12 @@ import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
 import { packagesFor } from "./packages.js";
+import { DATABASE_NAME, libFile, NODE_LAYOUT, PGBACKREST_STANZA, WAL_RECEIVER } from "../infra/catalog/layout.js";
 
 export const AGENTD_HOME = "/srv/agentd";
-const STANZA = "xiopro";
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
-
-/** The WAL receiver's names: one role, one slot, and the application name the database waits for. */
-export const WAL_RECEIVER = {
-  role: "xiopro_walreceiver",
-  slot: "xiopro_walreceiver",
-  dir: "/var/lib/xiopro-walreceiver/wal",
-} as const;
 
 /** The node that runs the WAL receiver, if any (a singleton). */
 export function walReceiverNode(plan: Plan): NodePlan | undefined {
@@ -135,7 +128,7 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     "wal_level = replica",
     "max_wal_senders = 3",
     "archive_mode = on",
-    `archive_command = '/usr/local/lib/xiopro/xiopro-backup pgbackrest-archive-push %p'`,
+    `archive_command = '${libFile("xiopro-backup")} pgbackrest-archive-push %p'`,
     `archive_timeout = ${plan.backup.archiveTimeoutSeconds}`,
     ...walReceiverSettings(plan),
     "log_line_prefix = '%m [%p] %q%u@%d '",
@@ -232,22 +225,22 @@ export function pgbackrestConf(plan: Plan): string {
 export function backupSettings(plan: Plan, node: NodePlan): Record<string, string> {
   const r = plan.backup.repository;
   const paths = [
-    "/etc/xiopro",
+    NODE_LAYOUT.XIOPRO_ETC,
     "/etc/caddy",
     "/etc/pgbackrest",
-    "/etc/credstore.encrypted",
+    NODE_LAYOUT.XIOPRO_CREDSTORE,
     ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint),
   ];
   const settings: Record<string, string> = {
     XIOPRO_REPO_KIND: r.kind,
-    PGBACKREST_STANZA: STANZA,
+    PGBACKREST_STANZA,
     RESTIC_REPOSITORY: repoUrl(plan, "restic"),
     XIOPRO_BACKUP_PATHS: paths.join(" "),
     XIOPRO_RETENTION_DAILY: String(plan.backup.retention.daily),
     XIOPRO_RETENTION_WEEKLY: String(plan.backup.retention.weekly),
     XIOPRO_RETENTION_MONTHLY: String(plan.backup.retention.monthly),
-    XIOPRO_STATE_DIR: "/var/lib/xiopro/state",
-    XIOPRO_METRICS_DIR: "/var/lib/xiopro/metrics",
+    XIOPRO_STATE_DIR: NODE_LAYOUT.XIOPRO_STATE_DIR,
+    XIOPRO_METRICS_DIR: NODE_LAYOUT.XIOPRO_METRICS_DIR,
   };
   if (r.kind === "s3") settings.AWS_DEFAULT_REGION = `${r.region}`;
   if (r.kind === "sftp")
@@ -322,7 +315,7 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
-    "XIOPRO_STATE_GROUP=xiopro-state",
+    `XIOPRO_STATE_GROUP=${NODE_LAYOUT.XIOPRO_STATE_GROUP}`,
     `XIOPRO_JOBS=${q(
       jobsFor(node.services.map((s) => s.name))
         .map((j) => j.job)
@@ -337,7 +330,7 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
 export function agentdEnv(plan: Plan): string {
   const env: Record<string, string> = {
     DATABASE_HOST: "127.0.0.1",
-    DATABASE_NAME: "xiopro",
+    DATABASE_NAME,
     ...plan.agentd.environment,
   };
   return [

@@ -10,6 +10,7 @@ import { ruleFile, type Severity } from "../infra/plan/alerts.js";
 import { overviewDashboard } from "../infra/plan/dashboard.js";
 import { credentialLines } from "../infra/config/secrets.js";
 import type { WriteFile } from "./render.js";
+import { NODE_LAYOUT } from "../infra/catalog/layout.js";
 
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
@@ -18,7 +19,7 @@ const port = (node: NodePlan, iface: string) =>
 
 export const PROMETHEUS_DIR = "/etc/prometheus";
 export const RULES_PATH = `${PROMETHEUS_DIR}/rules/xiopro.rules.yml`;
-export const DASHBOARD_DIR = "/var/lib/xiopro/dashboards";
+export const DASHBOARD_DIR = `${NODE_LAYOUT.XIOPRO_HOME}/dashboards`;
 const CRED_DIR = "/run/credentials/prometheus-alertmanager.service";
 
 export function monitoringNode(plan: Plan): NodePlan | undefined {
@@ -300,7 +301,7 @@ export function monitoringFiles(plan: Plan, node: NodePlan): WriteFile[] {
     { path: RULES_PATH, content: rulesYaml(), permissions: "0644" },
     { path: `${PROMETHEUS_DIR}/alertmanager.yml`, content: alertmanagerConfig(plan), permissions: "0644" },
     { path: `${PROMETHEUS_DIR}/blackbox.yml`, content: blackboxConfig(), permissions: "0644" },
-    { path: "/var/lib/xiopro/metrics/xiopro_stack.prom", content: stackMetrics(plan), permissions: "0644" },
+    { path: `${NODE_LAYOUT.XIOPRO_METRICS_DIR}/xiopro_stack.prom`, content: stackMetrics(plan), permissions: "0644" },
     ...monitoringUnits(node),
     ...(has(node, "grafana") ? grafanaFiles(plan, node) : []),
   ];

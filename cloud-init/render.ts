@@ -4,7 +4,8 @@
 import { gzipSync } from "node:zlib";
 import { tar } from "./tar.js";
 import { stringify } from "yaml";
-import { ADMIN_USER, type NodePlan, type Plan } from "../infra/plan/index.js";
+import { ADMIN_USER, etcFile, libFile, NODE_LAYOUT } from "../infra/catalog/layout.js";
+import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
 import { credentialLines, CREDSTORE } from "../infra/config/secrets.js";
@@ -37,7 +38,7 @@ export interface RenderFacts {
   tailscaleAuthKey?: string;
 }
 
-export const TAILSCALE_KEY_PATH = "/etc/xiopro/tailscale-authkey";
+export const TAILSCALE_KEY_PATH = etcFile("tailscale-authkey");
 
 export interface WriteFile {
   path: string;
@@ -49,10 +50,9 @@ export interface WriteFile {
   early?: boolean;
 }
 
-const LIB = "/usr/local/lib/xiopro";
-export const VOLUMES_PATH = "/etc/xiopro/volumes";
+export const VOLUMES_PATH = etcFile("volumes");
 /** The exporter's extra queries (WAL archive state); read at its start, so an early file. */
-export const PG_EXPORTER_QUERIES = "/etc/xiopro/postgres-exporter-queries.yaml";
+export const PG_EXPORTER_QUERIES = etcFile("postgres-exporter-queries.yaml");
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
 
 /**
@@ -195,7 +195,7 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
 export function recoveryScripts(node: NodePlan): WriteFile[] {
   if (!(has(node, "backup") && has(node, "postgresql"))) return [];
   return ["xiopro-restore-drill", "xiopro-restore"].map((s) => ({
-    path: `${LIB}/${s}`,
+    path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),
     permissions: "0755",
   }));
@@ -211,13 +211,13 @@ function scriptFiles(node: NodePlan): WriteFile[] {
   // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
   if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
   const files: WriteFile[] = scripts.map((s) => ({
-    path: `${LIB}/${s}`,
+    path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),
     permissions: s.endsWith(".sh") ? "0644" : "0755",
   }));
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) {
     files.push({
-      path: `${LIB}/agentd-exec`,
+      path: libFile("agentd-exec"),
       content: readTemplate("cloud-init/files/agentd-exec"),
       permissions: "0755",
     });
@@ -227,7 +227,7 @@ function scriptFiles(node: NodePlan): WriteFile[] {
       permissions: "0755",
     });
     files.push({
-      path: `${LIB}/bootstrap-release/bin/agentd`,
+      path: libFile("bootstrap-release/bin/agentd"),
       content: readTemplate("cloud-init/files/bootstrap-release/bin/agentd"),
       permissions: "0755",
     });
@@ -266,7 +266,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
       content: `# Rendered by xiopro-infra.\n[Time]\nNTP=${plan.timeSync.servers.join(" ")}\n`,
       permissions: "0644",
     },
-    { path: "/etc/xiopro/node.env", content: nodeEnv(plan, node), permissions: "0644" },
+    { path: etcFile("node.env"), content: nodeEnv(plan, node), permissions: "0644" },
   ];
   const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
   // Exporters and Caddy start on package install: their config must be in place first, so the
@@ -315,17 +315,17 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
       early: true,
     });
   if (has(node, "postgresql")) {
-    files.push({ path: "/etc/xiopro/postgresql.conf", content: postgresqlConf(plan, node), permissions: "0644" });
-    files.push({ path: "/etc/xiopro/pg_hba.conf", content: pgHba(plan), permissions: "0644" });
+    files.push({ path: etcFile("postgresql.conf"), content: postgresqlConf(plan, node), permissions: "0644" });
+    files.push({ path: etcFile("pg_hba.conf"), content: pgHba(plan), permissions: "0644" });
   }
   if (has(node, "backup") || has(node, "postgresql"))
-    files.push({ path: "/etc/xiopro/backup.env", content: backupEnv(plan, node), permissions: "0644" });
+    files.push({ path: etcFile("backup.env"), content: backupEnv(plan, node), permissions: "0644" });
   if (has(node, "backup") && has(node, "postgresql"))
     files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
   if (has(node, "wal-receiver"))
-    files.push({ path: "/etc/xiopro/walreceiver.env", content: walReceiverEnv(plan), permissions: "0644" });
+    files.push({ path: etcFile("walreceiver.env"), content: walReceiverEnv(plan), permissions: "0644" });
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s)))
-    files.push({ path: "/etc/xiopro/agentd.env", content: agentdEnv(plan), permissions: "0644" });
+    files.push({ path: etcFile("agentd.env"), content: agentdEnv(plan), permissions: "0644" });
   return files;
 }
 
@@ -377,7 +377,7 @@ export function tarGz(files: WriteFile[]): Buffer {
 }
 
 /** Where the bundle of units and scripts lands before bootstrap unpacks it. */
-export const BUNDLE_PATH = "/var/lib/xiopro/bundle.tar.gz";
+export const BUNDLE_PATH = `${NODE_LAYOUT.XIOPRO_HOME}/bundle.tar.gz`;
 
 /** All of a node's files as one base64 tar.gz: what an in-place update pushes over the admin path. */
 export function configBundle(plan: Plan, node: NodePlan): string {
@@ -448,7 +448,7 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
       ...(f.encoding ? { encoding: f.encoding } : {}),
       content: f.content,
     })),
-    runcmd: [["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${LIB}/bootstrap`]],
+    runcmd: [["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${libFile("bootstrap")}`]],
     final_message: `xiopro ${node.name} ready after $UPTIME s`,
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;

@@ -1,8 +1,11 @@
 // Template files (units/, cloud-init/files/) with `{{NAME}}` placeholders and `{{>fragment}}`
 // includes from units/fragments/. Filling is strict: a placeholder without a value, or a value
 // nobody asked for, is an error, so a template and its renderer cannot drift apart silently.
+// The node's layout (`{{XIOPRO_LIB}}`, `{{XIOPRO_STATE_DIR}}`, … from infra/catalog/layout.ts) is
+// always available and never counts as unused.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { NODE_LAYOUT } from "../infra/catalog/layout.js";
 
 /** Repository root, found from this file, never from the working directory. */
 export const REPO_ROOT = path.resolve(import.meta.dirname, "..");
@@ -26,9 +29,12 @@ export function fill(relPath: string, vars: Record<string, string | number>): st
   );
   const used = new Set<string>();
   const out = withIncludes.replace(/\{\{([A-Z0-9_]+)\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new TemplateError(`${relPath}: no value for {{${key}}}`);
-    used.add(key);
-    return String(vars[key]);
+    if (key in vars) {
+      used.add(key);
+      return String(vars[key]);
+    }
+    if (key in NODE_LAYOUT) return NODE_LAYOUT[key as keyof typeof NODE_LAYOUT];
+    throw new TemplateError(`${relPath}: no value for {{${key}}}`);
   });
   const unused = Object.keys(vars).filter((k) => !used.has(k));
   if (unused.length > 0) throw new TemplateError(`${relPath}: values given but not used: ${unused.join(", ")}`);

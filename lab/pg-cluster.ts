@@ -14,8 +14,8 @@ import {
   postgresqlConf,
   walReceiverEnv,
   walReceiverNode,
-  WAL_RECEIVER,
 } from "../cloud-init/configs.js";
+import { WAL_RECEIVER } from "../infra/catalog/layout.js";
 import type { Plan } from "../infra/plan/index.js";
 import { planOf, ROOT, TEST_SECRETS } from "./stacks.js";
 import type { Needs } from "./needs.js";

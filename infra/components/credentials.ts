@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodePlan } from "../plan/index.js";
 import type { SecretPlan } from "../config/secrets.js";
+import { libFile } from "../catalog/layout.js";
 
 export interface CredentialsArgs {
   node: NodePlan;
@@ -15,7 +16,6 @@ export interface CredentialsArgs {
   values: Record<string, pulumi.Input<string>>;
 }
 
-const LIB = "/usr/local/lib/xiopro";
 /** cloud-init 22.4's `status --wait` can return before modules-final ends: wait for boot-finished. */
 const WAIT_FOR_BOOT =
   'i=0; while [ ! -e /var/lib/cloud/instance/boot-finished ]; do i=$((i+1)); if [ "$i" -gt 180 ]; then echo "cloud-init did not finish within 30 minutes" >&2; exit 1; fi; sleep 10; done';
@@ -30,16 +30,16 @@ export function installCommand(secret: SecretPlan): string {
   const units = restartUnits(secret)
     .map((u) => `'${u}'`)
     .join(" ");
-  return `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials install ${secret.file} ${units}`;
+  return `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-credentials")} install ${secret.file} ${units}`;
 }
 
 /** In-place update (userDataChange: in-place): unpack the node's files from stdin, re-run bootstrap. */
-export const APPLY_CONFIG_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; base64 -d | sudo tar -xzf - -C / && sudo ${LIB}/bootstrap`;
+export const APPLY_CONFIG_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; base64 -d | sudo tar -xzf - -C / && sudo ${libFile("bootstrap")}`;
 
 /** Operations bundle (ADR 0002): checked on the node before it replaces anything. */
-export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-ops apply`;
+export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-ops")} apply`;
 
-export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${LIB}/xiopro-credentials first-backup`;
+export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-credentials")} first-backup`;
 
 /**
  * Delivers a node's secrets after boot over the admin path (docs/architecture.md D3): each value is piped into

@@ -3,6 +3,7 @@
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
 // read them with LoadCredentialEncrypted= (docs/architecture.md D3).
 import type { StackConfig } from "./keys.js";
+import { NODE_LAYOUT, WAL_RECEIVER } from "../catalog/layout.js";
 
 export interface SecretGrant {
   /** Unit that may read the secret. */
@@ -23,7 +24,7 @@ export interface SecretPlan {
   grants: SecretGrant[];
 }
 
-export const CREDSTORE = "/etc/credstore.encrypted";
+export const CREDSTORE = NODE_LAYOUT.XIOPRO_CREDSTORE;
 /** Fallback value of a credential that was not delivered yet (systemd rejects an empty one).
  * cloud-init/files/xiopro-lib.sh and agentd-exec recognise it; a test keeps them in step. */
 export const UNDELIVERED = "xiopro-credential-not-delivered";
@@ -68,7 +69,7 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
   const receiverRole = (unit: string): SecretPlan => ({
     file: "pg-role-walreceiver",
     source: "generated",
-    description: "PostgreSQL password of the replication role xiopro_walreceiver (pg_receivewal)",
+    description: `PostgreSQL password of the replication role ${WAL_RECEIVER.role} (pg_receivewal)`,
     grants: [{ unit, id: "pg-role-walreceiver" }],
   });
   if (has("postgresql") && stackRunsWalReceiver(config)) out.push(receiverRole("xiopro-postgres-roles.service"));

@@ -4,6 +4,7 @@
 // prove each one fires on a failing series and stays silent on a healthy one, and
 // docs/observability.md lists them. Backup freshness bounds come from the jobs table.
 import { BACKUP_JOBS } from "./jobs.js";
+import { stateFile } from "../catalog/layout.js";
 
 export type Severity = "info" | "warning" | "critical";
 
@@ -129,7 +130,7 @@ export const ALERT_GROUPS: AlertGroup[] = [
         expr: 'xiopro_job_last_result{name!="restore-drill"} == 0',
         for: "1m",
         summary: "Last run of {{ $labels.name }} on {{ $labels.node }} failed",
-        description: "The job keeps the last good data; see /var/lib/xiopro/state/{{ $labels.name }}.json",
+        description: `The job keeps the last good data; see ${stateFile("{{ $labels.name }}.json")}`,
       },
       {
         alert: "WalArchiveLag",
@@ -162,7 +163,7 @@ export const ALERT_GROUPS: AlertGroup[] = [
         expr: 'xiopro_job_last_result{name="restore-drill"} == 0',
         for: "1m",
         summary: "The restore drill on {{ $labels.node }} failed",
-        description: "Backups may not be restorable: /var/lib/xiopro/state/restore-drill.json",
+        description: `Backups may not be restorable: ${stateFile("restore-drill.json")}`,
       },
       {
         alert: "RestoreDrillStale",

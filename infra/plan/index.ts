@@ -135,8 +135,6 @@ export interface Plan {
 }
 
 const ROLES = { nodeA: "control", nodeC: "compute", nodeD: "product" } as const;
-/** The admin user on every node: SSH logins (AllowUsers), sudo, and the account Pulumi delivers credentials as. */
-export const ADMIN_USER = "ops";
 
 export const ICMP_RULE: CloudFirewallRule = {
   direction: "in",

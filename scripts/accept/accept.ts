@@ -14,6 +14,7 @@ import { buildSpec, type AcceptSpec, type AddressFacts } from "./spec.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli.js";
 import { loadStack, stackOutputs, stackSecrets } from "../lib/stack.js";
+import { NODE_LAYOUT } from "../../infra/catalog/layout.js";
 
 const FACTS_SCRIPT = path.join(import.meta.dirname, "remote", "facts.py");
 const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
@@ -185,7 +186,7 @@ async function nodeChecks(
     units: c.spec.units,
     timers: c.spec.timers,
     mounts: c.spec.mounts,
-    stateDir: "/var/lib/xiopro/state",
+    stateDir: NODE_LAYOUT.XIOPRO_STATE_DIR,
     nodeB: c.spec.nodeB,
     postgres: c.spec.postgres,
     monitoring: c.spec.monitoring,

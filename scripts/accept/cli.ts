@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { accept } from "./accept.js";
 import { markdown, table } from "./report.js";
 import { parseFlags, UsageError } from "../lib/cli.js";
+import { ADMIN_USER } from "../../infra/catalog/layout.js";
 
 const USAGE = `Usage: npm run accept -- (--stack NAME | --stack-file FILE) [options]
 
@@ -18,7 +19,7 @@ Options:
   --node KEY            nodeA (default), nodeC or nodeD
   --outputs FILE        stack outputs JSON instead of asking Pulumi
   --target HOST[:PORT]  SSH endpoint (default: the node's tailnet name, or its public IPv4 with an allowlist)
-  --ssh-user USER       admin user (default ops)
+  --ssh-user USER       admin user (default ${ADMIN_USER})
   --ssh-key FILE        private key for the admin user
   --public-addr ADDR    public IPv4 to test (default: from the stack outputs)
   --public-addr6 ADDR   public IPv6 to test
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
       node: { type: "string", default: "nodeA" },
       outputs: { type: "string" },
       target: { type: "string" },
-      "ssh-user": { type: "string", default: "ops" },
+      "ssh-user": { type: "string", default: ADMIN_USER },
       "ssh-key": { type: "string" },
       "public-addr": { type: "string" },
       "public-addr6": { type: "string" },

@@ -6,7 +6,8 @@ import { nodeBudget } from "../../infra/plan/budget.js";
 import { jobsFor } from "../../infra/plan/jobs.js";
 import { ALL_ALERTS } from "../../infra/plan/alerts.js";
 import { prometheusDocument } from "../../cloud-init/monitoring.js";
-import { walReceiverNode, WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { walReceiverNode } from "../../cloud-init/configs.js";
+import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 
 export interface AcceptSpec {
   stack: string;

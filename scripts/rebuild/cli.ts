@@ -4,6 +4,7 @@ import { catalog } from "../../infra/catalog/index.js";
 import { rebuild } from "./rebuild.js";
 import { formatTimings } from "./steps.js";
 import { parseFlags, UsageError } from "../lib/cli.js";
+import { ADMIN_USER } from "../../infra/catalog/layout.js";
 
 const USAGE = `Usage: npm run rebuild -- --stack NAME [options]
 
@@ -22,7 +23,7 @@ Options:
   --force               go on although preflight checks failed (stale backups, servers still present,
                         no way to check); they are reported as forced
   --secrets-file FILE   JSON {key: value} of the stack's secrets (default: pulumi config --show-secrets)
-  --ssh-user USER       admin user (default ops)
+  --ssh-user USER       admin user (default ${ADMIN_USER})
   --ssh-key FILE        private key for the admin user
   --target HOST[:PORT]  SSH endpoint of the PostgreSQL node (default: tailnet name, or public IPv4)
   --json                the report as JSON on stdout (progress stays on stderr)
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
       "dry-run": { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       "secrets-file": { type: "string" },
-      "ssh-user": { type: "string", default: "ops" },
+      "ssh-user": { type: "string", default: ADMIN_USER },
       "ssh-key": { type: "string" },
       target: { type: "string" },
       json: { type: "boolean", default: false },

@@ -5,9 +5,10 @@
 import { ssh } from "../lib/ssh.js";
 import { formatTimings, freshVmDrill } from "./fresh-vm.js";
 import { parseFlags, REPO_ROOT, splitHostPort, UsageError } from "../lib/cli.js";
+import { ADMIN_USER, stateFile } from "../../infra/catalog/layout.js";
 
-const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ops] [--ssh-key FILE] [--json]
-       npm run drill -- --stack NAME --fresh-vm [--ssh-user ops] [--ssh-key FILE] [--json]
+const USAGE = `Usage: npm run drill -- --target HOST[:PORT] [--ssh-user ${ADMIN_USER}] [--ssh-key FILE] [--json]
+       npm run drill -- --stack NAME --fresh-vm [--ssh-user ${ADMIN_USER}] [--ssh-key FILE] [--json]
 
 --target: starts xiopro-restore-drill.service on the node over the admin path (it restores the
 newest backup into a scratch cluster, verifies it and removes it) and prints the recorded result
@@ -35,7 +36,7 @@ async function main(): Promise<number> {
       target: { type: "string" },
       stack: { type: "string" },
       "fresh-vm": { type: "boolean", default: false },
-      "ssh-user": { type: "string", default: "ops" },
+      "ssh-user": { type: "string", default: ADMIN_USER },
       "ssh-key": { type: "string" },
       json: { type: "boolean", default: false },
     },
@@ -68,7 +69,7 @@ async function main(): Promise<number> {
   const t = { host, port, user: v["ssh-user"]!, key: v["ssh-key"] };
   const t0 = Date.now();
   const run = await ssh(t, "sudo systemctl start xiopro-restore-drill.service", undefined, 2 * 3600_000);
-  const result = await ssh(t, "sudo cat /var/lib/xiopro/state/restore-drill-result.json");
+  const result = await ssh(t, `sudo cat ${stateFile("restore-drill-result.json")}`);
   const seconds = (Date.now() - t0) / 1000;
   if (result.code !== 0) {
     console.error(`no drill result on ${host}: ${result.stderr || "missing"}; unit said: ${run.stderr}`);

@@ -12,6 +12,7 @@ import { deleteTailscaleDevice, listTailscaleDevices } from "../lib/cloud-api.js
 import { loadStack } from "../lib/stack.js";
 import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps.js";
 import { howItEnded, UsageError } from "../lib/cli.js";
+import { etcFile, stateFile } from "../../infra/catalog/layout.js";
 
 export const drillStackName = (stack: string) => `${stack}-drill`;
 
@@ -189,10 +190,10 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
             await new Promise((r) => setTimeout(r, 5000));
           }
           // Never restore on a host that only answers to the name (a live node in the tailnet).
-          const mine = await ssh(t, `grep -qx XIOPRO_STACK=${drill} /etc/xiopro/node.env`);
+          const mine = await ssh(t, `grep -qx XIOPRO_STACK=${drill} ${etcFile("node.env")}`);
           if (mine.code !== 0)
             throw new Error(
-              `${t.host} is not the drill server (its /etc/xiopro/node.env does not say XIOPRO_STACK=${drill}); nothing was restored`,
+              `${t.host} is not the drill server (its ${etcFile("node.env")} does not say XIOPRO_STACK=${drill}); nothing was restored`,
             );
           return { detail: `${t.host} booted` };
         }));
@@ -202,7 +203,7 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
           "restore production's backup on the throwaway server (xiopro-restore --no-archive)",
           async () => {
             const r = await ssh(t!, DRILL_RESTORE_COMMAND, undefined, 6 * 3600_000);
-            const result = await ssh(t!, "sudo cat /var/lib/xiopro/state/restore-result.json");
+            const result = await ssh(t!, `sudo cat ${stateFile("restore-result.json")}`);
             if (result.code === 0) restore = JSON.parse(result.stdout) as Record<string, unknown>;
             if (r.code !== 0) throw new Error(`xiopro-restore exited ${r.code}:\n${tail(r.stderr, 6)}`);
             return {

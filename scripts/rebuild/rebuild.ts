@@ -4,7 +4,7 @@
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { execa } from "execa";
-import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepository } from "./preflight.js";

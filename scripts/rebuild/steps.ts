@@ -3,10 +3,10 @@
 // tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
 import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
 import type { Plan } from "../../infra/plan/index.js";
-import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { libFile, NODE_LAYOUT, WAL_RECEIVER } from "../../infra/catalog/layout.js";
 import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api.js";
 
-export const RESTORE_SCRIPT = "/usr/local/lib/xiopro/xiopro-restore";
+export const RESTORE_SCRIPT = libFile("xiopro-restore");
 /** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */
 export const RESTORE_REFUSED = 3;
 
@@ -50,8 +50,8 @@ export function restoreCommand(targetTime?: string, walDir?: string): string {
 }
 
 /** Where the WAL receiver's copy lands on the rebuilt database node. */
-export const RECEIVED_WAL_DIR = "/var/lib/xiopro/received-wal";
-const RECEIVER_SCRIPT = "/usr/local/lib/xiopro/xiopro-walreceiver";
+export const RECEIVED_WAL_DIR = `${NODE_LAYOUT.XIOPRO_HOME}/received-wal`;
+const RECEIVER_SCRIPT = libFile("xiopro-walreceiver");
 
 /**
  * On the receiver's node, before anything else changes: stop the receiver (a new, empty database must

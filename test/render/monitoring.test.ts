@@ -17,7 +17,7 @@ import {
 } from "../../cloud-init/monitoring.js";
 import { opsFiles } from "../../cloud-init/ops-bundle.js";
 import { nodeFiles } from "../../cloud-init/render.js";
-import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 import type { Plan } from "../../infra/plan/index.js";
 import { ALL_ALERTS } from "../../infra/plan/alerts.js";
 import { OVERVIEW_PANELS } from "../../infra/plan/dashboard.js";

@@ -20,7 +20,7 @@ import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../i
 import { loadConfig } from "../../infra/config/load.js";
 import { parseStackYaml } from "../../infra/config/stack-file.js";
 import { buildPlan } from "../../infra/plan/index.js";
-import { WAL_RECEIVER } from "../../cloud-init/configs.js";
+import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 
 /** Pebble on the test network's gateway (test/vm/acme.sh). */
 const VM_ACME_DIRECTORY = "https://203.0.113.1:14000/dir";
