@@ -14,6 +14,7 @@ import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js"
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { planOf } from "../lab/stacks.js";
 import { TestCluster } from "../lab/pg-cluster.js";
+import { layoutIn } from "../lab/layout.js";
 
 export { lostCommits } from "./ack-load.js";
 
@@ -181,13 +182,15 @@ class Cluster {
   /** Environment of the xiopro scripts and pgBackRest (what backup.env and the unit's credentials give). */
   get env(): Record<string, string> {
     return {
-      XIOPRO_LIB: FILES,
+      ...layoutIn(this.p("layout"), {
+        XIOPRO_LIB: FILES,
+        XIOPRO_STATE_DIR: this.p("state"),
+        XIOPRO_METRICS_DIR: this.p("state"),
+      }),
       XIOPRO_REPO_KIND: "posix",
       PGBACKREST_STANZA: "xiopro",
       RESTIC_REPOSITORY: this.p("repo/restic"),
       RESTIC_CACHE_DIR: this.p("cache"),
-      XIOPRO_STATE_DIR: this.p("state"),
-      XIOPRO_METRICS_DIR: this.p("state"),
       XIOPRO_BACKUP_PATHS: this.p("state"),
       CREDENTIALS_DIRECTORY: this.p("creds"),
       PGBACKREST_CONFIG_PATH: this.p("etc"),

@@ -3,7 +3,14 @@ import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
 import { packagesFor } from "./packages.js";
-import { DATABASE_NAME, libFile, NODE_LAYOUT, PGBACKREST_STANZA, WAL_RECEIVER } from "../infra/catalog/layout.js";
+import {
+  DATABASE_NAME,
+  LAYOUT_ENV,
+  libFile,
+  NODE_LAYOUT,
+  PGBACKREST_STANZA,
+  WAL_RECEIVER,
+} from "../infra/catalog/layout.js";
 
 export const AGENTD_HOME = "/srv/agentd";
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
@@ -239,8 +246,6 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
     XIOPRO_RETENTION_DAILY: String(plan.backup.retention.daily),
     XIOPRO_RETENTION_WEEKLY: String(plan.backup.retention.weekly),
     XIOPRO_RETENTION_MONTHLY: String(plan.backup.retention.monthly),
-    XIOPRO_STATE_DIR: NODE_LAYOUT.XIOPRO_STATE_DIR,
-    XIOPRO_METRICS_DIR: NODE_LAYOUT.XIOPRO_METRICS_DIR,
   };
   if (r.kind === "s3") settings.AWS_DEFAULT_REGION = `${r.region}`;
   if (r.kind === "sftp")
@@ -289,6 +294,14 @@ export function walReceiverEnv(plan: Plan): string {
   ].join("\n");
 }
 
+/**
+ * The node's layout as its scripts read it (LAYOUT_ENV_FILE): every path and name they use comes
+ * from here, none is restated in a script. Tests render one with their own directories.
+ */
+export function layoutEnv(values: Record<keyof typeof LAYOUT_ENV, string> = LAYOUT_ENV): string {
+  return [HEADER, ...Object.entries(values).map(([k, v]) => `${k}=${v}`), ""].join("\n");
+}
+
 export function nodeEnv(plan: Plan, node: NodePlan): string {
   // Grafana is installed by xiopro-monitoring with the monitoring bundle, not at first boot.
   const units = node.services
@@ -315,7 +328,6 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
-    `XIOPRO_STATE_GROUP=${NODE_LAYOUT.XIOPRO_STATE_GROUP}`,
     `XIOPRO_JOBS=${q(
       jobsFor(node.services.map((s) => s.name))
         .map((j) => j.job)

@@ -4,7 +4,7 @@
 import { gzipSync } from "node:zlib";
 import { tar } from "./tar.js";
 import { stringify } from "yaml";
-import { ADMIN_USER, etcFile, libFile, NODE_LAYOUT } from "../infra/catalog/layout.js";
+import { ADMIN_USER, etcFile, LAYOUT_ENV_FILE, libFile, NODE_LAYOUT, WAL_RECEIVER } from "../infra/catalog/layout.js";
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
@@ -16,6 +16,7 @@ import {
   ACME_CA_ROOT_FILE,
   databaseNode,
   nftablesRuleset,
+  layoutEnv,
   nodeEnv,
   pgbackrestConf,
   pgHba,
@@ -267,6 +268,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
       permissions: "0644",
     },
     { path: etcFile("node.env"), content: nodeEnv(plan, node), permissions: "0644" },
+    { path: LAYOUT_ENV_FILE, content: layoutEnv(), permissions: "0644" },
   ];
   const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
   // Exporters and Caddy start on package install: their config must be in place first, so the
@@ -293,7 +295,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
     });
     files.push({
       path: PG_EXPORTER_QUERIES,
-      content: readTemplate("cloud-init/files/postgres-exporter-queries.yaml"),
+      content: fill("cloud-init/files/postgres-exporter-queries.yaml", { WAL_RECEIVER_SLOT: WAL_RECEIVER.slot }),
       permissions: "0644",
       early: true,
     });

@@ -19,6 +19,7 @@ import { WAL_RECEIVER } from "../infra/catalog/layout.js";
 import type { Plan } from "../infra/plan/index.js";
 import { planOf, ROOT, TEST_SECRETS } from "./stacks.js";
 import type { Needs } from "./needs.js";
+import { layoutIn } from "./layout.js";
 
 export const PG_ROOT = "/usr/lib/postgresql";
 /** What a real-cluster test needs on this machine. */
@@ -162,13 +163,15 @@ export class TestCluster {
     const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
     const envFile = envFileValues(backupEnv(plan, node));
     this.env = {
-      XIOPRO_LIB: this.files,
+      ...layoutIn(this.dir("layout"), {
+        XIOPRO_LIB: this.files,
+        XIOPRO_STATE_DIR: this.dir("state"),
+        XIOPRO_METRICS_DIR: this.dir("metrics"),
+      }),
       XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
       PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
       RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
       XIOPRO_BACKUP_PATHS: this.dir("files"),
-      XIOPRO_STATE_DIR: this.dir("state"),
-      XIOPRO_METRICS_DIR: this.dir("metrics"),
       CREDENTIALS_DIRECTORY: this.dir("creds"),
       PGBACKREST_CONFIG_PATH: this.dir("etc"),
       RESTIC_CACHE_DIR: this.dir("cache"),
@@ -276,7 +279,7 @@ export class TestCluster {
       XIOPRO_DATABASE_PORT: String(this.port),
       XIOPRO_WAL_DIR: dir,
       XIOPRO_PG_BIN: this.bin,
-      XIOPRO_LIB: this.files,
+      ...layoutIn(this.dir("receiver-layout"), { XIOPRO_LIB: this.files }),
       CREDENTIALS_DIRECTORY: this.dir("creds"),
       PATH: "/usr/bin:/bin",
     };

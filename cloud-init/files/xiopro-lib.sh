@@ -2,8 +2,10 @@
 # Shared helpers for the xiopro node scripts. Sourced, never executed.
 # shellcheck shell=bash
 
-XIOPRO_STATE_DIR=${XIOPRO_STATE_DIR:-/var/lib/xiopro/state}
-XIOPRO_METRICS_DIR=${XIOPRO_METRICS_DIR:-/var/lib/xiopro/metrics}
+# The node's paths and names (XIOPRO_LIB, XIOPRO_STATE_DIR, XIOPRO_DATABASE, ...), rendered from
+# infra/catalog/layout.ts: no script restates them. Tests point XIOPRO_LAYOUT at their own copy.
+# shellcheck source=/dev/null
+. "${XIOPRO_LAYOUT:-/etc/xiopro/layout.env}"
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -24,7 +26,7 @@ credential() {
 load_pgbackrest_credentials() {
   PGBACKREST_REPO1_CIPHER_PASS=$(<"$(credential pgbackrest-cipher-pass)")
   export PGBACKREST_REPO1_CIPHER_PASS
-  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in /etc/xiopro/backup.env} in
+  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env} in
     s3)
       PGBACKREST_REPO1_S3_KEY=$(<"$(credential repo-s3-access-key)")
       PGBACKREST_REPO1_S3_KEY_SECRET=$(<"$(credential repo-s3-secret-key)")
@@ -43,7 +45,7 @@ load_pgbackrest_credentials() {
 load_restic_credentials() {
   RESTIC_PASSWORD_FILE=$(credential restic-password)
   export RESTIC_PASSWORD_FILE
-  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in /etc/xiopro/backup.env} in
+  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env} in
     s3)
       AWS_ACCESS_KEY_ID=$(<"$(credential repo-s3-access-key)")
       AWS_SECRET_ACCESS_KEY=$(<"$(credential repo-s3-secret-key)")

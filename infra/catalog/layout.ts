@@ -40,6 +40,12 @@ export const WAL_RECEIVER = {
   dir: "/var/lib/xiopro-walreceiver/wal",
 } as const;
 
+/** What the node scripts read from /etc/xiopro/layout.env: the layout, the database and the stanza. */
+export const LAYOUT_ENV = { ...NODE_LAYOUT, XIOPRO_DATABASE: DATABASE_NAME, PGBACKREST_STANZA } as const;
+
+/** Where the node scripts find LAYOUT_ENV: the one path they know by heart (tests set XIOPRO_LAYOUT). */
+export const LAYOUT_ENV_FILE = `${NODE_LAYOUT.XIOPRO_ETC}/layout.env`;
+
 /** A file under /etc/xiopro. */
 export const etcFile = (name: string): string => `${NODE_LAYOUT.XIOPRO_ETC}/${name}`;
 

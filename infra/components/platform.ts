@@ -102,11 +102,14 @@ export class Platform extends pulumi.ComponentResource {
       p.adminPath.mode === "tailscale"
         ? pulumi.output(n.name)
         : this.nodes[n.key]!.publicIpv4.apply((a) => a ?? n.fqdn);
+    // In-place: the node's own files (its scripts and layout.env) land before the operations bundle
+    // whose recovery tools use them.
+    const config: Record<string, command.remote.Command> = {};
     if (p.userDataChange === "in-place") {
       // Pulumi ignores user-data changes on these servers (no replacement); the same files reach
       // the node here instead, and bootstrap re-applies them (it is idempotent).
       for (const n of p.nodes) {
-        new command.remote.Command(
+        config[n.key] = new command.remote.Command(
           `${name}-node-${n.letter}-config`,
           {
             connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
@@ -132,7 +135,7 @@ export class Platform extends pulumi.ComponentResource {
           stdin: bundle,
           triggers: [this.nodes[n.key]!.server.id, createHash("sha256").update(bundle).digest("hex")],
         },
-        { parent: this, dependsOn: [this.nodes[n.key]!.server] },
+        { parent: this, dependsOn: [this.nodes[n.key]!.server, ...(config[n.key] ? [config[n.key]!] : [])] },
       );
     }
     for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {

@@ -11,6 +11,7 @@ import { lostCommits } from "../../bench/recovery.js";
 import { planOf, ROOT } from "../support/helpers.js";
 import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../../lab/pg-cluster.js";
 import { describeWithTools } from "../support/tools.js";
+import { layoutIn } from "../../lab/layout.js";
 
 // The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
 // private temp dir): run a copy from a directory every user can read.
@@ -142,13 +143,15 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
     const envFile = envFileValues(backupEnv(plan, node));
     env = {
-      XIOPRO_LIB: FILES,
+      ...layoutIn(dir("layout"), {
+        XIOPRO_LIB: FILES,
+        XIOPRO_STATE_DIR: dir("state"),
+        XIOPRO_METRICS_DIR: dir("metrics"),
+      }),
       XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
       PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
       RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
       XIOPRO_BACKUP_PATHS: dir("files"),
-      XIOPRO_STATE_DIR: dir("state"),
-      XIOPRO_METRICS_DIR: dir("metrics"),
       CREDENTIALS_DIRECTORY: dir("creds"),
       PGBACKREST_CONFIG_PATH: dir("etc"),
       RESTIC_CACHE_DIR: dir("cache"),

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../support/helpers.js";
 import { describeWithTools } from "../support/tools.js";
+import { layoutIn } from "../../lab/layout.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-volumes-"));
 const byId = path.join(dir, "by-id");
@@ -36,7 +37,7 @@ const attach = (id: string) => spawnSync("mknod", [path.join(byId, `scsi-0HC_Vol
 function runVolumes(): Promise<{ code: number; stderr: string; seconds: number }> {
   const env = {
     PATH: `${bin}:/usr/bin:/bin`,
-    XIOPRO_LIB: path.join(ROOT, "cloud-init/files"),
+    ...layoutIn(path.join(dir, "layout"), { XIOPRO_LIB: path.join(ROOT, "cloud-init/files") }),
     XIOPRO_VOLUMES_FILE: volumes,
     XIOPRO_FSTAB: fstab,
     XIOPRO_DISK_BY_ID: byId,
@@ -110,7 +111,11 @@ describe("a database volume from another PostgreSQL major version", () => {
   // command a machine must provide).
   const caller = path.join(dir, "refuse-other-major.sh");
   fs.writeFileSync(caller, `. "${lib}"\nrefuse_other_major "$@"\n`);
-  const check = (root: string, ver: string) => spawnSync("bash", [caller, root, ver], { encoding: "utf8" });
+  const check = (root: string, ver: string) =>
+    spawnSync("bash", [caller, root, ver], {
+      encoding: "utf8",
+      env: { ...process.env, ...layoutIn(path.join(dir, "layout"), {}) },
+    });
   const cluster = (root: string, ver: string) => {
     fs.mkdirSync(path.join(root, ver, "main"), { recursive: true });
     fs.writeFileSync(path.join(root, ver, "main/PG_VERSION"), `${ver}\n`);

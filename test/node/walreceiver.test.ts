@@ -16,6 +16,8 @@ import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../../scripts/rebuild/ste
 import { planOf, ROOT } from "../support/helpers.js";
 import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from "../../lab/pg-cluster.js";
 import { describeWithTools } from "../support/tools.js";
+import { layoutIn } from "../../lab/layout.js";
+import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,8 +84,9 @@ describe("the receiver's files: what a rebuild copies, prune and rotate", () => 
       encoding: "utf8",
       env: {
         PATH: process.env.PATH,
-        XIOPRO_LIB: path.join(ROOT, "cloud-init/files"),
+        ...layoutIn(path.join(dir, "layout"), { XIOPRO_LIB: path.join(ROOT, "cloud-init/files") }),
         XIOPRO_WAL_DIR: wal,
+        XIOPRO_WAL_SLOT: WAL_RECEIVER.slot,
         XIOPRO_WAL_RETENTION_HOURS: "2",
       },
     });

@@ -16,7 +16,7 @@ import {
   rulesYaml,
 } from "../../cloud-init/monitoring.js";
 import { opsFiles } from "../../cloud-init/ops-bundle.js";
-import { nodeFiles } from "../../cloud-init/render.js";
+import { nodeFiles, PG_EXPORTER_QUERIES } from "../../cloud-init/render.js";
 import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 import type { Plan } from "../../infra/plan/index.js";
 import { ALL_ALERTS } from "../../infra/plan/alerts.js";
@@ -331,9 +331,12 @@ describeWithTools(
           await new Promise((r) => setTimeout(r, 500));
         // A WAL receiver's slot with no receiver on it: the WalReceiverDisconnected condition.
         expect(sql(`SELECT pg_create_physical_replication_slot('${WAL_RECEIVER.slot}', true)`).status).toBe(0);
-        // A copy the postgres user can read: CI clones into a private (0700) directory.
+        // The queries as the node gets them, where the postgres user can read them (CI clones
+        // into a private, 0700 directory).
         const queries = path.join(tmp, "queries.yaml");
-        fs.copyFileSync(path.join(ROOT, "cloud-init/files/postgres-exporter-queries.yaml"), queries);
+        const prd = planOf("prd");
+        const shipped = nodeFiles(prd, prd.nodes[0]!).find((f) => f.path === PG_EXPORTER_QUERIES)!;
+        fs.writeFileSync(queries, shipped.content);
         fs.chmodSync(queries, 0o644);
         exporter = spawn(
           "runuser",

@@ -21,6 +21,7 @@ import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { buildPlan } from "../../infra/plan/index.js";
 import { configFrom, FIXTURE_STACKS, planOf, ROOT, stackObject } from "../support/helpers.js";
 import { packageUnits, toolRows } from "../support/distro.js";
+import { layoutIn } from "../../lab/layout.js";
 
 const VARIANTS: Record<string, () => Plan> = {
   prd: () => planOf("prd"),
@@ -306,7 +307,7 @@ describe("scripts and configs", () => {
       const ready = () =>
         spawnSync("bash", [exec, "--credentials-ready", "pg-role-worker"], {
           encoding: "utf8",
-          env: { ...process.env, XIOPRO_CREDSTORE: store },
+          env: { ...process.env, ...layoutIn(store, { XIOPRO_CREDSTORE: store }) },
         });
       const before = ready();
       expect([before.status, before.stderr.trim()]).toEqual([
@@ -333,7 +334,7 @@ describe("scripts and configs", () => {
       const file = path.join(store, "pg-role-walreceiver");
       const env = {
         ...process.env,
-        XIOPRO_LIB: lib,
+        ...layoutIn(store, { XIOPRO_LIB: lib }),
         ...Object.fromEntries(
           fs
             .readFileSync(path.join(r.dir, "root/etc/xiopro/walreceiver.env"), "utf8")

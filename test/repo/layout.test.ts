@@ -1,13 +1,16 @@
-// The node's layout (infra/catalog/layout.ts) is written once: no other TypeScript string and no unit
-// template spells one of its paths; units take them as {{XIOPRO_…}} placeholders, filled from it.
+// The node's layout (infra/catalog/layout.ts) is written once: no other TypeScript string, no unit
+// template and no node script spells one of its paths. Units take them as {{XIOPRO_…}}
+// placeholders filled from it; the scripts read /etc/xiopro/layout.env, rendered from it.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { ADMIN_USER, NODE_LAYOUT } from "../../infra/catalog/layout.js";
+import { ADMIN_USER, LAYOUT_ENV, LAYOUT_ENV_FILE, NODE_LAYOUT } from "../../infra/catalog/layout.js";
+import { layoutEnv } from "../../cloud-init/configs.js";
+import { nodeFiles } from "../../cloud-init/render.js";
 import { fill } from "../../cloud-init/templates.js";
 import { repoFiles } from "../support/commands.js";
-import { ROOT } from "../support/helpers.js";
+import { planOf, ROOT } from "../support/helpers.js";
 
 const PATHS = [
   NODE_LAYOUT.XIOPRO_LIB,
@@ -64,6 +67,35 @@ describe("the node layout", () => {
     const prune = fill("units/xiopro-walreceiver-prune.service", {});
     expect(prune).toContain(`EnvironmentFile=${NODE_LAYOUT.XIOPRO_ETC}/walreceiver.env\n`);
     expect(prune).toContain(`ExecStart=${NODE_LAYOUT.XIOPRO_LIB}/xiopro-walreceiver prune\n`);
+  });
+
+  it("reaches the node scripts only through layout.env: no script restates a path as a default", () => {
+    const scripts = repoFiles(ROOT).filter(
+      (f) => f.startsWith("cloud-init/files/") && /^#!.*bash/.test(fs.readFileSync(path.join(ROOT, f), "utf8")),
+    );
+    expect(scripts.length).toBeGreaterThan(10);
+    // Code lines only; the one path a script knows is the layout file itself. xiopro-restore's usage
+    // text shows an operator where `npm run rebuild` puts the receiver's WAL.
+    const read = (f: string) =>
+      fs
+        .readFileSync(path.join(ROOT, f), "utf8")
+        .split("\n")
+        .map((text, i) => ({ line: i + 1, text }))
+        .filter((l) => !/^\s*#/.test(l.text) && !l.text.includes(LAYOUT_ENV_FILE))
+        .filter((l) => !(f.endsWith("/xiopro-restore") && l.text.startsWith("  sudo xiopro-restore ")));
+    expect(copiesIn(scripts, read)).toEqual([]);
+    for (const f of scripts)
+      expect(fs.readFileSync(path.join(ROOT, f), "utf8"), f).not.toMatch(/\$\{XIOPRO_LIB:-|\$\{PGBACKREST_STANZA:-/);
+  });
+
+  it("renders layout.env from the layout, and every node gets it", () => {
+    const env = layoutEnv();
+    for (const [k, v] of Object.entries(LAYOUT_ENV)) expect(env).toContain(`\n${k}=${v}\n`);
+    for (const stack of ["prd", "tst"]) {
+      const plan = planOf(stack);
+      for (const node of plan.nodes)
+        expect(nodeFiles(plan, node).find((f) => f.path === LAYOUT_ENV_FILE)?.content, node.name).toBe(env);
+    }
   });
 
   it("names the admin user the CLIs default to", async () => {
