@@ -1,0 +1,47 @@
+// What a service descriptor (infra/catalog/services/<name>.ts) says: its systemd units and timers,
+// every interface it listens on with exposure class, owner, access method and justification
+// (docs/architecture.md D5, seed 000 §9.9.5), and the distro packages it installs. Cloud firewall,
+// host firewall, acceptance port scan, packages and docs/services.md derive from the descriptors.
+/** Exposure classes: A public, B admin overlay, C private network, D localhost. */
+export const EXPOSURE_CLASSES = ["A", "B", "C", "D"] as const;
+export type ExposureClass = (typeof EXPOSURE_CLASSES)[number];
+
+/** Where the socket is bound; the class says who may reach it. */
+export type Bind = "all" | "private" | "localhost";
+
+export interface InterfaceSpec {
+  name: string;
+  port: number;
+  protocol: "tcp" | "udp";
+  class: ExposureClass;
+  bind: Bind;
+  owner: string;
+  access: string;
+  justification: string;
+  /** A localhost interface a public site may put behind Caddy; no other platform port may be published. */
+  siteUpstream?: true;
+}
+
+export interface ServiceSpec {
+  name: string;
+  description: string;
+  /** Long-running units that must be active. */
+  units: string[];
+  /** Timers that must be scheduled. */
+  timers: string[];
+  interfaces: InterfaceSpec[];
+  /** Services on every node whether listed or not. */
+  baseline?: boolean;
+  /** At most one node may run it. */
+  singleton?: boolean;
+}
+
+export const ACCESS: Record<ExposureClass, string> = {
+  A: "public internet through the cloud and host firewalls",
+  B: "admin overlay (Tailscale) or the SSH allowlist",
+  C: "private network, from the subnet only",
+  D: "localhost only",
+};
+
+/** Owner of the platform's own interfaces. */
+export const PLATFORM = "platform";

@@ -1,0 +1,21 @@
+import { PLATFORM, type ServiceSpec } from "../service-spec.js";
+
+export const grafana: ServiceSpec = {
+  name: "grafana",
+  description: "Grafana with the provisioned dashboards (Grafana's apt repository)",
+  units: ["grafana-server.service"],
+  timers: [],
+  singleton: true,
+  interfaces: [
+    {
+      name: "grafana",
+      port: 3000,
+      protocol: "tcp",
+      class: "B",
+      bind: "all",
+      owner: PLATFORM,
+      access: "admin overlay (Tailscale); with an SSH allowlist only through an SSH tunnel",
+      justification: "Dashboards for operators; never opened in the cloud firewall",
+    },
+  ],
+};

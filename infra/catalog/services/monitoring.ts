@@ -1,0 +1,41 @@
+import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
+
+export const monitoring: ServiceSpec = {
+  name: "monitoring",
+  description: "Prometheus, Alertmanager and the blackbox exporter (HTTPS and certificate probes)",
+  units: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
+  timers: [],
+  singleton: true,
+  interfaces: [
+    {
+      name: "prometheus",
+      port: 9090,
+      protocol: "tcp",
+      class: "C",
+      bind: "private",
+      owner: PLATFORM,
+      access: ACCESS.C,
+      justification: "Metrics store and rule evaluation; Grafana and operators (through the admin path) query it",
+    },
+    {
+      name: "alertmanager",
+      port: 9093,
+      protocol: "tcp",
+      class: "D",
+      bind: "localhost",
+      owner: PLATFORM,
+      access: ACCESS.D,
+      justification: "Receives alerts from Prometheus on the same node; clustering is off, so no port 9094",
+    },
+    {
+      name: "blackbox",
+      port: 9115,
+      protocol: "tcp",
+      class: "D",
+      bind: "localhost",
+      owner: PLATFORM,
+      access: ACCESS.D,
+      justification: "Probes the public sites from the node for availability and certificate expiry",
+    },
+  ],
+};

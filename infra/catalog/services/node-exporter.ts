@@ -1,0 +1,21 @@
+import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
+
+export const nodeExporter: ServiceSpec = {
+  name: "node-exporter",
+  description: "Prometheus node exporter (host metrics)",
+  units: ["prometheus-node-exporter.service"],
+  timers: [],
+  baseline: true,
+  interfaces: [
+    {
+      name: "node-metrics",
+      port: 9100,
+      protocol: "tcp",
+      class: "C",
+      bind: "private",
+      owner: PLATFORM,
+      access: ACCESS.C,
+      justification: "Host metrics scraped by Prometheus over the private network",
+    },
+  ],
+};

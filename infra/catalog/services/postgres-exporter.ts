@@ -1,0 +1,20 @@
+import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
+
+export const postgresExporter: ServiceSpec = {
+  name: "postgres-exporter",
+  description: "Prometheus PostgreSQL exporter",
+  units: ["prometheus-postgres-exporter.service"],
+  timers: [],
+  interfaces: [
+    {
+      name: "postgres-metrics",
+      port: 9187,
+      protocol: "tcp",
+      class: "C",
+      bind: "private",
+      owner: PLATFORM,
+      access: ACCESS.C,
+      justification: "Database metrics scraped by Prometheus over the private network",
+    },
+  ],
+};

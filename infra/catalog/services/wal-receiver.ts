@@ -1,0 +1,12 @@
+import type { ServiceSpec } from "../service-spec.js";
+
+export const walReceiver: ServiceSpec = {
+  name: "wal-receiver",
+  description:
+    "pg_receivewal: streams the database's WAL to this node as it is written (RPO ≈ 0; synchronous when configured)",
+  units: ["xiopro-walreceiver.service"],
+  timers: ["xiopro-walreceiver-prune.timer"],
+  singleton: true,
+  // A client of the database's replication protocol: it listens on nothing.
+  interfaces: [],
+};
