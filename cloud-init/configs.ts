@@ -11,6 +11,7 @@ import {
   PGBACKREST_STANZA,
   WAL_RECEIVER,
 } from "../infra/catalog/layout.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 export const AGENTD_HOME = "/srv/agentd";
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
@@ -303,20 +304,15 @@ export function layoutEnv(values: Record<keyof typeof LAYOUT_ENV, string> = LAYO
 }
 
 export function nodeEnv(plan: Plan, node: NodePlan): string {
-  // Grafana is installed by xiopro-monitoring with the monitoring bundle, not at first boot.
-  const units = node.services
-    .flatMap((s) => s.units)
-    .filter((u) => !["ssh.service", "postgresql.service", "grafana-server.service"].includes(u));
+  // From the descriptors: what another step starts stays out; what its package started with its
+  // own defaults is restarted; the rest is enabled and started.
+  const startedElsewhere = new Set(Object.values(SERVICE_CATALOG).flatMap((s) => Object.keys(s.startedBy ?? {})));
+  const units = node.services.flatMap((s) => s.units).filter((u) => !startedElsewhere.has(u));
   const timers = node.services.flatMap((s) => s.timers);
-  const restart = [
-    "prometheus-node-exporter.service",
-    ...(has(node, "postgres-exporter") ? ["prometheus-postgres-exporter.service"] : []),
-    ...(has(node, "ingress") ? ["caddy.service"] : []),
-    ...(plan.adminPath.sshAllowlist.length > 0 ? ["fail2ban.service"] : []),
-    ...(has(node, "monitoring")
-      ? ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"]
-      : []),
-  ];
+  const installed = new Set(packagesFor(plan, node));
+  const restart = Object.values(SERVICE_CATALOG).flatMap((s) =>
+    s.packages?.names.every((p) => installed.has(p)) ? (s.packages.restart ?? []) : [],
+  );
   const q = (v: string) => `"${v}"`;
   return [
     HEADER,

@@ -1,7 +1,7 @@
-// The distro packages a node needs, from its services (docs/architecture.md D1: no Docker for the
-// platform). The tables are plan data (infra/plan/packages.ts); this only picks a node's rows.
+// The distro packages a node needs (docs/architecture.md D1: no Docker for the platform): the host's
+// (infra/plan/packages.ts), then each service's from its descriptor, in catalog order.
 import type { NodePlan, Plan } from "../infra/plan/index.js";
-import { HOST_PACKAGES, SERVICE_PACKAGES } from "../infra/plan/packages.js";
+import { HOST_PACKAGES } from "../infra/plan/packages.js";
 import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 /** Baseline services run on every node, listed or not. */
@@ -13,8 +13,8 @@ export function packagesFor(plan: Plan, node: NodePlan): string[] {
   const withAllowlist = plan.adminPath.sshAllowlist.length > 0;
   return [
     ...HOST_PACKAGES,
-    ...SERVICE_PACKAGES.filter((r) => runs(node, r.service) && (!r.onlyWithSshAllowlist || withAllowlist)).flatMap(
-      (r) => r.packages,
-    ),
+    ...Object.values(SERVICE_CATALOG)
+      .filter((s) => s.packages && runs(node, s.name) && (!s.packages.onlyWithSshAllowlist || withAllowlist))
+      .flatMap((s) => s.packages!.names),
   ];
 }

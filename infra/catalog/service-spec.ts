@@ -22,6 +22,19 @@ export interface InterfaceSpec {
   siteUpstream?: true;
 }
 
+export interface ServicePackages {
+  names: readonly string[];
+  /** Installed only when the stack has an SSH allowlist (`adminPath.sshAllowlist`), i.e. sshd faces the internet. */
+  onlyWithSshAllowlist?: true;
+  /** Why, where the package is not the obvious one. */
+  note?: string;
+  /**
+   * Units of these packages that bootstrap restarts instead of starting: their config is written
+   * before the package installs, and the package starts them with its own defaults.
+   */
+  restart?: readonly string[];
+}
+
 export interface ServiceSpec {
   name: string;
   description: string;
@@ -34,6 +47,10 @@ export interface ServiceSpec {
   baseline?: boolean;
   /** At most one node may run it. */
   singleton?: boolean;
+  /** Distro packages it installs at first boot (docs/architecture.md D1), with why where not obvious. */
+  packages?: ServicePackages;
+  /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */
+  startedBy?: Readonly<Record<string, string>>;
 }
 
 export const ACCESS: Record<ExposureClass, string> = {

@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/keys.js";
 import { docOf, parse } from "../config/schema.js";
 import { BACKUP_JOBS, jobsFor, type JobSpec } from "./jobs.js";
-import { HOST_PACKAGES, SERVICE_PACKAGES } from "./packages.js";
+import { HOST_PACKAGES } from "./packages.js";
 import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "../config/secrets.js";
 import { ACCESS, SERVICE_CATALOG, type ServiceSpec } from "../catalog/services.js";
 
@@ -155,17 +155,21 @@ function serviceSection(
           `| ${code(i.name)} | ${i.port}/${i.protocol} | ${i.class} | ${i.bind} | ${cell(i.owner)} | ${cell(i.access)} | ${cell(i.justification)} |`,
       ),
     );
-  const packages = SERVICE_PACKAGES.filter((p) => p.service === spec.name).map(
-    (p) =>
-      list(p.packages) +
-      (p.onlyWithSshAllowlist ? " (only with an SSH allowlist, `adminPath.sshAllowlist`)" : "") +
-      (p.note ? `: ${p.note}` : ""),
-  );
+  const p = spec.packages;
+  const packages = p
+    ? [
+        list(p.names) +
+          (p.onlyWithSshAllowlist ? " (only with an SSH allowlist, `adminPath.sshAllowlist`)" : "") +
+          (p.note ? `: ${p.note}` : ""),
+      ]
+    : [];
   lines.push(
     "",
     `- Units (must be active): ${list(spec.units)}`,
     `- Timers (must be scheduled): ${list(spec.timers)}`,
     `- Packages: ${packages.length === 0 ? "—" : packages.join("; ")}`,
+    ...(p?.restart ? [`- Restarted after the packages install (their config comes first): ${list(p.restart)}`] : []),
+    ...Object.entries(spec.startedBy ?? {}).map(([unit, by]) => `- ${code(unit)} is started by ${by}`),
   );
   if (jobs.length > 0)
     lines.push(
@@ -206,8 +210,8 @@ export function servicesMarkdown(): string {
   return [
     "# Services",
     "",
-    "Generated from the service catalog (`infra/catalog/services.ts`) and the plan's tables of packages",
-    "(`infra/plan/packages.ts`), credentials (`infra/config/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
+    "Generated from the service descriptors (`infra/catalog/services/`, registered in `infra/catalog/services.ts`),",
+    "the host packages (`infra/plan/packages.ts`), credentials (`infra/config/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
     "`servicesMarkdown()` in `infra/plan/services-doc.ts`. Edit those, not this file;",
     "`test/plan/services-doc.test.ts` fails when it is stale.",
     "",

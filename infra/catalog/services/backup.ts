@@ -6,5 +6,6 @@ export const backup: ServiceSpec = {
   units: [],
   timers: [],
   singleton: true,
+  packages: { names: ["pgbackrest", "restic"] },
   interfaces: [],
 };

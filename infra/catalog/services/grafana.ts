@@ -6,6 +6,11 @@ export const grafana: ServiceSpec = {
   units: ["grafana-server.service"],
   timers: [],
   singleton: true,
+  packages: {
+    names: ["gpg"],
+    note: "Grafana comes from Grafana's own repository (xiopro-monitoring pins its key); gpg checks it",
+  },
+  startedBy: { "grafana-server.service": "xiopro-ops, which installs Grafana with the monitoring bundle" },
   interfaces: [
     {
       name: "grafana",

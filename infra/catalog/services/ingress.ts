@@ -6,6 +6,7 @@ export const ingress: ServiceSpec = {
   units: ["caddy.service"],
   timers: [],
   singleton: false,
+  packages: { names: ["caddy"], restart: ["caddy.service"] },
   interfaces: [
     {
       name: "http",

@@ -6,6 +6,10 @@ export const monitoring: ServiceSpec = {
   units: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
   timers: [],
   singleton: true,
+  packages: {
+    names: ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter"],
+    restart: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
+  },
   interfaces: [
     {
       name: "prometheus",

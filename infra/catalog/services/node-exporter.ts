@@ -6,6 +6,7 @@ export const nodeExporter: ServiceSpec = {
   units: ["prometheus-node-exporter.service"],
   timers: [],
   baseline: true,
+  packages: { names: ["prometheus-node-exporter"], restart: ["prometheus-node-exporter.service"] },
   interfaces: [
     {
       name: "node-metrics",

@@ -5,6 +5,7 @@ export const postgresExporter: ServiceSpec = {
   description: "Prometheus PostgreSQL exporter",
   units: ["prometheus-postgres-exporter.service"],
   timers: [],
+  packages: { names: ["prometheus-postgres-exporter"], restart: ["prometheus-postgres-exporter.service"] },
   interfaces: [
     {
       name: "postgres-metrics",

@@ -6,6 +6,8 @@ export const postgresql: ServiceSpec = {
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],
   singleton: true,
+  packages: { names: ["postgresql"] },
+  startedBy: { "postgresql.service": "setup-postgresql, once the data volume is mounted" },
   interfaces: [
     {
       name: "postgres-local",

@@ -6,6 +6,13 @@ export const sshd: ServiceSpec = {
   units: ["ssh.service"],
   timers: [],
   baseline: true,
+  packages: {
+    names: ["fail2ban", "python3-systemd"],
+    onlyWithSshAllowlist: true,
+    note: "fail2ban's systemd backend needs python3-systemd (a Recommends, which nodes do not install)",
+    restart: ["fail2ban.service"],
+  },
+  startedBy: { "ssh.service": "the image (running at boot); bootstrap reloads it after sshd -t" },
   interfaces: [
     {
       name: "ssh",

@@ -7,6 +7,10 @@ export const walReceiver: ServiceSpec = {
   units: ["xiopro-walreceiver.service"],
   timers: ["xiopro-walreceiver-prune.timer"],
   singleton: true,
+  packages: {
+    names: ["postgresql-client"],
+    note: "pg_receivewal comes with the client tools (the distro's default major version)",
+  },
   // A client of the database's replication protocol: it listens on nothing.
   interfaces: [],
 };

@@ -1,0 +1,60 @@
+// The service descriptors (infra/catalog/services/): one module per service, each registered once,
+// and what the node's start lists fold from them.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { nodeEnv } from "../../cloud-init/configs.js";
+import { SERVICE_CATALOG } from "../../infra/catalog/services.js";
+import { planOf, ROOT } from "../support/helpers.js";
+
+const envOf = (text: string) =>
+  Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
+  );
+
+describe("the service descriptors", () => {
+  it("are one module per service, each registered under its own name", () => {
+    const modules = fs
+      .readdirSync(path.join(ROOT, "infra/catalog/services"))
+      .map((f) => f.replace(/\.ts$/, ""))
+      .sort();
+    expect(Object.keys(SERVICE_CATALOG).sort()).toEqual(modules);
+    for (const [key, spec] of Object.entries(SERVICE_CATALOG)) expect(spec.name).toBe(key);
+  });
+
+  it("say what starts a unit bootstrap leaves alone only for their own units", () => {
+    for (const spec of Object.values(SERVICE_CATALOG))
+      for (const unit of Object.keys(spec.startedBy ?? {})) expect(spec.units, spec.name).toContain(unit);
+  });
+
+  it("give the node its start lists: started elsewhere left out, package-started units restarted", () => {
+    for (const [stack, allowlist] of [
+      ["prd", false],
+      ["tst", false],
+    ] as const) {
+      const plan = planOf(stack);
+      for (const node of plan.nodes) {
+        const env = envOf(nodeEnv(plan, node));
+        const enable = env.XIOPRO_ENABLE_UNITS!.split(" ").filter(Boolean);
+        const restart = env.XIOPRO_RESTART_UNITS!.split(" ").filter(Boolean);
+        const packages = env.XIOPRO_PACKAGES!.split(" ");
+        for (const unit of ["ssh.service", "postgresql.service", "grafana-server.service"])
+          expect(enable, `${node.name} ${unit}`).not.toContain(unit);
+        const expected = Object.values(SERVICE_CATALOG).flatMap((s) =>
+          s.packages?.names.every((p) => packages.includes(p)) ? (s.packages.restart ?? []) : [],
+        );
+        expect(restart).toEqual(expected);
+        expect(restart).toContain("prometheus-node-exporter.service");
+        expect(restart.includes("fail2ban.service")).toBe(allowlist);
+        for (const unit of restart) expect(enable).not.toContain(unit);
+      }
+    }
+    const withAllowlist = planOf("tst", (c) => (c.adminPath.sshAllowlist = ["198.51.100.7/32"]));
+    const env = envOf(nodeEnv(withAllowlist, withAllowlist.nodes[0]!));
+    expect(env.XIOPRO_RESTART_UNITS!.split(" ")[0]).toBe("fail2ban.service");
+    expect(env.XIOPRO_PACKAGES).toContain("fail2ban python3-systemd");
+  });
+});
