@@ -49,6 +49,10 @@ export interface ServiceSpec {
   singleton?: boolean;
   /** Distro packages it installs at first boot (docs/architecture.md D1), with why where not obvious. */
   packages?: ServicePackages;
+  /** Services it needs: on its own node, or on any enabled node. */
+  requires?: readonly { service: string; on: "same-node" | "some-node" }[];
+  /** Services it must not share a node with, and why. */
+  apartFrom?: readonly { service: string; why: string }[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */
   startedBy?: Readonly<Record<string, string>>;
 }

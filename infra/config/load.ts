@@ -275,15 +275,32 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
   }
 
-  // Grafana reads Prometheus on its own node; monitoring without Node A's private view is fine.
-  for (const nk of enabled) {
-    const names = c[nk].services.map((s) => (typeof s === "string" ? s : s.name));
-    if (names.includes("grafana") && !names.includes("monitoring")) {
-      p.add(
-        k(`${nk}.services`),
-        `lists "grafana" but not "monitoring"`,
-        `add "monitoring" to ${nk}.services, or move grafana to the node that runs monitoring`,
-      );
+  // What each service's descriptor requires of the others: on its node, on some node, or apart.
+  for (const [name, homes] of serviceHomes) {
+    const spec = SERVICE_CATALOG[name];
+    for (const home of homes) {
+      const onHome = c[home as NodeKey].services.map((s) => (typeof s === "string" ? s : s.name));
+      for (const r of spec?.requires ?? []) {
+        if (r.on === "same-node" && !onHome.includes(r.service))
+          p.add(
+            k(`${home}.services`),
+            `lists ${show(name)} but not ${show(r.service)}`,
+            `add ${show(r.service)} to ${home}.services, or move ${name} to the node that runs ${r.service}`,
+          );
+        if (r.on === "some-node" && !serviceHomes.has(r.service) && home === homes[0])
+          p.add(
+            k(`${home}.services`),
+            `lists ${show(name)}, but no enabled node runs ${r.service}`,
+            `remove ${name}, or add ${r.service} to nodeA.services`,
+          );
+      }
+      for (const a of spec?.apartFrom ?? [])
+        if (onHome.includes(a.service))
+          p.add(
+            k(`${home}.services`),
+            `lists ${show(name)} beside ${show(a.service)}: ${a.why}`,
+            `move ${name} to another node (enable nodeC or nodeD for it)`,
+          );
     }
   }
   if ((c.monitoring.email || c.monitoring.webhook) && !serviceHomes.has("monitoring")) {
@@ -294,23 +311,9 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     );
   }
 
-  // WAL receiver: on another node than the database it protects.
+  // WAL receiver settings (where it may run: its descriptor, above).
   const receiverHomes = serviceHomes.get("wal-receiver") ?? [];
   const pgHomes = serviceHomes.get("postgresql") ?? [];
-  if (receiverHomes.length > 0 && pgHomes.length === 0) {
-    p.add(
-      k(`${receiverHomes[0]}.services`),
-      `lists "wal-receiver", but no enabled node runs postgresql`,
-      `remove wal-receiver, or add postgresql to nodeA.services`,
-    );
-  }
-  for (const home of receiverHomes.filter((h) => pgHomes.includes(h))) {
-    p.add(
-      k(`${home}.services`),
-      `lists "wal-receiver" beside "postgresql": a copy on the database's own node is lost with it`,
-      `move wal-receiver to another node (enable nodeC or nodeD for it)`,
-    );
-  }
   if (c.backup.walReceiver.synchronous && receiverHomes.length === 0) {
     p.add(
       k("backup.walReceiver.synchronous"),

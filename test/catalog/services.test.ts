@@ -25,6 +25,12 @@ describe("the service descriptors", () => {
     for (const [key, spec] of Object.entries(SERVICE_CATALOG)) expect(spec.name).toBe(key);
   });
 
+  it("require and keep apart only services the catalog knows", () => {
+    for (const spec of Object.values(SERVICE_CATALOG))
+      for (const other of [...(spec.requires ?? []), ...(spec.apartFrom ?? [])])
+        expect(SERVICE_CATALOG[other.service], `${spec.name} → ${other.service}`).toBeDefined();
+  });
+
   it("say what starts a unit bootstrap leaves alone only for their own units", () => {
     for (const spec of Object.values(SERVICE_CATALOG))
       for (const unit of Object.keys(spec.startedBy ?? {})) expect(spec.units, spec.name).toContain(unit);

@@ -563,6 +563,18 @@ describe("stack config validation", () => {
     expect(
       problemsOf("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] })),
     ).toEqual([]);
+    // The descriptor's requirement of a database somewhere (infra/catalog/services/wal-receiver.ts).
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.services = c.nodeA.services.filter(
+          (s) => !["postgresql", "postgres-exporter", "backup"].includes(s as string),
+        );
+        c.nodeA.volumes = [];
+        c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+      }),
+    ).toContain(
+      'xiopro-infra:nodeC.services: lists "wal-receiver", but no enabled node runs postgresql | remove wal-receiver, or add postgresql to nodeA.services',
+    );
   });
 
   it("requires the database to live on a volume", () => {

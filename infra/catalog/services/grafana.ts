@@ -10,6 +10,8 @@ export const grafana: ServiceSpec = {
     names: ["gpg"],
     note: "Grafana comes from Grafana's own repository (xiopro-monitoring pins its key); gpg checks it",
   },
+  // Grafana reads Prometheus on its own node.
+  requires: [{ service: "monitoring", on: "same-node" }],
   startedBy: { "grafana-server.service": "xiopro-ops, which installs Grafana with the monitoring bundle" },
   interfaces: [
     {

@@ -7,6 +7,8 @@ export const walReceiver: ServiceSpec = {
   units: ["xiopro-walreceiver.service"],
   timers: ["xiopro-walreceiver-prune.timer"],
   singleton: true,
+  requires: [{ service: "postgresql", on: "some-node" }],
+  apartFrom: [{ service: "postgresql", why: "a copy on the database's own node is lost with it" }],
   packages: {
     names: ["postgresql-client"],
     note: "pg_receivewal comes with the client tools (the distro's default major version)",
