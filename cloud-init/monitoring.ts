@@ -11,6 +11,7 @@ import { overviewDashboard } from "../infra/plan/dashboard.js";
 import { credentialLines } from "../infra/config/secrets.js";
 import type { WriteFile } from "./render.js";
 import { NODE_LAYOUT } from "../infra/catalog/layout.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
@@ -32,20 +33,25 @@ export function prometheusDocument(plan: Plan, mon: NodePlan) {
     targets: [`${n.privateIp}:${port(n, iface)}`],
     labels: { node: n.name },
   });
-  const scrape = (job: string, iface: string, service: string) => {
+  // Every interface whose descriptor names a scrape job: private ones on each node that runs the
+  // service, localhost ones on this node.
+  const scraped = Object.values(SERVICE_CATALOG).flatMap((s) =>
+    s.interfaces.flatMap((i) => (i.scrapeJob ? [{ service: s.name, iface: i, job: i.scrapeJob }] : [])),
+  );
+  const scrapeConfigs = scraped.flatMap(({ service, iface, job }) => {
+    if (iface.bind === "localhost")
+      return has(mon, service)
+        ? [{ job_name: job, static_configs: [{ targets: [`127.0.0.1:${iface.port}`], labels: { node: mon.name } }] }]
+        : [];
     const nodes = plan.nodes.filter((n) => has(n, service));
-    return nodes.length === 0 ? [] : [{ job_name: job, static_configs: nodes.map((n) => target(n, iface)) }];
-  };
+    return nodes.length === 0 ? [] : [{ job_name: job, static_configs: nodes.map((n) => target(n, iface.name)) }];
+  });
   const sites = plan.nodes.flatMap((n) =>
     n.sites.map((s) => ({
       targets: [`https://${s.hostname}/`],
       labels: { site: s.hostname, node: mon.name, tls: plan.ingress.tls },
     })),
   );
-  const local = (job: string, iface: string) => ({
-    job_name: job,
-    static_configs: [{ targets: [`127.0.0.1:${port(mon, iface)}`], labels: { node: mon.name } }],
-  });
   const doc = {
     global: {
       scrape_interval: "30s",
@@ -55,12 +61,7 @@ export function prometheusDocument(plan: Plan, mon: NodePlan) {
     rule_files: ["rules/*.yml"],
     alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${port(mon, "alertmanager")}`] }] }] },
     scrape_configs: [
-      ...scrape("node", "node-metrics", "node-exporter"),
-      ...scrape("postgres", "postgres-metrics", "postgres-exporter"),
-      ...scrape("caddy", "caddy-metrics", "ingress"),
-      { job_name: "prometheus", static_configs: [target(mon, "prometheus")] },
-      local("alertmanager", "alertmanager"),
-      local("blackbox", "blackbox"),
+      ...scrapeConfigs,
       ...(sites.length === 0
         ? []
         : [

@@ -20,6 +20,11 @@ export interface InterfaceSpec {
   justification: string;
   /** A localhost interface a public site may put behind Caddy; no other platform port may be published. */
   siteUpstream?: true;
+  /**
+   * The Prometheus job that scrapes this interface's metrics: over the private network on every node
+   * that runs the service, or on 127.0.0.1 for a localhost interface (then on the monitoring node only).
+   */
+  scrapeJob?: string;
 }
 
 export interface ServicePackages {

@@ -31,6 +31,14 @@ describe("the service descriptors", () => {
         expect(SERVICE_CATALOG[other.service], `${spec.name} → ${other.service}`).toBeDefined();
   });
 
+  it("name each scrape job once; a localhost one only on the monitoring service (Prometheus reaches no other node's localhost)", () => {
+    const jobs = Object.values(SERVICE_CATALOG).flatMap((s) =>
+      s.interfaces.flatMap((i) => (i.scrapeJob ? [{ service: s.name, bind: i.bind, job: i.scrapeJob }] : [])),
+    );
+    expect(jobs.map((j) => j.job)).toEqual(["node", "caddy", "postgres", "prometheus", "alertmanager", "blackbox"]);
+    for (const j of jobs.filter((x) => x.bind === "localhost")) expect(j.service, j.job).toBe("monitoring");
+  });
+
   it("say what starts a unit bootstrap leaves alone only for their own units", () => {
     for (const spec of Object.values(SERVICE_CATALOG))
       for (const unit of Object.keys(spec.startedBy ?? {})) expect(spec.units, spec.name).toContain(unit);

@@ -567,7 +567,7 @@ describe("stack config validation", () => {
     expect(
       problemsOf("tst", (c) => {
         c.nodeA.services = c.nodeA.services.filter(
-          (s) => !["postgresql", "postgres-exporter", "backup"].includes(s as string),
+          (s: unknown) => !["postgresql", "postgres-exporter", "backup"].includes(s as string),
         );
         c.nodeA.volumes = [];
         c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };

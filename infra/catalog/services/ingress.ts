@@ -57,6 +57,7 @@ export const ingress: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Caddy's request metrics scraped by Prometheus (the admin API itself stays on localhost)",
+      scrapeJob: "caddy",
     },
   ],
 };

@@ -20,6 +20,7 @@ export const monitoring: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Metrics store and rule evaluation; Grafana and operators (through the admin path) query it",
+      scrapeJob: "prometheus",
     },
     {
       name: "alertmanager",
@@ -30,6 +31,7 @@ export const monitoring: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.D,
       justification: "Receives alerts from Prometheus on the same node; clustering is off, so no port 9094",
+      scrapeJob: "alertmanager",
     },
     {
       name: "blackbox",
@@ -40,6 +42,7 @@ export const monitoring: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.D,
       justification: "Probes the public sites from the node for availability and certificate expiry",
+      scrapeJob: "blackbox",
     },
   ],
 };

@@ -17,6 +17,7 @@ export const nodeExporter: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Host metrics scraped by Prometheus over the private network",
+      scrapeJob: "node",
     },
   ],
 };

@@ -16,6 +16,7 @@ export const postgresExporter: ServiceSpec = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Database metrics scraped by Prometheus over the private network",
+      scrapeJob: "postgres",
     },
   ],
 };

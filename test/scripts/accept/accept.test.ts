@@ -122,8 +122,8 @@ describe("acceptance verdicts on facts", () => {
     ]);
     expect(spec.monitoring!.jobs).toEqual([
       "node",
-      "postgres",
       "caddy",
+      "postgres",
       "prometheus",
       "alertmanager",
       "blackbox",
