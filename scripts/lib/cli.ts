@@ -10,18 +10,14 @@ export const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
 export class UsageError extends Error {}
 
 /**
- * Why a child process run with `reject: false` failed, in one line: the first line of its stderr
- * that `pick` accepts (any non-empty line by default), else execa's reason (exit code, timeout,
- * command not found).
+ * Why a child process run with `reject: false` failed, in one line: the first non-empty line of its
+ * stderr, else execa's reason (exit code, timeout, command not found).
  */
-export function failureOf(
-  r: Pick<Result, "stderr" | "shortMessage">,
-  pick: (line: string) => boolean = Boolean,
-): string {
+export function failureOf(r: Pick<Result, "stderr" | "shortMessage">): string {
   const line = String(r.stderr ?? "")
     .split("\n")
     .map((l) => l.trim())
-    .find((l) => l && pick(l));
+    .find(Boolean);
   return line ?? String(r.shortMessage).split("\n")[0]!;
 }
 

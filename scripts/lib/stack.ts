@@ -9,6 +9,9 @@ import { buildPlan, type Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
 import { failureOf, REPO_ROOT, UsageError } from "./cli.js";
 
+/** A query to the Pulumi CLI: never throws for a failure (the caller reports it), two minutes at most. */
+const PULUMI_QUERY = { reject: false, timeout: 120_000 } as const;
+
 /** Secret values by short key (pgbackrestCipherPass) or provider key (hcloud:token). */
 export type Secrets = Record<string, string>;
 
@@ -81,9 +84,6 @@ export async function stackSecrets(
     entries.map(([k, v]) => [k.startsWith(`${PROJECT}:`) ? k.slice(PROJECT.length + 1) : k, v]),
   );
 }
-
-/** A query to the Pulumi CLI: never throws for a failure (the caller reports it), two minutes at most. */
-const PULUMI_QUERY = { reject: false, timeout: 120_000 } as const;
 
 /** `pulumi stack output --json` of a deployed stack, or why it could not be had. */
 export async function stackOutputs(

@@ -6,29 +6,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../../cloud-init/configs.js";
 import { lostCommits } from "../../bench/recovery.js";
-import { planOf, ROOT } from "../support/helpers.js";
-import { envFileValues, freePort, PG_NEEDS, PG_ROOT } from "../../lab/pg-cluster.js";
+import { freePort, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
+import { TEST_SECRETS } from "../../lab/stacks.js";
 import { describeWithTools } from "../support/tools.js";
-import { layoutIn } from "../../lab/layout.js";
 
-// The scripts run as the postgres user, who may not traverse the checkout (CI clones into a
-// private temp dir): run a copy from a directory every user can read.
-const FILES = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-scripts-"));
-fs.chmodSync(FILES, 0o755);
-fs.cpSync(path.join(ROOT, "cloud-init/files"), FILES, { recursive: true });
-const JOB = path.join(FILES, "xiopro-job");
-const BACKUP = path.join(FILES, "xiopro-backup");
-const DRILL = path.join(FILES, "xiopro-restore-drill");
-const CIPHER = "test-pgbackrest-cipher-1b2e8d";
-const RESTIC_PW = "test-restic-password-7f3a9c";
+const CIPHER = TEST_SECRETS.pgbackrestCipherPass!;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 interface JobState {
   job: string;
   host: string;
@@ -41,39 +25,16 @@ interface JobState {
   detail: string;
 }
 
-let tmp = "";
-let port = 0;
-let bin = "";
-const dir = (...p: string[]) => path.join(tmp, ...p);
-let env: Record<string, string> = {};
-const rendered = { archiveCommand: "" };
-
-/** Runs a command as the postgres user with exactly the given environment (plus PATH). */
-function asPostgres(cmd: string, args: string[], extra: Record<string, string> = {}, input?: string): Run {
-  const vars = { PATH: "/usr/local/bin:/usr/bin:/bin", LANG: "C.UTF-8", ...env, ...extra };
-  const r = spawnSync(
-    "runuser",
-    ["-u", "postgres", "--", "env", "-i", ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), cmd, ...args],
-    {
-      encoding: "utf8",
-      cwd: tmp,
-      input,
-      timeout: 240_000, // generous: CI shares two cores between test files
-    },
-  );
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? String(r.error ?? "") };
-}
-
-function ok(cmd: string, args: string[], extra: Record<string, string> = {}, input?: string): string {
-  const r = asPostgres(cmd, args, extra, input);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
-const sql = (db: string, q: string) =>
-  ok(`${bin}/psql`, ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", dir("run"), "-p", String(port), "-d", db, "-c", q]).trim();
-const job = (name: string, args: string[], extra: Record<string, string> = {}) =>
-  asPostgres(JOB, [name, ...args], extra);
+// The product's settings for tst with a posix repository: the lab's cluster (lab/pg-cluster.ts).
+let c: TestCluster;
+let BACKUP = "";
+let DRILL = "";
+const dir = (...p: string[]) => c.dir(...p);
+const asPostgres = (cmd: string, args: string[], extra: Record<string, string> = {}): Run =>
+  c.asPostgres(cmd, args, extra);
+const ok = (cmd: string, args: string[], extra: Record<string, string> = {}) => c.ok(cmd, args, extra);
+const sql = (db: string, q: string) => c.sql(db, q);
+const job = (name: string, args: string[], extra: Record<string, string> = {}) => c.job(name, args, extra);
 const state = (name: string) => JSON.parse(fs.readFileSync(dir("state", `${name}.json`), "utf8")) as JobState;
 const restic = (args: string[], extra: Record<string, string> = {}) =>
   ok("restic", args, { RESTIC_PASSWORD_FILE: dir("creds/restic-password"), ...extra });
@@ -109,80 +70,13 @@ function expectFailure(name: string, r: Run, previousSuccess: number): JobState 
 
 describeWithTools("backup jobs and the restore drill against a real cluster", PG_NEEDS, () => {
   beforeAll(async () => {
-    const version = fs
-      .readdirSync(PG_ROOT)
-      .filter((v) => /^\d+$/.test(v))
-      .sort((a, b) => Number(a) - Number(b))
-      .pop()!;
-    bin = `${PG_ROOT}/${version}/bin`;
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-recovery-"));
-    for (const d of [
-      "run",
-      "state",
-      "metrics",
-      "creds",
-      "repo",
-      "spool",
-      "log",
-      "lock",
-      "etc/conf.d",
-      "drill",
-      "cache",
-      "files/etc",
-    ])
-      fs.mkdirSync(dir(d), { recursive: true });
-    fs.writeFileSync(dir("creds/pgbackrest-cipher-pass"), CIPHER);
-    fs.writeFileSync(dir("creds/restic-password"), RESTIC_PW);
-    fs.writeFileSync(dir("creds/pg-role-backup"), "test-backup-role-pw-5d1c");
+    c = new TestCluster("xiopro-recovery-");
+    await c.create();
+    BACKUP = c.script("xiopro-backup");
+    DRILL = c.script("xiopro-restore-drill");
+    fs.mkdirSync(dir("drill"));
     fs.writeFileSync(dir("files/etc/app.conf"), "answer = 42\n");
-    spawnSync("chown", ["-R", "postgres:postgres", tmp]);
-    port = await freePort();
-
-    // The product's settings for tst with a posix repository under tmp; only paths and the port differ.
-    const plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: dir("repo") }));
-    const node = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
-    const envFile = envFileValues(backupEnv(plan, node));
-    env = {
-      ...layoutIn(dir("layout"), {
-        XIOPRO_LIB: FILES,
-        XIOPRO_STATE_DIR: dir("state"),
-        XIOPRO_METRICS_DIR: dir("metrics"),
-      }),
-      XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
-      PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
-      RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
-      XIOPRO_BACKUP_PATHS: dir("files"),
-      CREDENTIALS_DIRECTORY: dir("creds"),
-      PGBACKREST_CONFIG_PATH: dir("etc"),
-      RESTIC_CACHE_DIR: dir("cache"),
-      PGHOST: dir("run"),
-      PGPORT: String(port),
-    };
-    const pgbr = pgbackrestConf(plan)
-      .replace(/^spool-path=.*$/m, `spool-path=${dir("spool")}`)
-      .replace(/^log-path=.*$/m, `log-path=${dir("log")}\nlock-path=${dir("lock")}`);
-    fs.writeFileSync(dir("etc/pgbackrest.conf"), pgbr);
-    // What setup-postgresql writes for the cluster it set up.
-    fs.writeFileSync(
-      dir("etc/conf.d/stanza.conf"),
-      `[xiopro]\npg1-path=${dir("data")}\npg1-socket-path=${dir("run")}\npg1-port=${port}\n`,
-    );
-
-    ok(`${bin}/initdb`, ["-D", dir("data"), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "-N"]);
-    const conf = postgresqlConf(plan, node)
-      .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
-      .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${FILES}/`);
-    rendered.archiveCommand = conf.match(/^archive_command = '(.*)'$/m)![1]!;
-    fs.writeFileSync(
-      dir("data/conf.d-90-xiopro.conf"),
-      `${conf}port = ${port}\nunix_socket_directories = '${dir("run")}'\n`,
-    );
-    fs.appendFileSync(dir("data/postgresql.conf"), `include '${dir("data/conf.d-90-xiopro.conf")}'\n`);
-    fs.writeFileSync(dir("data/pg_hba.conf"), pgHba(plan));
-    spawnSync("chown", ["-R", "postgres:postgres", dir("data")]);
-    ok(`${bin}/pg_ctl`, ["-D", dir("data"), "-w", "-t", "60", "-l", dir("log/postgresql.log"), "start"]);
-
-    ok(path.join(FILES, "setup-postgresql"), ["roles"]);
+    spawnSync("chown", ["-R", "postgres:postgres", dir("drill"), dir("files")]);
     sql(
       "xiopro",
       "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, doc jsonb, created_at timestamptz NOT NULL DEFAULT now()); " +
@@ -192,17 +86,15 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
   });
 
   afterAll(() => {
-    if (!tmp) return;
-    for (const d of ["data", "drill/scratch"])
-      if (fs.existsSync(dir(d, "postmaster.pid")))
-        asPostgres(`${bin}/pg_ctl`, ["-D", dir(d), "-m", "immediate", "-w", "stop"]);
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!c) return;
+    if (fs.existsSync(dir("drill/scratch", "postmaster.pid")))
+      asPostgres(`${c.bin}/pg_ctl`, ["-D", dir("drill/scratch"), "-m", "immediate", "-w", "stop"]);
+    c.destroy();
   });
 
   it("pgbackrest-check creates the stanza and proves WAL archiving through the archive_command configs.ts renders", () => {
     // Rendered, with only the script directory moved here (pgBackRest insists on "pgbackrest" in it).
-    expect(rendered.archiveCommand).toBe(`${BACKUP} pgbackrest-archive-push %p`);
-    expect(sql("postgres", "SHOW archive_command")).toBe(rendered.archiveCommand);
+    expect(sql("postgres", "SHOW archive_command")).toBe(`${BACKUP} pgbackrest-archive-push %p`);
     expectSuccess("pgbackrest-check", job("pgbackrest-check", [BACKUP, "pgbackrest-check"]));
     expect(fs.existsSync(dir("repo/pgbackrest/archive/xiopro/archive.info"))).toBe(true);
     // check saw the segment in the repository; PostgreSQL counts it once archive-push returned.
@@ -236,7 +128,7 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     ok("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${dump}`], {
       RESTIC_PASSWORD_FILE: dir("creds/restic-password"),
     });
-    const list = ok(`${bin}/pg_restore`, ["-l", dump]);
+    const list = ok(`${c.bin}/pg_restore`, ["-l", dump]);
     expect(list).toMatch(/TABLE DATA public orders /);
     expect(list).toMatch(/INDEX public orders_customer /);
   });
