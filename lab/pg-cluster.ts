@@ -322,6 +322,23 @@ export class TestCluster {
     };
   }
 
+  /**
+   * A point-in-time scenario: row 'before' in table marks, then the returned target time (UTC, with
+   * its offset), then row 'after' and order 9999. A restore to the target has the first, not the rest.
+   */
+  marksAroundTarget(): string {
+    this.sql("xiopro", "CREATE TABLE marks (phase text NOT NULL); INSERT INTO marks VALUES ('before')");
+    const target = this.sql(
+      "postgres",
+      "SELECT pg_sleep(0.3), to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+    ).replace(/^\|/, "");
+    this.sql(
+      "xiopro",
+      "SELECT pg_sleep(0.3); INSERT INTO marks VALUES ('after'); INSERT INTO orders VALUES (9999, 'late')",
+    );
+    return target;
+  }
+
   job(name: string, args: string[], extra: Record<string, string> = {}): Run {
     return this.asPostgres(this.script("xiopro-job"), [name, ...args], extra);
   }

@@ -386,17 +386,7 @@ describeWithTools(
     });
 
     it("xiopro-restore restores to a point in time from the bucket (the commit before the target is there, the one after it not) and the files from restic", () => {
-      c.sql("xiopro", "CREATE TABLE marks (phase text NOT NULL); INSERT INTO marks VALUES ('before')");
-      const target = c
-        .sql(
-          "postgres",
-          "SELECT pg_sleep(0.3), to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
-        )
-        .replace(/^\|/, "");
-      c.sql(
-        "xiopro",
-        "SELECT pg_sleep(0.3); INSERT INTO marks VALUES ('after'); INSERT INTO orders VALUES (9999, 'late')",
-      );
+      const target = c.marksAroundTarget();
       // Switches WAL and waits until the segment with both rows is in the bucket (inspection).
       c.ok("pgbackrest", ["--stanza=xiopro", "check"], repoSecrets);
       fs.rmSync(c.dir("files/data/app.db"));

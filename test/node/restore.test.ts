@@ -255,17 +255,7 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
   });
 
   it("restores to a point in time with --force: the commit before the target is there, the one after it is not", () => {
-    c.sql("xiopro", "CREATE TABLE marks (phase text NOT NULL); INSERT INTO marks VALUES ('before')");
-    const target = c
-      .sql(
-        "postgres",
-        "SELECT pg_sleep(0.3), to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
-      )
-      .replace(/^\|/, "");
-    c.sql(
-      "xiopro",
-      "SELECT pg_sleep(0.3); INSERT INTO marks VALUES ('after'); INSERT INTO orders VALUES (9999, 'late')",
-    );
+    const target = c.marksAroundTarget();
     archiveNow();
     const r = restore(["--target-time", target, "--force", "--no-backup"]);
     expect(r.code, r.stderr).toBe(0);
