@@ -237,7 +237,7 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
     "/etc/caddy",
     "/etc/pgbackrest",
     NODE_LAYOUT.XIOPRO_CREDSTORE,
-    ...node.volumes.filter((v) => v.mountPoint !== "/var/lib/postgresql").map((v) => v.mountPoint),
+    ...node.volumes.filter((v) => v.mountPoint !== NODE_LAYOUT.XIOPRO_PG_VOLUME).map((v) => v.mountPoint),
   ];
   const settings: Record<string, string> = {
     XIOPRO_REPO_KIND: r.kind,

@@ -20,6 +20,8 @@ export const NODE_LAYOUT = {
   XIOPRO_STATE_GROUP: "xiopro-state",
   /** The system user of the file and dump backups. */
   XIOPRO_BACKUP_USER: "xiopro-backup",
+  /** Where PostgreSQL keeps its clusters (Debian's layout): the database volume is mounted here. */
+  XIOPRO_PG_VOLUME: "/var/lib/postgresql",
 } as const;
 
 export type LayoutVariable = keyof typeof NODE_LAYOUT;

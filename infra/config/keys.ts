@@ -4,6 +4,7 @@ import { DEFAULT_IMAGE } from "../catalog/images.js";
 import { EXPOSURE_CLASSES } from "../catalog/services.js";
 import type { z } from "zod";
 import { arr, bool, either, int, obj, optional, record, show, str } from "./schema.js";
+import { NODE_LAYOUT } from "../catalog/layout.js";
 
 export const PROJECT = "xiopro-infra";
 
@@ -74,7 +75,7 @@ const volumeSpec = obj(
     mountPoint: str({
       description: "Absolute mount point",
       pattern: /^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/,
-      patternHint: "use an absolute path such as /var/lib/postgresql",
+      patternHint: `use an absolute path such as ${NODE_LAYOUT.XIOPRO_PG_VOLUME}`,
     }),
     filesystem: str({
       description: "Filesystem Hetzner formats the volume with",

@@ -22,6 +22,7 @@ import {
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "./schema.js";
+import { NODE_LAYOUT } from "../catalog/layout.js";
 
 /** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */
 export interface RawConfig {
@@ -323,7 +324,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
   if (receiverHomes.length > 0) {
     for (const home of pgHomes) {
-      const pgVolume = c[home as NodeKey].volumes.find((v) => v.mountPoint === "/var/lib/postgresql");
+      const pgVolume = c[home as NodeKey].volumes.find((v) => v.mountPoint === NODE_LAYOUT.XIOPRO_PG_VOLUME);
       if (pgVolume && c.backup.walReceiver.maxSlotWalKeepSizeGb * 4 > pgVolume.sizeGb) {
         p.add(
           k("backup.walReceiver.maxSlotWalKeepSizeGb"),
@@ -672,7 +673,7 @@ function mountPointProblem(mp: string): { problem: string; fix: string } | undef
   if (mp === "/" || hidden)
     return {
       problem: `would hide the system directory ${hidden ?? "/"}`,
-      fix: "mount below it, e.g. /var/lib/postgresql or /srv/agentd",
+      fix: `mount below it, e.g. ${NODE_LAYOUT.XIOPRO_PG_VOLUME} or /srv/agentd`,
     };
   return undefined;
 }
@@ -852,11 +853,11 @@ function checkNode(
       });
     }
   });
-  if (n.services.includes("postgresql") && !n.volumes.some((v) => v.mountPoint === "/var/lib/postgresql")) {
+  if (n.services.includes("postgresql") && !n.volumes.some((v) => v.mountPoint === NODE_LAYOUT.XIOPRO_PG_VOLUME)) {
     p.add(
       k("volumes"),
-      "has no volume mounted at /var/lib/postgresql, but the node runs postgresql",
-      "add a volume {name: pgdata, sizeGb: 50, mountPoint: /var/lib/postgresql} so the database lives on a protected volume",
+      `has no volume mounted at ${NODE_LAYOUT.XIOPRO_PG_VOLUME}, but the node runs postgresql`,
+      `add a volume {name: pgdata, sizeGb: 50, mountPoint: ${NODE_LAYOUT.XIOPRO_PG_VOLUME}} so the database lives on a protected volume`,
     );
   }
 }

@@ -195,7 +195,7 @@ async function nodeChecks(
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
     // hold the single-use Tailscale key, docs/architecture.md D3) are not configuration at rest.
     plaintextSkip: [
-      "/var/lib/postgresql",
+      NODE_LAYOUT.XIOPRO_PG_VOLUME,
       "/var/cache",
       "/var/lib/apt",
       "/var/log/journal",

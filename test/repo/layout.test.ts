@@ -19,6 +19,7 @@ const PATHS = [
   NODE_LAYOUT.XIOPRO_METRICS_DIR,
   `${NODE_LAYOUT.XIOPRO_HOME}/`,
   NODE_LAYOUT.XIOPRO_CREDSTORE,
+  NODE_LAYOUT.XIOPRO_PG_VOLUME,
 ];
 
 /** The string literals and template parts of a TypeScript file, with their lines. */
