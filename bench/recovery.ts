@@ -522,26 +522,7 @@ async function receiverTrials(mode: "async" | "sync", trials: number, quick: boo
       progress(
         `receiver ${mode} trial ${i + 1}/${trials}: ~100 tx/s for ${seconds.toFixed(1)} s, then the database host is lost`,
       );
-      const load = startAckLoad(
-        [
-          "runuser",
-          "-u",
-          "postgres",
-          "--",
-          `${c.bin}/psql`,
-          "-XAtq",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-h",
-          c.dir("run"),
-          "-p",
-          String(c.port),
-          "-d",
-          "xiopro",
-        ],
-        "acks",
-        1,
-      );
+      const load = startAckLoad(c.psqlArgv("xiopro"), "acks", 1);
       await sleep(seconds * 1000);
       // Latencies only from acknowledgements read before the crash blocks the event loop.
       const latencies = load.acks.filter((a) => a.sentMs !== undefined).map((a) => a.ackMs - a.sentMs!);

@@ -110,6 +110,15 @@ export class TestCluster {
     return r.stdout;
   }
 
+  /** psql as the postgres user against this cluster, for a client that feeds its own statements. */
+  psqlArgv(db: string): string[] {
+    return [
+      "runuser",
+      ...["-u", "postgres", "--", `${this.bin}/psql`, "-XAtq", "-v", "ON_ERROR_STOP=1"],
+      ...["-h", this.dir("run"), "-p", String(this.port), "-d", db],
+    ];
+  }
+
   sql(db: string, q: string): string {
     return this.ok(`${this.bin}/psql`, [
       "-XAtq",

@@ -211,27 +211,8 @@ describeWithTools("the WAL receiver against a real cluster", PG_NEEDS, () => {
 
   it("with the receiver away, a commit waits for it (synchronous), and completes once it is back", async () => {
     await stopReceiver();
-    const insert = spawn(
-      "runuser",
-      [
-        "-u",
-        "postgres",
-        "--",
-        `${c.bin}/psql`,
-        "-XAtq",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        c.dir("run"),
-        "-p",
-        String(c.port),
-        "-d",
-        "xiopro",
-        "-c",
-        "INSERT INTO acks VALUES (0, 'while away')",
-      ],
-      { stdio: "ignore" },
-    );
+    const [cmd, ...args] = c.psqlArgv("xiopro");
+    const insert = spawn(cmd!, [...args, "-c", "INSERT INTO acks VALUES (0, 'while away')"], { stdio: "ignore" });
     const done = new Promise<number>((res) => insert.on("close", (code) => res(code ?? -1)));
     await sleep(3_000);
     expect(insert.exitCode).toBeNull();
@@ -278,26 +259,7 @@ describeWithTools("the WAL receiver against a real cluster", PG_NEEDS, () => {
   it("after the database host is lost mid-load, the receiver's copy restores every acknowledged commit; the repository alone loses them all", async () => {
     // A fresh segment that is already in the repository: the load's WAL is not archived before the crash.
     expect(c.job("pgbackrest-check", [c.script("xiopro-backup"), "pgbackrest-check"]).code).toBe(0);
-    const load = startAckLoad(
-      [
-        "runuser",
-        "-u",
-        "postgres",
-        "--",
-        `${c.bin}/psql`,
-        "-XAtq",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        c.dir("run"),
-        "-p",
-        String(c.port),
-        "-d",
-        "xiopro",
-      ],
-      "acks",
-      1,
-    );
+    const load = startAckLoad(c.psqlArgv("xiopro"), "acks", 1);
     await sleep(6_000);
     loseHost();
     await load.stop();
