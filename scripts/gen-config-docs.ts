@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { stringify } from "yaml";
 import type { z } from "zod";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG } from "../infra/config/keys.js";
-import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/config/schema.js";
+import { docOf, jsonSchemaOf, type FieldDoc } from "../infra/catalog/schema.js";
 import { SERVICES_DOC, servicesMarkdown } from "../infra/plan/services-doc.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");

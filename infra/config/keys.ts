@@ -3,7 +3,7 @@
 import { DEFAULT_IMAGE } from "../catalog/images.js";
 import { EXPOSURE_CLASSES } from "../catalog/services.js";
 import type { z } from "zod";
-import { arr, bool, either, int, obj, optional, record, show, str } from "./schema.js";
+import { arr, bool, either, int, obj, optional, record, show, str } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
 export const PROJECT = "xiopro-infra";

@@ -21,7 +21,7 @@ import {
 } from "./ipv4.js";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
-import { closest, docOf, parse, Problems, show, type Problem } from "./schema.js";
+import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
 /** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */

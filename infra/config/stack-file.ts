@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { RawConfig } from "./load.js";
-import type { Problem } from "./schema.js";
+import type { Problem } from "../catalog/schema.js";
 
 /** Stand-in for a secret whose ciphertext only the Pulumi CLI can decrypt. */
 export const SECRET_PLACEHOLDER = "[secret]";

@@ -5,7 +5,7 @@
 // would not get it. test/plan/services-doc.test.ts fails when the file is stale.
 import type { z } from "zod";
 import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type StackConfig } from "../config/keys.js";
-import { docOf, parse } from "../config/schema.js";
+import { docOf, parse } from "../catalog/schema.js";
 import { BACKUP_JOBS, jobsFor, type JobSpec } from "./jobs.js";
 import { HOST_PACKAGES } from "./packages.js";
 import { nodeSecrets, requiredSecretKeys, type SecretGrant, type SecretPlan } from "../config/secrets.js";

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { CONFIG_KEYS } from "../../infra/config/keys.js";
-import { docOf } from "../../infra/config/schema.js";
+import { docOf } from "../../infra/catalog/schema.js";
 import { GENERATED } from "../../scripts/gen-config-docs.js";
 import { ROOT } from "../support/helpers.js";
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { renderUserData } from "../../cloud-init/render.js";
 import type { z } from "zod";
 import { CONFIG_KEYS } from "../../infra/config/keys.js";
-import { docOf } from "../../infra/config/schema.js";
+import { docOf } from "../../infra/catalog/schema.js";
 import { loadConfig } from "../../infra/config/load.js";
 import { buildPlan } from "../../infra/plan/index.js";
 import { stackObject, toRaw } from "../support/helpers.js";

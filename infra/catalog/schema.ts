@@ -51,7 +51,7 @@ const docs = new WeakMap<z.core.$ZodType, FieldDoc>();
 
 export function docOf(schema: z.core.$ZodType): FieldDoc {
   const doc = docs.get(schema);
-  if (!doc) throw new Error("schema without documentation: build it with infra/config/schema.ts");
+  if (!doc) throw new Error("schema without documentation: build it with infra/catalog/schema.ts");
   return doc;
 }
 
