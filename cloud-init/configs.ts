@@ -277,6 +277,14 @@ export function backupEnv(plan: Plan, node: NodePlan): string {
   return lines.join("\n") + "\n";
 }
 
+/** A service's settings from its options (/etc/xiopro/<service>.env): plain words, no spaces. */
+export function serviceEnv(service: string, env: [string, string][]): string {
+  for (const [k, v] of env)
+    if (!/^[A-Z][A-Z0-9_]*$/.test(k) || !/^[A-Za-z0-9_.,:/@+-]*$/.test(v))
+      throw new Error(`${service}: setting ${k}=${v} is not a plain NAME=word line`);
+  return [HEADER, `# Settings of ${service} from its options.`, ...env.map(([k, v]) => `${k}=${v}`), ""].join("\n");
+}
+
 /** Settings of xiopro-walreceiver on the receiver's node (/etc/xiopro/walreceiver.env). */
 export function walReceiverEnv(plan: Plan): string {
   const db = databaseNode(plan)!;

@@ -1,5 +1,6 @@
 // The distro packages a node needs (docs/architecture.md D1: no Docker for the platform): the host's
-// (infra/plan/packages.ts), then each service's from its descriptor, in catalog order.
+// (infra/plan/packages.ts), then each service's from its descriptor, in catalog order, each followed
+// by what its options add.
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { HOST_PACKAGES } from "../infra/plan/packages.js";
 import { SERVICE_CATALOG } from "../infra/catalog/services.js";
@@ -15,6 +16,9 @@ export function packagesFor(plan: Plan, node: NodePlan): string[] {
     ...HOST_PACKAGES,
     ...Object.values(SERVICE_CATALOG)
       .filter((s) => s.packages && runs(node, s.name) && (!s.packages.onlyWithSshAllowlist || withAllowlist))
-      .flatMap((s) => s.packages!.names),
+      .flatMap((s) => [
+        ...s.packages!.names,
+        ...(node.services.find((p) => p.name === s.name)?.additions.packages ?? []),
+      ]),
   ];
 }

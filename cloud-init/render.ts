@@ -21,6 +21,7 @@ import {
   pgbackrestConf,
   pgHba,
   postgresqlConf,
+  serviceEnv,
   walReceiverEnv,
   AGENTD_HOME,
 } from "./configs.js";
@@ -328,6 +329,11 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
     files.push({ path: etcFile("walreceiver.env"), content: walReceiverEnv(plan), permissions: "0644" });
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s)))
     files.push({ path: etcFile("agentd.env"), content: agentdEnv(plan), permissions: "0644" });
+  for (const s of node.services) {
+    const env = Object.entries(s.additions.env ?? {});
+    if (env.length > 0)
+      files.push({ path: etcFile(`${s.name}.env`), content: serviceEnv(s.name, env), permissions: "0644" });
+  }
   return files;
 }
 

@@ -1,3 +1,6 @@
+import type { z } from "zod";
+import { IMAGES, type ImageFacts } from "./images.js";
+
 // What a service descriptor (infra/catalog/services/<name>.ts) says: its systemd units and timers,
 // every interface it listens on with exposure class, owner, access method and justification
 // (docs/architecture.md D5, seed 000 §9.9.5), and the distro packages it installs. Cloud firewall,
@@ -40,7 +43,45 @@ export interface ServicePackages {
   restart?: readonly string[];
 }
 
-export interface ServiceSpec {
+/** A query acceptance runs as the database superuser in a database, and the one line it must print. */
+export interface SqlCheck {
+  name: string;
+  /** `platform` is the stack's own database (NODE_LAYOUT's DATABASE_NAME). */
+  database: "platform" | "postgres";
+  sql: string;
+  expect: string;
+}
+
+/** What a service's options add on the node that runs it. */
+export interface ServiceAdditions {
+  /** Distro packages, after the service's own. */
+  packages?: readonly string[];
+  /** Settings for the service's scripts and units: `/etc/xiopro/<service>.env` (written when not empty). */
+  env?: Readonly<Record<string, string>>;
+  /** Acceptance checks on the database of the node. */
+  sqlChecks?: readonly SqlCheck[];
+}
+
+/** Facts about the node a service runs on that its options may depend on. */
+export interface ServiceHost {
+  node: string;
+  image: string;
+  /** Undefined for an image outside the catalog. */
+  imageFacts: ImageFacts | undefined;
+}
+
+export function serviceHost(node: string, image: string): ServiceHost {
+  return { node, image, imageFacts: Object.hasOwn(IMAGES, image) ? IMAGES[image] : undefined };
+}
+
+/** A problem with a service's options, relative to its config key (`field` empty for the key itself). */
+export interface OptionProblem {
+  field: string;
+  message: string;
+  fix: string;
+}
+
+export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
   /** Long-running units that must be active. */
@@ -60,6 +101,15 @@ export interface ServiceSpec {
   apartFrom?: readonly { service: string; why: string }[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */
   startedBy?: Readonly<Record<string, string>>;
+  /**
+   * The service's own stack config key, `xiopro-infra:<name>` (built with ./schema.ts, with a
+   * default): the options an operator sets for it. Its name must not be a platform key.
+   */
+  options?: z.ZodType<O>;
+  /** What the options add on a node that runs the service. Pure. */
+  additions?(options: O, host: ServiceHost): ServiceAdditions;
+  /** Problems with the options on a node that runs the service; validation reports them with the rest. */
+  problems?(options: O, host: ServiceHost): OptionProblem[];
 }
 
 export const ACCESS: Record<ExposureClass, string> = {

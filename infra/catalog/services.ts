@@ -18,10 +18,15 @@ import type { ServiceSpec } from "./service-spec.js";
 export {
   ACCESS,
   EXPOSURE_CLASSES,
+  serviceHost,
   type Bind,
   type ExposureClass,
   type InterfaceSpec,
+  type OptionProblem,
+  type ServiceAdditions,
+  type ServiceHost,
   type ServiceSpec,
+  type SqlCheck,
 } from "./service-spec.js";
 
 /** The services in the order the plan, the firewalls, acceptance and docs walk them. Adding a service is a module and a line here. */

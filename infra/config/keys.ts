@@ -1,7 +1,7 @@
 // Every stack config key, once: type, description, default. Pulumi.yaml's `config:` block and
 // docs/config.md are generated from this table (`npm run gen:config-docs`), and a test keeps them in step.
 import { DEFAULT_IMAGE } from "../catalog/images.js";
-import { EXPOSURE_CLASSES } from "../catalog/services.js";
+import { EXPOSURE_CLASSES, SERVICE_CATALOG, type ServiceSpec } from "../catalog/services.js";
 import type { z } from "zod";
 import { arr, bool, either, int, obj, optional, record, show, str } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
@@ -168,7 +168,7 @@ export const NODE_A_DEFAULT_SERVICES = [
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** The config table: one entry per `xiopro-infra:<key>`. */
-export const CONFIG_KEYS = {
+const PLATFORM_SETTINGS = {
   environment: str({ description: "Environment name: prd, tst or dev", oneOf: ["prd", "tst", "dev"] as const }),
   location: str({
     description: "Default Hetzner location for nodes and volumes (fsn1, nbg1, hel1, ash, hil, sin)",
@@ -607,8 +607,11 @@ export const CONFIG_KEYS = {
       },
     },
   ),
-  // Secrets: only ever set with `pulumi config set --secret`; which ones a stack needs follows from
-  // its services and backup repository (infra/config/secrets.ts). docs/secrets.md has the runbook.
+} satisfies Record<string, z.ZodType>;
+
+// Secrets: only ever set with `pulumi config set --secret`; which ones a stack needs follows from
+// its services and backup repository (infra/config/secrets.ts). docs/secrets.md has the runbook.
+const SECRET_KEYS = {
   resticPassword: optional(str({ description: "restic repository password (backup service)", secret: true })),
   pgbackrestCipherPass: optional(
     str({ description: "pgBackRest repository encryption passphrase (backup service with PostgreSQL)", secret: true }),
@@ -660,7 +663,38 @@ export const CONFIG_KEYS = {
   ),
 } satisfies Record<string, z.ZodType>;
 
+const SERVICE_OPTION_KEYS = serviceOptionKeys();
+
+/**
+ * Every key: the platform's settings, each service's own options (its descriptor's `options`, under
+ * the service's name; typed through serviceOptions(), the static type lists the platform's keys),
+ * then the secrets.
+ */
+export const CONFIG_KEYS = {
+  ...PLATFORM_SETTINGS,
+  ...(SERVICE_OPTION_KEYS as Record<never, z.ZodType>),
+  ...SECRET_KEYS,
+};
+
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** The config keys of services' own options, in catalog order; a service may not take a platform key. */
+function serviceOptionKeys(): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const s of Object.values(SERVICE_CATALOG)) {
+    if (!s.options) continue;
+    if (Object.hasOwn(PLATFORM_SETTINGS, s.name) || Object.hasOwn(SECRET_KEYS, s.name))
+      throw new Error(`service ${s.name} has options, but ${s.name} is already a platform config key`);
+    out[s.name] = s.options as z.ZodType;
+  }
+  return out;
+}
+
+/** A service's parsed options from a validated config. */
+export function serviceOptions<O>(config: StackConfig, service: ServiceSpec<O>): O {
+  return (config as unknown as Record<string, O>)[service.name]!;
+}
+
 export type NodeConfig = z.output<ReturnType<typeof nodeSpec>>;
 /** The whole stack config: every key of the table, as one object. */
 export const STACK_CONFIG = obj(CONFIG_KEYS, { description: `Stack config of ${PROJECT}` });

@@ -7,7 +7,7 @@ import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../cat
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images.js";
 import { nodeName, TOOLKIT_LABELS } from "./names.js";
 import { requiredSecretKeys } from "./secrets.js";
-import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG } from "../catalog/services.js";
+import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG, serviceHost } from "../catalog/services.js";
 import {
   allocate,
   cidrInside,
@@ -20,7 +20,7 @@ import {
   formatIpv4,
 } from "./ipv4.js";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
-import { CONFIG_KEYS, PROJECT, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
+import { CONFIG_KEYS, PROJECT, serviceOptions, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
@@ -150,6 +150,17 @@ function decodeJson(key: string, text: string, problems: Problems): unknown {
 }
 
 /** Cross-field rules that need the catalog, the IP plan or the service catalog. */
+/** Each service's own rules for its options, on the node that runs it (its descriptor's `problems`). */
+function checkServiceOptions(nk: NodeKey, n: NodeConfig, c: StackConfig, p: Problems): void {
+  const listed = new Set(n.services.filter((s) => typeof s === "string"));
+  const host = serviceHost(nodeName(c.environment, nk), n.image);
+  for (const s of Object.values(SERVICE_CATALOG)) {
+    if (!s.options || !s.problems || !(s.baseline || listed.has(s.name))) continue;
+    for (const q of s.problems(serviceOptions(c, s), host))
+      p.add(`${PROJECT}:${s.name}${q.field ? `.${q.field}` : ""}`, `${q.message} (${nk} runs ${s.name})`, q.fix);
+  }
+}
+
 function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   const k = (rest: string) => `${PROJECT}:${rest}`;
   const locations = Object.keys(cat.locations);
@@ -235,6 +246,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   for (const nk of enabled) {
     const n = c[nk];
     checkNode(nk, n, c, cat, p, locOk);
+    checkServiceOptions(nk, n, c, p);
     if (n.privateIp !== undefined && sub) {
       const ip = parseIpv4(n.privateIp);
       if (ip === undefined)

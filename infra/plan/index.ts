@@ -2,15 +2,23 @@
 // Components, renderers, acceptance checks, docs and cost all read this one structure.
 import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
 import type { ExposureClass } from "../catalog/services.js";
-import type { StackConfig } from "../config/keys.js";
-import { PROJECT } from "../config/keys.js";
+import { PROJECT, serviceOptions, type StackConfig } from "../config/keys.js";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load.js";
 import { nodeName, TOOLKIT_LABELS } from "../config/names.js";
 import { computeCost, type CostPlan } from "./cost.js";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
 import { jobsFor } from "./jobs.js";
 import { nodeSecrets, type SecretPlan } from "../config/secrets.js";
-import { ACCESS, SERVICE_CATALOG, type Bind, type InterfaceSpec } from "../catalog/services.js";
+import {
+  ACCESS,
+  SERVICE_CATALOG,
+  serviceHost,
+  type Bind,
+  type InterfaceSpec,
+  type ServiceAdditions,
+  type ServiceHost,
+  type ServiceSpec,
+} from "../catalog/services.js";
 
 export interface ExposureRow {
   node: string;
@@ -64,6 +72,8 @@ export interface ServicePlan {
   units: string[];
   timers: string[];
   interfaces: InterfaceSpec[];
+  /** What the service's options add on this node (its descriptor's `additions`). */
+  additions: ServiceAdditions;
 }
 
 export interface SitePlan {
@@ -195,6 +205,11 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
   return { ...plan, cost: computeCost(plan, cat) };
 }
 
+function catalogService(config: StackConfig, s: ServiceSpec, host: ServiceHost): ServicePlan {
+  const additions = s.additions && s.options ? s.additions(serviceOptions(config, s), host) : {};
+  return { name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces, additions };
+}
+
 function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: string, cat: Catalog): NodePlan {
   const n = config[key];
   const env = config.environment;
@@ -203,14 +218,14 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
   const location = n.location ?? config.location;
   const type = cat.serverTypes[n.serverType!]!;
   const protect = config.protection;
+  const host = serviceHost(name, n.image);
   const services: ServicePlan[] = [
     ...Object.values(SERVICE_CATALOG).filter((s) => s.baseline),
     ...(config.adminPath.mode === "tailscale" ? [SERVICE_CATALOG.tailscale!] : []),
-  ].map((s) => ({ name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces }));
+  ].map((s) => catalogService(config, s, host));
   for (const entry of n.services) {
     if (typeof entry === "string") {
-      const s = SERVICE_CATALOG[entry]!;
-      services.push({ name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces });
+      services.push(catalogService(config, SERVICE_CATALOG[entry]!, host));
     } else {
       services.push({
         name: entry.name,
@@ -218,6 +233,7 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
         // The owner deploys a custom service's unit; the plan declares only its exposure.
         units: [],
         timers: [],
+        additions: {},
         interfaces: entry.interfaces.map((i, idx) => ({
           name: `${entry.name}-${idx + 1}`,
           port: i.port,

@@ -191,6 +191,7 @@ async function nodeChecks(
     postgres: c.spec.postgres,
     monitoring: c.spec.monitoring,
     walReceiver: c.spec.walReceiver,
+    sqlChecks: c.spec.sqlChecks,
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may
     // hold the single-use Tailscale key, docs/architecture.md D3) are not configuration at rest.

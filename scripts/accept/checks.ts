@@ -52,6 +52,8 @@ export interface NodeFacts {
     crossUnitReads: string[];
   };
   walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string; waitedSeconds?: number };
+  /** Each of the spec's SQL checks, in order: what the query printed, or its error. */
+  sql?: { name: string; ok: boolean; output: string; error: string }[];
   monitoring?: {
     prometheusError: string;
     targets: { job: string; instance: string; health: string; lastError: string }[];
@@ -220,6 +222,20 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
         a.ok
           ? `last archived ${fmtH(hoursAgo(now, a.lastArchived))}, last failure ${fmtH(hoursAgo(now, a.lastFailed))}, failures ${a.failedCount}`
           : a.error,
+      ),
+    );
+  }
+  for (const c of spec.sqlChecks) {
+    const got = f.sql?.find((r) => r.name === c.name);
+    out.push(
+      check(
+        c.name,
+        !!got && got.ok && got.output === c.expect,
+        !got
+          ? "not run on the node"
+          : got.ok
+            ? `${c.database}: printed ${JSON.stringify(got.output)}, expected ${JSON.stringify(c.expect)}`
+            : `${c.database}: ${got.error}`,
       ),
     );
   }

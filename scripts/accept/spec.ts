@@ -7,7 +7,7 @@ import { jobsFor } from "../../infra/plan/jobs.js";
 import { ALL_ALERTS } from "../../infra/plan/alerts.js";
 import { prometheusDocument } from "../../cloud-init/monitoring.js";
 import { walReceiverNode } from "../../cloud-init/configs.js";
-import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
+import { DATABASE_NAME, WAL_RECEIVER } from "../../infra/catalog/layout.js";
 
 export interface AcceptSpec {
   stack: string;
@@ -31,6 +31,8 @@ export interface AcceptSpec {
   secrets: { name: string; fingerprints: string[]; lengths: number[] }[];
   /** The node runs Prometheus: its API, the scrape jobs it must have, and the alert rules loaded. */
   monitoring?: { prometheusUrl: string; alertmanagerUrl: string; jobs: string[]; alertRules: number };
+  /** Queries the node's services declare (their options' additions): each must print exactly `expect`. */
+  sqlChecks: { name: string; database: string; sql: string; expect: string }[];
   /** The database streams to a WAL receiver (backup.walReceiver): its application name and mode. */
   walReceiver?: { name: string; synchronous: boolean };
 }
@@ -86,6 +88,9 @@ export function buildSpec(
       const forms = secretForms(value);
       return { name, fingerprints: forms.map((f) => sha256(f)), lengths: forms.map((f) => Buffer.byteLength(f)) };
     }),
+    sqlChecks: node.services
+      .flatMap((s) => s.additions.sqlChecks ?? [])
+      .map((c) => ({ ...c, database: c.database === "platform" ? DATABASE_NAME : c.database })),
     monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
     walReceiver:
       names.includes("postgresql") && walReceiverNode(plan)

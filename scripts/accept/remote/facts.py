@@ -136,6 +136,13 @@ if args.get("postgres"):
                          "archivedCount": int(parts[3]) if parts else None}
 
 lap("archiver")
+# The services' own SQL checks: each query as the superuser (peer auth), its output compared by the caller.
+facts["sql"] = []
+for c in args.get("sqlChecks") or []:
+    code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", c["database"], "-c", c["sql"]])
+    facts["sql"].append({"name": c["name"], "ok": code == 0, "output": out, "error": err if code else ""})
+
+lap("sql")
 # Credential isolation: an unprivileged process (no grant) must not read any stored or decrypted
 # credential. Only the outcome per file leaves the node, never content.
 readable = []

@@ -239,6 +239,25 @@ describe("acceptance verdicts on facts", () => {
     expect(verdict(undefined)).toMatchObject({ result: "fail", detail: "no facts" });
   });
 
+  it("a service's SQL check passes only on exactly the expected line", () => {
+    const withCheck = {
+      ...spec,
+      sqlChecks: [{ name: "extension x installed", database: "xiopro", sql: "SELECT 1", expect: "x" }],
+    };
+    const verdict = (sql: NodeFacts["sql"]) =>
+      evaluateFacts(withCheck, { ...healthy(), sql }).find((r) => r.name === "extension x installed")!;
+    expect(verdict([{ name: "extension x installed", ok: true, output: "x", error: "" }]).result).toBe("pass");
+    expect(verdict([{ name: "extension x installed", ok: true, output: "", error: "" }])).toMatchObject({
+      result: "fail",
+      detail: 'xiopro: printed "", expected "x"',
+    });
+    expect(
+      verdict([{ name: "extension x installed", ok: false, output: "", error: 'database "xiopro" does not exist' }]),
+    ).toMatchObject({ result: "fail", detail: 'xiopro: database "xiopro" does not exist' });
+    expect(verdict(undefined)).toMatchObject({ result: "fail", detail: "not run on the node" });
+    expect(spec.sqlChecks).toEqual([]);
+  });
+
   it("scan verdict: exactly the class-A ports, and names SSH or PostgreSQL when public", () => {
     expect(evaluateScan("IPv4", [80, 443], { open: [80, 443], reliable: true }, 1).map((r) => r.result)).toEqual([
       "pass",
