@@ -190,6 +190,8 @@ export class TestCluster {
       ...Object.fromEntries(
         Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_") || k.startsWith("AWS_")),
       ),
+      // What the services' options add to their settings (/etc/xiopro/<service>.env on a node).
+      ...Object.assign({}, ...node.services.map((s) => s.additions.env ?? {})),
       ...extraEnv,
     };
     fs.writeFileSync(
