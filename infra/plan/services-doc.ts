@@ -133,6 +133,16 @@ function credentialRow(c: Credential): string {
   return `| ${code(entryPattern(s.file))}${withOthers(c.with)} | ${source} | ${cell(entryPattern(what))} | ${readers} |`;
 }
 
+/** The service's own config key and its fields (docs/adr/0006-service-options.md). */
+function optionLines(spec: ServiceSpec): string[] {
+  if (!spec.options) return [];
+  const fields = Object.entries(docOf(spec.options).fields ?? {}).map(([name, schema]) => {
+    const d = docOf(schema);
+    return `  - ${code(name)} (${d.typeName}, default ${code(JSON.stringify(d.defaultValue))}): ${d.description}`;
+  });
+  return [`- Options: ${code(`${PROJECT}:${spec.name}`)} (docs/config.md)`, ...fields];
+}
+
 function serviceSection(
   spec: ServiceSpec,
   credentials: Credential[],
@@ -170,6 +180,7 @@ function serviceSection(
     `- Packages: ${packages.length === 0 ? "—" : packages.join("; ")}`,
     ...(p?.restart ? [`- Restarted after the packages install (their config comes first): ${list(p.restart)}`] : []),
     ...Object.entries(spec.startedBy ?? {}).map(([unit, by]) => `- ${code(unit)} is started by ${by}`),
+    ...optionLines(spec),
   );
   if (jobs.length > 0)
     lines.push(
