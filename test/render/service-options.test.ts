@@ -1,6 +1,14 @@
 // A service's options reach the node through the generic folds: its env file, packages and checks.
+// The pgvector option of PostgreSQL is the example (docs/adr/0006-service-options.md).
 import { describe, expect, it } from "vitest";
 import { serviceEnv } from "../../cloud-init/configs.js";
+import { packagesFor } from "../../cloud-init/packages.js";
+import { nodeFiles } from "../../cloud-init/render.js";
+import { buildSpec } from "../../scripts/accept/spec.js";
+import { planOf, problemsOf } from "../support/helpers.js";
+
+const PG_ENV = "/etc/xiopro/postgresql.env";
+const withPgvector = (c: Record<string, any>) => (c.postgresql = { pgvector: true });
 
 describe("a service's env file", () => {
   it("holds plain NAME=word lines, and refuses anything a shell or systemd would read differently", () => {
@@ -10,5 +18,65 @@ describe("a service's env file", () => {
     );
     expect(() => serviceEnv("postgresql", [["XIOPRO_X", "$(id)"]])).toThrow("not a plain NAME=word line");
     expect(() => serviceEnv("postgresql", [["lower", "a"]])).toThrow("not a plain NAME=word line");
+  });
+});
+
+describe("PostgreSQL's pgvector option", () => {
+  it("is off by default: no package, no settings file, no check", () => {
+    const plan = planOf("tst");
+    const a = plan.nodes[0]!;
+    expect(packagesFor(plan, a).filter((p) => p.includes("pgvector"))).toEqual([]);
+    expect(nodeFiles(plan, a).some((f) => f.path === PG_ENV)).toBe(false);
+    expect(buildSpec(plan, a, { volumeIds: { pgdata: "1", artifacts: "2" } }).sqlChecks).toEqual([]);
+  });
+
+  it("on debian-13 adds the archive's package after PostgreSQL's, the extension to create, and its acceptance check", () => {
+    const plan = planOf("tst", withPgvector);
+    const a = plan.nodes[0]!;
+    const packages = packagesFor(plan, a);
+    expect(packages.slice(packages.indexOf("postgresql"), packages.indexOf("postgresql") + 2)).toEqual([
+      "postgresql",
+      "postgresql-17-pgvector",
+    ]);
+    const env = nodeFiles(plan, a).find((f) => f.path === PG_ENV)!;
+    expect(env.content.split("\n").filter((l) => !l.startsWith("#"))).toEqual(["XIOPRO_PG_EXTENSIONS=vector", ""]);
+    const roles = nodeFiles(plan, a).find((f) => f.path.endsWith("/xiopro-postgres-roles.service"))!;
+    expect(roles.content).toContain(`EnvironmentFile=-${PG_ENV}\n`);
+    expect(buildSpec(plan, a, { volumeIds: { pgdata: "1", artifacts: "2" } }).sqlChecks).toEqual([
+      {
+        name: "pgvector extension installed in the platform database",
+        database: "xiopro",
+        sql: "SELECT extname FROM pg_extension WHERE extname = 'vector'",
+        expect: "vector",
+      },
+    ]);
+  });
+
+  it("follows the image's PostgreSQL major, and adds nothing on nodes without PostgreSQL", () => {
+    const plan = planOf("tst", (c) => {
+      withPgvector(c);
+      c.nodeA.image = "ubuntu-24.04";
+      c.nodeC = { enabled: true, serverType: "cpx22", services: [] };
+    });
+    expect(packagesFor(plan, plan.nodes[0]!)).toContain("postgresql-16-pgvector");
+    expect(packagesFor(plan, plan.nodes[1]!).filter((p) => p.startsWith("postgresql"))).toEqual([]);
+    expect(nodeFiles(plan, plan.nodes[1]!).some((f) => f.path === PG_ENV)).toBe(false);
+  });
+
+  it("is refused on an image whose archive has no pgvector, naming the key, the node, the image and the fix", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        withPgvector(c);
+        c.nodeA.image = "debian-12";
+      }),
+    ).toEqual([
+      "xiopro-infra:postgresql.pgvector: is true, but tst-node-a's image debian-12 has no pgvector package in its archive (nodeA runs postgresql) | use image debian-13 or ubuntu-24.04 on that node, or set pgvector: false",
+    ]);
+    expect(problemsOf("tst", (c) => (c.postgresql = { pgvector: "yes" }))).toEqual([
+      expect.stringMatching(/^xiopro-infra:postgresql\.pgvector: .*"yes"/),
+    ]);
+    expect(problemsOf("tst", (c) => (c.postgresql = { pgvectr: true }))).toEqual([
+      expect.stringMatching(/^xiopro-infra:postgresql\.pgvectr: /),
+    ]);
   });
 });

@@ -71,6 +71,9 @@ const ENV_PROBE = "50% of ${HOME} and $USER: \"double\" 'single' \\back\\slash `
 const agentd = (c[k("agentd")] ?? {}) as { environment?: Record<string, string> };
 c[k("agentd")] = { ...agentd, environment: { ...agentd.environment, XIOPRO_QUOTING_PROBE: ENV_PROBE } };
 fs.writeFileSync(path.join(work, "env-probe.txt"), ENV_PROBE);
+// pgvector (an option of the postgresql service) is packaged for Debian 13's PostgreSQL, not 12's:
+// the VM installs and creates it, and acceptance checks the extension in the platform database.
+if ((c[k("nodeA")] as { image?: string }).image !== "debian-12") c[k("postgresql")] = { pgvector: true };
 const withReceiver = process.env.XIOPRO_E2E_RECEIVER === "1";
 if (withReceiver) {
   c[k("nodeC")] = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["wal-receiver"] };

@@ -1,6 +1,14 @@
+import { bool, obj } from "../schema.js";
 import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
-export const postgresql: ServiceSpec = {
+interface PostgresqlOptions {
+  pgvector: boolean;
+}
+
+/** Images whose archive packages pgvector for their PostgreSQL (`postgresql-<major>-pgvector`). */
+const PGVECTOR_PACKAGED = ["debian-13", "ubuntu-24.04"];
+
+export const postgresql: ServiceSpec<PostgresqlOptions> = {
   name: "postgresql",
   description: "PostgreSQL (distro package) with data on a Hetzner Volume",
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
@@ -30,4 +38,40 @@ export const postgresql: ServiceSpec = {
       justification: "Services on other nodes connect over the private network (scram-sha-256)",
     },
   ],
+  options: obj(
+    {
+      pgvector: bool({
+        description:
+          "Install pgvector (vector similarity search, for the agents' embeddings) from the image's archive and create the vector extension in the platform database",
+        default: false,
+      }),
+    },
+    { description: "Options of the postgresql service", default: { pgvector: false } },
+  ),
+  additions(o, host) {
+    if (!o.pgvector || !host.imageFacts) return {};
+    return {
+      packages: [`postgresql-${host.imageFacts.postgresql}-pgvector`],
+      // setup-postgresql creates each listed extension in the platform database.
+      env: { XIOPRO_PG_EXTENSIONS: "vector" },
+      sqlChecks: [
+        {
+          name: "pgvector extension installed in the platform database",
+          database: "platform",
+          sql: "SELECT extname FROM pg_extension WHERE extname = 'vector'",
+          expect: "vector",
+        },
+      ],
+    };
+  },
+  problems(o, host) {
+    if (!o.pgvector || PGVECTOR_PACKAGED.includes(host.image)) return [];
+    return [
+      {
+        field: "pgvector",
+        message: `is true, but ${host.node}'s image ${host.image} has no pgvector package in its archive`,
+        fix: `use image ${PGVECTOR_PACKAGED.join(" or ")} on that node, or set pgvector: false`,
+      },
+    ];
+  },
 };
