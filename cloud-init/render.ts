@@ -5,6 +5,7 @@ import { gzipSync } from "node:zlib";
 import { tar } from "./tar.js";
 import { stringify } from "yaml";
 import { ADMIN_USER, etcFile, LAYOUT_ENV_FILE, libFile, NODE_LAYOUT, WAL_RECEIVER } from "../infra/catalog/layout.js";
+import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
@@ -93,19 +94,19 @@ function budgetVars(prefix: string, b: UnitBudget): Record<string, string | numb
 }
 
 const SHARED_USER_SERVICES = ["node-exporter", "postgres-exporter", "monitoring"];
+const UNIT_DIR = "/etc/systemd/system/";
 
-/** Units rendered from units/ for this node: [path under /etc/systemd/system, content]. */
-export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
+/**
+ * The facts a service's templates may ask for on this node, by placeholder name (the layout's come
+ * from cloud-init/templates.ts). A template that asks for one this node lacks fails to render.
+ */
+function templateFacts(plan: Plan, node: NodePlan): Record<string, string | number> {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
   const upstream =
     node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
-  const cred = (unit: string) => credentialLines(node.secrets, unit);
-  const credFiles = (unit: string) =>
-    node.secrets
-      .filter((s) => s.grants.some((g) => g.unit === unit))
-      .map((s) => s.file)
-      .join(" ");
-  const agentdVars = {
+  const db = databaseNode(plan);
+  const repo = plan.backup.repository;
+  return {
     AGENTD_HOME,
     AGENTD_USER: plan.agentd.user,
     PRIVATE_SUBNET: plan.network.subnet,
@@ -113,38 +114,55 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
     AGENTD_WEB_COMMAND: plan.agentd.webCommand,
     AGENTD_WORKER_COMMAND: plan.agentd.workerCommand,
     AGENTD_SWEEPER_COMMAND: plan.agentd.sweeperCommand,
-    AGENTD_WEB_CREDENTIALS: cred("agentd-web.service"),
-    AGENTD_WORKER_CREDENTIALS: cred("agentd-worker@.service"),
-    AGENTD_SWEEPER_CREDENTIALS: cred("agentd-sweeper.service"),
-    AGENTD_WEB_CREDENTIAL_FILES: credFiles("agentd-web.service"),
-    AGENTD_WORKER_CREDENTIAL_FILES: credFiles("agentd-worker@.service"),
-    AGENTD_SWEEPER_CREDENTIAL_FILES: credFiles("agentd-sweeper.service"),
     ...budgetVars("AGENTD_WEB", budget.agentdWeb),
     ...budgetVars("AGENTD_WORKER", budget.agentdWorker),
     ...budgetVars("AGENTD_SWEEPER", budget.agentdSweeper),
+    ...budgetVars("PG", budget.postgres.unit),
     SWEEPER_CALENDAR,
+    ...(db ? { DATABASE_HOST: db.privateIp } : {}),
+    WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`,
+    // A posix repository (tests only) is a local directory the sandbox must let the job write.
+    BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "",
+    BACKUP_MOUNTS: node.volumes.map((v) => v.mountPoint).join(" ") || "/etc",
   };
+}
+
+/** A unit's template values: the node's facts and the credentials granted to the unit. */
+function unitVars(node: NodePlan, facts: Record<string, string | number>, unit: string) {
+  return {
+    ...facts,
+    CREDENTIALS: credentialLines(node.secrets, unit),
+    CREDENTIAL_FILES: node.secrets
+      .filter((s) => s.grants.some((g) => g.unit === unit))
+      .map((s) => s.file)
+      .join(" "),
+  };
+}
+
+/** The files the node's services declare (their descriptors' `files`), in catalog order, each path once. */
+function serviceFiles(plan: Plan, node: NodePlan): WriteFile[] {
+  const facts = templateFacts(plan, node);
+  const out = new Map<string, WriteFile>();
+  for (const s of node.services)
+    for (const f of SERVICE_CATALOG[s.name]?.files ?? []) {
+      if (f.template.startsWith("units/")) {
+        // A drop-in (`postgresql@.service.d/x.conf`) takes the credentials of the unit it extends.
+        const unit = f.path.split("/")[0]!.replace(/\.d$/, "");
+        const content = fillFrom(f.template, unitVars(node, facts, unit));
+        out.set(UNIT_DIR + f.path, { path: UNIT_DIR + f.path, content, permissions: "0644" });
+      } else {
+        // Scripts take no values: they read the node's layout and settings files.
+        const content = readTemplate(f.template);
+        out.set(f.path, { path: f.path, content, permissions: content.startsWith("#!") ? "0755" : "0644" });
+      }
+    }
+  return [...out.values()];
+}
+
+/** Units rendered from units/ outside the services' own files: drop-ins and the backup jobs. */
+function platformUnits(plan: Plan, node: NodePlan): WriteFile[] {
+  const facts = templateFacts(plan, node);
   const out: [string, string][] = [];
-  if (has(node, "agentd-web")) out.push(["agentd-web.service", fillFrom("units/agentd-web.service", agentdVars)]);
-  if (has(node, "agentd-worker"))
-    out.push(["agentd-worker@.service", fillFrom("units/agentd-worker@.service", agentdVars)]);
-  if (has(node, "agentd-sweeper")) {
-    out.push(["agentd-sweeper.service", fillFrom("units/agentd-sweeper.service", agentdVars)]);
-    out.push(["agentd-sweeper.timer", fillFrom("units/agentd-sweeper.timer", agentdVars)]);
-  }
-  if (has(node, "postgresql")) {
-    out.push([
-      "postgresql@.service.d/50-xiopro.conf",
-      fill("units/postgresql-dropin.conf", {
-        ...budgetVars("PG", budget.postgres.unit),
-        PG_CREDENTIALS: cred("postgresql@.service"),
-      }),
-    ]);
-    out.push([
-      "xiopro-postgres-roles.service",
-      fill("units/xiopro-postgres-roles.service", { ROLES_CREDENTIALS: cred("xiopro-postgres-roles.service") }),
-    ]);
-  }
   // The distro runs the exporters, Prometheus and Alertmanager as one user ("prometheus");
   // Alertmanager holds the alert-delivery credentials, so the others must not see any.
   for (const unit of node.services
@@ -153,32 +171,9 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
     .filter((u) => u !== "prometheus-alertmanager.service")) {
     out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
-  if (has(node, "wal-receiver")) {
-    const db = databaseNode(plan)!;
-    out.push([
-      "xiopro-walreceiver.service",
-      fill("units/xiopro-walreceiver.service", {
-        WAL_RECEIVER_CREDENTIALS: cred("xiopro-walreceiver.service"),
-        WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`,
-        DATABASE_HOST: db.privateIp,
-      }),
-    ]);
-    out.push(["xiopro-walreceiver-prune.service", fill("units/xiopro-walreceiver-prune.service", {})]);
-    out.push(["xiopro-walreceiver-prune.timer", fill("units/xiopro-walreceiver-prune.timer", {})]);
-  }
   const jobs = jobsFor(node.services.map((s) => s.name));
   const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];
-  for (const unit of serviceTemplates) {
-    // A posix repository (tests only) is a local directory the sandbox must let the job write.
-    const repo = plan.backup.repository;
-    const vars: Record<string, string> = {
-      BACKUP_CREDENTIALS: cred(unit),
-      BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "",
-    };
-    if (unit === "xiopro-files-backup.service")
-      vars.BACKUP_MOUNTS = node.volumes.map((v) => v.mountPoint).join(" ") || "/etc";
-    out.push([unit, fill(`units/${unit}`, vars)]);
-  }
+  for (const unit of serviceTemplates) out.push([unit, fillFrom(`units/${unit}`, unitVars(node, facts, unit))]);
   for (const j of jobs) {
     out.push([
       j.timer,
@@ -190,7 +185,7 @@ export function unitFiles(plan: Plan, node: NodePlan): [string, string][] {
       }),
     ]);
   }
-  return out;
+  return out.map(([p, content]) => ({ path: UNIT_DIR + p, content, permissions: "0644" }));
 }
 
 /** Recovery tools: they travel in the operations bundle over the admin path (ADR 0002). */
@@ -203,38 +198,17 @@ export function recoveryScripts(node: NodePlan): WriteFile[] {
   }));
 }
 
-/** Scripts installed under /usr/local/lib/xiopro (and agentd-release under /usr/local/bin). */
-function scriptFiles(node: NodePlan): WriteFile[] {
+/** The host's scripts under /usr/local/lib/xiopro (the services bring their own). */
+function hostScripts(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (node.volumes.length > 0) scripts.push("xiopro-volumes");
-  if (has(node, "postgresql")) scripts.push("setup-postgresql");
-  if (has(node, "backup")) scripts.push("xiopro-backup");
-  if (has(node, "wal-receiver")) scripts.push("xiopro-walreceiver");
   // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
   if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
-  const files: WriteFile[] = scripts.map((s) => ({
+  return scripts.map((s) => ({
     path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),
     permissions: s.endsWith(".sh") ? "0644" : "0755",
   }));
-  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s))) {
-    files.push({
-      path: libFile("agentd-exec"),
-      content: readTemplate("cloud-init/files/agentd-exec"),
-      permissions: "0755",
-    });
-    files.push({
-      path: "/usr/local/bin/agentd-release",
-      content: readTemplate("cloud-init/files/agentd-release"),
-      permissions: "0755",
-    });
-    files.push({
-      path: libFile("bootstrap-release/bin/agentd"),
-      content: readTemplate("cloud-init/files/bootstrap-release/bin/agentd"),
-      permissions: "0755",
-    });
-  }
-  return files;
 }
 
 function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
@@ -394,14 +368,15 @@ export function configBundle(plan: Plan, node: NodePlan): string {
 
 /** Every file the node gets, in a fixed order. */
 export function nodeFiles(plan: Plan, node: NodePlan): WriteFile[] {
+  const own = serviceFiles(plan, node);
+  const isUnit = (f: WriteFile) => f.path.startsWith(UNIT_DIR);
+  // Units beside units and scripts beside scripts: gzip finds more to share (user-data is capped).
   return [
     ...configFiles(plan, node),
-    ...unitFiles(plan, node).map(([p, content]) => ({
-      path: `/etc/systemd/system/${p}`,
-      content,
-      permissions: "0644",
-    })),
-    ...scriptFiles(node),
+    ...own.filter(isUnit),
+    ...platformUnits(plan, node),
+    ...hostScripts(node),
+    ...own.filter((f) => !isUnit(f)),
   ];
 }
 

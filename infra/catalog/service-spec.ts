@@ -81,6 +81,18 @@ export interface OptionProblem {
   fix: string;
 }
 
+/**
+ * A file of the service, rendered from a template in the repository. A template under `units/` is
+ * installed under /etc/systemd/system/ as `path` (a unit, or a drop-in `<unit>.d/<name>.conf`);
+ * any other goes to the absolute `path`, executable when it starts with `#!`. Templates take
+ * `{{NAME}}` values from the node's template facts (cloud-init/render.ts) and, in a unit,
+ * `{{CREDENTIALS}}`/`{{CREDENTIAL_FILES}}`: the credentials granted to that unit.
+ */
+export interface ServiceFile {
+  template: string;
+  path: string;
+}
+
 export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
@@ -99,6 +111,8 @@ export interface ServiceSpec<O = unknown> {
   requires?: readonly { service: string; on: "same-node" | "some-node" }[];
   /** Services it must not share a node with, and why. */
   apartFrom?: readonly { service: string; why: string }[];
+  /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */
+  files?: readonly ServiceFile[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */
   startedBy?: Readonly<Record<string, string>>;
   /**

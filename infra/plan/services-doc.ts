@@ -180,6 +180,9 @@ function serviceSection(
     `- Packages: ${packages.length === 0 ? "—" : packages.join("; ")}`,
     ...(p?.restart ? [`- Restarted after the packages install (their config comes first): ${list(p.restart)}`] : []),
     ...Object.entries(spec.startedBy ?? {}).map(([unit, by]) => `- ${code(unit)} is started by ${by}`),
+    ...(spec.files
+      ? [`- Files (from templates): ${spec.files.map((f) => `${code(f.path)} ← ${code(f.template)}`).join(", ")}`]
+      : []),
     ...optionLines(spec),
   );
   if (jobs.length > 0)

@@ -25,6 +25,25 @@ describe("the service descriptors", () => {
     for (const [key, spec] of Object.entries(SERVICE_CATALOG)) expect(spec.name).toBe(key);
   });
 
+  it("name files whose templates exist: units under units/ by unit name, anything else at an absolute path", () => {
+    const files = Object.values(SERVICE_CATALOG).flatMap((s) =>
+      (s.files ?? []).map((f) => ({ service: s.name, ...f })),
+    );
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      expect(fs.existsSync(path.join(ROOT, f.template)), `${f.service}: ${f.template}`).toBe(true);
+      if (f.template.startsWith("units/")) expect(f.path, f.service).toMatch(/^[a-z0-9@.-]+(\.d\/[a-z0-9-]+\.conf)?$/);
+      else expect(f.path, f.service).toMatch(/^\/usr\/local\//);
+    }
+    // The product's own units a service must keep active or scheduled come with its own files.
+    for (const spec of Object.values(SERVICE_CATALOG))
+      for (const unit of [...spec.units, ...spec.timers].filter((u) => /^(xiopro|agentd)-/.test(u)))
+        expect(
+          (spec.files ?? []).map((f) => f.path),
+          `${spec.name}: ${unit}`,
+        ).toContain(unit);
+  });
+
   it("require and keep apart only services the catalog knows", () => {
     for (const spec of Object.values(SERVICE_CATALOG))
       for (const other of [...(spec.requires ?? []), ...(spec.apartFrom ?? [])])

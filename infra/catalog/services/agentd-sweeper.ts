@@ -1,9 +1,15 @@
 import type { ServiceSpec } from "../service-spec.js";
+import { AGENTD_RUNTIME } from "./agentd-web.js";
 
 export const agentdSweeper: ServiceSpec = {
   name: "agentd-sweeper",
   description: "Requeues expired leases and enforces TTLs (timer)",
   units: [],
   timers: ["agentd-sweeper.timer"],
+  files: [
+    { template: "units/agentd-sweeper.service", path: "agentd-sweeper.service" },
+    { template: "units/agentd-sweeper.timer", path: "agentd-sweeper.timer" },
+    ...AGENTD_RUNTIME,
+  ],
   interfaces: [],
 };

@@ -1,10 +1,19 @@
-import { ACCESS, type ServiceSpec } from "../service-spec.js";
+import { libFile } from "../layout.js";
+import { ACCESS, type ServiceFile, type ServiceSpec } from "../service-spec.js";
+
+// The runtime's launcher, the release tool and the placeholder release, on every agentd node.
+export const AGENTD_RUNTIME: ServiceFile[] = [
+  { template: "cloud-init/files/agentd-exec", path: libFile("agentd-exec") },
+  { template: "cloud-init/files/agentd-release", path: "/usr/local/bin/agentd-release" },
+  { template: "cloud-init/files/bootstrap-release/bin/agentd", path: libFile("bootstrap-release/bin/agentd") },
+];
 
 export const agentdWeb: ServiceSpec = {
   name: "agentd-web",
   description: "Agent runtime HTTP API (FastAPI/uvicorn), behind Caddy",
   units: ["agentd-web.service"],
   timers: [],
+  files: [{ template: "units/agentd-web.service", path: "agentd-web.service" }, ...AGENTD_RUNTIME],
   interfaces: [
     {
       name: "agentd-http",

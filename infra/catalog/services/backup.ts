@@ -1,3 +1,4 @@
+import { libFile } from "../layout.js";
 import type { ServiceSpec } from "../service-spec.js";
 
 export const backup: ServiceSpec = {
@@ -6,6 +7,8 @@ export const backup: ServiceSpec = {
   units: [],
   timers: [],
   singleton: true,
+  // Its jobs' units and timers come from its job table (infra/plan/jobs.ts).
+  files: [{ template: "cloud-init/files/xiopro-backup", path: libFile("xiopro-backup") }],
   packages: { names: ["pgbackrest", "restic"] },
   interfaces: [],
 };

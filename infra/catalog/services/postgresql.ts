@@ -1,3 +1,4 @@
+import { libFile } from "../layout.js";
 import { bool, obj } from "../schema.js";
 import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
@@ -14,6 +15,11 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],
   singleton: true,
+  files: [
+    { template: "units/postgresql-dropin.conf", path: "postgresql@.service.d/50-xiopro.conf" },
+    { template: "units/xiopro-postgres-roles.service", path: "xiopro-postgres-roles.service" },
+    { template: "cloud-init/files/setup-postgresql", path: libFile("setup-postgresql") },
+  ],
   packages: { names: ["postgresql"] },
   startedBy: { "postgresql.service": "setup-postgresql, once the data volume is mounted" },
   interfaces: [

@@ -1,3 +1,4 @@
+import { libFile } from "../layout.js";
 import type { ServiceSpec } from "../service-spec.js";
 
 export const walReceiver: ServiceSpec = {
@@ -7,6 +8,12 @@ export const walReceiver: ServiceSpec = {
   units: ["xiopro-walreceiver.service"],
   timers: ["xiopro-walreceiver-prune.timer"],
   singleton: true,
+  files: [
+    { template: "units/xiopro-walreceiver.service", path: "xiopro-walreceiver.service" },
+    { template: "units/xiopro-walreceiver-prune.service", path: "xiopro-walreceiver-prune.service" },
+    { template: "units/xiopro-walreceiver-prune.timer", path: "xiopro-walreceiver-prune.timer" },
+    { template: "cloud-init/files/xiopro-walreceiver", path: libFile("xiopro-walreceiver") },
+  ],
   requires: [{ service: "postgresql", on: "some-node" }],
   apartFrom: [{ service: "postgresql", why: "a copy on the database's own node is lost with it" }],
   packages: {
