@@ -93,6 +93,41 @@ export interface ServiceFile {
   path: string;
 }
 
+/**
+ * When a credential or one of its grants applies, as data the config room evaluates: another
+ * service on the same node or on any enabled node, or a stack setting (a dotted config path) that
+ * is set, or that has a given value.
+ */
+export type Condition =
+  { service: string; on: "same-node" | "some-node" } | { setting: string; equals?: string | boolean | number };
+
+/** Where a credential's value comes from. */
+export type CredentialSource =
+  /** Random, made and kept by the stack. */
+  | "generated"
+  /** A secret config key the operator sets (`pulumi config set --secret`). */
+  | { key: string }
+  /** Each entry of a secret map key: one credential per entry, `<file>-<entry in kebab case>`. */
+  | { map: string };
+
+/**
+ * A secret the service's units read, delivered after boot into the node's encrypted credential
+ * store (docs/architecture.md D3). Every condition in `when` must hold; a grant without its
+ * conditions met is left out.
+ */
+export interface CredentialSpec {
+  /** File name under the credential store (a prefix, for a map). */
+  file: string;
+  source: CredentialSource;
+  description: string;
+  when?: readonly Condition[];
+  /** Units that may read it, and the id it has inside each (`ENTRY` for a map's entry name). */
+  grants: readonly { unit: string; id: string; when?: readonly Condition[] }[];
+}
+
+/** In a map credential's grant, stands for the entry's name. */
+export const ENTRY_ID = "ENTRY";
+
 export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
@@ -111,6 +146,8 @@ export interface ServiceSpec<O = unknown> {
   requires?: readonly { service: string; on: "same-node" | "some-node" }[];
   /** Services it must not share a node with, and why. */
   apartFrom?: readonly { service: string; why: string }[];
+  /** Secrets its units read, and which other services' units may read them too. */
+  credentials?: readonly CredentialSpec[];
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */
   files?: readonly ServiceFile[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */

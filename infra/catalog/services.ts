@@ -17,8 +17,11 @@ import type { ServiceSpec } from "./service-spec.js";
 
 export {
   ACCESS,
+  ENTRY_ID,
   EXPOSURE_CLASSES,
   serviceHost,
+  type Condition,
+  type CredentialSpec,
   type Bind,
   type ExposureClass,
   type InterfaceSpec,

@@ -3,7 +3,8 @@
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
 // read them with LoadCredentialEncrypted= (docs/architecture.md D3).
 import type { StackConfig } from "./keys.js";
-import { NODE_LAYOUT, WAL_RECEIVER } from "../catalog/layout.js";
+import { NODE_LAYOUT } from "../catalog/layout.js";
+import { ENTRY_ID, SERVICE_CATALOG, type Condition } from "../catalog/services.js";
 
 export interface SecretGrant {
   /** Unit that may read the secret. */
@@ -29,155 +30,62 @@ export const CREDSTORE = NODE_LAYOUT.XIOPRO_CREDSTORE;
  * cloud-init/files/xiopro-lib.sh and agentd-exec recognise it; a test keeps them in step. */
 export const UNDELIVERED = "xiopro-credential-not-delivered";
 
-const PG_CLUSTER_UNIT = "postgresql@.service";
-const BACKUP_JOB_UNITS = ["xiopro-pgbackrest@.service", "xiopro-restore-drill.service"];
-const RESTIC_UNITS = ["xiopro-pgdump.service", "xiopro-files-backup.service", "xiopro-restic-check.service"];
+/** A dotted config path's value ("monitoring.email.username"), or undefined. */
+function setting(config: StackConfig, dotted: string): unknown {
+  let v: unknown = config;
+  for (const part of dotted.split("."))
+    v = v && typeof v === "object" ? (v as Record<string, unknown>)[part] : undefined;
+  return v;
+}
 
-/** Secrets a node needs, derived from the services it runs and the backup repository kind. */
+const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
+
+function holds(config: StackConfig, services: readonly string[], c: Condition): boolean {
+  if ("service" in c)
+    return c.on === "same-node"
+      ? services.includes(c.service)
+      : NODE_KEYS.some((k) => config[k].enabled && config[k].services.includes(c.service));
+  const v = setting(config, c.setting);
+  return c.equals === undefined ? v !== undefined && v !== null && v !== false && v !== "" : v === c.equals;
+}
+
+/** A map entry's credential file: `<prefix>-<entry in kebab case>`. */
+const entryFile = (prefix: string, entry: string) => `${prefix}-${entry.toLowerCase().replace(/_/g, "-")}`;
+
+/**
+ * Secrets a node needs: the credentials its services declare (their descriptors' `credentials`),
+ * in catalog order, with the grants whose conditions hold on this node and stack.
+ */
 export function nodeSecrets(config: StackConfig, services: readonly string[]): SecretPlan[] {
   const out: SecretPlan[] = [];
-  const has = (s: string) => services.includes(s);
-  if (has("postgresql")) {
-    const roles: [string, string[]][] = [
-      ["api", has("agentd-web") ? ["agentd-web.service"] : []],
-      [
-        "worker",
-        [
-          ...(has("agentd-worker") ? ["agentd-worker@.service"] : []),
-          ...(has("agentd-sweeper") ? ["agentd-sweeper.service"] : []),
-        ],
-      ],
-      ["backup", has("backup") ? ["xiopro-pgdump.service"] : []],
-      ["readonly", []],
-    ];
-    for (const [role, units] of roles) {
-      out.push({
-        file: `pg-role-${role}`,
-        source: "generated",
-        description: `PostgreSQL password of role xiopro_${role}`,
-        grants: [
-          { unit: "xiopro-postgres-roles.service", id: `pg-role-${role}` },
-          ...units.map((unit) => ({
-            unit,
-            id: unit === "xiopro-pgdump.service" ? "pg-role-backup" : "DATABASE_PASSWORD",
-          })),
-        ],
-      });
-    }
-  }
-  // The WAL receiver's replication role: set on the database node, used on the receiver's node.
-  const receiverRole = (unit: string): SecretPlan => ({
-    file: "pg-role-walreceiver",
-    source: "generated",
-    description: `PostgreSQL password of the replication role ${WAL_RECEIVER.role} (pg_receivewal)`,
-    grants: [{ unit, id: "pg-role-walreceiver" }],
-  });
-  if (has("postgresql") && stackRunsWalReceiver(config)) out.push(receiverRole("xiopro-postgres-roles.service"));
-  if (has("wal-receiver")) out.push(receiverRole("xiopro-walreceiver.service"));
-  if (has("backup")) {
-    const kind = config.backup.repository.kind;
-    const pgb = has("postgresql") ? [PG_CLUSTER_UNIT, ...BACKUP_JOB_UNITS] : [];
-    const both = [...pgb, ...RESTIC_UNITS];
-    const grant = (units: string[], id: string) => units.map((unit) => ({ unit, id }));
-    out.push({
-      file: "restic-password",
-      source: "config",
-      configKey: "resticPassword",
-      description: "restic repository password",
-      grants: grant(RESTIC_UNITS, "restic-password"),
-    });
-    if (pgb.length > 0)
-      out.push({
-        file: "pgbackrest-cipher-pass",
-        source: "config",
-        configKey: "pgbackrestCipherPass",
-        description: "pgBackRest repository cipher passphrase",
-        grants: grant(pgb, "pgbackrest-cipher-pass"),
-      });
-    if (kind === "s3") {
-      out.push({
-        file: "repo-s3-access-key",
-        source: "config",
-        configKey: "backupS3AccessKey",
-        description: "Object Storage access key of the backup bucket",
-        grants: grant(both, "repo-s3-access-key"),
-      });
-      out.push({
-        file: "repo-s3-secret-key",
-        source: "config",
-        configKey: "backupS3SecretKey",
-        description: "Object Storage secret key of the backup bucket",
-        grants: grant(both, "repo-s3-secret-key"),
-      });
-    }
-    if (kind === "sftp")
-      out.push({
-        file: "repo-sftp-key",
-        source: "config",
-        configKey: "backupSftpPrivateKey",
-        description: "SSH private key of the Storage Box sub-account",
-        grants: grant(both, "repo-sftp-key"),
-      });
-  }
-  if (has("monitoring")) {
-    const am = "prometheus-alertmanager.service";
-    if (config.monitoring.email?.username)
-      out.push({
-        file: "alert-smtp-password",
-        source: "config",
-        configKey: "alertSmtpPassword",
-        description: "SMTP password for alert e-mail",
-        grants: [{ unit: am, id: "alert-smtp-password" }],
-      });
-    if (config.monitoring.webhook)
-      out.push({
-        file: "alert-webhook-token",
-        source: "config",
-        configKey: "alertWebhookToken",
-        description: "bearer token of the alert webhook",
-        grants: [{ unit: am, id: "alert-webhook-token" }],
-      });
-  }
-  if (has("grafana"))
-    out.push({
-      file: "grafana-admin-password",
-      source: "generated",
-      description: "Grafana admin password",
-      grants: [{ unit: "grafana-server.service", id: "grafana-admin-password" }],
-    });
-  const envFile = (prefix: string, env: string) => `${prefix}-${env.toLowerCase().replace(/_/g, "-")}`;
-  if (has("agentd-worker")) {
-    for (const env of Object.keys(config.providerKeys ?? {}).sort()) {
-      out.push({
-        file: envFile("provider", env),
-        source: "config",
-        configKey: "providerKeys",
-        configEntry: env,
-        description: `provider key ${env} (agentd workers)`,
-        grants: [{ unit: "agentd-worker@.service", id: env }],
-      });
-    }
-  }
-  if (has("agentd-web")) {
-    for (const env of Object.keys(config.webSecrets ?? {}).sort()) {
-      out.push({
-        file: envFile("web", env),
-        source: "config",
-        configKey: "webSecrets",
-        configEntry: env,
-        description: `web secret ${env} (agentd-web)`,
-        grants: [{ unit: "agentd-web.service", id: env }],
-      });
+  const all = (when: readonly Condition[] | undefined) => (when ?? []).every((c) => holds(config, services, c));
+  for (const spec of Object.values(SERVICE_CATALOG)) {
+    if (!services.includes(spec.name)) continue;
+    for (const cred of spec.credentials ?? []) {
+      if (!all(cred.when)) continue;
+      const grants = cred.grants.filter((g) => all(g.when)).map((g) => ({ unit: g.unit, id: g.id }));
+      const src = cred.source;
+      if (src === "generated")
+        out.push({ file: cred.file, source: "generated", description: cred.description, grants });
+      else if ("key" in src)
+        out.push({ file: cred.file, source: "config", configKey: src.key, description: cred.description, grants });
+      else {
+        const entries = Object.keys(
+          (config as unknown as Record<string, Record<string, string> | undefined>)[src.map] ?? {},
+        );
+        for (const entry of entries.sort())
+          out.push({
+            file: entryFile(cred.file, entry),
+            source: "config",
+            configKey: src.map,
+            configEntry: entry,
+            description: cred.description.replaceAll(ENTRY_ID, entry),
+            grants: grants.map((g) => ({ unit: g.unit, id: g.id.replaceAll(ENTRY_ID, entry) })),
+          });
+      }
     }
   }
   return out;
-}
-
-/** Whether an enabled node of the stack runs the WAL receiver (backup.walReceiver). */
-export function stackRunsWalReceiver(config: StackConfig): boolean {
-  return (["nodeA", "nodeC", "nodeD"] as const).some(
-    (k) => config[k].enabled && config[k].services.includes("wal-receiver"),
-  );
 }
 
 /** The unit's `LoadCredentialEncrypted=` lines, each with a `SetCredential=` fallback (systemd uses

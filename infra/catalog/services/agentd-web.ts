@@ -1,5 +1,5 @@
 import { libFile } from "../layout.js";
-import { ACCESS, type ServiceFile, type ServiceSpec } from "../service-spec.js";
+import { ACCESS, ENTRY_ID, type ServiceFile, type ServiceSpec } from "../service-spec.js";
 
 // The runtime's launcher, the release tool and the placeholder release, on every agentd node.
 export const AGENTD_RUNTIME: ServiceFile[] = [
@@ -13,6 +13,14 @@ export const agentdWeb: ServiceSpec = {
   description: "Agent runtime HTTP API (FastAPI/uvicorn), behind Caddy",
   units: ["agentd-web.service"],
   timers: [],
+  credentials: [
+    {
+      file: "web",
+      source: { map: "webSecrets" },
+      description: `web secret ${ENTRY_ID} (agentd-web)`,
+      grants: [{ unit: "agentd-web.service", id: ENTRY_ID }],
+    },
+  ],
   files: [{ template: "units/agentd-web.service", path: "agentd-web.service" }, ...AGENTD_RUNTIME],
   interfaces: [
     {

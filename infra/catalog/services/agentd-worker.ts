@@ -1,4 +1,4 @@
-import type { ServiceSpec } from "../service-spec.js";
+import { ENTRY_ID, type ServiceSpec } from "../service-spec.js";
 import { AGENTD_RUNTIME } from "./agentd-web.js";
 
 export const agentdWorker: ServiceSpec = {
@@ -6,6 +6,14 @@ export const agentdWorker: ServiceSpec = {
   description: "Agent workers (agentd-worker@N), leasing tasks from PostgreSQL",
   units: [],
   timers: [],
+  credentials: [
+    {
+      file: "provider",
+      source: { map: "providerKeys" },
+      description: `provider key ${ENTRY_ID} (agentd workers)`,
+      grants: [{ unit: "agentd-worker@.service", id: ENTRY_ID }],
+    },
+  ],
   files: [{ template: "units/agentd-worker@.service", path: "agentd-worker@.service" }, ...AGENTD_RUNTIME],
   interfaces: [],
 };

@@ -6,6 +6,14 @@ export const grafana: ServiceSpec = {
   units: ["grafana-server.service"],
   timers: [],
   singleton: true,
+  credentials: [
+    {
+      file: "grafana-admin-password",
+      source: "generated",
+      description: "Grafana admin password",
+      grants: [{ unit: "grafana-server.service", id: "grafana-admin-password" }],
+    },
+  ],
   packages: {
     names: ["gpg"],
     note: "Grafana comes from Grafana's own repository (xiopro-monitoring pins its key); gpg checks it",

@@ -6,6 +6,23 @@ export const monitoring: ServiceSpec = {
   units: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
   timers: [],
   singleton: true,
+  // Alert delivery's secrets, for the settings that need them.
+  credentials: [
+    {
+      file: "alert-smtp-password",
+      source: { key: "alertSmtpPassword" },
+      description: "SMTP password for alert e-mail",
+      when: [{ setting: "monitoring.email.username" }],
+      grants: [{ unit: "prometheus-alertmanager.service", id: "alert-smtp-password" }],
+    },
+    {
+      file: "alert-webhook-token",
+      source: { key: "alertWebhookToken" },
+      description: "bearer token of the alert webhook",
+      when: [{ setting: "monitoring.webhook" }],
+      grants: [{ unit: "prometheus-alertmanager.service", id: "alert-webhook-token" }],
+    },
+  ],
   packages: {
     names: ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter"],
     restart: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],

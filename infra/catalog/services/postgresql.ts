@@ -1,6 +1,7 @@
 import { libFile } from "../layout.js";
 import { bool, obj } from "../schema.js";
-import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
+import { ACCESS, PLATFORM, type CredentialSpec, type ServiceSpec } from "../service-spec.js";
+import { RECEIVER_ROLE_CREDENTIAL } from "./wal-receiver.js";
 
 interface PostgresqlOptions {
   pgvector: boolean;
@@ -9,12 +10,42 @@ interface PostgresqlOptions {
 /** Images whose archive packages pgvector for their PostgreSQL (`postgresql-<major>-pgvector`). */
 const PGVECTOR_PACKAGED = ["debian-13", "ubuntu-24.04"];
 
+const ROLES_UNIT = "xiopro-postgres-roles.service";
+
+/** A service role's password: the roles unit sets it, the units of `readers` on the same node log in with it. */
+function role(name: string, readers: { service: string; unit: string; id: string }[]): CredentialSpec {
+  return {
+    file: `pg-role-${name}`,
+    source: "generated",
+    description: `PostgreSQL password of role xiopro_${name}`,
+    grants: [
+      { unit: ROLES_UNIT, id: `pg-role-${name}` },
+      ...readers.map((r) => ({ unit: r.unit, id: r.id, when: [{ service: r.service, on: "same-node" as const }] })),
+    ],
+  };
+}
+
 export const postgresql: ServiceSpec<PostgresqlOptions> = {
   name: "postgresql",
   description: "PostgreSQL (distro package) with data on a Hetzner Volume",
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],
   singleton: true,
+  credentials: [
+    role("api", [{ service: "agentd-web", unit: "agentd-web.service", id: "DATABASE_PASSWORD" }]),
+    role("worker", [
+      { service: "agentd-worker", unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" },
+      { service: "agentd-sweeper", unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD" },
+    ]),
+    role("backup", [{ service: "backup", unit: "xiopro-pgdump.service", id: "pg-role-backup" }]),
+    role("readonly", []),
+    // The WAL receiver's replication role, set here and used on the receiver's node.
+    {
+      ...RECEIVER_ROLE_CREDENTIAL,
+      when: [{ service: "wal-receiver", on: "some-node" }],
+      grants: [{ unit: ROLES_UNIT, id: "pg-role-walreceiver" }],
+    },
+  ],
   files: [
     { template: "units/postgresql-dropin.conf", path: "postgresql@.service.d/50-xiopro.conf" },
     { template: "units/xiopro-postgres-roles.service", path: "xiopro-postgres-roles.service" },

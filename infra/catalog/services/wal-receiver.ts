@@ -1,5 +1,13 @@
-import { libFile } from "../layout.js";
-import type { ServiceSpec } from "../service-spec.js";
+import { libFile, WAL_RECEIVER } from "../layout.js";
+import type { CredentialSpec, ServiceSpec } from "../service-spec.js";
+
+/** The replication role's password: the database node sets it, the receiver logs in with it. */
+export const RECEIVER_ROLE_CREDENTIAL: CredentialSpec = {
+  file: "pg-role-walreceiver",
+  source: "generated",
+  description: `PostgreSQL password of the replication role ${WAL_RECEIVER.role} (pg_receivewal)`,
+  grants: [{ unit: "xiopro-walreceiver.service", id: "pg-role-walreceiver" }],
+};
 
 export const walReceiver: ServiceSpec = {
   name: "wal-receiver",
@@ -8,6 +16,7 @@ export const walReceiver: ServiceSpec = {
   units: ["xiopro-walreceiver.service"],
   timers: ["xiopro-walreceiver-prune.timer"],
   singleton: true,
+  credentials: [RECEIVER_ROLE_CREDENTIAL],
   files: [
     { template: "units/xiopro-walreceiver.service", path: "xiopro-walreceiver.service" },
     { template: "units/xiopro-walreceiver-prune.service", path: "xiopro-walreceiver-prune.service" },
