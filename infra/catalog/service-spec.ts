@@ -128,6 +128,20 @@ export interface CredentialSpec {
 /** In a map credential's grant, stands for the entry's name. */
 export const ENTRY_ID = "ENTRY";
 
+export type Severity = "info" | "warning" | "critical";
+
+/** A Prometheus alert rule (infra/plan/alerts.ts writes the rule file; promtool cases prove each). */
+export interface AlertRule {
+  alert: string;
+  severity: Severity;
+  expr: string;
+  for: string;
+  summary: string;
+  description: string;
+  /** A scaling trigger (docs/architecture.md, seed 000 §13.5A): asks for a review, never for action. */
+  scaling?: boolean;
+}
+
 export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
@@ -148,6 +162,8 @@ export interface ServiceSpec<O = unknown> {
   apartFrom?: readonly { service: string; why: string }[];
   /** Secrets its units read, and which other services' units may read them too. */
   credentials?: readonly CredentialSpec[];
+  /** Its alert rules, each under a group of the platform's rule file (infra/plan/alerts.ts). */
+  alerts?: readonly { group: string; rule: AlertRule }[];
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */
   files?: readonly ServiceFile[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */

@@ -5,19 +5,10 @@
 // docs/observability.md lists them. Backup freshness bounds come from the jobs table.
 import { BACKUP_JOBS } from "./jobs.js";
 import { stateFile } from "../catalog/layout.js";
+import { SERVICE_CATALOG } from "../catalog/services.js";
+import type { AlertRule, Severity } from "../catalog/service-spec.js";
 
-export type Severity = "info" | "warning" | "critical";
-
-export interface AlertRule {
-  alert: string;
-  severity: Severity;
-  expr: string;
-  for: string;
-  summary: string;
-  description: string;
-  /** A scaling trigger (docs/architecture.md, seed 000 §13.5A): asks for a review, never for action. */
-  scaling?: boolean;
-}
+export type { AlertRule, Severity } from "../catalog/service-spec.js";
 
 export interface AlertGroup {
   name: string;
@@ -52,7 +43,7 @@ function diskAlert(threshold: number, severity: Severity): AlertRule {
   };
 }
 
-export const ALERT_GROUPS: AlertGroup[] = [
+const PLATFORM_GROUPS: AlertGroup[] = [
   {
     name: "xiopro-hosts",
     rules: [
@@ -149,15 +140,6 @@ export const ALERT_GROUPS: AlertGroup[] = [
         description: "The newest archive attempt failed. journalctl -u 'postgresql@*' | grep archive",
       },
       {
-        alert: "WalReceiverDisconnected",
-        severity: "critical",
-        expr: "xiopro_walreceiver_slots > 0 and xiopro_walreceiver_active == 0",
-        for: "2m",
-        summary: "The WAL receiver does not stream from {{ $labels.node }}",
-        description:
-          "Its slot has been inactive for 2 minutes: the RPO is back to archive_timeout, and with a synchronous receiver writes are waiting. docs/runbooks/wal-receiver.md",
-      },
-      {
         alert: "RestoreDrillFailed",
         severity: "critical",
         expr: 'xiopro_job_last_result{name="restore-drill"} == 0',
@@ -230,6 +212,22 @@ export const ALERT_GROUPS: AlertGroup[] = [
     ],
   },
 ];
+
+/** The platform's groups, each followed by the rules the services' descriptors file under it. */
+export const ALERT_GROUPS: AlertGroup[] = PLATFORM_GROUPS.map((g) => ({
+  name: g.name,
+  rules: [
+    ...g.rules,
+    ...Object.values(SERVICE_CATALOG).flatMap((s) =>
+      (s.alerts ?? []).filter((a) => a.group === g.name).map((a) => a.rule),
+    ),
+  ],
+}));
+
+for (const s of Object.values(SERVICE_CATALOG))
+  for (const a of s.alerts ?? [])
+    if (!PLATFORM_GROUPS.some((g) => g.name === a.group))
+      throw new Error(`${s.name}: alert ${a.rule.alert} names group ${a.group}, which does not exist`);
 
 export const ALL_ALERTS: AlertRule[] = ALERT_GROUPS.flatMap((g) => g.rules);
 

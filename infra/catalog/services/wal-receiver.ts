@@ -17,6 +17,21 @@ export const walReceiver: ServiceSpec = {
   timers: ["xiopro-walreceiver-prune.timer"],
   singleton: true,
   credentials: [RECEIVER_ROLE_CREDENTIAL],
+  alerts: [
+    {
+      group: "xiopro-backups",
+      rule: {
+        alert: "WalReceiverDisconnected",
+        severity: "critical",
+        // The slot counts come from the database node's exporter (its queries name the slot).
+        expr: "xiopro_walreceiver_slots > 0 and xiopro_walreceiver_active == 0",
+        for: "2m",
+        summary: "The WAL receiver does not stream from {{ $labels.node }}",
+        description:
+          "Its slot has been inactive for 2 minutes: the RPO is back to archive_timeout, and with a synchronous receiver writes are waiting. docs/runbooks/wal-receiver.md",
+      },
+    },
+  ],
   files: [
     { template: "units/xiopro-walreceiver.service", path: "xiopro-walreceiver.service" },
     { template: "units/xiopro-walreceiver-prune.service", path: "xiopro-walreceiver-prune.service" },
