@@ -248,7 +248,7 @@ class Cluster {
       "initdb",
     );
     fs.appendFileSync(this.p("data/postgresql.conf"), `include '${this.p("conf/90-xiopro.conf")}'\n`);
-    fs.writeFileSync(this.p("data/pg_hba.conf"), pgHba(this.plan));
+    fs.writeFileSync(this.p("data/pg_hba.conf"), pgHba(this.plan, this.node));
     spawnSync("chown", ["-R", "postgres:postgres", this.p("data")]);
     this.start();
   }

@@ -3,25 +3,13 @@ import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
 import { packagesFor } from "./packages.js";
-import {
-  DATABASE_NAME,
-  LAYOUT_ENV,
-  libFile,
-  NODE_LAYOUT,
-  PGBACKREST_STANZA,
-  WAL_RECEIVER,
-} from "../infra/catalog/layout.js";
+import { DATABASE_NAME, LAYOUT_ENV, libFile, NODE_LAYOUT, PGBACKREST_STANZA } from "../infra/catalog/layout.js";
 import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 export const AGENTD_HOME = "/srv/agentd";
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
 
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
-
-/** The node that runs the WAL receiver, if any (a singleton). */
-export function walReceiverNode(plan: Plan): NodePlan | undefined {
-  return plan.nodes.find((n) => has(n, "wal-receiver"));
-}
 
 /** The node that runs PostgreSQL (a singleton). */
 export function databaseNode(plan: Plan): NodePlan | undefined {
@@ -138,31 +126,19 @@ export function postgresqlConf(plan: Plan, node: NodePlan): string {
     "archive_mode = on",
     `archive_command = '${libFile("xiopro-backup")} pgbackrest-archive-push %p'`,
     `archive_timeout = ${plan.backup.archiveTimeoutSeconds}`,
-    ...walReceiverSettings(plan),
+    ...lentLines(node, "postgresql", "postgresql.conf"),
     "log_line_prefix = '%m [%p] %q%u@%d '",
     "log_min_duration_statement = 1000",
     "",
   ].join("\n");
 }
 
-/** The database's side of the WAL receiver: a cap on WAL kept for it, and the synchronous wait. */
-function walReceiverSettings(plan: Plan): string[] {
-  if (!walReceiverNode(plan)) return [];
-  const w = plan.backup.walReceiver;
-  return [
-    `# WAL receiver on ${walReceiverNode(plan)!.name}: kept WAL is capped so a dead receiver cannot fill the volume.`,
-    `max_slot_wal_keep_size = ${w.maxSlotWalKeepSizeGb}GB`,
-    ...(w.synchronous
-      ? [
-          "# Synchronous: a commit returns once the receiver has flushed its WAL (RPO 0); writes wait while it is away.",
-          `synchronous_standby_names = '${WAL_RECEIVER.slot}'`,
-        ]
-      : []),
-  ];
+/** Lines other services add to one of a service's generated config files (their `lends`). */
+function lentLines(node: NodePlan, service: string, file: string): readonly string[] {
+  return node.services.find((s) => s.name === service)?.additions.conf?.[file] ?? [];
 }
 
-export function pgHba(plan: Plan): string {
-  const receiver = walReceiverNode(plan);
+export function pgHba(plan: Plan, node: NodePlan): string {
   return [
     HEADER,
     "# TYPE  DATABASE  USER        ADDRESS          METHOD",
@@ -172,7 +148,7 @@ export function pgHba(plan: Plan): string {
     "host    all       all         127.0.0.1/32     scram-sha-256",
     "host    all       all         ::1/128          scram-sha-256",
     `host    all       all         ${plan.network.subnet.padEnd(16)} scram-sha-256`,
-    ...(receiver ? [`host    replication ${WAL_RECEIVER.role} ${receiver.privateIp}/32 scram-sha-256`] : []),
+    ...lentLines(node, "postgresql", "pg_hba.conf"),
     "",
   ].join("\n");
 }
@@ -258,12 +234,6 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
       XIOPRO_SFTP_USER: `${r.user}`,
     });
   if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
-  // setup-postgresql roles: the replication role and the slot the receiver streams from.
-  if (has(node, "postgresql") && walReceiverNode(plan))
-    Object.assign(settings, {
-      XIOPRO_WAL_RECEIVER_ROLE: WAL_RECEIVER.role,
-      XIOPRO_WAL_RECEIVER_SLOT: WAL_RECEIVER.slot,
-    });
   return settings;
 }
 
@@ -283,24 +253,6 @@ export function serviceEnv(service: string, env: [string, string][]): string {
     if (!/^[A-Z][A-Z0-9_]*$/.test(k) || !/^[A-Za-z0-9_.,:/@+-]*$/.test(v))
       throw new Error(`${service}: setting ${k}=${v} is not a plain NAME=word line`);
   return [HEADER, `# Settings of ${service} from its options.`, ...env.map(([k, v]) => `${k}=${v}`), ""].join("\n");
-}
-
-/** Settings of xiopro-walreceiver on the receiver's node (/etc/xiopro/walreceiver.env). */
-export function walReceiverEnv(plan: Plan): string {
-  const db = databaseNode(plan)!;
-  const port = db.services.find((s) => s.name === "postgresql")!.interfaces.find((i) => i.class === "C")!.port;
-  const w = plan.backup.walReceiver;
-  return [
-    HEADER,
-    `XIOPRO_DATABASE_HOST=${db.privateIp}`,
-    `XIOPRO_DATABASE_PORT=${port}`,
-    `XIOPRO_WAL_ROLE=${WAL_RECEIVER.role}`,
-    `XIOPRO_WAL_SLOT=${WAL_RECEIVER.slot}`,
-    `XIOPRO_WAL_DIR=${WAL_RECEIVER.dir}`,
-    `XIOPRO_WAL_SYNCHRONOUS=${w.synchronous ? 1 : 0}`,
-    `XIOPRO_WAL_RETENTION_HOURS=${w.retentionHours}`,
-    "",
-  ].join("\n");
 }
 
 /**

@@ -9,7 +9,7 @@ import { SERVICE_CATALOG } from "../infra/catalog/services.js";
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
-import { credentialLines, CREDSTORE } from "../infra/config/secrets.js";
+import { credentialLines } from "../infra/config/secrets.js";
 import {
   agentdEnv,
   backupEnv,
@@ -23,7 +23,6 @@ import {
   pgHba,
   postgresqlConf,
   serviceEnv,
-  walReceiverEnv,
   AGENTD_HOME,
 } from "./configs.js";
 import { monitoringDefaults } from "./monitoring.js";
@@ -120,7 +119,6 @@ function templateFacts(plan: Plan, node: NodePlan): Record<string, string | numb
     ...budgetVars("PG", budget.postgres.unit),
     SWEEPER_CALENDAR,
     ...(db ? { DATABASE_HOST: db.privateIp } : {}),
-    WAL_RECEIVER_CREDSTORE_FILE: `${CREDSTORE}/pg-role-walreceiver`,
     // A posix repository (tests only) is a local directory the sandbox must let the job write.
     BACKUP_LOCAL_REPOSITORY: repo.kind === "posix" ? `ReadWritePaths=${repo.path}` : "",
     BACKUP_MOUNTS: node.volumes.map((v) => v.mountPoint).join(" ") || "/etc",
@@ -293,14 +291,12 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
     });
   if (has(node, "postgresql")) {
     files.push({ path: etcFile("postgresql.conf"), content: postgresqlConf(plan, node), permissions: "0644" });
-    files.push({ path: etcFile("pg_hba.conf"), content: pgHba(plan), permissions: "0644" });
+    files.push({ path: etcFile("pg_hba.conf"), content: pgHba(plan, node), permissions: "0644" });
   }
   if (has(node, "backup") || has(node, "postgresql"))
     files.push({ path: etcFile("backup.env"), content: backupEnv(plan, node), permissions: "0644" });
   if (has(node, "backup") && has(node, "postgresql"))
     files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
-  if (has(node, "wal-receiver"))
-    files.push({ path: etcFile("walreceiver.env"), content: walReceiverEnv(plan), permissions: "0644" });
   if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s)))
     files.push({ path: etcFile("agentd.env"), content: agentdEnv(plan), permissions: "0644" });
   for (const s of node.services) {

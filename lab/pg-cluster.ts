@@ -7,14 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-  backupEnv,
-  pgbackrestConf,
-  pgHba,
-  postgresqlConf,
-  walReceiverEnv,
-  walReceiverNode,
-} from "../cloud-init/configs.js";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js";
 import { WAL_RECEIVER } from "../infra/catalog/layout.js";
 import type { Plan } from "../infra/plan/index.js";
 import { planOf, ROOT, TEST_SECRETS } from "./stacks.js";
@@ -60,6 +53,9 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** The node of the plan that runs the WAL receiver, if any. */
+const receiverNode = (plan: Plan) => plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
 
 export class TestCluster {
   readonly tmp: string;
@@ -186,11 +182,10 @@ export class TestCluster {
       RESTIC_CACHE_DIR: this.dir("cache"),
       PGHOST: this.dir("run"),
       PGPORT: String(this.port),
-      // The receiver's settings, and an s3 repository's region (AWS_DEFAULT_REGION, for restic).
-      ...Object.fromEntries(
-        Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_WAL_RECEIVER_") || k.startsWith("AWS_")),
-      ),
-      // What the services' options add to their settings (/etc/xiopro/<service>.env on a node).
+      // An s3 repository's region (AWS_DEFAULT_REGION, for restic).
+      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("AWS_"))),
+      // What the services' options add to their settings (/etc/xiopro/<service>.env on a node),
+      // such as the receiver's role and slot that setup-postgresql creates.
       ...Object.assign({}, ...node.services.map((s) => s.additions.env ?? {})),
       ...extraEnv,
     };
@@ -208,8 +203,8 @@ export class TestCluster {
     this.conf = postgresqlConf(plan, node)
       .replace(/^listen_addresses = .*$/m, "listen_addresses = '127.0.0.1'")
       .replace(/^(archive_command = ')\/usr\/local\/lib\/xiopro\//m, `$1${this.files}/`);
-    const receiver = walReceiverNode(plan);
-    this.hba = receiver ? pgHba(plan).replace(`${receiver.privateIp}/32`, "127.0.0.1/32") : pgHba(plan);
+    const receiver = receiverNode(plan);
+    this.hba = receiver ? pgHba(plan, node).replace(`${receiver.privateIp}/32`, "127.0.0.1/32") : pgHba(plan, node);
     this.initData();
   }
 
@@ -283,7 +278,8 @@ export class TestCluster {
    * until the database reports it streaming in the mode the plan asks for.
    */
   async startWalReceiver(dir = this.dir("received")): Promise<WalReceiver> {
-    const rendered = envFileValues(walReceiverEnv(this.plan));
+    // What the plan renders as the receiver node's /etc/xiopro/wal-receiver.env.
+    const rendered = receiverNode(this.plan)!.services.find((s) => s.name === "wal-receiver")!.additions.env ?? {};
     const env = {
       ...rendered,
       XIOPRO_DATABASE_HOST: "127.0.0.1",

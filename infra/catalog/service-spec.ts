@@ -50,6 +50,8 @@ export interface SqlCheck {
   database: "platform" | "postgres";
   sql: string;
   expect: string;
+  /** Ask again once a second for up to this long until it prints `expect` (a state that settles). */
+  waitSeconds?: number;
 }
 
 /** What a service's options add on the node that runs it. */
@@ -60,6 +62,28 @@ export interface ServiceAdditions {
   env?: Readonly<Record<string, string>>;
   /** Acceptance checks on the database of the node. */
   sqlChecks?: readonly SqlCheck[];
+  /** Lines for the service's generated config files, by file name (`postgresql.conf`, `pg_hba.conf`). */
+  conf?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A node of the stack as a service's options see it. */
+export interface NodeView {
+  key: string;
+  name: string;
+  /** Every service it runs, those on every node included. */
+  services: readonly string[];
+  volumes: readonly { mountPoint: string; sizeGb: number }[];
+}
+
+/** A node once the plan has placed it on the private network. */
+export interface PlacedNodeView extends NodeView {
+  privateIp: string;
+}
+
+/** What a service adds to another service, on every node that runs that one. */
+export interface Lending {
+  service: string;
+  additions: ServiceAdditions;
 }
 
 /** Facts about the node a service runs on that its options may depend on. */
@@ -118,6 +142,11 @@ export type CredentialSource =
 export interface CredentialSpec {
   /** File name under the credential store (a prefix, for a map). */
   file: string;
+  /**
+   * Placed on the nodes that run this other service instead (while a node runs the declaring one):
+   * the server's side of a client's secret, such as the role the database sets for the receiver.
+   */
+  on?: string;
   source: CredentialSource;
   description: string;
   when?: readonly Condition[];
@@ -142,6 +171,17 @@ export interface AlertRule {
   scaling?: boolean;
 }
 
+/** A service's part in a rebuild from nothing (scripts/rebuild). */
+export interface RebuildRole {
+  /** Its node is not a rebuild target: it may have survived, and then it helps (why). */
+  keepNode: string;
+  /**
+   * It holds a copy of the database's newest WAL: before the restore the rebuild stops `unit`, copies
+   * the WAL in `dir`, and after it runs `script rotate` and starts `unit` again on the new timeline.
+   */
+  walCopy?: { dir: string; unit: string; script: string };
+}
+
 export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
@@ -164,6 +204,8 @@ export interface ServiceSpec<O = unknown> {
   credentials?: readonly CredentialSpec[];
   /** Its alert rules, each under a group of the platform's rule file (infra/plan/alerts.ts). */
   alerts?: readonly { group: string; rule: AlertRule }[];
+  /** What `npm run rebuild` does with the nodes that run it. */
+  rebuild?: RebuildRole;
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */
   files?: readonly ServiceFile[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */
@@ -174,9 +216,11 @@ export interface ServiceSpec<O = unknown> {
    */
   options?: z.ZodType<O>;
   /** What the options add on a node that runs the service. Pure. */
-  additions?(options: O, host: ServiceHost): ServiceAdditions;
+  additions?(options: O, host: ServiceHost, stack: readonly PlacedNodeView[]): ServiceAdditions;
+  /** What the options add to other services (a client's side in its server's config). Pure. */
+  lends?(options: O, self: PlacedNodeView): Lending[];
   /** Problems with the options on a node that runs the service; validation reports them with the rest. */
-  problems?(options: O, host: ServiceHost): OptionProblem[];
+  problems?(options: O, host: ServiceHost, stack: readonly NodeView[]): OptionProblem[];
 }
 
 export const ACCESS: Record<ExposureClass, string> = {

@@ -457,35 +457,6 @@ const PLATFORM_SETTINGS = {
         default: 1,
         unit: "seconds",
       }),
-      walReceiver: obj(
-        {
-          synchronous: bool({
-            description:
-              "Commits wait until the wal-receiver node has the WAL on disk (RPO 0). Writes stop while that node is unreachable: see docs/runbooks/wal-receiver.md",
-            default: false,
-          }),
-          retentionHours: int({
-            description: "Received WAL older than this is pruned on the receiver node (the repository keeps all of it)",
-            min: 1,
-            max: 720,
-            default: 48,
-            unit: "hours",
-          }),
-          maxSlotWalKeepSizeGb: int({
-            description:
-              "max_slot_wal_keep_size: the most WAL the database keeps for a disconnected receiver before it gives up on it (and the disk stays safe)",
-            min: 1,
-            max: 1024,
-            default: 4,
-            unit: "GB",
-          }),
-        },
-        {
-          description:
-            "The optional WAL receiver: pg_receivewal on a second node (the wal-receiver service) streams WAL as it is written, for an RPO of about 0 instead of archiveTimeoutSeconds",
-          default: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 },
-        },
-      ),
       retention: obj(
         {
           daily: int({ description: "Daily snapshots kept", min: 1, max: 366, default: 14 }),
@@ -499,11 +470,10 @@ const PLATFORM_SETTINGS = {
       ),
     },
     {
-      description: "Backup repository, WAL archiving, the optional WAL receiver and retention",
+      description: "Backup repository, WAL archiving and retention",
       default: {
         repository: { kind: "s3", path: "/xiopro", port: 23 },
         archiveTimeoutSeconds: 1,
-        walReceiver: { synchronous: false, retentionHours: 48, maxSlotWalKeepSizeGb: 4 },
         retention: { daily: 14, weekly: 8, monthly: 12 },
       },
     },
@@ -696,6 +666,10 @@ export function serviceOptions<O>(config: StackConfig, service: ServiceSpec<O>):
 }
 
 export type NodeConfig = z.output<ReturnType<typeof nodeSpec>>;
+
+/** The provisioned nodes' keys (Node B is the operator's machine, never provisioned). */
+export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
+export type NodeKey = (typeof NODE_KEYS)[number];
 /** The whole stack config: every key of the table, as one object. */
 export const STACK_CONFIG = obj(CONFIG_KEYS, { description: `Stack config of ${PROJECT}` });
 export type StackConfig = z.output<typeof STACK_CONFIG>;

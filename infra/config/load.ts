@@ -20,7 +20,17 @@ import {
   formatIpv4,
 } from "./ipv4.js";
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
-import { CONFIG_KEYS, PROJECT, serviceOptions, STACK_CONFIG, type NodeConfig, type StackConfig } from "./keys.js";
+import {
+  CONFIG_KEYS,
+  NODE_KEYS,
+  PROJECT,
+  serviceOptions,
+  STACK_CONFIG,
+  type NodeConfig,
+  type NodeKey,
+  type StackConfig,
+} from "./keys.js";
+import { stackView } from "./stack-view.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
@@ -41,8 +51,7 @@ export type LoadResult =
   | { ok: true; config: StackConfig; pendingSecrets: { key: string; why: string }[]; notices: Notice[] }
   | { ok: false; problems: Problem[] };
 
-export const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
-export type NodeKey = (typeof NODE_KEYS)[number];
+export { NODE_KEYS, type NodeKey } from "./keys.js";
 
 const VOLUME_MIN_GB = 10;
 const VOLUME_MAX_GB = 10240;
@@ -74,10 +83,12 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
     decoded[key] =
       spec.typeName === "string" || spec.typeName.startsWith('"') ? text : decodeJson(fullKey, text, problems);
   }
+  checkMovedKeys(decoded, problems);
   const result = parse(STACK_CONFIG, decoded, PROJECT, ":");
   if (!result.ok) problems.list.push(...result.problems);
   const parsed: StackConfig | undefined = result.ok ? result.value : undefined;
   if (parsed) checkSemantics(parsed, cat, problems);
+  if (parsed) checkUnusedOptions(parsed, raw, problems);
   const pendingSecrets = parsed ? checkSecrets(parsed, raw, problems, opts.requireSecrets ?? true) : [];
   if (!problems.empty || !parsed) return { ok: false, problems: problems.list };
   return { ok: true, config: parsed, pendingSecrets, notices: notices(parsed) };
@@ -149,18 +160,49 @@ function decodeJson(key: string, text: string, problems: Problems): unknown {
   }
 }
 
-/** Cross-field rules that need the catalog, the IP plan or the service catalog. */
 /** Each service's own rules for its options, on the node that runs it (its descriptor's `problems`). */
 function checkServiceOptions(nk: NodeKey, n: NodeConfig, c: StackConfig, p: Problems): void {
   const listed = new Set(n.services.filter((s) => typeof s === "string"));
   const host = serviceHost(nodeName(c.environment, nk), n.image);
+  const stack = stackView(c);
   for (const s of Object.values(SERVICE_CATALOG)) {
     if (!s.options || !s.problems || !(s.baseline || listed.has(s.name))) continue;
-    for (const q of s.problems(serviceOptions(c, s), host))
+    for (const q of s.problems(serviceOptions(c, s), host, stack))
       p.add(`${PROJECT}:${s.name}${q.field ? `.${q.field}` : ""}`, `${q.message} (${nk} runs ${s.name})`, q.fix);
   }
 }
 
+/** A service's options set in the stack file while no enabled node runs it: a setting with no effect. */
+function checkUnusedOptions(c: StackConfig, raw: RawConfig, p: Problems): void {
+  const running = new Set(stackView(c).flatMap((n) => n.services));
+  for (const s of Object.values(SERVICE_CATALOG))
+    if (s.options && `${PROJECT}:${s.name}` in raw.values && !running.has(s.name))
+      p.add(
+        `${PROJECT}:${s.name}`,
+        `is set, but no enabled node runs the ${s.name} service, so it has no effect`,
+        `add "${s.name}" to a node's services (nodeA, nodeC or nodeD), or remove the key`,
+      );
+}
+
+/** Keys that moved, with where to: the old one is refused by name, and its value is not read. */
+const MOVED_KEYS: { from: [string, string]; to: string; since: string }[] = [
+  { from: ["backup", "walReceiver"], to: "wal-receiver", since: "0.3.0" },
+];
+
+function checkMovedKeys(decoded: Record<string, unknown>, p: Problems): void {
+  for (const m of MOVED_KEYS) {
+    const parent = decoded[m.from[0]];
+    if (!parent || typeof parent !== "object" || !Object.hasOwn(parent, m.from[1])) continue;
+    delete (parent as Record<string, unknown>)[m.from[1]];
+    p.add(
+      `${PROJECT}:${m.from.join(".")}`,
+      `moved to ${PROJECT}:${m.to} in ${m.since}, so it is not read`,
+      `move its value to ${PROJECT}:${m.to} (docs/UPGRADE-${m.since.split(".").slice(0, 2).join(".")}.md)`,
+    );
+  }
+}
+
+/** Cross-field rules that need the catalog, the IP plan or the service catalog. */
 function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   const k = (rest: string) => `${PROJECT}:${rest}`;
   const locations = Object.keys(cat.locations);
@@ -325,28 +367,6 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   }
 
   // WAL receiver settings (where it may run: its descriptor, above).
-  const receiverHomes = serviceHomes.get("wal-receiver") ?? [];
-  const pgHomes = serviceHomes.get("postgresql") ?? [];
-  if (c.backup.walReceiver.synchronous && receiverHomes.length === 0) {
-    p.add(
-      k("backup.walReceiver.synchronous"),
-      "is true, but no enabled node runs the wal-receiver service",
-      `add "wal-receiver" to nodeC.services (or nodeD's), or set synchronous: false`,
-    );
-  }
-  if (receiverHomes.length > 0) {
-    for (const home of pgHomes) {
-      const pgVolume = c[home as NodeKey].volumes.find((v) => v.mountPoint === NODE_LAYOUT.XIOPRO_PG_VOLUME);
-      if (pgVolume && c.backup.walReceiver.maxSlotWalKeepSizeGb * 4 > pgVolume.sizeGb) {
-        p.add(
-          k("backup.walReceiver.maxSlotWalKeepSizeGb"),
-          `${c.backup.walReceiver.maxSlotWalKeepSizeGb} GB of WAL kept for a disconnected receiver is more than a quarter of ${home}'s ${pgVolume.sizeGb} GB database volume`,
-          `use at most ${Math.max(1, Math.floor(pgVolume.sizeGb / 4))} GB, or grow the volume`,
-        );
-      }
-    }
-  }
-
   // The same key twice would be two Hetzner SSH keys with one fingerprint (the API refuses the second).
   const seenKeys = new Map<string, number>();
   c.sshPublicKeys.forEach((key, i) => {

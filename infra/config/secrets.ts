@@ -2,7 +2,7 @@
 // exposed inside the unit (credential id). Values never pass through here: only names.
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
 // read them with LoadCredentialEncrypted= (docs/architecture.md D3).
-import type { StackConfig } from "./keys.js";
+import { NODE_KEYS, type StackConfig } from "./keys.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 import { ENTRY_ID, SERVICE_CATALOG, type Condition } from "../catalog/services.js";
 
@@ -38,8 +38,6 @@ function setting(config: StackConfig, dotted: string): unknown {
   return v;
 }
 
-const NODE_KEYS = ["nodeA", "nodeC", "nodeD"] as const;
-
 function holds(config: StackConfig, services: readonly string[], c: Condition): boolean {
   if ("service" in c)
     return c.on === "same-node"
@@ -59,10 +57,12 @@ const entryFile = (prefix: string, entry: string) => `${prefix}-${entry.toLowerC
 export function nodeSecrets(config: StackConfig, services: readonly string[]): SecretPlan[] {
   const out: SecretPlan[] = [];
   const all = (when: readonly Condition[] | undefined) => (when ?? []).every((c) => holds(config, services, c));
+  const runsSomewhere = (service: string) => holds(config, services, { service, on: "some-node" });
   for (const spec of Object.values(SERVICE_CATALOG)) {
-    if (!services.includes(spec.name)) continue;
     for (const cred of spec.credentials ?? []) {
-      if (!all(cred.when)) continue;
+      // Its own nodes, or (with `on`) the nodes of the service it is placed on while it runs somewhere.
+      const here = cred.on ? services.includes(cred.on) && runsSomewhere(spec.name) : services.includes(spec.name);
+      if (!here || !all(cred.when)) continue;
       const grants = cred.grants.filter((g) => all(g.when)).map((g) => ({ unit: g.unit, id: g.id }));
       const src = cred.source;
       if (src === "generated")

@@ -4,6 +4,7 @@ import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
 import type { ExposureClass } from "../catalog/services.js";
 import { PROJECT, serviceOptions, type StackConfig } from "../config/keys.js";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load.js";
+import { stackView } from "../config/stack-view.js";
 import { nodeName, TOOLKIT_LABELS } from "../config/names.js";
 import { computeCost, type CostPlan } from "./cost.js";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
@@ -15,6 +16,7 @@ import {
   serviceHost,
   type Bind,
   type InterfaceSpec,
+  type PlacedNodeView,
   type ServiceAdditions,
   type ServiceHost,
   type ServiceSpec,
@@ -162,12 +164,14 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     subnet,
     enabled.map((k) => ({ id: k, explicit: config[k].privateIp ? parseIpv4(config[k].privateIp!) : undefined })),
   );
-  const nodes = enabled.map((key) => {
-    const ip = ips.get(key);
+  const placed: PlacedNodeView[] = stackView(config).map((v) => {
+    const ip = ips.get(v.key as NodeKey);
     // loadConfig refuses a subnet that leaves a node without an address.
-    if (ip === undefined) throw new Error(`${key} has no private address in ${config.network.subnet}`);
-    return buildNode(config, stack, key, formatIpv4(ip), cat);
+    if (ip === undefined) throw new Error(`${v.key} has no private address in ${config.network.subnet}`);
+    return { ...v, privateIp: formatIpv4(ip) };
   });
+  const nodes = placed.map((v) => buildNode(config, stack, v.key as NodeKey, v.privateIp, cat, placed));
+  lendAcrossNodes(config, nodes, placed);
   const records = dnsRecords(config, nodes);
   const plan: Omit<Plan, "cost"> = {
     project: PROJECT,
@@ -205,12 +209,49 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
   return { ...plan, cost: computeCost(plan, cat) };
 }
 
-function catalogService(config: StackConfig, s: ServiceSpec, host: ServiceHost): ServicePlan {
-  const additions = s.additions && s.options ? s.additions(serviceOptions(config, s), host) : {};
+function catalogService(
+  config: StackConfig,
+  s: ServiceSpec,
+  host: ServiceHost,
+  stack: readonly PlacedNodeView[],
+): ServicePlan {
+  const additions = s.additions && s.options ? s.additions(serviceOptions(config, s), host, stack) : {};
   return { name: s.name, custom: false, units: s.units, timers: s.timers, interfaces: s.interfaces, additions };
 }
 
-function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: string, cat: Catalog): NodePlan {
+/** Two services' additions as one: lists joined, settings merged (a later one wins). */
+function merge(a: ServiceAdditions, b: ServiceAdditions): ServiceAdditions {
+  const conf: Record<string, string[]> = {};
+  for (const [file, lines] of [...Object.entries(a.conf ?? {}), ...Object.entries(b.conf ?? {})])
+    conf[file] = [...(conf[file] ?? []), ...lines];
+  return {
+    ...(a.packages || b.packages ? { packages: [...(a.packages ?? []), ...(b.packages ?? [])] } : {}),
+    ...(a.env || b.env ? { env: { ...a.env, ...b.env } } : {}),
+    ...(a.sqlChecks || b.sqlChecks ? { sqlChecks: [...(a.sqlChecks ?? []), ...(b.sqlChecks ?? [])] } : {}),
+    ...(a.conf || b.conf ? { conf } : {}),
+  };
+}
+
+/** What services lend to others (their descriptors' `lends`): added to the lent-to service on every node that runs it. */
+function lendAcrossNodes(config: StackConfig, nodes: NodePlan[], placed: readonly PlacedNodeView[]): void {
+  for (const [i, lender] of nodes.entries())
+    for (const s of lender.services) {
+      const spec = SERVICE_CATALOG[s.name];
+      if (s.custom || !spec?.lends || !spec.options) continue;
+      for (const lent of spec.lends(serviceOptions(config, spec), placed[i]!))
+        for (const target of nodes.flatMap((n) => n.services.filter((t) => t.name === lent.service && !t.custom)))
+          target.additions = merge(target.additions, lent.additions);
+    }
+}
+
+function buildNode(
+  config: StackConfig,
+  stack: string,
+  key: NodeKey,
+  privateIp: string,
+  cat: Catalog,
+  placed: readonly PlacedNodeView[],
+): NodePlan {
   const n = config[key];
   const env = config.environment;
   const letter = key.slice(-1).toLowerCase() as "a" | "c" | "d";
@@ -222,10 +263,10 @@ function buildNode(config: StackConfig, stack: string, key: NodeKey, privateIp: 
   const services: ServicePlan[] = [
     ...Object.values(SERVICE_CATALOG).filter((s) => s.baseline),
     ...(config.adminPath.mode === "tailscale" ? [SERVICE_CATALOG.tailscale!] : []),
-  ].map((s) => catalogService(config, s, host));
+  ].map((s) => catalogService(config, s, host, placed));
   for (const entry of n.services) {
     if (typeof entry === "string") {
-      services.push(catalogService(config, SERVICE_CATALOG[entry]!, host));
+      services.push(catalogService(config, SERVICE_CATALOG[entry]!, host, placed));
     } else {
       services.push({
         name: entry.name,

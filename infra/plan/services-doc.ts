@@ -21,10 +21,12 @@ const ENTRY = "ENV_NAME";
 
 /** Catalog order: the order the catalog declares its services in. */
 const ALL = Object.keys(SERVICE_CATALOG);
+/** Services that must not share a node with another (the WAL receiver): Node C runs them. */
+const APART = ALL.filter((s) => (SERVICE_CATALOG[s]!.apartFrom ?? []).length > 0);
 
 /**
- * A stack config in which every secret the plan knows is needed: every service on Node A (the WAL
- * receiver on Node C), alert e-mail with SMTP login, a webhook, one entry in each secret map.
+ * A stack config in which every secret the plan knows is needed: every service on Node A (those
+ * that must be apart from another on Node C), alert e-mail with SMTP login, a webhook, one entry in each secret map.
  * Parsed by the stack schema (not the rules between keys), so a renamed or retyped key fails here.
  */
 function everySecretConfig(kind: RepositoryKind): StackConfig {
@@ -34,8 +36,8 @@ function everySecretConfig(kind: RepositoryKind): StackConfig {
       environment: "dev",
       domain: "example.com",
       sshPublicKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDB9G3m1dHJK7k15eFr0mLMhoZYI+EDPgkoHFLKDIdku docs@example"],
-      nodeA: { services: ALL.filter((s) => !SERVICE_CATALOG[s]!.baseline && s !== "wal-receiver") },
-      nodeC: { enabled: true, services: ["wal-receiver"] },
+      nodeA: { services: ALL.filter((s) => !SERVICE_CATALOG[s]!.baseline && !APART.includes(s)) },
+      nodeC: { enabled: true, services: APART },
       backup: { repository: { kind } },
       monitoring: {
         email: {

@@ -51,9 +51,8 @@ export interface NodeFacts {
     crossUnitAttempts: number;
     crossUnitReads: string[];
   };
-  walReceiver?: { ok: boolean; error: string; state: string; syncState: string; slot: string; waitedSeconds?: number };
   /** Each of the spec's SQL checks, in order: what the query printed, or its error. */
-  sql?: { name: string; ok: boolean; output: string; error: string }[];
+  sql?: { name: string; ok: boolean; output: string; error: string; waitedSeconds?: number }[];
   monitoring?: {
     prometheusError: string;
     targets: { job: string; instance: string; health: string; lastError: string }[];
@@ -234,7 +233,7 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
         !got
           ? "not run on the node"
           : got.ok
-            ? `${c.database}: printed ${JSON.stringify(got.output)}, expected ${JSON.stringify(c.expect)}`
+            ? `${c.database}: printed ${JSON.stringify(got.output)}, expected ${JSON.stringify(c.expect)}${got.waitedSeconds ? ` (after ${got.waitedSeconds} s)` : ""}`
             : `${c.database}: ${got.error}`,
       ),
     );
@@ -247,22 +246,6 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
         `restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`,
         !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS,
         d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded",
-      ),
-    );
-  }
-
-  if (spec.walReceiver) {
-    const w = f.walReceiver;
-    const mode = spec.walReceiver.synchronous ? "sync" : "async";
-    out.push(
-      check(
-        `WAL receiver streaming (${spec.walReceiver.synchronous ? "synchronous" : "asynchronous"})`,
-        !!w && w.ok && w.state === "streaming" && w.syncState === mode && ["reserved", "extended"].includes(w.slot),
-        !w
-          ? "no facts"
-          : !w.ok
-            ? `query failed: ${w.error.slice(0, 120)}`
-            : `${w.state ? `${w.state}/${w.syncState}` : "not connected"}, slot ${w.slot}${w.waitedSeconds ? ` after ${w.waitedSeconds} s` : ""} (docs/runbooks/wal-receiver.md)`,
       ),
     );
   }

@@ -6,8 +6,7 @@ import { nodeBudget } from "../../infra/plan/budget.js";
 import { jobsFor } from "../../infra/plan/jobs.js";
 import { ALL_ALERTS } from "../../infra/plan/alerts.js";
 import { prometheusDocument } from "../../cloud-init/monitoring.js";
-import { walReceiverNode } from "../../cloud-init/configs.js";
-import { DATABASE_NAME, WAL_RECEIVER } from "../../infra/catalog/layout.js";
+import { DATABASE_NAME } from "../../infra/catalog/layout.js";
 
 export interface AcceptSpec {
   stack: string;
@@ -32,9 +31,7 @@ export interface AcceptSpec {
   /** The node runs Prometheus: its API, the scrape jobs it must have, and the alert rules loaded. */
   monitoring?: { prometheusUrl: string; alertmanagerUrl: string; jobs: string[]; alertRules: number };
   /** Queries the node's services declare (their options' additions): each must print exactly `expect`. */
-  sqlChecks: { name: string; database: string; sql: string; expect: string }[];
-  /** The database streams to a WAL receiver (backup.walReceiver): its application name and mode. */
-  walReceiver?: { name: string; synchronous: boolean };
+  sqlChecks: { name: string; database: string; sql: string; expect: string; waitSeconds?: number }[];
 }
 
 export interface AddressFacts {
@@ -92,10 +89,6 @@ export function buildSpec(
       .flatMap((s) => s.additions.sqlChecks ?? [])
       .map((c) => ({ ...c, database: c.database === "platform" ? DATABASE_NAME : c.database })),
     monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
-    walReceiver:
-      names.includes("postgresql") && walReceiverNode(plan)
-        ? { name: WAL_RECEIVER.slot, synchronous: plan.backup.walReceiver.synchronous }
-        : undefined,
   };
 }
 

@@ -4,7 +4,6 @@
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { execa } from "execa";
-import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepository } from "./preflight.js";
@@ -13,6 +12,7 @@ import {
   parseRestoreTimings,
   pulumiUpArgs,
   rebuildSteps,
+  rebuildTargets,
   RECEIVED_WAL_DIR,
   RECEIVED_WAL_MINUTES,
   RESTORE_REFUSED,
@@ -22,6 +22,7 @@ import {
   walUploadCommand,
   staleTailscaleDevices,
   targetVerdict,
+  walCopyNode,
   type RebuildOptions,
   type Step,
   type StepResult,
@@ -79,8 +80,8 @@ async function preflight(
     checks.push({ name: `newest backup age (${b.tool})`, ok: v.ok, detail: v.message });
   }
 
-  // A surviving WAL receiver node is welcome (its WAL closes the gap), so it is not a target.
-  const names = plan.nodes.filter((n) => !n.services.some((s) => s.name === "wal-receiver")).map((n) => n.name);
+  // A node a service keeps (a surviving WAL receiver closes the gap) is not a target.
+  const names = rebuildTargets(plan).map((n) => n.name);
   const token = o.env.HCLOUD_TOKEN ?? secrets["hcloud:token"];
   if (!token)
     checks.push({
@@ -186,7 +187,8 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
   }
 
   const pgNode = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
-  const receiverNode = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
+  const wal = walCopyNode(plan);
+  const receiverNode = wal?.node;
   let outputs: Record<string, { publicIpv4?: string }> = {};
   /** The WAL receiver's newest WAL (base64 tar.gz), when its node answered. */
   let receivedWal: string | undefined;
@@ -203,7 +205,7 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
           detail: `${receiverNode!.name} does not answer (${e instanceof Error ? e.message : String(e)}): the restore uses the repository alone (RPO up to backup.archiveTimeoutSeconds)`,
         };
       }
-      const r = await ssh(t, walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES), undefined, 1800_000);
+      const r = await ssh(t, walFetchCommand(wal!.copy, RECEIVED_WAL_MINUTES), undefined, 1800_000);
       if (r.code !== 0 || r.stdout.trim() === "") {
         return {
           status: "skipped",
@@ -217,7 +219,7 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
     },
     "wal-resume": async () => {
       const t = sshTarget(o, plan, receiverNode!, outputs, false);
-      const r = await ssh(t, walResumeCommand());
+      const r = await ssh(t, walResumeCommand(wal!.copy));
       if (r.code !== 0)
         throw new Error(
           `the WAL receiver on ${receiverNode!.name} did not start again (exit ${r.code}): ${tail(r.stderr, 3)}`,

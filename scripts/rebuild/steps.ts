@@ -2,8 +2,9 @@
 // what order, whether the newest backups are fresh enough, whether the target is free, which
 // tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
 import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
-import type { Plan } from "../../infra/plan/index.js";
-import { libFile, NODE_LAYOUT, WAL_RECEIVER } from "../../infra/catalog/layout.js";
+import type { NodePlan, Plan } from "../../infra/plan/index.js";
+import { libFile, NODE_LAYOUT } from "../../infra/catalog/layout.js";
+import { SERVICE_CATALOG, type RebuildRole } from "../../infra/catalog/services.js";
 import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api.js";
 
 export const RESTORE_SCRIPT = libFile("xiopro-restore");
@@ -51,7 +52,23 @@ export function restoreCommand(targetTime?: string, walDir?: string): string {
 
 /** Where the WAL receiver's copy lands on the rebuilt database node. */
 export const RECEIVED_WAL_DIR = `${NODE_LAYOUT.XIOPRO_HOME}/received-wal`;
-const RECEIVER_SCRIPT = libFile("xiopro-walreceiver");
+
+type WalCopy = NonNullable<RebuildRole["walCopy"]>;
+
+/** The node that holds a copy of the database's newest WAL (a service with `rebuild.walCopy`), and how. */
+export function walCopyNode(plan: Plan): { node: NodePlan; copy: WalCopy } | undefined {
+  for (const node of plan.nodes)
+    for (const s of node.services) {
+      const copy = SERVICE_CATALOG[s.name]?.rebuild?.walCopy;
+      if (copy) return { node, copy };
+    }
+  return undefined;
+}
+
+/** The nodes a rebuild recreates: all but those whose services keep them (`rebuild.keepNode`). */
+export function rebuildTargets(plan: Plan): NodePlan[] {
+  return plan.nodes.filter((n) => !n.services.some((s) => SERVICE_CATALOG[s.name]?.rebuild?.keepNode));
+}
 
 /**
  * On the receiver's node, before anything else changes: stop the receiver (a new, empty database must
@@ -59,9 +76,9 @@ const RECEIVER_SCRIPT = libFile("xiopro-walreceiver");
  * being written (.partial), the timeline histories, and the segments of the last `minutes` (the
  * repository has everything older unless archiving was broken for longer: WalArchiveLag alerts).
  */
-export function walFetchCommand(walDir: string, minutes: number): string {
-  const select = `cd ${walDir} && find . -maxdepth 1 -type f \\( -name '*.partial' -o -name '*.history' -o -mmin -${minutes} \\) -print0 | tar --null -T - -czf - | base64 -w0`;
-  return `sudo systemctl stop xiopro-walreceiver.service && sudo sh -c ${shellQuote(select)}`;
+export function walFetchCommand(copy: WalCopy, minutes: number): string {
+  const select = `cd ${copy.dir} && find . -maxdepth 1 -type f \\( -name '*.partial' -o -name '*.history' -o -mmin -${minutes} \\) -print0 | tar --null -T - -czf - | base64 -w0`;
+  return `sudo systemctl stop ${copy.unit} && sudo sh -c ${shellQuote(select)}`;
 }
 
 /** On the rebuilt database node: unpack the receiver's copy where xiopro-restore --wal-dir reads it. */
@@ -71,8 +88,8 @@ export function walUploadCommand(): string {
 }
 
 /** On the receiver's node after the restore: the old timeline's files aside, streaming again. */
-export function walResumeCommand(): string {
-  return `sudo ${RECEIVER_SCRIPT} rotate && sudo systemctl start xiopro-walreceiver.service`;
+export function walResumeCommand(copy: WalCopy): string {
+  return `sudo ${copy.script} rotate && sudo systemctl start ${copy.unit}`;
 }
 
 export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): string[] {
@@ -95,7 +112,8 @@ export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): str
 export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: boolean): Step[] {
   const names = plan.nodes.map((n) => n.name);
   const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
-  const receiver = plan.nodes.find((n) => n.services.some((s) => s.name === "wal-receiver"));
+  const wal = walCopyNode(plan);
+  const receiver = wal?.node;
   const tailscaleSkip =
     plan.adminPath.mode !== "tailscale"
       ? "the admin path is allowlist: no tailnet devices to remove"
@@ -107,7 +125,7 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
         {
           id: "wal-fetch",
           title: `stop the WAL receiver on ${receiver.name} and copy its newest WAL`,
-          command: `ssh ${receiver.name} ${walFetchCommand(WAL_RECEIVER.dir, RECEIVED_WAL_MINUTES)}`,
+          command: `ssh ${receiver.name} ${walFetchCommand(wal.copy, RECEIVED_WAL_MINUTES)}`,
         },
       ]
     : [];
@@ -116,7 +134,7 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
         {
           id: "wal-resume",
           title: `start the WAL receiver on ${receiver.name} on the restored timeline`,
-          command: `ssh ${receiver.name} ${walResumeCommand()}`,
+          command: `ssh ${receiver.name} ${walResumeCommand(wal.copy)}`,
         },
       ]
     : [];

@@ -451,7 +451,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, postgresql, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, postgresql, wal-receiver, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });
@@ -539,18 +539,27 @@ describe("stack config validation", () => {
     ]);
   });
 
-  it("rejects a WAL receiver beside the database, a synchronous receiver that does not exist, and a WAL cap the volume cannot hold", () => {
+  it("rejects a WAL receiver beside the database, its options without a receiver, and a WAL cap the volume cannot hold", () => {
     expect(
       problemsOf("tst", (c) => {
         c.nodeA.services.push("wal-receiver");
-        c.backup.walReceiver = { maxSlotWalKeepSizeGb: 6 };
+        c["wal-receiver"] = { maxSlotWalKeepSizeGb: 6 };
       }),
     ).toEqual([
+      "xiopro-infra:wal-receiver.maxSlotWalKeepSizeGb: 6 GB of WAL kept for a disconnected receiver is more than a quarter of nodeA's 20 GB database volume (nodeA runs wal-receiver) | use at most 5 GB, or grow the volume",
       'xiopro-infra:nodeA.services: lists "wal-receiver" beside "postgresql": a copy on the database\'s own node is lost with it | move wal-receiver to another node (enable nodeC or nodeD for it)',
-      "xiopro-infra:backup.walReceiver.maxSlotWalKeepSizeGb: 6 GB of WAL kept for a disconnected receiver is more than a quarter of nodeA's 20 GB database volume | use at most 5 GB, or grow the volume",
     ]);
-    expect(problemsOf("tst", (c) => (c.backup.walReceiver = { synchronous: true }))).toEqual([
-      'xiopro-infra:backup.walReceiver.synchronous: is true, but no enabled node runs the wal-receiver service | add "wal-receiver" to nodeC.services (or nodeD\'s), or set synchronous: false',
+    expect(problemsOf("tst", (c) => (c["wal-receiver"] = { synchronous: true }))).toEqual([
+      'xiopro-infra:wal-receiver: is set, but no enabled node runs the wal-receiver service, so it has no effect | add "wal-receiver" to a node\'s services (nodeA, nodeC or nodeD), or remove the key',
+    ]);
+    // Its options moved out of backup in 0.3.0: the old key is refused by name, with where to.
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
+        c.backup.walReceiver = { synchronous: true };
+      }),
+    ).toEqual([
+      "xiopro-infra:backup.walReceiver: moved to xiopro-infra:wal-receiver in 0.3.0, so it is not read | move its value to xiopro-infra:wal-receiver (docs/UPGRADE-0.3.md)",
     ]);
     expect(
       problemsOf("tst", (c) => {

@@ -9,7 +9,7 @@
 # not run in containers), package installation order (the early files cannot precede packages
 # that are already installed), and reboot. `npm run test:vm` proves those.
 #
-# --receiver: the stack also has Node C with a synchronous WAL receiver (backup.walReceiver); it
+# --receiver: the stack also has Node C with a synchronous WAL receiver (xiopro-infra:wal-receiver); it
 # boots as a second container on the same private network, and Node A's acceptance then requires
 # the receiver streaming in sync.
 #

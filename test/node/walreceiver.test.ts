@@ -1,7 +1,7 @@
-// L3: the optional WAL receiver (backup.walReceiver, service wal-receiver) on real PostgreSQL,
+// L3: the optional WAL receiver (service wal-receiver, options xiopro-infra:wal-receiver) on real PostgreSQL,
 // pgBackRest and pg_receivewal. The database runs with its rendered settings (synchronous standby,
 // slot, replication line in pg_hba pointed at loopback); the receiver is the shipped
-// xiopro-walreceiver script with the rendered walreceiver.env. The host of the database is then
+// xiopro-walreceiver script with the rendered wal-receiver.env. The host of the database is then
 // lost mid-load (kill -9, data directory destroyed), and xiopro-restore brings it back from the
 // repository alone and with the receiver's copy: only the latter keeps every acknowledged commit.
 import { spawn, spawnSync } from "node:child_process";
@@ -10,7 +10,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lostCommits, startAckLoad } from "../../bench/ack-load.js";
-import { pgHba, postgresqlConf, walReceiverEnv } from "../../cloud-init/configs.js";
+import { pgHba, postgresqlConf } from "../../cloud-init/configs.js";
+import { nodeFiles } from "../../cloud-init/render.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { RECEIVED_WAL_MINUTES, walFetchCommand } from "../../scripts/rebuild/steps.js";
 import { planOf, ROOT } from "../support/helpers.js";
@@ -18,6 +19,7 @@ import { envFileValues, PG_NEEDS, TestCluster, type Run, type WalReceiver } from
 import { describeWithTools } from "../support/tools.js";
 import { layoutIn } from "../../lab/layout.js";
 import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
+import { walReceiver } from "../../infra/catalog/services/wal-receiver.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,17 +27,17 @@ describe("the WAL receiver in the plan", () => {
   const withReceiver = (synchronous: boolean) =>
     planOf("tst", (c) => {
       c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
-      c.backup.walReceiver = { synchronous };
+      c["wal-receiver"] = { synchronous };
     });
 
   it("lets only the receiver's address replicate, as the replication role, with scram-sha-256", () => {
     const plan = withReceiver(false);
     const receiver = plan.nodes.find((n) => n.letter === "c")!;
-    const replication = pgHba(plan)
+    const replication = pgHba(plan, plan.nodes[0]!)
       .split("\n")
       .filter((l) => /\breplication\b/.test(l));
     expect(replication).toEqual([`host    replication xiopro_walreceiver ${receiver.privateIp}/32 scram-sha-256`]);
-    expect(pgHba(planOf("tst"))).not.toMatch(/\breplication\b/);
+    expect(pgHba(planOf("tst"), planOf("tst").nodes[0]!)).not.toMatch(/\breplication\b/);
   });
 
   it("caps the WAL kept for the receiver, and waits for it on commit only when synchronous", () => {
@@ -59,7 +61,8 @@ describe("the WAL receiver in the plan", () => {
     expect(grant(a)).toEqual([["generated", [{ unit: "xiopro-postgres-roles.service", id: "pg-role-walreceiver" }]]]);
     expect(grant(c)).toEqual([["generated", [{ unit: "xiopro-walreceiver.service", id: "pg-role-walreceiver" }]]]);
     expect(c.exposure.filter((r) => r.service === "wal-receiver")).toEqual([]);
-    expect(envFileValues(walReceiverEnv(plan))).toMatchObject({
+    const env = nodeFiles(plan, c).find((f) => f.path === "/etc/xiopro/wal-receiver.env")!;
+    expect(envFileValues(env.content)).toMatchObject({
       XIOPRO_DATABASE_HOST: a.privateIp,
       XIOPRO_DATABASE_PORT: "5432",
       XIOPRO_WAL_SYNCHRONOUS: "1",
@@ -107,7 +110,8 @@ describe("the receiver's files: what a rebuild copies, prune and rotate", () => 
 
   it("a rebuild copies the segment in progress, the histories and the last hour's segments, nothing older", () => {
     make();
-    const local = walFetchCommand(wal, RECEIVED_WAL_MINUTES).replace(
+    const copy = { ...walReceiver.rebuild!.walCopy!, dir: wal };
+    const local = walFetchCommand(copy, RECEIVED_WAL_MINUTES).replace(
       /^sudo systemctl stop xiopro-walreceiver\.service && sudo /,
       "",
     );
@@ -168,7 +172,7 @@ describeWithTools("the WAL receiver against a real cluster", PG_NEEDS, () => {
       // A slow archive on purpose: everything after the last segment switch lives only in the
       // database's own WAL and, with the receiver, on the receiver's node.
       x.backup.archiveTimeoutSeconds = 60;
-      x.backup.walReceiver = { synchronous: true };
+      x["wal-receiver"] = { synchronous: true };
     });
     // Synchronous from here on: every commit waits for the receiver.
     receiver = await c.startWalReceiver();
@@ -197,16 +201,17 @@ describeWithTools("the WAL receiver against a real cluster", PG_NEEDS, () => {
     expect(replication()).toBe("streaming/sync");
   });
 
-  it("the acceptance query (scripts/accept/remote/facts.py) reads the receiver streaming in sync through a reserved slot", () => {
-    const py = fs.readFileSync(path.join(ROOT, "scripts/accept/remote/facts.py"), "utf8");
-    const parts = [
-      ...py.slice(py.indexOf('wr = args.get("walReceiver")')).matchAll(/^\s+"(SELECT [^"]*|coalesce[^"]*)"/gm),
-    ]
-      .map((m) => m[1])
-      .slice(0, 2);
-    const query = parts.join("").replace(/%s/g, "xiopro_walreceiver");
-    expect(query).toContain("pg_stat_replication");
-    expect(c.sql("postgres", query)).toBe("streaming|sync|reserved");
+  it("the acceptance check the receiver lends the database reads it streaming in sync through a kept slot", () => {
+    const db = c.plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
+    const checks = db.services.find((s) => s.name === "postgresql")!.additions.sqlChecks ?? [];
+    const check = checks.find((x) => x.name.startsWith("WAL receiver"))!;
+    expect(check).toMatchObject({
+      name: "WAL receiver streaming (synchronous)",
+      database: "postgres",
+      waitSeconds: 30,
+    });
+    expect(c.sql(check.database, check.sql)).toBe(check.expect);
+    expect(check.expect).toBe("streaming sync, slot kept");
   });
 
   it("with the receiver away, a commit waits for it (synchronous), and completes once it is back", async () => {

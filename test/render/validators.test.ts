@@ -337,7 +337,7 @@ describe("scripts and configs", () => {
         ...layoutIn(store, { XIOPRO_LIB: lib }),
         ...Object.fromEntries(
           fs
-            .readFileSync(path.join(r.dir, "root/etc/xiopro/walreceiver.env"), "utf8")
+            .readFileSync(path.join(r.dir, "root/etc/xiopro/wal-receiver.env"), "utf8")
             .split("\n")
             .filter((l) => /^[A-Z_]+=/.test(l))
             .map((l) => l.split("=", 2)),

@@ -66,7 +66,7 @@ describe("the node layout", () => {
         .map((text, i) => ({ line: i + 1, text }));
     expect(copiesIn(units, read)).toEqual([]);
     const prune = fill("units/xiopro-walreceiver-prune.service", {});
-    expect(prune).toContain(`EnvironmentFile=${NODE_LAYOUT.XIOPRO_ETC}/walreceiver.env\n`);
+    expect(prune).toContain(`EnvironmentFile=${NODE_LAYOUT.XIOPRO_ETC}/wal-receiver.env\n`);
     expect(prune).toContain(`ExecStart=${NODE_LAYOUT.XIOPRO_LIB}/xiopro-walreceiver prune\n`);
   });
 

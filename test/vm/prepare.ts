@@ -77,7 +77,7 @@ if ((c[k("nodeA")] as { image?: string }).image !== "debian-12") c[k("postgresql
 const withReceiver = process.env.XIOPRO_E2E_RECEIVER === "1";
 if (withReceiver) {
   c[k("nodeC")] = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["wal-receiver"] };
-  c[k("backup")] = { ...(c[k("backup")] as object), walReceiver: { synchronous: true } };
+  c[k("wal-receiver")] = { synchronous: true };
 }
 const stackFile = path.join(work, "Pulumi.vm.yaml");
 fs.writeFileSync(

@@ -1,7 +1,6 @@
 import { libFile } from "../layout.js";
 import { bool, obj } from "../schema.js";
 import { ACCESS, PLATFORM, type CredentialSpec, type ServiceSpec } from "../service-spec.js";
-import { RECEIVER_ROLE_CREDENTIAL } from "./wal-receiver.js";
 
 interface PostgresqlOptions {
   pgvector: boolean;
@@ -39,12 +38,6 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
     ]),
     role("backup", [{ service: "backup", unit: "xiopro-pgdump.service", id: "pg-role-backup" }]),
     role("readonly", []),
-    // The WAL receiver's replication role, set here and used on the receiver's node.
-    {
-      ...RECEIVER_ROLE_CREDENTIAL,
-      when: [{ service: "wal-receiver", on: "some-node" }],
-      grants: [{ unit: ROLES_UNIT, id: "pg-role-walreceiver" }],
-    },
   ],
   files: [
     { template: "units/postgresql-dropin.conf", path: "postgresql@.service.d/50-xiopro.conf" },

@@ -138,9 +138,17 @@ if args.get("postgres"):
 lap("archiver")
 # The services' own SQL checks: each query as the superuser (peer auth), its output compared by the caller.
 facts["sql"] = []
+# A check with waitSeconds asks again once a second until it prints what is expected (a state that
+# settles, such as a replication connection after the persistence check restarted the database).
 for c in args.get("sqlChecks") or []:
-    code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", c["database"], "-c", c["sql"]])
-    facts["sql"].append({"name": c["name"], "ok": code == 0, "output": out, "error": err if code else ""})
+    started = time.time()
+    while True:
+        code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", c["database"], "-c", c["sql"]])
+        if (code == 0 and out == c["expect"]) or time.time() - started >= c.get("waitSeconds", 0):
+            break
+        time.sleep(1)
+    facts["sql"].append({"name": c["name"], "ok": code == 0, "output": out, "error": err if code else "",
+                         "waitedSeconds": round(time.time() - started, 1)})
 
 lap("sql")
 # Credential isolation: an unprivileged process (no grant) must not read any stored or decrypted
@@ -228,25 +236,6 @@ for t in tokens:
 facts["plaintext"] = {"filesScanned": scanned, "fingerprints": sorted(prints)}
 
 lap("fingerprints")
-# The WAL receiver as the database sees it (its name is a plain identifier from the plan). A
-# PostgreSQL restart (the persistence check) drops its connection and systemd restarts it within
-# seconds: wait up to 30 s for it to stream in the expected mode.
-wr = args.get("walReceiver")
-if wr and re.fullmatch(r"[a-z_]+", wr["name"]):
-    want = "sync" if wr.get("synchronous") else "async"
-    started = time.time()
-    while True:
-        code, out, err = sh(["runuser", "-u", "postgres", "--", "psql", "-XAtqc",
-                             "SELECT coalesce((SELECT state || '|' || sync_state FROM pg_stat_replication WHERE application_name = '%s' LIMIT 1), '|') || '|' || "
-                             "coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'), 'absent')" % (wr["name"], wr["name"])])
-        parts = out.split("|") if code == 0 else ["", "", ""]
-        if (code == 0 and parts[0] == "streaming" and parts[1] == want) or time.time() - started > 30:
-            break
-        time.sleep(1)
-    facts["walReceiver"] = {"ok": code == 0, "error": err if code else "", "state": parts[0], "syncState": parts[1], "slot": parts[2] if len(parts) > 2 else "",
-                            "waitedSeconds": round(time.time() - started, 1)}
-
-lap("walReceiver")
 # Monitoring (last, so the other facts overlap Prometheus' first scrapes): Prometheus' own view of its targets and rules, and Alertmanager's readiness.
 mon = args.get("monitoring")
 if mon:

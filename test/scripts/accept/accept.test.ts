@@ -114,11 +114,11 @@ describe("acceptance verdicts on facts", () => {
       "pg-role-worker",
       "pg-role-backup",
       "pg-role-readonly",
+      "grafana-admin-password",
       "restic-password",
       "pgbackrest-cipher-pass",
       "repo-s3-access-key",
       "repo-s3-secret-key",
-      "grafana-admin-password",
     ]);
     expect(spec.monitoring!.jobs).toEqual([
       "node",
@@ -209,10 +209,10 @@ describe("acceptance verdicts on facts", () => {
     expect(failing(f)).toEqual([name]);
   });
 
-  it("with a synchronous WAL receiver, requires it streaming in sync through a healthy slot on the database node only", () => {
+  it("with a synchronous WAL receiver, the database node (only) checks it streaming in sync through a kept slot", () => {
     const withReceiver = planOf("tst", (c) => {
       c.nodeC = { enabled: true, serverType: "cpx22", services: ["wal-receiver"] };
-      c.backup.walReceiver = { synchronous: true };
+      c["wal-receiver"] = { synchronous: true };
     });
     const dbSpec = buildSpec(
       withReceiver,
@@ -220,23 +220,21 @@ describe("acceptance verdicts on facts", () => {
       { publicIpv4: "203.0.113.10", volumeIds: { pgdata: "101", artifacts: "102" } },
       {},
     );
-    expect(dbSpec.walReceiver).toEqual({ name: "xiopro_walreceiver", synchronous: true });
-    expect(buildSpec(withReceiver, withReceiver.nodes[1]!, { volumeIds: {} }, {}).walReceiver).toBeUndefined();
-    expect(spec.walReceiver).toBeUndefined();
-    const verdict = (w: NodeFacts["walReceiver"]) =>
-      evaluateFacts(dbSpec, { ...healthy(), walReceiver: w }).find((r) => r.name.startsWith("WAL receiver"))!;
-    expect(verdict({ ok: true, error: "", state: "streaming", syncState: "sync", slot: "reserved" })).toMatchObject({
-      name: "WAL receiver streaming (synchronous)",
-      result: "pass",
-    });
-    expect(verdict({ ok: true, error: "", state: "streaming", syncState: "async", slot: "reserved" }).result).toBe(
-      "fail",
-    );
-    expect(verdict({ ok: true, error: "", state: "", syncState: "", slot: "lost" })).toMatchObject({
+    expect(dbSpec.sqlChecks.map((c) => [c.name, c.database, c.expect, c.waitSeconds])).toEqual([
+      ["WAL receiver streaming (synchronous)", "postgres", "streaming sync, slot kept", 30],
+    ]);
+    expect(buildSpec(withReceiver, withReceiver.nodes[1]!, { volumeIds: {} }, {}).sqlChecks).toEqual([]);
+    const verdict = (output: string) =>
+      evaluateFacts(dbSpec, {
+        ...healthy(),
+        sql: [{ name: "WAL receiver streaming (synchronous)", ok: true, output, error: "", waitedSeconds: 30 }],
+      }).find((r) => r.name.startsWith("WAL receiver"))!;
+    expect(verdict("streaming sync, slot kept").result).toBe("pass");
+    expect(verdict("streaming async, slot kept").result).toBe("fail");
+    expect(verdict("not connected, slot lost")).toMatchObject({
       result: "fail",
-      detail: "not connected, slot lost (docs/runbooks/wal-receiver.md)",
+      detail: 'postgres: printed "not connected, slot lost", expected "streaming sync, slot kept" (after 30 s)',
     });
-    expect(verdict(undefined)).toMatchObject({ result: "fail", detail: "no facts" });
   });
 
   it("a service's SQL check passes only on exactly the expected line", () => {
