@@ -171,6 +171,22 @@ export interface AlertRule {
   scaling?: boolean;
 }
 
+/** A scheduled job of a service: a timer that starts a unit, with the freshness bound acceptance and alerts use. */
+export interface JobSpec {
+  /** Name in the state file and metrics (xiopro-job NAME). */
+  job: string;
+  /** The service the timer starts. */
+  unit: string;
+  timer: string;
+  calendar: string;
+  jitter: string;
+  purpose: string;
+  /** Services that must run on the same node for this job (PostgreSQL for a database backup). */
+  requires?: readonly string[];
+  /** A success older than this is stale (hours). */
+  maxAgeHours: number;
+}
+
 /** A service's part in a rebuild from nothing (scripts/rebuild). */
 export interface RebuildRole {
   /** Its node is not a rebuild target: it may have survived, and then it helps (why). */
@@ -204,6 +220,8 @@ export interface ServiceSpec<O = unknown> {
   credentials?: readonly CredentialSpec[];
   /** Its alert rules, each under a group of the platform's rule file (infra/plan/alerts.ts). */
   alerts?: readonly { group: string; rule: AlertRule }[];
+  /** Its scheduled jobs (each unit's template is `units/<unit, without the instance>`). */
+  jobs?: readonly JobSpec[];
   /** What `npm run rebuild` does with the nodes that run it. */
   rebuild?: RebuildRole;
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */

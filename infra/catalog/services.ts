@@ -25,6 +25,7 @@ export {
   type Bind,
   type ExposureClass,
   type InterfaceSpec,
+  type JobSpec,
   type Lending,
   type NodeView,
   type OptionProblem,

@@ -1,6 +1,6 @@
-// docs/services.md, generated: every catalog service with its interfaces, units, packages,
-// credentials and scheduled jobs. Pure: it folds over the plan's own tables (services.ts,
-// packages.ts, secrets.ts, jobs.ts), so nothing here is a second copy of them. Credentials and jobs
+// docs/services.md, generated: every catalog service with its interfaces, units, packages, files,
+// options, credentials, scheduled jobs and acceptance checks. Pure: it folds over the descriptors and
+// the plan's folds of them (secrets.ts, jobs.ts), so nothing here is a second copy of them. Credentials and jobs
 // are attributed by asking the plan: a credential belongs to the service without which the node
 // would not get it. test/plan/services-doc.test.ts fails when the file is stale.
 import type { z } from "zod";
@@ -135,6 +135,33 @@ function credentialRow(c: Credential): string {
   return `| ${code(entryPattern(s.file))}${withOthers(c.with)} | ${source} | ${cell(entryPattern(what))} | ${readers} |`;
 }
 
+/** What acceptance checks for the service, with its options at their defaults. */
+function checkLines(spec: ServiceSpec): string[] {
+  const out = [
+    ...spec.units.map((u) => `${code(u)} active`),
+    ...spec.timers.map((t) => `${code(t)} scheduled`),
+    ...(spec.jobs ?? []).map((j) => `${code(j.job)} succeeded within ${j.maxAgeHours} h`),
+  ];
+  if (spec.interfaces.length > 0)
+    out.push(
+      spec.interfaces.some((i) => i.class === "A")
+        ? "its class-A ports answer from the internet, the others do not"
+        : "none of its ports answers from the internet",
+    );
+  if (spec.options) {
+    const defaults = spec.options.parse(undefined);
+    const self = { key: "nodeC", name: "<its node>", privateIp: "<its address>", services: [spec.name], volumes: [] };
+    // A stack in which another node runs every other service.
+    const other = { key: "nodeA", name: "<node>", privateIp: "<address>", services: ALL, volumes: [] };
+    const host = { node: self.name, image: "debian-13", imageFacts: undefined };
+    const own = spec.additions?.(defaults, host, [other, self]);
+    for (const c of own?.sqlChecks ?? []) out.push(`${c.name} (SQL)`);
+    for (const lent of spec.lends?.(defaults, self) ?? [])
+      for (const c of lent.additions.sqlChecks ?? []) out.push(`on the ${lent.service} node: ${c.name} (SQL)`);
+  }
+  return out;
+}
+
 /** The service's own config key and its fields (docs/adr/0006-service-options.md). */
 function optionLines(spec: ServiceSpec): string[] {
   if (!spec.options) return [];
@@ -186,6 +213,7 @@ function serviceSection(
       ? [`- Files (from templates): ${spec.files.map((f) => `${code(f.path)} ← ${code(f.template)}`).join(", ")}`]
       : []),
     ...optionLines(spec),
+    `- Acceptance checks (\`npm run accept\`): ${checkLines(spec).join("; ") || "—"}`,
   );
   if (jobs.length > 0)
     lines.push(
@@ -226,9 +254,9 @@ export function servicesMarkdown(): string {
   return [
     "# Services",
     "",
-    "Generated from the service descriptors (`infra/catalog/services/`, registered in `infra/catalog/services.ts`),",
-    "the host packages (`infra/plan/packages.ts`), credentials (`infra/config/secrets.ts`) and jobs (`infra/plan/jobs.ts`) by",
-    "`servicesMarkdown()` in `infra/plan/services-doc.ts`. Edit those, not this file;",
+    "Generated from the service descriptors (`infra/catalog/services/`, registered in `infra/catalog/services.ts`:",
+    "interfaces, units, packages, files, credentials, jobs, options, alerts) and the host packages",
+    "(`infra/plan/packages.ts`) by `servicesMarkdown()` in `infra/plan/services-doc.ts`. Edit those, not this file;",
     "`test/plan/services-doc.test.ts` fails when it is stale.",
     "",
     "How to read it:",
