@@ -21,12 +21,35 @@ describe("a service's env file", () => {
   });
 });
 
+describe("PostgreSQL's roles, from its descriptor", () => {
+  it("reach setup-postgresql as lists per privilege, the same roles the credentials are for", () => {
+    const plan = planOf("tst");
+    const a = plan.nodes[0]!;
+    const env = nodeFiles(plan, a).find((f) => f.path === PG_ENV)!.content;
+    expect(env.split("\n").filter((l) => l.startsWith("XIOPRO_PG_"))).toEqual([
+      "XIOPRO_PG_ROLES=api,worker,backup,readonly",
+      "XIOPRO_PG_OWNER=api",
+      "XIOPRO_PG_CONNECT=worker,backup,readonly",
+      "XIOPRO_PG_READ_ALL=backup,readonly",
+      "XIOPRO_PG_MONITOR=backup",
+    ]);
+    expect(a.secrets.filter((s) => s.file.startsWith("pg-role-")).map((s) => s.file)).toEqual([
+      "pg-role-api",
+      "pg-role-worker",
+      "pg-role-backup",
+      "pg-role-readonly",
+    ]);
+    const withC = planOf("tst", (c) => (c.nodeC = { enabled: true, serverType: "cpx22", services: [] }));
+    expect(nodeFiles(withC, withC.nodes[1]!).some((f) => f.path === PG_ENV)).toBe(false);
+  });
+});
+
 describe("PostgreSQL's pgvector option", () => {
-  it("is off by default: no package, no settings file, no check", () => {
+  it("is off by default: no package, no extension to create, no check", () => {
     const plan = planOf("tst");
     const a = plan.nodes[0]!;
     expect(packagesFor(plan, a).filter((p) => p.includes("pgvector"))).toEqual([]);
-    expect(nodeFiles(plan, a).some((f) => f.path === PG_ENV)).toBe(false);
+    expect(nodeFiles(plan, a).find((f) => f.path === PG_ENV)!.content).not.toContain("XIOPRO_PG_EXTENSIONS");
     expect(buildSpec(plan, a, { volumeIds: { pgdata: "1", artifacts: "2" } }).sqlChecks).toEqual([]);
   });
 
@@ -39,9 +62,11 @@ describe("PostgreSQL's pgvector option", () => {
       "postgresql-17-pgvector",
     ]);
     const env = nodeFiles(plan, a).find((f) => f.path === PG_ENV)!;
-    expect(env.content.split("\n").filter((l) => !l.startsWith("#"))).toEqual(["XIOPRO_PG_EXTENSIONS=vector", ""]);
+    expect(env.content.split("\n").filter((l) => l.startsWith("XIOPRO_PG_EXTENSIONS"))).toEqual([
+      "XIOPRO_PG_EXTENSIONS=vector",
+    ]);
     const roles = nodeFiles(plan, a).find((f) => f.path.endsWith("/xiopro-postgres-roles.service"))!;
-    expect(roles.content).toContain(`EnvironmentFile=-${PG_ENV}\n`);
+    expect(roles.content).toContain(`EnvironmentFile=${PG_ENV}\n`);
     expect(buildSpec(plan, a, { volumeIds: { pgdata: "1", artifacts: "2" } }).sqlChecks).toEqual([
       {
         name: "pgvector extension installed in the platform database",

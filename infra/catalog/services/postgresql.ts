@@ -11,15 +11,66 @@ const PGVECTOR_PACKAGED = ["debian-13", "ubuntu-24.04"];
 
 const ROLES_UNIT = "xiopro-postgres-roles.service";
 
-/** A service role's password: the roles unit sets it, the units of `readers` on the same node log in with it. */
-function role(name: string, readers: { service: string; unit: string; id: string }[]): CredentialSpec {
+/**
+ * The platform database's roles (`xiopro_<name>`): what each may do there, and which units on the
+ * same node log in as it. setup-postgresql creates them from this list (postgresql.env).
+ */
+const ROLES: {
+  name: string;
+  /** Owns the platform database (the application's migrations run as it). */
+  owns?: true;
+  connect?: true;
+  /** pg_read_all_data: reads every table (dumps, read-only access). */
+  readAll?: true;
+  /** pg_monitor: reads the statistics views. */
+  monitor?: true;
+  readers: { service: string; unit: string; id: string }[];
+}[] = [
+  {
+    name: "api",
+    owns: true,
+    readers: [{ service: "agentd-web", unit: "agentd-web.service", id: "DATABASE_PASSWORD" }],
+  },
+  {
+    name: "worker",
+    connect: true,
+    readers: [
+      { service: "agentd-worker", unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" },
+      { service: "agentd-sweeper", unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD" },
+    ],
+  },
+  {
+    name: "backup",
+    connect: true,
+    readAll: true,
+    monitor: true,
+    readers: [{ service: "backup", unit: "xiopro-pgdump.service", id: "pg-role-backup" }],
+  },
+  { name: "readonly", connect: true, readAll: true, readers: [] },
+];
+
+/** The roles as setup-postgresql reads them: comma-separated names per privilege. */
+const names = (pick: (r: (typeof ROLES)[number]) => unknown) =>
+  ROLES.filter(pick)
+    .map((r) => r.name)
+    .join(",");
+const ROLE_SETTINGS = {
+  XIOPRO_PG_ROLES: names(() => true),
+  XIOPRO_PG_OWNER: names((r) => r.owns),
+  XIOPRO_PG_CONNECT: names((r) => r.connect),
+  XIOPRO_PG_READ_ALL: names((r) => r.readAll),
+  XIOPRO_PG_MONITOR: names((r) => r.monitor),
+};
+
+/** A role's password: the roles unit sets it, its readers on the same node log in with it. */
+function role(r: (typeof ROLES)[number]): CredentialSpec {
   return {
-    file: `pg-role-${name}`,
+    file: `pg-role-${r.name}`,
     source: "generated",
-    description: `PostgreSQL password of role xiopro_${name}`,
+    description: `PostgreSQL password of role xiopro_${r.name}`,
     grants: [
-      { unit: ROLES_UNIT, id: `pg-role-${name}` },
-      ...readers.map((r) => ({ unit: r.unit, id: r.id, when: [{ service: r.service, on: "same-node" as const }] })),
+      { unit: ROLES_UNIT, id: `pg-role-${r.name}` },
+      ...r.readers.map((x) => ({ unit: x.unit, id: x.id, when: [{ service: x.service, on: "same-node" as const }] })),
     ],
   };
 }
@@ -30,15 +81,7 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],
   singleton: true,
-  credentials: [
-    role("api", [{ service: "agentd-web", unit: "agentd-web.service", id: "DATABASE_PASSWORD" }]),
-    role("worker", [
-      { service: "agentd-worker", unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" },
-      { service: "agentd-sweeper", unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD" },
-    ]),
-    role("backup", [{ service: "backup", unit: "xiopro-pgdump.service", id: "pg-role-backup" }]),
-    role("readonly", []),
-  ],
+  credentials: ROLES.map(role),
   files: [
     { template: "units/postgresql-dropin.conf", path: "postgresql@.service.d/50-xiopro.conf" },
     { template: "units/xiopro-postgres-roles.service", path: "xiopro-postgres-roles.service" },
@@ -79,19 +122,24 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
     { description: "Options of the postgresql service", default: { pgvector: false } },
   ),
   additions(o, host) {
-    if (!o.pgvector || !host.imageFacts) return {};
+    const major = host.imageFacts?.postgresql;
+    const pgvector = o.pgvector && major !== undefined;
     return {
-      packages: [`postgresql-${host.imageFacts.postgresql}-pgvector`],
-      // setup-postgresql creates each listed extension in the platform database.
-      env: { XIOPRO_PG_EXTENSIONS: "vector" },
-      sqlChecks: [
-        {
-          name: "pgvector extension installed in the platform database",
-          database: "platform",
-          sql: "SELECT extname FROM pg_extension WHERE extname = 'vector'",
-          expect: "vector",
-        },
-      ],
+      ...(pgvector ? { packages: [`postgresql-${major}-pgvector`] } : {}),
+      // setup-postgresql creates the roles, and each listed extension in the platform database.
+      env: { ...ROLE_SETTINGS, ...(pgvector ? { XIOPRO_PG_EXTENSIONS: "vector" } : {}) },
+      ...(pgvector
+        ? {
+            sqlChecks: [
+              {
+                name: "pgvector extension installed in the platform database",
+                database: "platform" as const,
+                sql: "SELECT extname FROM pg_extension WHERE extname = 'vector'",
+                expect: "vector",
+              },
+            ],
+          }
+        : {}),
     };
   },
   problems(o, host) {
