@@ -4,7 +4,7 @@ import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
 import { packagesFor } from "./packages.js";
 import { DATABASE_NAME, LAYOUT_ENV, libFile, NODE_LAYOUT, PGBACKREST_STANZA } from "../infra/catalog/layout.js";
-import { SERVICE_CATALOG } from "../infra/catalog/services.js";
+import { portOf, SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 export const AGENTD_HOME = "/srv/agentd";
 const HEADER = "# Rendered by xiopro-infra from the stack plan; do not edit on the host.";
@@ -72,7 +72,7 @@ export const ACME_CA_ROOT_FILE = "/etc/caddy/acme-ca-root.pem";
 
 export function caddyfile(plan: Plan, node: NodePlan): string {
   const internal = plan.ingress.tls === "internal";
-  const global = ["{", "\tadmin localhost:2019"];
+  const global = ["{", `\tadmin localhost:${portOf("ingress", "caddy-admin")}`];
   if (internal) global.push("\tlocal_certs", "\tskip_install_trust");
   else {
     // One ACME CA, named: no silent fallback to another issuer the operator did not choose.

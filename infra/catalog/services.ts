@@ -61,3 +61,13 @@ export const SERVICE_CATALOG: Record<string, ServiceSpec> = Object.assign(
 );
 
 export const CATALOG_SERVICE_NAMES = Object.keys(SERVICE_CATALOG).sort();
+
+/** The port of a service's interface, as its descriptor declares it. */
+export function portOf(service: string, iface: string): number {
+  const port = SERVICE_CATALOG[service]?.interfaces.find((i) => i.name === iface)?.port;
+  if (port === undefined) throw new Error(`the service catalog has no interface ${iface} of ${service}`);
+  return port;
+}
+
+/** Where sshd listens: the admin path's port. */
+export const SSH_PORT = portOf("sshd", "ssh");

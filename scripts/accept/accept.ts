@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { NODE_KEYS, type NodeKey } from "../../infra/config/load.js";
+import { SERVICE_CATALOG, SSH_PORT } from "../../infra/catalog/services.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
 import { evaluateFacts, evaluateScan, type CheckResult, type NodeFacts } from "./checks.js";
@@ -16,6 +17,8 @@ import { REPO_ROOT, splitHostPort, UsageError } from "../lib/cli.js";
 import { loadStack, stackOutputs, stackSecrets } from "../lib/stack.js";
 import { NODE_LAYOUT } from "../../infra/catalog/layout.js";
 
+/** The database's unit, as the postgresql service declares it (the persistence check restarts it). */
+const DATABASE_UNIT = SERVICE_CATALOG.postgresql!.units[0]!;
 const FACTS_SCRIPT = path.join(import.meta.dirname, "remote", "facts.py");
 const CADDY_ROOT_CA = "/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt";
 
@@ -89,7 +92,7 @@ async function context(o: AcceptOptions): Promise<Context> {
   const spec = buildSpec(plan, node, addr, await stackSecrets(plan.stack, o.secretsFile, { optional: true }));
   const [host, port] = o.target
     ? splitHostPort(o.target)
-    : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), 22];
+    : [plan.adminPath.mode === "tailscale" ? node.name : (addr.publicIpv4 ?? node.fqdn), SSH_PORT];
   return { plan, node, spec, ssh: { host, port, user: o.sshUser, key: o.sshKey } };
 }
 
@@ -150,10 +153,7 @@ async function postgresPersistence(c: Context): Promise<CheckResult> {
       `CREATE TABLE IF NOT EXISTS xiopro_acceptance (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now()); INSERT INTO xiopro_acceptance (id) VALUES ('${marker}')`,
     );
     if (w.code !== 0) return `write failed: ${w.stderr}`;
-    const restart = await ssh(
-      c.ssh,
-      "sudo systemctl restart postgresql.service && sudo -u postgres pg_isready -q -t 60",
-    );
+    const restart = await ssh(c.ssh, `sudo systemctl restart ${DATABASE_UNIT} && sudo -u postgres pg_isready -q -t 60`);
     if (restart.code !== 0) return `restart failed: ${restart.stderr || restart.stdout}`;
     const read = await psql(`SELECT count(*) FROM xiopro_acceptance WHERE id = '${marker}'`);
     return read.stdout.trim() === "1" ? "" : `marker not found after restart (${read.stdout || read.stderr})`;

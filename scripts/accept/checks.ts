@@ -1,5 +1,6 @@
 // Pure evaluation of a node's facts against its spec (docs/architecture.md, seed references: seed 000 §9.10, §11.10.3; seed 003).
 // Every check names what it saw; a failing check is never downgraded.
+import { portOf, SSH_PORT } from "../../infra/catalog/services.js";
 import type { AcceptSpec } from "./spec.js";
 import type { ScanResult } from "./scan.js";
 
@@ -379,7 +380,12 @@ export function evaluateScan(
       detail: found + (how ? ` (${how})` : ""),
       seconds,
     },
-    { name: `${family}: SSH not reachable publicly`, required: true, ...closed(22), seconds: 0 },
-    { name: `${family}: PostgreSQL not reachable publicly`, required: true, ...closed(5432), seconds: 0 },
+    { name: `${family}: SSH not reachable publicly`, required: true, ...closed(SSH_PORT), seconds: 0 },
+    {
+      name: `${family}: PostgreSQL not reachable publicly`,
+      required: true,
+      ...closed(portOf("postgresql", "postgres-private")),
+      seconds: 0,
+    },
   ];
 }

@@ -2,6 +2,7 @@
 import * as path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { Result } from "execa";
+import { SSH_PORT } from "../../infra/catalog/services.js";
 
 /** The repository (where Pulumi.yaml and the stack files are). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
@@ -28,12 +29,12 @@ export function howItEnded(r: Pick<Result, "exitCode" | "timedOut" | "shortMessa
   return `did not run (${String(r.shortMessage).split("\n")[0]})`;
 }
 
-/** `host`, `host:port` or `[v6]:port` → [host, port] (port 22 unless given). */
+/** `host`, `host:port` or `[v6]:port` → [host, port] (sshd's port unless given). */
 export function splitHostPort(t: string): [string, number] {
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(t);
   if (!m || (t.split(":").length > 2 && !t.startsWith("[")))
     throw new UsageError(`--target ${JSON.stringify(t)} is not host[:port] ([v6]:port for IPv6)`);
-  return [m[1]!, m[2] ? Number(m[2]) : 22];
+  return [m[1]!, m[2] ? Number(m[2]) : SSH_PORT];
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;

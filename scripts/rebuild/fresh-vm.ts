@@ -13,6 +13,7 @@ import { loadStack } from "../lib/stack.js";
 import { formatTimings, parseRestoreTimings, RESTORE_SCRIPT, staleTailscaleDevices, type StepResult } from "./steps.js";
 import { howItEnded, UsageError } from "../lib/cli.js";
 import { etcFile, stateFile } from "../../infra/catalog/layout.js";
+import { SSH_PORT } from "../../infra/catalog/services.js";
 
 export const drillStackName = (stack: string) => `${stack}-drill`;
 
@@ -135,14 +136,14 @@ export async function freshVmDrill(o: FreshVmOptions): Promise<FreshVmReport> {
   const drillPlan = () => loadStack({ stack: drill, stackFile: path.join(o.projectDir, `Pulumi.${drill}.yaml`) }).plan;
   const target = async (p: Plan): Promise<SshTarget> => {
     const node = p.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
-    if (p.adminPath.mode === "tailscale") return { host: node.name, port: 22, user: o.sshUser, key: o.sshKey };
+    if (p.adminPath.mode === "tailscale") return { host: node.name, port: SSH_PORT, user: o.sshUser, key: o.sshKey };
     const r = await pulumi(["stack", "output", "--json", "--stack", drill], undefined, 120_000);
     const ip =
       r.exitCode === 0
         ? (JSON.parse(r.stdout) as { nodes?: Record<string, { publicIpv4?: string }> }).nodes?.[node.key]?.publicIpv4
         : undefined;
     if (!ip) throw new Error(`no public IPv4 of ${node.name} in the outputs of stack ${drill}`);
-    return { host: ip, port: 22, user: o.sshUser, key: o.sshKey };
+    return { host: ip, port: SSH_PORT, user: o.sshUser, key: o.sshKey };
   };
 
   const t0 = Date.now();

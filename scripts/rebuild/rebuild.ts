@@ -2,6 +2,7 @@
 // the node, acceptance. Thin orchestration over ./preflight (I/O) and ./steps (decisions); every step
 // is timed and the breakdown is the RTO.
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
+import { SSH_PORT } from "../../infra/catalog/services.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { execa } from "execa";
 import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api.js";
@@ -127,7 +128,7 @@ function sshTarget(
     return { host, port, user: o.sshUser, key: o.sshKey };
   }
   const host = plan.adminPath.mode === "tailscale" ? node.name : (outputs[node.key]?.publicIpv4 ?? node.fqdn);
-  return { host, port: 22, user: o.sshUser, key: o.sshKey };
+  return { host, port: SSH_PORT, user: o.sshUser, key: o.sshKey };
 }
 
 const tail = (s: string, n = 15) => s.trim().split("\n").slice(-n).join("\n");
