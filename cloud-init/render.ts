@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import { tar } from "./tar.js";
 import { stringify } from "yaml";
 import { ADMIN_USER, etcFile, LAYOUT_ENV_FILE, libFile, NODE_LAYOUT, WAL_RECEIVER } from "../infra/catalog/layout.js";
-import { SERVICE_CATALOG } from "../infra/catalog/services.js";
+import { SERVICE_CATALOG, type GeneratedConfig } from "../infra/catalog/services.js";
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget, type UnitBudget } from "../infra/plan/budget.js";
 import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
@@ -209,6 +209,66 @@ function hostScripts(node: NodePlan): WriteFile[] {
   }));
 }
 
+const portOf = (node: NodePlan, service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
+const conf = (path: string, content: string, early?: true): WriteFile => ({
+  path,
+  content,
+  permissions: "0644",
+  ...(early ? { early } : {}),
+});
+
+/**
+ * The generated config files by name (a descriptor's `configs`): each decides its path and whether
+ * it applies. Exporters and Caddy start on package install, so their config is early: in place
+ * first, so the exporters never listen beyond the private address and Caddy never serves its
+ * default site.
+ */
+const GENERATED: Record<GeneratedConfig, (plan: Plan, node: NodePlan) => WriteFile[]> = {
+  "fail2ban-sshd": (plan) =>
+    plan.adminPath.sshAllowlist.length > 0
+      ? [conf("/etc/fail2ban/jail.d/sshd.local", readTemplate("cloud-init/files/fail2ban-sshd.conf"))]
+      : [],
+  "node-exporter-defaults": (_plan, node) => [
+    conf(
+      "/etc/default/prometheus-node-exporter",
+      fill("cloud-init/files/node-exporter.default", {
+        PRIVATE_IP: node.privateIp,
+        NODE_EXPORTER_PORT: portOf(node, "node-exporter"),
+      }),
+      true,
+    ),
+  ],
+  caddyfile: (plan, node) => [conf("/etc/caddy/Caddyfile", caddyfile(plan, node), true)],
+  "acme-ca-root": (plan) =>
+    plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot
+      ? [conf(ACME_CA_ROOT_FILE, plan.ingress.acmeCaRoot.trim() + "\n", true)]
+      : [],
+  "agentd-env": (plan) => [conf(etcFile("agentd.env"), agentdEnv(plan))],
+  "postgresql-conf": (plan, node) => [conf(etcFile("postgresql.conf"), postgresqlConf(plan, node))],
+  "pg-hba": (plan, node) => [conf(etcFile("pg_hba.conf"), pgHba(plan, node))],
+  "backup-env": (plan, node) => [conf(etcFile("backup.env"), backupEnv(plan, node))],
+  "postgres-exporter-defaults": (_plan, node) => [
+    conf(
+      "/etc/default/prometheus-postgres-exporter",
+      fill("cloud-init/files/postgres-exporter.default", {
+        PRIVATE_IP: node.privateIp,
+        POSTGRES_EXPORTER_PORT: portOf(node, "postgres-exporter"),
+        QUERIES: PG_EXPORTER_QUERIES,
+      }),
+      true,
+    ),
+    conf(
+      PG_EXPORTER_QUERIES,
+      fill("cloud-init/files/postgres-exporter-queries.yaml", { WAL_RECEIVER_SLOT: WAL_RECEIVER.slot }),
+      true,
+    ),
+  ],
+  "monitoring-defaults": (plan, node) => monitoringDefaults(plan, node),
+  // pgBackRest's settings where it backs up a database.
+  "pgbackrest-conf": (plan, node) =>
+    has(node, "postgresql") ? [conf("/etc/pgbackrest/pgbackrest.conf", pgbackrestConf(plan))] : [],
+};
+
 function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   const files: WriteFile[] = [
     { path: "/etc/nftables.conf", content: nftablesRuleset(plan, node), permissions: "0644" },
@@ -243,62 +303,9 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
     { path: etcFile("node.env"), content: nodeEnv(plan, node), permissions: "0644" },
     { path: LAYOUT_ENV_FILE, content: layoutEnv(), permissions: "0644" },
   ];
-  const port = (service: string) => node.services.find((s) => s.name === service)!.interfaces[0]!.port;
-  // Exporters and Caddy start on package install: their config must be in place first, so the
-  // exporters never listen beyond the private address and Caddy never serves its default site.
-  files.push({
-    path: "/etc/default/prometheus-node-exporter",
-    content: fill("cloud-init/files/node-exporter.default", {
-      PRIVATE_IP: node.privateIp,
-      NODE_EXPORTER_PORT: port("node-exporter"),
-    }),
-    permissions: "0644",
-    early: true,
-  });
-  if (has(node, "postgres-exporter")) {
-    files.push({
-      path: "/etc/default/prometheus-postgres-exporter",
-      content: fill("cloud-init/files/postgres-exporter.default", {
-        PRIVATE_IP: node.privateIp,
-        POSTGRES_EXPORTER_PORT: port("postgres-exporter"),
-        QUERIES: PG_EXPORTER_QUERIES,
-      }),
-      permissions: "0644",
-      early: true,
-    });
-    files.push({
-      path: PG_EXPORTER_QUERIES,
-      content: fill("cloud-init/files/postgres-exporter-queries.yaml", { WAL_RECEIVER_SLOT: WAL_RECEIVER.slot }),
-      permissions: "0644",
-      early: true,
-    });
-  }
-  files.push(...monitoringDefaults(plan, node));
-  if (plan.adminPath.sshAllowlist.length > 0)
-    files.push({
-      path: "/etc/fail2ban/jail.d/sshd.local",
-      content: readTemplate("cloud-init/files/fail2ban-sshd.conf"),
-      permissions: "0644",
-    });
-  if (has(node, "ingress"))
-    files.push({ path: "/etc/caddy/Caddyfile", content: caddyfile(plan, node), permissions: "0644", early: true });
-  if (has(node, "ingress") && plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot)
-    files.push({
-      path: ACME_CA_ROOT_FILE,
-      content: plan.ingress.acmeCaRoot.trim() + "\n",
-      permissions: "0644",
-      early: true,
-    });
-  if (has(node, "postgresql")) {
-    files.push({ path: etcFile("postgresql.conf"), content: postgresqlConf(plan, node), permissions: "0644" });
-    files.push({ path: etcFile("pg_hba.conf"), content: pgHba(plan, node), permissions: "0644" });
-  }
-  if (has(node, "backup") || has(node, "postgresql"))
-    files.push({ path: etcFile("backup.env"), content: backupEnv(plan, node), permissions: "0644" });
-  if (has(node, "backup") && has(node, "postgresql"))
-    files.push({ path: "/etc/pgbackrest/pgbackrest.conf", content: pgbackrestConf(plan), permissions: "0644" });
-  if (["agentd-web", "agentd-worker", "agentd-sweeper"].some((s) => has(node, s)))
-    files.push({ path: etcFile("agentd.env"), content: agentdEnv(plan), permissions: "0644" });
+  // The generated files the node's services name, in catalog order, each once.
+  const names = new Set(node.services.flatMap((s) => SERVICE_CATALOG[s.name]?.configs ?? []));
+  for (const name of names) files.push(...GENERATED[name](plan, node));
   for (const s of node.services) {
     const env = Object.entries(s.additions.env ?? {});
     if (env.length > 0)

@@ -198,6 +198,24 @@ export interface RebuildRole {
   walCopy?: { dir: string; unit: string; script: string };
 }
 
+/**
+ * A config file whose shape follows the whole plan (not a template with values): written by the
+ * renderer of this name (GENERATED in cloud-init/render.ts), which also decides the path and when
+ * the file applies.
+ */
+export type GeneratedConfig =
+  | "fail2ban-sshd"
+  | "node-exporter-defaults"
+  | "caddyfile"
+  | "acme-ca-root"
+  | "agentd-env"
+  | "postgresql-conf"
+  | "pg-hba"
+  | "backup-env"
+  | "postgres-exporter-defaults"
+  | "monitoring-defaults"
+  | "pgbackrest-conf";
+
 export interface ServiceSpec<O = unknown> {
   name: string;
   description: string;
@@ -224,6 +242,8 @@ export interface ServiceSpec<O = unknown> {
   jobs?: readonly JobSpec[];
   /** What `npm run rebuild` does with the nodes that run it. */
   rebuild?: RebuildRole;
+  /** Its generated config files, by renderer (a file two services name is written once). */
+  configs?: readonly GeneratedConfig[];
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */
   files?: readonly ServiceFile[];
   /** Its units that bootstrap neither enables nor starts, each with what starts it instead. */

@@ -22,6 +22,7 @@ export {
   serviceHost,
   type Condition,
   type CredentialSpec,
+  type GeneratedConfig,
   type Bind,
   type ExposureClass,
   type InterfaceSpec,

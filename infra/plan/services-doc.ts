@@ -212,6 +212,9 @@ function serviceSection(
     ...(spec.files
       ? [`- Files (from templates): ${spec.files.map((f) => `${code(f.path)} ← ${code(f.template)}`).join(", ")}`]
       : []),
+    ...(spec.configs
+      ? [`- Generated config files (renderers in \`cloud-init/render.ts\`): ${list(spec.configs)}`]
+      : []),
     ...optionLines(spec),
     `- Acceptance checks (\`npm run accept\`): ${checkLines(spec).join("; ") || "—"}`,
   );

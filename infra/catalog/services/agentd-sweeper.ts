@@ -3,6 +3,7 @@ import { AGENTD_RUNTIME } from "./agentd-web.js";
 
 export const agentdSweeper: ServiceSpec = {
   name: "agentd-sweeper",
+  configs: ["agentd-env"],
   description: "Requeues expired leases and enforces TTLs (timer)",
   units: [],
   timers: ["agentd-sweeper.timer"],

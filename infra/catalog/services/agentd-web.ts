@@ -10,6 +10,7 @@ export const AGENTD_RUNTIME: ServiceFile[] = [
 
 export const agentdWeb: ServiceSpec = {
   name: "agentd-web",
+  configs: ["agentd-env"],
   description: "Agent runtime HTTP API (FastAPI/uvicorn), behind Caddy",
   units: ["agentd-web.service"],
   timers: [],

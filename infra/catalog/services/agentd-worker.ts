@@ -3,6 +3,7 @@ import { AGENTD_RUNTIME } from "./agentd-web.js";
 
 export const agentdWorker: ServiceSpec = {
   name: "agentd-worker",
+  configs: ["agentd-env"],
   description: "Agent workers (agentd-worker@N), leasing tasks from PostgreSQL",
   units: [],
   timers: [],

@@ -18,6 +18,7 @@ const repository = (file: string, key: string, kind: string, description: string
 
 export const backup: ServiceSpec = {
   name: "backup",
+  configs: ["backup-env", "pgbackrest-conf"],
   description: "pgBackRest and restic jobs with their timers, and the restore drill",
   units: [],
   timers: [],

@@ -2,6 +2,7 @@ import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
 export const ingress: ServiceSpec = {
   name: "ingress",
+  configs: ["caddyfile", "acme-ca-root"],
   description: "Caddy reverse proxy with automatic HTTPS",
   units: ["caddy.service"],
   timers: [],

@@ -77,6 +77,7 @@ function role(r: (typeof ROLES)[number]): CredentialSpec {
 
 export const postgresql: ServiceSpec<PostgresqlOptions> = {
   name: "postgresql",
+  configs: ["postgresql-conf", "pg-hba", "backup-env"],
   description: "PostgreSQL (distro package) with data on a Hetzner Volume",
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],

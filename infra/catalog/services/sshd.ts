@@ -2,6 +2,7 @@ import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
 export const sshd: ServiceSpec = {
   name: "sshd",
+  configs: ["fail2ban-sshd"],
   description: "OpenSSH, the admin path",
   units: ["ssh.service"],
   timers: [],
