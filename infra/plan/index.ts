@@ -292,7 +292,12 @@ function buildNode(
   for (const s of services) {
     if (s.name === "agentd-worker")
       s.units = Array.from({ length: config.agentd.workers }, (_, i) => `agentd-worker@${i + 1}.service`);
-    if (s.name === "backup") s.timers = jobsFor(names).map((j) => j.timer);
+  }
+  // Each service's scheduled jobs (those whose required services run here too) add their timers.
+  const jobs = jobsFor(names);
+  for (const s of services) {
+    const own = new Set((SERVICE_CATALOG[s.name]?.jobs ?? []).map((j) => j.job));
+    s.timers = [...s.timers, ...jobs.filter((j) => own.has(j.job)).map((j) => j.timer)];
   }
   const exposure: ExposureRow[] = services.flatMap((s) =>
     s.interfaces.map((i) => ({
