@@ -92,7 +92,6 @@ function budgetVars(prefix: string, b: UnitBudget): Record<string, string | numb
   };
 }
 
-const SHARED_USER_SERVICES = ["node-exporter", "postgres-exporter", "monitoring"];
 const UNIT_DIR = "/etc/systemd/system/";
 
 /**
@@ -161,12 +160,15 @@ function serviceFiles(plan: Plan, node: NodePlan): WriteFile[] {
 function platformUnits(plan: Plan, node: NodePlan): WriteFile[] {
   const facts = templateFacts(plan, node);
   const out: [string, string][] = [];
-  // The distro runs the exporters, Prometheus and Alertmanager as one user ("prometheus");
-  // Alertmanager holds the alert-delivery credentials, so the others must not see any.
+  // Units the distro runs as one shared system user (the exporters, Prometheus and Alertmanager as
+  // "prometheus"): those no descriptor grants a credential must not see the ones that are.
+  const mayHoldCredentials = new Set(
+    Object.values(SERVICE_CATALOG).flatMap((s) => (s.credentials ?? []).flatMap((c) => c.grants.map((g) => g.unit))),
+  );
   for (const unit of node.services
-    .filter((s) => SHARED_USER_SERVICES.includes(s.name))
+    .filter((s) => SERVICE_CATALOG[s.name]?.sharedUser)
     .flatMap((s) => s.units)
-    .filter((u) => u !== "prometheus-alertmanager.service")) {
+    .filter((u) => !mayHoldCredentials.has(u))) {
     out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
   const jobs = jobsFor(node.services.map((s) => s.name));

@@ -242,6 +242,12 @@ export interface ServiceSpec<O = unknown> {
   jobs?: readonly JobSpec[];
   /** What `npm run rebuild` does with the nodes that run it. */
   rebuild?: RebuildRole;
+  /**
+   * The system user its package runs its units as, when other services' units share it (the
+   * exporters, Prometheus and Alertmanager run as "prometheus"): its units that no credential is
+   * granted to get a drop-in that keeps them from the others' credentials.
+   */
+  sharedUser?: string;
   /** Its generated config files, by renderer (a file two services name is written once). */
   configs?: readonly GeneratedConfig[];
   /** Its files on the node: units, drop-ins and scripts (shared paths are written once). */

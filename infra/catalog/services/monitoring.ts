@@ -2,6 +2,7 @@ import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
 export const monitoring: ServiceSpec = {
   name: "monitoring",
+  sharedUser: "prometheus",
   configs: ["monitoring-defaults"],
   description: "Prometheus, Alertmanager and the blackbox exporter (HTTPS and certificate probes)",
   units: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],

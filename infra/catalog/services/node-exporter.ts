@@ -2,6 +2,7 @@ import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
 export const nodeExporter: ServiceSpec = {
   name: "node-exporter",
+  sharedUser: "prometheus",
   configs: ["node-exporter-defaults"],
   description: "Prometheus node exporter (host metrics)",
   units: ["prometheus-node-exporter.service"],

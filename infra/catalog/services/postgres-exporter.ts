@@ -2,6 +2,7 @@ import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
 
 export const postgresExporter: ServiceSpec = {
   name: "postgres-exporter",
+  sharedUser: "prometheus",
   configs: ["postgres-exporter-defaults"],
   description: "Prometheus PostgreSQL exporter",
   units: ["prometheus-postgres-exporter.service"],
