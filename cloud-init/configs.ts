@@ -233,6 +233,11 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
       XIOPRO_SFTP_PORT: `${r.port}`,
       XIOPRO_SFTP_USER: `${r.user}`,
     });
+  // What xiopro-restore stops while it replaces the database: the writers on this node.
+  if (has(node, "postgresql"))
+    settings.XIOPRO_RESTORE_STOP_UNITS = node.services
+      .flatMap((s) => SERVICE_CATALOG[s.name]?.stopForRestore ?? [])
+      .join(" ");
   if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
   return settings;
 }
@@ -284,9 +289,10 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
+    // job:unit, so the node's scripts start a job without knowing its unit's name.
     `XIOPRO_JOBS=${q(
       jobsFor(node.services.map((s) => s.name))
-        .map((j) => j.job)
+        .map((j) => `${j.job}:${j.unit}`)
         .join(" "),
     )}`,
     `AGENTD_USER=${plan.agentd.user}`,

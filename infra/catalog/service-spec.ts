@@ -238,6 +238,8 @@ export interface ServiceSpec<O = unknown> {
   credentials?: readonly CredentialSpec[];
   /** Its alert rules, each under a group of the platform's rule file (infra/plan/alerts.ts). */
   alerts?: readonly { group: string; rule: AlertRule }[];
+  /** Its units that write to the database (patterns allowed): a restore on their node stops them first. */
+  stopForRestore?: readonly string[];
   /** Its scheduled jobs (each unit's template is `units/<unit, without the instance>`). */
   jobs?: readonly JobSpec[];
   /** What `npm run rebuild` does with the nodes that run it. */

@@ -7,6 +7,7 @@ export const agentdSweeper: ServiceSpec = {
   description: "Requeues expired leases and enforces TTLs (timer)",
   units: [],
   timers: ["agentd-sweeper.timer"],
+  stopForRestore: ["agentd-sweeper.timer", "agentd-sweeper.service"],
   files: [
     { template: "units/agentd-sweeper.service", path: "agentd-sweeper.service" },
     { template: "units/agentd-sweeper.timer", path: "agentd-sweeper.timer" },

@@ -14,6 +14,7 @@ export const agentdWeb: ServiceSpec = {
   description: "Agent runtime HTTP API (FastAPI/uvicorn), behind Caddy",
   units: ["agentd-web.service"],
   timers: [],
+  stopForRestore: ["agentd-web.service"],
   credentials: [
     {
       file: "web",

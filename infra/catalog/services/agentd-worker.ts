@@ -7,6 +7,7 @@ export const agentdWorker: ServiceSpec = {
   description: "Agent workers (agentd-worker@N), leasing tasks from PostgreSQL",
   units: [],
   timers: [],
+  stopForRestore: ["agentd-worker@*.service"],
   credentials: [
     {
       file: "provider",
