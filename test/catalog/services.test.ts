@@ -4,7 +4,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { nodeEnv } from "../../cloud-init/configs.js";
+import type { z } from "zod";
+import { docOf } from "../../infra/catalog/schema.js";
 import { SERVICE_CATALOG } from "../../infra/catalog/services.js";
+import { CONFIG_KEYS } from "../../infra/config/keys.js";
 import { planOf, ROOT } from "../support/helpers.js";
 
 const envOf = (text: string) =>
@@ -42,6 +45,25 @@ describe("the service descriptors", () => {
           (spec.files ?? []).map((f) => f.path),
           `${spec.name}: ${unit}`,
         ).toContain(unit);
+  });
+
+  it("condition their credentials on settings that are config keys, and on services the catalog knows", () => {
+    const conditions = Object.values(SERVICE_CATALOG).flatMap((s) =>
+      (s.credentials ?? []).flatMap((c) => [...(c.when ?? []), ...c.grants.flatMap((g) => g.when ?? [])]),
+    );
+    expect(conditions.length).toBeGreaterThan(5);
+    for (const c of conditions) {
+      if ("service" in c) {
+        expect(Object.keys(SERVICE_CATALOG)).toContain(c.service);
+        continue;
+      }
+      // Walk the config table field by field: a misspelt path would silently never hold.
+      let doc = docOf((CONFIG_KEYS as Record<string, z.core.$ZodType>)[c.setting.split(".")[0]!]!);
+      for (const part of c.setting.split(".").slice(1)) {
+        expect(Object.keys(doc.fields ?? {}), c.setting).toContain(part);
+        doc = docOf(doc.fields![part]!);
+      }
+    }
   });
 
   it("require and keep apart only services the catalog knows", () => {
