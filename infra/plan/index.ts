@@ -1,7 +1,6 @@
 // The pure plan: validated config in, the complete deployment model out. No Pulumi, no I/O.
 // Components, renderers, acceptance checks, docs and cost all read this one structure.
 import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
-import type { ExposureClass } from "../catalog/services.js";
 import { PROJECT, serviceOptions, type StackConfig } from "../config/keys.js";
 import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load.js";
 import { stackView } from "../config/stack-view.js";
@@ -14,7 +13,6 @@ import {
   ACCESS,
   SERVICE_CATALOG,
   serviceHost,
-  type Bind,
   type InterfaceSpec,
   type PlacedNodeView,
   type ServiceAdditions,
@@ -22,17 +20,14 @@ import {
   type ServiceSpec,
 } from "../catalog/services.js";
 
-export interface ExposureRow {
+/** One interface of one service on one node: the exposure matrix both firewalls are built from. */
+export interface ExposureRow extends Pick<
+  InterfaceSpec,
+  "port" | "protocol" | "class" | "bind" | "owner" | "access" | "justification"
+> {
   node: string;
   service: string;
   interface: string;
-  port: number;
-  protocol: "tcp" | "udp";
-  class: ExposureClass;
-  bind: Bind;
-  owner: string;
-  access: string;
-  justification: string;
 }
 
 export interface CloudFirewallRule {
