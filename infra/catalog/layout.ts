@@ -32,6 +32,9 @@ export const ADMIN_USER = "ops";
 /** The application's database, owned by the api role. */
 export const DATABASE_NAME = "xiopro";
 
+/** The platform's database roles are this prefix and the role's name (`xiopro_api`, `xiopro_backup`). */
+export const PG_ROLE_PREFIX = "xiopro_";
+
 /** The pgBackRest stanza of the node's cluster. */
 export const PGBACKREST_STANZA = "xiopro";
 
@@ -42,8 +45,13 @@ export const WAL_RECEIVER = {
   dir: "/var/lib/xiopro-walreceiver/wal",
 } as const;
 
-/** What the node scripts read from /etc/xiopro/layout.env: the layout, the database and the stanza. */
-export const LAYOUT_ENV = { ...NODE_LAYOUT, XIOPRO_DATABASE: DATABASE_NAME, PGBACKREST_STANZA } as const;
+/** What the node scripts read from /etc/xiopro/layout.env: the layout, the database, its role prefix and the stanza. */
+export const LAYOUT_ENV = {
+  ...NODE_LAYOUT,
+  XIOPRO_DATABASE: DATABASE_NAME,
+  XIOPRO_PG_ROLE_PREFIX: PG_ROLE_PREFIX,
+  PGBACKREST_STANZA,
+} as const;
 
 /** Where the node scripts find LAYOUT_ENV: the one path they know by heart (tests set XIOPRO_LAYOUT). */
 export const LAYOUT_ENV_FILE = `${NODE_LAYOUT.XIOPRO_ETC}/layout.env`;

@@ -1,4 +1,4 @@
-import { libFile } from "../layout.js";
+import { libFile, PG_ROLE_PREFIX } from "../layout.js";
 import { bool, obj } from "../schema.js";
 import { ACCESS, PLATFORM, type CredentialSpec, type ServiceSpec } from "../service-spec.js";
 
@@ -12,7 +12,7 @@ const PGVECTOR_PACKAGED = ["debian-13", "ubuntu-24.04"];
 const ROLES_UNIT = "xiopro-postgres-roles.service";
 
 /**
- * The platform database's roles (`xiopro_<name>`): what each may do there, and which units on the
+ * The platform database's roles (PG_ROLE_PREFIX and the name): what each may do there, and which units on the
  * same node log in as it. setup-postgresql creates them from this list (postgresql.env).
  */
 const ROLES: {
@@ -67,7 +67,7 @@ function role(r: (typeof ROLES)[number]): CredentialSpec {
   return {
     file: `pg-role-${r.name}`,
     source: "generated",
-    description: `PostgreSQL password of role xiopro_${r.name}`,
+    description: `PostgreSQL password of role ${PG_ROLE_PREFIX}${r.name}`,
     grants: [
       { unit: ROLES_UNIT, id: `pg-role-${r.name}` },
       ...r.readers.map((x) => ({ unit: x.unit, id: x.id, when: [{ service: x.service, on: "same-node" as const }] })),
