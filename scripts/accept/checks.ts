@@ -234,7 +234,7 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
         !got
           ? "not run on the node"
           : got.ok
-            ? `${c.database}: printed ${JSON.stringify(got.output)}, expected ${JSON.stringify(c.expect)}${got.waitedSeconds ? ` (after ${got.waitedSeconds} s)` : ""}`
+            ? `${c.database}: printed ${JSON.stringify(got.output)}, expected ${JSON.stringify(c.expect)}${c.waitSeconds && got.waitedSeconds ? ` (after ${got.waitedSeconds} s)` : ""}`
             : `${c.database}: ${got.error}`,
       ),
     );
