@@ -17,13 +17,14 @@ export function databaseNode(plan: Plan): NodePlan | undefined {
 }
 
 /** nftables: the exposure catalog enforced on the host, default deny inbound. Own table only, so
- * reloading never flushes rules of other software (Tailscale). */
+ * reloading never flushes rules of other software (Tailscale). Every packet from the private network
+ * is decided in its own chain, where only the planned peers of class C ports are accepted. */
 export function nftablesRuleset(plan: Plan, node: NodePlan): string {
   const rule = (r: HostFirewallRule): string => {
     const port = `${r.protocol} dport ${r.port}`;
     const c = `comment "${r.comment}"`;
     switch (r.from.kind) {
-      case "any":
+      case "internet":
         return `${port} accept ${c}`;
       case "tailnet":
         return `iifname "tailscale0" ${port} accept ${c}`;
@@ -37,10 +38,16 @@ export function nftablesRuleset(plan: Plan, node: NodePlan): string {
           .filter(Boolean)
           .join("\n    ");
       }
-      case "subnet":
-        return `ip saddr ${r.from.cidr} ip daddr ${r.from.to} ${port} accept ${c}`;
+      case "peers": {
+        const clients = [...new Set(r.from.peers.flatMap((p) => p.clients))].join(" ");
+        return `ip saddr { ${r.from.peers.map((p) => p.ip).join(", ")} } ${port} accept comment "${r.comment} from ${clients}"`;
+      }
     }
   };
+  const [fromPeers, fromOthers] = [
+    node.hostFirewall.filter((r) => r.from.kind === "peers"),
+    node.hostFirewall.filter((r) => r.from.kind !== "peers"),
+  ];
   return [
     "#!/usr/sbin/nft -f",
     HEADER,
@@ -55,8 +62,15 @@ export function nftablesRuleset(plan: Plan, node: NodePlan): string {
     '    iif "lo" accept',
     "    meta l4proto icmp accept",
     "    meta l4proto ipv6-icmp accept",
-    ...node.hostFirewall.map((r) => `    ${rule(r)}`),
+    `    ip saddr ${plan.network.cidr} jump private`,
+    ...fromOthers.map((r) => `    ${rule(r)}`),
     '    limit rate 10/minute burst 20 packets log prefix "xiopro-drop: " level info',
+    "    counter drop",
+    "  }",
+    "  # The private network: only the nodes of each class C port's clients.",
+    "  chain private {",
+    ...fromPeers.map((r) => `    ${rule(r)}`),
+    '    limit rate 10/minute burst 20 packets log prefix "xiopro-private-drop: " level info',
     "    counter drop",
     "  }",
     "  chain forward {",
@@ -147,7 +161,7 @@ export function pgHba(plan: Plan, node: NodePlan): string {
     "local   all       all                          scram-sha-256",
     "host    all       all         127.0.0.1/32     scram-sha-256",
     "host    all       all         ::1/128          scram-sha-256",
-    `host    all       all         ${plan.network.subnet.padEnd(16)} scram-sha-256`,
+    // From the private network, only what clients on other nodes lend: one line per role and address.
     ...lentLines(node, "postgresql", "pg_hba.conf"),
     "",
   ].join("\n");

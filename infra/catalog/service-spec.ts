@@ -28,6 +28,11 @@ export interface InterfaceSpec {
    * that runs the service, or on 127.0.0.1 for a localhost interface (then on the monitoring node only).
    */
   scrapeJob?: string;
+  /**
+   * Class C only: the services whose nodes may connect over the private network. The host firewall
+   * admits exactly those nodes' private addresses to this port; every other private address is dropped.
+   */
+  clients?: readonly string[];
 }
 
 export interface ServicePackages {
@@ -272,7 +277,7 @@ export interface ServiceSpec<O = unknown> {
 export const ACCESS: Record<ExposureClass, string> = {
   A: "public internet through the cloud and host firewalls",
   B: "admin overlay (Tailscale) or the SSH allowlist",
-  C: "private network, from the subnet only",
+  C: "private network, from the nodes of its named clients only",
   D: "localhost only",
 };
 

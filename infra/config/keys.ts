@@ -38,6 +38,19 @@ const interfaceSpec = obj(
       patternHint: "write a sentence saying why it must exist",
     }),
     access: optional(str({ description: "How it is reached (defaults from the class)" })),
+    clients: optional(
+      arr(
+        str({
+          description: "A service (catalog or custom) whose nodes may connect",
+          pattern: NAME,
+          patternHint: "use lower-case letters, digits and dashes",
+        }),
+        {
+          description:
+            "Class C only, and required there: the services whose nodes may connect over the private network (the host firewall admits exactly their nodes)",
+        },
+      ),
+    ),
   },
   { description: "A listening interface of a custom service" },
 );

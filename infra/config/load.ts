@@ -358,6 +358,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
           );
     }
   }
+  checkClients(c, serviceHomes, p);
   if ((c.monitoring.email || c.monitoring.webhook) && !serviceHomes.has("monitoring")) {
     p.add(
       k("monitoring"),
@@ -639,6 +640,56 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
 }
 
 /** The first control character of a text (line breaks included), named, or undefined. */
+/**
+ * A custom class C interface names the services that connect to it (the host firewall admits their nodes
+ * and no one else in the private network); other classes have no clients to name.
+ */
+function checkClients(c: StackConfig, serviceHomes: ReadonlyMap<string, string[]>, p: Problems): void {
+  const k = (rest: string) => `${PROJECT}:${rest}`;
+  const known = [...new Set([...CATALOG_SERVICE_NAMES, ...serviceHomes.keys()])].sort();
+  for (const nk of NODE_KEYS) {
+    if (!c[nk].enabled) continue;
+    c[nk].services.forEach((s, si) => {
+      if (typeof s === "string") return;
+      s.interfaces.forEach((itf, j) => {
+        const w = k(`${nk}.services[${si}].interfaces[${j}]`);
+        if (itf.class !== "C") {
+          if (itf.clients)
+            p.add(
+              `${w}.clients`,
+              `is set on a class ${itf.class} interface; only class C admits named clients`,
+              itf.class === "D" ? "remove clients (localhost only)" : "remove clients, or make the interface class C",
+            );
+          return;
+        }
+        if (!itf.clients || itf.clients.length === 0) {
+          p.add(
+            `${w}.clients`,
+            `is missing: ${itf.protocol}/${itf.port} on the private network would admit no node`,
+            `name the services that connect, e.g. clients: [agentd-worker] (services: ${known.join(", ")})`,
+          );
+          return;
+        }
+        itf.clients.forEach((name, ci) => {
+          if (!known.includes(name)) {
+            const guess = closest(name, known);
+            p.add(
+              `${w}.clients[${ci}]`,
+              `${show(name)} is neither a catalog service nor a service of this stack`,
+              `use one of ${known.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+            );
+          } else if (!serviceHomes.has(name) && !SERVICE_CATALOG[name]?.baseline)
+            p.add(
+              `${w}.clients[${ci}]`,
+              `${show(name)} runs on no enabled node, so the port admits no one`,
+              `add ${name} to a node's services, or remove it from clients`,
+            );
+        });
+      });
+    });
+  }
+}
+
 function controlCharacter(text: string): string | undefined {
   const m = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.exec(text);
   if (!m) return undefined;

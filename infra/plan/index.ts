@@ -23,7 +23,7 @@ import {
 /** One interface of one service on one node: the exposure matrix both firewalls are built from. */
 export interface ExposureRow extends Pick<
   InterfaceSpec,
-  "port" | "protocol" | "class" | "bind" | "owner" | "access" | "justification"
+  "port" | "protocol" | "class" | "bind" | "owner" | "access" | "justification" | "clients"
 > {
   node: string;
   service: string;
@@ -38,15 +38,26 @@ export interface CloudFirewallRule {
   description: string;
 }
 
-/** Host (nftables) rule: who may reach which port; default deny for everything else. */
+/** A node the host firewall admits to a class C port: its private address and the client services it runs. */
+export interface FirewallPeer {
+  node: string;
+  ip: string;
+  clients: string[];
+}
+
+/**
+ * Host (nftables) rule: who may reach which port; default deny for everything else. Every packet from the
+ * private network (`network.cidr`) is decided by the `peers` rules alone, so class A ports answer the
+ * internet but not a stray address in the private network.
+ */
 export interface HostFirewallRule {
   protocol: "tcp" | "udp";
   port: number;
   from:
-    | { kind: "any" }
+    | { kind: "internet" }
     | { kind: "tailnet" }
     | { kind: "cidrs"; cidrs: string[] }
-    | { kind: "subnet"; cidr: string; to: string };
+    | { kind: "peers"; peers: FirewallPeer[] };
   comment: string;
 }
 
@@ -165,7 +176,7 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     if (ip === undefined) throw new Error(`${v.key} has no private address in ${config.network.subnet}`);
     return { ...v, privateIp: formatIpv4(ip) };
   });
-  const nodes = placed.map((v) => buildNode(config, stack, v.key as NodeKey, v.privateIp, cat, placed));
+  const nodes = placed.map((v) => buildNode(config, stack, v, cat, placed));
   lendAcrossNodes(config, nodes, placed);
   const records = dnsRecords(config, nodes);
   const plan: Omit<Plan, "cost"> = {
@@ -242,11 +253,12 @@ function lendAcrossNodes(config: StackConfig, nodes: NodePlan[], placed: readonl
 function buildNode(
   config: StackConfig,
   stack: string,
-  key: NodeKey,
-  privateIp: string,
+  self: PlacedNodeView,
   cat: Catalog,
   placed: readonly PlacedNodeView[],
 ): NodePlan {
+  const key = self.key as NodeKey;
+  const privateIp = self.privateIp;
   const n = config[key];
   const env = config.environment;
   const letter = key.slice(-1).toLowerCase() as "a" | "c" | "d";
@@ -279,6 +291,7 @@ function buildNode(
           owner: i.owner,
           access: i.access ?? ACCESS[i.class],
           justification: i.justification,
+          ...(i.class === "C" && i.clients ? { clients: i.clients } : {}),
         })),
       });
     }
@@ -306,6 +319,7 @@ function buildNode(
       owner: i.owner,
       access: i.access,
       justification: i.justification,
+      ...(i.clients ? { clients: i.clients } : {}),
     })),
   );
   const sites = config.ingress.sites
@@ -351,7 +365,7 @@ function buildNode(
     sites,
     exposure,
     firewall: { name: `${name}-fw`, rules: cloudFirewallRules(exposure, config) },
-    hostFirewall: hostFirewallRules(exposure, config, privateIp),
+    hostFirewall: hostFirewallRules(exposure, config, self, placed),
     secrets: nodeSecrets(config, names),
   };
 }
@@ -386,16 +400,30 @@ export function cloudFirewallRules(exposure: readonly ExposureRow[], config: Sta
   return rules;
 }
 
+/** The other nodes that run one of a class C interface's clients: the only private addresses it admits. */
+export function firewallPeers(
+  row: Pick<ExposureRow, "clients">,
+  self: PlacedNodeView,
+  placed: readonly PlacedNodeView[],
+): FirewallPeer[] {
+  // The node's own services reach it over loopback, which the host firewall always accepts.
+  return placed
+    .filter((v) => v.key !== self.key)
+    .map((v) => ({ node: v.name, ip: v.privateIp, clients: (row.clients ?? []).filter((c) => v.services.includes(c)) }))
+    .filter((p) => p.clients.length > 0);
+}
+
 /** Host firewall: the same catalog, enforced on the node, default deny inbound. */
 export function hostFirewallRules(
   exposure: readonly ExposureRow[],
   config: StackConfig,
-  privateIp: string,
+  self: PlacedNodeView,
+  placed: readonly PlacedNodeView[],
 ): HostFirewallRule[] {
   const rules: HostFirewallRule[] = [];
   for (const row of exposure) {
     const comment = `${row.service}/${row.interface} class ${row.class}`;
-    if (row.class === "A") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "any" }, comment });
+    if (row.class === "A") rules.push({ protocol: row.protocol, port: row.port, from: { kind: "internet" }, comment });
     else if (row.class === "B" && row.interface === "ssh") {
       if (config.adminPath.mode === "tailscale")
         rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
@@ -410,13 +438,12 @@ export function hostFirewallRules(
       // Other admin services (Grafana): the tailnet only; with an allowlist, an SSH tunnel.
       if (config.adminPath.mode === "tailscale")
         rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
-    } else if (row.class === "C")
-      rules.push({
-        protocol: row.protocol,
-        port: row.port,
-        from: { kind: "subnet", cidr: config.network.cidr, to: privateIp },
-        comment,
-      });
+    } else if (row.class === "C") {
+      const peers = firewallPeers(row, self, placed);
+      // No client on another node: the port stays closed to the whole private network.
+      if (peers.length > 0)
+        rules.push({ protocol: row.protocol, port: row.port, from: { kind: "peers", peers }, comment });
+    }
     // class B transports (wireguard) rely on outbound NAT traversal; class D is loopback only.
   }
   return rules;

@@ -191,7 +191,7 @@ function serviceSection(
       "|---|---|---|---|---|---|---|",
       ...spec.interfaces.map(
         (i) =>
-          `| ${code(i.name)} | ${i.port}/${i.protocol} | ${i.class} | ${i.bind} | ${cell(i.owner)} | ${cell(i.access)} | ${cell(i.justification)} |`,
+          `| ${code(i.name)} | ${i.port}/${i.protocol} | ${i.class} | ${i.bind} | ${cell(i.owner)} | ${cell(i.clients ? `${i.access}: ${i.clients.join(", ")}` : i.access)} | ${cell(i.justification)} |`,
       ),
     );
   const p = spec.packages;
@@ -265,7 +265,9 @@ export function servicesMarkdown(): string {
     "How to read it:",
     "",
     "- Every interface has an exposure class (docs/architecture.md D5). The cloud firewall, the host",
-    "  firewall and the acceptance port scan are derived from the same rows.",
+    "  firewall and the acceptance port scan are derived from the same rows. A class C interface names",
+    "  its clients: the host firewall admits the private addresses of the nodes that run them, and drops",
+    "  every other address of the private network (`npm run accept:private` proves it from a host there).",
     "- `npm run accept` checks on each node that the units are active, the timers scheduled, the jobs",
     "  fresh, and that exactly the class-A ports answer from the internet.",
     "- The plan adds per node: one `agentd-worker@N.service` per `agentd.workers`, and the timer of each",

@@ -66,6 +66,18 @@ describe("the service descriptors", () => {
     }
   });
 
+  it("name the clients of every private-network interface, services the catalog knows, and of no other", () => {
+    for (const spec of Object.values(SERVICE_CATALOG))
+      for (const i of spec.interfaces) {
+        const at = `${spec.name}/${i.name}`;
+        if (i.class !== "C") expect(i.clients, at).toBeUndefined();
+        else {
+          expect(i.clients?.length, `${at} names no client`).toBeGreaterThan(0);
+          for (const c of i.clients!) expect(SERVICE_CATALOG[c], `${at}: client ${c}`).toBeDefined();
+        }
+      }
+  });
+
   it("require and keep apart only services the catalog knows", () => {
     for (const spec of Object.values(SERVICE_CATALOG))
       for (const other of [...(spec.requires ?? []), ...(spec.apartFrom ?? [])])

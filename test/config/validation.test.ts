@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../infra/config/load.js";
+import { CATALOG_SERVICE_NAMES } from "../../infra/catalog/services.js";
 import { parseStackYaml, readStackFile } from "../../infra/config/stack-file.js";
 import { planOf, problemsOf, ROOT, stackObject, toRaw } from "../support/helpers.js";
 
@@ -193,6 +194,34 @@ describe("stack config validation", () => {
       "xiopro-infra:nodeA.services[9].interfaces[0].class: is required but not set | set it in the stack file (see docs/config.md: Exposure class: A public, B overlay, C private network, D localhost)",
       "xiopro-infra:nodeA.services[9].interfaces[0].owner: is required but not set | set it in the stack file (see docs/config.md: Who answers for this interface (team or person))",
       "xiopro-infra:nodeA.services[9].interfaces[0].justification: is required but not set | set it in the stack file (see docs/config.md: Why this interface must exist)",
+    ]);
+  });
+
+  it("makes a class C interface name its clients, known and placed, and refuses clients on other classes", () => {
+    const out = problemsOf("tst", (c) =>
+      c.nodeA.services.push({
+        name: "embedder",
+        interfaces: [
+          { port: 7000, class: "C", owner: "ml", justification: "its api port" },
+          { port: 7001, class: "C", owner: "ml", justification: "its api port", clients: ["agentd-wroker"] },
+          { port: 7002, class: "C", owner: "ml", justification: "its api port", clients: ["wal-receiver"] },
+          { port: 7003, class: "D", owner: "ml", justification: "its api port", clients: ["agentd-worker"] },
+          {
+            port: 7004,
+            class: "C",
+            owner: "ml",
+            justification: "its api port",
+            clients: ["embedder", "node-exporter"],
+          },
+        ],
+      }),
+    );
+    const at = "xiopro-infra:nodeA.services[9].interfaces";
+    expect(out).toEqual([
+      `${at}[0].clients: is missing: tcp/7000 on the private network would admit no node | name the services that connect, e.g. clients: [agentd-worker] (services: ${[...CATALOG_SERVICE_NAMES, "embedder"].sort().join(", ")})`,
+      `${at}[1].clients[0]: "agentd-wroker" is neither a catalog service nor a service of this stack | use one of ${[...CATALOG_SERVICE_NAMES, "embedder"].sort().join(", ")} (did you mean "agentd-worker"?)`,
+      `${at}[2].clients[0]: "wal-receiver" runs on no enabled node, so the port admits no one | add wal-receiver to a node's services, or remove it from clients`,
+      `${at}[3].clients: is set on a class D interface; only class C admits named clients | remove clients (localhost only)`,
     ]);
   });
 
@@ -389,8 +418,8 @@ describe("stack config validation", () => {
           {
             name: "metrics-proxy",
             interfaces: [
-              { port: 5432, class: "C", owner: "ml", justification: "a proxy for metrics" },
-              { port: 7000, class: "C", owner: "ml", justification: "its api port" },
+              { port: 5432, class: "C", owner: "ml", justification: "a proxy for metrics", clients: ["monitoring"] },
+              { port: 7000, class: "C", owner: "ml", justification: "its api port", clients: ["agentd-worker"] },
             ],
           },
           {

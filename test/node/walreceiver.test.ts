@@ -68,13 +68,15 @@ describe("the WAL receiver in the plan", () => {
       XIOPRO_WAL_SYNCHRONOUS: "1",
       XIOPRO_WAL_RETENTION_HOURS: "48",
     });
-    // The database node's firewall already admits the private network to PostgreSQL (class C).
-    expect(a.hostFirewall).toContainEqual({
-      protocol: "tcp",
-      port: 5432,
-      from: { kind: "subnet", cidr: "10.1.0.0/16", to: a.privateIp },
-      comment: "postgresql/postgres-private class C",
-    });
+    // The database node's firewall admits the receiver's node, and only it, to PostgreSQL (class C).
+    expect(a.hostFirewall.filter((r) => r.from.kind === "peers")).toEqual([
+      {
+        protocol: "tcp",
+        port: 5432,
+        from: { kind: "peers", peers: [{ node: c.name, ip: c.privateIp, clients: ["wal-receiver"] }] },
+        comment: "postgresql/postgres-private class C",
+      },
+    ]);
   });
 });
 

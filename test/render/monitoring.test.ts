@@ -107,13 +107,18 @@ describe("rendered monitoring configs", () => {
     expect(job("caddy").static_configs.flatMap((s) => s.targets)).toEqual([`${a.privateIp}:9180`]);
     expect(job("sites").static_configs.map((s) => s.labels.site)).toEqual(a.sites.map((s) => s.hostname));
     expect(job("sites").params!.module).toEqual(["https_internal_ca"]);
-    // Node D reaches node A's exporters: its private address is in the network the host firewall admits.
-    expect(
-      a.hostFirewall
-        .filter((r) => r.from.kind === "subnet")
-        .map((r) => r.port)
-        .sort(),
-    ).toEqual([5432, 9100, 9180, 9187]);
+    // Prometheus on node D reaches the other nodes' exporters: each admits node D's address to exactly the
+    // exporters it runs, and node D, whose exporter only its own Prometheus scrapes (loopback), admits no one.
+    const peersOf = (n: (typeof plan.nodes)[number]) =>
+      n.hostFirewall.flatMap((r) => (r.from.kind === "peers" ? [[r.port, r.from.peers.map((p) => p.ip)]] : []));
+    expect(peersOf(mon)).toEqual([]);
+    expect(peersOf(a)).toEqual([
+      [9100, [mon.privateIp]],
+      [9180, [mon.privateIp]],
+      [9187, [mon.privateIp]],
+    ]);
+    for (const n of plan.nodes.filter((x) => x !== a && x !== mon))
+      expect(peersOf(n)).toEqual([[9100, [mon.privateIp]]]);
   });
 
   it("routes by severity: critical and warning by e-mail, the webhook from its minimum severity, credentials only as files", () => {

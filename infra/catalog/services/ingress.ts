@@ -59,6 +59,7 @@ export const ingress: ServiceSpec = {
       access: ACCESS.C,
       justification: "Caddy's request metrics scraped by Prometheus (the admin API itself stays on localhost)",
       scrapeJob: "caddy",
+      clients: ["monitoring"],
     },
   ],
 };

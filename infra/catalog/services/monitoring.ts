@@ -40,6 +40,7 @@ export const monitoring: ServiceSpec = {
       access: ACCESS.C,
       justification: "Metrics store and rule evaluation; Grafana and operators (through the admin path) query it",
       scrapeJob: "prometheus",
+      clients: ["grafana"],
     },
     {
       name: "alertmanager",

@@ -20,6 +20,7 @@ export const nodeExporter: ServiceSpec = {
       access: ACCESS.C,
       justification: "Host metrics scraped by Prometheus over the private network",
       scrapeJob: "node",
+      clients: ["monitoring"],
     },
   ],
 };

@@ -19,6 +19,7 @@ export const postgresExporter: ServiceSpec = {
       access: ACCESS.C,
       justification: "Database metrics scraped by Prometheus over the private network",
       scrapeJob: "postgres",
+      clients: ["monitoring"],
     },
   ],
 };

@@ -110,6 +110,7 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Services on other nodes connect over the private network (scram-sha-256)",
+      clients: ["wal-receiver"],
     },
   ],
   options: obj(
