@@ -38,6 +38,8 @@ vm="$repo/test/vm"
 source "$vm/lib.sh"
 tsx="$repo/node_modules/.bin/tsx"
 ns=${XVM_NETNS}
+# An address in the private network that belongs to no node (the planned ones are .10 upwards).
+STRAY_IP=10.1.1.250
 cns=xe2e
 rns=xe2ec
 machine=xiopro-e2e
@@ -163,6 +165,28 @@ acceptance_round() {
       failed=$((failed + 1))
     fi
   fi
+  # The private network from inside it (npm run accept:private): an address of no node reaches no port of
+  # Node A; with --receiver, Node C's own namespace reaches exactly what Node A admits it (PostgreSQL, as
+  # the replication role only), and Node A's reaches exactly Node C's exporter (scraped by monitoring).
+  local probes=("$ns nodeA $STRAY_IP")
+  if ((receiver)); then
+    local a_ip c_ip
+    a_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json")
+    c_ip=$(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")
+    probes+=("$rns nodeA $c_ip" "$cns nodeC $a_ip")
+  fi
+  local probe pns pnode pfrom
+  for probe in "${probes[@]}"; do
+    read -r pns pnode pfrom <<<"$probe"
+    say "private network: $pnode's private address from $pfrom"
+    set +e
+    ip netns exec "$pns" "$tsx" "$repo/scripts/accept/private-cli.ts" --stack-file "$work/Pulumi.vm.yaml" --node "$pnode" --from "$pfrom" --json >"$work/private.json"
+    set -e
+    while IFS=$'\t' read -r result name detail; do
+      printf '  %-60s %s\n' "$name" "${result^^}  $detail"
+      if [[ $result == pass ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    done < <(node -e 'for (const r of require(process.argv[1]).results) console.log([r.result, r.name, r.detail.replace(/\s+/g, " ")].join("\t"))' "$work/private.json" 2>/dev/null || printf 'fail\taccept:private from %s\tno result (see above)\n' "$pfrom")
+  done
   say "e2e: ${passed} passed, ${failed} failed, ${limited} not provable in a container (npm run test:vm proves them)"
   ((failed == 0 && passed > 0))
 }
@@ -198,6 +222,7 @@ say "network: the VM proof's namespace, the container at 203.0.113.10 and $priva
 "$vm/net.sh" down >/dev/null 2>&1 || true
 "$vm/net.sh" up >/dev/null
 ip netns exec "$ns" ip addr add 203.0.113.50/24 dev br-pub
+ip netns exec "$ns" ip addr add "$STRAY_IP/16" dev br-priv
 # container_net NETNS LINK_PREFIX PUBLIC_IPV4 PRIVATE_IPV4: a container namespace with a public NIC
 # (eth0, NAT to the mirror through 203.0.113.1) and a private one (eth1), like a Hetzner node.
 container_net() {

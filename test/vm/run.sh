@@ -232,6 +232,18 @@ verdict "$([[ $refusal == *"Permission denied (publickey)"* ]] && echo 1 || echo
 probe_want=$(<"$work/env-probe.txt")
 probe_got=$("${ssh_base[@]}" "sudo systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/xiopro/agentd.env printenv XIOPRO_QUOTING_PROBE" </dev/null 2>&1 || true)
 verdict "$([[ $probe_got == "$probe_want" ]] && echo 1 || echo 0)" "agentd.environment reaches a unit byte for byte through /etc/xiopro/agentd.env (${#probe_want} characters with % \$ \" ' \\ \` #; got: ${probe_got})"
+# The private network from an address in it that belongs to no node: the node answers ICMP (the path
+# works) and every TCP port stays silent (the host firewall's private chain admits only planned peers).
+stray_ip=10.1.1.250
+ip -n "$ns" addr replace "$stray_ip/16" dev br-priv
+say "private network: full TCP scan of $private_ip from $stray_ip (no node's address)"
+set +e
+ip netns exec "$ns" "$tsx" "$repo/scripts/accept/private-cli.ts" --stack-file "$work/Pulumi.vm.yaml" --from "$stray_ip" | tee "$work/private.txt"
+private_rc=${PIPESTATUS[0]}
+set -e
+passed=$((passed + $(grep -c '  PASS' "$work/private.txt" || true)))
+failed=$((failed + $(grep -c '  FAIL' "$work/private.txt" || true)))
+((private_rc == 0)) || { accept_rc=1; grep -q '  FAIL' "$work/private.txt" || failed=$((failed + 1)); }
 # Last, because it takes the node apart: a volume that never arrives (the one without the database).
 if ((accept_rc == 0)); then
   # shellcheck disable=SC2016 # JavaScript, not shell
