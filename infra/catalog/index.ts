@@ -16,6 +16,17 @@ export interface ServerTypeInfo {
   estimated?: boolean;
   estimatedLocations?: string[];
   note?: string;
+  /**
+   * Locations where Hetzner has deprecated the type (GET /v1/server_types, `locations[].deprecation`,
+   * refreshed by `npm run pricing:sync`): announced, and the last day new servers of it can be ordered.
+   */
+  deprecations?: Record<string, Deprecation>;
+}
+
+/** Hetzner's deprecation of a server type in a location (dates as YYYY-MM-DD). */
+export interface Deprecation {
+  announced: string;
+  unavailableAfter: string;
 }
 
 export interface Catalog {
@@ -55,4 +66,41 @@ export function existingRate(c: Catalog, serverType: string, location: string): 
 
 export function serverTypeNames(c: Catalog = catalog): string[] {
   return Object.keys(c.serverTypes).sort();
+}
+
+/**
+ * Why a new server of this type cannot be planned in this location, with the fix; undefined when it
+ * can. A deprecated type is refused while Hetzner still sells it: a rebuild after its last day would
+ * fail when it is needed most.
+ */
+export function orderProblem(
+  c: Catalog,
+  serverType: string,
+  location: string,
+): { problem: string; fix: string } | undefined {
+  const t = c.serverTypes[serverType];
+  if (!t) return undefined;
+  const d = t.deprecations?.[location];
+  if (!d) return undefined;
+  const alike = Object.entries(c.serverTypes)
+    .filter(
+      ([name, o]) =>
+        name !== serverType &&
+        o.architecture === t.architecture &&
+        o.cpuType === t.cpuType &&
+        o.cores >= t.cores &&
+        o.memoryGb >= t.memoryGb &&
+        o.monthly[location] !== undefined &&
+        !o.deprecations?.[location],
+    )
+    .sort((a, b) => a[1].monthly[location]! - b[1].monthly[location]! || a[0].localeCompare(b[0]));
+  return {
+    problem: `"${serverType}" is deprecated in ${location} (announced ${d.announced}; new servers until ${d.unavailableAfter}, catalog of ${c.catalogDate})`,
+    fix: alike.length
+      ? `use a current type with at least ${t.cores} cores and ${t.memoryGb} GB, e.g. ${alike
+          .slice(0, 3)
+          .map(([n, o]) => `${n} (${o.monthly[location]} EUR)`)
+          .join(", ")}`
+      : `use a current ${t.architecture} ${t.cpuType} type sold in ${location} (npm run pricing:sync refreshes the catalog)`,
+  };
 }

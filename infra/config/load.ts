@@ -3,7 +3,7 @@
 import { X509Certificate } from "node:crypto";
 import type { z } from "zod";
 import * as path from "node:path";
-import { catalog as defaultCatalog, serverTypeNames, type Catalog } from "../catalog/index.js";
+import { catalog as defaultCatalog, orderProblem, serverTypeNames, type Catalog } from "../catalog/index.js";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images.js";
 import { nodeName, TOOLKIT_LABELS } from "./names.js";
 import { requiredSecretKeys } from "./secrets.js";
@@ -826,6 +826,9 @@ function checkNode(
         `${show(n.serverType)} is not sold in ${loc}`,
         `use a location where it is sold (${Object.keys(t.monthly).join(", ")}), or another type`,
       );
+    } else if (locGood) {
+      const why = orderProblem(cat, n.serverType, loc);
+      if (why) p.add(k("serverType"), why.problem, why.fix);
     }
   }
   const image = own(IMAGES, n.image);

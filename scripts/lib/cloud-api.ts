@@ -1,5 +1,6 @@
 // The Hetzner Cloud and Tailscale APIs the CLIs call (rebuild, drill): JSON over HTTPS with a
 // bearer token. XIOPRO_HCLOUD_API and XIOPRO_TAILSCALE_API point them at a stand-in in tests.
+import { parseServerTypes, type Availability } from "./server-types.js";
 
 export interface HcloudServer {
   name: string;
@@ -43,6 +44,21 @@ export async function findServers(names: string[], token: string, env: NodeJS.Pr
       token,
     );
     out.push(...r.servers.map((s) => ({ name: s.name, status: s.status })));
+  }
+  return out;
+}
+
+/** Where each server type is offered and deprecated, every page of GET /v1/server_types. */
+export async function listServerTypes(token: string, env: NodeJS.ProcessEnv): Promise<Availability> {
+  const out: Availability = {};
+  for (let page: number | null = 1; page !== null;) {
+    const url = `${hcloudApi(env)}/server_types?per_page=50&page=${page}`;
+    const parsed = parseServerTypes(await api<unknown>("GET", url, token));
+    if (!parsed.ok)
+      throw new Error(`GET ${url} answered server types this tool cannot read: ${parsed.problems.join("; ")}`);
+    Object.assign(out, parsed.types);
+    if (parsed.nextPage !== null && parsed.nextPage <= page) throw new Error(`GET ${url}: broken pagination`);
+    page = parsed.nextPage;
   }
   return out;
 }

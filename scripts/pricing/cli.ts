@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Catalog } from "../../infra/catalog/index.js";
-import { DEFAULT_ENDPOINT, fetchPricing, PricingError } from "./fetch.js";
+import { DEFAULT_ENDPOINT, fetchPricing, fetchServerTypes, PricingError } from "./fetch.js";
 import { formatChanges, mergeCatalog } from "./sync.js";
 import { parseFlags } from "../lib/cli.js";
 
@@ -10,9 +10,10 @@ const CATALOG = path.resolve(import.meta.dirname, "..", "..", "infra", "catalog"
 
 const USAGE = `Usage: HCLOUD_TOKEN=… npm run pricing:sync [-- options]
 
-Reads Hetzner Cloud's price list (GET /v1/pricing) with the token in HCLOUD_TOKEN, prints every
-price that changed (type, location, old → new, EUR net per month) and writes the catalog
-infra/catalog/hetzner-prices.json. The catalog's date (the day its prices are valid from) stays
+Reads Hetzner Cloud's price list (GET /v1/pricing) and server types (GET /v1/server_types: where
+each type is offered and deprecated) with the token in HCLOUD_TOKEN, prints every price that changed
+(type, location, old → new, EUR net per month) and every deprecation, and writes the catalog
+infra/catalog/hetzner-prices.json. The plan refuses a type deprecated in a node's location. The catalog's date (the day its prices are valid from) stays
 unless --catalog-date is given; compiledOn and the sources entry record the sync. Prices the API
 does not give (Object Storage, Storage Boxes, the rate of servers ordered before 2026-06-15) are
 kept. On any error nothing is written.
@@ -66,11 +67,13 @@ async function main(): Promise<number> {
   const endpoint = process.env.HCLOUD_ENDPOINT?.trim() || DEFAULT_ENDPOINT;
   try {
     const snapshot = await fetchPricing(endpoint, token);
-    const result = mergeCatalog(old, snapshot, {
-      catalogDate: date,
-      today: new Date().toISOString().slice(0, 10),
-      endpoint,
-    });
+    const availability = await fetchServerTypes(endpoint, token);
+    const result = mergeCatalog(
+      old,
+      snapshot,
+      { catalogDate: date, today: new Date().toISOString().slice(0, 10), endpoint },
+      availability,
+    );
     const write = result.changed && !v["dry-run"];
     if (write) {
       // Write beside the file and rename: a crash never leaves half a catalog.

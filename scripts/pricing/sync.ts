@@ -1,7 +1,8 @@
 // Merges Hetzner's price list into the catalog. Pure: old catalog + snapshot in, new catalog and
 // the list of what changed out. What the API does not price (Object Storage, Storage Boxes, server
 // types it no longer sells, the rate existing servers kept) stays as it is, and is said so.
-import type { Catalog } from "../../infra/catalog/index.js";
+import type { Catalog, Deprecation } from "../../infra/catalog/index.js";
+import type { Availability } from "../lib/server-types.js";
 import type { PricingSnapshot } from "./hetzner.js";
 
 export interface PriceChange {
@@ -22,7 +23,7 @@ export interface MergeResult {
   changed: boolean;
 }
 
-export const SYNC_SOURCE_WHAT = "GET /v1/pricing, read by npm run pricing:sync";
+export const SYNC_SOURCE_WHAT = "GET /v1/pricing and /v1/server_types, read by npm run pricing:sync";
 
 interface Priced {
   monthly: Record<string, number>;
@@ -120,12 +121,51 @@ export interface MergeOptions {
   endpoint: string;
 }
 
-export function mergeCatalog(old: Catalog, snap: PricingSnapshot, opts: MergeOptions): MergeResult {
+/**
+ * The catalog types' deprecations from GET /v1/server_types, per catalog location; a note for each
+ * that changed, and for a priced location where the API no longer offers the type.
+ */
+function mergeDeprecations(cat: Catalog, a: Availability, known: Set<string>, notes: string[]): boolean {
+  let changed = false;
+  for (const [name, t] of Object.entries(cat.serverTypes)) {
+    const live = a[name];
+    if (!live) continue; // the price merge already notes a type the API does not know
+    const now = Object.fromEntries(
+      Object.entries(live)
+        .filter((e): e is [string, Deprecation] => e[1] !== null && known.has(e[0]))
+        .sort(([x], [y]) => x.localeCompare(y)),
+    );
+    const before = t.deprecations ?? {};
+    for (const [loc, d] of Object.entries(now))
+      if (JSON.stringify(before[loc]) !== JSON.stringify(d))
+        notes.push(
+          `server ${name} deprecated in ${loc}: announced ${d.announced}, new servers until ${d.unavailableAfter}`,
+        );
+    for (const loc of Object.keys(before))
+      if (!(loc in now)) notes.push(`server ${name} is no longer marked deprecated in ${loc}`);
+    const offered = Object.keys(t.monthly).filter((loc) => !(loc in live));
+    if (offered.length > 0)
+      notes.push(`server ${name} is priced in ${offered.join(", ")}, but GET /v1/server_types does not offer it there`);
+    if (JSON.stringify(before) !== JSON.stringify(now)) {
+      changed = true;
+      if (Object.keys(now).length > 0) t.deprecations = now;
+      else delete t.deprecations;
+    }
+  }
+  return changed;
+}
+
+export function mergeCatalog(
+  old: Catalog,
+  snap: PricingSnapshot,
+  opts: MergeOptions,
+  availability: Availability = {},
+): MergeResult {
   const cat = structuredClone(old);
   const acc: Acc = { changes: [], notes: [], confirmed: [], nowEstimated: [] };
   const { changes, notes } = acc;
   const known = new Set(Object.keys(cat.locations));
-  let changed = false;
+  let changed = mergeDeprecations(cat, availability, known, notes);
 
   for (const [name, t] of Object.entries(cat.serverTypes)) {
     const api = snap.serverTypes[name];

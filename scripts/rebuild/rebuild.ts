@@ -5,7 +5,8 @@ import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { SSH_PORT } from "../../infra/catalog/services.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { execa } from "execa";
-import { deleteTailscaleDevice, findServers, listTailscaleDevices } from "../lib/cloud-api.js";
+import { deleteTailscaleDevice, findServers, listServerTypes, listTailscaleDevices } from "../lib/cloud-api.js";
+import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepository } from "./preflight.js";
 import {
@@ -97,6 +98,21 @@ async function preflight(
       checks.push({ name: "target free", ok: v.ok, detail: v.message });
     } catch (e) {
       checks.push({ name: "target free", ok: false, detail: `cannot ask the Hetzner API: ${(e as Error).message}` });
+    }
+    // The plan refused types the catalog knows deprecated; the live API may know more since.
+    try {
+      const live = await listServerTypes(token, o.env);
+      const today = new Date().toISOString().slice(0, 10);
+      for (const n of rebuildTargets(plan)) {
+        const v = orderableVerdict(live, n.serverType, n.location, today);
+        checks.push({ name: `server type orderable (${n.name})`, ok: v.ok, detail: v.message });
+      }
+    } catch (e) {
+      checks.push({
+        name: "server type orderable",
+        ok: false,
+        detail: `cannot ask the Hetzner API: ${(e as Error).message}`,
+      });
     }
   }
   if (plan.adminPath.mode === "tailscale" && !o.env.TAILSCALE_API_KEY) {

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../infra/config/load.js";
 import { CATALOG_SERVICE_NAMES } from "../../infra/catalog/services.js";
+import { catalog } from "../../infra/catalog/index.js";
 import { parseStackYaml, readStackFile } from "../../infra/config/stack-file.js";
 import { planOf, problemsOf, ROOT, stackObject, toRaw } from "../support/helpers.js";
 
@@ -62,6 +63,27 @@ describe("stack config validation", () => {
       'xiopro-infra:nodeA.location: "ash" is in network zone us-east, but the private network is in eu-central | use a location in eu-central',
       'xiopro-infra:nodeA.serverType: "cpx22" is not sold in ash | use a location where it is sold (fsn1, nbg1, hel1, sin), or another type',
     ]);
+  });
+
+  it("refuses a server type Hetzner deprecated in the node's location, and names current ones like it", () => {
+    const cat = structuredClone(catalog);
+    cat.serverTypes.cpx22!.deprecations = { fsn1: { announced: "2026-10-01", unavailableAfter: "2027-01-01" } };
+    const obj = structuredClone(stackObject("tst")) as Record<string, any>;
+    const r = loadConfig(toRaw(obj), { catalog: cat });
+    const cpx22 = cat.serverTypes.cpx22!;
+    const alike = Object.entries(cat.serverTypes)
+      .filter(([n, t]) => n !== "cpx22" && t.architecture === "x86" && t.cpuType === "shared")
+      .filter(([, t]) => t.cores >= cpx22.cores && t.memoryGb >= cpx22.memoryGb && t.monthly.fsn1 !== undefined)
+      .sort((a, b) => a[1].monthly.fsn1! - b[1].monthly.fsn1! || a[0].localeCompare(b[0]))
+      .slice(0, 3)
+      .map(([n, t]) => `${n} (${t.monthly.fsn1} EUR)`);
+    expect(alike.length).toBeGreaterThan(0);
+    expect(r.ok ? [] : r.problems.map((p) => `${p.key}: ${p.message} | ${p.fix}`)).toEqual([
+      `xiopro-infra:nodeA.serverType: "cpx22" is deprecated in fsn1 (announced 2026-10-01; new servers until 2027-01-01, catalog of ${cat.catalogDate}) | use a current type with at least ${cpx22.cores} cores and ${cpx22.memoryGb} GB, e.g. ${alike.join(", ")}`,
+    ]);
+    // In another location the same type is still current.
+    obj["xiopro-infra:location"] = "nbg1";
+    expect(loadConfig(toRaw(obj), { catalog: cat }).ok).toBe(true);
   });
 
   it("refuses a subnet the allocator cannot place every node in, instead of planning 0.0.0.0", () => {

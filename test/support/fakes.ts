@@ -71,6 +71,8 @@ export interface Fakes {
     url: string;
     requests: string[];
     servers: { name: string; status: string }[];
+    /** GET /v1/server_types, in the API's shape (default: test/fixtures/hetzner-server-types.json). */
+    serverTypes: unknown[];
     devices: { id: string; name: string; hostname: string; created?: string; lastSeen?: string }[];
   };
   close(): Promise<void>;
@@ -84,7 +86,12 @@ export async function makeFakes(): Promise<Fakes> {
   fs.writeFileSync(path.join(dir, "pulumi-config.json"), "{}");
   const logFile = path.join(dir, "shim.log");
   fs.writeFileSync(logFile, "");
-  const state: Fakes["http"] = { url: "", requests: [], servers: [], devices: [] };
+  const serverTypes = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/hetzner-server-types.json"), "utf8")) as {
+      server_types: unknown[];
+    }
+  ).server_types;
+  const state: Fakes["http"] = { url: "", requests: [], servers: [], serverTypes, devices: [] };
   const stamp = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization ?? "";
@@ -101,6 +108,8 @@ export async function makeFakes(): Promise<Fakes> {
     const u = new URL(req.url!, "http://x");
     if (req.method === "GET" && u.pathname === "/v1/servers")
       return json(200, { servers: state.servers.filter((s) => s.name === u.searchParams.get("name")) });
+    if (req.method === "GET" && u.pathname === "/v1/server_types")
+      return json(200, { server_types: state.serverTypes, meta: { pagination: { page: 1, next_page: null } } });
     if (req.method === "GET" && /^\/api\/v2\/tailnet\/[^/]+\/devices$/.test(u.pathname))
       return json(200, { devices: state.devices });
     const del = /^\/api\/v2\/device\/([^/]+)$/.exec(u.pathname);

@@ -236,7 +236,16 @@ describe("cost diff of a change", () => {
   it("reports a port whose class changes as reclassified", () => {
     const svc = (cls: string) => ({
       name: "turn",
-      interfaces: [{ port: 3478, protocol: "udp", class: cls, owner: "platform", justification: "TURN relay" }],
+      interfaces: [
+        {
+          port: 3478,
+          protocol: "udp",
+          class: cls,
+          owner: "platform",
+          justification: "TURN relay",
+          ...(cls === "C" ? { clients: ["agentd-worker"] } : {}),
+        },
+      ],
     });
     const d = change(
       docOf("tst", (c) => c.nodeA.services.push(svc("C"))),

@@ -13,6 +13,14 @@ import { ROOT } from "../../support/helpers.js";
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 const TOKEN = "test-token-0123456789";
 const fixture = fs.readFileSync(path.join(ROOT, "test/fixtures/hetzner-pricing.json"));
+const types = JSON.parse(fs.readFileSync(path.join(ROOT, "test/fixtures/hetzner-server-types.json"), "utf8")) as {
+  server_types: unknown[];
+};
+/** The server types in pages of 20, as the API pages them (meta.pagination.next_page). */
+const typesPage = (page: number) => ({
+  server_types: types.server_types.slice((page - 1) * 20, page * 20),
+  meta: { pagination: { page, per_page: 20, next_page: page * 20 < types.server_types.length ? page + 1 : null } },
+});
 const requests: { url: string; auth?: string }[] = [];
 let server: http.Server;
 let base = "";
@@ -28,7 +36,13 @@ beforeAll(async () => {
     };
     if (req.headers.authorization !== `Bearer ${TOKEN}`)
       return json(401, { error: { code: "unauthorized", message: "unable to authenticate", details: {} } });
-    if (req.url === "/ok/v1/pricing") return json(200, fixture.toString());
+    if (req.url === "/ok/v1/pricing" || req.url === "/types-shape/v1/pricing") return json(200, fixture.toString());
+    const page = /^\/ok\/v1\/server_types\?per_page=50&page=(\d+)$/.exec(req.url ?? "");
+    if (page) return json(200, typesPage(Number(page[1])));
+    if (req.url?.startsWith("/types-shape/v1/server_types"))
+      return json(200, {
+        server_types: [{ name: "cx23", locations: [{ name: "fsn1", deprecation: { announced: 1 } }] }],
+      });
     if (req.url === "/garbage/v1/pricing") return json(200, "<html>maintenance</html>");
     if (req.url === "/shape/v1/pricing") return json(200, { pricing: { currency: "EUR" } });
     if (req.url === "/down/v1/pricing")
@@ -76,7 +90,19 @@ describe("npm run pricing:sync", () => {
     expect(written.catalogDate).toBe("2026-06-15");
     expect(written.compiledOn).toBe(new Date().toISOString().slice(0, 10));
     expect(fs.readFileSync(s.file, "utf8").endsWith("}\n")).toBe(true);
-    expect(requests.at(-1)).toEqual({ url: "/ok/v1/pricing", auth: `Bearer ${TOKEN}` });
+    expect(requests.slice(-3)).toEqual(
+      ["/ok/v1/pricing", "/ok/v1/server_types?per_page=50&page=1", "/ok/v1/server_types?per_page=50&page=2"].map(
+        (url) => ({ url, auth: `Bearer ${TOKEN}` }),
+      ),
+    );
+    // Where each type is deprecated, from GET /v1/server_types (the plan refuses it there).
+    expect(r.stdout).toContain(
+      "note: server cpx22 deprecated in hel1: announced 2026-10-01, new servers until 2027-01-31",
+    );
+    expect(written.serverTypes.cpx22.deprecations).toEqual({
+      hel1: { announced: "2026-10-01", unavailableAfter: "2027-01-31" },
+    });
+    expect(Object.values(written.serverTypes).filter((t: any) => t.deprecations)).toHaveLength(1);
 
     const after = fs.readFileSync(s.file);
     const again = await s.sync([], { HCLOUD_TOKEN: TOKEN, HCLOUD_ENDPOINT: `${base}/ok/v1` });
@@ -141,6 +167,11 @@ describe("npm run pricing:sync", () => {
     expect(shape.code).toBe(1);
     expect(shape.stderr).toContain(
       "answered with a price list this tool cannot read:\n  - pricing.primary_ips is not a list\n  - pricing.volume is missing",
+    );
+    const typesShape = await s.sync([], env("types-shape"));
+    expect(typesShape.code).toBe(1);
+    expect(typesShape.stderr).toContain(
+      "answered with server types this tool cannot read:\n  - server_types[0] (cx23).locations[0].deprecation.announced is 1, not a date\n  - server_types[0] (cx23).locations[0].deprecation.unavailable_after is undefined, not a date",
     );
     const down = await s.sync([], env("down"));
     expect(down.code).toBe(1);

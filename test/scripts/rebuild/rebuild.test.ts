@@ -181,11 +181,15 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
   });
   afterAll(() => f?.close());
 
+  /** The fake API's server types as the fixture has them, before any test edits them. */
+  let pristineTypes: unknown[] | undefined;
   const reset = () => {
     fs.writeFileSync(path.join(f.dir, "shim.log"), "");
     fs.rmSync(path.join(f.dir, "up-done"), { force: true });
     f.http.requests.length = 0;
     f.http.servers = [];
+    pristineTypes ??= structuredClone(f.http.serverTypes);
+    f.http.serverTypes = structuredClone(pristineTypes);
     f.http.devices = [
       { id: "11", name: "tst-node-a.tail1234.ts.net", hostname: "tst-node-a", lastSeen: "2026-11-20T10:00:00Z" },
       { id: "12", name: "tst-node-a-1.tail1234.ts.net", hostname: "tst-node-a", lastSeen: "2026-11-19T10:00:00Z" },
@@ -215,7 +219,32 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      "http GET /v1/server_types?per_page=50&page=1 bearer",
     ]);
+  });
+
+  it("refuses a server type the live API no longer sells in the node's location, and warns of one on its way out", async () => {
+    reset();
+    const cpx22 = (f.http.serverTypes as { name: string; locations: { name: string; deprecation: unknown }[] }[]).find(
+      (t) => t.name === "cpx22",
+    )!;
+    const fsn1 = cpx22.locations.find((l) => l.name === "fsn1")!;
+    fsn1.deprecation = { announced: "2026-01-05T00:00:00Z", unavailable_after: "2026-04-01T00:00:00Z" };
+    const gone = await cli(["--dry-run"]);
+    expect(gone.stderr).toContain(
+      "FAIL server type orderable (tst-node-a): cpx22 could be ordered in fsn1 until 2026-04-01 (deprecated 2026-01-05): change the node's serverType",
+    );
+    fsn1.deprecation = { announced: "2026-01-05T00:00:00Z", unavailable_after: "2099-04-01T00:00:00Z" };
+    const soon = await cli(["--dry-run"]);
+    expect(soon.stderr).toContain(
+      "ok   server type orderable (tst-node-a): cpx22 can still be ordered in fsn1, until 2099-04-01 (deprecated 2026-01-05): plan the move to a current type",
+    );
+    cpx22.locations = cpx22.locations.filter((l) => l.name !== "fsn1");
+    const absent = await cli(["--dry-run"]);
+    expect(absent.stderr).toContain(
+      "FAIL server type orderable (tst-node-a): cpx22 is not offered in fsn1 (offered in hel1, nbg1, sin)",
+    );
+    reset();
   });
 
   it("names every missing secret and a live server in one preflight, and never runs pulumi up", async () => {
@@ -247,6 +276,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      "http GET /v1/server_types?per_page=50&page=1 bearer",
       "http GET /api/v2/tailnet/-/devices bearer",
       "http DELETE /api/v2/device/11 bearer",
       "http DELETE /api/v2/device/12 bearer",
@@ -301,6 +331,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      "http GET /v1/server_types?per_page=50&page=1 bearer",
       "ssh ops@tst-node-c true",
       `ssh ops@tst-node-c ${fetch}`,
       "http GET /api/v2/tailnet/-/devices bearer",
