@@ -132,7 +132,11 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
           patternHint: "write an IPv4 address such as 10.0.1.10",
         }),
       ),
-      publicIpv4: bool({ description: "Give the node a public IPv4 primary IP", default: true }),
+      publicIpv4: bool({
+        description:
+          "Give the node a public IPv4 primary IP (false: IPv6 only, no IPv4 billed; no site on it, and every endpoint it calls needs IPv6: docs/ipv6-only.md)",
+        default: true,
+      }),
       publicIpv6: bool({ description: "Give the node a public IPv6 primary IP", default: true }),
       backups: bool({ description: "Hetzner server backups (+20 % of the server price)", default: false }),
       labels: record(

@@ -29,6 +29,7 @@ import {
   type NodeConfig,
   type NodeKey,
   type StackConfig,
+  LETS_ENCRYPT_DIRECTORY,
 } from "./keys.js";
 import { stackView } from "./stack-view.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
@@ -96,10 +97,38 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
 
 /** Images the config may use but this repository's tests do not boot (docs/architecture.md D1, ADR 0003). */
 function notices(c: StackConfig): Notice[] {
-  return NODE_KEYS.filter((nk) => c[nk].enabled && own(IMAGES, c[nk].image)?.bootedBy === null).map((nk) => ({
+  const images = NODE_KEYS.filter((nk) => c[nk].enabled && own(IMAGES, c[nk].image)?.bootedBy === null).map((nk) => ({
     key: `${PROJECT}:${nk}.image`,
     message: `${show(c[nk].image)} (${own(IMAGES, c[nk].image)!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
   }));
+  const v6only = NODE_KEYS.filter((nk) => c[nk].enabled && !c[nk].publicIpv4 && c[nk].publicIpv6).map((nk) => ({
+    key: `${PROJECT}:${nk}.publicIpv4`,
+    message: `is false: ${nk} reaches the internet over IPv6 only, so every endpoint it calls needs an AAAA record (check with dig AAAA): ${ipv6Endpoints(c).join(", ")} (docs/ipv6-only.md)`,
+  }));
+  return [...images, ...v6only];
+}
+
+/** The hosts a node calls out to that the stack config names (the Debian mirror, Let's Encrypt and Tailscale are dual-stack). */
+function ipv6Endpoints(c: StackConfig): string[] {
+  const host = (url: string | undefined) => {
+    try {
+      return url ? new URL(url).hostname : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const r = c.backup.repository;
+  return [
+    ...new Set(
+      [
+        r.kind === "s3" ? host(r.endpoint) : r.kind === "sftp" ? r.host : undefined,
+        c.ingress.acmeDirectory === LETS_ENCRYPT_DIRECTORY ? undefined : host(c.ingress.acmeDirectory),
+        host(c.monitoring.webhook?.url),
+        c.monitoring.email?.smarthost?.split(":")[0],
+        ...c.timeSync.servers,
+      ].filter((h): h is string => Boolean(h)),
+    ),
+  ];
 }
 
 /** Secrets must be set as secrets; the ones the stack needs must be set at all. */
@@ -462,10 +491,24 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
         `${show(site.service)} runs on ${home}, which has no public IP`,
         `enable publicIpv4 or publicIpv6 on ${home}`,
       );
+    else if (!c[home as NodeKey].publicIpv4)
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} runs on ${home}, which has no public IPv4: the site gets no A record, and clients without IPv6 cannot reach it`,
+        `set ${home}.publicIpv4: true (docs/ipv6-only.md)`,
+      );
   });
 
   // Admin path
   const allow = c.adminPath.sshAllowlist;
+  if (c.adminPath.mode === "allowlist" && allow.length > 0 && !allow.some((r) => r.includes(":")))
+    for (const nk of NODE_KEYS)
+      if (c[nk].enabled && !c[nk].publicIpv4)
+        p.add(
+          k(`${nk}.publicIpv4`),
+          "is false, but the admin path is an SSH allowlist of IPv4 ranges only: no operator could reach the node",
+          `set ${nk}.publicIpv4: true, or add your IPv6 range to adminPath.sshAllowlist (docs/ipv6-only.md)`,
+        );
   if (c.adminPath.mode === "allowlist" && allow.length === 0) {
     p.add(
       k("adminPath.sshAllowlist"),

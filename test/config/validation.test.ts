@@ -247,6 +247,36 @@ describe("stack config validation", () => {
     ]);
   });
 
+  it("takes IPv6-only nodes apart: no site on one, no IPv4-only allowlist to reach one, and the endpoints it needs over IPv6", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.publicIpv4 = false;
+        c.adminPath = { mode: "allowlist", sshAllowlist: ["198.51.100.7/32"] };
+      }),
+    ).toEqual([
+      'xiopro-infra:ingress.sites[0].service: "agentd-web" runs on nodeA, which has no public IPv4: the site gets no A record, and clients without IPv6 cannot reach it | set nodeA.publicIpv4: true (docs/ipv6-only.md)',
+      "xiopro-infra:nodeA.publicIpv4: is false, but the admin path is an SSH allowlist of IPv4 ranges only: no operator could reach the node | set nodeA.publicIpv4: true, or add your IPv6 range to adminPath.sshAllowlist (docs/ipv6-only.md)",
+    ]);
+    const obj = structuredClone(stackObject("tst")) as Record<string, any>;
+    obj.nodeC = { enabled: true, serverType: "cpx22", publicIpv4: false, services: [] };
+    const r = loadConfig(toRaw(obj));
+    if (!r.ok) throw new Error(r.problems.map((p) => p.message).join("\n"));
+    expect(r.notices.filter((n) => n.key.endsWith("publicIpv4"))).toEqual([
+      {
+        key: "xiopro-infra:nodeC.publicIpv4",
+        message: `is false: nodeC reaches the internet over IPv6 only, so every endpoint it calls needs an AAAA record (check with dig AAAA): ${new URL(obj.backup.repository.endpoint).hostname}, ntp1.hetzner.de, ntp2.hetzner.com, ntp3.hetzner.net (docs/ipv6-only.md)`,
+      },
+    ]);
+    // The plan then bills no IPv4 for it and gives it no A record.
+    const plan = planOf(
+      "tst",
+      (c) => (c.nodeC = { enabled: true, serverType: "cpx22", publicIpv4: false, services: [] }),
+    );
+    const cLines = plan.cost.lines.filter((l) => l.resource.endsWith("tst-node-c"));
+    expect(cLines.map((l) => l.kind).sort()).toEqual(["primary-ipv6", "server"]);
+    expect(plan.dns.records.filter((d) => d.node === "nodeC").map((d) => d.type)).toEqual(["AAAA"]);
+  });
+
   it("rejects Node C enabled without a server type", () => {
     expect(problemsOf("tst", (c) => (c.nodeC = { enabled: true }))).toEqual([
       "xiopro-infra:nodeC.serverType: is not set, but the node is enabled | set a server type such as cpx42, or set nodeC.enabled: false",
