@@ -57,7 +57,7 @@ export class Platform extends pulumi.ComponentResource {
     this.nodes = {};
     for (const n of p.nodes) {
       this.nodes[n.key] = new Node(
-        `${name}-node-${n.letter}`,
+        `${name}-${n.short}`,
         {
           node: n,
           protection: p.protection,
@@ -110,7 +110,7 @@ export class Platform extends pulumi.ComponentResource {
       // the node here instead, and bootstrap re-applies them (it is idempotent).
       for (const n of p.nodes) {
         config[n.key] = new command.remote.Command(
-          `${name}-node-${n.letter}-config`,
+          `${name}-${n.short}-config`,
           {
             connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
             create: APPLY_CONFIG_COMMAND,
@@ -128,7 +128,7 @@ export class Platform extends pulumi.ComponentResource {
       const bundle = args.opsBundle(n);
       if (bundle === undefined) continue;
       ops[n.key] = new command.remote.Command(
-        `${name}-node-${n.letter}-ops`,
+        `${name}-${n.short}-ops`,
         {
           connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
           create: APPLY_OPS_COMMAND,
@@ -141,7 +141,7 @@ export class Platform extends pulumi.ComponentResource {
     for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {
       const node = this.nodes[n.key]!;
       new Credentials(
-        `${name}-node-${n.letter}-credentials`,
+        `${name}-${n.short}-credentials`,
         {
           node: n,
           host: adminHost(n),

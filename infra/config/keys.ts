@@ -5,6 +5,7 @@ import { EXPOSURE_CLASSES, SERVICE_CATALOG, type ServiceSpec } from "../catalog/
 import type { z } from "zod";
 import { arr, bool, either, int, obj, optional, record, show, str } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
+import { ROLE_NAMES } from "../catalog/roles.js";
 
 export const PROJECT = "xiopro-infra";
 
@@ -112,51 +113,61 @@ const volumeSpec = obj(
 );
 export type VolumeConfig = z.output<typeof volumeSpec>;
 
+/** What every server of the stack is configured by: a lettered node's fields, and each pool's. */
+function serverFields(services: string[]) {
+  return {
+    serverType: optional(
+      str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" }),
+    ),
+    image: str({
+      description: "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)",
+      default: DEFAULT_IMAGE,
+    }),
+    location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
+    publicIpv4: bool({
+      description:
+        "Give the node a public IPv4 primary IP (false: IPv6 only, no IPv4 billed; no site on it, and every endpoint it calls needs IPv6: docs/ipv6-only.md)",
+      default: true,
+    }),
+    publicIpv6: bool({ description: "Give the node a public IPv6 primary IP", default: true }),
+    backups: bool({ description: "Hetzner server backups (+20 % of the server price)", default: false }),
+    labels: record(
+      str({
+        description: "Label value",
+        pattern: LABEL_VALUE,
+        patternHint: "use up to 63 letters, digits, '-', '_' or '.'",
+      }),
+      {
+        description: "Extra Hetzner labels (env, node, role and managed-by are set by the toolkit)",
+        default: {},
+        keyPattern: LABEL_KEY,
+        keyHint: "use up to 63 letters, digits, '-', '_' or '.', optionally with a dns-prefix/",
+      },
+    ),
+    volumes: arr(volumeSpec, { description: "Hetzner Volumes attached to this node", default: [] }),
+    services: arr(serviceEntry, {
+      description: "Services this node runs (sshd and node-exporter are always present)",
+      default: services,
+    }),
+  };
+}
+
+const PRIVATE_IP = str({
+  description: "Private network IPv4 (default: allocated deterministically from the subnet)",
+  pattern: IPV4,
+  patternHint: "write an IPv4 address such as 10.0.1.10",
+});
+
 function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: string[]) {
+  const { serverType, image, location, ...rest } = serverFields(services);
   return obj(
     {
       enabled: bool({ description: `Whether Node ${letter} exists`, default: enabledDefault }),
-      serverType: optional(
-        str({ description: "Hetzner server type, e.g. cpx42 (see infra/catalog/hetzner-prices.json)" }),
-      ),
-      image: str({
-        description:
-          "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)",
-        default: DEFAULT_IMAGE,
-      }),
-      location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
-      privateIp: optional(
-        str({
-          description: "Private network IPv4 (default: allocated deterministically from the subnet)",
-          pattern: IPV4,
-          patternHint: "write an IPv4 address such as 10.0.1.10",
-        }),
-      ),
-      publicIpv4: bool({
-        description:
-          "Give the node a public IPv4 primary IP (false: IPv6 only, no IPv4 billed; no site on it, and every endpoint it calls needs IPv6: docs/ipv6-only.md)",
-        default: true,
-      }),
-      publicIpv6: bool({ description: "Give the node a public IPv6 primary IP", default: true }),
-      backups: bool({ description: "Hetzner server backups (+20 % of the server price)", default: false }),
-      labels: record(
-        str({
-          description: "Label value",
-          pattern: LABEL_VALUE,
-          patternHint: "use up to 63 letters, digits, '-', '_' or '.'",
-        }),
-        {
-          description: "Extra Hetzner labels (env, node, role and managed-by are set by the toolkit)",
-          default: {},
-          keyPattern: LABEL_KEY,
-          keyHint: "use up to 63 letters, digits, '-', '_' or '.', optionally with a dns-prefix/",
-        },
-      ),
-      volumes: arr(volumeSpec, { description: "Hetzner Volumes attached to this node", default: [] }),
-      services: arr(serviceEntry, {
-        description: "Services this node runs (sshd and node-exporter are always present)",
-        default: services,
-      }),
+      serverType,
+      image,
+      location,
+      privateIp: optional(PRIVATE_IP),
+      ...rest,
     },
     {
       description:
@@ -169,6 +180,27 @@ function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: st
     },
   );
 }
+
+const poolSpec = obj(
+  {
+    name: str({
+      description: "Pool name: its servers are <environment>-<name>-1, -2, …",
+      pattern: NAME,
+      patternHint: "use 2-32 lower-case letters, digits and dashes, starting with a letter",
+    }),
+    role: str({ description: "What the pool's servers are for (infra/catalog/roles.ts)", oneOf: ROLE_NAMES }),
+    count: int({ description: "How many servers the pool has", min: 1, max: 10 }),
+    firstPrivateIp: str({
+      description:
+        "Private IPv4 of the first server; the others take the next addresses. Fixed, so that adding a node or a pool never moves another's address (a moved address replaces the server)",
+      pattern: IPV4,
+      patternHint: "write an IPv4 address such as 10.0.1.30",
+    }),
+    ...serverFields([]),
+  },
+  { description: "A pool: count servers alike, with one role" },
+);
+export type PoolConfig = z.output<typeof poolSpec>;
 
 export const NODE_A_DEFAULT_SERVICES = [
   "ingress",
@@ -396,6 +428,11 @@ const PLATFORM_SETTINGS = {
   ),
   nodeC: nodeSpec("C", false, []),
   nodeD: nodeSpec("D", false, []),
+  pools: arr(poolSpec, {
+    description:
+      "Pools of servers beside Nodes A, C and D: each with a role, a count, its server type, volumes and services (docs/pools.md)",
+    default: [],
+  }),
   backup: obj(
     {
       repository: obj(

@@ -5,7 +5,7 @@ import type { z } from "zod";
 import * as path from "node:path";
 import { catalog as defaultCatalog, orderProblem, serverTypeNames, type Catalog } from "../catalog/index.js";
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images.js";
-import { nodeName, TOOLKIT_LABELS } from "./names.js";
+import { TOOLKIT_LABELS } from "./names.js";
 import { requiredSecretKeys } from "./secrets.js";
 import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG, serviceHost } from "../catalog/services.js";
 import {
@@ -22,16 +22,15 @@ import {
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
 import {
   CONFIG_KEYS,
-  NODE_KEYS,
   PROJECT,
   serviceOptions,
   STACK_CONFIG,
   type NodeConfig,
-  type NodeKey,
   type StackConfig,
   LETS_ENCRYPT_DIRECTORY,
 } from "./keys.js";
 import { stackView } from "./stack-view.js";
+import { listedServices, stackNodes, type StackNode } from "./stack-nodes.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
@@ -97,14 +96,20 @@ export function loadConfig(raw: RawConfig, opts: { catalog?: Catalog; requireSec
 
 /** Images the config may use but this repository's tests do not boot (docs/architecture.md D1, ADR 0003). */
 function notices(c: StackConfig): Notice[] {
-  const images = NODE_KEYS.filter((nk) => c[nk].enabled && own(IMAGES, c[nk].image)?.bootedBy === null).map((nk) => ({
-    key: `${PROJECT}:${nk}.image`,
-    message: `${show(c[nk].image)} (${own(IMAGES, c[nk].image)!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
-  }));
-  const v6only = NODE_KEYS.filter((nk) => c[nk].enabled && !c[nk].publicIpv4 && c[nk].publicIpv6).map((nk) => ({
-    key: `${PROJECT}:${nk}.publicIpv4`,
-    message: `is false: ${nk} reaches the internet over IPv6 only, so every endpoint it calls needs an AAAA record (check with dig AAAA): ${ipv6Endpoints(c).join(", ")} (docs/ipv6-only.md)`,
-  }));
+  // One notice per config entry: a pool's members share it.
+  const entries = [...new Map(stackNodes(c).map((n) => [n.path, n])).values()];
+  const images = entries
+    .filter((n) => own(IMAGES, n.config.image)?.bootedBy === null)
+    .map((n) => ({
+      key: `${PROJECT}:${n.path}.image`,
+      message: `${show(n.config.image)} (${own(IMAGES, n.config.image)!.os}) is accepted, but this repository's tests do not boot it; debian-13 is booted by the VM proof, debian-12 by the container variant`,
+    }));
+  const v6only = entries
+    .filter((n) => !n.config.publicIpv4 && n.config.publicIpv6)
+    .map((n) => ({
+      key: `${PROJECT}:${n.path}.publicIpv4`,
+      message: `is false: ${n.path} reaches the internet over IPv6 only, so every endpoint it calls needs an AAAA record (check with dig AAAA): ${ipv6Endpoints(c).join(", ")} (docs/ipv6-only.md)`,
+    }));
   return [...images, ...v6only];
 }
 
@@ -158,9 +163,7 @@ function checkSecrets(c: StackConfig, raw: RawConfig, p: Problems, required: boo
       `run: pulumi config rm ${HCLOUD_TOKEN} && pulumi config set --secret ${HCLOUD_TOKEN} <token> (or export HCLOUD_TOKEN)`,
     );
   }
-  const services = NODE_KEYS.filter((n) => c[n].enabled).map((n) =>
-    c[n].services.map((s) => (typeof s === "string" ? s : s.name)),
-  );
+  const services = stackNodes(c).map((n) => listedServices(n.config));
   const missing = requiredSecretKeys(c, services).filter(({ key }) => !(`${PROJECT}:${key}` in raw.values));
   if (required) {
     for (const m of missing)
@@ -190,9 +193,11 @@ function decodeJson(key: string, text: string, problems: Problems): unknown {
 }
 
 /** Each service's own rules for its options, on the node that runs it (its descriptor's `problems`). */
-function checkServiceOptions(nk: NodeKey, n: NodeConfig, c: StackConfig, p: Problems): void {
+function checkServiceOptions(node: StackNode, c: StackConfig, p: Problems): void {
+  const n = node.config;
+  const nk = node.key;
   const listed = new Set(n.services.filter((s) => typeof s === "string"));
-  const host = serviceHost(nodeName(c.environment, nk), n.image);
+  const host = serviceHost(node.name, n.image);
   const stack = stackView(c);
   for (const s of Object.values(SERVICE_CATALOG)) {
     if (!s.options || !s.problems || !(s.baseline || listed.has(s.name))) continue;
@@ -286,20 +291,20 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     p.add(k("network.subnet"), `${show(c.network.subnet)} is too small for nodes`, "use a /29 or larger (e.g. /24)");
   else if (sub) {
     // The plan's own allocator: a node it cannot place would otherwise get no address at all.
-    const enabled = NODE_KEYS.filter((nk) => c[nk].enabled);
+    const all = stackNodes(c);
     const ips = allocate(
       sub,
-      enabled.map((nk) => ({ id: nk, explicit: c[nk].privateIp ? parseIpv4(c[nk].privateIp!) : undefined })),
+      all.map((n) => ({ id: n.key, explicit: n.config.privateIp ? parseIpv4(n.config.privateIp) : undefined })),
     );
-    const unplaced = enabled.filter((nk) => ips.get(nk) === undefined);
+    const unplaced = all.filter((n) => ips.get(n.key) === undefined).map((n) => n.key);
     // Room for every automatic address from the first allocated offset, plus the broadcast address.
-    const automatic = enabled.filter((nk) => !c[nk].privateIp).length;
+    const automatic = all.filter((n) => !n.config.privateIp).length;
     const fitsPrefix = 32 - Math.ceil(Math.log2(FIRST_ALLOCATED_OFFSET + automatic + 1));
     if (unplaced.length > 0) {
       p.add(
         k("network.subnet"),
         `${show(c.network.subnet)} has no free address for ${unplaced.join(", ")} (automatic addresses start at ${formatIpv4(sub.network + FIRST_ALLOCATED_OFFSET)}, the last usable is ${formatIpv4(sub.network + 2 ** (32 - sub.prefix) - 2)})`,
-        `use a /${fitsPrefix} or larger, or give ${unplaced.map((nk) => `${nk}.privateIp`).join(" and ")} inside the subnet`,
+        `use a /${fitsPrefix} or larger, or give ${[...new Set(all.filter((n) => unplaced.includes(n.key)).map((n) => (n.pool ? `${n.path}.firstPrivateIp` : `${n.path}.privateIp`)))].join(" and ")} inside the subnet`,
       );
     }
   }
@@ -311,35 +316,40 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       "is false, but Node A is the control node every stack needs",
       "remove the key or set it to true",
     );
-  const enabled = NODE_KEYS.filter((n) => c[n].enabled);
+  const nodes = stackNodes(c);
   const ips = new Map<string, string>();
   const serviceHomes = new Map<string, string[]>();
-  for (const nk of enabled) {
-    const n = c[nk];
-    checkNode(nk, n, c, cat, p, locOk);
-    checkServiceOptions(nk, n, c, p);
+  checkPools(c, nodes, p);
+  for (const node of nodes) {
+    const n = node.config;
+    const nk = node.key;
+    // A pool's settings are checked once, on its first member; addresses on every member.
+    if (!node.pool || node.pool.index === 1) {
+      checkNode(node, c, cat, p, locOk);
+      checkServiceOptions(node, c, p);
+    }
+    // A pool member's address is firstPrivateIp plus its index: the message names the pool's key.
+    const ipKey = node.pool ? `${node.path}.firstPrivateIp` : `${node.path}.privateIp`;
     if (n.privateIp !== undefined && sub) {
       const ip = parseIpv4(n.privateIp);
       if (ip === undefined)
-        p.add(
-          k(`${nk}.privateIp`),
-          `${show(n.privateIp)} is not an IPv4 address`,
-          "write four numbers 0-255 separated by dots",
-        );
+        p.add(k(ipKey), `${show(n.privateIp)} is not an IPv4 address`, "write four numbers 0-255 separated by dots");
       else {
         const why = unusableReason(sub, ip);
         if (why)
           p.add(
-            k(`${nk}.privateIp`),
-            `${show(n.privateIp)} ${why}`,
+            k(ipKey),
+            `${show(n.privateIp)}${node.pool ? ` (${nk})` : ""} ${why}`,
             `choose a free address inside ${c.network.subnet} from .2 up, e.g. ${formatIpv4(sub.network + 10)}`,
           );
         const dup = ips.get(n.privateIp);
         if (dup)
           p.add(
-            k(`${nk}.privateIp`),
-            `${show(n.privateIp)} is already used by ${dup}`,
-            "give every node its own address, or leave privateIp unset to allocate one",
+            k(ipKey),
+            `${show(n.privateIp)}${node.pool ? ` (${nk})` : ""} is already used by ${dup}`,
+            node.pool
+              ? `move firstPrivateIp so that the pool's ${node.pool.count} addresses overlap no other node's`
+              : "give every node its own address, or leave privateIp unset to allocate one",
           );
         ips.set(n.privateIp, nk);
       }
@@ -349,10 +359,12 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       serviceHomes.set(name, [...(serviceHomes.get(name) ?? []), nk]);
     }
   }
+  const byKey = new Map(nodes.map((n) => [n.key, n]));
+  const pathOf = (key: string) => byKey.get(key)!.path;
   for (const [name, homes] of serviceHomes) {
     if (SERVICE_CATALOG[name]?.singleton && homes.length > 1) {
       p.add(
-        k(`${homes[1]}.services`),
+        k(`${pathOf(homes[1]!)}.services`),
         `${show(name)} runs on ${homes.join(" and ")}, but it may run on one node only`,
         `remove ${name} from all but one node`,
       );
@@ -362,8 +374,10 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   // What each service's descriptor requires of the others: on its node, on some node, or apart.
   for (const [name, homes] of serviceHomes) {
     const spec = SERVICE_CATALOG[name];
-    for (const home of homes) {
-      const onHome = c[home as NodeKey].services.map((s) => (typeof s === "string" ? s : s.name));
+    // A pool's members share their services: judged once per config entry.
+    const entries = [...new Set(homes.map(pathOf))];
+    for (const home of entries) {
+      const onHome = listedServices(nodes.find((n) => n.path === home)!.config);
       for (const r of spec?.requires ?? []) {
         if (r.on === "same-node" && !onHome.includes(r.service))
           p.add(
@@ -371,7 +385,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
             `lists ${show(name)} but not ${show(r.service)}`,
             `add ${show(r.service)} to ${home}.services, or move ${name} to the node that runs ${r.service}`,
           );
-        if (r.on === "some-node" && !serviceHomes.has(r.service) && home === homes[0])
+        if (r.on === "some-node" && !serviceHomes.has(r.service) && home === entries[0])
           p.add(
             k(`${home}.services`),
             `lists ${show(name)}, but no enabled node runs ${r.service}`,
@@ -442,9 +456,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
     if (seenHosts.has(site.hostname))
       p.add(`${where}.hostname`, `${show(site.hostname)} is declared twice`, "declare each hostname once");
-    const host = NODE_KEYS.find(
-      (nk) => c[nk].enabled && site.hostname === `${nodeName(c.environment, nk)}.${c.domain}`,
-    );
+    const host = nodes.find((n) => site.hostname === `${n.name}.${c.domain}`)?.key;
     if (host)
       p.add(
         `${where}.hostname`,
@@ -462,13 +474,20 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       return;
     }
     const home = homes[0]!;
-    if (!runsService(c[home as NodeKey], "ingress"))
+    const homeConfig = byKey.get(home)!.config;
+    if (homes.length > 1)
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} runs on ${homes.join(", ")}: each would get the site's A/AAAA records, and no balancer spreads or fails over between them`,
+        "run the site's service on one node",
+      );
+    if (!runsService(homeConfig, "ingress"))
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which does not run ingress`,
         `add "ingress" to ${home}.services`,
       );
-    const upstream = localUpstream(c, home as NodeKey, site.service);
+    const upstream = localUpstream(homeConfig, site.service);
     const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
     if (upstream === undefined && internal) {
       const publishable = Object.values(SERVICE_CATALOG)
@@ -485,13 +504,13 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
         `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`,
         "give the service a class D interface, or point the site at another service",
       );
-    if (!c[home as NodeKey].publicIpv4 && !c[home as NodeKey].publicIpv6)
+    if (!homeConfig.publicIpv4 && !homeConfig.publicIpv6)
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which has no public IP`,
         `enable publicIpv4 or publicIpv6 on ${home}`,
       );
-    else if (!c[home as NodeKey].publicIpv4)
+    else if (!homeConfig.publicIpv4)
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which has no public IPv4: the site gets no A record, and clients without IPv6 cannot reach it`,
@@ -502,13 +521,12 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   // Admin path
   const allow = c.adminPath.sshAllowlist;
   if (c.adminPath.mode === "allowlist" && allow.length > 0 && !allow.some((r) => r.includes(":")))
-    for (const nk of NODE_KEYS)
-      if (c[nk].enabled && !c[nk].publicIpv4)
-        p.add(
-          k(`${nk}.publicIpv4`),
-          "is false, but the admin path is an SSH allowlist of IPv4 ranges only: no operator could reach the node",
-          `set ${nk}.publicIpv4: true, or add your IPv6 range to adminPath.sshAllowlist (docs/ipv6-only.md)`,
-        );
+    for (const path of new Set(nodes.filter((n) => !n.config.publicIpv4).map((n) => n.path)))
+      p.add(
+        k(`${path}.publicIpv4`),
+        "is false, but the admin path is an SSH allowlist of IPv4 ranges only: no operator could reach the node",
+        `set ${path}.publicIpv4: true, or add your IPv6 range to adminPath.sshAllowlist (docs/ipv6-only.md)`,
+      );
   if (c.adminPath.mode === "allowlist" && allow.length === 0) {
     p.add(
       k("adminPath.sshAllowlist"),
@@ -546,7 +564,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
 
   // Production policy: an error unless the risk is accepted by name (acceptedRisks).
   const accepted = (risk: (typeof c.acceptedRisks)[number]) => c.acceptedRisks.includes(risk);
-  const runs = (svc: string) => NODE_KEYS.filter((nk) => c[nk].enabled && runsService(c[nk], svc));
+  const runs = (svc: string) => nodes.filter((n) => runsService(n.config, svc)).map((n) => n.key);
   if (
     c.environment === "prd" &&
     runs("postgresql").length > 0 &&
@@ -683,6 +701,29 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
 }
 
 /** The first control character of a text (line breaks included), named, or undefined. */
+/** Hetzner places at most this many servers in one spread placement group (the stack has one). */
+const SPREAD_GROUP_MAX = 10;
+
+/** Pools: unique names, and the stack's servers within what its placement group holds. */
+function checkPools(c: StackConfig, nodes: readonly StackNode[], p: Problems): void {
+  const seen = new Set<string>();
+  c.pools.forEach((pool, i) => {
+    if (seen.has(pool.name))
+      p.add(
+        `${PROJECT}:pools[${i}].name`,
+        `${show(pool.name)} is used by another pool`,
+        "give every pool its own name",
+      );
+    seen.add(pool.name);
+  });
+  if (nodes.length > SPREAD_GROUP_MAX)
+    p.add(
+      `${PROJECT}:pools`,
+      `make the stack ${nodes.length} servers, but its spread placement group holds at most ${SPREAD_GROUP_MAX}`,
+      `lower the pools' counts to ${SPREAD_GROUP_MAX - (nodes.length - nodes.filter((n) => n.pool).length)} servers in all, or use fewer, larger servers`,
+    );
+}
+
 /**
  * A custom class C interface names the services that connect to it (the host firewall admits their nodes
  * and no one else in the private network); other classes have no clients to name.
@@ -690,12 +731,11 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
 function checkClients(c: StackConfig, serviceHomes: ReadonlyMap<string, string[]>, p: Problems): void {
   const k = (rest: string) => `${PROJECT}:${rest}`;
   const known = [...new Set([...CATALOG_SERVICE_NAMES, ...serviceHomes.keys()])].sort();
-  for (const nk of NODE_KEYS) {
-    if (!c[nk].enabled) continue;
-    c[nk].services.forEach((s, si) => {
+  for (const node of new Map(stackNodes(c).map((n) => [n.path, n])).values()) {
+    node.config.services.forEach((s, si) => {
       if (typeof s === "string") return;
       s.interfaces.forEach((itf, j) => {
-        const w = k(`${nk}.services[${si}].interfaces[${j}]`);
+        const w = k(`${node.path}.services[${si}].interfaces[${j}]`);
         if (itf.class !== "C") {
           if (itf.clients)
             p.add(
@@ -826,13 +866,14 @@ function acmeRootProblem(pem: string): string | undefined {
 const HETZNER_VOLUMES_PER_SERVER = 16;
 
 function checkNode(
-  nk: NodeKey,
-  n: NodeConfig,
+  node: StackNode,
   c: StackConfig,
   cat: Catalog,
   p: Problems,
   locOk: (where: string, loc: string) => boolean,
 ): void {
+  const n = node.config;
+  const nk = node.path;
   const k = (rest: string) => `${PROJECT}:${nk}.${rest}`;
   const loc = n.location ?? c.location;
   const locGood = n.location === undefined ? own(cat.locations, loc) !== undefined : locOk(k("location"), loc);
@@ -995,8 +1036,8 @@ function checkNode(
 const runsService = (n: NodeConfig, name: string) =>
   n.services.some((s) => (typeof s === "string" ? s : s.name) === name);
 
-export function localUpstream(c: StackConfig, node: NodeKey, service: string): number | undefined {
-  const entry = c[node].services.find((s) => (typeof s === "string" ? s : s.name) === service);
+export function localUpstream(node: NodeConfig, service: string): number | undefined {
+  const entry = node.services.find((s) => (typeof s === "string" ? s : s.name) === service);
   if (entry === undefined) return undefined;
   // A platform service may be published only through an interface the catalog marks for it; an
   // operator's own service through its localhost interface.

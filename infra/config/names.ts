@@ -7,4 +7,4 @@ export function nodeName(environment: string, key: "nodeA" | "nodeC" | "nodeD"):
 }
 
 /** The labels the toolkit sets on every server (user labels may not use these keys). */
-export const TOOLKIT_LABELS = ["env", "node", "role", "managed-by", "stack"] as const;
+export const TOOLKIT_LABELS = ["env", "node", "role", "pool", "managed-by", "stack"] as const;

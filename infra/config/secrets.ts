@@ -2,7 +2,8 @@
 // exposed inside the unit (credential id). Values never pass through here: only names.
 // Delivery stores each as /etc/credstore.encrypted/<file> (systemd-creds, host key), and units
 // read them with LoadCredentialEncrypted= (docs/architecture.md D3).
-import { NODE_KEYS, type StackConfig } from "./keys.js";
+import type { StackConfig } from "./keys.js";
+import { listedServices, stackNodes } from "./stack-nodes.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 import { ENTRY_ID, SERVICE_CATALOG, type Condition } from "../catalog/services.js";
 
@@ -42,7 +43,7 @@ function holds(config: StackConfig, services: readonly string[], c: Condition): 
   if ("service" in c)
     return c.on === "same-node"
       ? services.includes(c.service)
-      : NODE_KEYS.some((k) => config[k].enabled && config[k].services.includes(c.service));
+      : stackNodes(config).some((n) => listedServices(n.config).includes(c.service));
   const v = setting(config, c.setting);
   return c.equals === undefined ? v !== undefined && v !== null && v !== false && v !== "" : v === c.equals;
 }

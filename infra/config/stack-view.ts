@@ -2,8 +2,8 @@
 // services each enabled node runs and its volumes, from the validated config.
 import type { NodeView } from "../catalog/service-spec.js";
 import { SERVICE_CATALOG } from "../catalog/services.js";
-import { nodeName } from "./names.js";
-import { NODE_KEYS, type StackConfig } from "./keys.js";
+import type { StackConfig } from "./keys.js";
+import { listedServices, stackNodes } from "./stack-nodes.js";
 
 export function stackView(config: StackConfig): NodeView[] {
   const everywhere = [
@@ -12,10 +12,10 @@ export function stackView(config: StackConfig): NodeView[] {
       .map((s) => s.name),
     ...(config.adminPath.mode === "tailscale" ? ["tailscale"] : []),
   ];
-  return NODE_KEYS.filter((k) => config[k].enabled).map((key) => ({
-    key,
-    name: nodeName(config.environment, key),
-    services: [...everywhere, ...config[key].services.map((s) => (typeof s === "string" ? s : s.name))],
-    volumes: config[key].volumes.map((v) => ({ mountPoint: v.mountPoint, sizeGb: v.sizeGb })),
+  return stackNodes(config).map((n) => ({
+    key: n.key,
+    name: n.name,
+    services: [...everywhere, ...listedServices(n.config)],
+    volumes: n.config.volumes.map((v) => ({ mountPoint: v.mountPoint, sizeGb: v.sizeGb })),
   }));
 }

@@ -2,9 +2,11 @@
 // Components, renderers, acceptance checks, docs and cost all read this one structure.
 import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
 import { PROJECT, serviceOptions, type StackConfig } from "../config/keys.js";
-import { localUpstream, NODE_KEYS, type NodeKey } from "../config/load.js";
+import { localUpstream } from "../config/load.js";
+import { stackNodes, type StackNode } from "../config/stack-nodes.js";
+import type { Role } from "../catalog/roles.js";
 import { stackView } from "../config/stack-view.js";
-import { nodeName, TOOLKIT_LABELS } from "../config/names.js";
+import { TOOLKIT_LABELS } from "../config/names.js";
 import { computeCost, type CostPlan } from "./cost.js";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
 import { jobsFor } from "./jobs.js";
@@ -91,9 +93,13 @@ export interface SitePlan {
 }
 
 export interface NodePlan {
-  key: NodeKey;
-  letter: "a" | "c" | "d";
-  role: "control" | "compute" | "product";
+  /** nodeA, nodeC, nodeD, or <pool>-<n> (infra/config/stack-nodes.ts). */
+  key: string;
+  /** The server name after the environment (node-a, workers-2): Pulumi resource names use it. */
+  short: string;
+  role: Role;
+  /** A pool member's pool, index and the pool's size. */
+  pool?: { name: string; index: number; count: number };
   /** Hetzner server name, also the host name. */
   name: string;
   fqdn: string;
@@ -123,7 +129,7 @@ export interface DnsRecordPlan {
   name: string;
   fqdn: string;
   type: "A" | "AAAA";
-  node: NodeKey;
+  node: string;
   purpose: string;
 }
 
@@ -152,8 +158,6 @@ export interface Plan {
   cost: CostPlan;
 }
 
-const ROLES = { nodeA: "control", nodeC: "compute", nodeD: "product" } as const;
-
 export const ICMP_RULE: CloudFirewallRule = {
   direction: "in",
   protocol: "icmp",
@@ -165,18 +169,18 @@ const ANYWHERE = ["0.0.0.0/0", "::/0"];
 export function buildPlan(config: StackConfig, stack: string, cat: Catalog = defaultCatalog): Plan {
   const env = config.environment;
   const subnet = parseCidr(config.network.subnet)!;
-  const enabled = NODE_KEYS.filter((k) => config[k].enabled);
+  const servers = stackNodes(config);
   const ips = allocate(
     subnet,
-    enabled.map((k) => ({ id: k, explicit: config[k].privateIp ? parseIpv4(config[k].privateIp!) : undefined })),
+    servers.map((n) => ({ id: n.key, explicit: n.config.privateIp ? parseIpv4(n.config.privateIp) : undefined })),
   );
   const placed: PlacedNodeView[] = stackView(config).map((v) => {
-    const ip = ips.get(v.key as NodeKey);
+    const ip = ips.get(v.key);
     // loadConfig refuses a subnet that leaves a node without an address.
     if (ip === undefined) throw new Error(`${v.key} has no private address in ${config.network.subnet}`);
     return { ...v, privateIp: formatIpv4(ip) };
   });
-  const nodes = placed.map((v) => buildNode(config, stack, v, cat, placed));
+  const nodes = placed.map((v, i) => buildNode(config, stack, servers[i]!, v, cat, placed));
   lendAcrossNodes(config, nodes, placed);
   const records = dnsRecords(config, nodes);
   const plan: Omit<Plan, "cost"> = {
@@ -253,16 +257,17 @@ function lendAcrossNodes(config: StackConfig, nodes: NodePlan[], placed: readonl
 function buildNode(
   config: StackConfig,
   stack: string,
+  server: StackNode,
   self: PlacedNodeView,
   cat: Catalog,
   placed: readonly PlacedNodeView[],
 ): NodePlan {
-  const key = self.key as NodeKey;
+  const { key, name } = server;
   const privateIp = self.privateIp;
-  const n = config[key];
+  const n = server.config;
   const env = config.environment;
-  const letter = key.slice(-1).toLowerCase() as "a" | "c" | "d";
-  const name = nodeName(env, key);
+  // The `node` label: a lettered node's letter (as before pools), a pool member's short name.
+  const nodeLabel = server.pool ? server.short : key.slice(-1).toLowerCase();
   const location = n.location ?? config.location;
   const type = cat.serverTypes[n.serverType!]!;
   const protect = config.protection;
@@ -327,12 +332,13 @@ function buildNode(
     .map((site) => ({
       hostname: site.hostname,
       service: site.service,
-      upstreamPort: localUpstream(config, key, site.service)!,
+      upstreamPort: localUpstream(n, site.service)!,
     }));
   return {
     key,
-    letter,
-    role: ROLES[key],
+    short: server.short,
+    role: server.role,
+    ...(server.pool ? { pool: server.pool } : {}),
     name,
     fqdn: `${name}.${config.domain}`,
     serverType: n.serverType!,
@@ -345,11 +351,15 @@ function buildNode(
     publicIpv4: n.publicIpv4,
     publicIpv6: n.publicIpv6,
     backups: n.backups,
-    labels: { ...n.labels, env, node: letter, role: ROLES[key], "managed-by": "xiopro-infra", stack } satisfies Record<
-      (typeof TOOLKIT_LABELS)[number],
-      string
-    > &
-      Record<string, string>,
+    labels: {
+      ...n.labels,
+      env,
+      node: nodeLabel,
+      role: server.role,
+      ...(server.pool ? { pool: server.pool.name } : {}),
+      "managed-by": "xiopro-infra",
+      stack,
+    } satisfies Record<Exclude<(typeof TOOLKIT_LABELS)[number], "pool">, string> & Record<string, string>,
     volumes: n.volumes.map((v) => ({
       key: v.name,
       name: `${name}-${v.name}`,

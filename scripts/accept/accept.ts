@@ -3,7 +3,6 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { NODE_KEYS, type NodeKey } from "../../infra/config/load.js";
 import { SERVICE_CATALOG, SSH_PORT } from "../../infra/catalog/services.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
@@ -70,8 +69,7 @@ async function deployedOutputs(o: AcceptOptions, stack: string): Promise<Record<
 async function context(o: AcceptOptions): Promise<Context> {
   // Checking a deployment needs the plan, not the secret values (they come from --secrets-file or Pulumi).
   const { plan } = loadStack({ stack: o.stack, stackFile: o.stackFile });
-  const key = (NODE_KEYS as readonly string[]).includes(o.node) ? (o.node as NodeKey) : undefined;
-  const node = plan.nodes.find((n) => n.key === key || n.name === o.node);
+  const node = plan.nodes.find((n) => n.key === o.node || n.name === o.node);
   if (!node)
     throw new UsageError(
       `node ${o.node} is not in stack ${plan.stack} (nodes: ${plan.nodes.map((n) => n.key).join(", ")})`,

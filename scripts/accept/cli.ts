@@ -16,7 +16,7 @@ required check passes. Every run is appended to the history file.
 Options:
   --stack NAME          stack whose plan and outputs (pulumi stack output) describe the node
   --stack-file FILE     a stack config file instead of Pulumi.NAME.yaml
-  --node KEY            nodeA (default), nodeC or nodeD
+  --node KEY            nodeA (default), nodeC, nodeD or a pool member (workers-1), or the server's name
   --outputs FILE        stack outputs JSON instead of asking Pulumi
   --target HOST[:PORT]  SSH endpoint (default: the node's tailnet name, or its public IPv4 with an allowlist)
   --ssh-user USER       admin user (default ${ADMIN_USER})

@@ -18,7 +18,7 @@ the plan admits from ADDR and to refuse every other with 28000. Exit 0 only if e
 Options:
   --stack NAME       stack whose plan describes the node
   --stack-file FILE  a stack config file instead of Pulumi.NAME.yaml
-  --node KEY         nodeA (default), nodeC, nodeD or the node's name
+  --node KEY         nodeA (default), nodeC, nodeD, a pool member (workers-1) or the server's name
   --from ADDR        local source address inside the network (network.cidr)
   --json             print the results as JSON
   -h, --help`;

@@ -489,7 +489,7 @@ describe("stack config validation", () => {
         }));
       }),
     ).toEqual([
-      "xiopro-infra:nodeA.labels.stack: is set by the toolkit | remove it; the toolkit sets env, node, role, managed-by, stack",
+      "xiopro-infra:nodeA.labels.stack: is set by the toolkit | remove it; the toolkit sets env, node, role, pool, managed-by, stack",
       "xiopro-infra:nodeA.services[9].interfaces[0].port: 5432/tcp is already postgresql's on nodeA | choose a port no other service of this node uses",
       "xiopro-infra:nodeA.services[10].interfaces[0].port: 7000/tcp is already metrics-proxy's on nodeA | choose a port no other service of this node uses",
       "xiopro-infra:nodeA.volumes: has 17 volumes; Hetzner attaches at most 16 to a server | use at most 16, or fewer, larger volumes",
@@ -532,7 +532,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, backup, monitoring, agentd, postgresql, wal-receiver, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, backup, monitoring, agentd, postgresql, wal-receiver, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });

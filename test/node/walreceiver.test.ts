@@ -32,7 +32,7 @@ describe("the WAL receiver in the plan", () => {
 
   it("lets only the receiver's address replicate, as the replication role, with scram-sha-256", () => {
     const plan = withReceiver(false);
-    const receiver = plan.nodes.find((n) => n.letter === "c")!;
+    const receiver = plan.nodes.find((n) => n.key === "nodeC")!;
     const replication = pgHba(plan, plan.nodes[0]!)
       .split("\n")
       .filter((l) => /\breplication\b/.test(l));
@@ -41,7 +41,7 @@ describe("the WAL receiver in the plan", () => {
   });
 
   it("caps the WAL kept for the receiver, and waits for it on commit only when synchronous", () => {
-    const db = (p: Plan) => p.nodes.find((n) => n.letter === "a")!;
+    const db = (p: Plan) => p.nodes.find((n) => n.key === "nodeA")!;
     const async = postgresqlConf(withReceiver(false), db(withReceiver(false)));
     expect(async).toContain("max_slot_wal_keep_size = 4GB");
     expect(async).not.toContain("synchronous_standby_names");
@@ -55,7 +55,7 @@ describe("the WAL receiver in the plan", () => {
 
   it("shares one generated password between the database's role setup and the receiver's unit, and opens no port on the receiver", () => {
     const plan = withReceiver(true);
-    const [a, c] = [plan.nodes.find((n) => n.letter === "a")!, plan.nodes.find((n) => n.letter === "c")!];
+    const [a, c] = [plan.nodes.find((n) => n.key === "nodeA")!, plan.nodes.find((n) => n.key === "nodeC")!];
     const grant = (n: NodePlan) =>
       n.secrets.filter((s) => s.file === "pg-role-walreceiver").map((s) => [s.source, s.grants]);
     expect(grant(a)).toEqual([["generated", [{ unit: "xiopro-postgres-roles.service", id: "pg-role-walreceiver" }]]]);

@@ -104,6 +104,52 @@ describe("stack program under mocks", () => {
     expect(String(s.inputs.userData)).toMatch(/^#cloud-config\n/);
   });
 
+  it("declares a pool's members as servers like the lettered nodes, each with its own name, address and labels", async () => {
+    const r = await run("tst", (c) => {
+      c.pools = [{ name: "workers", role: "worker", count: 2, serverType: "cpx32", firstPrivateIp: "10.1.1.20" }];
+    });
+    // Registration order follows the outputs each waits for: compare by name.
+    const servers = ofType(r, "server:Server")
+      .sort((x, y) => x.name.localeCompare(y.name))
+      .map((s) => [
+        s.name,
+        s.inputs.name,
+        s.inputs.serverType,
+        (s.inputs.networks as { ip: string }[])[0]!.ip,
+        s.inputs.labels,
+      ]);
+    expect(servers).toEqual([
+      [
+        "xiopro-infra-tst-node-a",
+        "tst-node-a",
+        "cpx22",
+        "10.1.1.10",
+        { env: "tst", node: "a", role: "control", "managed-by": "xiopro-infra", stack: "tst", team: "platform" },
+      ],
+      ...[1, 2].map((i) => [
+        `xiopro-infra-tst-workers-${i}`,
+        `tst-workers-${i}`,
+        "cpx32",
+        `10.1.1.${19 + i}`,
+        {
+          env: "tst",
+          node: `workers-${i}`,
+          role: "worker",
+          pool: "workers",
+          "managed-by": "xiopro-infra",
+          stack: "tst",
+        },
+      ]),
+    ]);
+    // One firewall each, one placement group for all.
+    expect(
+      ofType(r, "firewall:Firewall")
+        .map((f) => f.inputs.name)
+        .sort(),
+    ).toEqual(["tst-node-a-fw", "tst-workers-1-fw", "tst-workers-2-fw"]);
+    expect(ofType(r, "placementGroup:PlacementGroup")).toHaveLength(1);
+  });
+
   it("keeps primary IPs when a server goes away (autoDelete false)", () => {
     for (const ip of ofType(runs.prd!, "primaryIp:PrimaryIp"))
       expect(ip.inputs).toMatchObject({ assigneeType: "server", autoDelete: false, location: "fsn1" });

@@ -1,0 +1,147 @@
+// Pools: servers alike, with a role, beside Nodes A, C and D. Each member is a node of the one list
+// (infra/config/stack-nodes.ts) that validation, the secret inventory, the plan and the program walk.
+import { describe, expect, it } from "vitest";
+import { planOf, problemsOf } from "../support/helpers.js";
+
+const workers = {
+  name: "workers",
+  role: "worker",
+  count: 2,
+  serverType: "cpx22",
+  firstPrivateIp: "10.1.1.20",
+  services: [
+    {
+      name: "embedder",
+      interfaces: [
+        { port: 7000, class: "C", owner: "ml", justification: "embeddings for the API", clients: ["agentd-web"] },
+      ],
+    },
+  ],
+};
+
+describe("pools", () => {
+  it("plan each member as a node: deterministic names, keys, labels and private addresses", () => {
+    const plan = planOf("tst", (c) => {
+      c.pools = [
+        workers,
+        { name: "ci", role: "ci-runner", count: 1, serverType: "cpx32", firstPrivateIp: "10.1.1.40" },
+      ];
+    });
+    expect(plan.nodes.map((n) => [n.key, n.name, n.short, n.role, n.privateIp])).toEqual([
+      ["nodeA", "tst-node-a", "node-a", "control", "10.1.1.10"],
+      ["workers-1", "tst-workers-1", "workers-1", "worker", "10.1.1.20"],
+      ["workers-2", "tst-workers-2", "workers-2", "worker", "10.1.1.21"],
+      ["ci-1", "tst-ci-1", "ci-1", "ci-runner", "10.1.1.40"],
+    ]);
+    const w2 = plan.nodes.find((n) => n.key === "workers-2")!;
+    expect(w2.labels).toMatchObject({ env: "tst", node: "workers-2", role: "worker", pool: "workers" });
+    expect(w2.pool).toEqual({ name: "workers", index: 2, count: 2 });
+    // The lettered node keeps its labels as before pools.
+    expect(plan.nodes[0]!.labels).not.toHaveProperty("pool");
+    // Its class C port admits the API's node only; monitoring on Node A reaches its exporter.
+    const a = plan.nodes[0]!;
+    expect(w2.hostFirewall.filter((r) => r.from.kind === "peers").map((r) => [r.port, r.comment])).toEqual([
+      [9100, "node-exporter/node-metrics class C"],
+      [7000, "embedder/embedder-1 class C"],
+    ]);
+    for (const r of w2.hostFirewall)
+      if (r.from.kind === "peers") expect(r.from.peers.map((p) => p.ip)).toEqual([a.privateIp]);
+    // Every member is priced, and has its host name in DNS.
+    expect(plan.cost.lines.filter((l) => l.kind === "server").map((l) => l.resource)).toEqual([
+      "server:tst-node-a",
+      "server:tst-workers-1",
+      "server:tst-workers-2",
+      "server:tst-ci-1",
+    ]);
+    expect(plan.dns.records.filter((r) => r.node === "ci-1").map((r) => `${r.fqdn} ${r.type}`)).toEqual([
+      "tst-ci-1.tst.xiopro.example A",
+      "tst-ci-1.tst.xiopro.example AAAA",
+    ]);
+  });
+
+  it("refuses what a pool cannot be, every problem at once, naming the pool's key", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.pools = [
+          { ...workers, count: 3 },
+          { name: "workers", role: "monitoring", count: 2, serverType: "cpx22", services: ["monitoring"] },
+          {
+            name: "db",
+            role: "wizard",
+            count: 0,
+            serverType: "cpx22",
+            firstPrivateIp: "10.1.1.40",
+            services: ["agentd-worker"],
+          },
+        ];
+        c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring" && s !== "grafana");
+      }),
+    ).toEqual([
+      "xiopro-infra:pools[1].firstPrivateIp: is required but not set | set it in the stack file (see docs/config.md: Private IPv4 of the first server; the others take the next addresses. Fixed, so that adding a node or a pool never moves another's address (a moved address replaces the server))",
+      'xiopro-infra:pools[2].role: "wizard" is not allowed | use one of control, compute, product, worker, monitoring, ci-runner, wal-receiver',
+      "xiopro-infra:pools[2].count: 0 is out of range | use a value from 1 to 10",
+    ]);
+    expect(
+      problemsOf("tst", (c) => {
+        c.pools = [
+          { ...workers, count: 3, firstPrivateIp: "10.1.1.10" },
+          {
+            name: "workers",
+            role: "monitoring",
+            count: 2,
+            serverType: "cpx22",
+            firstPrivateIp: "10.1.1.30",
+            services: ["monitoring"],
+          },
+          {
+            name: "db",
+            role: "worker",
+            count: 1,
+            serverType: "cpx22",
+            firstPrivateIp: "10.1.1.31",
+            services: ["agentd-worker"],
+          },
+        ];
+        c.nodeA.services = c.nodeA.services.filter((s: string) => s !== "monitoring" && s !== "grafana");
+      }),
+    ).toEqual([
+      'xiopro-infra:pools[1].name: "workers" is used by another pool | give every pool its own name',
+      "xiopro-infra:pools[2].firstPrivateIp: \"10.1.1.31\" (db-1) is already used by workers-2 | move firstPrivateIp so that the pool's 1 addresses overlap no other node's",
+      'xiopro-infra:pools[1].services: "monitoring" runs on workers-1 and workers-2, but it may run on one node only | remove monitoring from all but one node',
+      'xiopro-infra:pools[2].services: lists "agentd-worker" but not "postgresql" | add "postgresql" to pools[2].services, or move agentd-worker to the node that runs postgresql',
+    ]);
+  });
+
+  it("refuses more servers than the stack's spread placement group holds, and a site on a service two nodes run", () => {
+    expect(
+      problemsOf("tst", (c) => {
+        c.pools = [{ name: "many", role: "worker", count: 10, serverType: "cpx22", firstPrivateIp: "10.1.1.100" }];
+      }),
+    ).toEqual([
+      "xiopro-infra:pools: make the stack 11 servers, but its spread placement group holds at most 10 | lower the pools' counts to 9 servers in all, or use fewer, larger servers",
+    ]);
+    expect(
+      problemsOf("tst", (c) => {
+        c.pools = [
+          {
+            name: "web",
+            role: "product",
+            count: 2,
+            serverType: "cpx22",
+            firstPrivateIp: "10.1.1.50",
+            services: [
+              "ingress",
+              {
+                name: "shop",
+                interfaces: [{ port: 9000, class: "D", owner: "product", justification: "upstream of the shop" }],
+              },
+            ],
+          },
+        ];
+        c.ingress.sites.push({ hostname: "shop.tst.xiopro.example", service: "shop" });
+      }),
+    ).toEqual([
+      "xiopro-infra:ingress.sites[1].service: \"shop\" runs on web-1, web-2: each would get the site's A/AAAA records, and no balancer spreads or fails over between them | run the site's service on one node",
+    ]);
+  });
+});
