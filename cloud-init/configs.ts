@@ -315,9 +315,10 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
   ].join("\n");
 }
 
-export function agentdEnv(plan: Plan): string {
+export function agentdEnv(plan: Plan, node: NodePlan): string {
   const env: Record<string, string> = {
-    DATABASE_HOST: "127.0.0.1",
+    // Beside the database over loopback; elsewhere over the private network (pg_hba admits this node).
+    DATABASE_HOST: has(node, "postgresql") ? "127.0.0.1" : (databaseNode(plan)?.privateIp ?? "127.0.0.1"),
     DATABASE_NAME,
     ...plan.agentd.environment,
   };

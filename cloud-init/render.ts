@@ -245,7 +245,7 @@ const GENERATED: Record<GeneratedConfig, (plan: Plan, node: NodePlan) => WriteFi
     plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot
       ? [conf(ACME_CA_ROOT_FILE, plan.ingress.acmeCaRoot.trim() + "\n", true)]
       : [],
-  "agentd-env": (plan) => [conf(etcFile("agentd.env"), agentdEnv(plan))],
+  "agentd-env": (plan, node) => [conf(etcFile("agentd.env"), agentdEnv(plan, node))],
   "postgresql-conf": (plan, node) => [conf(etcFile("postgresql.conf"), postgresqlConf(plan, node))],
   "pg-hba": (plan, node) => [conf(etcFile("pg_hba.conf"), pgHba(plan, node))],
   "backup-env": (plan, node) => [conf(etcFile("backup.env"), backupEnv(plan, node))],

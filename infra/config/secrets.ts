@@ -86,7 +86,16 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
       }
     }
   }
-  return out;
+  // One file, one entry: a credential placed both by its service and for a client on the same node
+  // (a role's password beside PostgreSQL) joins their grants.
+  const merged: SecretPlan[] = [];
+  for (const s of out) {
+    const seen = merged.find((m) => m.file === s.file);
+    if (!seen) merged.push(s);
+    else
+      for (const g of s.grants) if (!seen.grants.some((x) => x.unit === g.unit && x.id === g.id)) seen.grants.push(g);
+  }
+  return merged;
 }
 
 /** The unit's `LoadCredentialEncrypted=` lines, each with a `SetCredential=` fallback (systemd uses

@@ -2,6 +2,11 @@
 // (infra/config/stack-nodes.ts) that validation, the secret inventory, the plan and the program walk.
 import { describe, expect, it } from "vitest";
 import { planOf, problemsOf } from "../support/helpers.js";
+import { nodeFiles } from "../../cloud-init/render.js";
+import { pgHba } from "../../cloud-init/configs.js";
+import { envFileValues } from "../../lab/pg-cluster.js";
+import type { NodePlan } from "../../infra/plan/index.js";
+import { hbaHostLines, privateExpectation } from "../../scripts/accept/private.js";
 
 const workers = {
   name: "workers",
@@ -108,8 +113,67 @@ describe("pools", () => {
       'xiopro-infra:pools[1].name: "workers" is used by another pool | give every pool its own name',
       "xiopro-infra:pools[2].firstPrivateIp: \"10.1.1.31\" (db-1) is already used by workers-2 | move firstPrivateIp so that the pool's 1 addresses overlap no other node's",
       'xiopro-infra:pools[1].services: "monitoring" runs on workers-1 and workers-2, but it may run on one node only | remove monitoring from all but one node',
-      'xiopro-infra:pools[2].services: lists "agentd-worker" but not "postgresql" | add "postgresql" to pools[2].services, or move agentd-worker to the node that runs postgresql',
     ]);
+  });
+
+  it("let agent workers in a pool log in to the database over the private network, as their role, from their address only", () => {
+    const plan = planOf("tst", (c) => {
+      c.pools = [
+        {
+          name: "workers",
+          role: "worker",
+          count: 2,
+          serverType: "cpx32",
+          firstPrivateIp: "10.1.1.20",
+          services: ["agentd-worker"],
+        },
+      ];
+    });
+    const [a, w1, w2] = plan.nodes;
+    const files = (n: NodePlan) => nodeFiles(plan, n);
+    const env = (n: NodePlan) => envFileValues(files(n).find((f) => f.path === "/etc/xiopro/agentd.env")!.content);
+    expect(env(w1!).DATABASE_HOST).toBe(a!.privateIp);
+    expect(env(a!).DATABASE_HOST).toBe("127.0.0.1");
+    // The worker role's password on each worker node, for the worker units only; beside PostgreSQL unchanged.
+    expect(w2!.secrets.map((s) => [s.file, s.source, s.grants])).toEqual([
+      ["pg-role-worker", "generated", [{ unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" }]],
+    ]);
+    expect(a!.secrets.find((s) => s.file === "pg-role-worker")!.grants).toEqual([
+      { unit: "xiopro-postgres-roles.service", id: "pg-role-worker" },
+      { unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" },
+      { unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD" },
+    ]);
+    // pg_hba: one line per role and address; the firewall admits the workers to 5432 and nothing else of theirs.
+    expect(hbaHostLines(pgHba(plan, a!)).filter((l) => l.address.startsWith("10.1.1.2"))).toEqual([
+      { database: "xiopro", user: "xiopro_worker", address: "10.1.1.20/32" },
+      { database: "xiopro", user: "xiopro_worker", address: "10.1.1.21/32" },
+    ]);
+    expect(a!.hostFirewall.filter((r) => r.from.kind === "peers")).toEqual([
+      {
+        protocol: "tcp",
+        port: 5432,
+        from: {
+          kind: "peers",
+          peers: [
+            { node: "tst-workers-1", ip: "10.1.1.20", clients: ["agentd-worker"] },
+            { node: "tst-workers-2", ip: "10.1.1.21", clients: ["agentd-worker"] },
+          ],
+        },
+        comment: "postgresql/postgres-private class C",
+      },
+    ]);
+    expect(privateExpectation(plan, a!, w1!.privateIp).roles.filter((r) => r.admitted)).toEqual([
+      { role: "xiopro_worker", replication: false, admitted: true },
+    ]);
+    // Without a database anywhere, the agent runtime is refused by name.
+    expect(
+      problemsOf("tst", (c) => {
+        c.nodeA.services = ["ingress", "agentd-web"];
+        c.nodeA.volumes = [];
+      }),
+    ).toContain(
+      'xiopro-infra:nodeA.services: lists "agentd-web", but no enabled node runs postgresql | remove agentd-web, or add postgresql to nodeA.services',
+    );
   });
 
   it("refuses more servers than the stack's spread placement group holds, and a site on a service two nodes run", () => {

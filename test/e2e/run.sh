@@ -165,6 +165,20 @@ acceptance_round() {
       failed=$((failed + 1))
     fi
   fi
+  if ((receiver)); then
+    # Node C's agent worker reaches Node A's database as its role, with the credential delivered to Node C
+    # and the address from its rendered agentd.env: firewall, pg_hba and delivery end to end.
+    local who
+    # shellcheck disable=SC2016 # expanded on the node
+    who=$("${ssh_c[@]}" 'sudo systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/xiopro/agentd.env -p LoadCredentialEncrypted=pw:/etc/credstore.encrypted/pg-role-worker sh -c '"'"'PGPASSWORD=$(cat "$CREDENTIALS_DIRECTORY/pw") psql -h "$DATABASE_HOST" -U xiopro_worker -d "$DATABASE_NAME" -tAc "SELECT current_user || chr(32) || host(inet_client_addr())"'"'" </dev/null 2>&1 || true)
+    if [[ $who == "xiopro_worker $(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")" ]]; then
+      printf '  %-60s %s\n' "tst-node-c: agent worker logs in to Node A's database" "PASS ($who)"
+      passed=$((passed + 1))
+    else
+      printf '  %-60s FAIL  %s\n' "tst-node-c: agent worker logs in to Node A's database" "${who//$'\n'/ }"
+      failed=$((failed + 1))
+    fi
+  fi
   # The private network from inside it (npm run accept:private): an address of no node reaches no port of
   # Node A; with --receiver, Node C's own namespace reaches exactly what Node A admits it (PostgreSQL, as
   # the replication role only), and Node A's reaches exactly Node C's exporter (scraped by monitoring).

@@ -30,7 +30,7 @@ describe("docs/services.md", () => {
     const rows = section("postgresql").filter((l) => l.includes("5432/tcp"));
     expect(rows).toEqual([
       "| `postgres-local` | 5432/tcp | D | localhost | platform | localhost only | Local services and backups connect over localhost |",
-      "| `postgres-private` | 5432/tcp | C | private | platform | private network, from the nodes of its named clients only: wal-receiver | Services on other nodes connect over the private network (scram-sha-256) |",
+      "| `postgres-private` | 5432/tcp | C | private | platform | private network, from the nodes of its named clients only: wal-receiver, agentd-web, agentd-worker, agentd-sweeper | Services on other nodes connect over the private network (scram-sha-256) |",
     ]);
     expect(lines).toContain(
       "| [postgresql](#postgresql) | PostgreSQL (distro package) with data on a Hetzner Volume | 5432/tcp D, 5432/tcp C |",

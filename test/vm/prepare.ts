@@ -76,7 +76,13 @@ fs.writeFileSync(path.join(work, "env-probe.txt"), ENV_PROBE);
 if ((c[k("nodeA")] as { image?: string }).image !== "debian-12") c[k("postgresql")] = { pgvector: true };
 const withReceiver = process.env.XIOPRO_E2E_RECEIVER === "1";
 if (withReceiver) {
-  c[k("nodeC")] = { enabled: true, serverType: "cpx22", publicIpv6: false, services: ["wal-receiver"] };
+  // Node C also runs an agent worker: it logs in to Node A's database over the private network.
+  c[k("nodeC")] = {
+    enabled: true,
+    serverType: "cpx22",
+    publicIpv6: false,
+    services: ["wal-receiver", "agentd-worker"],
+  };
   c[k("wal-receiver")] = { synchronous: true };
 }
 const stackFile = path.join(work, "Pulumi.vm.yaml");

@@ -7,8 +7,8 @@ export const agentdSweeper: ServiceSpec = {
   description: "Requeues expired leases and enforces TTLs (timer)",
   units: [],
   timers: ["agentd-sweeper.timer"],
-  // It logs in to the platform database on 127.0.0.1 with a password delivered only beside PostgreSQL.
-  requires: [{ service: "postgresql", on: "same-node" }],
+  // It logs in to the platform database: over 127.0.0.1 beside it, else over the private network.
+  requires: [{ service: "postgresql", on: "some-node" }],
   stopForRestore: ["agentd-sweeper.timer", "agentd-sweeper.service"],
   files: [
     { template: "units/agentd-sweeper.service", path: "agentd-sweeper.service" },

@@ -14,8 +14,8 @@ export const agentdWeb: ServiceSpec = {
   description: "Agent runtime HTTP API (FastAPI/uvicorn), behind Caddy",
   units: ["agentd-web.service"],
   timers: [],
-  // It logs in to the platform database on 127.0.0.1 with a password delivered only beside PostgreSQL.
-  requires: [{ service: "postgresql", on: "same-node" }],
+  // It logs in to the platform database: over 127.0.0.1 beside it, else over the private network.
+  requires: [{ service: "postgresql", on: "some-node" }],
   stopForRestore: ["agentd-web.service"],
   credentials: [
     {

@@ -7,8 +7,8 @@ export const agentdWorker: ServiceSpec = {
   description: "Agent workers (agentd-worker@N), leasing tasks from PostgreSQL",
   units: [],
   timers: [],
-  // It logs in to the platform database on 127.0.0.1 with a password delivered only beside PostgreSQL.
-  requires: [{ service: "postgresql", on: "same-node" }],
+  // It logs in to the platform database: over 127.0.0.1 beside it, else over the private network.
+  requires: [{ service: "postgresql", on: "some-node" }],
   stopForRestore: ["agentd-worker@*.service"],
   credentials: [
     {

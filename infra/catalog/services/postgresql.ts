@@ -1,6 +1,6 @@
-import { libFile, PG_ROLE_PREFIX } from "../layout.js";
+import { DATABASE_NAME, libFile, PG_ROLE_PREFIX } from "../layout.js";
 import { bool, obj } from "../schema.js";
-import { ACCESS, PLATFORM, type CredentialSpec, type ServiceSpec } from "../service-spec.js";
+import { ACCESS, PLATFORM, type CredentialSpec, type PlacedNodeView, type ServiceSpec } from "../service-spec.js";
 
 interface PostgresqlOptions {
   pgvector: boolean;
@@ -24,19 +24,20 @@ const ROLES: {
   readAll?: true;
   /** pg_monitor: reads the statistics views. */
   monitor?: true;
-  readers: { service: string; unit: string; id: string }[];
+  /** `remote`: the reader may run on another node and log in over the private network. */
+  readers: { service: string; unit: string; id: string; remote?: true }[];
 }[] = [
   {
     name: "api",
     owns: true,
-    readers: [{ service: "agentd-web", unit: "agentd-web.service", id: "DATABASE_PASSWORD" }],
+    readers: [{ service: "agentd-web", unit: "agentd-web.service", id: "DATABASE_PASSWORD", remote: true }],
   },
   {
     name: "worker",
     connect: true,
     readers: [
-      { service: "agentd-worker", unit: "agentd-worker@.service", id: "DATABASE_PASSWORD" },
-      { service: "agentd-sweeper", unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD" },
+      { service: "agentd-worker", unit: "agentd-worker@.service", id: "DATABASE_PASSWORD", remote: true },
+      { service: "agentd-sweeper", unit: "agentd-sweeper.service", id: "DATABASE_PASSWORD", remote: true },
     ],
   },
   {
@@ -48,6 +49,31 @@ const ROLES: {
   },
   { name: "readonly", connect: true, readAll: true, readers: [] },
 ];
+
+/** A role's password on a remote reader's node: the same generated value, readable by the reader's unit. */
+const remoteRoles: CredentialSpec[] = ROLES.flatMap((r) =>
+  r.readers
+    .filter((x) => x.remote)
+    .map((x) => ({
+      file: `pg-role-${r.name}`,
+      source: "generated" as const,
+      description: `PostgreSQL password of role ${PG_ROLE_PREFIX}${r.name}`,
+      on: x.service,
+      grants: [{ unit: x.unit, id: x.id }],
+    })),
+);
+
+/**
+ * pg_hba lines for the roles' readers on other nodes: one per role and address, in the platform database
+ * only. Nothing else from the private network reaches a role (docs/architecture.md D5).
+ */
+function remoteReaderLines(self: string, stack: readonly PlacedNodeView[]): string[] {
+  return ROLES.flatMap((r) =>
+    stack
+      .filter((n) => n.name !== self && r.readers.some((x) => x.remote && n.services.includes(x.service)))
+      .map((n) => `host    ${DATABASE_NAME} ${PG_ROLE_PREFIX}${r.name} ${n.privateIp}/32 scram-sha-256`),
+  );
+}
 
 /** The roles as setup-postgresql reads them: comma-separated names per privilege. */
 const names = (pick: (r: (typeof ROLES)[number]) => unknown) =>
@@ -82,7 +108,7 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
   units: ["postgresql.service", "xiopro-postgres-roles.service"],
   timers: [],
   singleton: true,
-  credentials: ROLES.map(role),
+  credentials: [...ROLES.map(role), ...remoteRoles],
   files: [
     { template: "units/postgresql-dropin.conf", path: "postgresql@.service.d/50-xiopro.conf" },
     { template: "units/xiopro-postgres-roles.service", path: "xiopro-postgres-roles.service" },
@@ -110,7 +136,7 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
       owner: PLATFORM,
       access: ACCESS.C,
       justification: "Services on other nodes connect over the private network (scram-sha-256)",
-      clients: ["wal-receiver"],
+      clients: ["wal-receiver", "agentd-web", "agentd-worker", "agentd-sweeper"],
     },
   ],
   options: obj(
@@ -123,10 +149,12 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
     },
     { description: "Options of the postgresql service", default: { pgvector: false } },
   ),
-  additions(o, host) {
+  additions(o, host, stack) {
     const major = host.imageFacts?.postgresql;
     const pgvector = o.pgvector && major !== undefined;
+    const remote = remoteReaderLines(host.node, stack);
     return {
+      ...(remote.length ? { conf: { "pg_hba.conf": remote } } : {}),
       ...(pgvector ? { packages: [`postgresql-${major}-pgvector`] } : {}),
       // setup-postgresql creates the roles, and each listed extension in the platform database.
       env: { ...ROLE_SETTINGS, ...(pgvector ? { XIOPRO_PG_EXTENSIONS: "vector" } : {}) },
