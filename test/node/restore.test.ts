@@ -162,6 +162,7 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
         ["newest backup age (pgbackrest)", true],
         ["newest backup age (restic)", true],
         ["target free", true],
+        ["server type orderable (tst-node-a)", true],
       ]);
       expect(report.preflight[1].detail).toMatch(
         new RegExp(`^newest pgBackRest backup ${label} is 0\\.\\d h old \\(bound 26 h\\)$`),
@@ -173,7 +174,10 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
         "planned",
         "planned",
       ]);
-      expect(f.log()).toEqual(["http GET /v1/servers?name=tst-node-a bearer"]);
+      expect(f.log()).toEqual([
+        "http GET /v1/servers?name=tst-node-a bearer",
+        "http GET /v1/server_types?per_page=50&page=1 bearer",
+      ]);
     } finally {
       await f.close();
     }
