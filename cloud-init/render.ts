@@ -108,6 +108,10 @@ function templateFacts(plan: Plan, node: NodePlan): Record<string, string | numb
     AGENTD_HOME,
     AGENTD_USER: plan.agentd.user,
     PRIVATE_SUBNET: plan.network.subnet,
+    PRIVATE_NETWORK: plan.network.cidr,
+    // A CI runner's jobs may use the node's memory but for 512 MB kept for the system.
+    CI_RUNNER_MEMORY_MAX: `${Math.max(512, node.memoryGb * 1024 - 512)}M`,
+    CI_RUNNER_MEMORY_HIGH: `${Math.floor(Math.max(512, node.memoryGb * 1024 - 512) * 0.9)}M`,
     AGENTD_WEB_PORT: upstream,
     AGENTD_WEB_COMMAND: plan.agentd.webCommand,
     AGENTD_WORKER_COMMAND: plan.agentd.workerCommand,

@@ -38,7 +38,7 @@ export function envFileValues(text: string): Record<string, string> {
   return Object.fromEntries(
     text
       .split("\n")
-      .filter((l) => /^[A-Z_]+=/.test(l))
+      .filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l))
       .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).replace(/^"|"$/g, "")]),
   );
 }

@@ -31,6 +31,7 @@ export const TEST_SECRETS: Record<string, string> = {
   adminSshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n-----END OPENSSH PRIVATE KEY-----\n",
   alertSmtpPassword: "test-smtp-password-5d1f7e",
   alertWebhookToken: "test-webhook-token-9a0c3b",
+  ciRunnerToken: "test-ci-runner-token-4e7d21",
 };
 
 /**

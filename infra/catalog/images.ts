@@ -4,6 +4,8 @@ export interface ImageFacts {
   os: string;
   postgresql: number;
   pgbackrest: string;
+  /** The ICU library package (.NET programs such as the GitHub Actions runner need it). */
+  libicu: string;
   /** How this repository's tests boot the image, or null when they do not boot it. */
   bootedBy: string | null;
 }
@@ -13,15 +15,23 @@ export const IMAGES: Record<string, ImageFacts> = {
     os: "Debian 13 (trixie)",
     postgresql: 17,
     pgbackrest: "2.55",
+    libicu: "libicu76",
     bootedBy: "the VM boot proof (npm run test:vm) from its stock form",
   },
   "debian-12": {
     os: "Debian 12 (bookworm)",
     postgresql: 15,
     pgbackrest: "2.45",
+    libicu: "libicu72",
     bootedBy: "the container variant (npm run test:e2e)",
   },
-  "ubuntu-24.04": { os: "Ubuntu 24.04 (noble)", postgresql: 16, pgbackrest: "2.50", bootedBy: null },
+  "ubuntu-24.04": {
+    os: "Ubuntu 24.04 (noble)",
+    postgresql: 16,
+    pgbackrest: "2.50",
+    libicu: "libicu74",
+    bootedBy: null,
+  },
 };
 
 export const DEFAULT_IMAGE = "debian-13";

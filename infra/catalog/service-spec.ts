@@ -35,6 +35,9 @@ export interface InterfaceSpec {
   clients?: readonly string[];
 }
 
+/** Why a service cannot run on a node without a public IPv4 (an endpoint it needs has no IPv6). */
+export type NeedsIpv4 = string;
+
 export interface ServicePackages {
   names: readonly string[];
   /** Installed only when the stack has an SSH allowlist (`adminPath.sshAllowlist`), i.e. sshd faces the internet. */
@@ -97,10 +100,12 @@ export interface ServiceHost {
   image: string;
   /** Undefined for an image outside the catalog. */
   imageFacts: ImageFacts | undefined;
+  /** The server type's CPU architecture; undefined for a type outside the catalog. */
+  architecture: "x86" | "arm" | undefined;
 }
 
-export function serviceHost(node: string, image: string): ServiceHost {
-  return { node, image, imageFacts: Object.hasOwn(IMAGES, image) ? IMAGES[image] : undefined };
+export function serviceHost(node: string, image: string, architecture?: "x86" | "arm"): ServiceHost {
+  return { node, image, imageFacts: Object.hasOwn(IMAGES, image) ? IMAGES[image] : undefined, architecture };
 }
 
 /** A problem with a service's options, relative to its config key (`field` empty for the key itself). */
@@ -157,6 +162,8 @@ export interface CredentialSpec {
   when?: readonly Condition[];
   /** Units that may read it, and the id it has inside each (`ENTRY` for a map's entry name). */
   grants: readonly { unit: string; id: string; when?: readonly Condition[] }[];
+  /** Units restarted when it is delivered besides those granted it (one that starts a granted oneshot). */
+  restart?: readonly string[];
 }
 
 /** In a map credential's grant, stands for the entry's name. */
@@ -233,6 +240,8 @@ export interface ServiceSpec<O = unknown> {
   baseline?: boolean;
   /** At most one node may run it. */
   singleton?: boolean;
+  /** Set when the service cannot run IPv6-only: why (docs/ipv6-only.md). */
+  needsIpv4?: NeedsIpv4;
   /** Distro packages it installs at first boot (docs/architecture.md D1), with why where not obvious. */
   packages?: ServicePackages;
   /** Services it needs: on its own node, or on any enabled node. */

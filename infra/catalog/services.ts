@@ -13,6 +13,7 @@ import { monitoring } from "./services/monitoring.js";
 import { grafana } from "./services/grafana.js";
 import { walReceiver } from "./services/wal-receiver.js";
 import { backup } from "./services/backup.js";
+import { ciRunner } from "./services/ci-runner.js";
 import type { ServiceSpec } from "./service-spec.js";
 
 export {
@@ -53,6 +54,7 @@ const SERVICES: readonly ServiceSpec[] = [
   grafana,
   walReceiver,
   backup,
+  ciRunner,
 ];
 
 // No prototype: a service named "constructor" or "toString" is simply not in the catalog.

@@ -22,7 +22,13 @@ const WAIT_FOR_BOOT =
 
 /** Units to restart for a credential: templates become instance patterns. */
 export function restartUnits(secret: SecretPlan): string[] {
-  return [...new Set(secret.grants.map((g) => g.unit.replace(/@\.service$/, "@*.service")))];
+  return [
+    ...new Set(
+      [...secret.grants.map((g) => g.unit), ...(secret.restart ?? [])].map((u) =>
+        u.replace(/@\.service$/, "@*.service"),
+      ),
+    ),
+  ];
 }
 
 /** The remote command that stores one credential (its value arrives on stdin, never in argv). */

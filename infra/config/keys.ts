@@ -668,6 +668,13 @@ const SECRET_KEYS = {
   alertWebhookToken: optional(
     str({ description: "Bearer token Alertmanager sends to monitoring.webhook.url", secret: true }),
   ),
+  ciRunnerToken: optional(
+    str({
+      description:
+        "GitHub token that may register self-hosted runners for ci-runner's repository or organization (read by the registration unit only)",
+      secret: true,
+    }),
+  ),
   providerKeys: optional(
     record(str({ description: "Secret value" }), {
       description:

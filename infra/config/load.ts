@@ -193,11 +193,12 @@ function decodeJson(key: string, text: string, problems: Problems): unknown {
 }
 
 /** Each service's own rules for its options, on the node that runs it (its descriptor's `problems`). */
-function checkServiceOptions(node: StackNode, c: StackConfig, p: Problems): void {
+function checkServiceOptions(node: StackNode, c: StackConfig, cat: Catalog, p: Problems): void {
   const n = node.config;
   const nk = node.key;
   const listed = new Set(n.services.filter((s) => typeof s === "string"));
-  const host = serviceHost(node.name, n.image);
+  const type = n.serverType === undefined ? undefined : own(cat.serverTypes, n.serverType);
+  const host = serviceHost(node.name, n.image, type?.architecture);
   const stack = stackView(c);
   for (const s of Object.values(SERVICE_CATALOG)) {
     if (!s.options || !s.problems || !(s.baseline || listed.has(s.name))) continue;
@@ -326,7 +327,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     // A pool's settings are checked once, on its first member; addresses on every member.
     if (!node.pool || node.pool.index === 1) {
       checkNode(node, c, cat, p, locOk);
-      checkServiceOptions(node, c, p);
+      checkServiceOptions(node, c, cat, p);
     }
     // A pool member's address is firstPrivateIp plus its index: the message names the pool's key.
     const ipKey = node.pool ? `${node.path}.firstPrivateIp` : `${node.path}.privateIp`;
@@ -517,6 +518,19 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
         `set ${home}.publicIpv4: true (docs/ipv6-only.md)`,
       );
   });
+
+  // A service whose endpoints have no IPv6 address cannot run on an IPv6-only node.
+  for (const node of new Map(nodes.map((n) => [n.path, n])).values())
+    if (!node.config.publicIpv4)
+      for (const name of listedServices(node.config)) {
+        const why = SERVICE_CATALOG[name]?.needsIpv4;
+        if (why)
+          p.add(
+            k(`${node.path}.publicIpv4`),
+            `is false, but ${node.path} runs ${name}: ${why}`,
+            `set ${node.path}.publicIpv4: true, or run ${name} on a node with IPv4 (docs/ipv6-only.md)`,
+          );
+      }
 
   // Admin path
   const allow = c.adminPath.sshAllowlist;

@@ -24,6 +24,8 @@ export interface SecretPlan {
   configEntry?: string;
   description: string;
   grants: SecretGrant[];
+  /** Units restarted on delivery besides the granted ones. */
+  restart?: string[];
 }
 
 export const CREDSTORE = NODE_LAYOUT.XIOPRO_CREDSTORE;
@@ -65,11 +67,19 @@ export function nodeSecrets(config: StackConfig, services: readonly string[]): S
       const here = cred.on ? services.includes(cred.on) && runsSomewhere(spec.name) : services.includes(spec.name);
       if (!here || !all(cred.when)) continue;
       const grants = cred.grants.filter((g) => all(g.when)).map((g) => ({ unit: g.unit, id: g.id }));
+      const restart = cred.restart ? { restart: [...cred.restart] } : {};
       const src = cred.source;
       if (src === "generated")
-        out.push({ file: cred.file, source: "generated", description: cred.description, grants });
+        out.push({ file: cred.file, source: "generated", description: cred.description, grants, ...restart });
       else if ("key" in src)
-        out.push({ file: cred.file, source: "config", configKey: src.key, description: cred.description, grants });
+        out.push({
+          file: cred.file,
+          source: "config",
+          configKey: src.key,
+          description: cred.description,
+          grants,
+          ...restart,
+        });
       else {
         const entries = Object.keys(
           (config as unknown as Record<string, Record<string, string> | undefined>)[src.map] ?? {},

@@ -271,7 +271,7 @@ function buildNode(
   const location = n.location ?? config.location;
   const type = cat.serverTypes[n.serverType!]!;
   const protect = config.protection;
-  const host = serviceHost(name, n.image);
+  const host = serviceHost(name, n.image, type.architecture);
   const services: ServicePlan[] = [
     ...Object.values(SERVICE_CATALOG).filter((s) => s.baseline),
     ...(config.adminPath.mode === "tailscale" ? [SERVICE_CATALOG.tailscale!] : []),

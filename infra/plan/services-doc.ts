@@ -153,7 +153,7 @@ function checkLines(spec: ServiceSpec): string[] {
     const self = { key: "nodeC", name: "<its node>", privateIp: "<its address>", services: [spec.name], volumes: [] };
     // A stack in which another node runs every other service.
     const other = { key: "nodeA", name: "<node>", privateIp: "<address>", services: ALL, volumes: [] };
-    const host = { node: self.name, image: "debian-13", imageFacts: undefined };
+    const host = { node: self.name, image: "debian-13", imageFacts: undefined, architecture: undefined };
     const own = spec.additions?.(defaults, host, [other, self]);
     for (const c of own?.sqlChecks ?? []) out.push(`${c.name} (SQL)`);
     for (const lent of spec.lends?.(defaults, self) ?? [])

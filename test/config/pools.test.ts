@@ -176,6 +176,46 @@ describe("pools", () => {
     );
   });
 
+  it("run CI runners in a pool: pinned release, one scope, IPv4, and the registration token as a secret", () => {
+    const ci = (o: Record<string, unknown>) => (c: Record<string, any>) => {
+      c.pools = [
+        {
+          name: "ci",
+          role: "ci-runner",
+          count: 2,
+          serverType: "cpx32",
+          firstPrivateIp: "10.1.1.30",
+          services: ["ci-runner"],
+          ...o,
+        },
+      ];
+    };
+    expect(problemsOf("tst", ci({ publicIpv4: false }))).toEqual([
+      "xiopro-infra:ci-runner.repository: is not set, and neither is organization (ci-1 runs ci-runner) | set exactly one: repository (owner/name) or organization",
+      "xiopro-infra:ci-runner.version: is not set (ci-1 runs ci-runner) | pin the actions/runner release, e.g. version: 2.330.0, with its SHA-256 (github.com/actions/runner/releases)",
+      "xiopro-infra:ci-runner.sha256.x64: is not set, but tst-ci-1 is x64 (ci-1 runs ci-runner) | copy the SHA-256 of actions-runner-linux-x64-<version>.tar.gz from the release notes",
+      "xiopro-infra:pools[0].publicIpv4: is false, but pools[0] runs ci-runner: GitHub's API and release downloads have no IPv6 address | set pools[0].publicIpv4: true, or run ci-runner on a node with IPv4 (docs/ipv6-only.md)",
+    ]);
+    const pinned = (c: Record<string, any>) => {
+      ci({})(c);
+      c["ci-runner"] = { organization: "xiopro", version: "2.330.0", sha256: { x64: "a".repeat(64) } };
+    };
+    expect(problemsOf("tst", pinned)).toEqual([]);
+    const plan = planOf("tst", pinned);
+    const runner = plan.nodes.find((n) => n.key === "ci-2")!;
+    // No port of its own: only the baseline's (SSH and Tailscale on the admin path, the node exporter for
+    // Prometheus on Node A); the token for the registration only.
+    expect(runner.exposure.map((e) => `${e.service}/${e.port}/${e.class}`)).toEqual([
+      "sshd/22/B",
+      "node-exporter/9100/C",
+      "tailscale/41641/B",
+    ]);
+    expect(runner.secrets.map((s) => [s.file, s.configKey, s.grants.map((g) => g.unit), s.restart])).toEqual([
+      ["ci-runner-token", "ciRunnerToken", ["xiopro-ci-runner-jit.service"], ["xiopro-ci-runner.service"]],
+    ]);
+    expect(plan.cost.lines.filter((l) => l.resource === "server:tst-ci-2").map((l) => l.monthlyEur)).toHaveLength(1);
+  });
+
   it("refuses more servers than the stack's spread placement group holds, and a site on a service two nodes run", () => {
     expect(
       problemsOf("tst", (c) => {

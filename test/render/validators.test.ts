@@ -95,7 +95,7 @@ afterAll(() => {
 });
 
 const each = (fn: (r: Rendered) => void) => () => {
-  expect(rendered.length).toBe(6); // prd A, tst A, full A+C+D, acme A
+  expect(rendered.length).toBe(7); // prd A, tst A, full A+C+D and its CI runner, acme A
   for (const r of rendered) fn(r);
 };
 const unitsOf = (r: Rendered) => {
