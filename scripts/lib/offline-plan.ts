@@ -114,13 +114,15 @@ export function formatPlanReport(r: PlanResult): string {
     "",
     "Exposure matrix (every listening interface):",
     table(
-      ["node", "service", "port", "class", "bind", "owner", "justification"],
+      ["node", "service", "port", "class", "bind", "clients", "owner", "justification"],
       out.exposureMatrix.map((e) => [
         e.node,
         e.service,
         `${e.port}/${e.protocol}`,
         e.class,
         e.bind,
+        // Class C: the services whose nodes the host firewall admits; the others follow from the class.
+        e.clients?.join(",") ?? "",
         e.owner,
         e.justification,
       ]),

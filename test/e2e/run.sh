@@ -116,6 +116,7 @@ cleanup() {
   drop_cgroups
   umount -l "$work/merged" 2>/dev/null || true
   umount -l "$work/c-merged" 2>/dev/null || true
+  umount -l "$work/layers" 2>/dev/null || true
   ip netns del "$cns" 2>/dev/null || true
   ip netns del "$rns" 2>/dev/null || true
   ip -n "$ns" link del e2ec-pub 2>/dev/null || true
@@ -262,8 +263,12 @@ if ((receiver)); then
 fi
 
 say "overlay and NoCloud seed"
-mkdir -p "$work/upper" "$work/ovl-work" "$work/merged" "$work/vol-pgdata" "$work/vol-artifacts"
-mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl-work" "$work/merged"
+# The containers' writable layers on a tmpfs of their own: overlayfs refuses an upper directory on
+# another overlay, which is what /tmp is inside npm run test:fresh's container.
+mkdir -p "$work/layers" "$work/merged" "$work/vol-pgdata" "$work/vol-artifacts"
+mount -t tmpfs -o size=4g,mode=0755 xiopro-e2e-layers "$work/layers"
+mkdir -p "$work/layers/upper" "$work/layers/ovl-work"
+mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/layers/upper,workdir=$work/layers/ovl-work" "$work/merged"
 seed=$work/merged/var/lib/cloud/seed/nocloud
 mkdir -p "$seed"
 cp "$user_data" "$seed/user-data"
@@ -272,8 +277,8 @@ printf 'instance-id: e2e-%s\nlocal-hostname: tst-node-a\n' "$t0" >"$seed/meta-da
 printf 'network: {config: disabled}\ndatasource_list: [ NoCloud, None ]\n' >"$work/merged/etc/cloud/cloud.cfg.d/99-e2e.cfg"
 
 if ((receiver)); then
-  mkdir -p "$work/c-upper" "$work/c-ovl-work" "$work/c-merged"
-  mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/c-upper,workdir=$work/c-ovl-work" "$work/c-merged"
+  mkdir -p "$work/layers/c-upper" "$work/layers/c-ovl-work" "$work/c-merged"
+  mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/layers/c-upper,workdir=$work/layers/c-ovl-work" "$work/c-merged"
   mkdir -p "$work/c-merged/var/lib/cloud/seed/nocloud"
   cp "$work/plan/tst-node-c.user-data.yaml" "$work/c-merged/var/lib/cloud/seed/nocloud/user-data"
   printf 'instance-id: e2e-c-%s\nlocal-hostname: tst-node-c\n' "$t0" >"$work/c-merged/var/lib/cloud/seed/nocloud/meta-data"
