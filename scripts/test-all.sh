@@ -37,45 +37,40 @@ failed=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],
 skipped=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.numPendingTests + r.numTodoTests)' "$report")
 if ((vitest_rc != 0 && failed == 0)); then failed=1; fi
 
-# The two-node proof (~2 min, containers): Node A and a WAL receiver on Node C boot from their rendered
-# user-data on one private network; the private network is scanned from each node and from an address of
-# no node (test/e2e/run.sh). Checks a container cannot prove are listed there and proven by the VM below.
-if [[ ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
-  echo "== e2e: skipped (XIOPRO_SKIP_VM=1)"
-  skipped=$((skipped + 1))
-else
-  echo "== e2e (two nodes)"
+# proof NAME LOG COMMAND...: runs a booted-system proof, shows its output, and adds the counts of its
+# closing line "NAME: N passed, M failed" to the totals; no such line, or a failed exit without a
+# counted failure, is one failure.
+proof() {
+  local name=$1 log=$2 rc line p f
+  shift 2
   set +e
-  bash test/e2e/run.sh --receiver 2>&1 | tee /tmp/xiopro-test-e2e.log
-  e2e_rc=${PIPESTATUS[0]}
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
   set -e
-  e2e_line=$(grep -oE 'e2e: [0-9]+ passed, [0-9]+ failed' /tmp/xiopro-test-e2e.log | tail -n 1 || true)
-  e2e_passed=$(sed -E 's/^e2e: ([0-9]+) passed.*/\1/' <<<"${e2e_line:-e2e: 0 passed, 1 failed}")
-  e2e_failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"${e2e_line:-e2e: 0 passed, 1 failed}")
-  if ((e2e_rc != 0 && e2e_failed == 0)); then e2e_failed=1; fi
-  passed=$((passed + e2e_passed))
-  failed=$((failed + e2e_failed))
-fi
+  line=$(grep -oE "(^|\] )$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"${line:-x: 0 passed, 1 failed}")
+  f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"${line:-x: 0 passed, 1 failed}")
+  if ((rc != 0 && f == 0)); then f=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
 
-# The boot proof: a real VM from the rendered user-data (root, qemu, ~10 min). XIOPRO_SKIP_VM=1
-# skips it for a quick local loop only; CI never sets it.
+# The booted-system proofs (root). XIOPRO_SKIP_VM=1 skips both for a quick local loop only; CI never
+# sets it.
 if [[ ${XIOPRO_SKIP_VM:-0} == 1 ]]; then
-  echo "== vm: skipped (XIOPRO_SKIP_VM=1)"
-  skipped=$((skipped + 1))
+  echo "== e2e and vm: skipped (XIOPRO_SKIP_VM=1)"
+  skipped=$((skipped + 2))
 else
+  # The two-node proof (~2 min, containers): Node A and Node C (a WAL receiver and an agent worker) boot
+  # from their rendered user-data on one private network, which is scanned from each node and from an
+  # address of no node (test/e2e/run.sh). What a container cannot prove, the VM below does.
+  echo "== e2e (two nodes)"
+  proof e2e /tmp/xiopro-test-e2e.log bash test/e2e/run.sh --receiver
+  # The boot proof: a real VM from the rendered user-data (qemu, ~25 min).
   echo "== vm"
   # A failed prefetch is not hidden: run.sh builds the image again and fails with its error.
   if [[ -n $image_pid ]] && ! wait "$image_pid"; then echo "vm image prefetch failed (log below); run.sh retries the build"; tail -n 20 /tmp/xiopro-test-vm-image.log; fi
-  set +e
-  bash test/vm/run.sh 2>&1 | tee /tmp/xiopro-test-vm.log
-  vm_rc=${PIPESTATUS[0]}
-  set -e
-  vm_line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed$' /tmp/xiopro-test-vm.log | tail -n 1 || true)
-  vm_passed=$(sed -E 's/^vm: ([0-9]+) passed.*/\1/' <<<"${vm_line:-vm: 0 passed, 1 failed}")
-  vm_failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"${vm_line:-vm: 0 passed, 1 failed}")
-  if ((vm_rc != 0 && vm_failed == 0)); then vm_failed=1; fi
-  passed=$((passed + vm_passed))
-  failed=$((failed + vm_failed))
+  proof vm /tmp/xiopro-test-vm.log bash test/vm/run.sh
 fi
 
 echo "npm test took $(($(date +%s) - started)) s"
