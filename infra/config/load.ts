@@ -486,7 +486,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which does not run ingress`,
-        `add "ingress" to ${home}.services`,
+        `add "ingress" to ${pathOf(home)}.services`,
       );
     const upstream = localUpstream(homeConfig, site.service);
     const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
@@ -509,13 +509,13 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which has no public IP`,
-        `enable publicIpv4 or publicIpv6 on ${home}`,
+        `enable publicIpv4 or publicIpv6 on ${pathOf(home)}`,
       );
     else if (!homeConfig.publicIpv4)
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${home}, which has no public IPv4: the site gets no A record, and clients without IPv6 cannot reach it`,
-        `set ${home}.publicIpv4: true (docs/ipv6-only.md)`,
+        `set ${pathOf(home)}.publicIpv4: true (docs/ipv6-only.md)`,
       );
   });
 

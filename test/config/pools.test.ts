@@ -247,5 +247,27 @@ describe("pools", () => {
     ).toEqual([
       "xiopro-infra:ingress.sites[1].service: \"shop\" runs on web-1, web-2: each would get the site's A/AAAA records, and no balancer spreads or fails over between them | run the site's service on one node",
     ]);
+    // A fix names the pool's config key, not its member's.
+    expect(
+      problemsOf("tst", (c) => {
+        c.pools = [
+          {
+            name: "web",
+            role: "product",
+            count: 1,
+            serverType: "cpx22",
+            firstPrivateIp: "10.1.1.50",
+            publicIpv4: false,
+            services: [
+              { name: "shop", interfaces: [{ port: 9000, class: "D", owner: "product", justification: "shop" }] },
+            ],
+          },
+        ];
+        c.ingress.sites.push({ hostname: "shop.tst.xiopro.example", service: "shop" });
+      }),
+    ).toEqual([
+      'xiopro-infra:ingress.sites[1].service: "shop" runs on web-1, which does not run ingress | add "ingress" to pools[0].services',
+      'xiopro-infra:ingress.sites[1].service: "shop" runs on web-1, which has no public IPv4: the site gets no A record, and clients without IPv6 cannot reach it | set pools[0].publicIpv4: true (docs/ipv6-only.md)',
+    ]);
   });
 });
