@@ -308,7 +308,16 @@ wait_boot() {
     sleep 1
   done
   "$@" test -e /var/lib/cloud/instance/boot-finished || { say "$name: cloud-init did not finish in 5 min"; tail -n 40 "$console"; return 1; }
-  say "$name: cloud-init finished: $("$@" cloud-init status --long | head -n 1)"
+  local status
+  status=$("$@" cloud-init status --long 2>&1 || true)
+  say "$name: cloud-init finished: $(head -n 1 <<<"$status")"
+  # A failed first boot makes every later check noise: show why, from the node's own logs, and stop.
+  if [[ $(head -n 1 <<<"$status") != "status: done" ]]; then
+    printf '%s\n' "$status"
+    "$@" sudo tail -n 40 /var/log/cloud-init-output.log || true
+    "$@" sudo systemctl --failed --no-pager || true
+    return 1
+  fi
 }
 wait_boot tst-node-a "$nspawn_pid" "$work/console.log" "${ssh_base[@]}"
 ((receiver == 0)) || wait_boot tst-node-c "$receiver_pid" "$work/c-console.log" "${ssh_c[@]}"
