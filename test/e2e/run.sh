@@ -316,6 +316,9 @@ wait_boot() {
     printf '%s\n' "$status"
     "$@" sudo tail -n 40 /var/log/cloud-init-output.log || true
     "$@" sudo systemctl --failed --no-pager || true
+    # shellcheck disable=SC2016 # expanded on the node
+    "$@" 'for u in $(systemctl --failed --plain --no-legend | cut -d" " -f1); do sudo journalctl -b --no-pager -n 20 -u "$u"; done' || true
+    "$@" 'sudo tail -n 20 /var/log/postgresql/*.log' || true
     return 1
   fi
 }
