@@ -118,7 +118,13 @@ unshare --mount --pid --fork --kill-child --propagation private env ROOT="$root"
   mount --bind -o ro "$NPM_DIR" "$ROOT/usr/lib/node_modules/npm"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/bin/npx"
-  exec chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb CI=true ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} \
+  # The root of the mount namespace, not a chroot: the kernel refuses user namespaces to a chrooted
+  # process and to everything it starts, so PrivateUsers= units in the e2e containers would fail.
+  mkdir -p "$ROOT/.oldroot"
+  cd "$ROOT"
+  pivot_root . .oldroot
+  umount -l /.oldroot
+  exec /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb CI=true ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c "cd /work/xiopro-infra && bash .ci/run"
 ' 2>&1 | tee "$work/ci.log"
