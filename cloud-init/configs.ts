@@ -87,7 +87,9 @@ export const ACME_CA_ROOT_FILE = "/etc/caddy/acme-ca-root.pem";
 export function caddyfile(plan: Plan, node: NodePlan): string {
   const internal = plan.ingress.tls === "internal";
   const global = ["{", `\tadmin localhost:${portOf("ingress", "caddy-admin")}`];
-  if (internal) global.push("\tlocal_certs", "\tskip_install_trust");
+  // Behind the balancer Caddy serves plain HTTP and orders no certificate.
+  if (node.balancer) global.push("\tauto_https off");
+  else if (internal) global.push("\tlocal_certs", "\tskip_install_trust");
   else {
     // One ACME CA, named: no silent fallback to another issuer the operator did not choose.
     global.push(`\tacme_ca ${plan.ingress.acmeDirectory}`);
@@ -95,14 +97,19 @@ export function caddyfile(plan: Plan, node: NodePlan): string {
     if (plan.ingress.acmeEmail) global.push(`\temail ${plan.ingress.acmeEmail}`);
   }
   global.push("}");
+  // Behind the balancer, which terminates TLS: plain HTTP on the private address, and the client
+  // address it reports (X-Forwarded-For) is passed on only when the request comes from it.
+  const lb = node.balancer;
   const sites = node.sites.map((s) =>
     [
-      `${s.hostname} {`,
-      ...(internal ? ["\ttls internal"] : []),
+      lb ? `http://${s.hostname} {` : `${s.hostname} {`,
+      ...(lb ? [`\tbind ${node.privateIp}`] : internal ? ["\ttls internal"] : []),
       "\tencode zstd gzip",
       '\theader Strict-Transport-Security "max-age=31536000; includeSubDomains"',
       "\theader -Server",
-      `\treverse_proxy 127.0.0.1:${s.upstreamPort}`,
+      lb
+        ? `\treverse_proxy 127.0.0.1:${s.upstreamPort} {\n\t\ttrusted_proxies ${lb.privateIp}/32\n\t}`
+        : `\treverse_proxy 127.0.0.1:${s.upstreamPort}`,
       "}",
     ].join("\n"),
   );

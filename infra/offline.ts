@@ -54,6 +54,9 @@ function fakeState(type: string, inputs: Record<string, unknown>, seq: number): 
       };
     case "hcloud:index/server:Server":
       return { ...inputs, status: "running" };
+    case "hcloud:index/loadBalancer:LoadBalancer":
+      // Hetzner gives every balancer a public IPv4 and IPv6 of its own.
+      return { ...inputs, ipv4: `203.0.113.${200 + seq}`, ipv6: `2001:db8:${(0x200 + seq).toString(16)}::1` };
     case "random:index/randomPassword:RandomPassword":
       // Deterministic stand-in; the real value comes from the random provider at `pulumi up`.
       return {

@@ -127,6 +127,18 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     adminPath: plan.adminPath.mode,
     nodes,
     dnsRecords: platform.dns.records,
+    ...(platform.balancer && plan.loadBalancer
+      ? {
+          loadBalancer: {
+            name: plan.loadBalancer.name,
+            ipv4: platform.balancer.ipv4,
+            ipv6: platform.balancer.ipv6,
+            privateIp: plan.loadBalancer.privateIp,
+            targets: plan.loadBalancer.targets,
+            sites: plan.loadBalancer.certificate.domains,
+          },
+        }
+      : {}),
     exposureMatrix: plan.exposure,
     cost: plan.cost,
     topology: topologyMermaid(plan),

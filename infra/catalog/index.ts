@@ -41,7 +41,7 @@ export interface Catalog {
   volumePerGbMonth: number;
   backupPercent: number;
   snapshotPerGbMonth: number;
-  loadBalancerTypes: Record<string, { monthly: Record<string, number> }>;
+  loadBalancerTypes: Record<string, { monthly: Record<string, number>; estimated?: boolean }>;
   objectStorage: { baseMonthly: number; includedStorageTb: number; includedEgressTb: number };
   storageBox: Record<string, { monthly: number; sizeTb: number; estimated?: boolean }>;
 }

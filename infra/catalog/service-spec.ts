@@ -292,3 +292,9 @@ export const ACCESS: Record<ExposureClass, string> = {
 
 /** Owner of the platform's own interfaces. */
 export const PLATFORM = "platform";
+
+/**
+ * The client name of the stack's load balancer (xiopro-infra:loadBalancer): a class C interface that
+ * names it admits the balancer's private address on the nodes it fronts.
+ */
+export const BALANCER_CLIENT = "load-balancer";

@@ -18,6 +18,7 @@ import type { ServiceSpec } from "./service-spec.js";
 
 export {
   ACCESS,
+  BALANCER_CLIENT,
   ENTRY_ID,
   EXPOSURE_CLASSES,
   serviceHost,

@@ -1,6 +1,5 @@
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import type { NodeKey } from "../config/load.js";
 import type { Plan } from "../plan/index.js";
 
 export interface DnsArgs {
@@ -8,7 +7,10 @@ export interface DnsArgs {
   deleteProtection: boolean;
   pulumiProtect: boolean;
   labels: Record<string, string>;
-  /** Public addresses per node; records point at the primary IPs, which outlive servers. */
+  /**
+   * Public addresses per node key (records point at the primary IPs, which outlive servers), and the
+   * load balancer's under LOAD_BALANCER_RECORD.
+   */
   addresses: Record<string, { ipv4: pulumi.Input<string | undefined>; ipv6: pulumi.Input<string | undefined> }>;
 }
 
@@ -34,7 +36,7 @@ export class Dns extends pulumi.ComponentResource {
     }
     const recordOutputs: pulumi.Output<{ fqdn: string; type: string; value: string }>[] = [];
     for (const r of d.records) {
-      const addr = args.addresses[r.node as NodeKey]!;
+      const addr = args.addresses[r.node]!;
       const value = pulumi.output(r.type === "A" ? addr.ipv4 : addr.ipv6).apply((v) => {
         if (!v)
           throw new pulumi.ResourceError(

@@ -6,8 +6,9 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials.js";
 import { ADMIN_USER } from "../catalog/layout.js";
-import type { NodePlan, Plan } from "../plan/index.js";
-import { Dns } from "./dns.js";
+import { LOAD_BALANCER_RECORD, type NodePlan, type Plan } from "../plan/index.js";
+import { Dns, type DnsArgs } from "./dns.js";
+import { Balancer } from "./load-balancer.js";
 import { PrivateNetwork } from "./network.js";
 import { Node, type RepositoryFacts } from "./node.js";
 
@@ -34,6 +35,7 @@ export interface PlatformArgs {
 export class Platform extends pulumi.ComponentResource {
   public readonly network: PrivateNetwork;
   public readonly nodes: Record<string, Node>;
+  public readonly balancer?: Balancer;
   public readonly dns: Dns;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -73,9 +75,22 @@ export class Platform extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    const addresses = Object.fromEntries(
+    if (p.loadBalancer)
+      this.balancer = new Balancer(
+        `${name}-lb`,
+        {
+          balancer: p.loadBalancer,
+          pulumiProtect: p.protection.pulumiProtect,
+          networkId: this.network.networkId,
+          subnet: this.network.subnet,
+          servers: Object.fromEntries(Object.entries(this.nodes).map(([k, node]) => [k, node.server])),
+        },
+        { parent: this },
+      );
+    const addresses: DnsArgs["addresses"] = Object.fromEntries(
       Object.entries(this.nodes).map(([k, node]) => [k, { ipv4: node.publicIpv4, ipv6: node.publicIpv6 }]),
     );
+    if (this.balancer) addresses[LOAD_BALANCER_RECORD] = { ipv4: this.balancer.ipv4, ipv6: this.balancer.ipv6 };
     this.dns = new Dns(
       `${name}-dns`,
       {

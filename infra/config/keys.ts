@@ -433,6 +433,73 @@ const PLATFORM_SETTINGS = {
       "Pools of servers beside Nodes A, C and D: each with a role, a count, its server type, volumes and services (docs/pools.md)",
     default: [],
   }),
+  loadBalancer: optional(
+    obj(
+      {
+        type: str({
+          description: "Hetzner load balancer type, priced per location in the catalog",
+          pattern: /^lb\d{2}$/,
+          patternHint: "write a type such as lb11",
+        }),
+        privateIp: str({
+          description:
+            "The balancer's private IPv4, fixed: the only private address the fronted nodes' HTTP port admits",
+          pattern: IPV4,
+          patternHint: "write an IPv4 address such as 10.0.1.5",
+        }),
+        targets: arr(
+          str({
+            description: "A pool's name, or nodeA, nodeC or nodeD",
+            pattern: /^[a-zA-Z][a-zA-Z0-9-]{0,31}$/,
+            patternHint: "name a pool, or nodeA, nodeC or nodeD",
+          }),
+          {
+            description:
+              "The servers it fronts, by pool or node: every site whose service runs on them is served through it",
+            minItems: 1,
+          },
+        ),
+        algorithm: str({
+          description: "How requests are spread over the targets",
+          oneOf: ["round_robin", "least_connections"] as const,
+          default: "round_robin",
+        }),
+        healthCheck: obj(
+          {
+            path: str({
+              description: "Path requested from each target with the first fronted site as Host; 2xx or 3xx is healthy",
+              pattern: /^\/[A-Za-z0-9._~\/?=&%-]*$/,
+              patternHint: "write a path starting with /, such as /healthz",
+              default: "/",
+            }),
+            intervalSeconds: int({
+              description: "Seconds between checks",
+              min: 3,
+              max: 60,
+              default: 15,
+              unit: "seconds",
+            }),
+            timeoutSeconds: int({
+              description: "Seconds a check may take (less than the interval)",
+              min: 1,
+              max: 60,
+              default: 10,
+              unit: "seconds",
+            }),
+            retries: int({ description: "Failed checks before a target is taken out", min: 0, max: 5, default: 3 }),
+          },
+          {
+            description: "The balancer's HTTP health check of each target",
+            default: { path: "/", intervalSeconds: 15, timeoutSeconds: 10, retries: 3 },
+          },
+        ),
+      },
+      {
+        description:
+          "A Hetzner load balancer in front of pools or nodes: it terminates TLS for their sites (a managed certificate) and reaches them over the private network (docs/load-balancer.md)",
+      },
+    ),
+  ),
   backup: obj(
     {
       repository: obj(

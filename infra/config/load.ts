@@ -7,7 +7,7 @@ import { catalog as defaultCatalog, orderProblem, serverTypeNames, type Catalog 
 import { compareVersions, IMAGES, PGBACKREST_SFTP_SINCE } from "../catalog/images.js";
 import { TOOLKIT_LABELS } from "./names.js";
 import { requiredSecretKeys } from "./secrets.js";
-import { CATALOG_SERVICE_NAMES, SERVICE_CATALOG, serviceHost } from "../catalog/services.js";
+import { BALANCER_CLIENT, CATALOG_SERVICE_NAMES, SERVICE_CATALOG, serviceHost } from "../catalog/services.js";
 import {
   allocate,
   cidrInside,
@@ -22,6 +22,7 @@ import {
 import { coversAll, parseSourceCidr, type SourceRange } from "./cidr.js";
 import {
   CONFIG_KEYS,
+  NODE_KEYS,
   PROJECT,
   serviceOptions,
   STACK_CONFIG,
@@ -30,7 +31,7 @@ import {
   LETS_ENCRYPT_DIRECTORY,
 } from "./keys.js";
 import { stackView } from "./stack-view.js";
-import { listedServices, stackNodes, type StackNode } from "./stack-nodes.js";
+import { balanced, listedServices, stackNodes, targetName, type StackNode } from "./stack-nodes.js";
 import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
@@ -476,35 +477,49 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     }
     const home = homes[0]!;
     const homeConfig = byKey.get(home)!.config;
+    // Caddy on the site's node, and a localhost port of the service that it may proxy to.
+    const checkUpstream = (): void => {
+      for (const h of homes.filter((x, i) => homes.findIndex((y) => pathOf(y) === pathOf(x)) === i))
+        if (!runsService(byKey.get(h)!.config, "ingress"))
+          p.add(
+            `${where}.service`,
+            `${show(site.service)} runs on ${h}, which does not run ingress`,
+            `add "ingress" to ${pathOf(h)}.services`,
+          );
+      const upstream = localUpstream(homeConfig, site.service);
+      const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
+      if (upstream === undefined && internal) {
+        const publishable = Object.values(SERVICE_CATALOG)
+          .filter((svc) => svc.interfaces.some((i) => i.siteUpstream))
+          .map((svc) => svc.name);
+        p.add(
+          `${where}.service`,
+          `${show(site.service)} must never be public: its localhost port ${internal.port} (${internal.name}) is for the node itself`,
+          `point the site at ${publishable.join(" or ")}, or at a service of your own with a class D interface`,
+        );
+      } else if (upstream === undefined)
+        p.add(
+          `${where}.service`,
+          `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`,
+          "give the service a class D interface, or point the site at another service",
+        );
+    };
+    // Behind the balancer: served on every node that runs the service, reached through its addresses.
+    const behind = homes.filter((h) => balanced(c, byKey.get(h)!));
+    if (behind.length > 0 && behind.length < homes.length)
+      p.add(
+        `${where}.service`,
+        `${show(site.service)} runs on ${homes.join(", ")}, but the load balancer fronts only ${behind.join(", ")}: the others would serve the site with nothing pointing at them`,
+        `add ${[...new Set(homes.filter((h) => !behind.includes(h)).map((h) => targetName(byKey.get(h)!)))].join(" and ")} to ${PROJECT}:loadBalancer.targets, or remove ${site.service} from them`,
+      );
+    if (behind.length > 0) return checkUpstream();
     if (homes.length > 1)
       p.add(
         `${where}.service`,
         `${show(site.service)} runs on ${homes.join(", ")}: each would get the site's A/AAAA records, and no balancer spreads or fails over between them`,
-        "run the site's service on one node",
+        `run the site's service on one node, or put ${PROJECT}:loadBalancer in front of them (targets: [${[...new Set(homes.map((h) => targetName(byKey.get(h)!)))].join(", ")}])`,
       );
-    if (!runsService(homeConfig, "ingress"))
-      p.add(
-        `${where}.service`,
-        `${show(site.service)} runs on ${home}, which does not run ingress`,
-        `add "ingress" to ${pathOf(home)}.services`,
-      );
-    const upstream = localUpstream(homeConfig, site.service);
-    const internal = SERVICE_CATALOG[site.service]?.interfaces.find((i) => i.class === "D" && !i.siteUpstream);
-    if (upstream === undefined && internal) {
-      const publishable = Object.values(SERVICE_CATALOG)
-        .filter((svc) => svc.interfaces.some((i) => i.siteUpstream))
-        .map((svc) => svc.name);
-      p.add(
-        `${where}.service`,
-        `${show(site.service)} must never be public: its localhost port ${internal.port} (${internal.name}) is for the node itself`,
-        `point the site at ${publishable.join(" or ")}, or at a service of your own with a class D interface`,
-      );
-    } else if (upstream === undefined)
-      p.add(
-        `${where}.service`,
-        `${show(site.service)} has no localhost (class D) tcp interface for Caddy to proxy to`,
-        "give the service a class D interface, or point the site at another service",
-      );
+    checkUpstream();
     if (!homeConfig.publicIpv4 && !homeConfig.publicIpv6)
       p.add(
         `${where}.service`,
@@ -518,6 +533,8 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
         `set ${pathOf(home)}.publicIpv4: true (docs/ipv6-only.md)`,
       );
   });
+
+  checkBalancer(c, cat, nodes, p);
 
   // A service whose endpoints have no IPv6 address cannot run on an IPv6-only node.
   for (const node of new Map(nodes.map((n) => [n.path, n])).values())
@@ -714,6 +731,88 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     );
 }
 
+/**
+ * The load balancer: an orderable type here, a free fixed private address, and targets that exist and
+ * each serve a site. Its certificate is Hetzner's (managed, through the zone), whatever ingress.tls says.
+ */
+function checkBalancer(c: StackConfig, cat: Catalog, nodes: readonly StackNode[], p: Problems): void {
+  const lb = c.loadBalancer;
+  if (!lb) return;
+  const k = (rest: string) => `${PROJECT}:loadBalancer.${rest}`;
+  const types = Object.keys(cat.loadBalancerTypes).sort();
+  const type = own(cat.loadBalancerTypes, lb.type);
+  if (!type) {
+    const guess = closest(lb.type, types);
+    p.add(
+      k("type"),
+      `${show(lb.type)} is not a Hetzner load balancer type`,
+      `use one of ${types.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+    );
+  } else if (own(cat.locations, c.location) && type.monthly[c.location] === undefined)
+    p.add(
+      k("type"),
+      `${show(lb.type)} is not offered in ${c.location}`,
+      `use one of ${types.filter((t) => cat.loadBalancerTypes[t]!.monthly[c.location] !== undefined).join(", ")}`,
+    );
+  const sub = parseCidr(c.network.subnet);
+  const ip = parseIpv4(lb.privateIp);
+  if (ip === undefined)
+    p.add(k("privateIp"), `${show(lb.privateIp)} is not an IPv4 address`, "write four numbers 0-255 separated by dots");
+  else if (sub) {
+    const why = unusableReason(sub, ip);
+    if (why)
+      p.add(
+        k("privateIp"),
+        `${show(lb.privateIp)} ${why}`,
+        `choose a free address inside ${c.network.subnet}, e.g. ${formatIpv4(sub.network + 5)}`,
+      );
+    else {
+      // The nodes' addresses as the plan allocates them, automatic ones included.
+      const placed = allocate(
+        sub,
+        nodes.map((n) => ({ id: n.key, explicit: n.config.privateIp ? parseIpv4(n.config.privateIp) : undefined })),
+      );
+      const holder = nodes.find((n) => placed.get(n.key) === ip);
+      if (holder)
+        p.add(
+          k("privateIp"),
+          `${show(lb.privateIp)} is ${holder.key}'s address`,
+          "give the balancer an address no node has, below the automatic ones (.10 upwards), e.g. .5",
+        );
+    }
+  }
+  const names = [...new Set(nodes.map(targetName))];
+  const fronted = new Set(c.ingress.sites.map((s) => s.service));
+  lb.targets.forEach((t, i) => {
+    const where = k(`targets[${i}]`);
+    if (lb.targets.indexOf(t) !== i) return p.add(where, `${show(t)} is listed twice`, "list each target once");
+    const members = nodes.filter((n) => targetName(n) === t);
+    if (members.length === 0) {
+      const guess = closest(t, names);
+      return (NODE_KEYS as readonly string[]).includes(t)
+        ? p.add(where, `${show(t)} is not enabled`, `set ${t}.enabled: true, or use one of ${names.join(", ")}`)
+        : p.add(
+            where,
+            `${show(t)} is neither a pool nor an enabled node`,
+            `use one of ${names.join(", ")}${guess ? ` (did you mean "${guess}"?)` : ""}`,
+          );
+    }
+    const serves = listedServices(members[0]!.config).filter((s) => fronted.has(s));
+    if (serves.length === 0)
+      p.add(
+        where,
+        `${show(t)} serves no site (ingress.sites), so the balancer would have nothing to send it`,
+        `remove ${t} from the targets, or declare a site whose service runs on it`,
+      );
+  });
+  if (lb.healthCheck.timeoutSeconds >= lb.healthCheck.intervalSeconds)
+    p.add(
+      k("healthCheck.timeoutSeconds"),
+      `${lb.healthCheck.timeoutSeconds} is not shorter than intervalSeconds (${lb.healthCheck.intervalSeconds})`,
+      `lower it below ${lb.healthCheck.intervalSeconds}, or raise intervalSeconds`,
+    );
+}
+
 /** The first control character of a text (line breaks included), named, or undefined. */
 /** Hetzner places at most this many servers in one spread placement group (the stack has one). */
 const SPREAD_GROUP_MAX = 10;
@@ -744,7 +843,7 @@ function checkPools(c: StackConfig, nodes: readonly StackNode[], p: Problems): v
  */
 function checkClients(c: StackConfig, serviceHomes: ReadonlyMap<string, string[]>, p: Problems): void {
   const k = (rest: string) => `${PROJECT}:${rest}`;
-  const known = [...new Set([...CATALOG_SERVICE_NAMES, ...serviceHomes.keys()])].sort();
+  const known = [...new Set([...CATALOG_SERVICE_NAMES, ...serviceHomes.keys(), BALANCER_CLIENT])].sort();
   for (const node of new Map(stackNodes(c).map((n) => [n.path, n])).values()) {
     node.config.services.forEach((s, si) => {
       if (typeof s === "string") return;
@@ -768,7 +867,14 @@ function checkClients(c: StackConfig, serviceHomes: ReadonlyMap<string, string[]
           return;
         }
         itf.clients.forEach((name, ci) => {
-          if (!known.includes(name)) {
+          if (name === BALANCER_CLIENT) {
+            if (!balanced(c, node))
+              p.add(
+                `${w}.clients[${ci}]`,
+                `names the load balancer, but it does not front ${targetName(node)}`,
+                `add ${targetName(node)} to ${PROJECT}:loadBalancer.targets, or remove ${BALANCER_CLIENT} from clients`,
+              );
+          } else if (!known.includes(name)) {
             const guess = closest(name, known);
             p.add(
               `${w}.clients[${ci}]`,

@@ -51,3 +51,10 @@ export function stackNodes(c: StackConfig): StackNode[] {
 
 /** The names of the services a node's config lists (catalog names, and custom services' names). */
 export const listedServices = (n: NodeConfig): string[] => n.services.map((s) => (typeof s === "string" ? s : s.name));
+
+/** How loadBalancer.targets names a server: its pool's name, or a lettered node's key. */
+export const targetName = (node: Pick<StackNode, "key" | "pool">): string => node.pool?.name ?? node.key;
+
+/** Whether the stack's load balancer fronts this server. */
+export const balanced = (c: StackConfig, node: Pick<StackNode, "key" | "pool">): boolean =>
+  (c.loadBalancer?.targets ?? []).includes(targetName(node));

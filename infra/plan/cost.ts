@@ -130,6 +130,19 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
       );
     }
   }
+  const lb = plan.loadBalancer;
+  if (lb)
+    lines.push(
+      line({
+        resource: `load-balancer:${lb.name}`,
+        kind: "load-balancer",
+        description: `load balancer ${lb.type} in ${lb.location} (public IPv4 and IPv6 included; managed certificate free)`,
+        quantity: 1,
+        unit: "month",
+        unitPriceEur: cat.loadBalancerTypes[lb.type]!.monthly[lb.location]!,
+        estimated: cat.loadBalancerTypes[lb.type]!.estimated ?? false,
+      }),
+    );
   const repo = plan.backup.repository;
   if (repo.kind === "s3" && repo.endpoint?.endsWith(".your-objectstorage.com")) {
     lines.push(

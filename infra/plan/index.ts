@@ -3,7 +3,7 @@
 import { catalog as defaultCatalog, type Catalog } from "../catalog/index.js";
 import { PROJECT, serviceOptions, type StackConfig } from "../config/keys.js";
 import { localUpstream } from "../config/load.js";
-import { stackNodes, type StackNode } from "../config/stack-nodes.js";
+import { balanced, stackNodes, targetName, type StackNode } from "../config/stack-nodes.js";
 import type { Role } from "../catalog/roles.js";
 import { stackView } from "../config/stack-view.js";
 import { TOOLKIT_LABELS } from "../config/names.js";
@@ -11,8 +11,10 @@ import { computeCost, type CostPlan } from "./cost.js";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
 import { jobsFor } from "./jobs.js";
 import { nodeSecrets, type SecretPlan } from "../config/secrets.js";
+import { BALANCED_INGRESS_INTERFACES, HTTP_FROM_BALANCER } from "../catalog/services/ingress.js";
 import {
   ACCESS,
+  BALANCER_CLIENT,
   SERVICE_CATALOG,
   serviceHost,
   type InterfaceSpec,
@@ -118,6 +120,8 @@ export interface NodePlan {
   services: ServicePlan[];
   sites: SitePlan[];
   exposure: ExposureRow[];
+  /** Set when the stack's load balancer fronts this node: its sites arrive from that private address. */
+  balancer?: { privateIp: string };
   firewall: { name: string; rules: CloudFirewallRule[] };
   hostFirewall: HostFirewallRule[];
   /** Secrets this node's units read, with their grants. */
@@ -129,8 +133,40 @@ export interface DnsRecordPlan {
   name: string;
   fqdn: string;
   type: "A" | "AAAA";
+  /** The node key whose primary IP the record holds, or LOAD_BALANCER_RECORD for the balancer's. */
   node: string;
   purpose: string;
+}
+
+/** DnsRecordPlan.node of a site behind the load balancer. */
+export const LOAD_BALANCER_RECORD = "loadBalancer";
+
+/**
+ * The stack's load balancer: public HTTPS with a Hetzner managed certificate for its sites, plain HTTP
+ * to the targets' private addresses, an HTTP health check per target (docs/load-balancer.md).
+ */
+export interface LoadBalancerPlan {
+  name: string;
+  type: string;
+  location: string;
+  privateIp: string;
+  algorithm: "round_robin" | "least_connections";
+  /** Node keys of the servers it fronts, reached on their private addresses. */
+  targets: string[];
+  certificate: { name: string; domains: string[] };
+  /** HTTPS on 443 (and a redirect from 80) to Caddy's HTTP port on each target. */
+  service: { listenPort: number; destinationPort: number; redirectHttp: boolean };
+  healthCheck: {
+    port: number;
+    domain: string;
+    path: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    retries: number;
+    statusCodes: string[];
+  };
+  labels: Record<string, string>;
+  deleteProtection: boolean;
 }
 
 export interface Plan {
@@ -153,6 +189,7 @@ export interface Plan {
   monitoring: StackConfig["monitoring"];
   agentd: StackConfig["agentd"];
   nodes: NodePlan[];
+  loadBalancer?: LoadBalancerPlan;
   dns: { zone: string; mode: "create" | "adopt"; ttl: number; records: DnsRecordPlan[] };
   exposure: ExposureRow[];
   cost: CostPlan;
@@ -182,7 +219,8 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
   });
   const nodes = placed.map((v, i) => buildNode(config, stack, servers[i]!, v, cat, placed));
   lendAcrossNodes(config, nodes, placed);
-  const records = dnsRecords(config, nodes);
+  const loadBalancer = config.loadBalancer ? balancerPlan(config, stack, nodes) : undefined;
+  const records = dnsRecords(config, nodes, loadBalancer);
   const plan: Omit<Plan, "cost"> = {
     project: PROJECT,
     stack,
@@ -213,6 +251,7 @@ export function buildPlan(config: StackConfig, stack: string, cat: Catalog = def
     monitoring: config.monitoring,
     agentd: config.agentd,
     nodes,
+    ...(loadBalancer ? { loadBalancer } : {}),
     dns: { zone: config.domain, mode: config.dns.mode, ttl: config.dns.ttl, records },
     exposure: nodes.flatMap((n) => n.exposure),
   };
@@ -302,7 +341,9 @@ function buildNode(
     }
   }
   const names = services.map((s) => s.name);
+  const balancer = balanced(config, server) ? { privateIp: config.loadBalancer!.privateIp } : undefined;
   for (const s of services) {
+    if (s.name === "ingress" && balancer) s.interfaces = BALANCED_INGRESS_INTERFACES;
     if (s.name === "agentd-worker")
       s.units = Array.from({ length: config.agentd.workers }, (_, i) => `agentd-worker@${i + 1}.service`);
   }
@@ -374,8 +415,9 @@ function buildNode(
     services,
     sites,
     exposure,
+    ...(balancer ? { balancer } : {}),
     firewall: { name: `${name}-fw`, rules: cloudFirewallRules(exposure, config) },
-    hostFirewall: hostFirewallRules(exposure, config, self, placed),
+    hostFirewall: hostFirewallRules(exposure, config, self, placed, balancer),
     secrets: nodeSecrets(config, names),
   };
 }
@@ -410,17 +452,25 @@ export function cloudFirewallRules(exposure: readonly ExposureRow[], config: Sta
   return rules;
 }
 
-/** The other nodes that run one of a class C interface's clients: the only private addresses it admits. */
+/**
+ * The other nodes that run one of a class C interface's clients, and the load balancer where it fronts
+ * this node and is a client: the only private addresses the port admits.
+ */
 export function firewallPeers(
   row: Pick<ExposureRow, "clients">,
   self: PlacedNodeView,
   placed: readonly PlacedNodeView[],
+  balancer?: { privateIp: string },
 ): FirewallPeer[] {
   // The node's own services reach it over loopback, which the host firewall always accepts.
-  return placed
+  const nodes = placed
     .filter((v) => v.key !== self.key)
     .map((v) => ({ node: v.name, ip: v.privateIp, clients: (row.clients ?? []).filter((c) => v.services.includes(c)) }))
     .filter((p) => p.clients.length > 0);
+  const viaBalancer = balancer && row.clients?.includes(BALANCER_CLIENT);
+  return viaBalancer
+    ? [...nodes, { node: BALANCER_CLIENT, ip: balancer.privateIp, clients: [BALANCER_CLIENT] }]
+    : nodes;
 }
 
 /** Host firewall: the same catalog, enforced on the node, default deny inbound. */
@@ -429,6 +479,7 @@ export function hostFirewallRules(
   config: StackConfig,
   self: PlacedNodeView,
   placed: readonly PlacedNodeView[],
+  balancer?: { privateIp: string },
 ): HostFirewallRule[] {
   const rules: HostFirewallRule[] = [];
   for (const row of exposure) {
@@ -449,7 +500,7 @@ export function hostFirewallRules(
       if (config.adminPath.mode === "tailscale")
         rules.push({ protocol: row.protocol, port: row.port, from: { kind: "tailnet" }, comment });
     } else if (row.class === "C") {
-      const peers = firewallPeers(row, self, placed);
+      const peers = firewallPeers(row, self, placed, balancer);
       // No client on another node: the port stays closed to the whole private network.
       if (peers.length > 0)
         rules.push({ protocol: row.protocol, port: row.port, from: { kind: "peers", peers }, comment });
@@ -459,7 +510,7 @@ export function hostFirewallRules(
   return rules;
 }
 
-function dnsRecords(config: StackConfig, nodes: readonly NodePlan[]): DnsRecordPlan[] {
+function dnsRecords(config: StackConfig, nodes: readonly NodePlan[], lb?: LoadBalancerPlan): DnsRecordPlan[] {
   const rel = (fqdn: string) => (fqdn === config.domain ? "@" : fqdn.slice(0, -(config.domain.length + 1)));
   const out: DnsRecordPlan[] = [];
   const add = (fqdn: string, node: NodePlan, purpose: string) => {
@@ -468,7 +519,42 @@ function dnsRecords(config: StackConfig, nodes: readonly NodePlan[]): DnsRecordP
   };
   for (const node of nodes) {
     if (node.publicIpv4 || node.publicIpv6) add(node.fqdn, node, `host name of ${node.name} (matches its reverse DNS)`);
-    for (const site of node.sites) add(site.hostname, node, `site → ${site.service}`);
+    for (const site of node.sites) if (!node.balancer) add(site.hostname, node, `site → ${site.service}`);
   }
+  // A balancer always has a public IPv4 and IPv6.
+  for (const fqdn of lb?.certificate.domains ?? [])
+    for (const type of ["A", "AAAA"] as const)
+      out.push({ name: rel(fqdn), fqdn, type, node: LOAD_BALANCER_RECORD, purpose: `site → ${lb!.name}` });
   return out;
+}
+
+/** The balancer from the config and the nodes it fronts (loadConfig checked that they serve its sites). */
+function balancerPlan(config: StackConfig, stack: string, nodes: readonly NodePlan[]): LoadBalancerPlan {
+  const lb = config.loadBalancer!;
+  const env = config.environment;
+  const targets = nodes.filter((n) => lb.targets.includes(targetName(n)));
+  const domains = config.ingress.sites
+    .filter((site) => targets.some((n) => n.sites.some((s) => s.hostname === site.hostname)))
+    .map((site) => site.hostname);
+  return {
+    name: `${env}-lb`,
+    type: lb.type,
+    location: config.location,
+    privateIp: lb.privateIp,
+    algorithm: lb.algorithm,
+    targets: targets.map((n) => n.key),
+    certificate: { name: `${env}-lb-certificate`, domains },
+    service: { listenPort: 443, destinationPort: HTTP_FROM_BALANCER.port, redirectHttp: true },
+    healthCheck: {
+      port: HTTP_FROM_BALANCER.port,
+      domain: domains[0]!,
+      path: lb.healthCheck.path,
+      intervalSeconds: lb.healthCheck.intervalSeconds,
+      timeoutSeconds: lb.healthCheck.timeoutSeconds,
+      retries: lb.healthCheck.retries,
+      statusCodes: ["2??", "3??"],
+    },
+    labels: { env, "managed-by": "xiopro-infra", stack },
+    deleteProtection: config.protection.deleteProtection,
+  };
 }

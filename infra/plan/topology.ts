@@ -1,6 +1,6 @@
 // A Mermaid flowchart of the plan: internet, firewalls, nodes in the private network, volumes,
 // DNS records, and Node B as an optional admin peer (dashed: production never depends on it).
-import type { Plan } from "./index.js";
+import { LOAD_BALANCER_RECORD, type Plan } from "./index.js";
 
 const id = (s: string) => s.replace(/[^A-Za-z0-9]/g, "_");
 const label = (s: string) => s.replace(/"/g, "'");
@@ -37,9 +37,17 @@ export function topologyMermaid(plan: Plan): string {
       out.push(`  ${id(n.name)} --- ${id(v.name)}`);
     }
   }
+  const lb = plan.loadBalancer;
+  if (lb) {
+    // The balancer answers the internet and reaches its targets over the private network.
+    out.push(`  ${id(lb.name)}[/"${label(lb.name)}<br/>${lb.type} ${lb.location}<br/>${lb.privateIp}"/]`);
+    out.push(`  internet --> ${id(lb.name)}`);
+    for (const key of lb.targets)
+      out.push(`  ${id(lb.name)} -- "https → http:80" --> ${id(plan.nodes.find((n) => n.key === key)!.name)}`);
+  }
   for (const r of plan.dns.records) {
-    const node = plan.nodes.find((n) => n.key === r.node)!;
-    out.push(`  ${id(`rec_${r.fqdn}`)} -.-> ${id(node.name)}`);
+    const to = r.node === LOAD_BALANCER_RECORD ? lb!.name : plan.nodes.find((n) => n.key === r.node)!.name;
+    out.push(`  ${id(`rec_${r.fqdn}`)} -.-> ${id(to)}`);
   }
   const b = plan.nodeB.tailscaleName ? `Node B: ${label(plan.nodeB.tailscaleName)}` : "Node B (operator)";
   const via = plan.adminPath.mode === "tailscale" ? "tailnet (admin only)" : "SSH allowlist (admin only)";

@@ -58,11 +58,18 @@ function getH2(
   });
 }
 
+/**
+ * What answers the site: Caddy on the node (HTTP/2 and HTTP/3 expected), or the load balancer, which
+ * terminates TLS itself and is checked for what Hetzner's balancer offers (no HTTP/3).
+ */
+export type SiteFront = "caddy" | "balancer";
+
 export async function checkSite(
   address: string,
   hostname: string,
   trust: { ca?: string; label?: string } = {},
   ports = { https: 443, http: 80 },
+  front: SiteFront = "caddy",
 ): Promise<CheckResult[]> {
   const ca = trust.ca;
   const t0 = Date.now();
@@ -90,8 +97,26 @@ export async function checkSite(
     agent: false,
   });
   const loc = String(r.headers?.location ?? "");
-  const h2 = await getH2(address, ports.https, hostname, ca);
+  const h2 = front === "caddy" ? await getH2(address, ports.https, hostname, ca) : undefined;
   const altSvc = String(a.headers?.["alt-svc"] ?? "");
+  const protocols: CheckResult[] = !h2
+    ? []
+    : [
+        {
+          name: `https ${hostname}: HTTP/2`,
+          required: true,
+          result: h2.alpn === "h2" && !h2.error && h2.status !== undefined ? "pass" : "fail",
+          detail: h2.error ?? `ALPN ${h2.alpn ?? "none"}, HTTP ${h2.status}`,
+          seconds: 0,
+        },
+        {
+          name: `https ${hostname}: HTTP/3 advertised`,
+          required: true,
+          result: new RegExp(`\\bh3=":${ports.https}"`).test(altSvc) ? "pass" : "fail",
+          detail: altSvc || "no Alt-Svc header",
+          seconds: 0,
+        },
+      ];
   return [
     {
       name: `https ${hostname}: valid certificate${trust.label ? ` (${trust.label})` : ""}`,
@@ -114,20 +139,7 @@ export async function checkSite(
       detail: a.error ? "no TLS answer" : `HTTP ${a.status}${upstreamDown ? " (Caddy cannot reach the service)" : ""}`,
       seconds: 0,
     },
-    {
-      name: `https ${hostname}: HTTP/2`,
-      required: true,
-      result: h2.alpn === "h2" && !h2.error && h2.status !== undefined ? "pass" : "fail",
-      detail: h2.error ?? `ALPN ${h2.alpn ?? "none"}, HTTP ${h2.status}`,
-      seconds: 0,
-    },
-    {
-      name: `https ${hostname}: HTTP/3 advertised`,
-      required: true,
-      result: new RegExp(`\\bh3=":${ports.https}"`).test(altSvc) ? "pass" : "fail",
-      detail: altSvc || "no Alt-Svc header",
-      seconds: 0,
-    },
+    ...protocols,
     {
       name: `http ${hostname}: redirects to https`,
       required: true,

@@ -65,7 +65,8 @@ export function buildSpec(
     node: node.name,
     publicIpv4: node.publicIpv4 ? addr.publicIpv4 : undefined,
     publicIpv6: node.publicIpv6 ? addr.publicIpv6 : undefined,
-    sites: node.sites.map((s) => s.hostname),
+    // A fronted node's sites answer at the balancer (npm run accept:balancer), not on the node.
+    sites: node.balancer ? [] : node.sites.map((s) => s.hostname),
     internalTls: plan.ingress.tls === "internal",
     expectTcpOpen: publicPorts(node, "tcp"),
     expectUdpOpen: publicPorts(node, "udp"),

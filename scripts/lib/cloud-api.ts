@@ -3,8 +3,10 @@
 import { parseServerTypes, type Availability } from "./server-types.js";
 
 export interface HcloudServer {
+  id: number;
   name: string;
   status: string;
+  publicIpv4?: string;
 }
 
 export interface TailscaleDevice {
@@ -38,14 +40,29 @@ export const tailscaleApi = (env: NodeJS.ProcessEnv) =>
 export async function findServers(names: string[], token: string, env: NodeJS.ProcessEnv): Promise<HcloudServer[]> {
   const out: HcloudServer[] = [];
   for (const name of names) {
-    const r = await api<{ servers: HcloudServer[] }>(
-      "GET",
-      `${hcloudApi(env)}/servers?name=${encodeURIComponent(name)}`,
-      token,
+    const r = await api<{
+      servers: { id: number; name: string; status: string; public_net?: { ipv4?: { ip?: string } | null } }[];
+    }>("GET", `${hcloudApi(env)}/servers?name=${encodeURIComponent(name)}`, token);
+    out.push(
+      ...r.servers.map((s) => ({
+        id: s.id,
+        name: s.name,
+        status: s.status,
+        ...(s.public_net?.ipv4?.ip ? { publicIpv4: s.public_net.ipv4.ip } : {}),
+      })),
     );
-    out.push(...r.servers.map((s) => ({ name: s.name, status: s.status })));
   }
   return out;
+}
+
+/** The load balancer of this name as the API reports it (undefined if there is none). */
+export async function findLoadBalancer(name: string, token: string, env: NodeJS.ProcessEnv): Promise<unknown> {
+  const r = await api<{ load_balancers?: unknown[] }>(
+    "GET",
+    `${hcloudApi(env)}/load_balancers?name=${encodeURIComponent(name)}`,
+    token,
+  );
+  return r.load_balancers?.[0];
 }
 
 /** Where each server type is offered and deprecated, every page of GET /v1/server_types. */

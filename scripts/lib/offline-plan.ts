@@ -96,6 +96,18 @@ function keyInputs(r: RecordedResource): string {
       return `${i.ipAddress} → ${i.dnsPtr}`;
     case "hcloud:index/zone:Zone":
       return `${i.name} ttl ${i.ttl}`;
+    case "hcloud:index/loadBalancer:LoadBalancer":
+      return `${i.loadBalancerType} ${i.location} ${(i.algorithm as { type: string }).type}${i.deleteProtection ? " protected" : ""}`;
+    case "hcloud:index/loadBalancerNetwork:LoadBalancerNetwork":
+      return `ip ${i.ip}`;
+    case "hcloud:index/loadBalancerService:LoadBalancerService": {
+      const h = i.healthCheck as { protocol: string; port: number; http: { domain: string; path: string } };
+      return `${i.protocol} :${i.listenPort} → :${i.destinationPort}, health ${h.protocol}://${h.http.domain}:${h.port}${h.http.path}`;
+    }
+    case "hcloud:index/loadBalancerTarget:LoadBalancerTarget":
+      return `${i.type} ${i.serverId}${i.usePrivateIp ? " private IP" : ""}`;
+    case "hcloud:index/managedCertificate:ManagedCertificate":
+      return (i.domainNames as string[]).join(" ");
     default:
       return "";
   }

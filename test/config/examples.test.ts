@@ -1,6 +1,7 @@
 // The shipped example stacks (examples/): each loads without a problem and plans and prices offline.
-// Seed 004's standard production: Node A with the database, an orchestrator, a monitoring node and
-// a CI runner at the seed's fixed addresses, each priced, the private network gated per client.
+// Seed 004's standard production: an LB11 in front of Node A (with the database) and a second
+// orchestrator, a monitoring node and a CI runner at the seed's fixed addresses, each priced, the
+// private network gated per client.
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readStackFile } from "../../infra/config/stack-file.js";
@@ -26,6 +27,20 @@ describe("examples/standard-production (seed 004)", () => {
     ]);
   });
 
+  it("puts the LB11 in front of both orchestrators: the API's records at it, 80/443 closed on them", () => {
+    expect(plan.loadBalancer).toMatchObject({
+      type: "lb11",
+      privateIp: "10.0.1.5",
+      targets: ["nodeA", "orchestrator-1"],
+    });
+    expect(plan.dns.records.filter((r) => r.fqdn === "api.aiai.example").map((r) => `${r.type} ${r.node}`)).toEqual([
+      "A loadBalancer",
+      "AAAA loadBalancer",
+    ]);
+    for (const key of ["nodeA", "orchestrator-1"])
+      expect(byKey[key]!.firewall.rules.map((r) => r.port ?? r.protocol)).toEqual(["icmp"]);
+  });
+
   it("prices every machine from the dated catalog", () => {
     const servers = plan.cost.lines.filter((l) => l.kind === "server");
     expect(servers.map((l) => [l.resource, l.monthlyEur])).toEqual([
@@ -34,6 +49,9 @@ describe("examples/standard-production (seed 004)", () => {
       ["server:prd-monitoring-1", 10.49],
       ["server:prd-ci-1", 35.49],
     ]);
+    expect(plan.cost.lines.filter((l) => l.kind === "load-balancer").map((l) => [l.resource, l.monthlyEur])).toEqual([
+      ["load-balancer:prd-lb", 7.49],
+    ]);
     expect(plan.cost.catalogDate).toBe("2026-06-15");
   });
 
@@ -41,7 +59,7 @@ describe("examples/standard-production (seed 004)", () => {
     const peers = byKey.nodeA!.hostFirewall.flatMap((r) =>
       r.from.kind === "peers" ? [`${r.port} ${r.from.peers.map((p) => p.ip).join(",")}`] : [],
     );
-    expect(peers).toEqual(["9100 10.0.1.20", "9180 10.0.1.20", "5432 10.0.1.11", "9187 10.0.1.20"]);
+    expect(peers).toEqual(["9100 10.0.1.20", "80 10.0.1.5", "9180 10.0.1.20", "5432 10.0.1.11", "9187 10.0.1.20"]);
     // The CI runner is admitted nowhere, and its node only lets the monitoring node scrape it.
     expect(JSON.stringify(plan.nodes.map((n) => n.hostFirewall))).not.toContain("10.0.1.30");
     expect(

@@ -245,7 +245,7 @@ describe("pools", () => {
         c.ingress.sites.push({ hostname: "shop.tst.xiopro.example", service: "shop" });
       }),
     ).toEqual([
-      "xiopro-infra:ingress.sites[1].service: \"shop\" runs on web-1, web-2: each would get the site's A/AAAA records, and no balancer spreads or fails over between them | run the site's service on one node",
+      "xiopro-infra:ingress.sites[1].service: \"shop\" runs on web-1, web-2: each would get the site's A/AAAA records, and no balancer spreads or fails over between them | run the site's service on one node, or put xiopro-infra:loadBalancer in front of them (targets: [web])",
     ]);
     // A fix names the pool's config key, not its member's.
     expect(

@@ -240,8 +240,8 @@ describe("stack config validation", () => {
     );
     const at = "xiopro-infra:nodeA.services[9].interfaces";
     expect(out).toEqual([
-      `${at}[0].clients: is missing: tcp/7000 on the private network would admit no node | name the services that connect, e.g. clients: [agentd-worker] (services: ${[...CATALOG_SERVICE_NAMES, "embedder"].sort().join(", ")})`,
-      `${at}[1].clients[0]: "agentd-wroker" is neither a catalog service nor a service of this stack | use one of ${[...CATALOG_SERVICE_NAMES, "embedder"].sort().join(", ")} (did you mean "agentd-worker"?)`,
+      `${at}[0].clients: is missing: tcp/7000 on the private network would admit no node | name the services that connect, e.g. clients: [agentd-worker] (services: ${[...CATALOG_SERVICE_NAMES, "embedder", "load-balancer"].sort().join(", ")})`,
+      `${at}[1].clients[0]: "agentd-wroker" is neither a catalog service nor a service of this stack | use one of ${[...CATALOG_SERVICE_NAMES, "embedder", "load-balancer"].sort().join(", ")} (did you mean "agentd-worker"?)`,
       `${at}[2].clients[0]: "wal-receiver" runs on no enabled node, so the port admits no one | add wal-receiver to a node's services, or remove it from clients`,
       `${at}[3].clients: is set on a class D interface; only class C admits named clients | remove clients (localhost only)`,
     ]);
@@ -532,7 +532,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });

@@ -131,6 +131,51 @@ cleanup() {
 ssh_opts=(-i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5)
 ssh_base=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.10)
 ssh_c=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.11)
+# The site behind the load balancer on Node C (--receiver): its upstream answers with the forwarding
+# headers it got; a request from the balancer's private address reaches it with the client address
+# the balancer reported, and Node C's public address answers neither 80 nor 443.
+site_passed=0 site_failed=0
+balanced_site_round() {
+  local host port lb_ip c_ip got p
+  site_passed=0 site_failed=0
+  host=$(node -p 'require(process.argv[1]).receiver.balancedSite.hostname' "$work/deliveries.json")
+  port=$(node -p 'require(process.argv[1]).receiver.balancedSite.upstreamPort' "$work/deliveries.json")
+  lb_ip=$(node -p 'require(process.argv[1]).receiver.balancedSite.balancerIp' "$work/deliveries.json")
+  c_ip=$(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")
+  # The owner deploys a custom service; here a transient unit echoing the headers (no % or $: systemd
+  # would expand them in the command line).
+  local upstream='import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = " ".join(k + "=" + str(self.headers.get(k)) for k in ["X-Forwarded-For", "X-Forwarded-Proto", "Host"]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+http.server.HTTPServer(("127.0.0.1", PORT), H).serve_forever()'
+  "${ssh_c[@]}" "systemctl is-active --quiet xiopro-e2e-shop || sudo systemd-run --quiet --unit=xiopro-e2e-shop -p DynamicUser=yes python3 -c \"\$(echo $(base64 -w0 <<<"${upstream/PORT/$port}") | base64 -d)\"" </dev/null
+  for _ in $(seq 1 20); do "${ssh_c[@]}" "curl -fsS -o /dev/null http://127.0.0.1:$port/" </dev/null 2>/dev/null && break; sleep 0.5; done
+  got=$(ip netns exec "$ns" curl -sS --max-time 10 --interface "$lb_ip" -H "Host: $host" -H "X-Forwarded-For: 198.51.100.7" \
+    -H "X-Forwarded-Proto: https" "http://$c_ip/" 2>&1 || true)
+  # Caddy passes on what the balancer reported and appends the balancer's own address.
+  if [[ $got == "X-Forwarded-For=198.51.100.7, $lb_ip X-Forwarded-Proto=https Host=$host" ]]; then
+    printf '  %-60s %s\n' "tst-node-c: $host from the balancer's $lb_ip" "PASS ($got)"
+    site_passed=$((site_passed + 1))
+  else
+    printf '  %-60s FAIL  %s\n' "tst-node-c: $host from the balancer's $lb_ip" "${got//$'\n'/ }"
+    site_failed=$((site_failed + 1))
+  fi
+  for p in 80 443; do
+    if ip netns exec "$ns" timeout 5 bash -c "exec 3<>/dev/tcp/203.0.113.11/$p" 2>/dev/null; then
+      printf '  %-60s FAIL  %s\n' "tst-node-c: public $p closed (the balancer serves the site)" "203.0.113.11:$p accepted a connection"
+      site_failed=$((site_failed + 1))
+    else
+      printf '  %-60s %s\n' "tst-node-c: public $p closed (the balancer serves the site)" "PASS"
+      site_passed=$((site_passed + 1))
+    fi
+  done
+}
+
 # The acceptance round against the running container(s), with the container's limits applied.
 acceptance_round() {
   local passed=0 failed=0 limited=0 result name detail why received
@@ -180,15 +225,21 @@ acceptance_round() {
       failed=$((failed + 1))
     fi
   fi
+  if ((receiver)); then
+    balanced_site_round
+    passed=$((passed + site_passed)) failed=$((failed + site_failed))
+  fi
   # The private network from inside it (npm run accept:private): an address of no node reaches no port of
   # Node A; with --receiver, Node C's own namespace reaches exactly what Node A admits it (PostgreSQL, as
-  # the replication role only), and Node A's reaches exactly Node C's exporter (scraped by monitoring).
+  # the replication role only), Node A's reaches exactly Node C's exporters (scraped by monitoring), and
+  # the balancer's address exactly Node C's HTTP port.
   local probes=("$ns nodeA $STRAY_IP")
   if ((receiver)); then
-    local a_ip c_ip
+    local a_ip c_ip lb_ip
     a_ip=$(node -p 'require(process.argv[1]).privateIp' "$work/deliveries.json")
     c_ip=$(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")
-    probes+=("$rns nodeA $c_ip" "$cns nodeC $a_ip")
+    lb_ip=$(node -p 'require(process.argv[1]).receiver.balancedSite.balancerIp' "$work/deliveries.json")
+    probes+=("$rns nodeA $c_ip" "$cns nodeC $a_ip" "$ns nodeC $lb_ip" "$ns nodeC $STRAY_IP")
   fi
   local probe pns pnode pfrom
   for probe in "${probes[@]}"; do
@@ -238,6 +289,10 @@ say "network: the VM proof's namespace, the container at 203.0.113.10 and $priva
 "$vm/net.sh" up >/dev/null
 ip netns exec "$ns" ip addr add 203.0.113.50/24 dev br-pub
 ip netns exec "$ns" ip addr add "$STRAY_IP/16" dev br-priv
+# With --receiver the stack has a load balancer in front of Node C: its private address is the test
+# host's too, and requests from it stand in for the balancer's (HTTP with X-Forwarded-For).
+balancer_ip=$(node -p 'require(process.argv[1]).receiver?.balancedSite.balancerIp ?? ""' "$work/deliveries.json")
+[[ -z $balancer_ip ]] || ip netns exec "$ns" ip addr add "$balancer_ip/16" dev br-priv
 # container_net NETNS LINK_PREFIX PUBLIC_IPV4 PRIVATE_IPV4: a container namespace with a public NIC
 # (eth0, NAT to the mirror through 203.0.113.1) and a private one (eth1), like a Hetzner node.
 container_net() {

@@ -27,6 +27,9 @@ const VM_ACME_DIRECTORY = "https://203.0.113.1:14000/dir";
 /** The Storage Box stand-in (test/vm/box.sh): run.sh reads these from the plan's outputs. */
 const VM_STORAGE_BOX = { host: "203.0.113.23", port: 23, user: "u-box", path: "/xiopro" };
 
+/** The e2e's balanced site on Node C (XIOPRO_E2E_RECEIVER): run.sh reads it from deliveries.json. */
+const BALANCED_SITE = { hostname: "shop.tst.xiopro.example", upstreamPort: 8081, balancerIp: "10.1.1.5" };
+
 const [work, pubKeyFile] = process.argv.slice(2);
 if (!work || !pubKeyFile) throw new Error("usage: tsx test/vm/prepare.ts WORK SSH_PUBLIC_KEY_FILE");
 const root = path.resolve(import.meta.dirname, "..", "..");
@@ -81,9 +84,30 @@ if (withReceiver) {
     enabled: true,
     serverType: "cpx22",
     publicIpv6: false,
-    services: ["wal-receiver", "agentd-worker"],
+    services: [
+      "wal-receiver",
+      "agentd-worker",
+      // A site behind the load balancer: Caddy answers its HTTP from the balancer's private address
+      // alone; run.sh starts the upstream (the owner deploys a custom service) and stands in for the
+      // balancer from BALANCER_IP.
+      "ingress",
+      {
+        name: "shop",
+        interfaces: [
+          {
+            port: BALANCED_SITE.upstreamPort,
+            class: "D",
+            owner: "e2e",
+            justification: "Upstream of the balanced site (started by test/e2e/run.sh)",
+          },
+        ],
+      },
+    ],
   };
   c[k("wal-receiver")] = { synchronous: true };
+  const ingress = c[k("ingress")] as { sites: { hostname: string; service: string }[] };
+  ingress.sites = [...ingress.sites, { hostname: BALANCED_SITE.hostname, service: "shop" }];
+  c[k("loadBalancer")] = { type: "lb11", privateIp: BALANCED_SITE.balancerIp, targets: ["nodeC"] };
 }
 const stackFile = path.join(work, "Pulumi.vm.yaml");
 fs.writeFileSync(
@@ -121,7 +145,12 @@ const deliveries = deliveriesFor(node);
 const nodeC = plan.nodes.find((n) => n.key === "nodeC");
 const receiver =
   withReceiver && nodeC
-    ? { privateIp: nodeC.privateIp, walDir: WAL_RECEIVER.dir, deliveries: deliveriesFor(nodeC) }
+    ? {
+        privateIp: nodeC.privateIp,
+        walDir: WAL_RECEIVER.dir,
+        deliveries: deliveriesFor(nodeC),
+        balancedSite: BALANCED_SITE,
+      }
     : undefined;
 fs.writeFileSync(path.join(work, "secrets.json"), JSON.stringify(secrets, null, 2), { mode: 0o600 });
 fs.writeFileSync(path.join(work, "ops.b64"), opsBundle(plan, node)!);

@@ -1,4 +1,4 @@
-import { ACCESS, PLATFORM, type ServiceSpec } from "../service-spec.js";
+import { ACCESS, BALANCER_CLIENT, PLATFORM, type InterfaceSpec, type ServiceSpec } from "../service-spec.js";
 
 export const ingress: ServiceSpec = {
   name: "ingress",
@@ -63,3 +63,26 @@ export const ingress: ServiceSpec = {
     },
   ],
 };
+
+/** The public interfaces a load balancer takes over on the nodes it fronts. */
+const PUBLIC_INGRESS = ["http", "https", "http3"];
+
+/**
+ * Ingress on a node behind the stack's load balancer: the balancer terminates TLS, so Caddy answers
+ * plain HTTP on the private address to the balancer alone, and nothing of it is public.
+ */
+export const HTTP_FROM_BALANCER: InterfaceSpec = {
+  name: "http-from-balancer",
+  port: 80,
+  protocol: "tcp",
+  class: "C",
+  bind: "private",
+  owner: PLATFORM,
+  access: ACCESS.C,
+  justification: "The sites' requests and health checks from the load balancer, which terminates TLS",
+  clients: [BALANCER_CLIENT],
+};
+export const BALANCED_INGRESS_INTERFACES: InterfaceSpec[] = [
+  HTTP_FROM_BALANCER,
+  ...ingress.interfaces.filter((i) => !PUBLIC_INGRESS.includes(i.name)),
+];

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluateFacts, evaluateScan, type NodeFacts } from "../../../scripts/accept/checks.js";
 import { checkSite } from "../../../scripts/accept/https.js";
+import { testCertificate } from "../../support/tls.js";
 import { timingsLine } from "../../../scripts/accept/report.js";
 import { scanTcp } from "../../../scripts/accept/scan.js";
 import { checkQuic, parseVersionNegotiation, quicProbe, scanUdp } from "../../../scripts/accept/udp.js";
@@ -346,61 +347,9 @@ describe("scan and HTTPS probes on loopback", () => {
   let ca = "";
 
   beforeAll(async () => {
-    const o = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    o([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-subj",
-      "/CN=test root",
-      "-days",
-      "2",
-    ]);
-    o([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "site.key",
-      "-out",
-      "site.csr",
-      "-subj",
-      "/CN=app.test.example",
-    ]);
-    fs.writeFileSync(path.join(dir, "ext"), "subjectAltName=DNS:app.test.example\n");
-    o([
-      "x509",
-      "-req",
-      "-in",
-      "site.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "site.crt",
-      "-days",
-      "2",
-      "-extfile",
-      "ext",
-    ]);
-    ca = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
-    const keys = {
-      key: fs.readFileSync(path.join(dir, "site.key")),
-      cert: fs.readFileSync(path.join(dir, "site.crt")),
-    };
+    const made = testCertificate(dir, "app.test.example");
+    ca = made.ca;
+    const keys = { key: made.key, cert: made.cert };
     // Like Caddy: HTTP/2 and HTTP/1.1 on one port, HTTP/3 advertised for the same port.
     const tls = http2.createSecureServer({ ...keys, allowHTTP1: true }, (req, res) => {
       res

@@ -92,7 +92,7 @@ describe("rebuild decisions", () => {
 
   it("calls the target free only when no server of the stack's names exists", () => {
     expect(targetVerdict([], ["prd-node-a"])).toEqual({ ok: true, message: "no server named prd-node-a exists" });
-    expect(targetVerdict([{ name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({
+    expect(targetVerdict([{ id: 1, name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({
       ok: false,
       message:
         "prd-node-a exists (off): a rebuild restores over a lost node; for a live one follow docs/runbooks/phoenix.md",
