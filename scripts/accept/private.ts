@@ -37,7 +37,7 @@ export interface RoleProbe {
 
 export interface PrivateExpectation {
   from: string;
-  /** The planned node whose private address `from` is, if any. */
+  /** The planned node (or load balancer) whose private address `from` is, if any. */
   owner?: string;
   target: string;
   address: string;
@@ -77,7 +77,9 @@ export function privateExpectation(plan: Plan, node: NodePlan, from: string): Pr
   }
   return {
     from,
-    owner: plan.nodes.find((n) => n.privateIp === from)?.name,
+    owner:
+      plan.nodes.find((n) => n.privateIp === from)?.name ??
+      (plan.loadBalancer?.privateIp === from ? plan.loadBalancer.name : undefined),
     target: node.name,
     address: node.privateIp,
     tcpOpen,

@@ -74,7 +74,7 @@ describe("load balancer: plan", () => {
         "C",
       ]);
       // From the balancer's address exactly the HTTP port is open; from a stray address nothing.
-      expect(privateExpectation(plan, n, "10.1.1.5").tcpOpen).toEqual([80]);
+      expect(privateExpectation(plan, n, "10.1.1.5")).toMatchObject({ owner: "tst-lb", tcpOpen: [80] });
       expect(privateExpectation(plan, n, "10.1.1.250").tcpOpen).toEqual([]);
     }
     // Node A, not fronted, still serves its own site publicly.
