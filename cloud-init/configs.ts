@@ -2,8 +2,16 @@
 import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
+import { repositoryDestination } from "../infra/plan/egress.js";
 import { packagesFor } from "./packages.js";
-import { DATABASE_NAME, LAYOUT_ENV, libFile, NODE_LAYOUT, PGBACKREST_STANZA } from "../infra/catalog/layout.js";
+import {
+  DATABASE_NAME,
+  etcFile,
+  LAYOUT_ENV,
+  libFile,
+  NODE_LAYOUT,
+  PGBACKREST_STANZA,
+} from "../infra/catalog/layout.js";
 import { portOf, SERVICE_CATALOG } from "../infra/catalog/services.js";
 
 export const AGENTD_HOME = "/srv/agentd";
@@ -77,8 +85,58 @@ export function nftablesRuleset(plan: Plan, node: NodePlan): string {
     "    type filter hook forward priority filter; policy drop;",
     "  }",
     "}",
+    ...(node.egress ? egressTable(plan) : []),
     "",
   ].join("\n");
+}
+
+/** Where the node keeps its outbound destinations (xiopro-egress reads $XIOPRO_ETC/egress.tsv). */
+export const EGRESS_LIST_FILE = etcFile("egress.tsv");
+
+/** The node's outbound destinations as xiopro-egress reads them: host, protocol, port, why. */
+export function egressList(plan: Plan, node: NodePlan): string {
+  const repo = has(node, "backup") ? repositoryDestination(plan.backup.repository) : undefined;
+  const all = [...node.egress!.destinations, ...(repo ? [repo] : [])];
+  return [
+    HEADER,
+    "# Outbound destinations of this node (docs/egress.md): host, protocol, port, why. xiopro-egress adds",
+    "# the resolvers of /etc/resolv.conf and the hosts of the apt sources.",
+    ...all.map((d) => [d.host, d.protocol, d.port, d.why].join("\t")),
+    "",
+  ].join("\n");
+}
+
+/** The nftables set element type of the egress sets: address, transport protocol, port. */
+const EGRESS_KEY = { allow4: "ipv4_addr", allow6: "ipv6_addr" } as const;
+
+/**
+ * The outbound allowlist (docs/egress.md): a process that is not root opens connections only to the
+ * private network and to what xiopro-egress resolved into the sets. Root (the system itself: apt's
+ * frontend, cloud-init, tailscaled) is not limited; a root compromise would own the firewall anyway.
+ */
+function egressTable(plan: Plan): string[] {
+  return [
+    `# Outbound: what the node's services need (${EGRESS_LIST_FILE}), refreshed by xiopro-egress.`,
+    "table inet xiopro_egress",
+    "delete table inet xiopro_egress",
+    "table inet xiopro_egress {",
+    ...Object.entries(EGRESS_KEY).map(
+      ([set, type]) => `  set ${set} {\n    type ${type} . inet_proto . inet_service\n    flags timeout\n  }`,
+    ),
+    "  chain output {",
+    "    type filter hook output priority filter; policy accept;",
+    "    ct state established,related accept",
+    '    oif "lo" accept',
+    "    meta skuid 0 accept",
+    `    ip daddr ${plan.network.cidr} accept`,
+    "    meta l4proto { icmp, ipv6-icmp } accept",
+    "    ip daddr . meta l4proto . th dport @allow4 accept",
+    "    ip6 daddr . meta l4proto . th dport @allow6 accept",
+    '    limit rate 10/minute burst 20 packets log prefix "xiopro-egress-drop: " level info',
+    "    counter reject with icmpx admin-prohibited",
+    "  }",
+    "}",
+  ];
 }
 
 /** Where the node keeps ingress.acmeCaRoot, the root Caddy trusts for the ACME directory's HTTPS. */
@@ -307,7 +365,7 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
     `XIOPRO_STACK=${plan.stack}`,
     `XIOPRO_SERVICES=${q(node.services.map((s) => s.name).join(" "))}`,
     `XIOPRO_ENABLE_UNITS=${q(units.filter((u) => !restart.includes(u)).join(" "))}`,
-    `XIOPRO_ENABLE_TIMERS=${q(timers.join(" "))}`,
+    `XIOPRO_ENABLE_TIMERS=${q([...timers, ...(node.egress ? ["xiopro-egress.timer"] : [])].join(" "))}`,
     `XIOPRO_RESTART_UNITS=${q(restart.join(" "))}`,
     `XIOPRO_ADMIN_PATH=${plan.adminPath.mode}`,
     // job:unit, so the node's scripts start a job without knowing its unit's name.

@@ -16,6 +16,8 @@ import {
   caddyfile,
   ACME_CA_ROOT_FILE,
   databaseNode,
+  EGRESS_LIST_FILE,
+  egressList,
   nftablesRuleset,
   layoutEnv,
   nodeEnv,
@@ -175,6 +177,9 @@ function platformUnits(plan: Plan, node: NodePlan): WriteFile[] {
     .filter((u) => !mayHoldCredentials.has(u))) {
     out.push([`${unit}.d/40-xiopro-no-credentials.conf`, readTemplate("units/no-credentials.conf")]);
   }
+  if (node.egress)
+    for (const unit of ["xiopro-egress.service", "xiopro-egress.timer"])
+      out.push([unit, fillFrom(`units/${unit}`, unitVars(node, facts, unit))]);
   const jobs = jobsFor(node.services.map((s) => s.name));
   const serviceTemplates = [...new Set(jobs.map((j) => j.unit.replace(/@[^.]+\./, "@.")))];
   for (const unit of serviceTemplates) out.push([unit, fillFrom(`units/${unit}`, unitVars(node, facts, unit))]);
@@ -206,6 +211,7 @@ export function recoveryScripts(node: NodePlan): WriteFile[] {
 function hostScripts(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (node.volumes.length > 0) scripts.push("xiopro-volumes");
+  if (node.egress) scripts.push("xiopro-egress");
   // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
   if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
   return scripts.map((s) => ({
@@ -278,6 +284,7 @@ const GENERATED: Record<GeneratedConfig, (plan: Plan, node: NodePlan) => WriteFi
 function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
   const files: WriteFile[] = [
     { path: "/etc/nftables.conf", content: nftablesRuleset(plan, node), permissions: "0644" },
+    ...(node.egress ? [{ path: EGRESS_LIST_FILE, content: egressList(plan, node), permissions: "0644" }] : []),
     {
       path: "/etc/ssh/sshd_config.d/10-xiopro.conf",
       content: fill("cloud-init/files/sshd-hardening.conf", { ADMIN_USER }),

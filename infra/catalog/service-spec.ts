@@ -240,6 +240,8 @@ export interface ServiceSpec<O = unknown> {
   baseline?: boolean;
   /** At most one node may run it. */
   singleton?: boolean;
+  /** Set when an outbound allowlist cannot serve it (docs/egress.md): why. */
+  egressUnlisted?: string;
   /** Set when the service cannot run IPv6-only: why (docs/ipv6-only.md). */
   needsIpv4?: NeedsIpv4;
   /** Distro packages it installs at first boot (docs/architecture.md D1), with why where not obvious. */

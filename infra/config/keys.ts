@@ -500,6 +500,46 @@ const PLATFORM_SETTINGS = {
       },
     ),
   ),
+  egress: obj(
+    {
+      allowlistRoles: arr(str({ description: "A role (infra/catalog/roles.ts)", oneOf: ROLE_NAMES }), {
+        description:
+          "Roles whose nodes may open connections only to what they need (docs/egress.md); the others' outbound traffic stays open",
+        default: [],
+      }),
+      allow: arr(
+        obj(
+          {
+            host: str({
+              description: "Host name or IP address",
+              pattern: /^[A-Za-z0-9.:-]+$/,
+              patternHint: "write a host name such as api.openrouter.ai, or an IP address",
+            }),
+            protocol: str({ description: "Transport protocol", oneOf: ["tcp", "udp"] as const, default: "tcp" }),
+            ports: arr(int({ description: "Port", min: 1, max: 65535 }), { description: "Ports", minItems: 1 }),
+            why: str({
+              description: "Why the nodes must reach it",
+              pattern: /\S{3,}/,
+              patternHint: "write a sentence saying why",
+            }),
+            roles: optional(
+              arr(str({ description: "A role", oneOf: ROLE_NAMES }), {
+                description: "Only these allowlisted roles (default: all of them)",
+                minItems: 1,
+              }),
+            ),
+          },
+          { description: "A destination beyond what the nodes' services need (a model provider's API)" },
+        ),
+        { description: "Destinations the operator adds, such as the agents' provider APIs", default: [] },
+      ),
+    },
+    {
+      description:
+        "Outbound allowlist per role, off by default: non-root processes of those roles' nodes reach only their services' destinations and these",
+      default: { allowlistRoles: [], allow: [] },
+    },
+  ),
   backup: obj(
     {
       repository: obj(

@@ -535,6 +535,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
   });
 
   checkBalancer(c, cat, nodes, p);
+  checkEgress(c, nodes, p);
 
   // A service whose endpoints have no IPv6 address cannot run on an IPv6-only node.
   for (const node of new Map(nodes.map((n) => [n.path, n])).values())
@@ -810,6 +811,47 @@ function checkBalancer(c: StackConfig, cat: Catalog, nodes: readonly StackNode[]
       k("healthCheck.timeoutSeconds"),
       `${lb.healthCheck.timeoutSeconds} is not shorter than intervalSeconds (${lb.healthCheck.intervalSeconds})`,
       `lower it below ${lb.healthCheck.intervalSeconds}, or raise intervalSeconds`,
+    );
+}
+
+/** The outbound allowlist: roles the stack has, entries that change something, services it can serve. */
+function checkEgress(c: StackConfig, nodes: readonly StackNode[], p: Problems): void {
+  const k = (rest: string) => `${PROJECT}:egress.${rest}`;
+  const roles = c.egress.allowlistRoles;
+  const present = [...new Set(nodes.map((n) => n.role))];
+  roles.forEach((role, i) => {
+    if (!present.includes(role))
+      p.add(
+        k(`allowlistRoles[${i}]`),
+        `${show(role)} is the role of no node in this stack`,
+        `use one of ${present.join(", ")}, or remove it`,
+      );
+  });
+  for (const node of new Map(nodes.filter((n) => roles.includes(n.role)).map((n) => [n.path, n])).values())
+    for (const name of listedServices(node.config)) {
+      const why = SERVICE_CATALOG[name]?.egressUnlisted;
+      if (why)
+        p.add(
+          k("allowlistRoles"),
+          `includes ${show(node.role)}, whose ${node.path} runs ${name}: ${why}`,
+          `remove ${node.role} from allowlistRoles, or run ${name} on a node of another role`,
+        );
+    }
+  c.egress.allow.forEach((a, i) =>
+    a.roles?.forEach((role, j) => {
+      if (!roles.includes(role))
+        p.add(
+          k(`allow[${i}].roles[${j}]`),
+          `${show(role)} is not in allowlistRoles, so its outbound traffic is open and the entry changes nothing`,
+          `add ${role} to allowlistRoles, or remove it here`,
+        );
+    }),
+  );
+  if (roles.length === 0 && c.egress.allow.length > 0)
+    p.add(
+      k("allow"),
+      "lists destinations, but allowlistRoles is empty: every node's outbound traffic is open",
+      "name the roles to restrict in allowlistRoles, or remove allow",
     );
 }
 

@@ -10,6 +10,7 @@ import { TOOLKIT_LABELS } from "../config/names.js";
 import { computeCost, type CostPlan } from "./cost.js";
 import { allocate, formatIpv4, parseCidr, parseIpv4 } from "../config/ipv4.js";
 import { jobsFor } from "./jobs.js";
+import { egressPlan, type EgressPlan } from "./egress.js";
 import { nodeSecrets, type SecretPlan } from "../config/secrets.js";
 import { BALANCED_INGRESS_INTERFACES, HTTP_FROM_BALANCER } from "../catalog/services/ingress.js";
 import {
@@ -122,6 +123,8 @@ export interface NodePlan {
   exposure: ExposureRow[];
   /** Set when the stack's load balancer fronts this node: its sites arrive from that private address. */
   balancer?: { privateIp: string };
+  /** Set when the node's role is in egress.allowlistRoles: what its non-root processes may reach. */
+  egress?: EgressPlan;
   firewall: { name: string; rules: CloudFirewallRule[] };
   hostFirewall: HostFirewallRule[];
   /** Secrets this node's units read, with their grants. */
@@ -416,6 +419,7 @@ function buildNode(
     sites,
     exposure,
     ...(balancer ? { balancer } : {}),
+    ...optional("egress", egressPlan(config, { role: server.role, services: names, balanced: !!balancer })),
     firewall: { name: `${name}-fw`, rules: cloudFirewallRules(exposure, config) },
     hostFirewall: hostFirewallRules(exposure, config, self, placed, balancer),
     secrets: nodeSecrets(config, names),
@@ -557,4 +561,9 @@ function balancerPlan(config: StackConfig, stack: string, nodes: readonly NodePl
     labels: { env, "managed-by": "xiopro-infra", stack },
     deleteProtection: config.protection.deleteProtection,
   };
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (keeps absent fields out of the plan). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -532,7 +532,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, egress, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });

@@ -256,7 +256,12 @@ describe("systemd units", () => {
     each((r) => {
       for (const u of unitsOf(r).filter((f) => f.endsWith(".timer"))) {
         const text = fs.readFileSync(path.join(r.dir, "root/etc/systemd/system", u), "utf8");
-        const cal = /^OnCalendar=(.+)$/m.exec(text)![1]!;
+        const cal = /^OnCalendar=(.+)$/m.exec(text)?.[1];
+        // A monotonic timer (the egress refresh) has no calendar to check, but must have its interval.
+        if (cal === undefined) {
+          expect(text, u).toMatch(/^OnUnitActiveSec=\S+$/m);
+          continue;
+        }
         const out = run("systemd-analyze", ["calendar", cal]);
         expect(out.stderr, `${u}: ${cal}`).toBe("");
         expect(out.status).toBe(0);

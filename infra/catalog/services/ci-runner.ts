@@ -28,6 +28,8 @@ export const ciRunner: ServiceSpec<CiRunnerOptions> = {
   timers: [],
   // GitHub (its API and the runner's release files) has no IPv6 address.
   needsIpv4: "GitHub's API and release downloads have no IPv6 address",
+  egressUnlisted:
+    "its jobs reach GitHub's per-job hosts (*.actions.githubusercontent.com, *.blob.core.windows.net), which an address allowlist cannot follow",
   files: [
     { template: "units/xiopro-ci-runner.service", path: "xiopro-ci-runner.service" },
     { template: "units/xiopro-ci-runner-jit.service", path: REGISTER_UNIT },
