@@ -57,6 +57,16 @@ export const backup: ServiceSpec = {
       maxAgeHours: 7,
     },
     {
+      job: "pgbackrest-verify",
+      unit: "xiopro-pgbackrest@verify.service",
+      timer: "xiopro-pgbackrest-verify.timer",
+      calendar: "Wed *-*-* 04:00:00",
+      jitter: "30m",
+      purpose: "weekly read-back of every repository file against its checksum (pgbackrest verify)",
+      requires: ["postgresql"],
+      maxAgeHours: 8 * 24,
+    },
+    {
       job: "pgdump",
       unit: "xiopro-pgdump.service",
       timer: "xiopro-pgdump.timer",
@@ -81,7 +91,7 @@ export const backup: ServiceSpec = {
       timer: "xiopro-restic-check.timer",
       calendar: "Sun *-*-* 04:30:00",
       jitter: "15m",
-      purpose: "weekly restic check",
+      purpose: "weekly restic check, reading a rotating twelfth of the data",
       maxAgeHours: 8 * 24,
     },
     {
