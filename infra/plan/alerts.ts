@@ -28,6 +28,9 @@ const SWAP_LIMIT_BYTES = 512 * 1024 * 1024;
 const jobAge = (job: string) => `time() - xiopro_job_last_success_timestamp_seconds{name="${job}"}`;
 const bound = (job: string) => BACKUP_JOBS.find((j) => j.job === job)!.maxAgeHours * HOUR;
 
+/** The jobs that read the repository back (pgbackrest verify, restic check): their failure has its own alert. */
+const INTEGRITY_JOBS = "pgbackrest-verify|restic-check";
+
 /** Jobs whose staleness has its own alert: the database backups (full or diff) and the drill. */
 const OWN_ALERT = new Set(["pgbackrest-full", "pgbackrest-diff", "restore-drill"]);
 
@@ -118,10 +121,20 @@ const PLATFORM_GROUPS: AlertGroup[] = [
       {
         alert: "BackupJobFailed",
         severity: "warning",
-        expr: 'xiopro_job_last_result{name!="restore-drill"} == 0',
+        expr: `xiopro_job_last_result{name!~"restore-drill|${INTEGRITY_JOBS}"} == 0`,
         for: "1m",
         summary: "Last run of {{ $labels.name }} on {{ $labels.node }} failed",
         description: `The job keeps the last good data; see ${stateFile("{{ $labels.name }}.json")}`,
+      },
+      {
+        // A read-back that failed means data in the repository is damaged or unreadable: a restore
+        // from it may fail, which is worse than a missed backup.
+        alert: "BackupRepositoryDamaged",
+        severity: "critical",
+        expr: `xiopro_job_last_result{name=~"${INTEGRITY_JOBS}"} == 0`,
+        for: "1m",
+        summary: "{{ $labels.name }} on {{ $labels.node }} found the backup repository damaged or unreadable",
+        description: `Take a new full backup and find the cause; the damaged files: ${stateFile("{{ $labels.name }}.json")}`,
       },
       {
         alert: "WalArchiveLag",
