@@ -147,6 +147,17 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(restic(["dump", "--quiet", "latest", dir("files/etc/app.conf"), "--tag", "files"])).toBe("answer = 42\n");
   });
 
+  it("restic-check reads back this week's twelfth of the data packs", () => {
+    const r = job("restic-check", [BACKUP, "restic-check"]);
+    expectSuccess("restic-check", r);
+    // The part rotates with the ISO week, so twelve weekly runs read every pack once.
+    const week = Number(spawnSync("date", ["-u", "+%V"], { encoding: "utf8" }).stdout.trim());
+    expect(`${r.stdout}\n${r.stderr}`).toMatch(
+      new RegExp(`read group #${(week % 12) + 1} of \\d+ data packs \\(out of total \\d+ packs in 12 groups\\)`),
+    );
+    expect(`${r.stdout}\n${r.stderr}`).toContain("no errors were found");
+  });
+
   it("pgbackrest-full against an unwritable repository fails with pgBackRest's message in the state file", () => {
     const before = state("pgbackrest-full").lastSuccess;
     fs.chmodSync(dir("repo/pgbackrest"), 0o000);
