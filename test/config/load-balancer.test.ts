@@ -218,7 +218,15 @@ describe("load balancer: program", () => {
     ]);
     // The fronted servers' cloud firewalls open no web port.
     const fw = run.resources.filter((r) => r.type === "hcloud:index/firewall:Firewall" && r.name.includes("web-"));
-    for (const f of fw)
-      expect((f.inputs.rules as { port?: string }[]).map((r) => r.port)).not.toEqual(expect.arrayContaining(["80"]));
+    // Both members' firewalls, each with ICMP alone (no loop over nothing).
+    expect(
+      fw.map((f) => [
+        f.inputs.name,
+        (f.inputs.rules as { protocol: string; port?: string }[]).map((r) => r.port ?? r.protocol),
+      ]),
+    ).toEqual([
+      ["tst-web-1-fw", ["icmp"]],
+      ["tst-web-2-fw", ["icmp"]],
+    ]);
   });
 });
