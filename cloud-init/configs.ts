@@ -317,6 +317,7 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
     settings.XIOPRO_RESTORE_STOP_UNITS = node.services
       .flatMap((s) => SERVICE_CATALOG[s.name]?.stopForRestore ?? [])
       .join(" ");
+  if (has(node, "postgresql")) settings.XIOPRO_DRILL_BOUND_SECONDS = String(plan.backup.drillBoundMinutes * 60);
   if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
   return settings;
 }

@@ -142,12 +142,16 @@ function unitVars(node: NodePlan, facts: Record<string, string | number>, unit: 
   };
 }
 
-/** The files the node's services declare (their descriptors' `files`), in catalog order, each path once. */
-function serviceFiles(plan: Plan, node: NodePlan): WriteFile[] {
+/**
+ * The files the node's services declare (their descriptors' `files`), in catalog order, each path
+ * once: those for user-data, or (`afterBoot`) those for the operations bundle.
+ */
+export function serviceFiles(plan: Plan, node: NodePlan, afterBoot = false): WriteFile[] {
   const facts = templateFacts(plan, node);
   const out = new Map<string, WriteFile>();
   for (const s of node.services)
     for (const f of SERVICE_CATALOG[s.name]?.files ?? []) {
+      if (!!f.afterBoot !== afterBoot) continue;
       if (f.template.startsWith("units/")) {
         // A drop-in (`postgresql@.service.d/x.conf`) takes the credentials of the unit it extends.
         const unit = f.path.split("/")[0]!.replace(/\.d$/, "");
@@ -200,7 +204,7 @@ function platformUnits(plan: Plan, node: NodePlan): WriteFile[] {
 /** Recovery tools: they travel in the operations bundle over the admin path (ADR 0002). */
 export function recoveryScripts(node: NodePlan): WriteFile[] {
   if (!(has(node, "backup") && has(node, "postgresql"))) return [];
-  return ["xiopro-restore-drill", "xiopro-restore"].map((s) => ({
+  return ["xiopro-restore-drill", "xiopro-restore", "xiopro-manifest"].map((s) => ({
     path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),
     permissions: "0755",
@@ -212,8 +216,9 @@ function hostScripts(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (node.volumes.length > 0) scripts.push("xiopro-volumes");
   if (node.egress) scripts.push("xiopro-egress");
-  // The receiver of the operations bundle (recovery tools, monitoring: cloud-init/ops-bundle.ts).
-  if (recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
+  // The receiver of the operations bundle (cloud-init/ops-bundle.ts).
+  const afterBoot = node.services.some((s) => SERVICE_CATALOG[s.name]?.files?.some((f) => f.afterBoot));
+  if (afterBoot || recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
   return scripts.map((s) => ({
     path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),

@@ -177,6 +177,7 @@ export class TestCluster {
       PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
       RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
       XIOPRO_BACKUP_PATHS: this.dir("files"),
+      XIOPRO_DRILL_BOUND_SECONDS: envFile.XIOPRO_DRILL_BOUND_SECONDS!,
       CREDENTIALS_DIRECTORY: this.dir("creds"),
       PGBACKREST_CONFIG_PATH: this.dir("etc"),
       RESTIC_CACHE_DIR: this.dir("cache"),

@@ -125,6 +125,11 @@ export interface OptionProblem {
 export interface ServiceFile {
   template: string;
   path: string;
+  /**
+   * Travels in the operations bundle over the admin path (ADR 0002), not in user-data: a script
+   * that needs the credentials delivered the same way, so it could not run before them anyway.
+   */
+  afterBoot?: true;
 }
 
 /**

@@ -618,6 +618,14 @@ const PLATFORM_SETTINGS = {
         default: 1,
         unit: "seconds",
       }),
+      drillBoundMinutes: int({
+        description:
+          "Time a restore drill may take (both restores, checks and dumps); a longer one raises RestoreDrillOverBound. Below the unit's hard stop of 2 h, so an overrun is still recorded",
+        min: 5,
+        max: 100,
+        default: 60,
+        unit: "minutes",
+      }),
       retention: obj(
         {
           daily: int({ description: "Daily snapshots kept", min: 1, max: 366, default: 14 }),
@@ -635,6 +643,7 @@ const PLATFORM_SETTINGS = {
       default: {
         repository: { kind: "s3", path: "/xiopro", port: 23 },
         archiveTimeoutSeconds: 1,
+        drillBoundMinutes: 60,
         retention: { daily: 14, weekly: 8, monthly: 12 },
       },
     },

@@ -161,6 +161,24 @@ const PLATFORM_GROUPS: AlertGroup[] = [
         description: `Backups may not be restorable: ${stateFile("restore-drill.json")}`,
       },
       {
+        // One failed drill can be a passing fault (RestoreDrillFailed); two in a row are not.
+        alert: "RestoreDrillFailedTwice",
+        severity: "critical",
+        expr: "xiopro_restore_drill_consecutive_failures >= 2",
+        for: "1m",
+        summary: "The restore drill on {{ $labels.node }} failed {{ $value }} times in a row",
+        description: `Treat the backups as unrestorable until a drill passes: ${stateFile("restore-drill-history.jsonl")}`,
+      },
+      {
+        alert: "RestoreDrillOverBound",
+        severity: "warning",
+        expr: "xiopro_restore_drill_duration_seconds > xiopro_restore_drill_bound_seconds",
+        for: "1m",
+        summary: "The last restore drill on {{ $labels.node }} took longer than its bound",
+        description:
+          "It took {{ $value | humanizeDuration }}: a restore now would too. Raise backup.drillBoundMinutes or make the restore faster (docs/recovery.md).",
+      },
+      {
         alert: "RestoreDrillStale",
         severity: "warning",
         expr: `${jobAge("restore-drill")} > ${8 * DAY}`,

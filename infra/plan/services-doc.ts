@@ -210,7 +210,9 @@ function serviceSection(
     ...(p?.restart ? [`- Restarted after the packages install (their config comes first): ${list(p.restart)}`] : []),
     ...Object.entries(spec.startedBy ?? {}).map(([unit, by]) => `- ${code(unit)} is started by ${by}`),
     ...(spec.files
-      ? [`- Files (from templates): ${spec.files.map((f) => `${code(f.path)} ← ${code(f.template)}`).join(", ")}`]
+      ? [
+          `- Files (from templates): ${spec.files.map((f) => `${code(f.path)} ← ${code(f.template)}${f.afterBoot ? " (operations bundle)" : ""}`).join(", ")}`,
+        ]
       : []),
     ...(spec.configs
       ? [`- Generated config files (renderers in \`cloud-init/render.ts\`): ${list(spec.configs)}`]

@@ -245,8 +245,11 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
     out.push(
       check(
         `restore drill passed within ${MAX_DRILL_AGE_HOURS / 24} days`,
-        !!d && d.result === "pass" && age <= MAX_DRILL_AGE_HOURS,
-        d ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${d.durationSeconds} s` : "no drill recorded",
+        // A pass that compared no table proves nothing (a drill from before manifests existed).
+        !!d && d.result === "pass" && Number(d.tablesVerified) > 0 && age <= MAX_DRILL_AGE_HOURS,
+        d
+          ? `${d.result} ${fmtH(age)}, backup ${d.backupId}, ${String(d.tablesVerified ?? 0)} tables verified, ${d.durationSeconds} s`
+          : "no drill recorded",
       ),
     );
   }

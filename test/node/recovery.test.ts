@@ -45,6 +45,25 @@ const pgbackrestInfo = () =>
     ok("pgbackrest", ["--stanza=xiopro", "info", "--output=json"], { PGBACKREST_REPO1_CIPHER_PASS: CIPHER }),
   ) as { backup: { label: string; type: string }[] }[];
 
+interface Manifest {
+  label: string;
+  restorePoint: string;
+  lsn: string;
+  canary: { id: number; at: string };
+  exact: boolean;
+  databases: Record<string, Record<string, number>>;
+}
+
+/** The manifest the backup job attached to backup LABEL (pgBackRest annotation xiopro-manifest). */
+function manifestOf(label: string): Manifest {
+  const info = JSON.parse(
+    ok("pgbackrest", ["--stanza=xiopro", `--set=${label}`, "info", "--output=json"], {
+      PGBACKREST_REPO1_CIPHER_PASS: CIPHER,
+    }),
+  ) as { backup: { label: string; annotation?: Record<string, string> }[] }[];
+  return JSON.parse(info[0]!.backup.find((b) => b.label === label)!.annotation!["xiopro-manifest"]!) as Manifest;
+}
+
 function expectSuccess(name: string, r: Run): JobState {
   expect(r.stderr).toContain(`job ${name}: success (exit 0)`);
   expect(r.code).toBe(0);
@@ -115,6 +134,19 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(info[0]!.backup[0]!.label).toMatch(/^\d{8}-\d{6}F$/);
     // Without the cipher pass the repository is unreadable.
     expect(asPostgres("pgbackrest", ["--stanza=xiopro", "info", "--output=json"]).code).not.toBe(0);
+  });
+
+  it("pgbackrest-full attaches a manifest to the backup: a canary row, a restore point and every table's row count", () => {
+    const label = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+    const m = manifestOf(label);
+    expect(m).toMatchObject({ label, restorePoint: `xiopro-${label}`, exact: true });
+    expect(m.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    // Every permanent table of every database, counted in production after the backup.
+    expect(m.databases).toEqual({
+      postgres: { "public.xiopro_backup_canary": 1 },
+      xiopro: { "public.orders": 5000 },
+    });
+    expect(sql("postgres", "SELECT id, label FROM xiopro_backup_canary")).toBe(`${m.canary.id}|${label}`);
   });
 
   it("pgbackrest-verify reads every file of an intact repository back against its checksum", () => {
@@ -227,11 +259,21 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(xioproDumps()).toBe(n);
   });
 
-  const drillEnv = () => ({
-    XIOPRO_DRILL_DIR: dir("drill"),
-    XIOPRO_DRILL_TABLES: "public.orders",
-    XIOPRO_DRILL_FRESHNESS_SQL: "SELECT extract(epoch FROM now() - max(created_at))::int FROM orders",
-  });
+  const drillEnv = () => ({ XIOPRO_DRILL_DIR: dir("drill") });
+  const drillResult = () =>
+    JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<string, unknown>;
+  const drillHistory = () =>
+    fs
+      .readFileSync(dir("state/restore-drill-history.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const drillMetric = (name: string) =>
+    Number(
+      new RegExp(`^xiopro_restore_drill_${name} (\\S+)$`, "m").exec(
+        fs.readFileSync(dir("metrics/xiopro_restore_drill.prom"), "utf8"),
+      )?.[1],
+    );
 
   it("the restore drill restores the newest backup, verifies it and proves a point-in-time restore", async () => {
     const drillPort = await freePort();
@@ -251,40 +293,50 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(fs.existsSync(path.join(queue("in"), "xiopro-test-sentinel"))).toBe(true);
     expect(fs.statSync(queue("out")).ino).toBe(outInode);
     fs.rmSync(path.join(queue("in"), "xiopro-test-sentinel"));
+    expect(r.stderr).toContain(`ok: restored ${backupId} to restore point xiopro-${backupId}`);
+    expect(r.stderr).toContain("ok: 2 tables hold the rows the manifest counted (largest drift 0 %)");
+    expect(r.stderr).toMatch(/ok: the canary row written at \S+ is in the restore/);
     expect(r.stderr).toMatch(
       /ok: point-in-time restore to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00: the row committed before it is there, the one after it is not/,
     );
     expectSuccess("restore-drill", r);
-    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
-      string,
-      unknown
-    >;
+    const result = drillResult();
     expect(Object.keys(result)).toEqual([
       "drillDate",
       "backupId",
       "backupAgeHours",
       "tablesVerified",
       "tableCountDriftPercent",
+      "manifestExact",
       "dataFreshnessHours",
       "walPitrTested",
       "result",
       "durationSeconds",
+      "boundSeconds",
       "failures",
       "executor",
     ]);
     expect(result).toMatchObject({
       backupId,
       backupAgeHours: 0,
-      tablesVerified: 1,
+      tablesVerified: 2,
       tableCountDriftPercent: 0,
+      manifestExact: true,
       dataFreshnessHours: 0,
       walPitrTested: true,
       result: "pass",
+      boundSeconds: 3600,
       failures: [],
       executor: os.hostname(),
     });
     expect(Math.abs(Date.parse(result.drillDate as string) - Date.now())).toBeLessThan(120_000);
     expect(result.durationSeconds).toBeTypeOf("number");
+    // Appended to the history; its metrics come from there.
+    expect(drillHistory()).toEqual([result]);
+    expect(drillMetric("duration_seconds")).toBe(result.durationSeconds);
+    expect(drillMetric("bound_seconds")).toBe(3600);
+    expect(drillMetric("tables_verified")).toBe(2);
+    expect(drillMetric("consecutive_failures")).toBe(0);
     // The scratch copy is gone and production keeps no marker rows.
     expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
     expect(fs.existsSync(dir("drill/spool"))).toBe(false);
@@ -313,18 +365,18 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     });
     const s = expectFailure("restore-drill", r, before);
     expect(s.detail).toMatch(
-      new RegExp(`ERROR: restore drill failed: pgbackrest restore of ${backupId} \\(newest backup\\) failed$`),
+      new RegExp(`ERROR: restore drill failed: pgbackrest restore of ${backupId} \\(to its restore point\\) failed$`),
     );
-    const result = JSON.parse(fs.readFileSync(dir("state/restore-drill-result.json"), "utf8")) as Record<
-      string,
-      unknown
-    >;
+    const result = drillResult();
     expect(result).toMatchObject({
       backupId,
       result: "fail",
+      tablesVerified: 0,
       walPitrTested: false,
-      failures: [`pgbackrest restore of ${backupId} (newest backup) failed`],
+      failures: [`pgbackrest restore of ${backupId} (to its restore point) failed`],
     });
+    expect(drillHistory().map((h) => h.result)).toEqual(["pass", "fail"]);
+    expect(drillMetric("consecutive_failures")).toBe(1);
     expect(fs.existsSync(dir("drill/scratch"))).toBe(false);
     // The weekly verify finds the same damage without restoring anything, and names the file.
     const verified = state("pgbackrest-verify").lastSuccess;
@@ -335,6 +387,66 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     expect(damaged.detail).toMatch(
       new RegExp(`Z ERROR: pgbackrest verify found damage: invalid checksum '${relative}'$`),
     );
+  });
+
+  it("the restore drill catches a table whose rows the backup lost while production's cache still served them", async () => {
+    // Storage corruption the buffer cache hides: pages zeroed on disk after they were read. Production
+    // (and so the manifest) still counts every row; pgBackRest copies the zeroed file, PostgreSQL
+    // reads zeroed pages as empty ones, and only the count can tell. No autovacuum, so no page of
+    // the table is written back over the damage.
+    sql(
+      "xiopro",
+      "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL) WITH (autovacuum_enabled = false); " +
+        "INSERT INTO ledger SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 20000) g",
+    );
+    // Hint bits set now and written by the checkpoint: the cached pages stay clean afterwards.
+    expect(sql("xiopro", "SELECT count(*) FROM ledger")).toBe("20000");
+    sql("postgres", "CHECKPOINT");
+    const file = dir("data", sql("xiopro", "SELECT pg_relation_filepath('ledger')"));
+    const pages = fs.statSync(file).size / 8192;
+    expect(pages).toBeGreaterThan(100);
+    const fd = fs.openSync(file, "r+");
+    try {
+      fs.writeSync(fd, Buffer.alloc(8192 * Math.floor(pages / 2)), 0, undefined, 8192);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      expect(sql("xiopro", "SELECT count(*) FROM ledger")).toBe("20000");
+      expectSuccess("pgbackrest-full", job("pgbackrest-full", [BACKUP, "pgbackrest-full"]));
+      const label = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+      expect(manifestOf(label).databases.xiopro).toEqual({ "public.ledger": 20000, "public.orders": 5000 });
+      const before = state("restore-drill").lastSuccess;
+      const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(await freePort()) });
+      const s = expectFailure("restore-drill", r, before);
+      const lost = /xiopro public\.ledger: (\d+) rows in the restore, 20000 in the manifest \(drift (\d+) %\)/.exec(
+        r.stderr,
+      );
+      expect(lost, r.stderr).not.toBeNull();
+      expect(Number(lost![1])).toBeLessThan(12000);
+      expect(s.detail).toContain("restore drill failed: xiopro public.ledger:");
+      expect(drillResult()).toMatchObject({ backupId: label, result: "fail", tablesVerified: 3 });
+      // The other tables still compared, and the failure is the second in a row.
+      expect(r.stderr).not.toContain("tables hold the rows the manifest counted");
+      expect(drillHistory().map((h) => h.result)).toEqual(["pass", "fail", "fail"]);
+      expect(drillMetric("consecutive_failures")).toBe(2);
+    } finally {
+      sql("xiopro", "DROP TABLE ledger");
+    }
+  });
+
+  it("the restore drill fails on a backup without a manifest, with 0 tables verified", async () => {
+    const label = pgbackrestInfo()[0]!.backup.at(-1)!.label;
+    // An empty value removes the annotation: a backup its job did not finish recording.
+    ok("pgbackrest", ["--stanza=xiopro", `--set=${label}`, "--annotation=xiopro-manifest=", "annotate"], {
+      PGBACKREST_REPO1_CIPHER_PASS: CIPHER,
+    });
+    const before = state("restore-drill").lastSuccess;
+    const r = job("restore-drill", [DRILL], { ...drillEnv(), XIOPRO_DRILL_PORT: String(await freePort()) });
+    const s = expectFailure("restore-drill", r, before);
+    expect(s.detail).toContain(`restore drill failed: backup ${label} has no manifest to compare with`);
+    expect(drillResult()).toMatchObject({ backupId: label, result: "fail", tablesVerified: 0 });
+    expect(drillMetric("consecutive_failures")).toBe(3);
   });
 });
 

@@ -164,7 +164,7 @@ describe("rendered monitoring configs", () => {
     expect(a.firewall.rules.some((r) => r.port === "3000")).toBe(false);
   });
 
-  it("ships rules, dashboards and recovery tools in the operations bundle, not in user-data", () => {
+  it("ships rules, dashboards, backup and recovery tools in the operations bundle, not in user-data", () => {
     const plan = planOf("prd");
     const a = plan.nodes[0]!;
     const ops = opsFiles(plan, a).map((f) => f.path);
@@ -174,6 +174,9 @@ describe("rendered monitoring configs", () => {
         "/var/lib/xiopro/dashboards/overview.json",
         "/usr/local/lib/xiopro/xiopro-restore-drill",
         "/usr/local/lib/xiopro/xiopro-restore",
+        "/usr/local/lib/xiopro/xiopro-manifest",
+        // The jobs and archive_command need the repository's credentials, delivered after boot too.
+        "/usr/local/lib/xiopro/xiopro-backup",
       ]),
     );
     const boot = new Set(nodeFiles(plan, a).map((f) => f.path));
@@ -230,7 +233,7 @@ describe("alert rules", () => {
       return name;
     });
     const out = run("promtool", ["test", "rules", ...files], rulesDir);
-    expect((out.stdout + out.stderr).match(/SUCCESS/g)).toHaveLength(TEST_FILES.length);
+    expect((out.stdout + out.stderr).match(/SUCCESS/g), out.stdout + out.stderr).toHaveLength(TEST_FILES.length);
     expect(out.stdout + out.stderr).not.toContain("FAILED");
     expect(out.status).toBe(0);
   }, 120_000);

@@ -23,7 +23,8 @@ export const backup: ServiceSpec = {
   units: [],
   timers: [],
   singleton: true,
-  files: [{ template: "cloud-init/files/xiopro-backup", path: libFile("xiopro-backup") }],
+  // The jobs and the archive command need the repository's credentials, which arrive after boot.
+  files: [{ template: "cloud-init/files/xiopro-backup", path: libFile("xiopro-backup"), afterBoot: true }],
   // Backups, checks and the restore drill: calendars in UTC, bounds for acceptance and the alerts.
   jobs: [
     {

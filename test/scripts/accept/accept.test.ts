@@ -65,6 +65,7 @@ function healthy(): NodeFacts {
         result: "pass",
         drillDate: new Date((NOW - 7200) * 1000).toISOString(),
         backupId: "20270101-013000F",
+        tablesVerified: 12,
         durationSeconds: 42,
       },
     },
@@ -173,6 +174,7 @@ describe("acceptance verdicts on facts", () => {
         (f.archiver = { ok: true, error: "", lastArchived: NOW - 600, lastFailed: NOW - 60, failedCount: 3 }),
     ],
     ["restore drill passed within 8 days", (f: NodeFacts) => (f.states["restore-drill-result"]!.result = "fail")],
+    ["restore drill passed within 8 days", (f: NodeFacts) => delete f.states["restore-drill-result"]!.tablesVerified],
     [
       "no plaintext secret on disk",
       (f: NodeFacts) => f.plaintext.fingerprints.push(sha256(secretForms("correct-horse-battery-staple-42")[1]!)),
