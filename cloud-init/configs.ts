@@ -240,6 +240,19 @@ function repoUrl(plan: Plan, tool: "restic"): string {
   return p;
 }
 
+/**
+ * The most WAL that may wait for the repository, in MB: backup.archiveQueueMaxPercent of the
+ * volume that holds the database (the server's disk when no volume does). Beyond it pgBackRest
+ * drops the waiting WAL rather than let it fill the volume and stop PostgreSQL.
+ */
+export function archiveQueueMaxMb(plan: Plan, node: NodePlan): number {
+  const volume = node.volumes.find((v) => v.mountPoint === NODE_LAYOUT.XIOPRO_PG_VOLUME);
+  return queueMaxMb(volume?.sizeGb ?? node.diskGb, plan.backup.archiveQueueMaxPercent);
+}
+
+/** The share of a volume of `sizeGb` GB, in whole MB. */
+export const queueMaxMb = (sizeGb: number, percent: number): number => Math.floor((sizeGb * 1024 * percent) / 100);
+
 export function pgbackrestConf(plan: Plan): string {
   const r = plan.backup.repository;
   const lines = [
@@ -279,8 +292,10 @@ export function pgbackrestConf(plan: Plan): string {
     "",
     "[global:archive-push]",
     "process-max=2",
-    "",
   );
+  const db = databaseNode(plan);
+  if (db) lines.push(`archive-push-queue-max=${archiveQueueMaxMb(plan, db)}MB`);
+  lines.push("");
   return lines.join("\n");
 }
 

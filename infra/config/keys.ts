@@ -618,6 +618,14 @@ const PLATFORM_SETTINGS = {
         default: 1,
         unit: "seconds",
       }),
+      archiveQueueMaxPercent: int({
+        description:
+          "Share of the database's volume that WAL waiting for an unreachable repository may fill. Beyond it pgBackRest drops that WAL (WalArchiveDropped; no point-in-time recovery across the gap, a full backup follows once the repository answers) instead of PostgreSQL stopping on a full disk",
+        min: 5,
+        max: 60,
+        default: 25,
+        unit: "percent",
+      }),
       drillBoundMinutes: int({
         description:
           "Time a restore drill may take (both restores, checks and dumps); a longer one raises RestoreDrillOverBound. Below the unit's hard stop of 2 h, so an overrun is still recorded",
@@ -643,6 +651,7 @@ const PLATFORM_SETTINGS = {
       default: {
         repository: { kind: "s3", path: "/xiopro", port: 23 },
         archiveTimeoutSeconds: 1,
+        archiveQueueMaxPercent: 25,
         drillBoundMinutes: 60,
         retention: { daily: 14, weekly: 8, monthly: 12 },
       },

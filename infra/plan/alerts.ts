@@ -153,6 +153,15 @@ const PLATFORM_GROUPS: AlertGroup[] = [
         description: "The newest archive attempt failed. journalctl -u 'postgresql@*' | grep archive",
       },
       {
+        // pgBackRest dropped WAL rather than fill the volume (backup.archiveQueueMaxPercent).
+        alert: "WalArchiveDropped",
+        severity: "critical",
+        expr: "xiopro_archive_gap_open == 1",
+        for: "1m",
+        summary: "WAL was dropped on {{ $labels.node }}: no point-in-time recovery past the gap",
+        description: `The repository was unreachable too long. The hourly pgbackrest-check takes a full backup once it answers: ${stateFile("archive-gap.json")}`,
+      },
+      {
         alert: "RestoreDrillFailed",
         severity: "critical",
         expr: 'xiopro_job_last_result{name="restore-drill"} == 0',

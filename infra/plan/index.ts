@@ -110,6 +110,8 @@ export interface NodePlan {
   architecture: "x86" | "arm";
   memoryGb: number;
   cores: number;
+  /** The server's own disk: the database's volume when no Hetzner Volume holds it. */
+  diskGb: number;
   image: string;
   location: string;
   privateIp: string;
@@ -389,6 +391,7 @@ function buildNode(
     architecture: type.architecture,
     memoryGb: type.memoryGb,
     cores: type.cores,
+    diskGb: type.diskGb,
     image: n.image,
     location,
     privateIp,

@@ -51,11 +51,12 @@ export const backup: ServiceSpec = {
       job: "pgbackrest-check",
       unit: "xiopro-pgbackrest@check.service",
       timer: "xiopro-pgbackrest-check.timer",
-      calendar: "*-*-* 00/6:10:00",
+      // Hourly: after a repository outage that dropped WAL, this job takes the full backup.
+      calendar: "*-*-* *:10:00",
       jitter: "5m",
-      purpose: "archive and repository check (pgbackrest check)",
+      purpose: "archive and repository check (pgbackrest check); a full backup after dropped WAL",
       requires: ["postgresql"],
-      maxAgeHours: 7,
+      maxAgeHours: 2,
     },
     {
       job: "pgbackrest-verify",
