@@ -4,10 +4,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backupSettings, pgbackrestConf } from "../../cloud-init/configs.js";
+import { pgbackrestConf } from "../../cloud-init/configs.js";
 import type { Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
 import { howItEnded } from "../lib/cli.js";
+import { repositoryAccess, secretFor } from "../lib/repository.js";
 import type { NewestBackup } from "./steps.js";
 import type { Secrets } from "../lib/stack.js";
 
@@ -22,46 +23,15 @@ export interface RepositoryReading {
  * node renders (pgbackrest.conf, backup.env) and the stack's secrets, from this machine.
  */
 export async function readRepository(plan: Plan, secrets: Secrets): Promise<RepositoryReading> {
-  const node = plan.nodes.find((n) => n.services.some((s) => s.name === "backup"));
-  if (!node) return { backups: [], problems: [] };
-  const withPg = node.services.some((s) => s.name === "postgresql");
-  const env = backupSettings(plan, node);
-  const kind = plan.backup.repository.kind;
-  const problems: string[] = [];
-  const backups: NewestBackup[] = [];
-  const need = (key: string): string | undefined => {
-    const v = secrets[key];
-    if (v === undefined)
-      problems.push(
-        `cannot read the repository: secret ${key} has no value here (pulumi config --show-secrets did not list it)`,
-      );
-    return v;
-  };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-rebuild-"));
   try {
-    let keyFile: string | undefined;
-    if (kind === "sftp") {
-      const key = need("backupSftpPrivateKey");
-      if (key !== undefined)
-        fs.writeFileSync((keyFile = path.join(tmp, "sftp-key")), key.endsWith("\n") ? key : `${key}\n`, {
-          mode: 0o600,
-        });
-    }
-    const transport: NodeJS.ProcessEnv = {};
-    if (kind === "s3") {
-      const [a, s] = [need("backupS3AccessKey"), need("backupS3SecretKey")];
-      Object.assign(transport, {
-        AWS_ACCESS_KEY_ID: a,
-        AWS_SECRET_ACCESS_KEY: s,
-        AWS_DEFAULT_REGION: env.AWS_DEFAULT_REGION,
-        PGBACKREST_REPO1_S3_KEY: a,
-        PGBACKREST_REPO1_S3_KEY_SECRET: s,
-      });
-    }
-    if (keyFile) transport.PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE = keyFile;
-
+    const access = repositoryAccess(plan, secrets, tmp);
+    if (!access) return { backups: [], problems: [] };
+    const { node, settings: env, transport, problems } = access;
+    const withPg = node.services.some((s) => s.name === "postgresql");
+    const backups: NewestBackup[] = [];
     if (withPg) {
-      const pass = need("pgbackrestCipherPass");
+      const pass = secretFor(secrets, "pgbackrestCipherPass", problems);
       if ((await execa("pgbackrest", ["version"], { reject: false })).code === "ENOENT") {
         problems.push(
           "cannot check the newest backup age: pgbackrest is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
@@ -105,24 +75,20 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
       }
     }
 
-    const pw = need("resticPassword");
     if ((await execa("restic", ["version"], { reject: false })).code === "ENOENT") {
       problems.push(
         "cannot check the newest backup age: restic is not installed on this machine (install pgbackrest and restic, or pass --force to rebuild without this check)",
       );
-    } else if (pw !== undefined) {
-      const sftp =
-        kind === "sftp" && keyFile
-          ? [
-              "-o",
-              `sftp.command=ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${env.XIOPRO_SFTP_USER}@${env.XIOPRO_SFTP_HOST} -s sftp`,
-            ]
-          : [];
-      const r = await execa("restic", [...sftp, "snapshots", "--json", "--tag", "files", "--no-cache", "--no-lock"], {
-        env: { ...transport, RESTIC_REPOSITORY: env.RESTIC_REPOSITORY, RESTIC_PASSWORD: pw },
-        timeout: 120_000,
-        reject: false,
-      });
+    } else if (access.resticEnv) {
+      const r = await execa(
+        "restic",
+        [...access.resticArgs, "snapshots", "--json", "--tag", "files", "--no-cache", "--no-lock"],
+        {
+          env: access.resticEnv,
+          timeout: 120_000,
+          reject: false,
+        },
+      );
       if (r.exitCode !== 0)
         problems.push(
           `cannot read the restic repository ${env.RESTIC_REPOSITORY}: ${
@@ -142,10 +108,10 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
         });
       }
     }
+    return { backups, problems };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  return { backups, problems };
 }
 
 interface PgbackrestStanzaInfo {

@@ -9,6 +9,7 @@ import { deleteTailscaleDevice, findServers, listServerTypes, listTailscaleDevic
 import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepository } from "./preflight.js";
+import { exportState, newestStateBackup, stateBackupVerdict } from "../lib/state.js";
 import {
   backupAgeVerdict,
   parseRestoreTimings,
@@ -80,6 +81,35 @@ async function preflight(
   for (const b of repo.backups) {
     const v = backupAgeVerdict(b, now);
     checks.push({ name: `newest backup age (${b.tool})`, ok: v.ok, detail: v.message });
+  }
+
+  // pulumi up needs the state that lists what is left (volumes, addresses, DNS); its backup is the
+  // way back if the backend is lost too.
+  const state = await exportState(o.stack);
+  if (!state.ok)
+    checks.push({
+      name: "pulumi state",
+      ok: false,
+      detail: `${state.why}: log in to the state backend, or put the state back from the repository (npm run state -- restore --stack ${o.stack})`,
+    });
+  else {
+    checks.push({
+      name: "pulumi state",
+      ok: true,
+      detail: `${state.summary.resources} resources, updated ${new Date(state.summary.updatedAt * 1000).toISOString()}`,
+    });
+    const backup = await newestStateBackup(plan, secrets, o.stack);
+    const v = "problem" in backup ? undefined : stateBackupVerdict(state.summary, backup.newest);
+    checks.push({
+      name: "pulumi state backup",
+      ok: v?.ok ?? false,
+      detail:
+        "problem" in backup
+          ? `cannot read the state's backups: ${backup.problem}`
+          : v!.ok
+            ? v!.message
+            : `${v!.message}: npm run state -- backup --stack ${o.stack}`,
+    });
   }
 
   // A node a service keeps (a surviving WAL receiver closes the gap) is not a target.

@@ -134,6 +134,25 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
       const stackFile = path.join(f.dir, "Pulumi.tst.yaml");
       fs.writeFileSync(stackFile, stringify({ config }));
       fs.writeFileSync(path.join(f.dir, "secrets.json"), JSON.stringify(TEST_SECRETS));
+      const env = {
+        PATH: f.path(["/usr/bin", "/bin"]),
+        SHIM_LOG: path.join(f.dir, "shim.log"),
+        FAKE_DIR: f.dir,
+        XIOPRO_HCLOUD_API: `${f.http.url}/v1`,
+        HCLOUD_TOKEN: "test-hcloud-token",
+        TAILSCALE_API_KEY: "tskey-api-test",
+      };
+      // The deploy workflow's step after pulumi up: the state (the fake backend's) into this repository.
+      const state = await runCli(
+        "scripts/state/cli.ts",
+        ["backup", "--stack", "tst", "--stack-file", stackFile, "--secrets-file", path.join(f.dir, "secrets.json")],
+        env,
+      );
+      expect(state.code, state.stderr).toBe(0);
+      // This test runs as root: the node's jobs (postgres) must still read what restic added.
+      spawnSync("chown", ["-R", "postgres:postgres", c.dir("repo")]);
+      expect(state.stdout).toMatch(/^state of tst \(23 resources, .* stored as snapshot [0-9a-f]{8}$/m);
+      fs.writeFileSync(path.join(f.dir, "shim.log"), "");
       const r = await runCli(
         "scripts/rebuild/cli.ts",
         [
@@ -146,14 +165,7 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
           "--dry-run",
           "--json",
         ],
-        {
-          PATH: f.path(["/usr/bin", "/bin"]),
-          SHIM_LOG: path.join(f.dir, "shim.log"),
-          FAKE_DIR: f.dir,
-          XIOPRO_HCLOUD_API: `${f.http.url}/v1`,
-          HCLOUD_TOKEN: "test-hcloud-token",
-          TAILSCALE_API_KEY: "tskey-api-test",
-        },
+        env,
       );
       expect(r.code, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout);
@@ -161,6 +173,8 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
         ["config and secrets", true],
         ["newest backup age (pgbackrest)", true],
         ["newest backup age (restic)", true],
+        ["pulumi state", true],
+        ["pulumi state backup", true],
         ["target free", true],
         ["server type orderable (tst-node-a)", true],
       ]);
@@ -175,6 +189,7 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
         "planned",
       ]);
       expect(f.log()).toEqual([
+        "pulumi stack export --stack tst",
         "http GET /v1/servers?name=tst-node-a bearer",
         "http GET /v1/server_types?per_page=50&page=1 bearer",
       ]);

@@ -290,6 +290,12 @@ describe("GitHub workflows", () => {
     const accept = prdSteps.findIndex((s) => s.run === 'bash scripts/ci/accept-summary.sh "$STACK"');
     expect(up).toBeGreaterThan(0);
     expect(accept).toBeGreaterThan(up);
+    // Each stack's state goes into its repository right after its pulumi up.
+    for (const job of ["tst", "prd"]) {
+      const st = workflows["deploy.yml"]!.jobs[job]!.steps;
+      const at = st.findIndex((s) => s.with?.command === "up");
+      expect(st.findIndex((s) => s.run?.includes('npm run state -- backup --stack "$STACK"') ?? false)).toBe(at + 1);
+    }
     expect(Object.keys(workflows["deploy.yml"]!.on).sort()).toEqual(["push", "workflow_dispatch"]);
     expect((workflows["drift.yml"]!.on.schedule as { cron: string }[])[0]!.cron).toMatch(/^\d+ \d+ \* \* \*$/);
     expect(fs.readFileSync(path.join(ROOT, "scripts/ci/drift-check.sh"), "utf8")).toMatch(

@@ -19,6 +19,9 @@ case "$1 $2" in
     [[ -f Pulumi.$3.yaml ]] && { echo "error: stack '$3' already exists" >&2; exit 255; }
     [[ $4 == --copy-config-from ]] && printf '%s\n' "$(<"Pulumi.$5.yaml")" >"Pulumi.$3.yaml" ;;
   "stack rm") rm -f "Pulumi.$4.yaml" ;;
+  "stack export") [[ -f $FAKE_DIR/pulumi-state.json ]] || { echo "error: no stack named '$4' found" >&2; exit 255; }
+    printf '%s\n' "$(<"$FAKE_DIR/pulumi-state.json")" ;;
+  "stack import") printf '%s\n' "$(<"$6")" >"$FAKE_DIR/pulumi-state.json" ;;
   "stack select") ;;
   "config set") read -r _ || true ;;
   up*) : >"$FAKE_DIR/up-done"; echo "Updating ($*)"; echo "Resources: 23 created"; [[ -z \${FAKE_UP_STDERR:-} ]] || echo "$FAKE_UP_STDERR" >&2; exit "\${FAKE_UP_EXIT:-0}" ;;
@@ -84,6 +87,17 @@ export async function makeFakes(): Promise<Fakes> {
   for (const [name, text] of Object.entries(SHIMS))
     fs.writeFileSync(path.join(dir, "bin", name), text, { mode: 0o755 });
   fs.writeFileSync(path.join(dir, "pulumi-config.json"), "{}");
+  // The stack's state as `pulumi stack export` prints it: updated two hours ago.
+  fs.writeFileSync(
+    path.join(dir, "pulumi-state.json"),
+    JSON.stringify({
+      version: 3,
+      deployment: {
+        manifest: { time: new Date(Date.now() - 7200_000).toISOString() },
+        resources: Array.from({ length: 23 }, (_, i) => ({ urn: `urn:pulumi:prd::xiopro-infra::r${i}` })),
+      },
+    }),
+  );
   const logFile = path.join(dir, "shim.log");
   fs.writeFileSync(logFile, "");
   const serverTypes = (

@@ -211,6 +211,11 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(r.stderr).toContain(
       "ok   config and secrets: Pulumi.tst.yaml is valid and every secret the stack needs is set",
     );
+    // The state is there (pulumi stack export); whether it is backed up needs restic too.
+    expect(r.stderr).toMatch(/ok {3}pulumi state: 23 resources, updated \d{4}-\d\d-\d\dT/);
+    expect(r.stderr).toContain(
+      "FAIL pulumi state backup: cannot read the state's backups: restic is not installed on this machine (apt-get install restic)",
+    );
     expect(r.stdout).toContain("Dry run of the rebuild of tst: preflight failed; the steps:");
     expect(r.stdout).toContain("3. pulumi up (stack tst)\n       pulumi up --yes --refresh --stack tst");
     expect(r.stdout).toContain(
@@ -218,6 +223,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     );
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
+      "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
       "http GET /v1/server_types?per_page=50&page=1 bearer",
     ]);
@@ -275,6 +281,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
     expect(r.code, r.stderr).toBe(0);
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
+      "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
       "http GET /v1/server_types?per_page=50&page=1 bearer",
       "http GET /api/v2/tailnet/-/devices bearer",
@@ -297,7 +304,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       ["restore", "ok"],
       ["accept", "ok"],
     ]);
-    expect(report.steps[0].detail).toBe("2 check(s) failed, overridden by --force");
+    expect(report.steps[0].detail).toBe("3 check(s) failed, overridden by --force");
     expect(report.steps[1].detail).toBe(
       "removed tst-node-a.tail1234.ts.net (last seen 2026-11-20T10:00:00Z), tst-node-a-1.tail1234.ts.net (last seen 2026-11-19T10:00:00Z)",
     );
@@ -330,6 +337,7 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       "sudo systemctl stop xiopro-walreceiver.service && sudo sh -c 'cd /var/lib/xiopro-walreceiver/wal && find . -maxdepth 1 -type f \\( -name '\\''*.partial'\\'' -o -name '\\''*.history'\\'' -o -mmin -60 \\) -print0 | tar --null -T - -czf - | base64 -w0'";
     expect(f.log()).toEqual([
       "pulumi config --show-secrets --json --stack tst",
+      "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
       "http GET /v1/server_types?per_page=50&page=1 bearer",
       "ssh ops@tst-node-c true",
