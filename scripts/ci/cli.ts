@@ -1,4 +1,4 @@
-// tsx scripts/ci/cli.ts <preview-section | preview-comment | drift-report> [options]
+// tsx scripts/ci/cli.ts <preview-section | preview-comment | drift-report | drill-report> [options]
 // The GitHub workflows' steps that are more than a line of shell (.github/workflows, docs/ci.md).
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,6 +10,10 @@ import {
   classifyDrift,
   DRIFT_MARKER,
   driftIssueBody,
+  DRILL_MARKER,
+  drillIssueBody,
+  drillPassed,
+  type DrillOutcome,
   PREVIEW_MARKER,
   previewSection,
   type DriftResult,
@@ -32,6 +36,9 @@ Commands:
   drift-report --stacks S1,S2 --dir DIR [--run-url URL] [--dry-run]
       Reads <stack>.exit and <stack>.txt of each stack from DIR (or one folder below), opens or updates
       the one drift issue, or closes it when every stack is clean. Exit 1 on drift or a failed check.
+  drill-report --stack S --dir DIR [--run-url URL] [--dry-run]
+      Reads drill.exit, drill.json (npm run drill -- --fresh-vm --json) and drill.log from DIR, opens
+      or updates the one drill issue when the drill failed, or closes it when it passed. Exit 1 on failure.
 
 Environment (not with --dry-run): GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL.`;
 
@@ -165,6 +172,53 @@ async function main(argv: string[]): Promise<number> {
       const title = `Drift in ${bad.map((r) => r.stack).join(", ")}: ${bad.some((r) => r.status === "drift") ? "the real resources differ from the stack" : "the drift check failed"}`;
       const r = await upsertIssue(gh, DRIFT_MARKER, title, driftIssueBody(results, { date, runUrl }), ["drift"]);
       console.log(`drift issue #${r.number} ${r.action}`);
+      return 1;
+    }
+    case "drill-report": {
+      const dir = need("dir");
+      const stack = need("stack");
+      const exitText = read(path.join(dir, "drill.exit"));
+      const code = exitText === undefined ? NaN : Number(exitText.trim());
+      let report: DrillOutcome["report"];
+      try {
+        report = JSON.parse(read(path.join(dir, "drill.json")) ?? "") as DrillOutcome["report"];
+      } catch {
+        report = undefined;
+      }
+      const outcome: DrillOutcome = {
+        stack,
+        exit: Number.isInteger(code) ? code : undefined,
+        report,
+        log: read(path.join(dir, "drill.log")) ?? "",
+      };
+      const passed = drillPassed(outcome);
+      const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
+      console.log(`${stack}: drill ${passed ? "passed" : "failed"}`);
+      if (v["dry-run"])
+        return (
+          console.log(
+            passed ? "(passed: an open drill issue would be closed)" : drillIssueBody(outcome, { date, runUrl }),
+          ),
+          passed ? 0 : 1
+        );
+      const gh = optionsFromEnv();
+      if (passed) {
+        const r = await closeIssue(
+          gh,
+          DRILL_MARKER,
+          `The restore drill of ${stack} passed on ${date}${runUrl ? ` ([run](${runUrl}))` : ""} in ${report!.totalSeconds.toFixed(0)} s: closing.`,
+        );
+        console.log(r.action === "closed" ? `closed drill issue #${r.number}` : "no open drill issue");
+        return 0;
+      }
+      const r = await upsertIssue(
+        gh,
+        DRILL_MARKER,
+        `The restore drill of ${stack} failed`,
+        drillIssueBody(outcome, { date, runUrl }),
+        ["drill"],
+      );
+      console.log(`drill issue #${r.number} ${r.action}`);
       return 1;
     }
     default:

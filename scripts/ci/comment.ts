@@ -191,3 +191,78 @@ export function driftIssueBody(results: DriftResult[], meta: { date: string; run
     ? body
     : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (cut at GitHub's size limit; the job logs have everything)`;
 }
+
+export const DRILL_MARKER = "<!-- xiopro-infra:drill -->";
+
+/** What `npm run drill -- --stack S --fresh-vm --json` left: its exit code, report and log. */
+export interface DrillOutcome {
+  stack: string;
+  /** undefined when the job failed before the drill ran. */
+  exit?: number;
+  report?: {
+    ok: boolean;
+    drillStack: string;
+    destroyed: boolean;
+    steps: { id: string; title: string; status: string; seconds: number; detail: string }[];
+    restore?: Record<string, unknown>;
+    totalSeconds: number;
+  };
+  log: string;
+}
+
+/** A drill passed only when it exited 0 and its own report says so. */
+export const drillPassed = (o: DrillOutcome): boolean => o.exit === 0 && o.report?.ok === true;
+
+/** The one drill issue: each step with its time and detail, the restore's result, the log's end. */
+export function drillIssueBody(o: DrillOutcome, meta: { date: string; runUrl?: string }): string {
+  const icon = (s: string) => (s === "ok" ? "✅" : s === "failed" ? "❌" : "➖");
+  const parts = [
+    DRILL_MARKER,
+    `The weekly restore drill of \`${o.stack}\` on a throwaway server (\`npm run drill -- --stack ${o.stack} --fresh-vm\`) failed. Last run: ${meta.date}${meta.runUrl ? ` ([run](${meta.runUrl}))` : ""}.`,
+    "",
+  ];
+  if (!o.report)
+    parts.push(
+      o.exit === undefined
+        ? "The job ended before the drill ran (no exit code was recorded)."
+        : `The drill exited ${o.exit} without a report.`,
+      "",
+    );
+  else {
+    parts.push(
+      "| step | result | seconds | detail |",
+      "|---|---|---|---|",
+      ...o.report.steps.map(
+        (s) =>
+          `| ${s.title.replace(/\|/g, "\\|")} | ${icon(s.status)} ${s.status} | ${s.seconds.toFixed(1)} | ${s.detail.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} |`,
+      ),
+      "",
+    );
+    if (!o.report.destroyed)
+      parts.push(
+        `**The drill stack \`${o.report.drillStack}\` was not destroyed**: it still costs money. \`pulumi destroy --stack ${o.report.drillStack}\`.`,
+        "",
+      );
+    if (o.report.restore)
+      parts.push(
+        "Restore result on the drill server:",
+        "",
+        fenced(JSON.stringify(o.report.restore, null, 2), "json"),
+        "",
+      );
+  }
+  parts.push(
+    "Backups that cannot be restored on a new server are not backups: find the cause before the next night's backups age out (docs/runbooks/rebuild.md). This issue is updated in place by every failed drill and closed by the next one that passes.",
+    "",
+    "<details><summary>drill log</summary>",
+    "",
+    fenced(tail(o.log.replace(ANSI, ""), 25_000), "text"),
+    "",
+    "</details>",
+    "",
+  );
+  const body = parts.join("\n");
+  return body.length <= BODY_LIMIT
+    ? body
+    : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (cut at GitHub's size limit; the job logs have everything)`;
+}

@@ -15,7 +15,7 @@ import { PREVIEW_MARKER } from "../../scripts/ci/comment.js";
 import { ROOT } from "../support/helpers.js";
 
 const DIR = path.join(ROOT, ".github/workflows");
-const NAMES = ["ci.yml", "deploy.yml", "drift.yml", "preview.yml"];
+const NAMES = ["ci.yml", "deploy.yml", "drift.yml", "drill.yml", "preview.yml"];
 const text = Object.fromEntries(NAMES.map((n) => [n, fs.readFileSync(path.join(DIR, n), "utf8")]));
 type Step = {
   uses?: string;
@@ -257,7 +257,7 @@ describe("GitHub workflows", () => {
     const pulumi = Object.values(text)
       .flatMap(usesLines)
       .filter((u) => u.ref.startsWith("pulumi/actions@"));
-    expect(pulumi.length).toBe(4);
+    expect(pulumi.length).toBe(5);
     for (const u of pulumi) expect(u.comment).toMatch(/^v7\.\d+\.\d+$/);
     for (const [action, releases] of Object.entries(node20)) {
       expect(action).toMatch(/^[\w.-]+\/[\w.-]+$/);
@@ -297,6 +297,17 @@ describe("GitHub workflows", () => {
       expect(st.findIndex((s) => s.run?.includes('npm run state -- backup --stack "$STACK"') ?? false)).toBe(at + 1);
     }
     expect(Object.keys(workflows["deploy.yml"]!.on).sort()).toEqual(["push", "workflow_dispatch"]);
+    // Weekly: the fresh-VM drill of prd, then its report into the one drill issue, also after a failure.
+    expect((workflows["drill.yml"]!.on.schedule as { cron: string }[])[0]!.cron).toMatch(/^\d+ \d+ \* \* [0-6]$/);
+    const drill = workflows["drill.yml"]!.jobs.drill!.steps;
+    const ran = drill.findIndex((s) => s.run === 'bash scripts/ci/drill-run.sh "$STACK" .drill');
+    const reported = drill.findIndex((s) => s.run?.includes("scripts/ci/cli.ts drill-report") ?? false);
+    expect(ran).toBeGreaterThan(0);
+    expect(reported).toBe(ran + 1);
+    expect(drill[reported]!.if).toBe("always()");
+    expect(fs.readFileSync(path.join(ROOT, "scripts/ci/drill-run.sh"), "utf8")).toMatch(
+      /npm run --silent drill -- --stack "\$stack" --fresh-vm --ssh-key "\$key" --json/,
+    );
     expect((workflows["drift.yml"]!.on.schedule as { cron: string }[])[0]!.cron).toMatch(/^\d+ \d+ \* \* \*$/);
     expect(fs.readFileSync(path.join(ROOT, "scripts/ci/drift-check.sh"), "utf8")).toMatch(
       /pulumi preview --stack "\$stack" --refresh --expect-no-changes/,

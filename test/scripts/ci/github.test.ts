@@ -1,5 +1,5 @@
-// The workflows' GitHub side: one PR comment and one drift issue, found by hidden markers and
-// updated in place, proven against a local stand-in of the GitHub REST API (127.0.0.1); and the
+// The workflows' GitHub side: one PR comment, one drift issue and one drill issue, found by hidden
+// markers and updated in place, proven against a local stand-in of the GitHub REST API (127.0.0.1); and the
 // comment's Markdown for a valid stack, an invalid one and a failed preview.
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -14,6 +14,7 @@ import {
   classifyDrift,
   DRIFT_MARKER,
   driftIssueBody,
+  DRILL_MARKER,
   fenced,
   PREVIEW_MARKER,
   previewSection,
@@ -227,6 +228,70 @@ describe("the drift issue", () => {
     expect(clean.code).toBe(0);
     expect(clean.stdout).toBe("prd: clean\ntst: clean\nclosed drift issue #1");
     expect(state.issues[0]!.state).toBe("closed");
+  });
+});
+
+describe("the drill issue", () => {
+  it("is driven by `cli.ts drill-report`: a failed drill opens it with its steps, the next failure updates it, a pass closes it", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "drill-"));
+    const write = (exit: number | undefined, report: object | undefined, log: string) => {
+      for (const f of ["drill.exit", "drill.json", "drill.log"]) fs.rmSync(path.join(dir, f), { force: true });
+      if (exit !== undefined) fs.writeFileSync(path.join(dir, "drill.exit"), `${exit}\n`);
+      if (report) fs.writeFileSync(path.join(dir, "drill.json"), JSON.stringify(report));
+      fs.writeFileSync(path.join(dir, "drill.log"), log);
+    };
+    const step = (id: string, status: string, detail: string) => ({ id, title: id, status, seconds: 12.5, detail });
+    const failed = {
+      stack: "prd",
+      drillStack: "prd-drill",
+      ok: false,
+      destroyed: false,
+      steps: [
+        step("pulumi-up", "ok", "Resources: 9 created"),
+        step("restore", "failed", "ERROR: restore failed: the pgBackRest repository is not usable | really"),
+        step("destroy", "failed", "error: deleting server: conflict"),
+      ],
+      restore: { result: "fail", backupSet: "20261122-013000F" },
+      totalSeconds: 420,
+    };
+    const env = { ...process.env, GITHUB_TOKEN: "gh-token", GITHUB_REPOSITORY: "o/r", GITHUB_API_URL: gh.apiUrl };
+    const cli = () =>
+      run(
+        path.join(ROOT, "node_modules/.bin/tsx"),
+        [path.join(ROOT, "scripts/ci/cli.ts"), "drill-report", "--stack", "prd", "--dir", dir],
+        { env, timeoutMs: 60_000 },
+      );
+    const before = state.issues.length;
+    write(1, failed, "step restore failed\n");
+    const r1 = await cli();
+    expect(r1.code).toBe(1);
+    expect(r1.stdout).toBe(`prd: drill failed\ndrill issue #${before + 1} created`);
+    const issue = state.issues.at(-1)!;
+    expect(issue).toMatchObject({ title: "The restore drill of prd failed", state: "open", labels: ["drill"] });
+    expect(issue.body.startsWith(DRILL_MARKER)).toBe(true);
+    expect(issue.body).toContain(
+      "| restore | ❌ failed | 12.5 | ERROR: restore failed: the pgBackRest repository is not usable \\| really |",
+    );
+    expect(issue.body).toContain("**The drill stack `prd-drill` was not destroyed**");
+    expect(issue.body).toContain('"backupSet": "20261122-013000F"');
+    expect(issue.body).toContain("step restore failed");
+
+    // The job died before the drill ran: the same issue, updated, says so.
+    write(undefined, undefined, "");
+    const r2 = await cli();
+    expect(r2.code).toBe(1);
+    expect(r2.stdout).toBe(`prd: drill failed\ndrill issue #${before + 1} updated`);
+    expect(state.issues.at(-1)!.body).toContain("The job ended before the drill ran (no exit code was recorded).");
+
+    // Exit 0 with a report that says it failed is still a failure.
+    write(0, failed, "");
+    expect((await cli()).code).toBe(1);
+
+    write(0, { ...failed, ok: true, destroyed: true, steps: [step("restore", "ok", "restore pass")] }, "");
+    const r3 = await cli();
+    expect(r3.code).toBe(0);
+    expect(r3.stdout).toBe(`prd: drill passed\nclosed drill issue #${before + 1}`);
+    expect(state.issues.at(-1)!.state).toBe("closed");
   });
 });
 
