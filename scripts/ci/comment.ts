@@ -178,14 +178,26 @@ export function driftIssueBody(results: DriftResult[], meta: { date: string; run
       `### \`${r.stack}\`: ${word[r.status]}`,
       "",
       ...(summary ? [fenced(summary, "text"), ""] : []),
-      "<details><summary>preview output</summary>",
-      "",
-      fenced(tail(r.output.replace(ANSI, ""), 25_000), "text"),
-      "",
-      "</details>",
-      "",
+      ...foldedOutput("preview output", r.output),
     );
   }
+  return issueBody(parts);
+}
+
+/** A long output folded under a summary line, its end kept (where the error is). */
+function foldedOutput(summary: string, text: string): string[] {
+  return [
+    `<details><summary>${summary}</summary>`,
+    "",
+    fenced(tail(text.replace(ANSI, ""), 25_000), "text"),
+    "",
+    "</details>",
+    "",
+  ];
+}
+
+/** An issue body from its parts, cut to GitHub's size limit. */
+function issueBody(parts: string[]): string {
   const body = parts.join("\n");
   return body.length <= BODY_LIMIT
     ? body
@@ -254,15 +266,7 @@ export function drillIssueBody(o: DrillOutcome, meta: { date: string; runUrl?: s
   parts.push(
     "Backups that cannot be restored on a new server are not backups: find the cause before the next night's backups age out (docs/runbooks/rebuild.md). This issue is updated in place by every failed drill and closed by the next one that passes.",
     "",
-    "<details><summary>drill log</summary>",
-    "",
-    fenced(tail(o.log.replace(ANSI, ""), 25_000), "text"),
-    "",
-    "</details>",
-    "",
+    ...foldedOutput("drill log", o.log),
   );
-  const body = parts.join("\n");
-  return body.length <= BODY_LIMIT
-    ? body
-    : `${body.slice(0, BODY_LIMIT - 200)}\n\n… (cut at GitHub's size limit; the job logs have everything)`;
+  return issueBody(parts);
 }
