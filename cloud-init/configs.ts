@@ -95,8 +95,8 @@ export const EGRESS_LIST_FILE = etcFile("egress.tsv");
 
 /** The node's outbound destinations as xiopro-egress reads them: host, protocol, port, why. */
 export function egressList(plan: Plan, node: NodePlan): string {
-  const repo = has(node, "backup") ? repositoryDestination(plan.backup.repository) : undefined;
-  const all = [...node.egress!.destinations, ...(repo ? [repo] : [])];
+  const repos = has(node, "backup") ? repositories(plan).map(([, r]) => repositoryDestination(r)) : [];
+  const all = [...node.egress!.destinations, ...repos.filter((d) => d !== undefined)];
   return [
     HEADER,
     "# Outbound destinations of this node (docs/egress.md): host, protocol, port, why. xiopro-egress adds",
@@ -232,8 +232,17 @@ export function pgHba(plan: Plan, node: NodePlan): string {
   ].join("\n");
 }
 
-function repoUrl(plan: Plan, tool: "restic"): string {
-  const r = plan.backup.repository;
+type Repository = Plan["backup"]["repository"] | NonNullable<Plan["backup"]["offsite"]>;
+
+/** The node's repositories by pgBackRest index: repo1 at Hetzner, repo2 off-site when configured. */
+export function repositories(plan: Plan): [number, Repository][] {
+  return [
+    [1, plan.backup.repository],
+    ...(plan.backup.offsite ? [[2, plan.backup.offsite] as [number, Repository]] : []),
+  ];
+}
+
+function repoUrl(r: Repository, tool: "restic"): string {
   const p = `${r.path.replace(/\/$/, "")}/${tool}`;
   if (r.kind === "s3") return `s3:${r.endpoint}/${r.bucket}${p}`;
   if (r.kind === "sftp") return `sftp:${r.user}@${r.host}:${p}`;
@@ -253,34 +262,46 @@ export function archiveQueueMaxMb(plan: Plan, node: NodePlan): number {
 /** The share of a volume of `sizeGb` GB, in whole MB. */
 export const queueMaxMb = (sizeGb: number, percent: number): number => Math.floor((sizeGb * 1024 * percent) / 100);
 
-export function pgbackrestConf(plan: Plan): string {
-  const r = plan.backup.repository;
-  const lines = [
-    HEADER,
-    "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.",
-    "[global]",
-    `repo1-type=${r.kind === "posix" ? "posix" : r.kind}`,
-    `repo1-path=${r.path.replace(/\/$/, "")}/pgbackrest`,
-  ];
+/** One repository's pgbackrest.conf lines (repoN-*); both keep the same retention. */
+function pgbackrestRepo(plan: Plan, n: number, r: Repository): string[] {
+  const lines = [`repo${n}-type=${r.kind}`, `repo${n}-path=${r.path.replace(/\/$/, "")}/pgbackrest`];
   if (r.kind === "s3")
     lines.push(
-      `repo1-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`,
-      `repo1-s3-bucket=${r.bucket}`,
-      `repo1-s3-region=${r.region}`,
-      "repo1-s3-uri-style=path",
+      `repo${n}-s3-endpoint=${r.endpoint!.replace(/^https:\/\//, "")}`,
+      `repo${n}-s3-bucket=${r.bucket}`,
+      `repo${n}-s3-region=${r.region}`,
+      `repo${n}-s3-uri-style=path`,
     );
   if (r.kind === "sftp")
     lines.push(
-      `repo1-sftp-host=${r.host}`,
-      `repo1-sftp-host-port=${r.port}`,
-      `repo1-sftp-host-user=${r.user}`,
-      "repo1-sftp-host-key-check-type=accept-new",
-      "repo1-sftp-host-key-hash-type=sha256",
+      `repo${n}-sftp-host=${r.host}`,
+      `repo${n}-sftp-host-port=${r.port}`,
+      `repo${n}-sftp-host-user=${r.user}`,
+      `repo${n}-sftp-host-key-check-type=accept-new`,
+      `repo${n}-sftp-host-key-hash-type=sha256`,
     );
   lines.push(
-    "repo1-cipher-type=aes-256-cbc",
-    `repo1-retention-full=${Math.max(2, Math.ceil(plan.backup.retention.weekly / 2))}`,
-    "repo1-retention-full-type=count",
+    `repo${n}-cipher-type=aes-256-cbc`,
+    `repo${n}-retention-full=${Math.max(2, Math.ceil(plan.backup.retention.weekly / 2))}`,
+    `repo${n}-retention-full-type=count`,
+  );
+  return lines;
+}
+
+/** archive-push's I/O timeout with two repositories: a healthy one makes progress within it. */
+export const ARCHIVE_PUSH_IO_TIMEOUT_SECONDS = 5;
+/** How long a backup waits for its WAL in the repository with two repositories (default 60 s). */
+export const BACKUP_ARCHIVE_TIMEOUT_SECONDS = 300;
+
+export function pgbackrestConf(plan: Plan): string {
+  const lines = [
+    HEADER,
+    "# Secrets (cipher pass, keys) come from systemd credentials as PGBACKREST_* variables.",
+    "# archive-push sends WAL to every repository; each backup job backs up to each in turn.",
+    "[global]",
+    ...repositories(plan).flatMap(([n, r]) => pgbackrestRepo(plan, n, r)),
+  ];
+  lines.push(
     "compress-type=zst",
     "process-max=2",
     "start-fast=y",
@@ -295,13 +316,32 @@ export function pgbackrestConf(plan: Plan): string {
   );
   const db = databaseNode(plan);
   if (db) lines.push(`archive-push-queue-max=${archiveQueueMaxMb(plan, db)}MB`);
+  // pgBackRest retries an unreachable repository for about 4 × io-timeout per operation (60 s by
+  // default: minutes), and an asynchronous run pushes to no repository until it gives up: with two,
+  // one that is away would hold WAL back from the other. Measured: test/node/two-repositories.test.ts.
+  if (plan.backup.offsite)
+    lines.push(
+      `io-timeout=${ARCHIVE_PUSH_IO_TIMEOUT_SECONDS}`,
+      "",
+      // Then WAL reaches the repository that answers in batches (PostgreSQL retries a failed
+      // archive_command after up to a minute): a backup waits that long for its WAL.
+      "[global:backup]",
+      `archive-timeout=${BACKUP_ARCHIVE_TIMEOUT_SECONDS}`,
+    );
   lines.push("");
   return lines.join("\n");
 }
 
+/**
+ * The name of repository `n`'s setting `name` in backup.env: repository 1 keeps the plain names its
+ * tools read (RESTIC_REPOSITORY, AWS_DEFAULT_REGION), the off-site one has them prefixed
+ * (XIOPRO_REPO2_RESTIC_REPOSITORY); xiopro-repository.sh's restic_repository switches between them.
+ */
+export const repositorySetting = (n: number, name: string): string =>
+  n === 1 ? name : `XIOPRO_REPO${n}_${name.replace(/^XIOPRO_(REPO_)?/, "")}`;
+
 /** A node's non-secret backup settings by variable name: backup.env renders them, the rebuild reads them. */
 export function backupSettings(plan: Plan, node: NodePlan): Record<string, string> {
-  const r = plan.backup.repository;
   const paths = [
     NODE_LAYOUT.XIOPRO_ETC,
     "/etc/caddy",
@@ -310,30 +350,41 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
     ...node.volumes.filter((v) => v.mountPoint !== NODE_LAYOUT.XIOPRO_PG_VOLUME).map((v) => v.mountPoint),
   ];
   const settings: Record<string, string> = {
-    XIOPRO_REPO_KIND: r.kind,
+    XIOPRO_REPOS: repositories(plan)
+      .map(([n]) => n)
+      .join(" "),
     PGBACKREST_STANZA,
-    RESTIC_REPOSITORY: repoUrl(plan, "restic"),
     XIOPRO_BACKUP_PATHS: paths.join(" "),
     XIOPRO_RETENTION_DAILY: String(plan.backup.retention.daily),
     XIOPRO_RETENTION_WEEKLY: String(plan.backup.retention.weekly),
     XIOPRO_RETENTION_MONTHLY: String(plan.backup.retention.monthly),
   };
-  if (r.kind === "s3") settings.AWS_DEFAULT_REGION = `${r.region}`;
-  if (r.kind === "sftp")
-    // A Storage Box the stack creates has its host and user only once it exists (withStorageBox);
-    // the user-data fingerprint is rendered before, with them unset, as before this was a record.
-    Object.assign(settings, {
-      XIOPRO_SFTP_HOST: `${r.host}`,
-      XIOPRO_SFTP_PORT: `${r.port}`,
-      XIOPRO_SFTP_USER: `${r.user}`,
-    });
+  for (const [n, repo] of repositories(plan)) {
+    const entries: [string, string][] = [
+      ["XIOPRO_REPO_KIND", repo.kind],
+      ["RESTIC_REPOSITORY", repoUrl(repo, "restic")],
+    ];
+    if (repo.kind === "s3") entries.push(["AWS_DEFAULT_REGION", `${repo.region}`]);
+    if (repo.kind === "sftp")
+      // A Storage Box the stack creates has its host and user only once it exists (withStorageBox);
+      // the user-data fingerprint is rendered before, with them unset, as before this was a record.
+      entries.push(
+        ["XIOPRO_SFTP_HOST", `${repo.host}`],
+        ["XIOPRO_SFTP_PORT", `${repo.port}`],
+        ["XIOPRO_SFTP_USER", `${repo.user}`],
+      );
+    for (const [name, value] of entries) settings[repositorySetting(n, name)] = value;
+  }
   // What xiopro-restore stops while it replaces the database: the writers on this node.
   if (has(node, "postgresql"))
     settings.XIOPRO_RESTORE_STOP_UNITS = node.services
       .flatMap((s) => SERVICE_CATALOG[s.name]?.stopForRestore ?? [])
       .join(" ");
   if (has(node, "postgresql")) settings.XIOPRO_DRILL_BOUND_SECONDS = String(plan.backup.drillBoundMinutes * 60);
-  if (r.kind === "posix") settings.XIOPRO_POSIX_PGBACKREST_PATH = `${r.path.replace(/\/$/, "")}/pgbackrest`;
+  const posix = repositories(plan).filter(([, x]) => x.kind === "posix");
+  if (posix.length)
+    // Created by bootstrap for postgres; tests only (refused in prd).
+    settings.XIOPRO_POSIX_PGBACKREST_PATH = posix.map(([, x]) => `${x.path.replace(/\/$/, "")}/pgbackrest`).join(" ");
   return settings;
 }
 

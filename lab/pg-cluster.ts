@@ -158,6 +158,8 @@ export class TestCluster {
     // What xiopro-credentials delivers for an s3 repository (unused by the other kinds).
     fs.writeFileSync(this.dir("creds/repo-s3-access-key"), TEST_SECRETS.backupS3AccessKey!);
     fs.writeFileSync(this.dir("creds/repo-s3-secret-key"), TEST_SECRETS.backupS3SecretKey!);
+    fs.writeFileSync(this.dir("creds/repo2-s3-access-key"), TEST_SECRETS.backupOffsiteS3AccessKey!);
+    fs.writeFileSync(this.dir("creds/repo2-s3-secret-key"), TEST_SECRETS.backupOffsiteS3SecretKey!);
     spawnSync("chown", ["-R", "postgres:postgres", this.tmp]);
     this.port = await freePort();
     const plan = planOf("tst", (c) => {
@@ -173,7 +175,8 @@ export class TestCluster {
         XIOPRO_STATE_DIR: this.dir("state"),
         XIOPRO_METRICS_DIR: this.dir("metrics"),
       }),
-      XIOPRO_REPO_KIND: envFile.XIOPRO_REPO_KIND!,
+      // Every repository's settings (XIOPRO_REPOS, XIOPRO_REPO_KIND, XIOPRO_REPO2_*).
+      ...Object.fromEntries(Object.entries(envFile).filter(([k]) => k.startsWith("XIOPRO_REPO"))),
       PGBACKREST_STANZA: envFile.PGBACKREST_STANZA!,
       RESTIC_REPOSITORY: envFile.RESTIC_REPOSITORY!,
       XIOPRO_BACKUP_PATHS: this.dir("files"),

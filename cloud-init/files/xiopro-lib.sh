@@ -22,52 +22,6 @@ credential() {
   printf '%s/%s' "$dir" "$name"
 }
 
-# Exports pgBackRest's repository secrets (cipher pass, S3 keys or SFTP key) from the unit's credentials.
-load_pgbackrest_credentials() {
-  PGBACKREST_REPO1_CIPHER_PASS=$(<"$(credential pgbackrest-cipher-pass)")
-  export PGBACKREST_REPO1_CIPHER_PASS
-  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env} in
-    s3)
-      PGBACKREST_REPO1_S3_KEY=$(<"$(credential repo-s3-access-key)")
-      PGBACKREST_REPO1_S3_KEY_SECRET=$(<"$(credential repo-s3-secret-key)")
-      export PGBACKREST_REPO1_S3_KEY PGBACKREST_REPO1_S3_KEY_SECRET
-      ;;
-    sftp)
-      PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE=$(credential repo-sftp-key)
-      export PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE
-      ;;
-    posix) ;;
-    *) die "unknown repository kind '$XIOPRO_REPO_KIND'" ;;
-  esac
-}
-
-# Exports restic's repository password and transport secrets from the unit's credentials.
-load_restic_credentials() {
-  RESTIC_PASSWORD_FILE=$(credential restic-password)
-  export RESTIC_PASSWORD_FILE
-  case ${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env} in
-    s3)
-      AWS_ACCESS_KEY_ID=$(<"$(credential repo-s3-access-key)")
-      AWS_SECRET_ACCESS_KEY=$(<"$(credential repo-s3-secret-key)")
-      export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-      ;;
-    sftp)
-      RESTIC_SFTP_COMMAND="ssh -i $(credential repo-sftp-key) -p ${XIOPRO_SFTP_PORT:-23} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${XIOPRO_SFTP_USER:?}@${XIOPRO_SFTP_HOST:?} -s sftp"
-      export RESTIC_SFTP_COMMAND
-      ;;
-    posix) ;;
-    *) die "unknown repository kind '$XIOPRO_REPO_KIND'" ;;
-  esac
-}
-
-# restic with the sftp command when needed.
-restic_cmd() {
-  if [[ ${XIOPRO_REPO_KIND:-} == sftp ]]; then
-    restic -o sftp.command="$RESTIC_SFTP_COMMAND" "$@"
-  else
-    restic "$@"
-  fi
-}
 
 # The PostgreSQL major version installed from the distro (never hard-coded).
 # refuse_other_major ROOT VERSION: fails when ROOT (the database volume) holds a cluster of another

@@ -20,6 +20,57 @@ const LABEL_VALUE = /^([a-zA-Z0-9]([-_.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)?$/;
 const SSH_KEY =
   /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]{32,}( .*)?$/;
 
+/** Where a backup repository is and how it is reached: both repositories (backup.repository, backup.offsite). */
+const repositoryFields = {
+  kind: str({
+    description:
+      "s3 (Hetzner Object Storage or another S3-compatible store), sftp (a Storage Box or another SFTP server) or posix (a local path: tests only)",
+    oneOf: ["s3", "sftp", "posix"] as const,
+    default: "s3",
+  }),
+  endpoint: optional(
+    str({
+      description: "S3 endpoint URL (s3)",
+      pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/,
+      patternHint: "write an https URL such as https://fsn1.your-objectstorage.com",
+    }),
+  ),
+  region: optional(
+    str({
+      description: "S3 region (s3)",
+      pattern: /^[a-z0-9][a-z0-9-]{0,31}$/,
+      patternHint: "write a region name such as fsn1",
+    }),
+  ),
+  bucket: optional(
+    str({
+      description: "S3 bucket (s3)",
+      pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      patternHint: "use 3-63 lower-case letters, digits, dots and dashes",
+    }),
+  ),
+  host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
+  user: optional(
+    str({
+      description: "SFTP user (sftp)",
+      pattern: /^[a-z0-9][a-z0-9_-]{0,31}$/,
+      patternHint: "write a user name such as u123456-sub1",
+    }),
+  ),
+  port: int({
+    description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)",
+    min: 1,
+    max: 65535,
+    default: 23,
+  }),
+  path: str({
+    description: "Path prefix inside the repository (posix: absolute directory)",
+    pattern: /^(\/[A-Za-z0-9._-]+)+$|^\/$/,
+    patternHint: "write an absolute path of letters, digits and . _ - such as /xiopro",
+    default: "/xiopro",
+  }),
+};
+
 const interfaceSpec = obj(
   {
     port: int({ description: "Port number", min: 1, max: 65535 }),
@@ -544,52 +595,7 @@ const PLATFORM_SETTINGS = {
     {
       repository: obj(
         {
-          kind: str({
-            description: "s3 (Hetzner Object Storage), sftp (Storage Box) or posix (a local path: tests only)",
-            oneOf: ["s3", "sftp", "posix"] as const,
-            default: "s3",
-          }),
-          endpoint: optional(
-            str({
-              description: "S3 endpoint URL (s3)",
-              pattern: /^https:\/\/[a-z0-9.-]+(:\d+)?$/,
-              patternHint: "write https://<location>.your-objectstorage.com",
-            }),
-          ),
-          region: optional(
-            str({
-              description: "S3 region (s3)",
-              pattern: /^[a-z0-9][a-z0-9-]{0,31}$/,
-              patternHint: "write a region name such as fsn1",
-            }),
-          ),
-          bucket: optional(
-            str({
-              description: "S3 bucket (s3)",
-              pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-              patternHint: "use 3-63 lower-case letters, digits, dots and dashes",
-            }),
-          ),
-          host: optional(str({ description: "SFTP host (sftp)", pattern: HOSTNAME, patternHint: "write a host name" })),
-          user: optional(
-            str({
-              description: "SFTP user (sftp)",
-              pattern: /^[a-z0-9][a-z0-9_-]{0,31}$/,
-              patternHint: "write a user name such as u123456-sub1",
-            }),
-          ),
-          port: int({
-            description: "SFTP port (sftp): a Storage Box takes keys on 23 (22 reads only RFC 4716 keys)",
-            min: 1,
-            max: 65535,
-            default: 23,
-          }),
-          path: str({
-            description: "Path prefix inside the repository (posix: absolute directory)",
-            pattern: /^(\/[A-Za-z0-9._-]+)+$|^\/$/,
-            patternHint: "write an absolute path of letters, digits and . _ - such as /xiopro",
-            default: "/xiopro",
-          }),
+          ...repositoryFields,
           createStorageBox: optional(
             obj(
               {
@@ -608,7 +614,16 @@ const PLATFORM_SETTINGS = {
             ),
           ),
         },
-        { description: "Off-host backup repository", default: { kind: "s3", path: "/xiopro", port: 23 } },
+        {
+          description: "Off-host backup repository in the Hetzner account (repo1)",
+          default: { kind: "s3", path: "/xiopro", port: 23 },
+        },
+      ),
+      offsite: optional(
+        obj(repositoryFields, {
+          description:
+            "Second repository (repo2), at a provider outside Hetzner: backups that survive losing the Hetzner account. pgBackRest archives WAL to both and backs up to each; restic backs up to each",
+        }),
       ),
       archiveTimeoutSeconds: int({
         description:
@@ -773,6 +788,15 @@ const SECRET_KEYS = {
   ),
   backupSftpPrivateKey: optional(
     str({ description: "SSH private key of the Storage Box sub-account (repository kind sftp)", secret: true }),
+  ),
+  backupOffsiteS3AccessKey: optional(
+    str({ description: "Access key of the off-site bucket (backup.offsite kind s3)", secret: true }),
+  ),
+  backupOffsiteS3SecretKey: optional(
+    str({ description: "Secret key of the off-site bucket (backup.offsite kind s3)", secret: true }),
+  ),
+  backupOffsiteSftpPrivateKey: optional(
+    str({ description: "SSH private key of the off-site SFTP account (backup.offsite kind sftp)", secret: true }),
   ),
   tailscaleAuthKey: optional(
     str({

@@ -111,7 +111,18 @@ function notices(c: StackConfig): Notice[] {
       key: `${PROJECT}:${n.path}.publicIpv4`,
       message: `is false: ${n.path} reaches the internet over IPv6 only, so every endpoint it calls needs an AAAA record (check with dig AAAA): ${ipv6Endpoints(c).join(", ")} (docs/ipv6-only.md)`,
     }));
-  return [...images, ...v6only];
+  // Seed 004: backups that survive losing the account. Allowed without, but said on every run.
+  const oneAccount =
+    c.environment === "prd" && !c.backup.offsite && entries.some((n) => listedServices(n.config).includes("backup"))
+      ? [
+          {
+            key: `${PROJECT}:backup.offsite`,
+            message:
+              "is not set: every backup of prd is in the Hetzner account, so losing the account loses them; add a second repository outside Hetzner (docs/recovery.md)",
+          },
+        ]
+      : [];
+  return [...images, ...v6only, ...oneAccount];
 }
 
 /** The hosts a node calls out to that the stack config names (the Debian mirror, Let's Encrypt and Tailscale are dual-stack). */
@@ -123,11 +134,13 @@ function ipv6Endpoints(c: StackConfig): string[] {
       return undefined;
     }
   };
-  const r = c.backup.repository;
+  const repo = (r: StackConfig["backup"]["offsite"]) =>
+    r?.kind === "s3" ? host(r.endpoint) : r?.kind === "sftp" ? r.host : undefined;
   return [
     ...new Set(
       [
-        r.kind === "s3" ? host(r.endpoint) : r.kind === "sftp" ? r.host : undefined,
+        repo(c.backup.repository),
+        repo(c.backup.offsite),
         c.ingress.acmeDirectory === LETS_ENCRYPT_DIRECTORY ? undefined : host(c.ingress.acmeDirectory),
         host(c.monitoring.webhook?.url),
         c.monitoring.email?.smarthost?.split(":")[0],
@@ -660,6 +673,7 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
     ["monitoring.webhook.url", c.monitoring.webhook?.url],
     ["ingress.acmeDirectory", c.ingress.acmeDirectory],
     ["backup.repository.endpoint", c.backup.repository.endpoint],
+    ["backup.offsite.endpoint", c.backup.offsite?.endpoint],
   ];
   for (const [key, text] of urls) {
     if (text === undefined || !URL.canParse(text)) continue;
@@ -683,14 +697,8 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
       );
   }
 
-  // Backup repository
+  checkRepository("backup.repository", c.backup.repository, c, p);
   const r = c.backup.repository;
-  const need = (field: "endpoint" | "region" | "bucket" | "host" | "user") => {
-    if (!r[field])
-      p.add(k(`backup.repository.${field}`), `is not set, but kind is ${r.kind}`, `set backup.repository.${field}`);
-  };
-  if (r.kind === "s3") ["endpoint", "region", "bucket"].forEach((f) => need(f as "endpoint"));
-  if (r.kind === "sftp" && !r.createStorageBox) ["host", "user"].forEach((f) => need(f as "host"));
   if (r.createStorageBox) {
     const box = k("backup.repository.createStorageBox");
     if (r.kind !== "sftp")
@@ -716,17 +724,56 @@ function checkSemantics(c: StackConfig, cat: Catalog, p: Problems): void {
         "use a directory such as /xiopro",
       );
   }
+  const o = c.backup.offsite;
+  if (o) {
+    checkRepository("backup.offsite", o, c, p);
+    // The point of the second repository: it survives losing the Hetzner account.
+    const host = o.kind === "s3" ? hostOf(o.endpoint) : o.kind === "sftp" ? o.host : undefined;
+    if (host !== undefined && HETZNER_STORAGE.test(host))
+      p.add(
+        k(o.kind === "s3" ? "backup.offsite.endpoint" : "backup.offsite.host"),
+        `${show(host)} is Hetzner's, so losing the Hetzner account would lose both repositories`,
+        "use a provider outside Hetzner (any S3-compatible store or SFTP server)",
+      );
+    else if (
+      o.kind === r.kind &&
+      (o.kind === "s3"
+        ? hostOf(o.endpoint) === hostOf(r.endpoint) && o.bucket === r.bucket
+        : o.kind === "sftp"
+          ? o.host === r.host && o.user === r.user
+          : o.path === r.path)
+    )
+      p.add(
+        k("backup.offsite"),
+        `is the same ${o.kind === "s3" ? "bucket" : o.kind === "sftp" ? "account" : "path"} as backup.repository, so one loss takes both`,
+        "point it at a second provider",
+      );
+  }
+}
+
+type Repository = NonNullable<StackConfig["backup"]["offsite"]> | StackConfig["backup"]["repository"];
+
+/** Hetzner's own storage hosts: Object Storage and Storage Boxes. */
+const HETZNER_STORAGE = /(^|\.)(your-objectstorage\.com|your-storagebox\.de)$/;
+
+const hostOf = (url: string | undefined): string | undefined =>
+  url !== undefined && URL.canParse(url) ? new URL(url).hostname : undefined;
+
+/** What both repositories need: the fields of their kind, a clean absolute path, no posix in prd. */
+function checkRepository(key: "backup.repository" | "backup.offsite", r: Repository, c: StackConfig, p: Problems) {
+  const k = (rest: string) => `${PROJECT}:${rest}`;
+  const need = (field: "endpoint" | "region" | "bucket" | "host" | "user") => {
+    if (!r[field]) p.add(k(`${key}.${field}`), `is not set, but kind is ${r.kind}`, `set ${key}.${field}`);
+  };
+  if (r.kind === "s3") ["endpoint", "region", "bucket"].forEach((f) => need(f as "endpoint"));
+  if (r.kind === "sftp" && !("createStorageBox" in r && r.createStorageBox))
+    ["host", "user"].forEach((f) => need(f as "host"));
   if (r.kind === "posix" && c.environment === "prd")
-    p.add(
-      k("backup.repository.kind"),
-      `"posix" keeps backups on the node itself`,
-      "use s3 (Hetzner Object Storage) or sftp (Storage Box) in prd",
-    );
-  if (!r.path.startsWith("/"))
-    p.add(k("backup.repository.path"), `${show(r.path)} is not absolute`, "start the path with /");
+    p.add(k(`${key}.kind`), `"posix" keeps backups on the node itself`, "use s3 or sftp in prd");
+  if (!r.path.startsWith("/")) p.add(k(`${key}.path`), `${show(r.path)} is not absolute`, "start the path with /");
   if (r.path.split("/").some((seg) => seg === "." || seg === ".."))
     p.add(
-      k("backup.repository.path"),
+      k(`${key}.path`),
       `${show(r.path)} has . or .. in it`,
       `write the path it means: ${path.posix.normalize(r.path)}`,
     );
@@ -1081,14 +1128,14 @@ function checkNode(
   if (!image) {
     p.add(k("image"), `${show(n.image)} is not a supported image`, `use one of ${Object.keys(IMAGES).join(", ")}`);
   } else if (
-    c.backup.repository.kind === "sftp" &&
+    (c.backup.repository.kind === "sftp" || c.backup.offsite?.kind === "sftp") &&
     runsService(n, "backup") &&
     runsService(n, "postgresql") &&
     compareVersions(image.pgbackrest, PGBACKREST_SFTP_SINCE) < 0
   ) {
     p.add(
       k("image"),
-      `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use the SFTP repository (backup.repository.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`,
+      `${show(n.image)} ships pgBackRest ${image.pgbackrest}, which cannot use an SFTP repository (${c.backup.repository.kind === "sftp" ? "backup.repository" : "backup.offsite"}.kind: sftp needs ${PGBACKREST_SFTP_SINCE} or later)`,
       `use ${Object.keys(IMAGES)
         .filter((i) => compareVersions(own(IMAGES, i)!.pgbackrest, PGBACKREST_SFTP_SINCE) >= 0)
         .join(" or ")}, or an s3 repository`,

@@ -137,6 +137,29 @@ const PLATFORM_GROUPS: AlertGroup[] = [
         description: `Take a new full backup and find the cause; the damaged files: ${stateFile("{{ $labels.name }}.json")}`,
       },
       {
+        // Per repository (1 at Hetzner, 2 off-site), read from the repository itself: one that
+        // stops receiving backups while the other still does is invisible to the jobs' results.
+        // Silent until the node's first backup of that tool lands anywhere.
+        alert: "BackupRepositoryStale",
+        severity: "critical",
+        expr: `time() - xiopro_backup_repository_newest_timestamp_seconds > ${bound("pgbackrest-diff")} and on(node, tool) (max by(node, tool) (xiopro_backup_repository_newest_timestamp_seconds) > 0)`,
+        for: "30m",
+        summary:
+          "Repository {{ $labels.repo }} of {{ $labels.node }} has no {{ $labels.tool }} backup newer than a day",
+        description:
+          "Its newest backup is {{ $value | humanizeDuration }} old. Check the repository's credentials and reachability; the job's state file names the failing repository (docs/recovery.md).",
+      },
+      {
+        // pgBackRest's own status of each repository (2, no backup yet, is BackupRepositoryStale's).
+        alert: "BackupRepositoryUnusable",
+        severity: "critical",
+        expr: 'xiopro_backup_repository_status{tool="pgbackrest"} != 0 != 2',
+        for: "2h",
+        summary: "pgBackRest cannot use repository {{ $labels.repo }} of {{ $labels.node }}",
+        description:
+          "Status code {{ $value }} (pgbackrest info): WAL and backups do not reach it. sudo -u postgres pgbackrest --stanza=main --repo={{ $labels.repo }} info",
+      },
+      {
         alert: "WalArchiveLag",
         severity: "critical",
         expr: "xiopro_archive_oldest_pending_age_seconds > 300",

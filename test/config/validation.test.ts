@@ -31,9 +31,71 @@ describe("stack config validation", () => {
         c.backup.repository = { kind: "sftp", host: "u1.your-storagebox.de", user: "u1-sub1", path: "/tst" };
       }),
     ).toEqual([
-      'xiopro-infra:nodeA.image: "debian-12" ships pgBackRest 2.45, which cannot use the SFTP repository (backup.repository.kind: sftp needs 2.48 or later) | use debian-13 or ubuntu-24.04, or an s3 repository',
+      'xiopro-infra:nodeA.image: "debian-12" ships pgBackRest 2.45, which cannot use an SFTP repository (backup.repository.kind: sftp needs 2.48 or later) | use debian-13 or ubuntu-24.04, or an s3 repository',
     ]);
     expect(problemsOf("tst", (c) => (c.nodeA.image = "debian-12"))).toEqual([]);
+  });
+
+  it("takes the off-site repository apart: its kind's fields, outside Hetzner, not the first repository again", () => {
+    const offsite = (o: Record<string, unknown>) =>
+      problemsOf("prd", (c) => {
+        c.backup.offsite = o;
+      });
+    expect(
+      offsite({
+        kind: "s3",
+        endpoint: "https://s3.eu-central-003.backblazeb2.com",
+        region: "eu-central-003",
+        bucket: "xiopro-b2",
+      }),
+    ).toEqual([]);
+    expect(offsite({ kind: "s3", path: "/x/../y" })).toEqual([
+      "xiopro-infra:backup.offsite.endpoint: is not set, but kind is s3 | set backup.offsite.endpoint",
+      "xiopro-infra:backup.offsite.region: is not set, but kind is s3 | set backup.offsite.region",
+      "xiopro-infra:backup.offsite.bucket: is not set, but kind is s3 | set backup.offsite.bucket",
+      'xiopro-infra:backup.offsite.path: "/x/../y" has . or .. in it | write the path it means: /y',
+    ]);
+    expect(
+      offsite({ kind: "s3", endpoint: "https://nbg1.your-objectstorage.com", region: "nbg1", bucket: "other" }),
+    ).toEqual([
+      'xiopro-infra:backup.offsite.endpoint: "nbg1.your-objectstorage.com" is Hetzner\'s, so losing the Hetzner account would lose both repositories | use a provider outside Hetzner (any S3-compatible store or SFTP server)',
+    ]);
+    expect(offsite({ kind: "sftp", host: "u9.your-storagebox.de", user: "u9" })).toEqual([
+      'xiopro-infra:backup.offsite.host: "u9.your-storagebox.de" is Hetzner\'s, so losing the Hetzner account would lose both repositories | use a provider outside Hetzner (any S3-compatible store or SFTP server)',
+    ]);
+    // The same bucket under another path is not a second repository.
+    expect(
+      problemsOf("prd", (c) => {
+        c.backup.repository = {
+          kind: "s3",
+          endpoint: "https://s3.example.net",
+          region: "r1",
+          bucket: "one",
+          path: "/a",
+        };
+        c.backup.offsite = { kind: "s3", endpoint: "https://s3.example.net", region: "r1", bucket: "one", path: "/b" };
+      }),
+    ).toEqual([
+      "xiopro-infra:backup.offsite: is the same bucket as backup.repository, so one loss takes both | point it at a second provider",
+    ]);
+    expect(offsite({ kind: "posix", path: "/srv/b" })).toEqual([
+      'xiopro-infra:backup.offsite.kind: "posix" keeps backups on the node itself | use s3 or sftp in prd',
+    ]);
+  });
+
+  it("says on every run when prd keeps all its backups in the Hetzner account", () => {
+    const raw = stackObject("prd") as { backup: { offsite?: unknown } };
+    delete raw.backup.offsite;
+    const r = loadConfig(toRaw(raw));
+    expect(r.ok && r.notices.filter((n) => n.key.endsWith("backup.offsite"))).toEqual([
+      {
+        key: "xiopro-infra:backup.offsite",
+        message:
+          "is not set: every backup of prd is in the Hetzner account, so losing the account loses them; add a second repository outside Hetzner (docs/recovery.md)",
+      },
+    ]);
+    const ok = loadConfig(toRaw(stackObject("prd")));
+    expect(ok.ok && ok.notices.filter((n) => n.key.endsWith("backup.offsite"))).toEqual([]);
   });
 
   it("accepts ubuntu-24.04 with a notice that the tests do not boot it, and names every image in the error for an unknown one", () => {
@@ -532,7 +594,7 @@ describe("stack config validation", () => {
         c.nodeA.serverTyp = "cpx22";
       }),
     ).toEqual([
-      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, egress, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
+      'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, egress, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, backupOffsiteS3AccessKey, backupOffsiteS3SecretKey, backupOffsiteSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
       'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });
@@ -721,6 +783,8 @@ describe("secrets in config", () => {
       "pgbackrestCipherPass",
       "backupS3AccessKey",
       "backupS3SecretKey",
+      "backupOffsiteS3AccessKey",
+      "backupOffsiteS3SecretKey",
       "tailscaleAuthKey",
       "adminSshPrivateKey",
     ]);

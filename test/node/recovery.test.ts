@@ -303,6 +303,7 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
     const result = drillResult();
     expect(Object.keys(result)).toEqual([
       "drillDate",
+      "repository",
       "backupId",
       "backupAgeHours",
       "tablesVerified",
@@ -317,6 +318,7 @@ describeWithTools("backup jobs and the restore drill against a real cluster", PG
       "executor",
     ]);
     expect(result).toMatchObject({
+      repository: 1,
       backupId,
       backupAgeHours: 0,
       tablesVerified: 2,

@@ -209,6 +209,8 @@ export interface S3Options {
   keys: Record<string, string>;
   /** Every request is appended here as "METHOD /path status" (query strings left out). */
   logFile: string;
+  /** A port to listen on (a server started again where an earlier one was); default: a free one. */
+  port?: number;
 }
 
 export interface S3Server {
@@ -318,7 +320,7 @@ export async function startS3(opts: S3Options): Promise<S3Server> {
   const servers: https.Server[] = [];
   for (let attempt = 0; servers.length === 0; attempt++) {
     const v4 = https.createServer(tlsFiles, serve);
-    await listen(v4, 0, "127.0.0.1");
+    await listen(v4, opts.port ?? 0, "127.0.0.1");
     const p = (v4.address() as { port: number }).port;
     const v6 = https.createServer(tlsFiles, serve);
     try {

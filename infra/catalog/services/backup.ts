@@ -7,12 +7,18 @@ const PGBACKREST_UNITS = ["postgresql@.service", "xiopro-pgbackrest@.service", "
 const RESTIC_UNITS = ["xiopro-pgdump.service", "xiopro-files-backup.service", "xiopro-restic-check.service"];
 const pgbackrest = (id: string) => PGBACKREST_UNITS.map((unit) => ({ unit, id, when: [WITH_DATABASE] }));
 const restic = (id: string) => RESTIC_UNITS.map((unit) => ({ unit, id }));
-/** A repository credential: both tools read it. */
-const repository = (file: string, key: string, kind: string, description: string): CredentialSpec => ({
+/** A credential of repository `repo` (repo1 at Hetzner, the off-site repo2): both tools read it. */
+const repository = (
+  repo: "repository" | "offsite",
+  file: string,
+  key: string,
+  kind: string,
+  description: string,
+): CredentialSpec => ({
   file,
   source: { key },
   description,
-  when: [{ setting: "backup.repository.kind", equals: kind }],
+  when: [{ setting: `backup.${repo}.kind`, equals: kind }],
   grants: [...pgbackrest(file), ...restic(file)],
 });
 
@@ -24,7 +30,10 @@ export const backup: ServiceSpec = {
   timers: [],
   singleton: true,
   // The jobs and the archive command need the repository's credentials, which arrive after boot.
-  files: [{ template: "cloud-init/files/xiopro-backup", path: libFile("xiopro-backup"), afterBoot: true }],
+  files: [
+    { template: "cloud-init/files/xiopro-backup", path: libFile("xiopro-backup"), afterBoot: true },
+    { template: "cloud-init/files/xiopro-repository.sh", path: libFile("xiopro-repository.sh"), afterBoot: true },
+  ],
   // Backups, checks and the restore drill: calendars in UTC, bounds for acceptance and the alerts.
   jobs: [
     {
@@ -121,9 +130,36 @@ export const backup: ServiceSpec = {
       when: [WITH_DATABASE],
       grants: pgbackrest("pgbackrest-cipher-pass"),
     },
-    repository("repo-s3-access-key", "backupS3AccessKey", "s3", "Object Storage access key of the backup bucket"),
-    repository("repo-s3-secret-key", "backupS3SecretKey", "s3", "Object Storage secret key of the backup bucket"),
-    repository("repo-sftp-key", "backupSftpPrivateKey", "sftp", "SSH private key of the Storage Box sub-account"),
+    repository(
+      "repository",
+      "repo-s3-access-key",
+      "backupS3AccessKey",
+      "s3",
+      "Object Storage access key of the backup bucket",
+    ),
+    repository(
+      "repository",
+      "repo-s3-secret-key",
+      "backupS3SecretKey",
+      "s3",
+      "Object Storage secret key of the backup bucket",
+    ),
+    repository(
+      "repository",
+      "repo-sftp-key",
+      "backupSftpPrivateKey",
+      "sftp",
+      "SSH private key of the Storage Box sub-account",
+    ),
+    repository("offsite", "repo2-s3-access-key", "backupOffsiteS3AccessKey", "s3", "Access key of the off-site bucket"),
+    repository("offsite", "repo2-s3-secret-key", "backupOffsiteS3SecretKey", "s3", "Secret key of the off-site bucket"),
+    repository(
+      "offsite",
+      "repo2-sftp-key",
+      "backupOffsiteSftpPrivateKey",
+      "sftp",
+      "SSH private key of the off-site SFTP account",
+    ),
   ],
   packages: { names: ["pgbackrest", "restic"] },
   interfaces: [],
