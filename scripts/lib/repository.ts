@@ -1,13 +1,16 @@
-// How this machine reaches a stack's off-host repository: the node's rendered settings and the
-// stack's secrets, as environment variables and options for pgBackRest and restic (never a secret
-// on a command line). Used by the rebuild preflight and the Pulumi state backup.
+// How this machine reaches a stack's off-host repositories (1: backup.repository at Hetzner, 2:
+// backup.offsite): the node's rendered settings and the stack's secrets, as environment variables and
+// options for pgBackRest and restic (never a secret on a command line). Used by the rebuild preflight
+// and the Pulumi state backup.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backupSettings } from "../../cloud-init/configs.js";
+import { backupSettings, pgbackrestConf, repositories, repositorySetting } from "../../cloud-init/configs.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import type { Secrets } from "./stack.js";
 
 export interface RepositoryAccess {
+  /** pgBackRest's index: 1 at Hetzner, 2 off-site. */
+  repo: number;
   /** The node whose rendered backup settings these are (the one with the backup service). */
   node: NodePlan;
   settings: Record<string, string>;
@@ -16,9 +19,17 @@ export interface RepositoryAccess {
   /** restic's options (the SFTP command) and environment (repository, password, transport). */
   resticArgs: string[];
   resticEnv?: NodeJS.ProcessEnv;
+  /** The restic repository URL (for messages: it holds no secret). */
+  resticRepository: string;
   /** Secrets the stack does not have here (never their values). */
   problems: string[];
 }
+
+/** The plan's repository numbers: [1], or [1, 2] with backup.offsite. */
+export const repositoryNumbers = (plan: Plan): number[] => repositories(plan).map(([n]) => n);
+
+/** How messages name a repository. */
+export const repositoryName = (repo: number): string => `repository ${repo} (${repo === 1 ? "Hetzner" : "off-site"})`;
 
 /** A secret the repository needs, or a problem that names it (never its value). */
 export function secretFor(secrets: Secrets, key: string, problems: string[]): string | undefined {
@@ -31,44 +42,59 @@ export function secretFor(secrets: Secrets, key: string, problems: string[]): st
 }
 
 /**
- * The stack's repository as seen from this machine; `tmp` (private to the caller, removed by it)
- * holds an SFTP key file. Undefined when no node runs the backup service.
+ * The node's pgbackrest.conf with repository `repo`'s lines alone: pgBackRest asks for every
+ * configured repository's secrets even with --repo=N, so one lost account would block reading the other.
  */
-export function repositoryAccess(plan: Plan, secrets: Secrets, tmp: string): RepositoryAccess | undefined {
+export function pgbackrestConfFor(plan: Plan, repo: number): string {
+  return pgbackrestConf(plan)
+    .split("\n")
+    .filter((l) => !/^repo\d+-/.test(l) || l.startsWith(`repo${repo}-`))
+    .join("\n");
+}
+
+/**
+ * Repository `repo` of the stack as seen from this machine; `tmp` (private to the caller, removed by
+ * it) holds its SFTP key file. Undefined when no node runs the backup service or the stack has no
+ * such repository.
+ */
+export function repositoryAccess(plan: Plan, secrets: Secrets, tmp: string, repo = 1): RepositoryAccess | undefined {
   const node = plan.nodes.find((n) => n.services.some((s) => s.name === "backup"));
-  if (!node) return undefined;
+  const r = repositories(plan).find(([n]) => n === repo)?.[1];
+  if (!node || !r) return undefined;
   const settings = backupSettings(plan, node);
-  const kind = plan.backup.repository.kind;
+  const setting = (name: string) => settings[repositorySetting(repo, name)];
+  const secretKey = (what: string) => (repo === 1 ? `backup${what}` : `backupOffsite${what}`);
   const problems: string[] = [];
   const need = (key: string) => secretFor(secrets, key, problems);
   const transport: NodeJS.ProcessEnv = {};
   const resticArgs: string[] = [];
-  if (kind === "s3") {
-    const [a, s] = [need("backupS3AccessKey"), need("backupS3SecretKey")];
+  if (r.kind === "s3") {
+    const [a, s] = [need(secretKey("S3AccessKey")), need(secretKey("S3SecretKey"))];
     Object.assign(transport, {
       AWS_ACCESS_KEY_ID: a,
       AWS_SECRET_ACCESS_KEY: s,
-      AWS_DEFAULT_REGION: settings.AWS_DEFAULT_REGION,
-      PGBACKREST_REPO1_S3_KEY: a,
-      PGBACKREST_REPO1_S3_KEY_SECRET: s,
+      AWS_DEFAULT_REGION: setting("AWS_DEFAULT_REGION"),
+      [`PGBACKREST_REPO${repo}_S3_KEY`]: a,
+      [`PGBACKREST_REPO${repo}_S3_KEY_SECRET`]: s,
     });
   }
-  if (kind === "sftp") {
-    const key = need("backupSftpPrivateKey");
+  if (r.kind === "sftp") {
+    const key = need(secretKey("SftpPrivateKey"));
     if (key !== undefined) {
-      const keyFile = path.join(tmp, "sftp-key");
+      const keyFile = path.join(tmp, `repo${repo}-sftp-key`);
       fs.writeFileSync(keyFile, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
-      transport.PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE = keyFile;
+      transport[`PGBACKREST_REPO${repo}_SFTP_PRIVATE_KEY_FILE`] = keyFile;
       resticArgs.push(
         "-o",
-        `sftp.command=ssh -i ${keyFile} -p ${settings.XIOPRO_SFTP_PORT} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${settings.XIOPRO_SFTP_USER}@${settings.XIOPRO_SFTP_HOST} -s sftp`,
+        `sftp.command=ssh -i ${keyFile} -p ${setting("XIOPRO_SFTP_PORT")} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new ${setting("XIOPRO_SFTP_USER")}@${setting("XIOPRO_SFTP_HOST")} -s sftp`,
       );
     }
   }
+  const resticRepository = setting("RESTIC_REPOSITORY")!;
   const password = need("resticPassword");
   const resticEnv =
     password === undefined
       ? undefined
-      : { ...transport, RESTIC_REPOSITORY: settings.RESTIC_REPOSITORY, RESTIC_PASSWORD: password };
-  return { node, settings, transport, resticArgs, resticEnv, problems };
+      : { ...transport, RESTIC_REPOSITORY: resticRepository, RESTIC_PASSWORD: password };
+  return { repo, node, settings, transport, resticArgs, resticEnv, resticRepository, problems };
 }

@@ -9,10 +9,14 @@ import { ADMIN_USER } from "../../infra/catalog/layout.js";
 const USAGE = `Usage: npm run rebuild -- --stack NAME [options]
 
 Rebuilds a stack whose servers are lost, from nothing: preflight (config and secrets, the newest
-backups' age read from the repository, no server of that name left), stale tailnet devices of the
+backups read from each repository, no server of that name left), stale tailnet devices of the
 old nodes removed, pulumi up, cloud-init, xiopro-restore on the node (PostgreSQL from pgBackRest,
 newest state or a point in time, then files from restic), npm run accept. Prints each step as it
 runs and a timing breakdown at the end (the RTO). Exit 0 only when every step passed.
+
+With two repositories (backup.offsite) the preflight restores from the newest usable one with fresh
+backups, says why, and passes it to xiopro-restore as --repo N; one usable repository is enough
+(the other's trouble is a WARN line).
 
 Options:
   --stack NAME          the stack to rebuild (pulumi up --stack NAME)

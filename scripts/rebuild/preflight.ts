@@ -1,33 +1,37 @@
-// Preflight of a rebuild, the I/O half: the newest backups read from the repository with the
+// Preflight of a rebuild, the I/O half: the newest backups read from each repository with the
 // stack's own rendered settings (the stack, its secrets and the cloud APIs: scripts/lib/).
-// The verdicts are pure (./steps).
+// The verdicts, and the choice of repository, are pure (./steps).
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { pgbackrestConf } from "../../cloud-init/configs.js";
 import type { Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
 import { howItEnded } from "../lib/cli.js";
-import { repositoryAccess, secretFor } from "../lib/repository.js";
-import type { NewestBackup } from "./steps.js";
+import { pgbackrestConfFor, repositoryAccess, repositoryNumbers, secretFor } from "../lib/repository.js";
+import type { NewestBackup, RepositoryReading } from "./steps.js";
 import type { Secrets } from "../lib/stack.js";
 
-export interface RepositoryReading {
-  backups: NewestBackup[];
-  /** Why a tool could not read its repository (never a secret value). */
-  problems: string[];
+export type { RepositoryReading } from "./steps.js";
+
+/**
+ * Reads every repository of the stack, side by side: each with its own tool runs and timeouts, so one
+ * that does not answer neither delays nor hides the other. Empty when no node runs the backup service.
+ */
+export async function readRepositories(plan: Plan, secrets: Secrets): Promise<RepositoryReading[]> {
+  if (!plan.nodes.some((n) => n.services.some((s) => s.name === "backup"))) return [];
+  return Promise.all(repositoryNumbers(plan).map((repo) => readRepository(plan, secrets, repo)));
 }
 
 /**
- * Reads the newest pgBackRest backup and the newest restic `files` snapshot with the settings the
- * node renders (pgbackrest.conf, backup.env) and the stack's secrets, from this machine.
+ * Reads the newest pgBackRest backup and the newest restic `files` snapshot of repository `repo` with
+ * the settings the node renders (pgbackrest.conf, backup.env) and the stack's secrets, from this machine.
  */
-export async function readRepository(plan: Plan, secrets: Secrets): Promise<RepositoryReading> {
+export async function readRepository(plan: Plan, secrets: Secrets, repo = 1): Promise<RepositoryReading> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-rebuild-"));
   try {
-    const access = repositoryAccess(plan, secrets, tmp);
-    if (!access) return { backups: [], problems: [] };
-    const { node, settings: env, transport, problems } = access;
+    const access = repositoryAccess(plan, secrets, tmp, repo);
+    if (!access) return { repo, backups: [], problems: [] };
+    const { node, transport, problems } = access;
     const withPg = node.services.some((s) => s.name === "postgresql");
     const backups: NewestBackup[] = [];
     if (withPg) {
@@ -38,7 +42,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
         );
       } else if (pass !== undefined) {
         // The node's rendered settings; an empty include path keeps this machine's own conf.d out.
-        fs.writeFileSync(path.join(tmp, "pgbackrest.conf"), pgbackrestConf(plan));
+        fs.writeFileSync(path.join(tmp, "pgbackrest.conf"), pgbackrestConfFor(plan, repo));
         fs.mkdirSync(path.join(tmp, "conf.d"));
         const r = await execa(
           "pgbackrest",
@@ -48,13 +52,16 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
             `--lock-path=${tmp}`,
             "--log-level-file=off",
             "--log-level-console=error",
-            `--stanza=${env.PGBACKREST_STANZA}`,
+            `--stanza=${access.settings.PGBACKREST_STANZA}`,
+            `--repo=${repo}`,
             "info",
             "--output=json",
           ],
-          { env: { ...transport, PGBACKREST_REPO1_CIPHER_PASS: pass }, timeout: 120_000, reject: false },
+          { env: { ...transport, [`PGBACKREST_REPO${repo}_CIPHER_PASS`]: pass }, timeout: 120_000, reject: false },
         );
         const info = r.exitCode === 0 ? parsePgbackrestInfo(r.stdout) : undefined;
+        // pgbackrest info exits 0 for an unreadable repository: its own status says why.
+        const own = info?.repo?.find((x) => x.key === repo)?.status;
         if (!info)
           problems.push(
             `cannot read the pgBackRest repository: ${
@@ -64,12 +71,15 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
                 ?.trim() ?? `pgbackrest ${howItEnded(r)}`
             }`,
           );
-        else if (info.status.code !== 0)
+        else if (info.status.code !== 0 || (own && own.code !== 0))
           problems.push(
-            `the pgBackRest repository is not usable: ${info.repo?.[0]?.status.message ?? info.status.message}`,
+            `the pgBackRest repository is not usable: ${own && own.code !== 0 ? own.message : info.status.message}`,
           );
         else {
-          const last = info.backup.at(-1);
+          const last = info.backup
+            .filter((b) => (b.database?.["repo-key"] ?? repo) === repo)
+            .sort((a, b) => a.timestamp.stop - b.timestamp.stop)
+            .at(-1);
           backups.push({ tool: "pgbackrest", id: last?.label, endedAt: last?.timestamp.stop });
         }
       }
@@ -91,7 +101,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
       );
       if (r.exitCode !== 0)
         problems.push(
-          `cannot read the restic repository ${env.RESTIC_REPOSITORY}: ${
+          `cannot read the restic repository ${access.resticRepository}: ${
             r.stderr
               .split("\n")
               .find((l) => /Fatal|error/i.test(l))
@@ -108,7 +118,7 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
         });
       }
     }
-    return { backups, problems };
+    return { repo, backups, problems };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -116,8 +126,8 @@ export async function readRepository(plan: Plan, secrets: Secrets): Promise<Repo
 
 interface PgbackrestStanzaInfo {
   status: { code: number; message: string };
-  repo?: { status: { message: string } }[];
-  backup: { label: string; timestamp: { stop: number } }[];
+  repo?: { key: number; status: { code: number; message: string } }[];
+  backup: { label: string; timestamp: { stop: number }; database?: { "repo-key"?: number } }[];
 }
 
 /** pgbackrest info --output=json (2.45 can leave raw newlines inside a status message). */

@@ -8,10 +8,11 @@ import { execa } from "execa";
 import { deleteTailscaleDevice, findServers, listServerTypes, listTailscaleDevices } from "../lib/cloud-api.js";
 import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
-import { readRepository } from "./preflight.js";
-import { exportState, newestStateBackup, stateBackupVerdict } from "../lib/state.js";
+import { readRepositories } from "./preflight.js";
+import { exportState, newestStateBackups, stateBackupsVerdict } from "../lib/state.js";
 import {
   backupAgeVerdict,
+  chooseRepository,
   parseRestoreTimings,
   pulumiUpArgs,
   rebuildSteps,
@@ -47,6 +48,8 @@ export interface RebuildRun extends RebuildOptions {
 export interface PreflightCheck {
   name: string;
   ok: boolean;
+  /** Passed, but something needs fixing after the rebuild (a second repository that is down). */
+  warn?: boolean;
   detail: string;
 }
 
@@ -55,6 +58,8 @@ export interface RebuildReport {
   dryRun: boolean;
   forced: boolean;
   ok: boolean;
+  /** The repository the restore reads (xiopro-restore --repo), when the preflight found a usable one. */
+  repository?: number;
   preflight: PreflightCheck[];
   steps: StepResult[];
   totalSeconds: number;
@@ -67,7 +72,7 @@ async function preflight(
   plan: Plan,
   secretProblems: string | undefined,
   secrets: Secrets,
-): Promise<PreflightCheck[]> {
+): Promise<{ checks: PreflightCheck[]; repo?: number }> {
   const checks: PreflightCheck[] = [];
   checks.push({
     name: "config and secrets",
@@ -75,10 +80,18 @@ async function preflight(
     detail: secretProblems ?? `Pulumi.${o.stack}.yaml is valid and every secret the stack needs is set`,
   });
 
-  const repo = await readRepository(plan, secrets);
-  for (const p of repo.problems) checks.push({ name: "newest backup age", ok: false, detail: p });
+  const readings = await readRepositories(plan, secrets);
+  const withPg = plan.nodes.some((n) => n.services.some((s) => s.name === "postgresql"));
   const now = Math.floor(Date.now() / 1000);
-  for (const b of repo.backups) {
+  const choice = chooseRepository(readings, withPg, now);
+  // One usable, fresh repository is enough to rebuild: the others' trouble is a warning, not a stop
+  // (losing one account is what the second repository is for).
+  if (readings.length > 1)
+    checks.push({ name: "backup repository", ok: choice.ok, warn: choice.warn || undefined, detail: choice.message });
+  // The ages of the backups the restore uses (with one repository: its problems too).
+  const used = readings.length === 1 ? readings[0] : readings.find((r) => r.repo === choice.repo);
+  for (const p of used?.problems ?? []) checks.push({ name: "newest backup age", ok: false, detail: p });
+  for (const b of used?.backups ?? []) {
     const v = backupAgeVerdict(b, now);
     checks.push({ name: `newest backup age (${b.tool})`, ok: v.ok, detail: v.message });
   }
@@ -98,14 +111,15 @@ async function preflight(
       ok: true,
       detail: `${state.summary.resources} resources, updated ${new Date(state.summary.updatedAt * 1000).toISOString()}`,
     });
-    const backup = await newestStateBackup(plan, secrets, o.stack);
-    const v = "problem" in backup ? undefined : stateBackupVerdict(state.summary, backup.newest);
+    const backups = await newestStateBackups(plan, secrets, o.stack);
+    const v = "problem" in backups ? undefined : stateBackupsVerdict(state.summary, backups);
     checks.push({
       name: "pulumi state backup",
       ok: v?.ok ?? false,
+      warn: v?.warn || undefined,
       detail:
-        "problem" in backup
-          ? `cannot read the state's backups: ${backup.problem}`
+        "problem" in backups
+          ? `cannot read the state's backups: ${backups.problem}`
           : v!.ok
             ? v!.message
             : `${v!.message}: npm run state -- backup --stack ${o.stack}`,
@@ -153,7 +167,7 @@ async function preflight(
         "TAILSCALE_API_KEY is not set: the old node would keep its tailnet name, and pulumi up reaches the node by that name (set an API access token, or remove the old machines in the admin console and pass --force)",
     });
   }
-  return checks;
+  return { checks, repo: choice.repo };
 }
 
 async function pulumiOutputs(stack: string): Promise<Record<string, { publicIpv4?: string }>> {
@@ -185,17 +199,20 @@ type StepRunner = () => Promise<{ detail: string; parts?: Record<string, number>
 export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
   const t0 = Date.now();
   const { plan, secretProblems } = loadStack({ stack: o.stack, stackFile: o.stackFile, location: o.location });
-  const steps = rebuildSteps(o, plan, Boolean(o.env.TAILSCALE_API_KEY));
+  const tailscaleToken = Boolean(o.env.TAILSCALE_API_KEY);
+  let steps = rebuildSteps(o, plan, tailscaleToken);
   const results: StepResult[] = [];
   const total = steps.length;
   const say = (i: number, s: Step) => o.progress(`[${i + 1}/${total}] ${s.title}`);
 
   say(0, steps[0]!);
   const secrets = await stackSecrets(o.stack, o.secretsFile);
-  const checks = await preflight(o, plan, secretProblems, secrets);
+  const { checks, repo } = await preflight(o, plan, secretProblems, secrets);
+  // The restore reads the repository the preflight checked.
+  steps = rebuildSteps(o, plan, tailscaleToken, repo);
   for (const c of checks)
     o.progress(
-      `      ${c.ok ? "ok  " : o.force ? "FORCED" : "FAIL"} ${c.name}: ${c.detail.replace(/\n/g, "\n             ")}`,
+      `      ${c.ok ? (c.warn ? "WARN" : "ok  ") : o.force ? "FORCED" : "FAIL"} ${c.name}: ${c.detail.replace(/\n/g, "\n             ")}`,
     );
   const passed = checks.every((c) => c.ok);
   results.push({
@@ -212,6 +229,7 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
     dryRun: o.dryRun,
     forced: o.force,
     ok,
+    ...(repo !== undefined ? { repository: repo } : {}),
     preflight: checks,
     steps: results,
     totalSeconds: results.reduce((a, r) => a + r.seconds, 0),
@@ -319,7 +337,7 @@ export async function rebuild(o: RebuildRun): Promise<RebuildReport> {
       }
       const r = await ssh(
         t,
-        restoreCommand(o.targetTime, receivedWal ? RECEIVED_WAL_DIR : undefined),
+        restoreCommand(o.targetTime, receivedWal ? RECEIVED_WAL_DIR : undefined, repo),
         undefined,
         6 * 3600_000,
       );

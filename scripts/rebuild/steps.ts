@@ -1,11 +1,13 @@
 // The decisions of a disaster rebuild, as pure functions over plain data: which steps run and in
 // what order, whether the newest backups are fresh enough, whether the target is free, which
-// tailnet devices are stale, how the node restore is invoked, and the timing breakdown (the RTO).
+// tailnet devices are stale, which repository to restore from, how the node restore is invoked, and
+// the timing breakdown (the RTO).
 import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { libFile, NODE_LAYOUT } from "../../infra/catalog/layout.js";
 import { SERVICE_CATALOG, type RebuildRole } from "../../infra/catalog/services.js";
 import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api.js";
+import { repositoryName } from "../lib/repository.js";
 
 export const RESTORE_SCRIPT = libFile("xiopro-restore");
 /** xiopro-restore's exit status when the node's cluster holds data and --force was not given. */
@@ -37,12 +39,14 @@ export function shellQuote(s: string): string {
 }
 
 /** The node-side restore: the newest state or a point in time, files included, never --force (a
- * cluster that survived on its volume is newer than any backup; xiopro-restore then refuses). */
-export function restoreCommand(targetTime?: string, walDir?: string): string {
+ * cluster that survived on its volume is newer than any backup; xiopro-restore then refuses). `repo`:
+ * the repository the preflight chose, so the node restores what was checked (else it picks itself). */
+export function restoreCommand(targetTime?: string, walDir?: string, repo?: number): string {
   return [
     "sudo",
     RESTORE_SCRIPT,
     "--files",
+    ...(repo !== undefined ? ["--repo", String(repo)] : []),
     ...(targetTime ? ["--target-time", targetTime] : []),
     ...(walDir ? ["--wal-dir", walDir] : []),
   ]
@@ -109,7 +113,7 @@ export function pulumiUpArgs(o: Pick<RebuildOptions, "stack" | "location">): str
  * the admin path by the node's tailnet name, which must not still point at the dead node, and the new
  * node then joins under its own name instead of `<name>-1`.
  */
-export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: boolean): Step[] {
+export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: boolean, repo?: number): Step[] {
   const names = plan.nodes.map((n) => n.name);
   const pg = plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"));
   const wal = walCopyNode(plan);
@@ -142,7 +146,7 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
     {
       id: "preflight",
       title: "preflight: config and secrets, newest backup age, target free",
-      command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest info · restic snapshots · GET /v1/servers?name=…`,
+      command: `loadConfig(Pulumi.${o.stack}.yaml, requireSecrets) · pgbackrest --repo=N info · restic snapshots (each repository) · GET /v1/servers?name=…`,
     },
     ...fetch,
     {
@@ -163,8 +167,8 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
     },
     {
       id: "restore",
-      title: `restore PostgreSQL (${o.targetTime ? `point in time ${o.targetTime}` : "newest state"}) and files on ${pg?.name ?? "-"}`,
-      command: `ssh ${pg?.name ?? "<node>"} ${restoreCommand(o.targetTime, receiver ? RECEIVED_WAL_DIR : undefined)}`,
+      title: `restore PostgreSQL (${o.targetTime ? `point in time ${o.targetTime}` : "newest state"}) and files on ${pg?.name ?? "-"}${repo !== undefined ? ` from ${repositoryName(repo)}` : ""}`,
+      command: `ssh ${pg?.name ?? "<node>"} ${restoreCommand(o.targetTime, receiver ? RECEIVED_WAL_DIR : undefined, repo)}`,
       ...(pg ? {} : { skip: "no node runs postgresql" }),
     },
     ...resume,
@@ -210,6 +214,66 @@ export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
             " ",
           ),
       };
+}
+
+/** What the preflight read from one repository. */
+export interface RepositoryReading {
+  /** pgBackRest's index: 1 at Hetzner, 2 off-site. */
+  repo: number;
+  /** The newest backup of each tool that could read the repository. */
+  backups: NewestBackup[];
+  /** Why a tool could not read it (never a secret value). */
+  problems: string[];
+}
+
+export interface RepositoryChoice {
+  /** The repository the restore uses: fresh ones first, then the newest backup, then the lower number;
+   * undefined when none is usable. */
+  repo?: number;
+  /** The chosen repository's backups are fresh: the rebuild can go on. */
+  ok: boolean;
+  /** Another repository is unreadable, unusable or stale: said, but not in the way of the rebuild. */
+  warn: boolean;
+  /** Which repository and why, naming every repository. */
+  message: string;
+}
+
+/**
+ * Picks the repository to restore from. Usable: both tools read it, pgBackRest's status is 0, and it
+ * holds a pgBackRest backup when the node runs PostgreSQL (without one, restic's snapshot decides).
+ */
+export function chooseRepository(readings: RepositoryReading[], withPg: boolean, nowS: number): RepositoryChoice {
+  const judged = readings.map((r) => {
+    const main = r.backups.find((b) => b.tool === (withPg ? "pgbackrest" : "restic"));
+    const verdicts = r.backups.map((b) => backupAgeVerdict(b, nowS));
+    const name = repositoryName(r.repo);
+    const list = verdicts.map((v) => v.message).join(", ");
+    const usable = r.problems.length === 0 && (!withPg || main?.endedAt !== undefined);
+    const fresh = usable && verdicts.length > 0 && verdicts.every((v) => v.ok);
+    const said =
+      r.problems.length > 0
+        ? `${name} unreadable: ${r.problems.join("; ")}`
+        : !usable
+          ? `${name} not usable: it holds no pgBackRest backup`
+          : `${name}${fresh ? "" : " stale"}: ${list}`;
+    return { repo: r.repo, endedAt: main?.endedAt ?? -Infinity, usable, fresh, ages: `${name}: ${list}`, said };
+  });
+  const [pick] = judged
+    .filter((j) => j.usable)
+    .sort((a, b) => Number(b.fresh) - Number(a.fresh) || b.endedAt - a.endedAt || a.repo - b.repo);
+  const others = judged.filter((j) => j !== pick).map((j) => j.said);
+  if (!pick) return { ok: false, warn: false, message: `no repository is usable: ${others.join("; ")}` };
+  return {
+    repo: pick.repo,
+    ok: pick.fresh,
+    warn: pick.fresh && judged.some((j) => !j.fresh),
+    message: [
+      pick.fresh
+        ? `restoring from ${pick.ages}`
+        : `no repository holds fresh backups; the newest usable is ${pick.ages}`,
+      ...others,
+    ].join("; "),
+  };
 }
 
 /** A rebuild from nothing recreates lost servers; a server that still exists is a phoenix case. */

@@ -1,6 +1,7 @@
 // Test-only stand-ins for the operator machine's tools: fake `pulumi`, `ssh` and `npm` executables in
-// a shim directory put first on PATH (bash builtins only, so PATH can hold nothing else), and a local
-// HTTP server for the Hetzner and Tailscale APIs. Every invocation and request is logged in order.
+// a shim directory put first on PATH (bash builtins only, so PATH can hold nothing else), fake
+// `pgbackrest` and `restic` in a directory of their own (a test adds it to PATH), and a local HTTP
+// server for the Hetzner and Tailscale APIs. Every invocation and request is logged in order.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
@@ -64,12 +65,72 @@ exit "\${FAKE_ACCEPT_EXIT:-0}"
 `,
 };
 
+/**
+ * The rebuild preflight's reads, answered per repository from files the test writes (Fakes.backup).
+ * pgbackrest asks, like the real one, for the cipher pass and S3 keys of every repository its config
+ * names, from the environment; both log their arguments without paths or secrets.
+ */
+const BACKUP_SHIMS: Record<string, string> = {
+  pgbackrest: `#!/bin/bash
+[[ $1 == version ]] && { echo "pgBackRest 2.45"; exit 0; }
+repo=1 conf=/dev/null logged=()
+for a in "$@"; do
+  case $a in
+    --repo=*) repo=\${a#--repo=} ;;
+    --config=*) conf=\${a#--config=} ;;
+  esac
+  case $a in --config=* | --config-include-path=* | --lock-path=* | --log-level-*) ;; *) logged+=("$a") ;; esac
+done
+printf '%s pgbackrest %s\\n' "$EPOCHREALTIME" "\${logged[*]}" >>"$SHIM_LOG"
+while IFS= read -r line; do
+  [[ $line =~ ^repo([0-9]+)-type=(.*)$ ]] || continue
+  n=\${BASH_REMATCH[1]}
+  need=(PGBACKREST_REPO\${n}_CIPHER_PASS)
+  [[ \${BASH_REMATCH[2]} != s3 ]] || need+=(PGBACKREST_REPO\${n}_S3_KEY PGBACKREST_REPO\${n}_S3_KEY_SECRET)
+  for v in "\${need[@]}"; do
+    [[ -n \${!v:-} ]] || { o=\${v#PGBACKREST_}; o=\${o,,}; echo "ERROR: [037]: info command requires option: \${o//_/-}" >&2; exit 37; }
+  done
+done <"$conf"
+answer=$FAKE_DIR/pgbackrest-repo$repo
+[[ -f $answer.json ]] && { printf '%s\\n' "$(<"$answer.json")"; exit 0; }
+[[ -f $answer.err ]] && { printf '%s\\n' "$(<"$answer.err")" >&2; exit 1; }
+echo "ERROR: [103]: fake pgbackrest has no answer for repository $repo" >&2
+exit 103
+`,
+  restic: `#!/bin/bash
+[[ $1 == version ]] && { echo "restic 0.16.4 compiled with go1.22.2 on linux/amd64"; exit 0; }
+args=() tag=
+while (($# > 0)); do
+  case $1 in
+    -o) shift 2 ;;
+    --tag) tag=\${2%%,*}; args+=("$1" "$2"); shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+printf '%s restic %s @%s\\n' "$EPOCHREALTIME" "\${args[*]}" "$RESTIC_REPOSITORY" >>"$SHIM_LOG"
+[[ -n \${RESTIC_PASSWORD:-} ]] || { echo "Fatal: Please specify repository password" >&2; exit 1; }
+[[ $RESTIC_REPOSITORY != s3:* || -n \${AWS_ACCESS_KEY_ID:-} ]] || { echo "Fatal: unable to open config file: Stat: Access Denied." >&2; exit 1; }
+answer=$FAKE_DIR/restic-\${RESTIC_REPOSITORY//[^A-Za-z0-9]/_}
+[[ -f $answer.err ]] && { printf '%s\\n' "$(<"$answer.err")" >&2; exit 1; }
+[[ -f $answer-$tag.json ]] && { printf '%s\\n' "$(<"$answer-$tag.json")"; exit 0; }
+echo "[]"
+`,
+};
+
 export interface Fakes {
   dir: string;
   /** PATH with the shims first; `extra` directories after (real tools a test wants). */
   path(extra?: string[]): string;
   /** Shim invocations and API requests, in order, without the timestamps. */
   log(): string[];
+  /** Fake pgbackrest and restic: on PATH with `f.path([f.backup.bin])`. */
+  backup: {
+    bin: string;
+    /** What `pgbackrest --repo=N info --output=json` prints, or the ERROR line it fails with. */
+    pgbackrest(repo: number, answer: unknown[] | string): void;
+    /** restic's snapshots of the repository at `url` by tag (files, pulumi-state), or the Fatal line it fails with. */
+    restic(url: string, answer: Record<string, unknown[]> | string): void;
+  };
   http: {
     url: string;
     requests: string[];
@@ -86,6 +147,27 @@ export async function makeFakes(): Promise<Fakes> {
   fs.mkdirSync(path.join(dir, "bin"));
   for (const [name, text] of Object.entries(SHIMS))
     fs.writeFileSync(path.join(dir, "bin", name), text, { mode: 0o755 });
+  fs.mkdirSync(path.join(dir, "backup-bin"));
+  for (const [name, text] of Object.entries(BACKUP_SHIMS))
+    fs.writeFileSync(path.join(dir, "backup-bin", name), text, { mode: 0o755 });
+  /** Writes a fake's answers (file name → text), replacing every earlier one of the same prefix. */
+  const answer = (prefix: string, files: Record<string, string>) => {
+    for (const f of fs.readdirSync(dir))
+      if (f.startsWith(`${prefix}.`) || f.startsWith(`${prefix}-`)) fs.rmSync(path.join(dir, f));
+    for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, `${prefix}${file}`), text);
+  };
+  const backup: Fakes["backup"] = {
+    bin: path.join(dir, "backup-bin"),
+    pgbackrest: (repo, a) =>
+      answer(`pgbackrest-repo${repo}`, typeof a === "string" ? { ".err": a } : { ".json": JSON.stringify(a) }),
+    restic: (url, a) =>
+      answer(
+        `restic-${url.replace(/[^A-Za-z0-9]/g, "_")}`,
+        typeof a === "string"
+          ? { ".err": a }
+          : Object.fromEntries(Object.entries(a).map(([tag, snaps]) => [`-${tag}.json`, JSON.stringify(snaps)])),
+      ),
+  };
   fs.writeFileSync(path.join(dir, "pulumi-config.json"), "{}");
   // The stack's state as `pulumi stack export` prints it: updated two hours ago.
   fs.writeFileSync(
@@ -146,6 +228,7 @@ export async function makeFakes(): Promise<Fakes> {
         .map((l) => [Number(l.slice(0, l.indexOf(" "))), l.slice(l.indexOf(" ") + 1)] as const)
         .sort((a, b) => a[0] - b[0])
         .map(([, l]) => l),
+    backup,
     http: state,
     close: () => new Promise<void>((r) => server.close(() => (fs.rmSync(dir, { recursive: true, force: true }), r()))),
   };

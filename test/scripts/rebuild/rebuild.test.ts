@@ -9,6 +9,7 @@ import { stringify } from "yaml";
 import {
   backupAgeBoundHours,
   backupAgeVerdict,
+  chooseRepository,
   formatTimings,
   parseRestoreTimings,
   pulumiUpArgs,
@@ -67,6 +68,17 @@ describe("rebuild decisions", () => {
     expect(restoreCommand()).toBe("sudo /usr/local/lib/xiopro/xiopro-restore --files");
   });
 
+  it("restores from the repository the preflight chose, and says so in the step", () => {
+    expect(restoreCommand("2026-11-22 14:30:00+00", undefined, 2)).toBe(
+      "sudo /usr/local/lib/xiopro/xiopro-restore --files --repo 2 --target-time '2026-11-22 14:30:00+00'",
+    );
+    const restore = rebuildSteps(opts, planOf("prd"), true, 2).find((s) => s.id === "restore")!;
+    expect(restore.title).toBe(
+      "restore PostgreSQL (newest state) and files on prd-node-a from repository 2 (off-site)",
+    );
+    expect(restore.command).toBe("ssh prd-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --repo 2");
+  });
+
   it("quotes for the remote shell so a value cannot inject a command", () => {
     expect(shellQuote("it's; rm -rf /")).toBe(`'it'\\''s; rm -rf /'`);
     expect(shellQuote("/usr/local/lib/x")).toBe("/usr/local/lib/x");
@@ -87,6 +99,87 @@ describe("rebuild decisions", () => {
     expect(backupAgeVerdict({ tool: "pgbackrest" }, NOW)).toEqual({
       ok: false,
       message: "the repository holds no pgBackRest backup",
+    });
+  });
+
+  describe("the repository to restore from", () => {
+    const pg = (id: string, hoursAgo: number) => ({ tool: "pgbackrest" as const, id, endedAt: NOW - hoursAgo * 3600 });
+    const files = (id: string, hoursAgo: number) => ({ tool: "restic" as const, id, endedAt: NOW - hoursAgo * 3600 });
+    const fine = (repo: number, pgHours: number, filesHours = 2) => ({
+      repo,
+      backups: [pg(`2026112${repo}-013000F`, pgHours), files(`ab12cd3${repo}`, filesHours)],
+      problems: [],
+    });
+    const down = (repo: number, why: string) => ({ repo, backups: [], problems: [why] });
+
+    it("takes the other repository when one is unreadable, naming it and why, as a warning", () => {
+      expect(
+        chooseRepository(
+          [
+            down(1, "cannot read the pgBackRest repository: ERROR: [039]: HTTP request failed with 403 (Forbidden)"),
+            fine(2, 3.2),
+          ],
+          true,
+          NOW,
+        ),
+      ).toEqual({
+        repo: 2,
+        ok: true,
+        warn: true,
+        message:
+          "restoring from repository 2 (off-site): newest pgBackRest backup 20261122-013000F is 3.2 h old (bound 26 h), newest restic files snapshot ab12cd32 is 2.0 h old (bound 26 h); " +
+          "repository 1 (Hetzner) unreadable: cannot read the pgBackRest repository: ERROR: [039]: HTTP request failed with 403 (Forbidden)",
+      });
+      // And the other way round: the off-site repository down does not stop a rebuild from Hetzner's.
+      expect(
+        chooseRepository([fine(1, 3), down(2, "cannot read the restic repository s3:x: Fatal: no route")], true, NOW),
+      ).toMatchObject({ repo: 1, ok: true, warn: true });
+    });
+
+    it("fails when no repository can be read, naming each and why", () => {
+      expect(chooseRepository([down(1, "why one"), down(2, "why two")], true, NOW)).toEqual({
+        ok: false,
+        warn: false,
+        message:
+          "no repository is usable: repository 1 (Hetzner) unreadable: why one; repository 2 (off-site) unreadable: why two",
+      });
+    });
+
+    it("prefers a fresh repository over a newer one whose files snapshot is stale", () => {
+      const c = chooseRepository([fine(1, 5), fine(2, 1, 30)], true, NOW);
+      expect(c).toMatchObject({ repo: 1, ok: true, warn: true });
+      expect(c.message).toBe(
+        "restoring from repository 1 (Hetzner): newest pgBackRest backup 20261121-013000F is 5.0 h old (bound 26 h), newest restic files snapshot ab12cd31 is 2.0 h old (bound 26 h); " +
+          "repository 2 (off-site) stale: newest pgBackRest backup 20261122-013000F is 1.0 h old (bound 26 h), newest restic files snapshot ab12cd32 is 30.0 h old, older than the bound of 26 h: restoring it loses more than a day",
+      );
+    });
+
+    it("takes the newer pgBackRest backup when both are fresh, repository 1 on a tie, with no warning", () => {
+      expect(chooseRepository([fine(1, 5), fine(2, 3)], true, NOW)).toMatchObject({ repo: 2, ok: true, warn: false });
+      expect(chooseRepository([fine(1, 3), fine(2, 3)], true, NOW)).toMatchObject({ repo: 1, ok: true, warn: false });
+    });
+
+    it("fails with the newest usable one when every repository is stale (--force restores from it)", () => {
+      const c = chooseRepository([fine(1, 40), fine(2, 30)], true, NOW);
+      expect(c).toMatchObject({ repo: 2, ok: false, warn: false });
+      expect(c.message).toMatch(
+        /^no repository holds fresh backups; the newest usable is repository 2 \(off-site\): newest pgBackRest backup 20261122-013000F is 30\.0 h old, older than the bound of 26 h/,
+      );
+      expect(c.message).toContain(
+        "; repository 1 (Hetzner) stale: newest pgBackRest backup 20261121-013000F is 40.0 h old",
+      );
+    });
+
+    it("does not use a repository without a pgBackRest backup when the node runs PostgreSQL; without PostgreSQL restic decides", () => {
+      const empty = { repo: 2, backups: [{ tool: "pgbackrest" as const }, files("ab12cd32", 1)], problems: [] };
+      expect(chooseRepository([fine(1, 3), empty], true, NOW)).toMatchObject({ repo: 1, ok: true, warn: true });
+      expect(chooseRepository([empty], true, NOW)).toEqual({
+        ok: false,
+        warn: false,
+        message: "no repository is usable: repository 2 (off-site) not usable: it holds no pgBackRest backup",
+      });
+      const filesOnly = (repo: number, h: number) => ({ repo, backups: [files(`ab12cd3${repo}`, h)], problems: [] });
+      expect(chooseRepository([filesOnly(1, 5), filesOnly(2, 1)], false, NOW)).toMatchObject({ repo: 2, ok: true });
     });
   });
 
@@ -455,6 +548,142 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
         .map((l) => l.split(" ")[1]),
     ).toEqual(["ops@203.0.113.50", "ops@203.0.113.50", "ops@203.0.113.50"]);
     expect(f.http.requests.some((q) => q.includes("tailnet"))).toBe(false);
+  });
+
+  describe("with an off-site repository 2 beside repository 1 (fake pgbackrest and restic)", () => {
+    const OFFSITE = {
+      kind: "s3",
+      endpoint: "https://s3.eu-central-003.backblazeb2.com",
+      region: "eu-central-003",
+      bucket: "xiopro-tst-offsite",
+      path: "/tst",
+    };
+    const REPO1 = "s3:https://fsn1.your-objectstorage.com/xiopro-tst-backups/tst/restic";
+    const REPO2 = "s3:https://s3.eu-central-003.backblazeb2.com/xiopro-tst-offsite/tst/restic";
+    const ago = (hours: number) => Math.floor(Date.now() / 1000 - hours * 3600);
+    /** `pgbackrest --repo=N info --output=json` of a readable repository with one backup. */
+    const info = (repo: number, label: string, hoursAgo: number) => [
+      {
+        name: "xiopro",
+        cipher: "aes-256-cbc",
+        status: { code: 0, message: "ok", lock: { backup: { held: false } } },
+        repo: [{ key: repo, cipher: "aes-256-cbc", status: { code: 0, message: "ok" } }],
+        backup: [
+          {
+            label,
+            type: "full",
+            timestamp: { start: ago(hoursAgo) - 600, stop: ago(hoursAgo) },
+            database: { id: 1, "repo-key": repo },
+          },
+        ],
+      },
+    ];
+    const snap = (id: string, hoursAgo: number, tag: string) => ({
+      short_id: id,
+      time: new Date(ago(hoursAgo) * 1000).toISOString(),
+      tags: [tag],
+    });
+    const withBackupTools = () => ({ PATH: f.path([f.backup.bin]) });
+    const HETZNER_403 = "ERROR: [039]: HTTP request failed with 403 (Forbidden)";
+    const ACCESS_DENIED = "Fatal: unable to open config file: Stat: Access Denied.";
+
+    it("with repository 1 unreadable (the Hetzner account lost): rebuilds from repository 2, says why, and restores with --repo 2", async () => {
+      reset();
+      stackFile = writeStack((c) => ((c.backup as Record<string, unknown>).offsite = OFFSITE));
+      f.backup.pgbackrest(1, HETZNER_403);
+      f.backup.restic(REPO1, ACCESS_DENIED);
+      f.backup.pgbackrest(2, info(2, "20261201-013000F", 3));
+      f.backup.restic(REPO2, {
+        files: [snap("ab12cd34", 2, "files")],
+        "pulumi-state": [snap("5e6f7a8b", 1, "pulumi-state")],
+      });
+      const r = await cli(["--json"], withBackupTools());
+      stackFile = writeStack();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(
+        `WARN backup repository: restoring from repository 2 (off-site): newest pgBackRest backup 20261201-013000F is 3.0 h old (bound 26 h), newest restic files snapshot ab12cd34 is 2.0 h old (bound 26 h); repository 1 (Hetzner) unreadable: cannot read the pgBackRest repository: ${HETZNER_403}; cannot read the restic repository ${REPO1}: ${ACCESS_DENIED}`,
+      );
+      expect(r.stderr).toContain(
+        "ok   newest backup age (pgbackrest): newest pgBackRest backup 20261201-013000F is 3.0 h old (bound 26 h)",
+      );
+      expect(r.stderr).toMatch(
+        /WARN pulumi state backup: repository 2 \(off-site\): snapshot 5e6f7a8b \(\S+\) holds the state as of its last update, \S+; repository 1 \(Hetzner\): cannot read the restic repository s3:https:\/\/fsn1\.your-objectstorage\.com\/xiopro-tst-backups\/tst\/restic: Fatal: unable to open config file/,
+      );
+      expect(r.stderr).toContain(
+        "[5/6] restore PostgreSQL (newest state) and files on tst-node-a from repository 2 (off-site)",
+      );
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ ok: true, forced: false, repository: 2 });
+      expect(report.steps[0].detail).toBe("all checks passed");
+      // Each repository read on its own (pgBackRest with --repo=N), the node restores what was checked.
+      const log = f.log();
+      expect(log.filter((l) => /^(pgbackrest|restic) /.test(l)).sort()).toEqual([
+        "pgbackrest --stanza=xiopro --repo=1 info --output=json",
+        "pgbackrest --stanza=xiopro --repo=2 info --output=json",
+        `restic snapshots --json --no-lock --tag pulumi-state,stack:tst @${REPO1}`,
+        `restic snapshots --json --no-lock --tag pulumi-state,stack:tst @${REPO2}`,
+        `restic snapshots --json --tag files --no-cache --no-lock @${REPO1}`,
+        `restic snapshots --json --tag files --no-cache --no-lock @${REPO2}`,
+      ]);
+      expect(log.filter((l) => l.includes("xiopro-restore"))).toEqual([
+        "ssh ops@tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --repo 2",
+      ]);
+      // No secret on a command line or in the output.
+      const shimLog = fs.readFileSync(path.join(f.dir, "shim.log"), "utf8");
+      for (const v of Object.values(TEST_SECRETS)) expect(r.stdout + r.stderr + shimLog).not.toContain(v.trim());
+    });
+
+    it("with both repositories unreadable: fails naming each and why, and changes nothing", async () => {
+      reset();
+      stackFile = writeStack((c) => ((c.backup as Record<string, unknown>).offsite = OFFSITE));
+      f.backup.pgbackrest(1, HETZNER_403);
+      f.backup.restic(REPO1, ACCESS_DENIED);
+      f.backup.pgbackrest(2, "ERROR: [104]: unable to connect to 's3.eu-central-003.backblazeb2.com': timeout");
+      f.backup.restic(REPO2, "Fatal: unable to open repository: dial tcp: i/o timeout");
+      const r = await cli([], withBackupTools());
+      stackFile = writeStack();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `FAIL backup repository: no repository is usable: repository 1 (Hetzner) unreadable: cannot read the pgBackRest repository: ${HETZNER_403}; cannot read the restic repository ${REPO1}: ${ACCESS_DENIED}; ` +
+          `repository 2 (off-site) unreadable: cannot read the pgBackRest repository: ERROR: [104]: unable to connect to 's3.eu-central-003.backblazeb2.com': timeout; cannot read the restic repository ${REPO2}: Fatal: unable to open repository: dial tcp: i/o timeout`,
+      );
+      expect(r.stderr).toContain(
+        `FAIL pulumi state backup: repository 1 (Hetzner): cannot read the restic repository ${REPO1}: ${ACCESS_DENIED}; repository 2 (off-site): cannot read the restic repository ${REPO2}: Fatal: unable to open repository: dial tcp: i/o timeout: npm run state -- backup --stack tst`,
+      );
+      expect(r.stderr).not.toMatch(/(FAIL|ok {3}) newest backup age/);
+      expect(r.stderr).toContain("preflight failed: nothing was changed");
+      expect(f.log().filter((l) => / up |DELETE|ssh /.test(l))).toEqual([]);
+    });
+
+    it("with repository 2 stale (its backups stopped a day ago): plans the restore from repository 1 and warns of the other", async () => {
+      reset();
+      stackFile = writeStack((c) => ((c.backup as Record<string, unknown>).offsite = OFFSITE));
+      f.backup.pgbackrest(1, info(1, "20261201-013000F", 4));
+      f.backup.restic(REPO1, {
+        files: [snap("1a2b3c4d", 3, "files")],
+        "pulumi-state": [snap("9f8e7d6c", 1, "pulumi-state")],
+      });
+      f.backup.pgbackrest(2, info(2, "20261130-013000F", 30));
+      f.backup.restic(REPO2, {
+        files: [snap("ab12cd34", 29, "files")],
+        "pulumi-state": [snap("5e6f7a8b", 1, "pulumi-state")],
+      });
+      const r = await cli(["--dry-run"], withBackupTools());
+      stackFile = writeStack();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(
+        "WARN backup repository: restoring from repository 1 (Hetzner): newest pgBackRest backup 20261201-013000F is 4.0 h old (bound 26 h), newest restic files snapshot 1a2b3c4d is 3.0 h old (bound 26 h); " +
+          "repository 2 (off-site) stale: newest pgBackRest backup 20261130-013000F is 30.0 h old, older than the bound of 26 h: restoring it loses more than a day, newest restic files snapshot ab12cd34 is 29.0 h old, older than the bound of 26 h: restoring it loses more than a day",
+      );
+      // Both repositories hold the state: no warning there.
+      expect(r.stderr).toMatch(
+        /ok {3}pulumi state backup: repository 1 \(Hetzner\): snapshot 9f8e7d6c .*; repository 2 \(off-site\): snapshot 5e6f7a8b /,
+      );
+      expect(r.stdout).toContain("Dry run of the rebuild of tst: preflight passed; the steps:");
+      expect(r.stdout).toContain(
+        "5. restore PostgreSQL (newest state) and files on tst-node-a from repository 1 (Hetzner)\n       ssh tst-node-a sudo /usr/local/lib/xiopro/xiopro-restore --files --repo 1",
+      );
+    });
   });
 
   it("rejects a malformed target time, an unknown location and unknown flags before anything runs", async () => {
