@@ -5,6 +5,8 @@
 //                             as acmeCaRoot); without it, tls internal (the container variant)
 //   XIOPRO_VM_SFTP_KEY=FILE   an sftp repository on the Storage Box stand-in (test/vm/box.sh),
 //                             FILE the sub-account's private key; without it, a posix directory
+//   XIOPRO_VM_OFFSITE_KEY=FILE  backup.offsite: an sftp repository on a second box.sh at another
+//                             address (a provider outside Hetzner), FILE its account's private key
 // Writes into WORK: Pulumi.vm.yaml, secrets.json (every secret value, for the
 // plaintext check), credentials/<file> (one value per file) and deliveries.json (the exact remote
 // commands Pulumi's Credentials component runs) and ops.b64 (the operations bundle Pulumi pushes).
@@ -26,6 +28,8 @@ import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 const VM_ACME_DIRECTORY = "https://203.0.113.1:14000/dir";
 /** The Storage Box stand-in (test/vm/box.sh): run.sh reads these from the plan's outputs. */
 const VM_STORAGE_BOX = { host: "203.0.113.23", port: 23, user: "u-box", path: "/xiopro" };
+/** The off-site repository's SFTP server (a second test/vm/box.sh): run.sh reads it from deliveries.json. */
+const VM_OFFSITE = { host: "203.0.113.24", port: 23, user: "u-offsite", path: "/offsite" };
 
 /** The e2e's balanced site on Node C (XIOPRO_E2E_RECEIVER): run.sh reads it from deliveries.json. */
 const BALANCED_SITE = { hostname: "shop.tst.xiopro.example", upstreamPort: 8081, balancerIp: "10.1.1.5" };
@@ -40,6 +44,7 @@ c[k("sshPublicKeys")] = [fs.readFileSync(pubKeyFile, "utf8").trim()];
 c[k("adminPath")] = { mode: "allowlist", sshAllowlist: ["203.0.113.1/32"] };
 const acmeRoot = process.env.XIOPRO_VM_ACME_ROOT;
 const sftpKey = process.env.XIOPRO_VM_SFTP_KEY;
+const offsiteKey = process.env.XIOPRO_VM_OFFSITE_KEY;
 c[k("ingress")] = acmeRoot
   ? {
       ...(c[k("ingress")] as object),
@@ -52,6 +57,7 @@ c[k("ingress")] = acmeRoot
 c[k("backup")] = {
   ...(c[k("backup")] as object),
   repository: sftpKey ? { kind: "sftp", ...VM_STORAGE_BOX } : { kind: "posix", path: "/var/backups/xiopro" },
+  ...(offsiteKey ? { offsite: { kind: "sftp", ...VM_OFFSITE } } : {}),
 };
 c[k("timeSync")] = { servers: ["203.0.113.1"] };
 // The container variant boots Debian 12 (test/e2e); the VM boots the stack's own image.
@@ -134,7 +140,9 @@ function deliveriesFor(n: typeof node): { file: string; command: string }[] {
       const value =
         key === "backupSftpPrivateKey" && sftpKey
           ? fs.readFileSync(sftpKey, "utf8")
-          : randomBytes(24).toString("base64url");
+          : key === "backupOffsiteSftpPrivateKey" && offsiteKey
+            ? fs.readFileSync(offsiteKey, "utf8")
+            : randomBytes(24).toString("base64url");
       secrets[key] = value;
       fs.writeFileSync(path.join(credentialDir, s.file), value, { mode: 0o600 });
     }
@@ -162,6 +170,7 @@ fs.writeFileSync(
       ops: APPLY_OPS_COMMAND,
       firstBackup: FIRST_BACKUP_COMMAND,
       storageBox: sftpKey ? VM_STORAGE_BOX : undefined,
+      offsite: offsiteKey ? VM_OFFSITE : undefined,
       privateIp: node.privateIp,
       subnet: plan.network.subnet,
       memoryMb: node.memoryGb * 1024,

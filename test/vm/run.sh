@@ -38,7 +38,7 @@ cleanup() {
   fi
   if [[ -n ${sntp_pid:-} ]]; then kill "$sntp_pid" 2>/dev/null || true; fi
   # acme.sh and box.sh run under `unshare --fork`, which ignores TERM: KILL takes its namespace down.
-  for pid in ${acme_pid:-} ${box_pid:-}; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in ${acme_pid:-} ${box_pid:-} ${offsite_pid:-}; do kill -KILL "$pid" 2>/dev/null || true; done
   "$here/stop.sh" --workdir "$work/vm" --purge >/dev/null 2>&1 || true
   "$here/net.sh" down >/dev/null 2>&1 || true
   if ((rc != 0)); then
@@ -58,8 +58,11 @@ ssh-keygen -q -t ed25519 -N '' -C xiopro-vmtest -f "$work/id"
 # sub-account key is the stack's backupSftpPrivateKey.
 rm -f "$work/box_id" "$work/box_id.pub"
 ssh-keygen -q -t ed25519 -N '' -C xiopro-vm-storage-box -f "$work/box_id"
+# The second repository (backup.offsite), outside "Hetzner": another SFTP server, its own account key.
+rm -f "$work/offsite_id" "$work/offsite_id.pub"
+ssh-keygen -q -t ed25519 -N '' -C xiopro-vm-offsite -f "$work/offsite_id"
 "$here/acme.sh" --certs-only --workdir "$work/acme"
-export XIOPRO_VM_ACME_ROOT=$work/acme/directory-ca.pem XIOPRO_VM_SFTP_KEY=$work/box_id
+export XIOPRO_VM_ACME_ROOT=$work/acme/directory-ca.pem XIOPRO_VM_SFTP_KEY=$work/box_id XIOPRO_VM_OFFSITE_KEY=$work/offsite_id
 "$tsx" "$here/prepare.ts" "$work" "$work/id.pub"
 "$tsx" "$repo/scripts/plan/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --out "$work/plan" >"$work/plan.txt"
 user_data=$work/plan/tst-node-a.user-data.yaml
@@ -103,13 +106,20 @@ IFS=$'\t' read -r box_host box_port box_user box_path < <(node -e 'const b = req
 "$here/box.sh" --image "$image" --workdir "$work/box" --address "$box_host" --user "$box_user" --home "$box_path" --key "$work/box_id.pub" >"$work/box.log" 2>&1 &
 box_pid=$!
 disown "$box_pid"
+# shellcheck disable=SC2016 # JavaScript, not shell
+IFS=$'\t' read -r offsite_host offsite_port offsite_user offsite_path < <(node -e 'const b = require(process.argv[1]).offsite; console.log([b.host, b.port, b.user, b.path].join("\t"))' "$work/deliveries.json")
+"$here/box.sh" --image "$image" --workdir "$work/offsite" --address "$offsite_host" --user "$offsite_user" --home "$offsite_path" --key "$work/offsite_id.pub" >"$work/offsite.log" 2>&1 &
+offsite_pid=$!
+disown "$offsite_pid"
 for _ in $(seq 1 60); do
-  ip netns exec "$ns" curl -sf --cacert "$work/acme/directory-ca.pem" -o /dev/null https://203.0.113.1:14000/dir && ip netns exec "$ns" ssh-keyscan -T 2 -p "$box_port" "$box_host" >/dev/null 2>&1 && break
+  ip netns exec "$ns" curl -sf --cacert "$work/acme/directory-ca.pem" -o /dev/null https://203.0.113.1:14000/dir && ip netns exec "$ns" ssh-keyscan -T 2 -p "$box_port" "$box_host" >/dev/null 2>&1 &&
+    ip netns exec "$ns" ssh-keyscan -T 2 -p "$offsite_port" "$offsite_host" >/dev/null 2>&1 && break
   sleep 1
 done
 ip netns exec "$ns" curl -sf --cacert "$work/acme/directory-ca.pem" -o /dev/null https://203.0.113.1:14000/dir || { say "Pebble does not answer (log: $work/acme.log)"; cat "$work/acme.log"; exit 1; }
 ip netns exec "$ns" ssh-keyscan -T 2 -p "$box_port" "$box_host" >/dev/null 2>&1 || { say "the Storage Box stand-in does not answer (log: $work/box.log)"; cat "$work/box.log"; exit 1; }
-say "Pebble ACME directory https://203.0.113.1:14000/dir; Storage Box stand-in sftp://$box_user@$box_host:$box_port$box_path ($(head -n 1 "$work/box.log"))"
+ip netns exec "$ns" ssh-keyscan -T 2 -p "$offsite_port" "$offsite_host" >/dev/null 2>&1 || { say "the off-site SFTP stand-in does not answer (log: $work/offsite.log)"; cat "$work/offsite.log"; exit 1; }
+say "Pebble ACME directory https://203.0.113.1:14000/dir; Storage Box stand-in sftp://$box_user@$box_host:$box_port$box_path ($(head -n 1 "$work/box.log")); off-site sftp://$offsite_user@$offsite_host:$offsite_port$offsite_path"
 
 vol_args=()
 for v in "${volumes[@]}"; do vol_args+=(--volume "$v"); done
@@ -220,11 +230,17 @@ leaks=$(node -e '
 verdict "$([[ -z $leaks ]] && echo 1 || echo 0)" "no secret in the acceptance history or its table (the acceptance run had every value)${leaks:+: LEAKED ${leaks}}"
 # The repositories are on the Storage Box stand-in: archived WAL, a backup and restic snapshots
 # written over SFTP; and the box offers nothing but keys.
-box_repo=$work/box/repo
-wal=$(find "$box_repo/pgbackrest/archive" -type f -name '0000*' 2>/dev/null | wc -l)
-backups=$(find "$box_repo/pgbackrest/backup" -mindepth 2 -maxdepth 2 -type d -name '2*' 2>/dev/null | wc -l)
-snapshots=$(find "$box_repo/restic/snapshots" -type f 2>/dev/null | wc -l)
-verdict "$((wal > 0 && backups > 0 && snapshots > 0))" "the sftp repository holds ${wal} archived WAL files, ${backups} pgBackRest backups and ${snapshots} restic snapshots (each must be > 0; $(du -sh "$box_repo" 2>/dev/null | cut -f1))"
+# The off-site repository (backup.offsite, repo2) got the same from its own jobs.
+for r in box offsite; do
+  box_repo=$work/$r/repo
+  wal=$(find "$box_repo/pgbackrest/archive" -type f -name '0000*' 2>/dev/null | wc -l)
+  backups=$(find "$box_repo/pgbackrest/backup" -mindepth 2 -maxdepth 2 -type d -name '2*' 2>/dev/null | wc -l)
+  snapshots=$(find "$box_repo/restic/snapshots" -type f 2>/dev/null | wc -l)
+  verdict "$((wal > 0 && backups > 0 && snapshots > 0))" "the $r sftp repository holds ${wal} archived WAL files, ${backups} pgBackRest backups and ${snapshots} restic snapshots (each must be > 0; $(du -sh "$box_repo" 2>/dev/null | cut -f1))"
+done
+repo_metrics=$("${ssh_base[@]}" "sudo sh -c 'cat /var/lib/xiopro/metrics/xiopro_backup_repository_*.prom'" </dev/null 2>&1 || true)
+fresh=$(grep -cE '^xiopro_backup_repository_newest_timestamp_seconds\{tool="(pgbackrest|restic)",repo="[12]"\} [1-9]' <<<"$repo_metrics" || true)
+verdict "$((fresh == 4))" "each repository reports a newest pgBackRest backup and restic snapshot to monitoring (${fresh} of 4 series non-zero)"
 refusal=$(ip netns exec "$ns" ssh -p "$box_port" -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "$box_user@$box_host" true 2>&1 || true)
 verdict "$([[ $refusal == *"Permission denied (publickey)"* ]] && echo 1 || echo 0)" "the Storage Box stand-in offers only public-key authentication (a login without a key: ${refusal//$'\n'/ })"
 # agentd.environment reaches a process as written: systemd reads the rendered env file (quoted by
