@@ -31,6 +31,8 @@ export interface CostPlan {
   lines: CostLine[];
   monthlyEur: number;
   yearlyEur: number;
+  /** What the stack uses but another provider bills (an off-site repository): not in the total. */
+  elsewhere?: string[];
 }
 
 const SCALE = 10_000;
@@ -177,6 +179,13 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
     );
   }
   const cents = lines.reduce((sum, l) => sum + Math.round(l.monthlyEur * 100), 0);
+  // A repository at another provider has a bill of its own: said, so the total is not taken for all.
+  const off = plan.backup.offsite;
+  const offHost = off?.kind === "s3" ? off.endpoint && new URL(off.endpoint).hostname : off?.host;
+  const elsewhere =
+    off && off.kind !== "posix"
+      ? [`the off-site backup repository (${off.kind}, ${offHost}): billed by its provider`]
+      : [];
   return {
     currency: "EUR",
     vat: "excluded",
@@ -184,5 +193,6 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
     lines,
     monthlyEur: cents / 100,
     yearlyEur: (cents * 12) / 100,
+    ...(elsewhere.length ? { elsewhere } : {}),
   };
 }

@@ -70,6 +70,8 @@ export interface DiffSide {
   catalogDate: string;
   monthlyEur: number;
   yearlyEur: number;
+  /** Billed by another provider, not in the totals (CostPlan.elsewhere). */
+  elsewhere: string[];
 }
 
 export interface CostDiff {
@@ -322,6 +324,7 @@ export function diffCost(base: CostDocument, head: CostDocument, opts: DiffOptio
     catalogDate: d.cost.catalogDate,
     monthlyEur: eur(totalCents(d.cost.lines)),
     yearlyEur: eur(totalCents(d.cost.lines) * 12),
+    elsewhere: d.cost.elsewhere ?? [],
   });
   const labels =
     opts.labels ?? (mode === "compare" ? { base: base.stack, head: head.stack } : { base: "base", head: "head" });

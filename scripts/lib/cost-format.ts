@@ -66,6 +66,7 @@ export function documentText(doc: CostDocument, cat: Catalog = defaultCatalog): 
       [2],
     ),
     ...existingRateNotes(doc, cat).map((n) => `\nNote: ${n}`),
+    ...(c.elsewhere ?? []).map((e) => `\nNot in the total: ${e}.`),
   ].join("\n");
 }
 
@@ -86,6 +87,7 @@ export function documentMarkdown(doc: CostDocument, cat: Catalog = defaultCatalo
     ),
     `| **total** | per year ${money((total * 12) / 100)} | **${money(total / 100)}** |`,
     ...existingRateNotes(doc, cat).map((n) => `\n> ${n}`),
+    ...(c.elsewhere ?? []).map((e) => `\n> Not in the total: ${e}.`),
     "",
   ].join("\n");
 }
@@ -125,6 +127,7 @@ export function diffText(d: CostDiff): string {
     `Sources: ${d.base.label}: ${SOURCE_NAMES[d.base.source]}; ${d.head.label}: ${SOURCE_NAMES[d.head.source]}`,
     "",
     table(["resource", "change", d.base.label, d.head.label, "delta", "note"], rows, [2, 3, 4]),
+    ...d.head.elsewhere.map((e) => `Not in the totals: ${e}.`),
   ];
   if (d.exposure.length > 0) {
     parts.push(
@@ -178,6 +181,7 @@ export function diffMarkdown(d: CostDiff): string {
     `| **total / month** | | **${money(d.base.monthlyEur)}** | **${money(d.head.monthlyEur)}** | **${signed(d.deltaMonthlyEur)}** | |`,
     `| total / year | | ${money(d.base.yearlyEur)} | ${money(d.head.yearlyEur)} | ${signed(d.deltaYearlyEur)} | |`,
     "",
+    ...d.head.elsewhere.flatMap((e) => [`> Not in the totals: ${cell(e)}.`, ""]),
   ];
   for (const s of marked) {
     lines.push(

@@ -21,12 +21,17 @@ describe("monthly cost", () => {
     expect(cost.monthlyEur).toBe(180.14);
     expect(cost.yearlyEur).toBe(2161.68);
     expect(cost.catalogDate).toBe(catalog.catalogDate);
+    // The off-site repository is another provider's bill: named, not priced, not in the total.
+    expect(cost.elsewhere).toEqual([
+      "the off-site backup repository (s3, s3.eu-central-003.backblazeb2.com): billed by its provider",
+    ]);
   });
 
   it("tst: cpx22 + IPv4 + 30 GB of volumes (1.144 → 1.14 and 0.572 → 0.57) + object storage", () => {
     const cost = planOf("tst").cost;
     expect(cost.lines.map((l) => l.monthlyEur)).toEqual([19.49, 0.5, 0, 1.14, 0.57, 6.49]);
     expect(cost.monthlyEur).toBe(28.19);
+    expect(cost.elsewhere).toBeUndefined();
   });
 
   it("adds Node C and D when enabled and rounds each line half up to the cent", () => {

@@ -394,6 +394,10 @@ describe("cost documents", () => {
     expect(text).toContain(
       "prd-node-a (cpx62, fsn1) is priced at the new-order rate 129.99; a server ordered before 2026-06-15 keeps 50.49 until it is rescaled or replaced.",
     );
+    expect(text).toContain(
+      "Not in the total: the off-site backup repository (s3, s3.eu-central-003.backblazeb2.com): billed by its provider.",
+    );
+    expect(documentText(docOf("tst"))).not.toContain("Not in the total");
   });
 
   it("sign amounts with a real minus and no sign on zero", () => {
