@@ -16,9 +16,12 @@ secret_env() {
 
 # repo_kind N: the kind of repository N (1 at Hetzner, 2 off-site) from backup.env.
 repo_kind() {
-  if (($1 == 1)); then echo "${XIOPRO_REPO_KIND:?XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env}"; else
-    echo "${XIOPRO_REPO2_KIND:?repository $1 is not configured (backup.offsite)}"
-  fi
+  case $1 in
+    1) [[ -n ${XIOPRO_REPO_KIND:-} ]] || die "XIOPRO_REPO_KIND is not set in $XIOPRO_ETC/backup.env" ;;
+    2) [[ -n ${XIOPRO_REPO2_KIND:-} ]] || die "repository 2 is not configured (backup.offsite)" ;;
+    *) die "repository $1 is not one of this node's (${XIOPRO_REPOS:-1})" ;;
+  esac
+  if (($1 == 1)); then echo "$XIOPRO_REPO_KIND"; else echo "$XIOPRO_REPO2_KIND"; fi
 }
 
 # Exports pgBackRest's secrets of every repository (cipher pass, S3 keys or SFTP key) as the
@@ -49,9 +52,12 @@ load_pgbackrest_credentials() {
 # and transport secrets. restic has one repository per run, so the jobs call this per repository.
 restic_repository() {
   local n=${1:-1} cred=repo host port user
-  # Repository 1's names are the plain ones; keep them before the first switch overwrites them.
-  : "${XIOPRO_REPO1_RESTIC:=${RESTIC_REPOSITORY:?RESTIC_REPOSITORY is not set in $XIOPRO_ETC/backup.env}}"
-  : "${XIOPRO_REPO1_REGION:=${AWS_DEFAULT_REGION:-}}"
+  # Repository 1's names are the plain ones; keep them before the first switch overwrites them
+  # (once: an empty region of an sftp repository 1 is kept empty, not taken from repository 2).
+  if [[ ! -v XIOPRO_REPO1_RESTIC ]]; then
+    XIOPRO_REPO1_RESTIC=${RESTIC_REPOSITORY:?RESTIC_REPOSITORY is not set in $XIOPRO_ETC/backup.env}
+    XIOPRO_REPO1_REGION=${AWS_DEFAULT_REGION:-}
+  fi
   XIOPRO_RESTIC_KIND=$(repo_kind "$n")
   if ((n == 1)); then
     RESTIC_REPOSITORY=$XIOPRO_REPO1_RESTIC AWS_DEFAULT_REGION=$XIOPRO_REPO1_REGION
