@@ -222,8 +222,13 @@ describe("stack program under mocks", () => {
       r.resources.map((x) => `${x.type} ${x.name.replace(/-(prd|tst)\b/g, "-ENV")}`).sort();
     const onlyPrd = norm(runs.prd!).filter((x) => !norm(runs.tst!).includes(x));
     const onlyTst = norm(runs.tst!).filter((x) => !norm(runs.prd!).includes(x));
-    // prd sets userDataChange: in-place, so its config reaches the node over the admin path.
-    expect(onlyPrd).toEqual(["command:remote:Command xiopro-infra-ENV-node-a-config"]);
+    // prd sets userDataChange: in-place, so its config reaches the node over the admin path; and it
+    // has an off-site repository (backup.offsite), whose keys are delivered like the others.
+    expect(onlyPrd).toEqual([
+      "command:remote:Command xiopro-infra-ENV-node-a-config",
+      "command:remote:Command xiopro-infra-ENV-node-a-credentials-repo2-s3-access-key",
+      "command:remote:Command xiopro-infra-ENV-node-a-credentials-repo2-s3-secret-key",
+    ]);
     expect(onlyTst).toEqual([]);
   });
 
