@@ -10,6 +10,14 @@
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# write_atomic PATH: stdin into PATH (0644) by rename: a reader (node-exporter, acceptance) never sees
+# half a file.
+write_atomic() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX") || return 1
+  { cat >"$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" "$1"; } || { rm -f "$tmp"; return 1; }
+}
+
 # The SetCredential= fallback value of a credential that was not delivered (infra/config/secrets.ts).
 XIOPRO_UNDELIVERED=xiopro-credential-not-delivered
 

@@ -16,7 +16,7 @@ import { backupEnv, pgbackrestConf } from "../../cloud-init/configs.js";
 import { readRepository } from "../../scripts/rebuild/preflight.js";
 import { TEST_SECRETS } from "../support/helpers.js";
 import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
-import { makeTestCa, startS3Server, type S3Server, type TestCa } from "../support/s3.js";
+import { s3OptionsIn, startS3Server, trustTestCa, type S3Server, type TestCa } from "../support/s3.js";
 import { describeWithTools } from "../support/tools.js";
 
 const REGION = "fsn1";
@@ -100,18 +100,13 @@ describeWithTools(
 
     beforeAll(async () => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-s3-"));
-      fs.chmodSync(work, 0o755); // the CA certificates are read by the postgres user
-      tls = makeTestCa(path.join(work, "tls"));
-      fs.chmodSync(path.join(work, "tls"), 0o755);
-      fs.mkdirSync(path.join(work, "s3"));
-      s3 = await startS3Server({
-        dir: path.join(work, "s3"),
-        tls,
+      const options = s3OptionsIn(work, {
         region: REGION,
         bucket: BUCKET,
         keys: { [TEST_SECRETS.backupS3AccessKey!]: TEST_SECRETS.backupS3SecretKey! },
-        logFile: path.join(work, "s3-requests.log"),
       });
+      tls = options.tls;
+      s3 = await startS3Server(options);
       c = new TestCluster("xiopro-s3-cluster-");
       await c.create(
         (x) =>
@@ -122,7 +117,7 @@ describeWithTools(
             bucket: BUCKET,
             path: "/xiopro",
           }),
-        { PGBACKREST_REPO1_STORAGE_CA_FILE: tls.caFile, SSL_CERT_FILE: tls.caFile },
+        trustTestCa(tls),
       );
       c.sql(
         "xiopro",

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TEST_SECRETS } from "../support/helpers.js";
 import { freePort, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
-import { makeTestCa, startS3Server, type S3Server, type TestCa } from "../support/s3.js";
+import { s3OptionsIn, startS3Server, trustTestCa, type S3Options, type S3Server } from "../support/s3.js";
 import { describeWithTools } from "../support/tools.js";
 
 const REGION = "fsn1";
@@ -36,18 +36,10 @@ describeWithTools(
   { ...PG_NEEDS, commands: [...PG_NEEDS.commands!, "openssl"] },
   () => {
     let work = "";
-    let tls: TestCa;
     let s3: S3Server;
     let c: TestCluster;
     const timings: string[] = [];
-    const s3Options = () => ({
-      dir: path.join(work, "s3"),
-      tls,
-      region: REGION,
-      bucket: BUCKET,
-      keys: { [TEST_SECRETS.backupS3AccessKey!]: TEST_SECRETS.backupS3SecretKey! },
-      logFile: path.join(work, "s3-requests.log"),
-    });
+    let s3Options: S3Options;
     const secrets = {
       PGBACKREST_REPO1_CIPHER_PASS: TEST_SECRETS.pgbackrestCipherPass!,
       PGBACKREST_REPO1_S3_KEY: TEST_SECRETS.backupS3AccessKey!,
@@ -100,20 +92,18 @@ describeWithTools(
 
     beforeAll(async () => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), "xiopro-two-repos-"));
-      fs.chmodSync(work, 0o755); // the CA certificate is read by the postgres user
-      tls = makeTestCa(path.join(work, "tls"));
-      fs.chmodSync(path.join(work, "tls"), 0o755);
-      fs.mkdirSync(path.join(work, "s3"));
-      s3 = await startS3Server(s3Options());
+      s3Options = s3OptionsIn(work, {
+        region: REGION,
+        bucket: BUCKET,
+        keys: { [TEST_SECRETS.backupS3AccessKey!]: TEST_SECRETS.backupS3SecretKey! },
+      });
+      s3 = await startS3Server(s3Options);
       c = new TestCluster("xiopro-two-repos-");
-      await c.create(
-        (x) => {
-          // TestCluster's own directory becomes the off-site repository; Hetzner's is the S3 server.
-          x.backup.offsite = x.backup.repository;
-          x.backup.repository = { kind: "s3", endpoint: s3.endpoint, region: REGION, bucket: BUCKET, path: "/xiopro" };
-        },
-        { PGBACKREST_REPO1_STORAGE_CA_FILE: tls.caFile, SSL_CERT_FILE: tls.caFile },
-      );
+      await c.create((x) => {
+        // TestCluster's own directory becomes the off-site repository; Hetzner's is the S3 server.
+        x.backup.offsite = x.backup.repository;
+        x.backup.repository = { kind: "s3", endpoint: s3.endpoint, region: REGION, bucket: BUCKET, path: "/xiopro" };
+      }, trustTestCa(s3Options.tls));
       c.sql(
         "xiopro",
         "CREATE TABLE orders (id bigint PRIMARY KEY, note text NOT NULL); " +
@@ -211,7 +201,7 @@ describeWithTools(
     });
 
     it("catches repository 1 up once it answers again: the WAL it missed and the next backup", async () => {
-      s3 = await startS3Server({ ...s3Options(), port: s3.port });
+      s3 = await startS3Server({ ...s3Options, port: s3.port });
       c.sql("xiopro", "INSERT INTO orders SELECT g, 'after return' FROM generate_series(4101, 4200) g");
       const wal = switchWal();
       await waitFor("repository 1 catching up on the WAL it missed", () => newestWal(1) >= wal, 180);

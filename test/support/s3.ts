@@ -213,6 +213,24 @@ export interface S3Options {
   port?: number;
 }
 
+/**
+ * The options of a server whose data, request log and test CA live under `work` (which the postgres
+ * user must be able to read: pgBackRest and restic run as postgres and read the CA certificate).
+ */
+export function s3OptionsIn(work: string, server: Pick<S3Options, "region" | "bucket" | "keys">): S3Options {
+  fs.chmodSync(work, 0o755);
+  const tls = makeTestCa(path.join(work, "tls"));
+  fs.chmodSync(path.join(work, "tls"), 0o755);
+  fs.mkdirSync(path.join(work, "s3"));
+  return { ...server, dir: path.join(work, "s3"), tls, logFile: path.join(work, "s3-requests.log") };
+}
+
+/** The environment that makes repository 1's pgBackRest and restic trust the test CA. */
+export const trustTestCa = (tls: TestCa) => ({
+  PGBACKREST_REPO1_STORAGE_CA_FILE: tls.caFile,
+  SSL_CERT_FILE: tls.caFile,
+});
+
 export interface S3Server {
   /** https://localhost:PORT (the server's certificate names localhost and 127.0.0.1) */
   endpoint: string;
