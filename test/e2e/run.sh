@@ -34,6 +34,8 @@ done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 vm="$repo/test/vm"
+# A namespace and uplink of its own, not the VM proof's: npm test runs the two side by side.
+export XIOPRO_VM_NETNS=${XIOPRO_E2E_NETNS:-xe2enet} XIOPRO_VM_UPLINK_HOST=198.18.0.5 XIOPRO_VM_UPLINK_NS=198.18.0.6
 # shellcheck source-path=SCRIPTDIR source=../vm/lib.sh
 source "$vm/lib.sh"
 tsx="$repo/node_modules/.bin/tsx"

@@ -22,7 +22,9 @@ XVM_UPLINK_NS="${XIOPRO_VM_UPLINK_NS:-198.18.0.2}"
 XVM_UPLINK_PREFIX="30"
 
 # Interface names (the bridges and taps live inside the namespace only).
-XVM_VETH_HOST="${XVM_NETNS}-up"
+# The root namespace's end of the uplink: one prefix for every harness namespace (net.sh's rules
+# tell them from the host's own interfaces by it).
+XVM_VETH_HOST="xvu-${XVM_NETNS}"
 XVM_VETH_NS="uplink"
 XVM_BR_PUB="br-pub"
 XVM_BR_PRIV="br-priv"

@@ -9,7 +9,7 @@
 #   br-pub   203.0.113.1/24 + 2001:db8:100::1/64  (public network; guest gateway; DNS on :53)
 #   br-priv  $XIOPRO_VM_PRIVATE_GW (default 10.1.0.1/16)  (Hetzner private network)
 #   tap-pub / tap-priv  guest NICs, enslaved to the bridges
-#   uplink   198.18.0.2/30, veth to the root namespace (<netns>-up, 198.18.0.1/30)
+#   uplink   198.18.0.2/30, veth to the root namespace (xvu-<netns>, 198.18.0.1/30)
 # Guest traffic is masqueraded twice (namespace, then root namespace). The root
 # namespace forwards only DNS to this machine's resolvers and HTTP(S) to the
 # Debian mirrors from /etc/apt/sources.list*; everything else is dropped.
@@ -108,7 +108,8 @@ apply_rules() {
 		echo "    oifname \"${XVM_VETH_HOST}\" ct state established,related accept"
 		echo "    oifname \"${XVM_VETH_HOST}\" counter drop"
 		if ((we_enabled)); then
-			echo "    counter drop comment \"forwarding was off before net.sh up\""
+			# Other harness namespaces (run side by side) pass: their own tables decide for them.
+			echo "    iifname != \"xvu-*\" oifname != \"xvu-*\" counter drop comment \"forwarding was off before net.sh up\""
 		fi
 		echo "  }"
 		echo "  chain postrouting {"

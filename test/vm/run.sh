@@ -13,10 +13,6 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
-# --image-only: render, then build (or find) the cached image and stop; `npm test` runs this in
-# the background while the other tests run, so the VM stage finds the image ready.
-image_only=0
-[[ ${1:-} == --image-only ]] && image_only=1
 work=${XIOPRO_VM_WORK:-$(mktemp -d /tmp/xiopro-vmtest.XXXXXX)}
 ns=${XIOPRO_VM_NETNS:-xvm}
 tsx=$repo/node_modules/.bin/tsx
@@ -84,11 +80,6 @@ esac
 say "image: stock $node_image ($XIOPRO_VM_SUITE, cached outside the repo); first boot installs: $packages"
 unset XIOPRO_VM_EXTRA_PACKAGES
 image=$("$here/image.sh" | tail -n 1)
-if ((image_only)); then
-  say "image ready: $image"
-  trap - EXIT
-  exit 0
-fi
 
 say "network namespace $ns with a public and a private bridge"
 "$here/net.sh" down >/dev/null 2>&1 || true
