@@ -58,7 +58,7 @@ const withoutTime = (s: string) =>
 
 describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root: true, commands: ["mknod"] }, () => {
   it("waits for a volume attached after it started, writes its fstab line by id and mounts it", async () => {
-    setUp(["101 /srv/a ext4 30", "102 /srv/b xfs 30"]);
+    setUp(["101 /srv/a ext4 30", "102 /srv/b xfs 45"]);
     attach("102");
     const run = runVolumes();
     await new Promise((r) => setTimeout(r, 3000));
@@ -69,7 +69,7 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
     expect(withoutTime(r.stderr)[1]).toMatch(/^volume 101 \(\/srv\/a\) attached after [2-6] s$/);
     expect(fs.readFileSync(fstab, "utf8").split("\n").slice(1)).toEqual([
       `${byId}/scsi-0HC_Volume_101 /srv/a ext4 defaults,nofail,discard,x-systemd.device-timeout=30s 0 2`,
-      `${byId}/scsi-0HC_Volume_102 /srv/b xfs defaults,nofail,discard,x-systemd.device-timeout=30s 0 2`,
+      `${byId}/scsi-0HC_Volume_102 /srv/b xfs defaults,nofail,discard,x-systemd.device-timeout=45s 0 2`,
       "",
     ]);
     expect(fs.readFileSync(calls, "utf8").split("\n").filter(Boolean)).toEqual([
@@ -90,6 +90,24 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
         .filter((l) => l.includes("HC_Volume")).length,
     ).toBe(2);
     expect(fs.readFileSync(calls, "utf8")).toBe("mount /srv/a\nmount /srv/b\n");
+  });
+
+  it("gives a mounted volume's old fstab line its device wait, and adds none for a volume mounted otherwise", async () => {
+    setUp(["101 /srv/a ext4 300", "102 /srv/b xfs 120"]);
+    // An earlier version's line (30 s: a later boot gave up on a disk udev named late and left the
+    // database unstarted), and a mount point without a line (the container variant's bind mounts).
+    fs.appendFileSync(
+      fstab,
+      `${byId}/scsi-0HC_Volume_101 /srv/a ext4 defaults,nofail,discard,x-systemd.device-timeout=30s 0 2\n`,
+    );
+    fs.writeFileSync(calls, "mount /srv/a\nmount /srv/b\n");
+    const r = await runVolumes();
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(fstab, "utf8")).toBe(
+      "# static file system information\n" +
+        `${byId}/scsi-0HC_Volume_101 /srv/a ext4 defaults,nofail,discard,x-systemd.device-timeout=300s 0 2\n`,
+    );
+    expect(fs.readFileSync(calls, "utf8")).toBe("mount /srv/a\nmount /srv/b\nsystemctl daemon-reload\n");
   });
 
   it("fails within its bound with one line naming a volume that never arrives", async () => {
