@@ -21,6 +21,6 @@ done
 volume="$(realpath -m -- "$workdir")/volume-${vid}.raw"
 [[ -f $volume ]] || die "no volume ${vid} in ${workdir} (boot.sh --detached-volumes creates it)"
 qmp "${workdir}/qmp.sock" \
-	"{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"raw\", \"node-name\": \"vol${vid}\", \"discard\": \"unmap\", \"file\": {\"driver\": \"file\", \"filename\": \"${volume}\"}}}" \
+	"{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"raw\", \"node-name\": \"vol${vid}\", \"discard\": \"unmap\", \"cache\": {\"no-flush\": true}, \"file\": {\"driver\": \"file\", \"filename\": \"${volume}\"}}}" \
 	"{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"scsi-hd\", \"id\": \"disk${vid}\", \"bus\": \"scsi0.0\", \"drive\": \"vol${vid}\", \"vendor\": \"HC\", \"product\": \"Volume\", \"serial\": \"${vid}\"}}"
 log "volume ${vid} attached to the running guest"

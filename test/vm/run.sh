@@ -27,6 +27,11 @@ cleanup() {
     say "FAILED (exit $rc): failed units and their journal on the guest"
     # shellcheck disable=SC2016 # expanded on the guest
     timeout 60 "${ssh_base[@]}" 'sudo systemctl --failed --no-pager; for u in $(sudo systemctl --failed --plain --no-legend | cut -d" " -f1); do sudo journalctl -b --no-pager -n 30 -u "$u"; done' 2>&1 || true
+    # A unit that never started is not "failed": the jobs still waiting, and the units the database
+    # needs, say why.
+    say "pending jobs, and the database's units in this boot"
+    # shellcheck disable=SC2016 # expanded on the guest
+    timeout 60 "${ssh_base[@]}" 'sudo systemctl list-jobs --no-pager; sudo systemctl status --no-pager -n 0 "postgresql*" xiopro-volumes.service "*.mount" 2>&1 | grep -E "^[●○×] |Active:"; sudo journalctl -b --no-pager -n 40 -u "postgresql*" -u xiopro-volumes.service' 2>&1 || true
   fi
   if [[ ${XIOPRO_VM_KEEP:-0} == 1 && $rc != 0 ]]; then
     say "XIOPRO_VM_KEEP=1: leaving the VM running; ssh: ${ssh_base[*]:-}"
