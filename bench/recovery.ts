@@ -10,10 +10,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js";
+import { backupEnv, pgbackrestConf, pgHba, postgresqlConf } from "../cloud-init/configs.js";
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { planOf } from "../lab/stacks.js";
-import { TestCluster } from "../lab/pg-cluster.js";
+import { envFileValues, TestCluster } from "../lab/pg-cluster.js";
+import { s3OptionsIn, startS3Server, trustTestCa, type S3Server } from "../lab/s3.js";
 import { layoutIn } from "../lab/layout.js";
 
 export { lostCommits } from "./ack-load.js";
@@ -25,23 +26,30 @@ const PG_ROOT = "/usr/lib/postgresql";
 const CIPHER = "bench-pgbackrest-cipher-3c9e1f";
 const RESTIC_PW = "bench-restic-password-8a2d4b";
 const ROLE_PW = "bench-backup-role-pw-61f0";
+const S3_KEY = "bench-s3-access-5e7a";
+const S3_SECRET = "bench-s3-secret-0c4b9d71";
 const PATH_ENV = "/usr/local/bin:/usr/bin:/bin";
 const RUN_ID = randomUUID();
 const T0 = Date.now();
 
 const USAGE = `Usage: npm run bench:recovery -- [--trials N] [--size-gb G] [--quick] [--only rpo|receiver|restore]
+         [--pgbackrest KEY=VALUE]... [--postgres KEY=VALUE]...
 
 RPO: a steady load of acknowledged commits (~100 tx/s), then every process of the cluster is
 killed (kill -9, postmaster first), the data directory and spool are destroyed, the cluster is
 restored from the repository (pgbackrest restore to the end of archived WAL) and the acknowledged
 commits that did not come back are counted. Compares the product's archive settings with a tuned set.
 Restore: a database of --size-gb GB (random text, jsonb, several indexes), a pgBackRest full backup and
-a pg_dump -Fc in restic (the product's jobs); time until a restored copy answers a query, both ways.
+a pg_dump -Fc in restic (the product's jobs) into two repositories, a local directory and the S3
+stand-in over TLS (backup.offsite); from each, time until a restored copy answers a query, both ways.
 
   --trials N     crash trials per setting (default 3)
   --size-gb G    size of the restore database (default 1.1)
   --quick        smoke run: 1 trial, short loads, a 0.05 GB database
   --only X       run only the rpo, receiver or restore part
+  --pgbackrest K=V, --postgres K=V
+                 the restore part with a setting of pgbackrest.conf or postgresql.conf changed
+                 (repeatable): what another setting would give, on the same data
 
 Receiver: the same crash with the optional WAL receiver (backup.walReceiver) streaming to a second
 directory, asynchronous and synchronous: acknowledged commits lost when restoring from the repository
@@ -144,8 +152,11 @@ let WORK = "";
 const clusters: Cluster[] = [];
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 
+let s3: S3Server | undefined;
+
 function cleanup(): void {
   for (const c of clusters) c.killAll();
+  void s3?.close();
   if (WORK) fs.rmSync(WORK, { recursive: true, force: true });
 }
 
@@ -157,10 +168,14 @@ class Cluster {
   readonly node: NodePlan;
   readonly marker: string;
 
+  /** `edit` changes the stack config after the posix repository is set (an off-site repository);
+   * `extraEnv` joins the environment of everything the cluster runs (a test CA). */
   constructor(
     readonly name: string,
     readonly settings: Record<string, string> = {},
     readonly pgbackrestOptions: Record<string, string> = {},
+    edit?: Parameters<typeof planOf>[1],
+    readonly extraEnv: Record<string, string> = {},
   ) {
     this.dir = path.join(WORK, name);
     this.marker = `${RUN_ID}:${name}`;
@@ -170,7 +185,10 @@ class Cluster {
       .sort((a, b) => Number(a) - Number(b))
       .pop()!;
     this.bin = `${PG_ROOT}/${version}/bin`;
-    this.plan = planOf("tst", (c) => (c.backup.repository = { kind: "posix", path: this.p("repo") }));
+    this.plan = planOf("tst", (c) => {
+      c.backup.repository = { kind: "posix", path: this.p("repo") };
+      edit?.(c);
+    });
     this.node = this.plan.nodes.find((n) => n.services.some((s) => s.name === "postgresql"))!;
     clusters.push(this);
   }
@@ -187,15 +205,22 @@ class Cluster {
         XIOPRO_STATE_DIR: this.p("state"),
         XIOPRO_METRICS_DIR: this.p("state"),
       }),
-      XIOPRO_REPO_KIND: "posix",
+      // Every repository's settings as backup.env has them (XIOPRO_REPOS, XIOPRO_REPO2_*, ...).
+      ...Object.fromEntries(
+        Object.entries(envFileValues(backupEnv(this.plan, this.node))).filter(([k]) =>
+          /^(XIOPRO_REPO|RESTIC_REPOSITORY$|AWS_)/.test(k),
+        ),
+      ),
       PGBACKREST_STANZA: "xiopro",
-      RESTIC_REPOSITORY: this.p("repo/restic"),
       RESTIC_CACHE_DIR: this.p("cache"),
       XIOPRO_BACKUP_PATHS: this.p("state"),
       CREDENTIALS_DIRECTORY: this.p("creds"),
       PGBACKREST_CONFIG_PATH: this.p("etc"),
       PGHOST: this.p("run"),
       PGPORT: String(this.port),
+      // What the services add to their settings (/etc/xiopro/<service>.env): the database's roles.
+      ...Object.assign({}, ...this.node.services.map((s) => s.additions.env ?? {})),
+      ...this.extraEnv,
     };
   }
 
@@ -211,6 +236,8 @@ class Cluster {
     fs.writeFileSync(this.p("creds/pgbackrest-cipher-pass"), CIPHER);
     fs.writeFileSync(this.p("creds/restic-password"), RESTIC_PW);
     fs.writeFileSync(this.p("creds/pg-role-backup"), ROLE_PW);
+    fs.writeFileSync(this.p("creds/repo2-s3-access-key"), S3_KEY);
+    fs.writeFileSync(this.p("creds/repo2-s3-secret-key"), S3_SECRET);
     let pgbr = pgbackrestConf(this.plan)
       .replace(/^spool-path=.*$/m, `spool-path=${this.p("spool")}`)
       .replace(/^log-path=.*$/m, `log-path=${this.p("log")}\nlock-path=${this.p("lock")}`)
@@ -262,7 +289,7 @@ class Cluster {
     );
     if (r.code !== 0)
       throw new Error(
-        `start ${this.name} failed: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").trim().split("\n").slice(-8).join("\n")}`,
+        `start ${this.name} failed: ${fs.readFileSync(this.p("log/postgresql.log"), "utf8").trim().split("\n").slice(-30).join("\n")}`,
       );
   }
 
@@ -634,22 +661,141 @@ async function copyRows(c: Cluster, from: number, count: number): Promise<void> 
   if (code !== 0) throw new Error(`COPY failed: ${err}`);
 }
 
-interface RestoreResult {
-  dbBytes: number;
-  rows: number;
-  backupSeconds: number;
-  dumpSeconds: number;
-  repoBytes: number;
-  dumpBytes: number;
+/** One way back from one repository: pgBackRest's restore and the pg_dump baseline, to the first query. */
+interface RestorePath {
+  repository: string;
   pgbr: { total: number; restore: number; recovery: number };
   dump: { total: number; resticDump: number; cluster: number; pgRestore: number };
 }
+interface RestoreResult {
+  dbBytes: number;
+  rows: number;
+  /** Per repository (1: a local directory, 2: the S3 stand-in over TLS). */
+  backupSeconds: number[];
+  dumpSeconds: number[];
+  repoBytes: number[];
+  dumpBytes: number;
+  paths: RestorePath[];
+}
 
-async function restoreBench(sizeGb: number): Promise<RestoreResult> {
+const S3_REGION = "fsn1";
+const S3_BUCKET = "xiopro-bench-offsite";
+
+/** Runs `script` (bash) as postgres with the product's repository helpers loaded (xiopro-repository.sh). */
+const withRepositoryHelpers = (script: string, args: string[], env: Record<string, string>) =>
+  asPostgres("bash", ["-c", `. ${FILES}/xiopro-repository.sh && ${script}`, "bench", ...args], env);
+
+/**
+ * Repository `repo` of `src` back to a first query, both ways, with the product's commands: pgBackRest
+ * restore as xiopro-restore runs it (the configured process-max, WAL through xiopro-backup's
+ * archive-get from the same repository) into a fresh directory, then start and recovery; and restic
+ * dump of the pg_dump, a new cluster with the roles, pg_restore -j2.
+ */
+async function restorePath(src: Cluster, repo: number, repository: string, rows: number): Promise<RestorePath> {
+  const a = new Cluster(`restore-pgbackrest-${repo}`);
+  for (const d of ["data", "run", "log"]) fs.mkdirSync(a.p(d), { recursive: true, mode: 0o700 });
+  spawnSync("chown", ["-R", "postgres:postgres", a.dir]);
+  progress(`restore from ${repository}: pgbackrest restore into a fresh directory, start, first query`);
+  const p0 = Date.now();
+  must(
+    withRepositoryHelpers(
+      'load_pgbackrest_credentials && exec pgbackrest "$@"',
+      [
+        "--stanza=xiopro",
+        `--repo=${repo}`,
+        `--pg1-path=${a.p("data")}`,
+        "--type=default",
+        `--recovery-option=restore_command=${BACKUP} pgbackrest-archive-get %f "%p" ${repo}`,
+        "--archive-mode=off",
+        "--log-level-console=warn",
+        "restore",
+      ],
+      src.env,
+    ),
+    `pgbackrest --repo=${repo} restore`,
+  );
+  const p1 = Date.now();
+  // The restored configuration is the source's (its port, its pgBackRest settings for archive-get,
+  // which must know the data directory moved).
+  a.start(["-o", `-c port=${a.port} -c unix_socket_directories=${a.p("run")}`], {
+    ...src.serverEnv,
+    PGBACKREST_PG1_PATH: a.p("data"),
+  });
+  const p2 = await a.waitReady("xiopro", "SELECT max(id) FROM docs");
+  const pgbrRows = Number(a.sql("xiopro", "SELECT count(*) FROM docs"));
+  a.remove();
+  progress(`restore from ${repository}: pgBackRest ready after ${secs(p2 - p0)} s (${pgbrRows} rows)`);
+
+  const b = new Cluster(`restore-pgdump-${repo}`);
+  fs.mkdirSync(b.p("dump"), { recursive: true });
+  spawnSync("chown", ["-R", "postgres:postgres", b.dir]);
+  progress(`restore from ${repository}: restic dump, initdb + roles, pg_restore -j2, first query`);
+  const d0 = Date.now();
+  must(
+    withRepositoryHelpers(
+      'restic_repository "$1" && restic_cmd dump --quiet --tag db:xiopro latest xiopro.dump >"$2"',
+      [String(repo), b.p("dump/xiopro.dump")],
+      src.env,
+    ),
+    `restic dump from repository ${repo}`,
+  );
+  const d1 = Date.now();
+  b.create();
+  must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], b.env), "setup-postgresql roles");
+  const d2 = Date.now();
+  must(
+    asPostgres(
+      `${b.bin}/pg_restore`,
+      ["-j2", "-h", b.p("run"), "-p", String(b.port), "-d", "xiopro", b.p("dump/xiopro.dump")],
+      {},
+    ),
+    "pg_restore",
+  );
+  const d3 = await b.waitReady("xiopro", "SELECT max(id) FROM docs");
+  const dumpRows = Number(b.sql("xiopro", "SELECT count(*) FROM docs"));
+  b.remove();
+  progress(`restore from ${repository}: pg_restore ready after ${secs(d3 - d0)} s (${dumpRows} rows)`);
+  if (pgbrRows !== rows || dumpRows !== rows)
+    throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
+  return {
+    repository,
+    pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000 },
+    dump: {
+      total: (d3 - d0) / 1000,
+      resticDump: (d1 - d0) / 1000,
+      cluster: (d2 - d1) / 1000,
+      pgRestore: (d3 - d2) / 1000,
+    },
+  };
+}
+
+async function restoreBench(
+  sizeGb: number,
+  options: { pgbackrest: Record<string, string>; postgres: Record<string, string> },
+): Promise<RestoreResult> {
   const target = sizeGb * 1e9;
-  const src = new Cluster("restore-src");
+  // Repository 1 is a local directory; repository 2 (backup.offsite) the S3 stand-in over TLS: the
+  // same backups of the same database, read back over the network path.
+  const s3Work = path.join(WORK, "s3");
+  fs.mkdirSync(s3Work);
+  const s3Options = s3OptionsIn(s3Work, { region: S3_REGION, bucket: S3_BUCKET, keys: { [S3_KEY]: S3_SECRET } });
+  s3 = await startS3Server(s3Options);
+  const src = new Cluster(
+    "restore-src",
+    options.postgres,
+    options.pgbackrest,
+    (c) =>
+      (c.backup.offsite = {
+        kind: "s3",
+        endpoint: s3!.endpoint,
+        region: S3_REGION,
+        bucket: S3_BUCKET,
+        path: "/xiopro",
+      }),
+    trustTestCa(s3Options.tls, 2),
+  );
   progress(
-    `restore: source cluster, roles (setup-postgresql roles), then ${sizeGb} GB of random text and jsonb in database xiopro`,
+    `restore: source cluster (repository 1 a directory, 2 the S3 stand-in at ${s3.endpoint}), roles (setup-postgresql roles), then ${sizeGb} GB of random text and jsonb in database xiopro`,
   );
   src.create();
   must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], src.env), "setup-postgresql roles");
@@ -690,94 +836,33 @@ async function restoreBench(sizeGb: number): Promise<RestoreResult> {
   const dbBytes = dbSize();
   progress(`restore: database xiopro is ${mb(dbBytes)} MB (${rows} rows)`);
 
-  let t = Date.now();
   src.job("pgbackrest-check", [BACKUP, "pgbackrest-check"]);
-  src.job("pgbackrest-full", [BACKUP, "pgbackrest-full"]);
-  const backupSeconds = (Date.now() - t) / 1000;
-  const repoBytes = dirBytes(src.p("repo/pgbackrest/backup"));
-  progress(
-    `restore: pgBackRest full backup (xiopro-backup pgbackrest-full) in ${secs(backupSeconds * 1000)} s, ${mb(repoBytes)} MB in the repository`,
-  );
-  t = Date.now();
-  src.job("pgdump", [BACKUP, "pgdump"]);
-  const dumpSeconds = (Date.now() - t) / 1000;
+  const backupSeconds: number[] = [];
+  const dumpSeconds: number[] = [];
+  for (const repo of [1, 2]) {
+    let t = Date.now();
+    src.job("pgbackrest-full", [BACKUP, "pgbackrest-full", "--repo", String(repo)]);
+    backupSeconds.push((Date.now() - t) / 1000);
+    t = Date.now();
+    src.job("pgdump", [BACKUP, "pgdump", "--repo", String(repo)]);
+    dumpSeconds.push((Date.now() - t) / 1000);
+  }
+  const repoBytes = [
+    dirBytes(src.p("repo/pgbackrest/backup")),
+    dirBytes(path.join(s3Options.dir, S3_BUCKET, "xiopro/pgbackrest/backup")),
+  ];
   const dumpBytes = dirBytes(src.p("repo/restic"));
   progress(
-    `restore: pg_dump -Fc into restic (xiopro-backup pgdump) in ${secs(dumpSeconds * 1000)} s, ${mb(dumpBytes)} MB in the repository`,
+    `restore: pgBackRest full backup (xiopro-backup pgbackrest-full) in ${backupSeconds.map((x) => secs(x * 1000)).join(" s and ")} s, ${mb(repoBytes[0]!)} MB in the repository; ` +
+      `pg_dump -Fc into restic (xiopro-backup pgdump) in ${dumpSeconds.map((x) => secs(x * 1000)).join(" s and ")} s, ${mb(dumpBytes)} MB (directory, then S3)`,
   );
   src.stop();
-
-  // pgBackRest: restore into a fresh directory, start, recovery to the end of the archive, query.
-  const a = new Cluster("restore-pgbackrest");
-  fs.mkdirSync(a.p("data"), { recursive: true, mode: 0o700 });
-  fs.mkdirSync(a.p("run"), { recursive: true });
-  fs.mkdirSync(a.p("log"), { recursive: true });
-  spawnSync("chown", ["-R", "postgres:postgres", a.dir]);
-  progress("restore: pgbackrest restore (process-max 2, delta off) into a fresh directory, start, first query");
-  const p0 = Date.now();
-  src.pgbackrest([
-    "restore",
-    `--pg1-path=${a.p("data")}`,
-    "--process-max=2",
-    "--delta=n",
-    "--archive-mode=off",
-    "--log-level-console=warn",
-  ]);
-  const p1 = Date.now();
-  // The restored configuration is the source's (its port, its pgBackRest settings for archive-get).
-  a.start(["-o", `-c port=${a.port} -c unix_socket_directories=${a.p("run")}`], src.serverEnv);
-  const p2 = await a.waitReady("xiopro", "SELECT max(id) FROM docs");
-  const pgbrRows = Number(a.sql("xiopro", "SELECT count(*) FROM docs"));
-  a.remove();
-  progress(`restore: pgBackRest ready after ${secs(p2 - p0)} s (${pgbrRows} rows)`);
-
-  // pg_dump: fetch the dump from restic, new cluster, roles, pg_restore -j2, query.
-  const b = new Cluster("restore-pgdump");
-  fs.mkdirSync(b.p("dump"), { recursive: true });
-  spawnSync("chown", ["-R", "postgres:postgres", b.dir]);
-  progress("restore: restic dump, initdb + roles, pg_restore -j2, first query");
-  const d0 = Date.now();
-  must(
-    asPostgres("bash", ["-c", `restic dump --quiet --tag db:xiopro latest xiopro.dump >${b.p("dump/xiopro.dump")}`], {
-      ...src.env,
-      RESTIC_PASSWORD_FILE: src.p("creds/restic-password"),
-    }),
-    "restic dump",
-  );
-  const d1 = Date.now();
-  b.create();
-  must(asPostgres(path.join(FILES, "setup-postgresql"), ["roles"], b.env), "setup-postgresql roles");
-  const d2 = Date.now();
-  must(
-    asPostgres(
-      `${b.bin}/pg_restore`,
-      ["-j2", "-h", b.p("run"), "-p", String(b.port), "-d", "xiopro", b.p("dump/xiopro.dump")],
-      {},
-    ),
-    "pg_restore",
-  );
-  const d3 = await b.waitReady("xiopro", "SELECT max(id) FROM docs");
-  const dumpRows = Number(b.sql("xiopro", "SELECT count(*) FROM docs"));
-  b.remove();
-  progress(`restore: pg_restore ready after ${secs(d3 - d0)} s (${dumpRows} rows)`);
-  if (pgbrRows !== rows || dumpRows !== rows)
-    throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
+  const paths = [
+    await restorePath(src, 1, "a local directory", rows),
+    await restorePath(src, 2, "the S3 stand-in over TLS", rows),
+  ];
   src.remove();
-  return {
-    dbBytes,
-    rows,
-    backupSeconds,
-    dumpSeconds,
-    repoBytes,
-    dumpBytes,
-    pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000 },
-    dump: {
-      total: (d3 - d0) / 1000,
-      resticDump: (d1 - d0) / 1000,
-      cluster: (d2 - d1) / 1000,
-      pgRestore: (d3 - d2) / 1000,
-    },
-  };
+  return { dbBytes, rows, backupSeconds, dumpSeconds, repoBytes, dumpBytes, paths };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -791,6 +876,8 @@ async function main(): Promise<number> {
         "size-gb": { type: "string" },
         quick: { type: "boolean", default: false },
         only: { type: "string" },
+        pgbackrest: { type: "string", multiple: true },
+        postgres: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -811,6 +898,20 @@ async function main(): Promise<number> {
     (v.only && !["rpo", "receiver", "restore"].includes(v.only))
   ) {
     console.error(`bad option value\n\n${USAGE}`);
+    return 2;
+  }
+  // KEY=VALUE overrides of the rendered pgbackrest.conf and postgresql.conf for the restore part: what
+  // another setting would give, on the same data. The figures name them.
+  const overrides = (what: string, pairs: string[] = []) => {
+    const bad = pairs.filter((p) => !/^[a-z0-9_-]+=\S+$/.test(p));
+    if (bad.length) throw new Error(`--${what} takes KEY=VALUE; got ${bad.map((b) => `'${b}'`).join(", ")}`);
+    return Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
+  };
+  let restoreOptions: { pgbackrest: Record<string, string>; postgres: Record<string, string> };
+  try {
+    restoreOptions = { pgbackrest: overrides("pgbackrest", v.pgbackrest), postgres: overrides("postgres", v.postgres) };
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
   for (const tool of ["pgbackrest", "restic", "runuser"])
@@ -892,13 +993,22 @@ async function main(): Promise<number> {
     }
   }
   if (!v.only || v.only === "restore") {
-    const r = await restoreBench(sizeGb);
+    const r = await restoreBench(sizeGb, restoreOptions);
+    const changed = [
+      ...Object.entries(restoreOptions.pgbackrest).map(([k, x]) => `pgbackrest ${k}=${x}`),
+      ...Object.entries(restoreOptions.postgres).map(([k, x]) => `postgres ${k} = ${x}`),
+    ];
+    figures.push(`restore settings: ${changed.length ? `as rendered except ${changed.join(", ")}` : "as rendered"}`);
     figures.push(
-      `restore ${mb(r.dbBytes)} MB db (${r.rows} rows; repo: pgBackRest ${mb(r.repoBytes)} MB in ${secs(r.backupSeconds * 1000)} s, pg_dump+restic ${mb(r.dumpBytes)} MB in ${secs(r.dumpSeconds * 1000)} s)`,
-      `restore pgBackRest ${r.pgbr.total.toFixed(1)} s to first query (restore ${r.pgbr.restore.toFixed(1)} + start/recovery ${r.pgbr.recovery.toFixed(1)})`,
-      `restore pg_restore -j2 ${r.dump.total.toFixed(1)} s to first query (restic dump ${r.dump.resticDump.toFixed(1)} + initdb/roles ${r.dump.cluster.toFixed(1)} + pg_restore ${r.dump.pgRestore.toFixed(1)}; no planner statistics yet)`,
-      `restore ratio pg_restore / pgBackRest = ${(r.dump.total / r.pgbr.total).toFixed(2)}x`,
+      `restore ${mb(r.dbBytes)} MB db (${r.rows} rows; pgBackRest ${mb(r.repoBytes[0]!)} MB in the repository, full backup ${r.backupSeconds.map((x) => x.toFixed(1)).join(" s / ")} s; ` +
+        `pg_dump+restic ${mb(r.dumpBytes)} MB in ${r.dumpSeconds.map((x) => x.toFixed(1)).join(" s / ")} s; directory / S3)`,
     );
+    for (const p of r.paths)
+      figures.push(
+        `restore from ${p.repository}: pgBackRest ${p.pgbr.total.toFixed(1)} s to first query (restore ${p.pgbr.restore.toFixed(1)} + start/recovery ${p.pgbr.recovery.toFixed(1)}); ` +
+          `pg_restore -j2 ${p.dump.total.toFixed(1)} s (restic dump ${p.dump.resticDump.toFixed(1)} + initdb/roles ${p.dump.cluster.toFixed(1)} + pg_restore ${p.dump.pgRestore.toFixed(1)}; no planner statistics yet); ` +
+          `ratio ${(p.dump.total / p.pgbr.total).toFixed(2)}x`,
+      );
   }
   progress(`done in ${secs(Date.now() - T0)} s`);
   console.log("== figures");

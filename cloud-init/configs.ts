@@ -328,9 +328,15 @@ export function pgbackrestConf(plan: Plan): string {
       "[global:backup]",
       `archive-timeout=${BACKUP_ARCHIVE_TIMEOUT_SECONDS}`,
     );
+  // A restore runs while the database is down and nothing else needs the cores: all of them
+  // (a backup keeps to 2 beside a running database).
+  if (db) lines.push("", "[global:restore]", `process-max=${restoreProcesses(db)}`);
   lines.push("");
   return lines.join("\n");
 }
+
+/** pgBackRest's processes for a restore on the database node: one per core, at least 2. */
+export const restoreProcesses = (db: NodePlan): number => Math.max(2, db.cores);
 
 /**
  * The name of repository `n`'s setting `name` in backup.env: repository 1 keeps the plain names its

@@ -2,7 +2,7 @@
 // and backup.env, its node scripts and a real PostgreSQL cluster, pgBackRest and restic against an
 // S3-compatible server (s3rver) over TLS with a certificate from a test CA made for this run. The
 // server refuses any request whose AWS Signature Version 4 is not made with the delivered secret key
-// for the configured region (test/support/s3.ts), so region and keys are proven, not only the path.
+// for the configured region (lab/s3.ts), so region and keys are proven, not only the path.
 // The clients trust the test CA the way an operator would point them at a private one:
 // PGBACKREST_REPO1_STORAGE_CA_FILE for pgBackRest, SSL_CERT_FILE for restic (Go's standard
 // variable; restic 0.14 of Debian 12 has no RESTIC_CACERT). Hetzner Object Storage needs neither.
@@ -16,7 +16,7 @@ import { backupEnv, pgbackrestConf } from "../../cloud-init/configs.js";
 import { readRepository } from "../../scripts/rebuild/preflight.js";
 import { TEST_SECRETS } from "../support/helpers.js";
 import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
-import { s3OptionsIn, startS3Server, trustTestCa, type S3Server, type TestCa } from "../support/s3.js";
+import { s3OptionsIn, startS3Server, trustTestCa, type S3Server, type TestCa } from "../../lab/s3.js";
 import { describeWithTools } from "../support/tools.js";
 
 const REGION = "fsn1";

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TEST_SECRETS } from "../support/helpers.js";
 import { freePort, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
-import { s3OptionsIn, startS3Server, trustTestCa, type S3Options, type S3Server } from "../support/s3.js";
+import { s3OptionsIn, startS3Server, trustTestCa, type S3Options, type S3Server } from "../../lab/s3.js";
 import { describeWithTools } from "../support/tools.js";
 
 const REGION = "fsn1";

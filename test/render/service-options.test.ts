@@ -1,7 +1,7 @@
 // A service's options reach the node through the generic folds: its env file, packages and checks.
 // The pgvector option of PostgreSQL is the example (docs/adr/0006-service-options.md).
 import { describe, expect, it } from "vitest";
-import { serviceEnv } from "../../cloud-init/configs.js";
+import { pgbackrestConf, serviceEnv } from "../../cloud-init/configs.js";
 import { packagesFor } from "../../cloud-init/packages.js";
 import { nodeFiles } from "../../cloud-init/render.js";
 import { buildSpec } from "../../scripts/accept/spec.js";
@@ -103,5 +103,18 @@ describe("PostgreSQL's pgvector option", () => {
     expect(problemsOf("tst", (c) => (c.postgresql = { pgvectr: true }))).toEqual([
       expect.stringMatching(/^xiopro-infra:postgresql\.pgvectr: /),
     ]);
+  });
+});
+
+describe("pgBackRest's processes", () => {
+  it("restore with one per core of the database node (at least 2); backups and archiving keep to 2", () => {
+    const restoreSection = (c?: (x: Record<string, any>) => void) =>
+      pgbackrestConf(planOf("tst", c)).match(/^\[global:restore\]\n(.*)\n/m)?.[1];
+    expect(restoreSection()).toBe("process-max=2"); // cpx22: 2 cores
+    expect(restoreSection((x) => (x.nodeA.serverType = "ccx23"))).toBe("process-max=4");
+    const conf = pgbackrestConf(planOf("tst", (x) => (x.nodeA.serverType = "ccx33")));
+    expect(conf).toMatch(/^\[global\]\n(?:.*\n)*?process-max=2\n/m);
+    expect(conf).toMatch(/^\[global:archive-push\]\nprocess-max=2\n/m);
+    expect(conf).toContain("[global:restore]\nprocess-max=8\n");
   });
 });

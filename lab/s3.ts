@@ -1,4 +1,4 @@
-// An S3-compatible server for real-service tests: s3rver (the npm devDependency) over TLS with a
+// An S3-compatible server for real-service tests and benchmarks: s3rver (the npm devDependency) over TLS with a
 // certificate from a test CA made per run, behind a gate that verifies every request's AWS
 // Signature Version 4 (s3rver itself only looks up the access key of a V4 request): the secret key
 // and the region a client signs with must be the bucket's, or the request gets 403
@@ -225,9 +225,9 @@ export function s3OptionsIn(work: string, server: Pick<S3Options, "region" | "bu
   return { ...server, dir: path.join(work, "s3"), tls, logFile: path.join(work, "s3-requests.log") };
 }
 
-/** The environment that makes repository 1's pgBackRest and restic trust the test CA. */
-export const trustTestCa = (tls: TestCa) => ({
-  PGBACKREST_REPO1_STORAGE_CA_FILE: tls.caFile,
+/** The environment that makes repository `repo`'s pgBackRest, and restic, trust the test CA. */
+export const trustTestCa = (tls: TestCa, repo = 1) => ({
+  [`PGBACKREST_REPO${repo}_STORAGE_CA_FILE`]: tls.caFile,
   SSL_CERT_FILE: tls.caFile,
 });
 
@@ -268,14 +268,14 @@ function serverAt(port: number, opts: S3Options, close: () => Promise<void>): S3
 }
 
 /**
- * The server in a process of its own (test/support/s3-server.ts): the tests drive the tools with
+ * The server in a process of its own (lab/s3-server.ts): the tests drive the tools with
  * spawnSync, which blocks this process's event loop, so a server in it would never answer.
  */
 export async function startS3Server(opts: S3Options): Promise<S3Server> {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", path.join(import.meta.dirname, "s3-server.ts"), JSON.stringify(opts)],
-    { cwd: path.resolve(import.meta.dirname, "../.."), stdio: ["pipe", "pipe", "pipe"] },
+    { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["pipe", "pipe", "pipe"] },
   );
   let out = "";
   let err = "";

@@ -1,4 +1,4 @@
-// The S3 server of test/support/s3.ts as a process of its own: started by startS3Server with its
+// The S3 server of lab/s3.ts as a process of its own: started by startS3Server with its
 // options as the one argument; prints "listening PORT" once it serves and exits when its stdin closes.
 import { startS3, type S3Options } from "./s3.js";
 
