@@ -55,6 +55,14 @@ export interface WriteFile {
 }
 
 export const VOLUMES_PATH = etcFile("volumes");
+/** Servers get what they need, not what packages recommend (e.g. node exporter's ipmitool). */
+export const APT_CONF = 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n';
+
+/** postgresql-common's drop-in: no cluster at package install; setup-postgresql makes it on the volume. */
+export const NO_PACKAGE_CLUSTER_FILE = "/etc/postgresql-common/createcluster.d/50-xiopro.conf";
+export const NO_PACKAGE_CLUSTER =
+  "# Rendered by xiopro-infra: setup-postgresql creates the cluster on the database volume.\ncreate_main_cluster = false\n";
+
 /** The exporter's extra queries (WAL archive state); read at its start, so an early file. */
 export const PG_EXPORTER_QUERIES = etcFile("postgres-exporter-queries.yaml");
 const has = (node: NodePlan, service: string) => node.services.some((s) => s.name === service);
@@ -261,7 +269,12 @@ const GENERATED: Record<GeneratedConfig, (plan: Plan, node: NodePlan) => WriteFi
       ? [conf(ACME_CA_ROOT_FILE, plan.ingress.acmeCaRoot.trim() + "\n", true)]
       : [],
   "agentd-env": (plan, node) => [conf(etcFile("agentd.env"), agentdEnv(plan, node))],
-  "postgresql-conf": (plan, node) => [conf(etcFile("postgresql.conf"), postgresqlConf(plan, node))],
+  // The server package would make a cluster on the root disk at install (initdb and its sync: ~40 s
+  // of first boot under emulation) that setup-postgresql throws away for the volume; it makes none.
+  "postgresql-conf": (plan, node) => [
+    conf(etcFile("postgresql.conf"), postgresqlConf(plan, node)),
+    conf(NO_PACKAGE_CLUSTER_FILE, NO_PACKAGE_CLUSTER, true),
+  ],
   "pg-hba": (plan, node) => [conf(etcFile("pg_hba.conf"), pgHba(plan, node))],
   "backup-env": (plan, node) => [conf(etcFile("backup.env"), backupEnv(plan, node))],
   "postgres-exporter-defaults": (_plan, node) => [
@@ -440,8 +453,7 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     ssh_deletekeys: true,
     ssh_genkeytypes: ["ed25519"],
     timezone: "Etc/UTC",
-    // Servers get what they need, not what packages recommend (e.g. node exporter's ipmitool).
-    apt: { conf: 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' },
+    apt: { conf: APT_CONF },
     package_update: true,
     package_upgrade: false,
     packages: packagesFor(plan, node),

@@ -204,6 +204,7 @@ async function nodeChecks(
       "/var/lib/prometheus",
     ],
     secretLengths: [...new Set(c.spec.secrets.flatMap((s) => s.lengths))],
+    secretFingerprints: c.spec.secrets.flatMap((s) => s.fingerprints),
   };
   const [facts, s] = await timed(() =>
     ssh(

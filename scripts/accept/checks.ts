@@ -19,7 +19,16 @@ export interface NodeFacts {
   collectedAt: number;
   /** Seconds each section of facts.py took, for the run's timings. */
   seconds?: Record<string, number>;
-  cloudInit: { statusLong: string; statusCode: number; bootFinished: boolean; errors: unknown[] | null };
+  cloudInit: {
+    statusLong: string;
+    statusCode: number;
+    bootFinished: boolean;
+    errors: unknown[] | null;
+    /** cloud-init's stages (status.json) that recorded errors; null without status.json */
+    stagesWithErrors?: string[] | null;
+    /** epoch seconds boot-finished was written */
+    bootFinishedAt?: number | null;
+  };
   units: Record<string, Record<string, string>>;
   timers: Record<string, Record<string, string>>;
   failedUnits: string[];
@@ -44,7 +53,9 @@ export interface NodeFacts {
     lastFailed: number | null;
     failedCount: number | null;
   };
-  plaintext: { filesScanned: number; fingerprints: string[] };
+  /** fingerprints: those of the secrets' fingerprints (AcceptSpec.secrets) found on the node */
+  /** packagedUnchanged: files skipped because they are exactly as their Debian package shipped them */
+  plaintext: { filesScanned: number; packagedUnchanged?: number; fingerprints: string[] };
   journal?: { ok: boolean; lines: number; fingerprints: string[] };
   credentialIsolation?: {
     checked: number;
@@ -72,22 +83,41 @@ function check(name: string, ok: boolean, detail: string, required = true): Chec
 const hoursAgo = (now: number, t: unknown) => (typeof t === "number" && t > 0 ? (now - t) / 3600 : Infinity);
 const fmtH = (h: number) => (Number.isFinite(h) ? `${h.toFixed(1)} h ago` : "never");
 
+/**
+ * First boot is complete when cloud-init finished without errors, or when it failed only in its final
+ * stage (where bootstrap runs) and bootstrap later ran again to success: the fix of
+ * docs/runbooks/volume-not-attached.md. cloud-init keeps that instance's error until the next boot.
+ */
+function firstBootCheck(f: NodeFacts): CheckResult {
+  const name = "first boot completed (cloud-init, bootstrap)";
+  const ci = f.cloudInit;
+  if (!ci.bootFinished) return check(name, false, "boot-finished missing");
+  const errors = ci.errors ?? ["result.json missing"];
+  if (errors.length === 0 && /status: done/.test(ci.statusLong))
+    return check(name, true, ci.statusLong.split("\n")[0]!);
+  const failed = `cloud-init errors: ${JSON.stringify(errors).slice(0, 200)}`;
+  const bootstrap = f.states["bootstrap"];
+  const onlyFinal = !!ci.stagesWithErrors?.length && ci.stagesWithErrors.every((s) => s === "modules-final");
+  const rerunAt = typeof bootstrap?.finished === "number" ? bootstrap.finished : undefined;
+  if (
+    onlyFinal &&
+    bootstrap?.result === "success" &&
+    rerunAt !== undefined &&
+    rerunAt >= (ci.bootFinishedAt ?? Infinity)
+  )
+    return check(
+      name,
+      true,
+      `${failed}; bootstrap ran again and succeeded at ${new Date(rerunAt * 1000).toISOString()}, after first boot ended`,
+    );
+  return check(name, false, failed);
+}
+
 export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   const out: CheckResult[] = [];
   const now = f.collectedAt;
 
-  const ciErrors = f.cloudInit.errors ?? ["result.json missing"];
-  out.push(
-    check(
-      "cloud-init finished without errors",
-      f.cloudInit.bootFinished && ciErrors.length === 0 && /status: done/.test(f.cloudInit.statusLong),
-      f.cloudInit.bootFinished
-        ? ciErrors.length
-          ? `errors: ${JSON.stringify(ciErrors).slice(0, 200)}`
-          : f.cloudInit.statusLong.split("\n")[0]!
-        : "boot-finished missing",
-    ),
-  );
+  out.push(firstBootCheck(f));
 
   const missingCreds = spec.credentials.filter((c) => !f.credentials.includes(c));
   out.push(
@@ -293,7 +323,7 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
       leaked.length === 0,
       leaked.length
         ? `found: ${leaked.join(", ")}`
-        : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files`,
+        : `${spec.secrets.length} secrets checked against ${f.plaintext.filesScanned} files${f.plaintext.packagedUnchanged ? ` (and ${f.plaintext.packagedUnchanged} left as their packages shipped them)` : ""}`,
       spec.secrets.length > 0,
     ),
   );

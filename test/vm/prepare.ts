@@ -66,9 +66,9 @@ if (process.env.XIOPRO_NODE_IMAGE) (c[k("nodeA")] as { image: string }).image = 
 // monitoring; alert delivery points at the test host, so Alertmanager gets both credentials.
 const nodeA = c[k("nodeA")] as { services: string[]; volumes: { mountPoint: string; attachTimeoutSeconds?: number }[] };
 nodeA.services = nodeA.services.filter((s) => s !== "grafana");
-// The volume without the database is the one the VM proof lets never arrive (missing-volume.sh):
-// a 120 s bound instead of the default 300 keeps that wait short. The proof attaches each volume
-// seconds after first boot starts waiting, well inside either bound.
+// The volume without the database is the one the VM proof lets never arrive during first boot
+// (missing-volume.sh): a 120 s bound instead of the default 300 keeps that wait short. The proof
+// attaches the database's volume seconds after first boot starts waiting for it.
 for (const v of nodeA.volumes) if (v.mountPoint !== "/var/lib/postgresql") v.attachTimeoutSeconds = 120;
 c[k("monitoring")] = {
   email: { to: ["ops@xiopro.example"], from: "alerts@xiopro.example", smarthost: "203.0.113.1:25", username: "alerts" },

@@ -1,6 +1,7 @@
 // The acceptance tool itself: pure verdicts on recorded facts, a real TCP scan and real HTTPS
 // probes on loopback. (The VM proof runs it against a real node.)
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as dgram from "node:dgram";
 import * as http from "node:http";
@@ -83,6 +84,20 @@ function healthy(): NodeFacts {
   };
 }
 
+/** cloud-init failed in STAGE (boot-finished an hour ago); bootstrap succeeded RERUN seconds after it. */
+function failedFirstBoot(f: NodeFacts, stage: string, rerun: number) {
+  const finishedAt = NOW - 3600;
+  f.cloudInit = {
+    statusLong: "status: error\nboot_status_code: enabled-by-generator",
+    statusCode: 1,
+    bootFinished: true,
+    errors: ["('scripts_user', RuntimeError('Runparts: 1 failures (runcmd) in 1 attempted commands'))"],
+    stagesWithErrors: [stage],
+    bootFinishedAt: finishedAt,
+  };
+  f.states["bootstrap"] = { job: "bootstrap", finished: finishedAt + rerun, durationSeconds: 140, result: "success" };
+}
+
 const failing = (f: NodeFacts) =>
   evaluateFacts(spec, f)
     .filter((r) => r.result === "fail")
@@ -136,10 +151,14 @@ describe("acceptance verdicts on facts", () => {
 
   it.each([
     [
-      "cloud-init finished without errors",
+      "first boot completed (cloud-init, bootstrap)",
       (f: NodeFacts) => (f.cloudInit.errors = ["modules-final: package install failed"]),
     ],
-    ["cloud-init finished without errors", (f: NodeFacts) => (f.cloudInit.bootFinished = false)],
+    ["first boot completed (cloud-init, bootstrap)", (f: NodeFacts) => (f.cloudInit.bootFinished = false)],
+    // Failed in the final stage, and bootstrap's success is the first boot's own (before boot-finished).
+    ["first boot completed (cloud-init, bootstrap)", (f: NodeFacts) => failedFirstBoot(f, "modules-final", -60)],
+    // Bootstrap ran again, but cloud-init failed before bootstrap's stage: not the runbook's case.
+    ["first boot completed (cloud-init, bootstrap)", (f: NodeFacts) => failedFirstBoot(f, "init", 600)],
     ["credentials delivered", (f: NodeFacts) => (f.credentials = f.credentials.slice(1))],
     [
       "declared units active",
@@ -210,6 +229,16 @@ describe("acceptance verdicts on facts", () => {
     const f = healthy();
     breakIt(f);
     expect(failing(f)).toEqual([name]);
+  });
+
+  it("counts a first boot whose bootstrap failed and later ran again to success as complete, and says so", () => {
+    const f = healthy();
+    failedFirstBoot(f, "modules-final", 600);
+    expect(failing(f)).toEqual([]);
+    const r = evaluateFacts(spec, f).find((c) => c.name === "first boot completed (cloud-init, bootstrap)")!;
+    expect(r.detail).toMatch(
+      /^cloud-init errors: .*Runparts.*; bootstrap ran again and succeeded at \S+Z, after first boot ended$/,
+    );
   });
 
   it("with a synchronous WAL receiver, the database node (only) checks it streaming in sync through a kept slot", () => {
@@ -503,11 +532,33 @@ describe("UDP probes on loopback", () => {
 });
 
 describe("the node-side facts script", () => {
-  it("fingerprints a secret left in a file, even inside a longer token, without printing it", () => {
+  it("finds a secret left in a file by fingerprint, even inside a longer token, without printing it", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facts-"));
     const secret = "fake-s3cr3t-Value-0123456789";
     fs.writeFileSync(path.join(dir, "leak.env"), `API_TOKEN=prefix${secret}suffix\n`);
     fs.writeFileSync(path.join(dir, "clean.conf"), "nothing to see here at all\n");
+    // Certificates are public and skipped: a window of one is not looked at, a secret beside it is.
+    const certBody = "MIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGVCb2R5UHVibGljMAoGCCqGSM49BAMC";
+    fs.writeFileSync(
+      path.join(dir, "site.pem"),
+      `-----BEGIN CERTIFICATE-----\n${certBody}\n-----END CERTIFICATE-----\nKEY=${secret}\n`,
+    );
+    // Files as their packages shipped them are skipped (md5sums and conffiles), changed ones are not.
+    const md5 = (t: string) => createHash("md5").update(t).digest("hex");
+    const shipped = `KEY=${secret}\n`;
+    fs.writeFileSync(path.join(dir, "shipped.conf"), shipped);
+    fs.writeFileSync(path.join(dir, "shipped-conffile.conf"), shipped);
+    fs.writeFileSync(path.join(dir, "changed.conf"), shipped);
+    const dpkgDir = path.join(dir, ".dpkg");
+    fs.mkdirSync(path.join(dpkgDir, "info"), { recursive: true });
+    fs.writeFileSync(
+      path.join(dpkgDir, "info", "fake.md5sums"),
+      `${md5(shipped)}  ${dir.slice(1)}/shipped.conf\n${md5("as shipped")}  ${dir.slice(1)}/changed.conf\n`,
+    );
+    fs.writeFileSync(
+      path.join(dpkgDir, "status"),
+      `Package: fake\nConffiles:\n ${dir}/shipped-conffile.conf ${md5(shipped)}\n ${dir}/gone.conf ${md5("x")} obsolete\n`,
+    );
     const args = {
       units: [],
       timers: [],
@@ -516,17 +567,22 @@ describe("the node-side facts script", () => {
       nodeB: null,
       postgres: false,
       plaintextRoots: [dir],
-      plaintextSkip: [],
-      secretLengths: [Buffer.byteLength(secret)],
+      plaintextSkip: [dpkgDir],
+      secretLengths: [Buffer.byteLength(secret), 23, 40],
+      secretFingerprints: [sha256(secret), sha256("not-the-secret-value-xx"), sha256(certBody.slice(4, 44))],
     };
-    const out = execFileSync("python3", [path.join(ROOT, "scripts/accept/remote/facts.py"), JSON.stringify(args)], {
-      encoding: "utf8",
-    });
+    const out = execFileSync(
+      "python3",
+      [path.join(ROOT, "scripts/accept/remote/facts.py"), JSON.stringify({ ...args, dpkgDir })],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(out).not.toContain(secret);
     const facts = JSON.parse(out);
-    expect(facts.plaintext.filesScanned).toBe(2);
-    expect(facts.plaintext.fingerprints).toContain(sha256(secret));
-    expect(facts.plaintext.fingerprints).not.toContain(sha256("not-the-secret-value-xx"));
+    expect(facts.plaintext.filesScanned).toBe(4);
+    expect(facts.plaintext.packagedUnchanged).toBe(2);
+    expect(facts.plaintext.fingerprints).toEqual([sha256(secret)]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
