@@ -42,6 +42,8 @@ function containsSecret(v: unknown): boolean {
 export interface OfflineRun {
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
+  /** The provider functions the program called (lookups), with their arguments. */
+  calls: { token: string; args: Record<string, unknown> }[];
 }
 
 /** Deterministic fake provider state: numeric ids and documentation-range addresses. */
@@ -94,6 +96,13 @@ function fakeState(type: string, inputs: Record<string, unknown>, seq: number): 
 const ALLOWED_CALLS: Record<string, (args: Record<string, unknown>) => Record<string, unknown>> = {
   // Adopting an existing DNS zone looks it up by name.
   "hcloud:index/getZone:getZone": (args) => ({ id: "4242", name: args.name, mode: "primary", ttl: 3600 }),
+  // A baked node's snapshot (npm run bake): the newest of two with its labels.
+  "hcloud:index/getImages:getImages": (args) => ({
+    images: [
+      { id: 7001, created: "2026-11-01T00:00:00+00:00", labels: {}, description: `older ${String(args.withSelector)}` },
+      { id: 7002, created: "2026-11-20T00:00:00+00:00", labels: {}, description: `newer ${String(args.withSelector)}` },
+    ],
+  }),
 };
 
 export class UnmockedCallError extends Error {}
@@ -143,6 +152,7 @@ export async function runOffline(
   const resources: RecordedResource[] = [];
   const options = new Map<string, { protect: boolean; ignoreChanges: string[] }>();
   const failures: string[] = [];
+  const calls: OfflineRun["calls"] = [];
   let seq = 0;
   await pulumi.runtime.setMocks(
     {
@@ -162,6 +172,7 @@ export async function runOffline(
         return { id: String(1000 + n), state: fakeState(args.type, inputs, n) };
       },
       call(args) {
+        calls.push({ token: args.token, args: unwrap(args.inputs) as Record<string, unknown> });
         const handler = ALLOWED_CALLS[args.token];
         if (!handler) {
           failures.push(args.token);
@@ -192,5 +203,5 @@ export async function runOffline(
   // Let resource registrations that were kicked off by applies settle.
   await new Promise((r) => setTimeout(r, 0));
   if (failures.length > 0) throw new UnmockedCallError(`unmocked provider calls: ${failures.join(", ")}`);
-  return { resources, outputs: outputs ?? {} };
+  return { resources, outputs: outputs ?? {}, calls };
 }

@@ -22,6 +22,11 @@ export interface NodeArgs {
   repository?: pulumi.Output<RepositoryFacts>;
   /** The single-use tailnet join key (secret): the user-data then becomes a secret too. */
   tailscaleAuthKey?: pulumi.Input<string>;
+  /**
+   * Set when the node is baked: its server is created from the newest snapshot with this label
+   * selector (npm run bake); a server that exists keeps its image when a newer snapshot appears.
+   */
+  bakeSelector?: string;
   networkId: pulumi.Input<number>;
   /** The subnet must exist before a server asks for an address in it. */
   subnet: pulumi.Resource;
@@ -115,7 +120,7 @@ export class Node extends pulumi.ComponentResource {
       {
         name: n.name,
         serverType: n.serverType,
-        image: n.image,
+        image: args.bakeSelector ? bakedImage(args.bakeSelector, n, { parent: this }) : n.image,
         location: n.location,
         labels: n.labels,
         sshKeys: args.sshKeyIds,
@@ -140,7 +145,11 @@ export class Node extends pulumi.ComponentResource {
         parent: this,
         dependsOn: [args.subnet],
         // docs/architecture.md D6: the user-data policy is an explicit stack setting, never a silent default.
-        ignoreChanges: args.userDataChange === "in-place" ? ["userData"] : [],
+        // A baked node: a newer snapshot of its set is for the next server, not a reason to replace this one.
+        ignoreChanges: [
+          ...(args.userDataChange === "in-place" ? ["userData"] : []),
+          ...(args.bakeSelector ? ["image"] : []),
+        ],
       },
     );
     const serverId = this.server.id.apply(Number);
@@ -172,4 +181,21 @@ export class Node extends pulumi.ComponentResource {
     }
     this.registerOutputs({ serverId, publicIpv4: this.publicIpv4, publicIpv6: this.publicIpv6 });
   }
+}
+
+/** The id of the newest snapshot with these labels; the lookup fails naming the node and the fix when there is none. */
+function bakedImage(selector: string, n: NodePlan, opts: pulumi.InvokeOutputOptions): pulumi.Output<string> {
+  return hcloud
+    .getImagesOutput(
+      { withSelector: selector, mostRecent: true, withStatuses: ["available"], withArchitectures: [n.architecture] },
+      opts,
+    )
+    .apply((r) => {
+      const newest = [...r.images].sort((a, b) => b.created.localeCompare(a.created))[0];
+      if (!newest)
+        throw new Error(
+          `${n.name} has baked: true, but no ${n.architecture} snapshot carries ${selector}: run npm run bake -- --stack <stack> --node <key>, or set baked: false`,
+        );
+      return String(newest.id);
+    });
 }

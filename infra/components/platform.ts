@@ -29,6 +29,8 @@ export interface PlatformArgs {
   opsBundle: (node: NodePlan) => string | undefined;
   /** The value of a config-sourced secret (from `pulumi config set --secret`). */
   configSecret: (key: string, entry?: string) => pulumi.Output<string>;
+  /** The label selector of a node's baked snapshots (its image and package set, infra/plan/bake.ts). */
+  bakeSelector: (node: NodePlan) => string;
 }
 
 /** The whole stack: network, placement group, SSH keys, nodes and DNS, mapped 1:1 from the plan. */
@@ -65,6 +67,7 @@ export class Platform extends pulumi.ComponentResource {
           protection: p.protection,
           userDataChange: p.userDataChange,
           renderUserData: (ids, key, repo) => args.renderUserData(n, ids, key, repo),
+          ...(n.baked ? { bakeSelector: args.bakeSelector(n) } : {}),
           repository: args.repository,
           tailscaleAuthKey: p.adminPath.mode === "tailscale" ? args.configSecret("tailscaleAuthKey") : undefined,
           networkId: this.network.networkId,

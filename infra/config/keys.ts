@@ -174,6 +174,11 @@ function serverFields(services: string[]) {
       description: "OS image: debian-13 (booted by the VM proof), debian-12 or ubuntu-24.04 (infra/catalog/images.ts)",
       default: DEFAULT_IMAGE,
     }),
+    baked: bool({
+      description:
+        "Create the server from the newest snapshot `npm run bake` made of this node's image and packages, so first boot installs none; a running server keeps its image (docs/bake.md)",
+      default: false,
+    }),
     location: optional(str({ description: "Hetzner location (default: the stack's location)" })),
     publicIpv4: bool({
       description:
@@ -210,12 +215,13 @@ const PRIVATE_IP = str({
 });
 
 function nodeSpec(letter: "A" | "C" | "D", enabledDefault: boolean, services: string[]) {
-  const { serverType, image, location, ...rest } = serverFields(services);
+  const { serverType, image, baked, location, ...rest } = serverFields(services);
   return obj(
     {
       enabled: bool({ description: `Whether Node ${letter} exists`, default: enabledDefault }),
       serverType,
       image,
+      baked,
       location,
       privateIp: optional(PRIVATE_IP),
       ...rest,

@@ -113,6 +113,8 @@ export interface NodePlan {
   /** The server's own disk: the database's volume when no Hetzner Volume holds it. */
   diskGb: number;
   image: string;
+  /** Created from the newest snapshot of its package set (npm run bake, infra/plan/bake.ts). */
+  baked: boolean;
   location: string;
   privateIp: string;
   publicIpv4: boolean;
@@ -393,6 +395,7 @@ function buildNode(
     cores: type.cores,
     diskGb: type.diskGb,
     image: n.image,
+    baked: n.baked,
     location,
     privateIp,
     publicIpv4: n.publicIpv4,

@@ -99,3 +99,95 @@ export async function listTailscaleDevices(token: string, env: NodeJS.ProcessEnv
 export async function deleteTailscaleDevice(id: string, token: string, env: NodeJS.ProcessEnv): Promise<void> {
   await api("DELETE", `${tailscaleApi(env)}/api/v2/device/${encodeURIComponent(id)}`, token);
 }
+
+/** A snapshot as GET /v1/images lists it. */
+export interface HcloudSnapshot {
+  id: number;
+  description: string;
+  created: string;
+  /** GB; null while the image is being created. */
+  imageSize: number | null;
+  status: string;
+  labels: Record<string, string>;
+}
+
+const snapshotOf = (i: {
+  id: number;
+  description?: string;
+  created: string;
+  image_size?: number | null;
+  status: string;
+  labels?: Record<string, string>;
+}): HcloudSnapshot => ({
+  id: i.id,
+  description: i.description ?? "",
+  created: i.created,
+  imageSize: i.image_size ?? null,
+  status: i.status,
+  labels: i.labels ?? {},
+});
+
+type ImagesPage = { images: Parameters<typeof snapshotOf>[0][]; meta?: { pagination?: { next_page?: number | null } } };
+
+/** The project's snapshots that carry these labels (a label selector), newest first. */
+export async function listSnapshots(
+  selector: string,
+  token: string,
+  env: NodeJS.ProcessEnv,
+): Promise<HcloudSnapshot[]> {
+  const out: HcloudSnapshot[] = [];
+  for (let page: number | null = 1; page !== null;) {
+    const r: ImagesPage = await api<ImagesPage>(
+      "GET",
+      `${hcloudApi(env)}/images?type=snapshot&label_selector=${encodeURIComponent(selector)}&per_page=50&page=${page}`,
+      token,
+    );
+    out.push(...r.images.map(snapshotOf));
+    const next: number | null = r.meta?.pagination?.next_page ?? null;
+    page = next !== null && next > page ? next : null;
+  }
+  return out.sort((a, b) => b.created.localeCompare(a.created));
+}
+
+/** The calls of a bake (npm run bake): a firewall, a server, its snapshot; JSON as the API speaks it. */
+export const hcloud = {
+  createFirewall: (name: string, labels: Record<string, string>, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ firewall: { id: number } }>("POST", `${hcloudApi(env)}/firewalls`, token, { name, labels, rules: [] }).then(
+      (r) => r.firewall.id,
+    ),
+  deleteFirewall: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api("DELETE", `${hcloudApi(env)}/firewalls/${id}`, token).then(() => undefined),
+  createServer: (body: Record<string, unknown>, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ server: { id: number }; action: { id: number } }>("POST", `${hcloudApi(env)}/servers`, token, body).then(
+      (r) => ({ serverId: r.server.id, actionId: r.action.id }),
+    ),
+  serverStatus: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ server: { status: string } }>("GET", `${hcloudApi(env)}/servers/${id}`, token).then((r) => r.server.status),
+  deleteServer: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ action: { id: number } }>("DELETE", `${hcloudApi(env)}/servers/${id}`, token).then((r) => r.action.id),
+  createSnapshot: (
+    serverId: number,
+    description: string,
+    labels: Record<string, string>,
+    token: string,
+    env: NodeJS.ProcessEnv,
+  ) =>
+    api<{ image: { id: number }; action: { id: number } }>(
+      "POST",
+      `${hcloudApi(env)}/servers/${serverId}/actions/create_image`,
+      token,
+      { type: "snapshot", description, labels },
+    ).then((r) => ({ imageId: r.image.id, actionId: r.action.id })),
+  image: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ image: Parameters<typeof snapshotOf>[0] }>("GET", `${hcloudApi(env)}/images/${id}`, token).then((r) =>
+      snapshotOf(r.image),
+    ),
+  deleteImage: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api("DELETE", `${hcloudApi(env)}/images/${id}`, token).then(() => undefined),
+  action: (id: number, token: string, env: NodeJS.ProcessEnv) =>
+    api<{ action: { status: string; error?: { code: string; message: string } | null } }>(
+      "GET",
+      `${hcloudApi(env)}/actions/${id}`,
+      token,
+    ).then((r) => r.action),
+};

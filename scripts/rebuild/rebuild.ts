@@ -5,7 +5,15 @@ import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { SSH_PORT } from "../../infra/catalog/services.js";
 import { ssh, waitForSsh, type SshTarget } from "../lib/ssh.js";
 import { execa } from "execa";
-import { deleteTailscaleDevice, findServers, listServerTypes, listTailscaleDevices } from "../lib/cloud-api.js";
+import {
+  deleteTailscaleDevice,
+  findServers,
+  listServerTypes,
+  listSnapshots,
+  listTailscaleDevices,
+} from "../lib/cloud-api.js";
+import { packagesFor } from "../../cloud-init/packages.js";
+import { bakeSetOf } from "../../infra/plan/bake.js";
 import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepositories } from "./preflight.js";
@@ -26,6 +34,7 @@ import {
   walUploadCommand,
   staleTailscaleDevices,
   targetVerdict,
+  bootImageVerdict,
   walCopyNode,
   type RebuildOptions,
   type Step,
@@ -142,6 +151,20 @@ async function preflight(
       checks.push({ name: "target free", ok: v.ok, detail: v.message });
     } catch (e) {
       checks.push({ name: "target free", ok: false, detail: `cannot ask the Hetzner API: ${(e as Error).message}` });
+    }
+    // What each rebuilt node boots: a baked node needs a snapshot of its set (ADR 0008).
+    for (const n of rebuildTargets(plan)) {
+      const set = bakeSetOf(n.image, packagesFor(plan, n));
+      try {
+        const v = bootImageVerdict(n, set, await listSnapshots(set.selector, token, o.env), o.stack);
+        checks.push({ name: `boot image (${n.name})`, ok: v.ok, warn: v.warn || undefined, detail: v.message });
+      } catch (e) {
+        checks.push({
+          name: `boot image (${n.name})`,
+          ok: false,
+          detail: `cannot ask the Hetzner API: ${(e as Error).message}`,
+        });
+      }
     }
     // The plan refused types the catalog knows deprecated; the live API may know more since.
     try {

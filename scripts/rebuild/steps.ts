@@ -6,7 +6,7 @@ import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { libFile, NODE_LAYOUT } from "../../infra/catalog/layout.js";
 import { SERVICE_CATALOG, type RebuildRole } from "../../infra/catalog/services.js";
-import type { HcloudServer, TailscaleDevice } from "../lib/cloud-api.js";
+import type { HcloudServer, HcloudSnapshot, TailscaleDevice } from "../lib/cloud-api.js";
 import { repositoryName } from "../lib/repository.js";
 
 export const RESTORE_SCRIPT = libFile("xiopro-restore");
@@ -274,6 +274,41 @@ export function chooseRepository(readings: RepositoryReading[], withPg: boolean,
       ...others,
     ].join("; "),
   };
+}
+
+/**
+ * What a rebuilt node boots (ADR 0008): a baked node the newest snapshot of its package set (none:
+ * pulumi up would stop, so the preflight does), a stock node its image, with a warning when a
+ * snapshot of its set would have spared first boot the packages.
+ */
+export function bootImageVerdict(
+  node: Pick<NodePlan, "name" | "key" | "image" | "baked">,
+  set: { hash: string; selector: string; packages: string[] },
+  snapshots: Pick<HcloudSnapshot, "id" | "created" | "status">[],
+  stack: string,
+): Verdict & { warn: boolean } {
+  const newest = snapshots
+    .filter((s) => s.status === "available")
+    .sort((a, b) => b.created.localeCompare(a.created))[0];
+  if (node.baked)
+    return newest
+      ? {
+          ok: true,
+          warn: false,
+          message: `snapshot ${newest.id} of ${newest.created} (${set.selector}): first boot installs no package`,
+        }
+      : {
+          ok: false,
+          warn: false,
+          message: `baked: true, but no snapshot carries ${set.selector}: npm run bake -- --stack ${stack} --node ${node.key}, or set baked: false`,
+        };
+  return newest
+    ? {
+        ok: true,
+        warn: true,
+        message: `stock ${node.image}: first boot installs ${set.packages.length} packages; snapshot ${newest.id} of ${newest.created} holds them, and baked: true would boot it (docs/bake.md)`,
+      }
+    : { ok: true, warn: false, message: `stock ${node.image}: first boot installs ${set.packages.length} packages` };
 }
 
 /** A rebuild from nothing recreates lost servers; a server that still exists is a phoenix case. */

@@ -595,7 +595,7 @@ describe("stack config validation", () => {
       }),
     ).toEqual([
       'xiopro-infra:domian: is not a known key | did you mean "domain"? Known keys: environment, location, networkZone, network, domain, dns, ingress, adminPath, protection, acceptedRisks, maintenance, timeSync, userDataChange, sshPublicKeys, nodeA, nodeB, nodeC, nodeD, pools, loadBalancer, egress, backup, monitoring, agentd, postgresql, wal-receiver, ci-runner, resticPassword, pgbackrestCipherPass, backupS3AccessKey, backupS3SecretKey, backupSftpPrivateKey, backupOffsiteS3AccessKey, backupOffsiteS3SecretKey, backupOffsiteSftpPrivateKey, tailscaleAuthKey, adminSshPrivateKey, alertSmtpPassword, alertWebhookToken, ciRunnerToken, providerKeys, webSecrets',
-      'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
+      'xiopro-infra:nodeA.serverTyp: is not a known key | did you mean "serverType"? Known keys: enabled, serverType, image, baked, location, privateIp, publicIpv4, publicIpv6, backups, labels, volumes, services',
     ]);
   });
 

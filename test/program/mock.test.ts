@@ -2,7 +2,9 @@
 import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runOffline, type OfflineRun, type RecordedResource } from "../../infra/offline.js";
-import { stackObject, TEST_SECRETS, toRaw } from "../support/helpers.js";
+import { planOf, stackObject, TEST_SECRETS, toRaw } from "../support/helpers.js";
+import { bakeSetOf } from "../../infra/plan/bake.js";
+import { packagesFor } from "../../cloud-init/packages.js";
 
 const runs: Record<string, OfflineRun> = {};
 
@@ -274,6 +276,24 @@ describe("stack program under mocks", () => {
   it("ignores user-data changes only when the stack chose in-place updates", () => {
     expect(one(runs.prd!, "server:Server", "xiopro-infra-prd-node-a").options.ignoreChanges).toEqual(["userData"]);
     expect(one(runs.tst!, "server:Server", "xiopro-infra-tst-node-a").options.ignoreChanges).toEqual([]);
+  });
+
+  it("creates a baked node's server from the newest snapshot of its set and keeps it when a newer one appears", async () => {
+    const baked = await run("prd", (c) => (c.nodeA.baked = true));
+    const server = one(baked, "server:Server", "xiopro-infra-prd-node-a");
+    expect(server.inputs.image).toBe("7002");
+    expect(server.options.ignoreChanges).toEqual(["userData", "image"]);
+    const plan = planOf("prd", (c) => (c.nodeA.baked = true));
+    const lookups = baked.calls.filter((c) => c.token === "hcloud:index/getImages:getImages");
+    expect(lookups.map((c) => c.args)).toEqual([
+      {
+        withSelector: bakeSetOf("debian-13", packagesFor(plan, plan.nodes[0]!)).selector,
+        mostRecent: true,
+        withStatuses: ["available"],
+        withArchitectures: ["x86"],
+      },
+    ]);
+    expect(one(runs.prd!, "server:Server", "xiopro-infra-prd-node-a").inputs.image).toBe("debian-13");
   });
 
   it("sets Pulumi protect on volumes, primary IPs and the zone in prd only, never on servers", () => {

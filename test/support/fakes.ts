@@ -138,6 +138,8 @@ export interface Fakes {
     /** GET /v1/server_types, in the API's shape (default: test/fixtures/hetzner-server-types.json). */
     serverTypes: unknown[];
     devices: { id: string; name: string; hostname: string; created?: string; lastSeen?: string }[];
+    /** GET /v1/images?type=snapshot&label_selector=k=v: the snapshots, filtered by that one label. */
+    snapshots: { id: number; created: string; status: string; labels: Record<string, string> }[];
   };
   close(): Promise<void>;
 }
@@ -187,7 +189,7 @@ export async function makeFakes(): Promise<Fakes> {
       server_types: unknown[];
     }
   ).server_types;
-  const state: Fakes["http"] = { url: "", requests: [], servers: [], serverTypes, devices: [] };
+  const state: Fakes["http"] = { url: "", requests: [], servers: [], serverTypes, devices: [], snapshots: [] };
   const stamp = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization ?? "";
@@ -204,6 +206,13 @@ export async function makeFakes(): Promise<Fakes> {
     const u = new URL(req.url!, "http://x");
     if (req.method === "GET" && u.pathname === "/v1/servers")
       return json(200, { servers: state.servers.filter((s) => s.name === u.searchParams.get("name")) });
+    if (req.method === "GET" && u.pathname === "/v1/images") {
+      const [k, v] = (u.searchParams.get("label_selector") ?? "").split("=");
+      return json(200, {
+        images: state.snapshots.filter((i) => i.labels[k!] === v),
+        meta: { pagination: { next_page: null } },
+      });
+    }
     if (req.method === "GET" && u.pathname === "/v1/server_types")
       return json(200, { server_types: state.serverTypes, meta: { pagination: { page: 1, next_page: null } } });
     if (req.method === "GET" && /^\/api\/v2\/tailnet\/[^/]+\/devices$/.test(u.pathname))

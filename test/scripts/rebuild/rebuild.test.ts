@@ -18,11 +18,16 @@ import {
   shellQuote,
   staleTailscaleDevices,
   targetVerdict,
+  bootImageVerdict,
 } from "../../../scripts/rebuild/steps.js";
+import { bakeSetOf } from "../../../infra/plan/bake.js";
+import { packagesFor } from "../../../cloud-init/packages.js";
 import { makeFakes, runCli, type Fakes } from "../../support/fakes.js";
 import { planOf, stackObject, TEST_SECRETS } from "../../support/helpers.js";
 
 const NOW = 1_800_000_000;
+const tstPlan = planOf("tst");
+const tstSet = bakeSetOf(tstPlan.nodes[0]!.image, packagesFor(tstPlan, tstPlan.nodes[0]!));
 const opts = { stack: "prd", dryRun: false, force: false };
 
 describe("rebuild decisions", () => {
@@ -183,6 +188,34 @@ describe("rebuild decisions", () => {
     });
   });
 
+  it("boots a baked node from its newest snapshot, refuses one without, and points a stock node at a snapshot of its set", () => {
+    const n = planOf("prd").nodes[0]!;
+    const set = { hash: "0123456789abcdef", selector: "xiopro-bake=0123456789abcdef", packages: ["a", "b"] };
+    const snaps = [
+      { id: 5, created: "2026-11-01T00:00:00Z", status: "available" },
+      { id: 6, created: "2026-11-20T00:00:00Z", status: "available" },
+      { id: 7, created: "2026-11-25T00:00:00Z", status: "creating" },
+    ];
+    expect(bootImageVerdict({ ...n, baked: true }, set, snaps, "prd")).toEqual({
+      ok: true,
+      warn: false,
+      message: "snapshot 6 of 2026-11-20T00:00:00Z (xiopro-bake=0123456789abcdef): first boot installs no package",
+    });
+    expect(bootImageVerdict({ ...n, baked: true }, set, snaps.slice(2), "prd")).toEqual({
+      ok: false,
+      warn: false,
+      message:
+        "baked: true, but no snapshot carries xiopro-bake=0123456789abcdef: npm run bake -- --stack prd --node nodeA, or set baked: false",
+    });
+    expect(bootImageVerdict({ ...n, baked: false }, set, snaps, "prd")).toEqual({
+      ok: true,
+      warn: true,
+      message:
+        "stock debian-13: first boot installs 2 packages; snapshot 6 of 2026-11-20T00:00:00Z holds them, and baked: true would boot it (docs/bake.md)",
+    });
+    expect(bootImageVerdict({ ...n, baked: false }, set, [], "prd").warn).toBe(false);
+  });
+
   it("calls the target free only when no server of the stack's names exists", () => {
     expect(targetVerdict([], ["prd-node-a"])).toEqual({ ok: true, message: "no server named prd-node-a exists" });
     expect(targetVerdict([{ id: 1, name: "prd-node-a", status: "off" }], ["prd-node-a"])).toEqual({
@@ -318,8 +351,12 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       "pulumi config --show-secrets --json --stack tst",
       "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      `http GET /v1/images?type=snapshot&label_selector=${encodeURIComponent(tstSet.selector)}&per_page=50&page=1 bearer`,
       "http GET /v1/server_types?per_page=50&page=1 bearer",
     ]);
+    expect(r.stderr).toContain(
+      `ok   boot image (tst-node-a): stock debian-13: first boot installs ${tstSet.packages.length} packages\n`,
+    );
   });
 
   it("refuses a server type the live API no longer sells in the node's location, and warns of one on its way out", async () => {
@@ -376,6 +413,9 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       "pulumi config --show-secrets --json --stack tst",
       "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      expect.stringMatching(
+        /^http GET \/v1\/images\?type=snapshot&label_selector=xiopro-bake%3D[0-9a-f]{16}&per_page=50&page=1 bearer$/,
+      ),
       "http GET /v1/server_types?per_page=50&page=1 bearer",
       "http GET /api/v2/tailnet/-/devices bearer",
       "http DELETE /api/v2/device/11 bearer",
@@ -432,6 +472,9 @@ describe("npm run rebuild end to end with fake pulumi, ssh, npm and APIs", () =>
       "pulumi config --show-secrets --json --stack tst",
       "pulumi stack export --stack tst",
       "http GET /v1/servers?name=tst-node-a bearer",
+      expect.stringMatching(
+        /^http GET \/v1\/images\?type=snapshot&label_selector=xiopro-bake%3D[0-9a-f]{16}&per_page=50&page=1 bearer$/,
+      ),
       "http GET /v1/server_types?per_page=50&page=1 bearer",
       "ssh ops@tst-node-c true",
       `ssh ops@tst-node-c ${fetch}`,

@@ -1,0 +1,35 @@
+// What `npm run bake` puts into a Hetzner snapshot and how a node finds it (ADR 0008): a stock
+// image with a node's distro packages installed, named by the hash of the image and the package
+// set. A snapshot serves exactly the nodes that would install the same set at first boot.
+import { createHash } from "node:crypto";
+
+/** The label that carries the package set's hash, on the snapshot and in the node's image lookup. */
+export const BAKE_LABEL = "xiopro-bake";
+
+export interface BakeSet {
+  /** The stock image the snapshot starts from (infra/catalog/images.ts). */
+  image: string;
+  /** The distro packages, sorted and each once. */
+  packages: string[];
+  /** 16 hex digits of SHA-256 over the image and the packages. */
+  hash: string;
+  /** The snapshot's labels. */
+  labels: Record<string, string>;
+  /** The label selector that finds the snapshots of this set (GET /v1/images?label_selector=…). */
+  selector: string;
+}
+
+export function bakeSetOf(image: string, packages: readonly string[]): BakeSet {
+  const sorted = [...new Set(packages)].sort();
+  const hash = createHash("sha256")
+    .update([image, ...sorted].join("\n"))
+    .digest("hex")
+    .slice(0, 16);
+  return {
+    image,
+    packages: sorted,
+    hash,
+    labels: { [BAKE_LABEL]: hash, "xiopro-image": image, "managed-by": "xiopro-infra" },
+    selector: `${BAKE_LABEL}=${hash}`,
+  };
+}
