@@ -91,7 +91,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     configBundle: (node, repo) => configBundle(planWith(repo), node),
     opsBundle: (node) => opsBundle(plan, node),
     configSecret,
-    bakeSelector: (node) => bakeSetOf(node.image, packagesFor(plan, node)).selector,
+    bakeSelector: (node) => bakeSetOf(node, packagesFor(plan, node)).selector,
   });
 
   const nodes = Object.fromEntries(

@@ -1,6 +1,6 @@
 // What `npm run bake` puts into a Hetzner snapshot and how a node finds it (ADR 0008): a stock
-// image with a node's distro packages installed, named by the hash of the image and the package
-// set. A snapshot serves exactly the nodes that would install the same set at first boot.
+// image with a node's distro packages installed, named by the hash of the image, the architecture
+// and the package set. A snapshot serves exactly the nodes that would install the same set at first boot.
 import { createHash } from "node:crypto";
 
 /** The label that carries the package set's hash, on the snapshot and in the node's image lookup. */
@@ -9,6 +9,8 @@ export const BAKE_LABEL = "xiopro-bake";
 export interface BakeSet {
   /** The stock image the snapshot starts from (infra/catalog/images.ts). */
   image: string;
+  /** A snapshot boots only servers of the architecture it was made on. */
+  architecture: "x86" | "arm";
   /** The distro packages, sorted and each once. */
   packages: string[];
   /** 16 hex digits of SHA-256 over the image and the packages. */
@@ -19,17 +21,25 @@ export interface BakeSet {
   selector: string;
 }
 
-export function bakeSetOf(image: string, packages: readonly string[]): BakeSet {
+/** The set of a node (its image and architecture) with these packages. */
+export function bakeSetOf(node: { image: string; architecture: "x86" | "arm" }, packages: readonly string[]): BakeSet {
+  const { image, architecture } = node;
   const sorted = [...new Set(packages)].sort();
   const hash = createHash("sha256")
-    .update([image, ...sorted].join("\n"))
+    .update([image, architecture, ...sorted].join("\n"))
     .digest("hex")
     .slice(0, 16);
   return {
     image,
+    architecture,
     packages: sorted,
     hash,
-    labels: { [BAKE_LABEL]: hash, "xiopro-image": image, "managed-by": "xiopro-infra" },
+    labels: {
+      [BAKE_LABEL]: hash,
+      "xiopro-image": image,
+      "xiopro-architecture": architecture,
+      "managed-by": "xiopro-infra",
+    },
     selector: `${BAKE_LABEL}=${hash}`,
   };
 }

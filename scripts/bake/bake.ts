@@ -27,7 +27,7 @@ export function bakeTargets(plan: Plan, nodeKeys: string[] = []): BakeTarget[] {
   const chosen = nodeKeys.length ? plan.nodes.filter((n) => nodeKeys.includes(n.key)) : plan.nodes;
   const targets = new Map<string, BakeTarget>();
   for (const node of chosen) {
-    const set = bakeSetOf(node.image, packagesFor(plan, node));
+    const set = bakeSetOf(node, packagesFor(plan, node));
     const t = targets.get(set.hash) ?? { set, nodes: [] };
     t.nodes.push(node);
     targets.set(set.hash, t);

@@ -154,7 +154,7 @@ async function preflight(
     }
     // What each rebuilt node boots: a baked node needs a snapshot of its set (ADR 0008).
     for (const n of rebuildTargets(plan)) {
-      const set = bakeSetOf(n.image, packagesFor(plan, n));
+      const set = bakeSetOf(n, packagesFor(plan, n));
       try {
         const v = bootImageVerdict(n, set, await listSnapshots(set.selector, token, o.env), o.stack);
         checks.push({ name: `boot image (${n.name})`, ok: v.ok, warn: v.warn || undefined, detail: v.message });

@@ -287,7 +287,7 @@ describe("stack program under mocks", () => {
     const lookups = baked.calls.filter((c) => c.token === "hcloud:index/getImages:getImages");
     expect(lookups.map((c) => c.args)).toEqual([
       {
-        withSelector: bakeSetOf("debian-13", packagesFor(plan, plan.nodes[0]!)).selector,
+        withSelector: bakeSetOf(plan.nodes[0]!, packagesFor(plan, plan.nodes[0]!)).selector,
         mostRecent: true,
         withStatuses: ["available"],
         withArchitectures: ["x86"],

@@ -14,17 +14,23 @@ import { planOf, TEST_SECRETS } from "../support/helpers.js";
 
 const plan = planOf("prd");
 const node = plan.nodes[0]!;
-const set = bakeSetOf(node.image, packagesFor(plan, node));
+const set = bakeSetOf(node, packagesFor(plan, node));
 
 describe("a package set's hash", () => {
   it("is the same for the same set in any order, and differs for another image or package", () => {
-    expect(bakeSetOf(node.image, [...set.packages].reverse()).hash).toBe(set.hash);
-    expect(bakeSetOf(node.image, [...set.packages, set.packages[0]!]).hash).toBe(set.hash);
-    expect(bakeSetOf("debian-12", set.packages).hash).not.toBe(set.hash);
-    expect(bakeSetOf(node.image, [...set.packages, "htop"]).hash).not.toBe(set.hash);
+    expect(bakeSetOf(node, [...set.packages].reverse()).hash).toBe(set.hash);
+    expect(bakeSetOf(node, [...set.packages, set.packages[0]!]).hash).toBe(set.hash);
+    expect(bakeSetOf({ ...node, image: "debian-12" }, set.packages).hash).not.toBe(set.hash);
+    expect(bakeSetOf({ ...node, architecture: "arm" }, set.packages).hash).not.toBe(set.hash);
+    expect(bakeSetOf(node, [...set.packages, "htop"]).hash).not.toBe(set.hash);
     expect(set.hash).toMatch(/^[0-9a-f]{16}$/);
     expect(set.selector).toBe(`xiopro-bake=${set.hash}`);
-    expect(set.labels).toEqual({ "xiopro-bake": set.hash, "xiopro-image": "debian-13", "managed-by": "xiopro-infra" });
+    expect(set.labels).toEqual({
+      "xiopro-bake": set.hash,
+      "xiopro-image": "debian-13",
+      "xiopro-architecture": "x86",
+      "managed-by": "xiopro-infra",
+    });
   });
 
   it("names the packages the node's own first boot installs", () => {
@@ -70,8 +76,8 @@ describe("the bake server's user-data", () => {
   it("checks the packages with a condition that fails when one is missing", () => {
     // dpkg-query answers for this machine's packages: a set of two installed ones passes, one more fails.
     const cond = (pkgs: string[]) =>
-      (parse(renderBakeUserData(bakeSetOf("debian-13", pkgs))) as Record<string, any>).power_state
-        .condition as string[];
+      (parse(renderBakeUserData(bakeSetOf({ image: "debian-13", architecture: "x86" }, pkgs))) as Record<string, any>)
+        .power_state.condition as string[];
     expect(spawnSync(cond(["bash", "coreutils"])[0]!, cond(["bash", "coreutils"]).slice(1)).status).toBe(0);
     const missing = cond(["bash", "coreutils", "xiopro-no-such-package"]);
     expect(spawnSync(missing[0]!, missing.slice(1)).status).not.toBe(0);

@@ -27,7 +27,7 @@ import { planOf, stackObject, TEST_SECRETS } from "../../support/helpers.js";
 
 const NOW = 1_800_000_000;
 const tstPlan = planOf("tst");
-const tstSet = bakeSetOf(tstPlan.nodes[0]!.image, packagesFor(tstPlan, tstPlan.nodes[0]!));
+const tstSet = bakeSetOf(tstPlan.nodes[0]!, packagesFor(tstPlan, tstPlan.nodes[0]!));
 const opts = { stack: "prd", dryRun: false, force: false };
 
 describe("rebuild decisions", () => {
