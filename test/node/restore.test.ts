@@ -176,6 +176,7 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
         ["pulumi state", true],
         ["pulumi state backup", true],
         ["target free", true],
+        ["boot image (tst-node-a)", true],
         ["server type orderable (tst-node-a)", true],
       ]);
       expect(report.preflight[1].detail).toMatch(
@@ -191,6 +192,9 @@ describeWithTools("xiopro-restore against a real cluster", PG_NEEDS, () => {
       expect(f.log()).toEqual([
         "pulumi stack export --stack tst",
         "http GET /v1/servers?name=tst-node-a bearer",
+        expect.stringMatching(
+          /^http GET \/v1\/images\?type=snapshot&label_selector=xiopro-bake%3D[0-9a-f]{16}&per_page=50&page=1 bearer$/,
+        ),
         "http GET /v1/server_types?per_page=50&page=1 bearer",
       ]);
     } finally {
