@@ -304,7 +304,9 @@ export async function accept(o: AcceptOptions): Promise<AcceptRun> {
         : `not green within ${o.rebootBoundSeconds} s: ${
             after
               .filter((r) => r.result === "fail")
-              .map((r) => r.name)
+              // Each failing check with its own detail (names of secrets, never values): after the
+              // reboot the node may be gone before anyone reads it.
+              .map((r) => `${r.name} (${r.detail})`)
               .join("; ") || "SSH did not come back"
           }`,
       seconds: timings.rebootToGreenSeconds,
