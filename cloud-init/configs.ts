@@ -3,7 +3,7 @@ import type { HostFirewallRule, NodePlan, Plan } from "../infra/plan/index.js";
 import { nodeBudget } from "../infra/plan/budget.js";
 import { jobsFor } from "../infra/plan/jobs.js";
 import { repositoryDestination } from "../infra/plan/egress.js";
-import { packagesFor } from "./packages.js";
+import { packagesFor } from "../infra/plan/packages.js";
 import {
   DATABASE_NAME,
   etcFile,

@@ -28,7 +28,7 @@ import {
   AGENTD_HOME,
 } from "./configs.js";
 import { monitoringDefaults } from "./monitoring.js";
-import { packagesFor } from "./packages.js";
+import { packagesFor } from "../infra/plan/packages.js";
 import { fill, fillFrom, readTemplate } from "./templates.js";
 
 /** Hetzner's limit for user-data. */

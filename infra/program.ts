@@ -6,8 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { opsBundle } from "../cloud-init/ops-bundle.js";
 import { configBundle, renderUserData } from "../cloud-init/render.js";
-import { packagesFor } from "../cloud-init/packages.js";
-import { bakeSetOf } from "./plan/bake.js";
+import { bakeSetFor } from "./plan/bake.js";
 import type { RepositoryFacts } from "./components/node.js";
 import { Platform } from "./components/platform.js";
 import { BackupStorageBox } from "./components/storage-box.js";
@@ -91,7 +90,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     configBundle: (node, repo) => configBundle(planWith(repo), node),
     opsBundle: (node) => opsBundle(plan, node),
     configSecret,
-    bakeSelector: (node) => bakeSetOf(node, packagesFor(plan, node)).selector,
+    bakeSelector: (node) => bakeSetFor(plan, node).selector,
   });
 
   const nodes = Object.fromEntries(

@@ -2,6 +2,8 @@
 // image with a node's distro packages installed, named by the hash of the image, the architecture
 // and the package set. A snapshot serves exactly the nodes that would install the same set at first boot.
 import { createHash } from "node:crypto";
+import type { NodePlan, Plan } from "./index.js";
+import { packagesFor } from "./packages.js";
 
 /** The label that carries the package set's hash, on the snapshot and in the node's image lookup. */
 export const BAKE_LABEL = "xiopro-bake";
@@ -43,3 +45,7 @@ export function bakeSetOf(node: { image: string; architecture: "x86" | "arm" }, 
     selector: `${BAKE_LABEL}=${hash}`,
   };
 }
+
+/** The set a node of this plan boots when baked: its image, architecture and packages. */
+export const bakeSetFor = (plan: Pick<Plan, "adminPath">, node: NodePlan): BakeSet =>
+  bakeSetOf(node, packagesFor(plan, node));

@@ -4,9 +4,8 @@
 // its disk becomes a snapshot labelled with the set's hash; server and firewall are deleted whatever
 // happened. Older snapshots of the set beyond --keep are deleted.
 import { renderBakeUserData } from "../../cloud-init/bake.js";
-import { packagesFor } from "../../cloud-init/packages.js";
 import { catalog } from "../../infra/catalog/index.js";
-import { bakeSetOf, type BakeSet } from "../../infra/plan/bake.js";
+import { bakeSetFor, type BakeSet } from "../../infra/plan/bake.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { hcloud, listSnapshots, type HcloudSnapshot } from "../lib/cloud-api.js";
 import { UsageError } from "../lib/cli.js";
@@ -27,7 +26,7 @@ export function bakeTargets(plan: Plan, nodeKeys: string[] = []): BakeTarget[] {
   const chosen = nodeKeys.length ? plan.nodes.filter((n) => nodeKeys.includes(n.key)) : plan.nodes;
   const targets = new Map<string, BakeTarget>();
   for (const node of chosen) {
-    const set = bakeSetOf(node, packagesFor(plan, node));
+    const set = bakeSetFor(plan, node);
     const t = targets.get(set.hash) ?? { set, nodes: [] };
     t.nodes.push(node);
     targets.set(set.hash, t);

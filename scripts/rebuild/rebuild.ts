@@ -12,8 +12,7 @@ import {
   listSnapshots,
   listTailscaleDevices,
 } from "../lib/cloud-api.js";
-import { packagesFor } from "../../cloud-init/packages.js";
-import { bakeSetOf } from "../../infra/plan/bake.js";
+import { bakeSetFor } from "../../infra/plan/bake.js";
 import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
 import { readRepositories } from "./preflight.js";
@@ -154,7 +153,7 @@ async function preflight(
     }
     // What each rebuilt node boots: a baked node needs a snapshot of its set (ADR 0008).
     for (const n of rebuildTargets(plan)) {
-      const set = bakeSetOf(n, packagesFor(plan, n));
+      const set = bakeSetFor(plan, n);
       try {
         const v = bootImageVerdict(n, set, await listSnapshots(set.selector, token, o.env), o.stack);
         checks.push({ name: `boot image (${n.name})`, ok: v.ok, warn: v.warn || undefined, detail: v.message });

@@ -3,8 +3,7 @@ import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runOffline, type OfflineRun, type RecordedResource } from "../../infra/offline.js";
 import { planOf, stackObject, TEST_SECRETS, toRaw } from "../support/helpers.js";
-import { bakeSetOf } from "../../infra/plan/bake.js";
-import { packagesFor } from "../../cloud-init/packages.js";
+import { bakeSetFor } from "../../infra/plan/bake.js";
 
 const runs: Record<string, OfflineRun> = {};
 
@@ -287,7 +286,7 @@ describe("stack program under mocks", () => {
     const lookups = baked.calls.filter((c) => c.token === "hcloud:index/getImages:getImages");
     expect(lookups.map((c) => c.args)).toEqual([
       {
-        withSelector: bakeSetOf(plan.nodes[0]!, packagesFor(plan, plan.nodes[0]!)).selector,
+        withSelector: bakeSetFor(plan, plan.nodes[0]!).selector,
         mostRecent: true,
         withStatuses: ["available"],
         withArchitectures: ["x86"],

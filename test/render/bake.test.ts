@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderBakeUserData } from "../../cloud-init/bake.js";
-import { packagesFor } from "../../cloud-init/packages.js";
+import { packagesFor } from "../../infra/plan/packages.js";
 import { renderUserData } from "../../cloud-init/render.js";
 import { bakeSetOf } from "../../infra/plan/bake.js";
 import { planOf, TEST_SECRETS } from "../support/helpers.js";

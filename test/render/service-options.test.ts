@@ -2,7 +2,7 @@
 // The pgvector option of PostgreSQL is the example (docs/adr/0006-service-options.md).
 import { describe, expect, it } from "vitest";
 import { pgbackrestConf, serviceEnv } from "../../cloud-init/configs.js";
-import { packagesFor } from "../../cloud-init/packages.js";
+import { packagesFor } from "../../infra/plan/packages.js";
 import { nodeFiles } from "../../cloud-init/render.js";
 import { buildSpec } from "../../scripts/accept/spec.js";
 import { planOf, problemsOf } from "../support/helpers.js";

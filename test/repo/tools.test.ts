@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import semver from "semver";
 import { describe, expect, it } from "vitest";
-import { packagesFor } from "../../cloud-init/packages.js";
+import { packagesFor } from "../../infra/plan/packages.js";
 import { planOf, ROOT } from "../support/helpers.js";
 import { commandsInRepo } from "../support/commands.js";
 import { toolRows, type ToolRow } from "../support/distro.js";

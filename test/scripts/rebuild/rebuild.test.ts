@@ -20,14 +20,13 @@ import {
   targetVerdict,
   bootImageVerdict,
 } from "../../../scripts/rebuild/steps.js";
-import { bakeSetOf } from "../../../infra/plan/bake.js";
-import { packagesFor } from "../../../cloud-init/packages.js";
+import { bakeSetFor } from "../../../infra/plan/bake.js";
 import { makeFakes, runCli, type Fakes } from "../../support/fakes.js";
 import { planOf, stackObject, TEST_SECRETS } from "../../support/helpers.js";
 
 const NOW = 1_800_000_000;
 const tstPlan = planOf("tst");
-const tstSet = bakeSetOf(tstPlan.nodes[0]!, packagesFor(tstPlan, tstPlan.nodes[0]!));
+const tstSet = bakeSetFor(tstPlan, tstPlan.nodes[0]!);
 const opts = { stack: "prd", dryRun: false, force: false };
 
 describe("rebuild decisions", () => {
