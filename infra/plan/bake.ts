@@ -5,6 +5,17 @@ import { createHash } from "node:crypto";
 import type { NodePlan, Plan } from "./index.js";
 import { packagesFor } from "./packages.js";
 
+/** Snapshots of a set that `npm run bake` keeps by default (--keep): the newest and the one before. */
+export const BAKE_KEEP = 2;
+
+/**
+ * A snapshot's size until a bake measures it (npm run bake prints the real one): the disk that
+ * the bake user-data of tst's Node A (PostgreSQL, monitoring, ingress, backup tools) left on Debian
+ * 13, 2008 MB of allocated blocks (test/vm/bake.sh, 2026-12-02); uncompressed, so at or above what
+ * Hetzner bills.
+ */
+export const SNAPSHOT_GB_ESTIMATE = 2;
+
 /** The label that carries the package set's hash, on the snapshot and in the node's image lookup. */
 export const BAKE_LABEL = "xiopro-bake";
 

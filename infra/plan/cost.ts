@@ -2,6 +2,7 @@
 // (catalog precision) and each line is rounded half-up to the cent, as an invoice line would be.
 import type { Catalog } from "../catalog/index.js";
 import type { Plan } from "./index.js";
+import { BAKE_KEEP, bakeSetFor, SNAPSHOT_GB_ESTIMATE } from "./bake.js";
 
 export interface CostLine {
   /** Stable id of the priced thing, e.g. `server:prd-node-a`. */
@@ -14,13 +15,14 @@ export interface CostLine {
     | "volume"
     | "object-storage"
     | "storage-box"
-    | "load-balancer";
+    | "load-balancer"
+    | "snapshot";
   description: string;
   quantity: number;
   unit: string;
   unitPriceEur: number;
   monthlyEur: number;
-  /** Price is an estimate in the catalog (not verified from Hetzner's API). */
+  /** An estimate: a catalog price not verified from Hetzner's API, or a size not measured yet (snapshots). */
   estimated: boolean;
 }
 
@@ -143,6 +145,27 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
         unit: "month",
         unitPriceEur: cat.loadBalancerTypes[lb.type]!.monthly[lb.location]!,
         estimated: cat.loadBalancerTypes[lb.type]!.estimated ?? false,
+      }),
+    );
+  // Baked nodes boot snapshots that `npm run bake` keeps (BAKE_KEEP per package set): billed per GB
+  // stored, their size known only after a bake, so estimated here.
+  const sets = new Map<string, { image: string; packages: number; nodes: string[] }>();
+  for (const node of plan.nodes.filter((n) => n.baked)) {
+    const set = bakeSetFor(plan, node);
+    const s = sets.get(set.hash) ?? { image: set.image, packages: set.packages.length, nodes: [] };
+    s.nodes.push(node.name);
+    sets.set(set.hash, s);
+  }
+  for (const [hash, s] of sets)
+    lines.push(
+      line({
+        resource: `snapshot:${hash}`,
+        kind: "snapshot",
+        description: `${BAKE_KEEP} baked snapshots of ${s.image} with ${s.packages} packages (${s.nodes.join(", ")}), ~${SNAPSHOT_GB_ESTIMATE} GB each until npm run bake measures them`,
+        quantity: BAKE_KEEP * SNAPSHOT_GB_ESTIMATE,
+        unit: "GB-month",
+        unitPriceEur: cat.snapshotPerGbMonth,
+        estimated: true,
       }),
     );
   const repo = plan.backup.repository;

@@ -2,6 +2,7 @@
 import { loadStack } from "../lib/stack.js";
 import { parseFlags, UsageError } from "../lib/cli.js";
 import { bakeOne, bakeTargets, snapshotMonthly, type BakeOutcome } from "./bake.js";
+import { BAKE_KEEP } from "../../infra/plan/bake.js";
 
 const USAGE = `Usage: HCLOUD_TOKEN=… npm run bake -- --stack NAME [options]
 
@@ -17,7 +18,7 @@ Options:
   --stack-file FILE       read the config from FILE instead of Pulumi.NAME.yaml
   --node KEY              bake this node's set only (repeatable; default: every node)
   --force                 bake even when a snapshot of the set exists
-  --keep N                snapshots of a set kept, the newest (default 2)
+  --keep N                snapshots of a set kept, the newest (default ${BAKE_KEEP}; the cost counts them)
   --timeout-minutes M     how long installing may take before the bake fails (default 40)
   -h, --help
 
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
       "stack-file": { type: "string" },
       node: { type: "string", multiple: true, default: [] },
       force: { type: "boolean", default: false },
-      keep: { type: "string", default: "2" },
+      keep: { type: "string", default: String(BAKE_KEEP) },
       "timeout-minutes": { type: "string", default: "40" },
     },
     USAGE,

@@ -56,11 +56,7 @@ export function documentText(doc: CostDocument, cat: Catalog = defaultCatalog): 
     table(
       ["resource", "description", "EUR/month"],
       [
-        ...c.lines.map((l) => [
-          l.resource,
-          l.description + (l.estimated ? " (estimated price)" : ""),
-          money(l.monthlyEur),
-        ]),
+        ...c.lines.map((l) => [l.resource, l.description + (l.estimated ? " (estimate)" : ""), money(l.monthlyEur)]),
         ["total", `per year ${money((total * 12) / 100)}`, money(total / 100)],
       ],
       [2],
@@ -83,7 +79,7 @@ export function documentMarkdown(doc: CostDocument, cat: Catalog = defaultCatalo
     "|---|---|--:|",
     ...c.lines.map(
       (l) =>
-        `| \`${cell(l.resource)}\` | ${cell(l.description)}${l.estimated ? " (estimated price)" : ""} | ${money(l.monthlyEur)} |`,
+        `| \`${cell(l.resource)}\` | ${cell(l.description)}${l.estimated ? " (estimate)" : ""} | ${money(l.monthlyEur)} |`,
     ),
     `| **total** | per year ${money((total * 12) / 100)} | **${money(total / 100)}** |`,
     ...existingRateNotes(doc, cat).map((n) => `\n> ${n}`),
@@ -176,7 +172,7 @@ export function diffMarkdown(d: CostDiff): string {
     "|---|---|--:|--:|--:|---|",
     ...d.rows.map((r) => {
       const mark = r.kind === "server" && marked.some((s) => r.resource === `server:${s.name}`) ? "⚠️ " : "";
-      return `| \`${cell(r.resource)}\` | ${changeWord(d, r)} | ${amount(r.baseEur)} | ${amount(r.headEur)} | ${r.deltaEur === 0 ? "" : signed(r.deltaEur)} | ${mark}${cell(r.notes.join("; "))}${r.estimated ? " (estimated price)" : ""} |`;
+      return `| \`${cell(r.resource)}\` | ${changeWord(d, r)} | ${amount(r.baseEur)} | ${amount(r.headEur)} | ${r.deltaEur === 0 ? "" : signed(r.deltaEur)} | ${mark}${cell(r.notes.join("; "))}${r.estimated ? " (estimate)" : ""} |`;
     }),
     `| **total / month** | | **${money(d.base.monthlyEur)}** | **${money(d.head.monthlyEur)}** | **${signed(d.deltaMonthlyEur)}** | |`,
     `| total / year | | ${money(d.base.yearlyEur)} | ${money(d.head.yearlyEur)} | ${signed(d.deltaYearlyEur)} | |`,

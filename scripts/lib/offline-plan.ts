@@ -146,7 +146,7 @@ export function formatPlanReport(r: PlanResult): string {
       [
         ...out.cost.lines.map((l) => [
           l.resource,
-          l.description + (l.estimated ? " (estimated price)" : ""),
+          l.description + (l.estimated ? " (estimate)" : ""),
           l.monthlyEur.toFixed(2),
         ]),
         ["total", `per year ${out.cost.yearlyEur.toFixed(2)}`, out.cost.monthlyEur.toFixed(2)],

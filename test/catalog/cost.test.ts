@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { catalog } from "../../infra/catalog/index.js";
 import { planOf } from "../support/helpers.js";
+import { BAKE_KEEP, bakeSetFor, SNAPSHOT_GB_ESTIMATE } from "../../infra/plan/bake.js";
 
 describe("monthly cost", () => {
   it("prd: cpx62 + 20 % backups + IPv4 + IPv6 + 300 GB of volumes + object storage", () => {
@@ -50,6 +51,42 @@ describe("monthly cost", () => {
     expect(c["volume:tst-node-c-models"]).toBe(0.86); // 15 × 0.0572 = 0.858
     expect(c["primary-ipv6:tst-node-c"]).toBeUndefined();
     expect(cost.monthlyEur).toBe(28.19 + 42.99 + 8.6 + 0.5 + 0.86);
+  });
+
+  it("prices the snapshots baked nodes boot: one line per package set, the kept ones at the estimated size", () => {
+    // Hand computation, EUR: 2 snapshots × 2 GB × 0.0143 = 0.0572 → 0.06 per set.
+    expect([BAKE_KEEP, SNAPSHOT_GB_ESTIMATE, catalog.snapshotPerGbMonth]).toEqual([2, 2, 0.0143]);
+    const plan = planOf("tst", (c) => {
+      c.nodeA.baked = true;
+      c.pools = [
+        {
+          name: "worker",
+          role: "worker",
+          count: 2,
+          serverType: "cx23",
+          firstPrivateIp: "10.1.1.40",
+          services: ["agentd-worker"],
+          baked: true,
+        },
+      ];
+    });
+    const [a, w1, w2] = ["tst-node-a", "tst-worker-1", "tst-worker-2"].map(
+      (name) =>
+        bakeSetFor(
+          plan,
+          plan.nodes.find((n) => n.name === name)!,
+        ).hash,
+    );
+    expect(w1).toBe(w2);
+    expect(a).not.toBe(w1);
+    const snapshots = plan.cost.lines.filter((l) => l.kind === "snapshot");
+    expect(snapshots.map((l) => [l.resource, l.quantity, l.unit, l.monthlyEur, l.estimated])).toEqual([
+      [`snapshot:${a}`, 4, "GB-month", 0.06, true],
+      [`snapshot:${w1}`, 4, "GB-month", 0.06, true],
+    ]);
+    expect(snapshots[1]!.description).toContain("(tst-worker-1, tst-worker-2)");
+    // A stock node (the default) boots no snapshot of ours: nothing to bill.
+    expect(planOf("tst").cost.lines.some((l) => l.kind === "snapshot")).toBe(false);
   });
 
   it("prices a Storage Box the stack creates by its catalog type instead of Object Storage", () => {

@@ -52,6 +52,13 @@ describe("examples/standard-production (seed 004)", () => {
     expect(plan.cost.lines.filter((l) => l.kind === "load-balancer").map((l) => [l.resource, l.monthlyEur])).toEqual([
       ["load-balancer:prd-lb", 7.49],
     ]);
+    // The seed's snapshots: each node's baked OS state, one package set per role here.
+    expect(plan.cost.lines.filter((l) => l.kind === "snapshot").map((l) => [l.description, l.monthlyEur])).toEqual(
+      ["prd-node-a", "prd-orchestrator-1", "prd-monitoring-1", "prd-ci-1"].map((name) => [
+        expect.stringContaining(`(${name})`),
+        0.06,
+      ]),
+    );
     expect(plan.cost.catalogDate).toBe("2026-06-15");
   });
 

@@ -171,6 +171,19 @@ describe("cost diff of a change", () => {
     expect(d.servers[0]!.reasons).toContain("image debian-13 → debian-12");
   });
 
+  it("baking a node adds its snapshots' line, marked as an estimate, and replaces no server", () => {
+    const d = change(
+      docOf("tst"),
+      docOf("tst", (c) => (c.nodeA.baked = true)),
+    );
+    const added = d.rows.filter((r) => r.status !== "unchanged");
+    expect(
+      added.map((r) => [r.resource.replace(/[0-9a-f]{16}$/, "<hash>"), r.status, r.deltaEur, r.estimated]),
+    ).toEqual([["snapshot:<hash>", "added", 0.06, true]]);
+    expect(d.servers.map((s) => s.action)).toEqual(["none"]);
+    expect(diffMarkdown(d)).toMatch(/`snapshot:[0-9a-f]{16}`.*\(estimate\)/);
+  });
+
   it("a new node is a new order: its lines are added and its ports listed as opened by class", () => {
     const d = change(
       docOf("tst"),
