@@ -383,14 +383,12 @@ wait_boot tst-node-a "$nspawn_pid" "$work/console.log" "${ssh_base[@]}"
 ((receiver == 0)) || wait_boot tst-node-c "$receiver_pid" "$work/c-console.log" "${ssh_c[@]}"
 
 say "deliveries: credentials, operations bundle, first backup (the remote commands Pulumi runs)"
-while IFS=$'\t' read -r file command; do
-  "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file failed"; exit 1; }
-done < <(node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+# Each node's credentials all at once, as Pulumi runs them.
+deliver_credentials "$work/deliveries.json" deliveries "$work/credentials" "$work" -- "${ssh_base[@]}" || { say "delivering to tst-node-a failed"; exit 1; }
 if ((receiver)); then
   # The receiver's password before anything on Node A writes: its commits wait for the receiver.
-  while IFS=$'\t' read -r file command; do
-    "${ssh_c[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file to tst-node-c failed"; exit 1; }
-  done < <(node -e 'for (const d of require(process.argv[1]).receiver.deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+  mkdir -p "$work/c-deliveries"
+  deliver_credentials "$work/deliveries.json" receiver.deliveries "$work/credentials" "$work/c-deliveries" -- "${ssh_c[@]}" || { say "delivering to tst-node-c failed"; exit 1; }
   for _ in $(seq 1 60); do "${ssh_c[@]}" systemctl is-active --quiet xiopro-walreceiver.service && break; sleep 1; done
   say "tst-node-c: xiopro-walreceiver $("${ssh_c[@]}" systemctl show -p ActiveState,SubState --value xiopro-walreceiver.service | paste -sd/)"
 fi

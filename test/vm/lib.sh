@@ -139,3 +139,25 @@ apt_mirror_for_suite() {
 		END { flush(); if (!found) exit 1 }
 	' "${files[@]}"
 }
+
+# deliver_credentials JSON LIST CREDDIR LOGDIR -- SSH...: runs every delivery of LIST (`deliveries`,
+# `receiver.deliveries`) in JSON at once over SSH..., as Pulumi runs a node's independent credential
+# commands, each value on its command's stdin from CREDDIR/<file>. Waits for all; prints the files
+# that failed with the end of their output (LOGDIR/deliver-<file>.log) and returns 1 if any did.
+deliver_credentials() {
+	local json=$1 list=$2 creddir=$3 logdir=$4 file command undelivered=()
+	shift 5
+	local -A pids=()
+	while IFS=$'\t' read -r file command; do
+		"$@" "$command" <"$creddir/$file" >"$logdir/deliver-$file.log" 2>&1 &
+		pids[$file]=$!
+	done < <(node -e 'for (const d of process.argv[2].split(".").reduce((o, k) => o[k], require(process.argv[1]))) console.log(d.file + "\t" + d.command)' "$json" "$list")
+	for file in "${!pids[@]}"; do
+		wait "${pids[$file]}" || undelivered+=("$file")
+	done
+	for file in "${undelivered[@]}"; do
+		echo "delivering $file failed:" >&2
+		grep -v 'not located on encrypted media' "$logdir/deliver-$file.log" | tail -n 5 >&2
+	done
+	((${#undelivered[@]} == 0))
+}
