@@ -7,6 +7,8 @@
 //                             FILE the sub-account's private key; without it, a posix directory
 //   XIOPRO_VM_OFFSITE_KEY=FILE  backup.offsite: an sftp repository on a second box.sh at another
 //                             address (a provider outside Hetzner), FILE its account's private key
+//   XIOPRO_VM_BAKED=1         Node A has `baked: true`; bake.user-data.yaml and the set's hash
+//                             (deliveries.json `bake`) are what test/vm/bake.sh runs
 // Writes into WORK: Pulumi.vm.yaml, secrets.json (every secret value, for the
 // plaintext check), credentials/<file> (one value per file) and deliveries.json (the exact remote
 // commands Pulumi's Credentials component runs) and ops.b64 (the operations bundle Pulumi pushes).
@@ -22,6 +24,8 @@ import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../i
 import { loadConfig } from "../../infra/config/load.js";
 import { parseStackYaml } from "../../infra/config/stack-file.js";
 import { buildPlan } from "../../infra/plan/index.js";
+import { renderBakeUserData } from "../../cloud-init/bake.js";
+import { bakeTargets } from "../../scripts/bake/bake.js";
 import { WAL_RECEIVER } from "../../infra/catalog/layout.js";
 
 /** Pebble on the test network's gateway (test/vm/acme.sh). */
@@ -62,14 +66,16 @@ c[k("backup")] = {
 c[k("timeSync")] = { servers: ["203.0.113.1"] };
 // The container variant boots Debian 12 (test/e2e); the VM boots the stack's own image.
 if (process.env.XIOPRO_NODE_IMAGE) (c[k("nodeA")] as { image: string }).image = process.env.XIOPRO_NODE_IMAGE;
+const baked = process.env.XIOPRO_VM_BAKED === "1";
+if (baked) (c[k("nodeA")] as { baked?: boolean }).baked = true;
 // Grafana installs from apt.grafana.com, which this machine cannot reach: the VM runs the rest of
 // monitoring; alert delivery points at the test host, so Alertmanager gets both credentials.
 const nodeA = c[k("nodeA")] as { services: string[]; volumes: { mountPoint: string; attachTimeoutSeconds?: number }[] };
 nodeA.services = nodeA.services.filter((s) => s !== "grafana");
 // The volume without the database is the one the VM proof lets never arrive during first boot
-// (missing-volume.sh): a 120 s bound instead of the default 300 keeps that wait short. The proof
+// (missing-volume.sh): a 60 s bound instead of the default 300 keeps that wait short. The proof
 // attaches the database's volume seconds after first boot starts waiting for it.
-for (const v of nodeA.volumes) if (v.mountPoint !== "/var/lib/postgresql") v.attachTimeoutSeconds = 120;
+for (const v of nodeA.volumes) if (v.mountPoint !== "/var/lib/postgresql") v.attachTimeoutSeconds = 60;
 c[k("monitoring")] = {
   email: { to: ["ops@xiopro.example"], from: "alerts@xiopro.example", smarthost: "203.0.113.1:25", username: "alerts" },
   webhook: { url: "https://203.0.113.1/alerts" },
@@ -150,6 +156,9 @@ function deliveriesFor(n: typeof node): { file: string; command: string }[] {
   });
 }
 const deliveries = deliveriesFor(node);
+// The snapshot's user-data and hash exactly as `npm run bake -- --node nodeA` would use them.
+const bakeSet = baked ? bakeTargets(plan, ["nodeA"])[0]!.set : undefined;
+if (bakeSet) fs.writeFileSync(path.join(work, "bake.user-data.yaml"), renderBakeUserData(bakeSet));
 const nodeC = plan.nodes.find((n) => n.key === "nodeC");
 const receiver =
   withReceiver && nodeC
@@ -175,6 +184,7 @@ fs.writeFileSync(
       subnet: plan.network.subnet,
       memoryMb: node.memoryGb * 1024,
       receiver,
+      bake: bakeSet && { hash: bakeSet.hash, userData: path.join(work, "bake.user-data.yaml") },
     },
     null,
     2,

@@ -8,6 +8,8 @@
 # checks from outside and over the admin path, including --reboot. Ingress certificates come from
 # Pebble over ACME (test/vm/acme.sh) and backups go to an SFTP Storage Box stand-in (test/vm/box.sh). One VM at a time, generous
 # timeouts, no retries: a failure here is a failure.
+# XIOPRO_VM_BAKED=1 (npm run test:vm:baked) runs the same proof on the baked path: Node A has
+# `baked: true` and boots the disk that the product's bake user-data left (test/vm/bake.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -65,6 +67,8 @@ rm -f "$work/offsite_id" "$work/offsite_id.pub"
 ssh-keygen -q -t ed25519 -N '' -C xiopro-vm-offsite -f "$work/offsite_id"
 "$here/acme.sh" --certs-only --workdir "$work/acme"
 export XIOPRO_VM_ACME_ROOT=$work/acme/directory-ca.pem XIOPRO_VM_SFTP_KEY=$work/box_id XIOPRO_VM_OFFSITE_KEY=$work/offsite_id
+baked=${XIOPRO_VM_BAKED:-0}
+[[ $baked == 1 ]] && export XIOPRO_VM_BAKED
 "$tsx" "$here/prepare.ts" "$work" "$work/id.pub"
 "$tsx" "$repo/scripts/plan/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --out "$work/plan" >"$work/plan.txt"
 user_data=$work/plan/tst-node-a.user-data.yaml
@@ -83,9 +87,14 @@ case $node_image in
 esac
 # The stock image: base system, cloud-init and OpenSSH, nothing of ours. First boot installs the
 # user-data's packages from Debian's mirror through the test network's NAT.
-say "image: stock $node_image ($XIOPRO_VM_SUITE, cached outside the repo); first boot installs: $packages"
 unset XIOPRO_VM_EXTRA_PACKAGES
-image=$("$here/image.sh" | tail -n 1)
+if [[ $baked == 1 ]]; then
+  say "image: $node_image baked with: $packages"
+else
+  say "image: stock $node_image ($XIOPRO_VM_SUITE, cached outside the repo); first boot installs: $packages"
+fi
+stock_image=$("$here/image.sh" | tail -n 1)
+image=$stock_image
 
 say "network namespace $ns with a public and a private bridge"
 "$here/net.sh" down >/dev/null 2>&1 || true
@@ -94,18 +103,26 @@ say "network namespace $ns with a public and a private bridge"
 ip netns exec "$ns" ip addr add 203.0.113.50/24 dev br-pub
 ip netns exec "$ns" "$tsx" "$here/sntp.ts" 203.0.113.1 >"$work/sntp.log" 2>&1 &
 sntp_pid=$!
+# The baked path: the snapshot of Node A's package set, made the way `npm run bake` makes it.
+if [[ $baked == 1 ]]; then
+  bake_hash=$(node -p 'require(process.argv[1]).bake.hash' "$work/deliveries.json")
+  bake_user_data=$(node -p 'require(process.argv[1]).bake.userData' "$work/deliveries.json")
+  say "bake: set $bake_hash from $bake_user_data (the product's bake user-data, on the stock image)"
+  image=$("$here/bake.sh" --stock "$stock_image" --user-data "$bake_user_data" --hash "$bake_hash" --workdir "$work/bake" | tail -n 1)
+  say "bake: $(grep -E '^(baked|baked_seconds|allocated_mb)=' "$image/info" | tr '\n' ' ')"
+fi
 # Pebble answers every site name with the guest's address, as public DNS would.
 "$here/acme.sh" --workdir "$work/acme" --answer 203.0.113.10 >"$work/acme.log" 2>&1 &
 acme_pid=$!
 disown "$acme_pid" # killed by pid in cleanup; no job-control notice
 # shellcheck disable=SC2016 # JavaScript, not shell
 IFS=$'\t' read -r box_host box_port box_user box_path < <(node -e 'const b = require(process.argv[1]).storageBox; console.log([b.host, b.port, b.user, b.path].join("\t"))' "$work/deliveries.json")
-"$here/box.sh" --image "$image" --workdir "$work/box" --address "$box_host" --user "$box_user" --home "$box_path" --key "$work/box_id.pub" >"$work/box.log" 2>&1 &
+"$here/box.sh" --image "$stock_image" --workdir "$work/box" --address "$box_host" --user "$box_user" --home "$box_path" --key "$work/box_id.pub" >"$work/box.log" 2>&1 &
 box_pid=$!
 disown "$box_pid"
 # shellcheck disable=SC2016 # JavaScript, not shell
 IFS=$'\t' read -r offsite_host offsite_port offsite_user offsite_path < <(node -e 'const b = require(process.argv[1]).offsite; console.log([b.host, b.port, b.user, b.path].join("\t"))' "$work/deliveries.json")
-"$here/box.sh" --image "$image" --workdir "$work/offsite" --address "$offsite_host" --user "$offsite_user" --home "$offsite_path" --key "$work/offsite_id.pub" >"$work/offsite.log" 2>&1 &
+"$here/box.sh" --image "$stock_image" --workdir "$work/offsite" --address "$offsite_host" --user "$offsite_user" --home "$offsite_path" --key "$work/offsite_id.pub" >"$work/offsite.log" 2>&1 &
 offsite_pid=$!
 disown "$offsite_pid"
 for _ in $(seq 1 60); do
@@ -145,7 +162,8 @@ for v in "${volumes[@]}"; do
   done
   ((waiting)) || { say "first boot did not wait for volume $id within 30 min"; exit 1; }
   sleep 5
-  say "first boot waits for volume $id: attaching it now ($(($(date +%s) - boot_t0)) s after power-on)"
+  to_volume=$(($(date +%s) - boot_t0))
+  say "first boot waits for volume $id: attaching it now (${to_volume} s after power-on)"
   "$here/attach.sh" --workdir "$work/vm" --volume "$id"
 done
 # The site CA and the acceptance arguments: the first acceptance run is the one that must fail.
@@ -163,13 +181,15 @@ set -e
 cloud_init_done=$(($(date +%s) - boot_t0))
 say "first boot, the missing-volume case and bootstrap again done after ${cloud_init_done} s"
 
-say "deliver credentials (the remote commands of infra/components/credentials.ts)"
-while IFS=$'\t' read -r file command; do
-  "${ssh_base[@]}" "$command" <"$work/credentials/$file" >/dev/null || { say "delivering $file failed"; exit 1; }
-done < <(node -e 'for (const d of require(process.argv[1]).deliveries) console.log(d.file + "\t" + d.command)' "$work/deliveries.json")
+# All at once, as Pulumi runs independent resources: each install restarts the units granted it.
+say "deliver credentials (the remote commands of infra/components/credentials.ts, all at once as Pulumi runs them)"
+deliver_t0=$(date +%s)
+deliver_credentials "$work/deliveries.json" deliveries "$work/credentials" "$work" -- "${ssh_base[@]}" || exit 1
+say "credentials delivered in $(($(date +%s) - deliver_t0)) s"
 say "push the operations bundle (the remote command of infra/components/platform.ts)"
 ops_command=$(node -p 'require(process.argv[1]).ops' "$work/deliveries.json")
 "${ssh_base[@]}" "$ops_command" <"$work/ops.b64" || { say "applying the operations bundle failed"; exit 1; }
+converged=$(($(date +%s) - boot_t0))
 first_backup=$(node -p 'require(process.argv[1]).firstBackup' "$work/deliveries.json")
 say "first backup, dump, file backup and restore drill"
 "${ssh_base[@]}" "$first_backup" </dev/null
@@ -205,7 +225,8 @@ set +e
 ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" "${accept_args[@]}" --reboot --reboot-bound "$reboot_bound" | tee "$work/acceptance.txt"
 accept_rc=${PIPESTATUS[0]}
 set -e
-say "timings: boot to SSH ${boot_to_ssh} s, first boot and its fix ${cloud_init_done} s, $(grep '^timings:' "$work/acceptance.txt" || echo 'no acceptance timings')"
+path_name=$([[ $baked == 1 ]] && echo baked || echo stock)
+say "timings ($path_name image): boot to SSH ${boot_to_ssh} s, first boot to its volumes ${to_volume} s, first boot and its fix ${cloud_init_done} s, credentials and operations bundle in place ${converged} s, $(grep '^timings:' "$work/acceptance.txt" || echo 'no acceptance timings')"
 passed=$(grep -c '  PASS' "$work/acceptance.txt" || true)
 failed=$(grep -c '  FAIL' "$work/acceptance.txt" || true)
 passed=$((passed + $(grep -c '^PASS' "$work/missing-volume.txt" || true)))
