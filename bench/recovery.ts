@@ -662,9 +662,29 @@ async function copyRows(c: Cluster, from: number, count: number): Promise<void> 
 }
 
 /** One way back from one repository: pgBackRest's restore and the pg_dump baseline, to the first query. */
+/**
+ * Where a restored cluster's start went, from its log (log_line_prefix %m: millisecond stamps): to
+ * the start of redo, redo with the WAL files restore_command brought, and from the end of redo to
+ * ready (the timeline switch and the end-of-recovery checkpoint).
+ */
+function recoveryPhases(log: string): string {
+  const lines = log.split("\n");
+  const stamp = (l: string | undefined) => (l ? Date.parse(l.slice(0, 23).replace(" ", "T") + "Z") : NaN);
+  const first = (re: RegExp, from = 0) => lines.slice(from).find((l) => re.test(l));
+  const t0 = stamp(first(/starting PostgreSQL/));
+  const redo = stamp(first(/redo starts at/));
+  const done = stamp(first(/redo done at/));
+  const ready = stamp(first(/database system is ready to accept connections/));
+  const ckptAt = lines.findIndex((l) => /checkpoint starting: end-of-recovery/.test(l));
+  const ckpt = ckptAt < 0 ? NaN : stamp(first(/checkpoint complete/, ckptAt)) - stamp(lines[ckptAt]);
+  const wal = lines.filter((l) => /restored log file ".*" from archive/.test(l)).length;
+  const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : "?");
+  return `start to redo ${s(redo - t0)} s, redo with ${wal} WAL files from the archive ${s(done - redo)} s, end of redo to ready ${s(ready - done)} s (end-of-recovery checkpoint ${s(ckpt)} s)`;
+}
+
 interface RestorePath {
   repository: string;
-  pgbr: { total: number; restore: number; recovery: number };
+  pgbr: { total: number; restore: number; recovery: number; phases: string };
   dump: { total: number; resticDump: number; cluster: number; pgRestore: number };
 }
 interface RestoreResult {
@@ -723,6 +743,7 @@ async function restorePath(src: Cluster, repo: number, repository: string, rows:
   });
   const p2 = await a.waitReady("xiopro", "SELECT max(id) FROM docs");
   const pgbrRows = Number(a.sql("xiopro", "SELECT count(*) FROM docs"));
+  const phases = recoveryPhases(fs.readFileSync(a.p("log/postgresql.log"), "utf8"));
   a.remove();
   progress(`restore from ${repository}: pgBackRest ready after ${secs(p2 - p0)} s (${pgbrRows} rows)`);
 
@@ -759,7 +780,7 @@ async function restorePath(src: Cluster, repo: number, repository: string, rows:
     throw new Error(`restored row counts differ: source ${rows}, pgBackRest ${pgbrRows}, pg_restore ${dumpRows}`);
   return {
     repository,
-    pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000 },
+    pgbr: { total: (p2 - p0) / 1000, restore: (p1 - p0) / 1000, recovery: (p2 - p1) / 1000, phases },
     dump: {
       total: (d3 - d0) / 1000,
       resticDump: (d1 - d0) / 1000,
@@ -1005,7 +1026,7 @@ async function main(): Promise<number> {
     );
     for (const p of r.paths)
       figures.push(
-        `restore from ${p.repository}: pgBackRest ${p.pgbr.total.toFixed(1)} s to first query (restore ${p.pgbr.restore.toFixed(1)} + start/recovery ${p.pgbr.recovery.toFixed(1)}); ` +
+        `restore from ${p.repository}: pgBackRest ${p.pgbr.total.toFixed(1)} s to first query (restore ${p.pgbr.restore.toFixed(1)} + start/recovery ${p.pgbr.recovery.toFixed(1)}: ${p.pgbr.phases}); ` +
           `pg_restore -j2 ${p.dump.total.toFixed(1)} s (restic dump ${p.dump.resticDump.toFixed(1)} + initdb/roles ${p.dump.cluster.toFixed(1)} + pg_restore ${p.dump.pgRestore.toFixed(1)}; no planner statistics yet); ` +
           `ratio ${(p.dump.total / p.pgbr.total).toFixed(2)}x`,
       );
