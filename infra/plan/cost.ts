@@ -161,7 +161,7 @@ export function computeCost(plan: Omit<Plan, "cost">, cat: Catalog): CostPlan {
       line({
         resource: `snapshot:${hash}`,
         kind: "snapshot",
-        description: `${BAKE_KEEP} baked snapshots of ${s.image} with ${s.packages} packages (${s.nodes.join(", ")}), ~${SNAPSHOT_GB_ESTIMATE} GB each until npm run bake measures them`,
+        description: `${BAKE_KEEP} baked snapshots of ${s.image} with ${s.packages} packages (${s.nodes.join(", ")}), ~${SNAPSHOT_GB_ESTIMATE} GB each (npm run bake prints the real sizes)`,
         quantity: BAKE_KEEP * SNAPSHOT_GB_ESTIMATE,
         unit: "GB-month",
         unitPriceEur: cat.snapshotPerGbMonth,

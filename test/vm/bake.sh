@@ -2,8 +2,8 @@
 # The VM stand-in of `npm run bake` (ADR 0008): boots the stock image with the product's bake
 # user-data (cloud-init/bake.ts, rendered by prepare.ts) and waits for the guest to power itself
 # off, which it does only once every package is installed. Its disk then becomes the image a baked
-# node boots, as a Hetzner snapshot does: cached under the stock image's key and the set's hash, the
-# way `baked: true` finds the newest snapshot by that hash. Prints timings and sizes, then the
+# node boots, as a Hetzner snapshot does: cached under the stock image's key, the set's hash (the
+# way `baked: true` finds the newest snapshot) and a hash of how it was baked. Prints timings and sizes, then the
 # image directory on its last line. Needs the test network (net.sh up) for the mirror.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,9 +67,9 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 baked_s=$(($(date +%s) - t0))
 # The power-off's condition is the proof that every package is installed; a guest that stopped
-# for another reason (a kernel panic) did not print cloud-init's power-off line.
+# for another reason (a kernel panic) did not reach the kernel's orderly power-off.
 grep -q "reboot: Power down" "$workdir/console.log" ||
-	{ log "the bake guest stopped without cloud-init's power-off (console below)"; tail -n 30 "$workdir/console.log" >&2; exit 1; }
+	{ log "the bake guest stopped without an orderly power-off (console below)"; tail -n 30 "$workdir/console.log" >&2; exit 1; }
 
 tmp="${final}.tmp.$$"
 rm -rf "$tmp"
