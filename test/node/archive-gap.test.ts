@@ -4,7 +4,7 @@
 // rendered archive-push-queue-max, sized from that volume) drops the waiting WAL; the archive
 // command records the gap; once the repository answers, the hourly check takes a full backup.
 // Without the bound, the same load fills the volume and PostgreSQL stops.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -86,7 +86,18 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
     sql("postgres", "ALTER SYSTEM SET min_wal_size = '32MB'");
     sql("postgres", "SELECT pg_reload_conf()");
     sql("postgres", "CREATE TABLE junk (t text)");
+    // The first check creates the stanza while an asynchronous archive-push holds the archive lock
+    // (it happened in test:fresh, exit 50): held here for 8 s, the check must wait for it, not fail.
+    const lock = dir("lock", "xiopro-archive.lock");
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    spawnSync("chown", ["postgres:postgres", path.dirname(lock)]);
+    const holder = spawn("runuser", ["-u", "postgres", "--", "flock", lock, "sleep", "8"], { stdio: "ignore" });
+    for (let i = 0; i < 50 && spawnSync("flock", ["-n", lock, "true"]).status === 0; i++) spawnSync("sleep", ["0.1"]);
+    expect(spawnSync("flock", ["-n", lock, "true"]).status, "the archive lock is held").not.toBe(0);
+    const t0 = Date.now();
     c.ok(c.script("xiopro-job"), ["pgbackrest-check", BACKUP, "pgbackrest-check"]);
+    expect(Date.now() - t0, "the check waited for the lock").toBeGreaterThanOrEqual(5000);
+    holder.kill();
     c.ok(c.script("xiopro-job"), ["pgbackrest-full", BACKUP, "pgbackrest-full"]);
   }, 240_000);
 
