@@ -90,7 +90,10 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
     // (it happened in test:fresh, exit 50): held here for 8 s, the check must wait for it, not fail.
     const lock = dir("lock", "xiopro-archive.lock");
     fs.mkdirSync(path.dirname(lock), { recursive: true });
-    spawnSync("chown", ["postgres:postgres", path.dirname(lock)]);
+    // The file is postgres's before anything opens it: a root probe first would create it as root's,
+    // and pgBackRest (postgres) could then never open it.
+    fs.writeFileSync(lock, "");
+    spawnSync("chown", ["postgres:postgres", path.dirname(lock), lock]);
     const holder = spawn("runuser", ["-u", "postgres", "--", "flock", lock, "sleep", "8"], { stdio: "ignore" });
     for (let i = 0; i < 50 && spawnSync("flock", ["-n", lock, "true"]).status === 0; i++) spawnSync("sleep", ["0.1"]);
     expect(spawnSync("flock", ["-n", lock, "true"]).status, "the archive lock is held").not.toBe(0);
@@ -103,7 +106,8 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
 
   afterAll(() => {
     if (!c) return;
-    fs.chmodSync(dir("repo/pgbackrest"), 0o750);
+    // Also after a failed setup (no repository yet): the data volume is unmounted either way.
+    if (fs.existsSync(dir("repo/pgbackrest"))) fs.chmodSync(dir("repo/pgbackrest"), 0o750);
     if (fs.existsSync(dir("data", "postmaster.pid")))
       c.asPostgres(`${c.bin}/pg_ctl`, ["-D", dir("data"), "-m", "immediate", "-w", "stop"]);
     spawnSync("umount", [dir("data")]);
