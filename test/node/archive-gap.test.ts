@@ -14,6 +14,19 @@ import { TEST_SECRETS } from "../../lab/stacks.js";
 import { describeWithTools } from "../support/tools.js";
 
 const VOLUME_MB = 400;
+/** Takes an exclusive flock on argv[1] as pgBackRest opens it, says "held", keeps it argv[2] seconds. */
+const LOCK_HOLDER = `import fcntl, os, sys, time
+while True:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o640)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        if os.fstat(fd).st_ino == os.stat(sys.argv[1]).st_ino:
+            break
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))`;
 const MB = 1024 * 1024;
 
 let c: TestCluster;
@@ -88,17 +101,28 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
     sql("postgres", "CREATE TABLE junk (t text)");
     // The first check creates the stanza while an asynchronous archive-push holds the archive lock
     // (it happened in test:fresh, exit 50): held here for 8 s, the check must wait for it, not fail.
+    // pgBackRest deletes its lock file when it lets go, so a lock taken on a path an archive-push
+    // has just released may be on a deleted file: the holder locks until the path is still the file.
     const lock = dir("lock", "xiopro-archive.lock");
-    fs.mkdirSync(path.dirname(lock), { recursive: true });
-    // The file is postgres's before anything opens it: a root probe first would create it as root's,
-    // and pgBackRest (postgres) could then never open it.
-    fs.writeFileSync(lock, "");
-    spawnSync("chown", ["postgres:postgres", path.dirname(lock), lock]);
-    const holder = spawn("runuser", ["-u", "postgres", "--", "flock", lock, "sleep", "8"], { stdio: "ignore" });
-    for (let i = 0; i < 50 && spawnSync("flock", ["-n", lock, "true"]).status === 0; i++) spawnSync("sleep", ["0.1"]);
-    expect(spawnSync("flock", ["-n", lock, "true"]).status, "the archive lock is held").not.toBe(0);
+    const holder = spawn("runuser", ["-u", "postgres", "--", "python3", "-c", LOCK_HOLDER, lock, "8"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error("the lock holder did not take the archive lock in 30 s")),
+        30_000,
+      );
+      holder.stdout.on("data", (d: Buffer) => {
+        if (!d.toString().includes("held")) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     const t0 = Date.now();
-    c.ok(c.script("xiopro-job"), ["pgbackrest-check", BACKUP, "pgbackrest-check"]);
+    const check = c.job("pgbackrest-check", [BACKUP, "pgbackrest-check"]);
+    const log = fs.readFileSync(dir("log/xiopro-stanza-create.log"), "utf8");
+    expect(check.code, check.stderr).toBe(0);
+    expect(log, "stanza-create met the held lock").toContain("unable to acquire lock on file");
     expect(Date.now() - t0, "the check waited for the lock").toBeGreaterThanOrEqual(5000);
     holder.kill();
     c.ok(c.script("xiopro-job"), ["pgbackrest-full", BACKUP, "pgbackrest-full"]);
