@@ -453,6 +453,32 @@ export function nodeEnv(plan: Plan, node: NodePlan): string {
   ].join("\n");
 }
 
+/** The port agentd-web listens on, on this node (its class D interface); 0 on a node without it. */
+export function agentdWebPort(node: NodePlan): number {
+  return node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
+}
+
+/**
+ * What agentd-release needs to gate a deploy on this node (/etc/xiopro/agentd-release.env): the web
+ * unit and its health URL, then the workers, which are admitted only after the web tier is healthy.
+ */
+export function agentdReleaseEnv(plan: Plan, node: NodePlan): string {
+  const units = (service: string) => node.services.find((s) => s.name === service)?.units ?? [];
+  const port = agentdWebPort(node);
+  const r = plan.agentd.release;
+  return [
+    HEADER,
+    "# The release gate of agentd-release (docs/releases.md).",
+    `AGENTD_RELEASE_KEEP=${r.keep}`,
+    `AGENTD_WEB_UNITS="${units("agentd-web").join(" ")}"`,
+    `AGENTD_HEALTH_URL=${port ? `http://127.0.0.1:${port}${r.healthPath}` : ""}`,
+    `AGENTD_WORKER_UNITS="${units("agentd-worker").join(" ")}"`,
+    `AGENTD_GATE_TIMEOUT=${r.timeoutSeconds}`,
+    `AGENTD_GATE_SETTLE=${r.settleSeconds}`,
+    "",
+  ].join("\n");
+}
+
 export function agentdEnv(plan: Plan, node: NodePlan): string {
   const env: Record<string, string> = {
     // Beside the database over loopback; elsewhere over the private network (pg_hba admits this node).

@@ -1,6 +1,6 @@
 // The operations bundle (ADR 0002): what a node gets over the admin path after boot instead of in
-// user-data. The backup and recovery scripts and the monitoring configs change more often than the
-// boot baseline, are not needed to boot safely, and would push user-data past Hetzner's 32 KiB.
+// user-data. The backup, recovery and release scripts and the monitoring configs change more often
+// than the boot baseline, are not needed to boot safely, and would push user-data past Hetzner's 32 KiB.
 // Pulumi pushes it with `xiopro-ops apply` whenever its hash changes; the node checks it first.
 import type { NodePlan, Plan } from "../infra/plan/index.js";
 import { monitoringFiles } from "./monitoring.js";

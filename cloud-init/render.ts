@@ -12,6 +12,8 @@ import { jobsFor, SWEEPER_CALENDAR } from "../infra/plan/jobs.js";
 import { credentialLines } from "../infra/config/secrets.js";
 import {
   agentdEnv,
+  agentdReleaseEnv,
+  agentdWebPort,
   backupEnv,
   caddyfile,
   ACME_CA_ROOT_FILE,
@@ -110,8 +112,6 @@ const UNIT_DIR = "/etc/systemd/system/";
  */
 function templateFacts(plan: Plan, node: NodePlan): Record<string, string | number> {
   const budget = nodeBudget(node.memoryGb, node.cores, plan.agentd.workers);
-  const upstream =
-    node.services.find((s) => s.name === "agentd-web")?.interfaces.find((i) => i.class === "D")?.port ?? 0;
   const db = databaseNode(plan);
   const repo = plan.backup.repository;
   return {
@@ -122,7 +122,7 @@ function templateFacts(plan: Plan, node: NodePlan): Record<string, string | numb
     // A CI runner's jobs may use the node's memory but for 512 MB kept for the system.
     CI_RUNNER_MEMORY_MAX: `${Math.max(512, node.memoryGb * 1024 - 512)}M`,
     CI_RUNNER_MEMORY_HIGH: `${Math.floor(Math.max(512, node.memoryGb * 1024 - 512) * 0.9)}M`,
-    AGENTD_WEB_PORT: upstream,
+    AGENTD_WEB_PORT: agentdWebPort(node),
     AGENTD_WEB_COMMAND: plan.agentd.webCommand,
     AGENTD_WORKER_COMMAND: plan.agentd.workerCommand,
     AGENTD_SWEEPER_COMMAND: plan.agentd.sweeperCommand,
@@ -268,7 +268,10 @@ const GENERATED: Record<GeneratedConfig, (plan: Plan, node: NodePlan) => WriteFi
     plan.ingress.tls === "acme" && plan.ingress.acmeCaRoot
       ? [conf(ACME_CA_ROOT_FILE, plan.ingress.acmeCaRoot.trim() + "\n", true)]
       : [],
-  "agentd-env": (plan, node) => [conf(etcFile("agentd.env"), agentdEnv(plan, node))],
+  "agentd-env": (plan, node) => [
+    conf(etcFile("agentd.env"), agentdEnv(plan, node)),
+    conf(etcFile("agentd-release.env"), agentdReleaseEnv(plan, node)),
+  ],
   // The server package would make a cluster on the root disk at install (initdb and its sync: ~40 s
   // of first boot under emulation) that setup-postgresql throws away for the volume; it makes none.
   "postgresql-conf": (plan, node) => [

@@ -127,7 +127,8 @@ export interface ServiceFile {
   path: string;
   /**
    * Travels in the operations bundle over the admin path (ADR 0002), not in user-data: a script
-   * that needs the credentials delivered the same way, so it could not run before them anyway.
+   * that needs the credentials delivered the same way (or units that do), so it could not run
+   * before them anyway.
    */
   afterBoot?: true;
 }

@@ -764,6 +764,39 @@ const PLATFORM_SETTINGS = {
         keyPattern: /^[A-Z_][A-Z0-9_]*$/,
         keyHint: "use UPPER_SNAKE_CASE names",
       }),
+      release: obj(
+        {
+          healthPath: str({
+            description:
+              "HTTP path of agentd-web's health endpoint on its local upstream: a deploy is healthy once it answers 200",
+            pattern: /^\/[A-Za-z0-9._~\/-]*$/,
+            patternHint: "write an absolute URL path such as /healthz",
+            default: "/healthz",
+          }),
+          timeoutSeconds: int({
+            description: "How long a deploy waits for the health endpoint and the workers before it rolls back",
+            min: 5,
+            max: 900,
+            default: 60,
+          }),
+          settleSeconds: int({
+            description: "How long every worker must stay running, without a restart, to count as ready",
+            min: 0,
+            max: 300,
+            default: 10,
+          }),
+          keep: int({
+            description: "Releases kept on the node (the current one included)",
+            min: 2,
+            max: 50,
+            default: 5,
+          }),
+        },
+        {
+          description: "Health-gated releases (agentd-release deploy; docs/releases.md)",
+          default: { healthPath: "/healthz", timeoutSeconds: 60, settleSeconds: 10, keep: 5 },
+        },
+      ),
     },
     {
       description: "The agent runtime (docs/architecture.md, seed 001 §3)",
@@ -774,6 +807,7 @@ const PLATFORM_SETTINGS = {
         workerCommand: "bin/agentd worker",
         sweeperCommand: "bin/agentd sweep",
         environment: {},
+        release: { healthPath: "/healthz", timeoutSeconds: 60, settleSeconds: 10, keep: 5 },
       },
     },
   ),

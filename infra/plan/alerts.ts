@@ -243,6 +243,19 @@ const PLATFORM_GROUPS: AlertGroup[] = [
     ],
   },
   {
+    name: "xiopro-releases",
+    rules: [
+      {
+        alert: "AgentdReleaseRolledBack",
+        severity: "warning",
+        expr: "xiopro_agentd_release_last_success == 0",
+        for: "1m",
+        summary: "The last agentd release on {{ $labels.node }} failed its gate",
+        description: `agentd-release rolled it back (or found no release to return to): the reason and timings are in ${stateFile("agentd-release.json")}. Deploy a fixed release (docs/releases.md).`,
+      },
+    ],
+  },
+  {
     name: "xiopro-scaling",
     rules: [
       {

@@ -178,9 +178,69 @@ http.server.HTTPServer(("127.0.0.1", PORT), H).serve_forever()'
   done
 }
 
+# Health-gated releases on Node A (agentd-release, docs/releases.md): a release that passes its gate
+# stays; one whose web tier never answers 200 and one whose workers do not stay up are rolled back
+# to it by the tool itself, each leaving its record and metrics. Node A runs the good one afterwards.
+release_passed=0 release_failed=0
+release_round() {
+  local id good bad rc rec t_start
+  release_passed=0 release_failed=0
+  id=$(date +%s)
+  good=good-$id
+  release_check() { # NAME OK DETAIL
+    if [[ $2 == 1 ]]; then
+      printf '  %-60s %s\n' "$1" "PASS ($3)"
+      release_passed=$((release_passed + 1))
+    else
+      printf '  %-60s FAIL  %s\n' "$1" "$3"
+      release_failed=$((release_failed + 1))
+    fi
+  }
+  release_record() { "${ssh_base[@]}" "sudo cat /var/lib/xiopro/state/agentd-release.json" </dev/null; }
+  t_start=$(date +%s)
+  set +e
+  "${ssh_base[@]}" "sudo agentd-release deploy /usr/local/lib/xiopro/bootstrap-release $good" </dev/null
+  rc=$?
+  set -e
+  rec=$(release_record)
+  release_check "release $good passes its gate and stays" \
+    "$( ((rc == 0)) && [[ $(jq -r '.result + " " + .current' <<<"$rec") == "deployed $good" ]] && echo 1)" \
+    "exit $rc, $(jq -c '{result, current, gateSeconds}' <<<"$rec"), $(($(date +%s) - t_start)) s"
+  # bad-web: agentd-web answers 503 on its health path; bad-worker: every worker exits at start.
+  local kind edit
+  for kind in web worker; do
+    bad=bad-$kind-$id
+    case $kind in
+      web) edit='s|ok = self.path == "/healthz"|ok = False|' ;;
+      worker) edit='s|time.sleep(60)|sys.exit(3)|' ;;
+    esac
+    "${ssh_base[@]}" "rm -rf /tmp/$bad && cp -a /usr/local/lib/xiopro/bootstrap-release /tmp/$bad && sed -i '$edit' /tmp/$bad/bin/agentd && ! cmp -s /usr/local/lib/xiopro/bootstrap-release/bin/agentd /tmp/$bad/bin/agentd" </dev/null
+    t_start=$(date +%s)
+    set +e
+    "${ssh_base[@]}" "sudo agentd-release deploy /tmp/$bad $bad" </dev/null
+    rc=$?
+    set -e
+    rec=$(release_record)
+    release_check "release $bad fails its gate and is rolled back to $good" \
+      "$( ((rc == 1)) && [[ $(jq -r '[.result, .release, .current] | join(" ")' <<<"$rec") == "rolled-back $bad $good" ]] && echo 1)" \
+      "exit $rc, $(jq -c '{result, current, gateSeconds, rollbackSeconds, reason: .reason[0:160]}' <<<"$rec"), $(($(date +%s) - t_start)) s"
+  done
+  local health metrics rollbacks
+  health=$("${ssh_base[@]}" "curl -s -o /dev/null -w '%{http_code}' \$(. /etc/xiopro/agentd-release.env && echo \$AGENTD_HEALTH_URL)" </dev/null || true)
+  metrics=$("${ssh_base[@]}" "cat /var/lib/xiopro/metrics/xiopro_agentd_release.prom" </dev/null | grep -v '^#' | paste -sd' ' || true)
+  rollbacks=$(sed -n 's/.*xiopro_agentd_release_rollbacks_total \([0-9]*\).*/\1/p' <<<"$metrics")
+  # The last deploy failed its gate (0) and the history holds at least this round's two rollbacks.
+  release_check "after the rollbacks $good serves, monitoring sees them" \
+    "$([[ $health == 200 && $metrics == *"xiopro_agentd_release_last_success 0"* && ${rollbacks:-0} -ge 2 ]] && echo 1)" \
+    "health $health; $metrics"
+}
+
 # The acceptance round against the running container(s), with the container's limits applied.
 acceptance_round() {
   local passed=0 failed=0 limited=0 result name detail why received
+  say "health-gated releases (agentd-release) on tst-node-a"
+  release_round
+  passed=$((passed + release_passed)) failed=$((failed + release_failed))
   say "acceptance (no --reboot)"
   set +e
   ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \

@@ -1,10 +1,12 @@
 import { libFile } from "../layout.js";
 import { ACCESS, ENTRY_ID, type ServiceFile, type ServiceSpec } from "../service-spec.js";
 
-// The runtime's launcher, the release tool and the placeholder release, on every agentd node.
+// The runtime's launcher, the release tool and the placeholder release, on every agentd node. The
+// release tool gates a release on units that run only once their credentials are delivered: it
+// comes with them, after boot; bootstrap puts the placeholder in place by itself.
 export const AGENTD_RUNTIME: ServiceFile[] = [
   { template: "cloud-init/files/agentd-exec", path: libFile("agentd-exec") },
-  { template: "cloud-init/files/agentd-release", path: "/usr/local/bin/agentd-release" },
+  { template: "cloud-init/files/agentd-release", path: "/usr/local/bin/agentd-release", afterBoot: true },
   { template: "cloud-init/files/bootstrap-release/bin/agentd", path: libFile("bootstrap-release/bin/agentd") },
 ];
 
