@@ -209,6 +209,11 @@ function platformUnits(plan: Plan, node: NodePlan): WriteFile[] {
   return out.map(([p, content]) => ({ path: UNIT_DIR + p, content, permissions: "0644" }));
 }
 
+/** The dead-man switch of in-place configuration changes (xiopro-guard): on every node, after boot. */
+export function guardScript(): WriteFile {
+  return { path: libFile("xiopro-guard"), content: readTemplate("cloud-init/files/xiopro-guard"), permissions: "0755" };
+}
+
 /** Recovery tools: they travel in the operations bundle over the admin path (ADR 0002). */
 export function recoveryScripts(node: NodePlan): WriteFile[] {
   if (!(has(node, "backup") && has(node, "postgresql"))) return [];
@@ -224,9 +229,8 @@ function hostScripts(node: NodePlan): WriteFile[] {
   const scripts = ["xiopro-lib.sh", "xiopro-job", "bootstrap", "xiopro-credentials"];
   if (node.volumes.length > 0) scripts.push("xiopro-volumes");
   if (node.egress) scripts.push("xiopro-egress");
-  // The receiver of the operations bundle (cloud-init/ops-bundle.ts).
-  const afterBoot = node.services.some((s) => SERVICE_CATALOG[s.name]?.files?.some((f) => f.afterBoot));
-  if (afterBoot || recoveryScripts(node).length > 0 || has(node, "monitoring")) scripts.push("xiopro-ops");
+  // The receiver of the operations bundle (cloud-init/ops-bundle.ts), which every node gets.
+  scripts.push("xiopro-ops");
   return scripts.map((s) => ({
     path: libFile(s),
     content: readTemplate(`cloud-init/files/${s}`),

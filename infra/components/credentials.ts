@@ -39,8 +39,18 @@ export function installCommand(secret: SecretPlan): string {
   return `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-credentials")} install ${secret.file} ${units}`;
 }
 
-/** In-place update (userDataChange: in-place): unpack the node's files from stdin, re-run bootstrap. */
-export const APPLY_CONFIG_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; base64 -d | sudo tar -xzf - -C / && sudo ${libFile("bootstrap")}`;
+/**
+ * In-place update (userDataChange: in-place): the node's files from stdin, applied by xiopro-guard,
+ * which reverts them unless CONFIRM_CONFIG_COMMAND follows within `confirmSeconds`. A node whose
+ * operations bundle has not brought xiopro-guard yet (a new server) unpacks them and re-runs bootstrap.
+ */
+export function applyConfigCommand(confirmSeconds: number): string {
+  const guard = libFile("xiopro-guard");
+  return `set -eu; ${WAIT_FOR_BOOT}; if [ -x ${guard} ]; then sudo ${guard} apply --bound ${confirmSeconds}; else base64 -d | sudo tar -xzf - -C / && sudo ${libFile("bootstrap")}; fi`;
+}
+
+/** Run over a new connection after the apply: it can only confirm if the admin path still works. */
+export const CONFIRM_CONFIG_COMMAND = `set -eu; if [ -x ${libFile("xiopro-guard")} ]; then sudo ${libFile("xiopro-guard")} confirm; fi`;
 
 /** Operations bundle (ADR 0002): checked on the node before it replaces anything. */
 export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-ops")} apply`;

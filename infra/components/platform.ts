@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import type { SecretPlan } from "../config/secrets.js";
 import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
-import { APPLY_CONFIG_COMMAND, APPLY_OPS_COMMAND, Credentials } from "./credentials.js";
+import { APPLY_OPS_COMMAND, applyConfigCommand, CONFIRM_CONFIG_COMMAND, Credentials } from "./credentials.js";
 import { ADMIN_USER } from "../catalog/layout.js";
 import { LOAD_BALANCER_RECORD, type NodePlan, type Plan } from "../plan/index.js";
 import { Dns, type DnsArgs } from "./dns.js";
@@ -127,15 +127,32 @@ export class Platform extends pulumi.ComponentResource {
       // Pulumi ignores user-data changes on these servers (no replacement); the same files reach
       // the node here instead, and bootstrap re-applies them (it is idempotent).
       for (const n of p.nodes) {
-        config[n.key] = new command.remote.Command(
+        const connection = {
+          host: adminHost(n),
+          user: ADMIN_USER,
+          privateKey: args.configSecret("adminSshPrivateKey"),
+        };
+        const bundle = pulumi.output(args.repository).apply((r) => args.configBundle(n, r));
+        const apply = new command.remote.Command(
           `${name}-${n.short}-config`,
           {
-            connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
-            create: APPLY_CONFIG_COMMAND,
-            stdin: pulumi.output(args.repository).apply((r) => args.configBundle(n, r)),
+            connection,
+            create: applyConfigCommand(p.adminPath.confirmSeconds),
+            stdin: bundle,
             triggers: [this.nodes[n.key]!.server.id],
           },
           { parent: this, dependsOn: [this.nodes[n.key]!.server] },
+        );
+        // A connection of its own, through the configuration just applied: if that cut the admin
+        // path, this fails and the node reverts by itself (xiopro-guard).
+        config[n.key] = new command.remote.Command(
+          `${name}-${n.short}-config-confirm`,
+          {
+            connection,
+            create: CONFIRM_CONFIG_COMMAND,
+            triggers: [this.nodes[n.key]!.server.id, bundle.apply((b) => createHash("sha256").update(b).digest("hex"))],
+          },
+          { parent: this, dependsOn: [apply] },
         );
       }
     }

@@ -384,8 +384,18 @@ const PLATFORM_SETTINGS = {
           default: [],
         },
       ),
+      confirmSeconds: int({
+        description:
+          "An in-place configuration change is reverted unless confirmed over a new admin-path connection within this bound (xiopro-guard)",
+        min: 30,
+        max: 1800,
+        default: 120,
+      }),
     },
-    { description: "The admin path (docs/architecture.md D4)", default: { mode: "tailscale", sshAllowlist: [] } },
+    {
+      description: "The admin path (docs/architecture.md D4)",
+      default: { mode: "tailscale", sshAllowlist: [], confirmSeconds: 120 },
+    },
   ),
   protection: obj(
     {

@@ -235,12 +235,89 @@ release_round() {
     "health $health; $metrics"
 }
 
+# No lockout (xiopro-guard, docs/runbooks/firewall-rollback.md): Node A gets an in-place change whose
+# firewall no longer admits SSH, pushed with the command Pulumi runs. The confirmation over a new
+# connection cannot get through, and the node must put its configuration back within the bound.
+guard_passed=0 guard_failed=0
+guard_round() {
+  local bound apply confirm bad t0 rc waited=0 st
+  guard_passed=0 guard_failed=0
+  bound=$(node -p 'require(process.argv[1]).confirmSeconds' "$work/deliveries.json")
+  apply=$(node -p 'require(process.argv[1]).applyConfig' "$work/deliveries.json")
+  confirm=$(node -p 'require(process.argv[1]).confirmConfig' "$work/deliveries.json")
+  guard_check() { # NAME OK DETAIL
+    if [[ $2 == 1 ]]; then
+      printf '  %-60s %s\n' "$1" "PASS ($3)"
+      guard_passed=$((guard_passed + 1))
+    else
+      printf '  %-60s FAIL  %s\n' "$1" "$3"
+      guard_failed=$((guard_failed + 1))
+    fi
+  }
+  # The node's own rendered firewall without its SSH rule, as the only file of the change.
+  bad=$(mktemp -d)
+  mkdir -p "$bad/etc"
+  sed '/tcp dport 22 accept/d' "$work/plan/tst-node-a/files/etc/nftables.conf" >"$bad/etc/nftables.conf"
+  if grep -q 'dport 22' "$bad/etc/nftables.conf"; then guard_check "a change that cuts SSH is reverted" 0 "could not remove the SSH rule"; return; fi
+  t0=$(date +%s)
+  set +e
+  tar -czf - -C "$bad" etc | base64 -w0 | "${ssh_base[@]}" "$apply" >"$work/guard-apply.log" 2>&1
+  rc=$?
+  set -e
+  rm -rf "$bad"
+  guard_check "the change is applied (the running session survives it)" "$( ((rc == 0)) && echo 1)" \
+    "exit $rc in $(($(date +%s) - t0)) s: $(grep -o 'change .* armed.*' "$work/guard-apply.log" | head -n 1)"
+  set +e
+  timeout 30 "${ssh_base[@]}" "$confirm" </dev/null >/dev/null 2>&1
+  rc=$?
+  set -e
+  guard_check "its confirmation over a new connection does not get through" "$( ((rc != 0)) && echo 1)" "exit $rc"
+  # Back within the bound (the timer's accuracy is 1 s; a revert takes seconds).
+  until "${ssh_base[@]}" true </dev/null 2>/dev/null; do
+    waited=$(($(date +%s) - t0))
+    ((waited < bound + 60)) || break
+    sleep 2
+  done
+  waited=$(($(date +%s) - t0))
+  # The revert re-runs bootstrap after the firewall and sshd: acceptance follows once it has ended.
+  for _ in $(seq 1 150); do
+    "${ssh_base[@]}" "systemctl is-active --quiet xiopro-guard-revert.service" </dev/null 2>/dev/null || break
+    sleep 2
+  done
+  st=$("${ssh_base[@]}" "sudo jq -c '{id, state, adminPathRestoredSeconds}' /var/lib/xiopro/state/guard.json" </dev/null 2>&1 || true)
+  guard_check "the node reverts by itself within the bound ($bound s) and admits SSH again" \
+    "$( ((waited <= bound + 15)) && [[ $st == *'"state":"reverted"'* ]] && echo 1)" "SSH back ${waited} s after the push; $st"
+  set +e
+  rc=0
+  "${ssh_base[@]}" "$confirm" </dev/null >"$work/guard-confirm.log" 2>&1 || rc=$?
+  set -e
+  guard_check "a late confirmation fails, naming the revert" "$( ((rc != 0)) && grep -q 'was reverted' "$work/guard-confirm.log" && echo 1)" \
+    "exit $rc: $(tail -n 1 "$work/guard-confirm.log")"
+  # What every other push is: a change that keeps the admin path, confirmed, and nothing left armed.
+  bad=$(mktemp -d)
+  mkdir -p "$bad/etc"
+  cp "$work/plan/tst-node-a/files/etc/nftables.conf" "$bad/etc/nftables.conf"
+  t0=$(date +%s)
+  set +e
+  tar -czf - -C "$bad" etc | base64 -w0 | "${ssh_base[@]}" "$apply" >"$work/guard-apply.log" 2>&1 &&
+    "${ssh_base[@]}" "$confirm" </dev/null >"$work/guard-confirm.log" 2>&1
+  rc=$?
+  set -e
+  rm -rf "$bad"
+  st=$("${ssh_base[@]}" "sudo jq -c '{state, confirmedAfterSeconds}' /var/lib/xiopro/state/guard.json; systemctl is-active xiopro-guard-revert.timer" </dev/null 2>&1 | paste -sd' ' || true)
+  guard_check "a change that keeps the admin path is confirmed and stays" \
+    "$( ((rc == 0)) && [[ $st == *'"state":"confirmed"'*inactive ]] && echo 1)" "exit $rc in $(($(date +%s) - t0)) s: $st"
+}
+
 # The acceptance round against the running container(s), with the container's limits applied.
 acceptance_round() {
   local passed=0 failed=0 limited=0 result name detail why received
   say "health-gated releases (agentd-release) on tst-node-a"
   release_round
   passed=$((passed + release_passed)) failed=$((failed + release_failed))
+  say "no lockout: an in-place change that cuts SSH (xiopro-guard) on tst-node-a"
+  guard_round
+  passed=$((passed + guard_passed)) failed=$((failed + guard_failed))
   say "acceptance (no --reboot)"
   set +e
   ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \

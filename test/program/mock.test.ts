@@ -227,6 +227,7 @@ describe("stack program under mocks", () => {
     // has an off-site repository (backup.offsite), whose keys are delivered like the others.
     expect(onlyPrd).toEqual([
       "command:remote:Command xiopro-infra-ENV-node-a-config",
+      "command:remote:Command xiopro-infra-ENV-node-a-config-confirm",
       "command:remote:Command xiopro-infra-ENV-node-a-credentials-repo2-s3-access-key",
       "command:remote:Command xiopro-infra-ENV-node-a-credentials-repo2-s3-secret-key",
     ]);
@@ -235,9 +236,15 @@ describe("stack program under mocks", () => {
 
   it("pushes the node's files over the admin path when user-data changes apply in place", () => {
     const cmd = one2(runs.prd!, "command:remote:Command", "xiopro-infra-prd-node-a-config");
+    // Through the dead-man switch with the stack's bound, or (no xiopro-guard yet) as it comes.
+    expect(cmd.inputs.create).toContain("sudo /usr/local/lib/xiopro/xiopro-guard apply --bound 120;");
     expect(cmd.inputs.create).toMatch(
-      /base64 -d \| sudo tar -xzf - -C \/ && sudo \/usr\/local\/lib\/xiopro\/bootstrap$/,
+      /else base64 -d \| sudo tar -xzf - -C \/ && sudo \/usr\/local\/lib\/xiopro\/bootstrap; fi$/,
     );
+    // The confirmation comes over a connection of its own, after the apply, and again for every new bundle.
+    const confirm = one2(runs.prd!, "command:remote:Command", "xiopro-infra-prd-node-a-config-confirm");
+    expect(confirm.inputs.create).toContain("sudo /usr/local/lib/xiopro/xiopro-guard confirm");
+    expect(confirm.inputs.triggers).toHaveLength(2);
     const files = execFileSync("tar", ["-tzf", "-"], { input: Buffer.from(String(cmd.inputs.stdin), "base64") })
       .toString()
       .split("\n");

@@ -20,7 +20,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { opsBundle } from "../../cloud-init/ops-bundle.js";
-import { APPLY_OPS_COMMAND, FIRST_BACKUP_COMMAND, installCommand } from "../../infra/components/credentials.js";
+import {
+  APPLY_OPS_COMMAND,
+  applyConfigCommand,
+  CONFIRM_CONFIG_COMMAND,
+  FIRST_BACKUP_COMMAND,
+  installCommand,
+} from "../../infra/components/credentials.js";
 import { loadConfig } from "../../infra/config/load.js";
 import { parseStackYaml } from "../../infra/config/stack-file.js";
 import { buildPlan } from "../../infra/plan/index.js";
@@ -178,6 +184,10 @@ fs.writeFileSync(
       deliveries,
       ops: APPLY_OPS_COMMAND,
       firstBackup: FIRST_BACKUP_COMMAND,
+      // An in-place configuration change as Pulumi pushes it: applied, then confirmed over a new connection.
+      applyConfig: applyConfigCommand(plan.adminPath.confirmSeconds),
+      confirmConfig: CONFIRM_CONFIG_COMMAND,
+      confirmSeconds: plan.adminPath.confirmSeconds,
       storageBox: sftpKey ? VM_STORAGE_BOX : undefined,
       offsite: offsiteKey ? VM_OFFSITE : undefined,
       privateIp: node.privateIp,
