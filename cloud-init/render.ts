@@ -30,6 +30,7 @@ import {
   AGENTD_HOME,
 } from "./configs.js";
 import { monitoringDefaults } from "./monitoring.js";
+import { databaseRoleOf } from "../infra/catalog/services/postgresql.js";
 import { packagesFor } from "../infra/plan/packages.js";
 import { fill, fillFrom, readTemplate } from "./templates.js";
 
@@ -123,6 +124,10 @@ function templateFacts(plan: Plan, node: NodePlan): Record<string, string | numb
     CI_RUNNER_MEMORY_MAX: `${Math.max(512, node.memoryGb * 1024 - 512)}M`,
     CI_RUNNER_MEMORY_HIGH: `${Math.floor(Math.max(512, node.memoryGb * 1024 - 512) * 0.9)}M`,
     AGENTD_WEB_PORT: agentdWebPort(node),
+    // Workers start once the web tier beside them is healthy (none on a node without it).
+    AGENTD_WEB_GATE: agentdWebPort(node)
+      ? `--after-healthy http://127.0.0.1:${agentdWebPort(node)}${plan.agentd.release.healthPath}`
+      : "",
     AGENTD_WEB_COMMAND: plan.agentd.webCommand,
     AGENTD_WORKER_COMMAND: plan.agentd.workerCommand,
     AGENTD_SWEEPER_COMMAND: plan.agentd.sweeperCommand,
@@ -140,8 +145,11 @@ function templateFacts(plan: Plan, node: NodePlan): Record<string, string | numb
 
 /** A unit's template values: the node's facts and the credentials granted to the unit. */
 function unitVars(node: NodePlan, facts: Record<string, string | number>, unit: string) {
+  const role = databaseRoleOf(unit);
   return {
     ...facts,
+    // The cold-start gate of a unit that logs in to the platform database (agentd-exec).
+    DATABASE_GATE: role ? `--after-database ${role}` : "",
     CREDENTIALS: credentialLines(node.secrets, unit),
     CREDENTIAL_FILES: node.secrets
       .filter((s) => s.grants.some((g) => g.unit === unit))

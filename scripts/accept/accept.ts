@@ -188,6 +188,7 @@ async function nodeChecks(
     nodeB: c.spec.nodeB,
     postgres: c.spec.postgres,
     monitoring: c.spec.monitoring,
+    startOrder: c.spec.startOrder,
     sqlChecks: c.spec.sqlChecks,
     plaintextRoots: ["/etc", "/opt", "/var", "/srv", "/home", "/root", "/usr/local"],
     // Database files, package caches, the journal and cloud-init's copy of the user-data (which may

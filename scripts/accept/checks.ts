@@ -63,6 +63,12 @@ export interface NodeFacts {
     crossUnitAttempts: number;
     crossUnitReads: string[];
   };
+  /** This boot's first "started" time per unit and the agent units' gate lines (µs since the epoch). */
+  startOrder?: {
+    ok: boolean;
+    firstStarted: Record<string, number>;
+    gates: { unit: string; message: string; at: number }[];
+  };
   /** Each of the spec's SQL checks, in order: what the query printed, or its error. */
   sql?: { name: string; ok: boolean; output: string; error: string; waitedSeconds?: number }[];
   monitoring?: {
@@ -113,6 +119,45 @@ function firstBootCheck(f: NodeFacts): CheckResult {
   return check(name, false, failed);
 }
 
+/**
+ * Cold start in order (seed 000 §9.11.3), from this boot's journal: each agent unit's command was
+ * admitted by its gate once the database accepted the unit's role (after PostgreSQL's first start,
+ * on its node); each worker's once the web tier beside it answered, after that web tier was admitted.
+ */
+function startOrderCheck(spec: AcceptSpec, f: NodeFacts): CheckResult | undefined {
+  const o = spec.startOrder;
+  if (!o) return undefined;
+  const name = "cold start in order: database, web tier, workers";
+  const s = f.startOrder;
+  if (!s?.ok) return check(name, false, "this boot's journal could not be read");
+  const pg = Object.entries(s.firstStarted).find(([u]) => u.startsWith("postgresql@"))?.[1];
+  // The first time this boot that a unit's gate opened.
+  const opened = (unit: string, says: string) => s.gates.find((g) => g.unit === unit && g.message.includes(says))?.at;
+  const agents = [...(o.web ? [o.web] : []), ...o.workers];
+  const admitted = new Map(agents.map((u) => [u, opened(u, "the database accepts")]));
+  const problems: string[] = [];
+  if (spec.postgres && pg === undefined) problems.push("PostgreSQL did not start in this boot");
+  for (const [u, at] of admitted) {
+    if (at === undefined) problems.push(`${u}: no database gate opened in this boot`);
+    else if (pg !== undefined && at < pg) problems.push(`${u} was admitted before PostgreSQL started`);
+  }
+  const web = o.web ? admitted.get(o.web) : undefined;
+  if (o.web)
+    for (const w of o.workers) {
+      const healthy = opened(w, "is healthy");
+      if (healthy === undefined) problems.push(`${w}: no web-tier gate opened in this boot`);
+      else if (web === undefined || healthy < web) problems.push(`${w} was admitted before the web tier`);
+      else admitted.set(w, Math.max(admitted.get(w) ?? healthy, healthy));
+    }
+  const times: [string, number | undefined][] = [
+    ...(pg !== undefined ? [["postgresql started", pg] as [string, number]] : []),
+    ...agents.map((u) => [`${u} admitted`, admitted.get(u)] as [string, number | undefined]),
+  ];
+  const base = Math.min(...times.flatMap(([, t]) => (t === undefined ? [] : [t])));
+  const line = times.map(([u, t]) => (t === undefined ? `${u} -` : `${u} +${((t - base) / 1e6).toFixed(1)} s`));
+  return check(name, problems.length === 0, [...problems, line.join(", ")].join("; "));
+}
+
 export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
   const out: CheckResult[] = [];
   const now = f.collectedAt;
@@ -140,6 +185,8 @@ export function evaluateFacts(spec: AcceptSpec, f: NodeFacts): CheckResult[] {
       inactive.length ? inactive.join(", ") : `${spec.units.length} active`,
     ),
   );
+  const order = startOrderCheck(spec, f);
+  if (order) out.push(order);
 
   // A timer whose job is running right now has no next elapse yet (SubState "running").
   const unscheduled = spec.timers.filter(

@@ -30,6 +30,12 @@ export interface AcceptSpec {
   secrets: { name: string; fingerprints: string[]; lengths: number[] }[];
   /** The node runs Prometheus: its API, the scrape jobs it must have, and the alert rules loaded. */
   monitoring?: { prometheusUrl: string; alertmanagerUrl: string; jobs: string[]; alertRules: number };
+  /**
+   * Cold start in order (seed 000 §9.11.3): the agent units that log in to the database, each after
+   * its gate saw the database accept its role; workers after a web tier beside them. Omitted on a
+   * node without them.
+   */
+  startOrder?: { web?: string; workers: string[] };
   /** Queries the node's services declare (their options' additions): each must print exactly `expect`. */
   sqlChecks: { name: string; database: string; sql: string; expect: string; waitSeconds?: number }[];
 }
@@ -90,7 +96,15 @@ export function buildSpec(
       .flatMap((s) => s.additions.sqlChecks ?? [])
       .map((c) => ({ ...c, database: c.database === "platform" ? DATABASE_NAME : c.database })),
     monitoring: names.includes("monitoring") ? monitoringSpec(plan, node) : undefined,
+    startOrder: startOrderSpec(node),
   };
+}
+
+function startOrderSpec(node: NodePlan): AcceptSpec["startOrder"] {
+  const units = (service: string) => node.services.find((s) => s.name === service)?.units ?? [];
+  const [web] = units("agentd-web");
+  const workers = units("agentd-worker");
+  return web || workers.length > 0 ? { web, workers } : undefined;
 }
 
 function monitoringSpec(plan: Plan, node: NodePlan): AcceptSpec["monitoring"] {

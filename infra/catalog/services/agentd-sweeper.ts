@@ -10,6 +10,8 @@ export const agentdSweeper: ServiceSpec = {
   // It logs in to the platform database: over 127.0.0.1 beside it, else over the private network.
   requires: [{ service: "postgresql", on: "some-node" }],
   stopForRestore: ["agentd-sweeper.timer", "agentd-sweeper.service"],
+  // psql: the cold-start gate logs in as the unit's role before the unit starts (agentd-exec).
+  packages: { names: ["postgresql-client"], note: "psql for the cold-start gate (agentd-exec --wait-database)" },
   files: [
     { template: "units/agentd-sweeper.service", path: "agentd-sweeper.service" },
     { template: "units/agentd-sweeper.timer", path: "agentd-sweeper.timer" },

@@ -27,6 +27,8 @@ export const agentdWeb: ServiceSpec = {
       grants: [{ unit: "agentd-web.service", id: ENTRY_ID }],
     },
   ],
+  // psql: the cold-start gate logs in as the unit's role before the unit starts (agentd-exec).
+  packages: { names: ["postgresql-client"], note: "psql for the cold-start gate (agentd-exec --wait-database)" },
   files: [{ template: "units/agentd-web.service", path: "agentd-web.service" }, ...AGENTD_RUNTIME],
   interfaces: [
     {

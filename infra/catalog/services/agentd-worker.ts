@@ -18,6 +18,8 @@ export const agentdWorker: ServiceSpec = {
       grants: [{ unit: "agentd-worker@.service", id: ENTRY_ID }],
     },
   ],
+  // psql: the cold-start gate logs in as the unit's role before the unit starts (agentd-exec).
+  packages: { names: ["postgresql-client"], note: "psql for the cold-start gate (agentd-exec --wait-database)" },
   files: [{ template: "units/agentd-worker@.service", path: "agentd-worker@.service" }, ...AGENTD_RUNTIME],
   interfaces: [],
 };

@@ -50,6 +50,12 @@ const ROLES: {
   { name: "readonly", connect: true, readAll: true, readers: [] },
 ];
 
+/** The database role a unit logs in as (the role behind its DATABASE_PASSWORD credential). */
+export function databaseRoleOf(unit: string): string | undefined {
+  const r = ROLES.find((x) => x.readers.some((y) => y.unit === unit && y.id === "DATABASE_PASSWORD"));
+  return r && `${PG_ROLE_PREFIX}${r.name}`;
+}
+
 /** A role's password on a remote reader's node: the same generated value, readable by the reader's unit. */
 const remoteRoles: CredentialSpec[] = ROLES.flatMap((r) =>
   r.readers

@@ -282,6 +282,27 @@ if code == 0:
 facts["journal"] = {"ok": code == 0, "lines": out.count("\n") + 1 if code == 0 else 0, "fingerprints": found_in(journal_tokens)}
 
 lap("journal")
+# Cold start in order: when, in this boot, each unit first started (systemd's "started" message) and
+# what the agent units' gates logged (agentd-exec), in microseconds since the epoch.
+order = args.get("startOrder")
+if order:
+    agents = ([order["web"]] if order.get("web") else []) + order["workers"]
+    first = {}
+    code1, out1, _ = sh(["journalctl", "-b", "-o", "json", "MESSAGE_ID=39f53479d3a045ac8e11786248231fbf"], timeout=60)
+    for line in out1.splitlines():
+        e = json.loads(line)
+        u = e.get("UNIT", "")
+        if (u in agents or u.startswith("postgresql@")) and u not in first:
+            first[u] = int(e["__REALTIME_TIMESTAMP"])
+    gates = []
+    code2, out2, _ = sh(["journalctl", "-b", "-o", "json", *[f"_SYSTEMD_UNIT={u}" for u in agents]], timeout=60)
+    for line in out2.splitlines():
+        e = json.loads(line)
+        m = e.get("MESSAGE")
+        if isinstance(m, str) and m.startswith("agentd-exec: ") and ("accepts" in m or "is healthy" in m):
+            gates.append({"unit": e.get("_SYSTEMD_UNIT", ""), "message": m, "at": int(e["__REALTIME_TIMESTAMP"])})
+    facts["startOrder"] = {"ok": code1 == 0 and code2 == 0, "firstStarted": first, "gates": gates}
+lap("startOrder")
 # Distinct tokens only: the same words recur across files, and hashing is the slow part.
 facts["plaintext"] = {"filesScanned": scanned, "packagedUnchanged": unchanged, "fingerprints": found_in(tokens)}
 

@@ -81,6 +81,29 @@ function healthy(): NodeFacts {
       alertRules: spec.monitoring!.alertRules,
       alertmanagerReady: true,
     },
+    startOrder: coldStart(),
+  };
+}
+
+/** A cold start in order (µs): PostgreSQL, the web tier admitted by its gate, then each worker by both of its gates. */
+function coldStart(): NonNullable<NodeFacts["startOrder"]> {
+  const t0 = (NOW - 600) * 1e6;
+  const s = (seconds: number) => t0 + seconds * 1e6;
+  const o = spec.startOrder!;
+  return {
+    ok: true,
+    firstStarted: {
+      "postgresql@17-main.service": s(0),
+      [o.web!]: s(1),
+      ...Object.fromEntries(o.workers.map((w) => [w, s(1)])),
+    },
+    gates: [
+      { unit: o.web!, message: "agentd-exec: the database accepts xiopro_api (after 3 s)", at: s(4) },
+      ...o.workers.flatMap((w) => [
+        { unit: w, message: "agentd-exec: the database accepts xiopro_worker (after 3 s)", at: s(4) },
+        { unit: w, message: "agentd-exec: http://127.0.0.1:8000/healthz is healthy (after 3 s)", at: s(7) },
+      ]),
+    ],
   };
 }
 
@@ -289,6 +312,40 @@ describe("acceptance verdicts on facts", () => {
     ).toMatchObject({ result: "fail", detail: 'xiopro: database "xiopro" does not exist' });
     expect(verdict(undefined)).toMatchObject({ result: "fail", detail: "not run on the node" });
     expect(spec.sqlChecks).toEqual([]);
+  });
+
+  it("checks the cold start's order from the journal: database, web tier, workers, each behind its gate", () => {
+    const verdict = (edit: (o: NonNullable<NodeFacts["startOrder"]>) => void) => {
+      const f = healthy();
+      edit(f.startOrder!);
+      return evaluateFacts(spec, f).find((r) => r.name === "cold start in order: database, web tier, workers")!;
+    };
+    const [worker] = spec.startOrder!.workers;
+    expect(spec.startOrder).toEqual({ web: "agentd-web.service", workers: ["agentd-worker@1.service"] });
+    expect(verdict(() => {})).toMatchObject({
+      result: "pass",
+      detail: "postgresql started +0.0 s, agentd-web.service admitted +4.0 s, agentd-worker@1.service admitted +7.0 s",
+    });
+    // A worker admitted before the web tier, and one with no web-tier gate at all (as before the gates).
+    const health = (o: NonNullable<NodeFacts["startOrder"]>) => o.gates.find((g) => g.message.includes("is healthy"))!;
+    expect(verdict((o) => (health(o).at = o.gates[0]!.at - 1e6)).detail).toMatch(
+      /^agentd-worker@1\.service was admitted before the web tier; postgresql/,
+    );
+    expect(verdict((o) => (o.gates = o.gates.filter((g) => g !== health(o)))).detail).toMatch(
+      /^agentd-worker@1\.service: no web-tier gate opened in this boot/,
+    );
+    // The web tier admitted before PostgreSQL started, and PostgreSQL missing from this boot.
+    expect(verdict((o) => (o.gates[0]!.at = o.firstStarted["postgresql@17-main.service"]! - 1e6)).detail).toMatch(
+      /^agentd-web\.service was admitted before PostgreSQL started/,
+    );
+    expect(verdict((o) => delete o.firstStarted["postgresql@17-main.service"]).detail).toMatch(
+      /^PostgreSQL did not start in this boot/,
+    );
+    expect(verdict((o) => (o.gates = o.gates.filter((g) => g.unit !== worker))).result).toBe("fail");
+    expect(verdict((o) => (o.ok = false))).toMatchObject({
+      result: "fail",
+      detail: "this boot's journal could not be read",
+    });
   });
 
   it("scan verdict: exactly the class-A ports, and names SSH or PostgreSQL when public", () => {
