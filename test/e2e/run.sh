@@ -133,13 +133,22 @@ cleanup() {
 ssh_opts=(-i "$work/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5)
 ssh_base=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.10)
 ssh_c=(ip netns exec "$ns" ssh "${ssh_opts[@]}" ops@203.0.113.11)
+# check NAME OK DETAIL: one row of the e2e table (OK is 1 for a pass), counted in the calling round's
+# passed/failed (bash scoping: acceptance_round's locals).
+check() {
+  if [[ $2 == 1 ]]; then
+    printf '  %-60s %s\n' "$1" "PASS${3:+ ($3)}"
+    passed=$((passed + 1))
+  else
+    printf '  %-60s FAIL  %s\n' "$1" "$3"
+    failed=$((failed + 1))
+  fi
+}
 # The site behind the load balancer on Node C (--receiver): its upstream answers with the forwarding
 # headers it got; a request from the balancer's private address reaches it with the client address
 # the balancer reported, and Node C's public address answers neither 80 nor 443.
-site_passed=0 site_failed=0
 balanced_site_round() {
   local host port lb_ip c_ip got p
-  site_passed=0 site_failed=0
   host=$(node -p 'require(process.argv[1]).receiver.balancedSite.hostname' "$work/deliveries.json")
   port=$(node -p 'require(process.argv[1]).receiver.balancedSite.upstreamPort' "$work/deliveries.json")
   lb_ip=$(node -p 'require(process.argv[1]).receiver.balancedSite.balancerIp' "$work/deliveries.json")
@@ -160,42 +169,23 @@ http.server.HTTPServer(("127.0.0.1", PORT), H).serve_forever()'
   got=$(ip netns exec "$ns" curl -sS --max-time 10 --interface "$lb_ip" -H "Host: $host" -H "X-Forwarded-For: 198.51.100.7" \
     -H "X-Forwarded-Proto: https" "http://$c_ip/" 2>&1 || true)
   # Caddy passes on what the balancer reported and appends the balancer's own address.
-  if [[ $got == "X-Forwarded-For=198.51.100.7, $lb_ip X-Forwarded-Proto=https Host=$host" ]]; then
-    printf '  %-60s %s\n' "tst-node-c: $host from the balancer's $lb_ip" "PASS ($got)"
-    site_passed=$((site_passed + 1))
-  else
-    printf '  %-60s FAIL  %s\n' "tst-node-c: $host from the balancer's $lb_ip" "${got//$'\n'/ }"
-    site_failed=$((site_failed + 1))
-  fi
+  check "tst-node-c: $host from the balancer's $lb_ip" \
+    "$([[ $got == "X-Forwarded-For=198.51.100.7, $lb_ip X-Forwarded-Proto=https Host=$host" ]] && echo 1)" "${got//$'\n'/ }"
+  local open
   for p in 80 443; do
-    if ip netns exec "$ns" timeout 5 bash -c "exec 3<>/dev/tcp/203.0.113.11/$p" 2>/dev/null; then
-      printf '  %-60s FAIL  %s\n' "tst-node-c: public $p closed (the balancer serves the site)" "203.0.113.11:$p accepted a connection"
-      site_failed=$((site_failed + 1))
-    else
-      printf '  %-60s %s\n' "tst-node-c: public $p closed (the balancer serves the site)" "PASS"
-      site_passed=$((site_passed + 1))
-    fi
+    open=$(ip netns exec "$ns" timeout 5 bash -c "exec 3<>/dev/tcp/203.0.113.11/$p" 2>/dev/null && echo 1 || true)
+    check "tst-node-c: public $p closed (the balancer serves the site)" "$([[ -z $open ]] && echo 1)" \
+      "${open:+203.0.113.11:$p accepted a connection}"
   done
 }
 
 # Health-gated releases on Node A (agentd-release, docs/releases.md): a release that passes its gate
 # stays; one whose web tier never answers 200 and one whose workers do not stay up are rolled back
 # to it by the tool itself, each leaving its record and metrics. Node A runs the good one afterwards.
-release_passed=0 release_failed=0
 release_round() {
   local id good bad rc rec t_start
-  release_passed=0 release_failed=0
   id=$(date +%s)
   good=good-$id
-  release_check() { # NAME OK DETAIL
-    if [[ $2 == 1 ]]; then
-      printf '  %-60s %s\n' "$1" "PASS ($3)"
-      release_passed=$((release_passed + 1))
-    else
-      printf '  %-60s FAIL  %s\n' "$1" "$3"
-      release_failed=$((release_failed + 1))
-    fi
-  }
   release_record() { "${ssh_base[@]}" "sudo cat /var/lib/xiopro/state/agentd-release.json" </dev/null; }
   t_start=$(date +%s)
   set +e
@@ -203,7 +193,7 @@ release_round() {
   rc=$?
   set -e
   rec=$(release_record)
-  release_check "release $good passes its gate and stays" \
+  check "release $good passes its gate and stays" \
     "$( ((rc == 0)) && [[ $(jq -r '.result + " " + .current' <<<"$rec") == "deployed $good" ]] && echo 1)" \
     "exit $rc, $(jq -c '{result, current, gateSeconds}' <<<"$rec"), $(($(date +%s) - t_start)) s"
   # bad-web: agentd-web answers 503 on its health path; bad-worker: every worker exits at start.
@@ -221,7 +211,7 @@ release_round() {
     rc=$?
     set -e
     rec=$(release_record)
-    release_check "release $bad fails its gate and is rolled back to $good" \
+    check "release $bad fails its gate and is rolled back to $good" \
       "$( ((rc == 1)) && [[ $(jq -r '[.result, .release, .current] | join(" ")' <<<"$rec") == "rolled-back $bad $good" ]] && echo 1)" \
       "exit $rc, $(jq -c '{result, current, gateSeconds, rollbackSeconds, reason: .reason[0:160]}' <<<"$rec"), $(($(date +%s) - t_start)) s"
   done
@@ -230,7 +220,7 @@ release_round() {
   metrics=$("${ssh_base[@]}" "cat /var/lib/xiopro/metrics/xiopro_agentd_release.prom" </dev/null | grep -v '^#' | paste -sd' ' || true)
   rollbacks=$(sed -n 's/.*xiopro_agentd_release_rollbacks_total \([0-9]*\).*/\1/p' <<<"$metrics")
   # The last deploy failed its gate (0) and the history holds at least this round's two rollbacks.
-  release_check "after the rollbacks $good serves, monitoring sees them" \
+  check "after the rollbacks $good serves, monitoring sees them" \
     "$([[ $health == 200 && $metrics == *"xiopro_agentd_release_last_success 0"* && ${rollbacks:-0} -ge 2 ]] && echo 1)" \
     "health $health; $metrics"
 }
@@ -238,40 +228,29 @@ release_round() {
 # No lockout (xiopro-guard, docs/runbooks/firewall-rollback.md): Node A gets an in-place change whose
 # firewall no longer admits SSH, pushed with the command Pulumi runs. The confirmation over a new
 # connection cannot get through, and the node must put its configuration back within the bound.
-guard_passed=0 guard_failed=0
 guard_round() {
   local bound apply confirm bad t0 rc waited=0 st
-  guard_passed=0 guard_failed=0
   bound=$(node -p 'require(process.argv[1]).confirmSeconds' "$work/deliveries.json")
   apply=$(node -p 'require(process.argv[1]).applyConfig' "$work/deliveries.json")
   confirm=$(node -p 'require(process.argv[1]).confirmConfig' "$work/deliveries.json")
-  guard_check() { # NAME OK DETAIL
-    if [[ $2 == 1 ]]; then
-      printf '  %-60s %s\n' "$1" "PASS ($3)"
-      guard_passed=$((guard_passed + 1))
-    else
-      printf '  %-60s FAIL  %s\n' "$1" "$3"
-      guard_failed=$((guard_failed + 1))
-    fi
-  }
   # The node's own rendered firewall without its SSH rule, as the only file of the change.
   bad=$(mktemp -d)
   mkdir -p "$bad/etc"
   sed '/tcp dport 22 accept/d' "$work/plan/tst-node-a/files/etc/nftables.conf" >"$bad/etc/nftables.conf"
-  if grep -q 'dport 22' "$bad/etc/nftables.conf"; then guard_check "a change that cuts SSH is reverted" 0 "could not remove the SSH rule"; return; fi
+  if grep -q 'dport 22' "$bad/etc/nftables.conf"; then check "a change that cuts SSH is reverted" 0 "could not remove the SSH rule"; return; fi
   t0=$(date +%s)
   set +e
   tar -czf - -C "$bad" etc | base64 -w0 | "${ssh_base[@]}" "$apply" >"$work/guard-apply.log" 2>&1
   rc=$?
   set -e
   rm -rf "$bad"
-  guard_check "the change is applied (the running session survives it)" "$( ((rc == 0)) && echo 1)" \
+  check "the change is applied (the running session survives it)" "$( ((rc == 0)) && echo 1)" \
     "exit $rc in $(($(date +%s) - t0)) s: $(grep -o 'change .* armed.*' "$work/guard-apply.log" | head -n 1)"
   set +e
   timeout 30 "${ssh_base[@]}" "$confirm" </dev/null >/dev/null 2>&1
   rc=$?
   set -e
-  guard_check "its confirmation over a new connection does not get through" "$( ((rc != 0)) && echo 1)" "exit $rc"
+  check "its confirmation over a new connection does not get through" "$( ((rc != 0)) && echo 1)" "exit $rc"
   # Back within the bound (the timer's accuracy is 1 s; a revert takes seconds).
   until "${ssh_base[@]}" true </dev/null 2>/dev/null; do
     waited=$(($(date +%s) - t0))
@@ -285,13 +264,13 @@ guard_round() {
     sleep 2
   done
   st=$("${ssh_base[@]}" "sudo jq -c '{id, state, adminPathRestoredSeconds}' /var/lib/xiopro/state/guard.json" </dev/null 2>&1 || true)
-  guard_check "the node reverts by itself within the bound ($bound s) and admits SSH again" \
+  check "the node reverts by itself within the bound ($bound s) and admits SSH again" \
     "$( ((waited <= bound + 15)) && [[ $st == *'"state":"reverted"'* ]] && echo 1)" "SSH back ${waited} s after the push; $st"
   set +e
   rc=0
   "${ssh_base[@]}" "$confirm" </dev/null >"$work/guard-confirm.log" 2>&1 || rc=$?
   set -e
-  guard_check "a late confirmation fails, naming the revert" "$( ((rc != 0)) && grep -q 'was reverted' "$work/guard-confirm.log" && echo 1)" \
+  check "a late confirmation fails, naming the revert" "$( ((rc != 0)) && grep -q 'was reverted' "$work/guard-confirm.log" && echo 1)" \
     "exit $rc: $(tail -n 1 "$work/guard-confirm.log")"
   # What every other push is: a change that keeps the admin path, confirmed, and nothing left armed.
   bad=$(mktemp -d)
@@ -305,7 +284,7 @@ guard_round() {
   set -e
   rm -rf "$bad"
   st=$("${ssh_base[@]}" "sudo jq -c '{state, confirmedAfterSeconds}' /var/lib/xiopro/state/guard.json; systemctl is-active xiopro-guard-revert.timer" </dev/null 2>&1 | paste -sd' ' || true)
-  guard_check "a change that keeps the admin path is confirmed and stays" \
+  check "a change that keeps the admin path is confirmed and stays" \
     "$( ((rc == 0)) && [[ $st == *'"state":"confirmed"'*inactive ]] && echo 1)" "exit $rc in $(($(date +%s) - t0)) s: $st"
 }
 
@@ -314,10 +293,8 @@ acceptance_round() {
   local passed=0 failed=0 limited=0 result name detail why received
   say "health-gated releases (agentd-release) on tst-node-a"
   release_round
-  passed=$((passed + release_passed)) failed=$((failed + release_failed))
   say "no lockout: an in-place change that cuts SSH (xiopro-guard) on tst-node-a"
   guard_round
-  passed=$((passed + guard_passed)) failed=$((failed + guard_failed))
   say "acceptance (no --reboot)"
   set +e
   ip netns exec "$ns" "$tsx" "$repo/scripts/accept/cli.ts" --stack-file "$work/Pulumi.vm.yaml" --outputs "$work/plan/outputs.json" \
@@ -343,11 +320,10 @@ acceptance_round() {
     # The receiver's side, as its node sees it: the unit and the files it wrote.
     received=$("${ssh_c[@]}" "sudo find $(node -p 'require(process.argv[1]).receiver.walDir' "$work/deliveries.json") -maxdepth 1 -type f | wc -l")
     if [[ $("${ssh_c[@]}" systemctl is-active xiopro-walreceiver.service) == active && $received -gt 0 ]]; then
-      printf '  %-60s %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "PASS ($received files)"
-      passed=$((passed + 1))
+      check "tst-node-c: xiopro-walreceiver active, WAL received" 1 "$received files"
     else
-      printf '  %-60s FAIL  %s\n' "tst-node-c: xiopro-walreceiver active, WAL received" "$("${ssh_c[@]}" journalctl -u xiopro-walreceiver -n 5 --no-pager -o cat | tr '\n' ' ')"
-      failed=$((failed + 1))
+      check "tst-node-c: xiopro-walreceiver active, WAL received" 0 \
+        "$("${ssh_c[@]}" journalctl -u xiopro-walreceiver -n 5 --no-pager -o cat | tr '\n' ' ')"
     fi
   fi
   if ((receiver)); then
@@ -356,17 +332,12 @@ acceptance_round() {
     local who
     # shellcheck disable=SC2016 # expanded on the node
     who=$("${ssh_c[@]}" 'sudo systemd-run --quiet --wait --pipe --collect -p EnvironmentFile=/etc/xiopro/agentd.env -p LoadCredentialEncrypted=pw:/etc/credstore.encrypted/pg-role-worker sh -c '"'"'PGPASSWORD=$(cat "$CREDENTIALS_DIRECTORY/pw") psql -h "$DATABASE_HOST" -U xiopro_worker -d "$DATABASE_NAME" -tAc "SELECT current_user || chr(32) || host(inet_client_addr())"'"'" </dev/null 2>&1 || true)
-    if [[ $who == "xiopro_worker $(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")" ]]; then
-      printf '  %-60s %s\n' "tst-node-c: agent worker logs in to Node A's database" "PASS ($who)"
-      passed=$((passed + 1))
-    else
-      printf '  %-60s FAIL  %s\n' "tst-node-c: agent worker logs in to Node A's database" "${who//$'\n'/ }"
-      failed=$((failed + 1))
-    fi
+    check "tst-node-c: agent worker logs in to Node A's database" \
+      "$([[ $who == "xiopro_worker $(node -p 'require(process.argv[1]).receiver.privateIp' "$work/deliveries.json")" ]] && echo 1)" \
+      "${who//$'\n'/ }"
   fi
   if ((receiver)); then
     balanced_site_round
-    passed=$((passed + site_passed)) failed=$((failed + site_failed))
   fi
   # The private network from inside it (npm run accept:private): an address of no node reaches no port of
   # Node A; with --receiver, Node C's own namespace reaches exactly what Node A admits it (PostgreSQL, as
