@@ -6,10 +6,7 @@
 // set.
 import { stringify } from "yaml";
 import type { BakeSet } from "../infra/plan/bake.js";
-import { APT_CONF, NO_PACKAGE_CLUSTER, NO_PACKAGE_CLUSTER_FILE } from "./render.js";
-
-/** Debian's hook for package scripts: 101 forbids starting services (they would run on the bake server). */
-const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+import { APT_CONF, NO_PACKAGE_CLUSTER, NO_PACKAGE_CLUSTER_FILE, NO_SERVICE_STARTS, POLICY_RC_D } from "./render.js";
 
 export function renderBakeUserData(set: BakeSet): string {
   const installed = set.packages.map((p) => `dpkg-query -W -f='\${Status}' ${p} | grep -q 'install ok installed'`);
@@ -20,7 +17,7 @@ export function renderBakeUserData(set: BakeSet): string {
     package_upgrade: true,
     packages: set.packages,
     write_files: [
-      { path: POLICY_RC_D, permissions: "0755", content: "#!/bin/sh\nexit 101\n" },
+      { path: POLICY_RC_D, permissions: "0755", content: NO_SERVICE_STARTS },
       ...(set.packages.some((p) => /^postgresql(-\d+)?$/.test(p))
         ? [{ path: NO_PACKAGE_CLUSTER_FILE, permissions: "0644", content: NO_PACKAGE_CLUSTER }]
         : []),

@@ -249,19 +249,6 @@ function repoUrl(r: Repository, tool: "restic"): string {
   return p;
 }
 
-/**
- * The most WAL that may wait for the repository, in MB: backup.archiveQueueMaxPercent of the
- * volume that holds the database (the server's disk when no volume does). Beyond it pgBackRest
- * drops the waiting WAL rather than let it fill the volume and stop PostgreSQL.
- */
-export function archiveQueueMaxMb(plan: Plan, node: NodePlan): number {
-  const volume = node.volumes.find((v) => v.mountPoint === NODE_LAYOUT.XIOPRO_PG_VOLUME);
-  return queueMaxMb(volume?.sizeGb ?? node.diskGb, plan.backup.archiveQueueMaxPercent);
-}
-
-/** The share of a volume of `sizeGb` GB, in whole MB. */
-export const queueMaxMb = (sizeGb: number, percent: number): number => Math.floor((sizeGb * 1024 * percent) / 100);
-
 /** One repository's pgbackrest.conf lines (repoN-*); both keep the same retention. */
 function pgbackrestRepo(plan: Plan, n: number, r: Repository): string[] {
   const lines = [`repo${n}-type=${r.kind}`, `repo${n}-path=${r.path.replace(/\/$/, "")}/pgbackrest`];
@@ -314,8 +301,9 @@ export function pgbackrestConf(plan: Plan): string {
     "[global:archive-push]",
     "process-max=2",
   );
+  // archive-push-queue-max: the node sizes it from the mounted database volume (setup-postgresql
+  // archive-queue), so a grown volume raises it and a resize changes no rendered file.
   const db = databaseNode(plan);
-  if (db) lines.push(`archive-push-queue-max=${archiveQueueMaxMb(plan, db)}MB`);
   // pgBackRest retries an unreachable repository for about 4 × io-timeout per operation (60 s by
   // default: minutes), and an asynchronous run pushes to no repository until it gives up: with two,
   // one that is away would hold WAL back from the other. Measured: test/node/two-repositories.test.ts.
@@ -360,6 +348,8 @@ export function backupSettings(plan: Plan, node: NodePlan): Record<string, strin
       .map(([n]) => n)
       .join(" "),
     PGBACKREST_STANZA,
+    // The share of the database volume that WAL waiting for a repository may fill (setup-postgresql).
+    XIOPRO_ARCHIVE_QUEUE_MAX_PERCENT: String(plan.backup.archiveQueueMaxPercent),
     XIOPRO_BACKUP_PATHS: paths.join(" "),
     XIOPRO_RETENTION_DAILY: String(plan.backup.retention.daily),
     XIOPRO_RETENTION_WEEKLY: String(plan.backup.retention.weekly),

@@ -59,7 +59,18 @@ export interface WriteFile {
 
 export const VOLUMES_PATH = etcFile("volumes");
 /** Servers get what they need, not what packages recommend (e.g. node exporter's ipmitool). */
-export const APT_CONF = 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n';
+// No translated package descriptions: nothing on a node reads them, and they are most of an index update.
+export const APT_CONF =
+  'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\nAcquire::Languages "none";\n';
+
+/**
+ * Debian's hook for package scripts: exit 101 forbids starting services. First boot installs the
+ * packages under it and bootstrap starts each service once, with the node's settings, behind the
+ * host firewall (nodeEnv: XIOPRO_RESTART_UNITS, XIOPRO_ENABLE_UNITS); the bake server does the same.
+ */
+export const POLICY_RC_D = "/usr/sbin/policy-rc.d";
+export const NO_SERVICE_STARTS =
+  "#!/bin/sh\n# Rendered by xiopro-infra: cloud-init's runcmd removes it once the packages are installed.\nexit 101\n";
 
 /** postgresql-common's drop-in: no cluster at package install; setup-postgresql makes it on the volume. */
 export const NO_PACKAGE_CLUSTER_FILE = "/etc/postgresql-common/createcluster.d/50-xiopro.conf";
@@ -446,6 +457,7 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
     ...all.filter((f) => f.early),
     ...join,
     ...volumesFile(node, facts),
+    { path: POLICY_RC_D, content: NO_SERVICE_STARTS, permissions: "0755", early: true },
     { path: BUNDLE_PATH, content: wrap76(bundle.toString("base64")), permissions: "0600", encoding: "b64" },
   ];
   const doc = {
@@ -479,7 +491,10 @@ export function renderUserData(plan: Plan, node: NodePlan, facts: RenderFacts): 
       ...(f.encoding ? { encoding: f.encoding } : {}),
       content: f.content,
     })),
-    runcmd: [["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${libFile("bootstrap")}`]],
+    runcmd: [
+      ["rm", "-f", POLICY_RC_D],
+      ["sh", "-c", `tar -xzf ${BUNDLE_PATH} -C / && exec ${libFile("bootstrap")}`],
+    ],
     final_message: `xiopro ${node.name} ready after $UPTIME s`,
   };
   const text = `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;

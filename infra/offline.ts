@@ -18,6 +18,8 @@ export interface RecordedResource {
   secretInputs: string[];
 }
 
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
+
 /** Pulumi's marker for a secret value in serialized inputs. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
@@ -148,6 +150,8 @@ export async function runOffline(
   stack: string,
   raw: RawConfig,
   program: () => Promise<Record<string, unknown>>,
+  /** The outputs of the stack's last deployment, as its reference to itself reads them (none: a new stack). */
+  deployedOutputs: Record<string, unknown> = {},
 ): Promise<OfflineRun> {
   const resources: RecordedResource[] = [];
   const options = new Map<string, { protect: boolean; ignoreChanges: string[] }>();
@@ -157,6 +161,8 @@ export async function runOffline(
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
+        // The program's read of its own last outputs (runProgram): state, not a declared resource.
+        if (args.type === STACK_REFERENCE) return { id: args.name, state: { outputs: deployedOutputs } };
         const n = seq++;
         const o = options.get(`${args.type}::${args.name}`);
         const inputs = unwrap(args.inputs) as Record<string, unknown>;
@@ -184,6 +190,7 @@ export async function runOffline(
     PROJECT,
     stack,
     true,
+    "organization", // what the engine passes for a self-managed (diy) backend
   );
   pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys]);
   // Run inside the root Stack resource, as the Node.js language host does; a stack transformation

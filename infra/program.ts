@@ -12,6 +12,7 @@ import { Platform } from "./components/platform.js";
 import { BackupStorageBox } from "./components/storage-box.js";
 import { storageBoxPlan, withStorageBox } from "./plan/storage-box.js";
 import { PROJECT } from "./config/keys.js";
+import { deployedFromOutputs, deployedProblems, NOTHING_DEPLOYED, type Deployed } from "./config/deployed.js";
 import { formatProblems, loadConfig, type RawConfig } from "./config/load.js";
 import { readStackFile, stackFilePath } from "./config/stack-file.js";
 import { buildPlan, type NodePlan, type Plan } from "./plan/index.js";
@@ -34,10 +35,13 @@ const PROJECT_DIR = path.resolve(import.meta.dirname, "..");
  * The stack file is read too: the engine hands a map with encrypted and plain leaves over as one
  * secret, so only the file shows a leaf that was set without --secret.
  */
-export function planFromRuntime(stack: string, projectDir = PROJECT_DIR): Plan {
+export function planFromRuntime(stack: string, projectDir = PROJECT_DIR, deployed = NOTHING_DEPLOYED): Plan {
   const file = fs.existsSync(stackFilePath(projectDir, stack)) ? readStackFile(projectDir, stack) : undefined;
   const loaded = loadConfig(rawConfigFromRuntime());
-  const problems = [...(file && !file.ok ? file.problems : []), ...(loaded.ok ? [] : loaded.problems)];
+  const problems = [
+    ...(file && !file.ok ? file.problems : []),
+    ...(loaded.ok ? deployedProblems(loaded.config, deployed) : loaded.problems),
+  ];
   if (problems.length > 0 || !loaded.ok) throw new pulumi.RunError(formatProblems(stack, problems));
   for (const n of loaded.notices) void pulumi.log.warn(`${n.key}: ${n.message}`);
   return buildPlan(loaded.config, stack);
@@ -61,9 +65,21 @@ export function userDataFingerprint(plan: Plan, node: NodePlan): string {
   );
 }
 
+/**
+ * The stack's own outputs from its last `pulumi up` (a read of the state backend, no cloud call):
+ * what config changes are checked against. A new stack has none.
+ */
+async function readDeployed(stack: string): Promise<Deployed> {
+  const self = new pulumi.StackReference(`${PROJECT}-deployed`, {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`,
+  });
+  const nodes = await self.getOutputDetails("nodes");
+  return deployedFromOutputs(nodes.value ?? nodes.secretValue);
+}
+
 export async function runProgram(): Promise<Record<string, unknown>> {
   const stack = pulumi.getStack();
-  const plan = planFromRuntime(stack);
+  const plan = planFromRuntime(stack, PROJECT_DIR, await readDeployed(stack));
   const config = new pulumi.Config(PROJECT);
   const configSecret = (key: string, entry?: string): pulumi.Output<string> =>
     entry === undefined

@@ -22,6 +22,10 @@ export class Problems {
   }
 }
 
+/** A record's own entry for a key taken from config (never an inherited one such as `constructor`). */
+export const own = <T>(rec: Record<string, T>, key: string): T | undefined =>
+  Object.hasOwn(rec, key) ? rec[key] : undefined;
+
 /** Renders a value for an error message: short, unambiguous, never multi-line. */
 export function show(value: unknown): string {
   if (value === undefined) return "nothing";

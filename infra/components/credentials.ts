@@ -55,6 +55,9 @@ export const CONFIRM_CONFIG_COMMAND = `set -eu; if [ -x ${libFile("xiopro-guard"
 /** Operations bundle (ADR 0002): checked on the node before it replaces anything. */
 export const APPLY_OPS_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-ops")} apply`;
 
+/** After a volume's resize (Hetzner grows the disk online): its filesystem takes the new size. */
+export const GROW_VOLUMES_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-volumes")} grow`;
+
 export const FIRST_BACKUP_COMMAND = `set -eu; ${WAIT_FOR_BOOT}; sudo ${libFile("xiopro-credentials")} first-backup`;
 
 /**

@@ -45,6 +45,7 @@ export class Node extends pulumi.ComponentResource {
   public readonly ipv4?: hcloud.PrimaryIp;
   public readonly ipv6?: hcloud.PrimaryIp;
   public readonly volumes: hcloud.Volume[];
+  public readonly volumeAttachments: hcloud.VolumeAttachment[];
   public readonly userData: pulumi.Output<string>;
   /** The public addresses the server answers on (IPv6: the ::1 host of its /64). */
   public readonly publicIpv4: pulumi.Output<string | undefined>;
@@ -153,13 +154,14 @@ export class Node extends pulumi.ComponentResource {
       },
     );
     const serverId = this.server.id.apply(Number);
-    this.volumes.forEach((volume, i) => {
-      new hcloud.VolumeAttachment(
-        `${name}-${n.volumes[i]!.key}-attach`,
-        { volumeId: volume.id.apply(Number), serverId, automount: false },
-        { parent: this },
-      );
-    });
+    this.volumeAttachments = this.volumes.map(
+      (volume, i) =>
+        new hcloud.VolumeAttachment(
+          `${name}-${n.volumes[i]!.key}-attach`,
+          { volumeId: volume.id.apply(Number), serverId, automount: false },
+          { parent: this },
+        ),
+    );
 
     this.publicIpv4 = this.ipv4 ? this.ipv4.ipAddress.apply((a) => a as string | undefined) : pulumi.output(undefined);
     this.publicIpv6 = this.ipv6

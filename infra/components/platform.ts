@@ -4,7 +4,13 @@ import * as random from "@pulumi/random";
 import type { SecretPlan } from "../config/secrets.js";
 import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
-import { APPLY_OPS_COMMAND, applyConfigCommand, CONFIRM_CONFIG_COMMAND, Credentials } from "./credentials.js";
+import {
+  APPLY_OPS_COMMAND,
+  applyConfigCommand,
+  CONFIRM_CONFIG_COMMAND,
+  Credentials,
+  GROW_VOLUMES_COMMAND,
+} from "./credentials.js";
 import { ADMIN_USER } from "../catalog/layout.js";
 import { LOAD_BALANCER_RECORD, type NodePlan, type Plan } from "../plan/index.js";
 import { Dns, type DnsArgs } from "./dns.js";
@@ -171,6 +177,21 @@ export class Platform extends pulumi.ComponentResource {
           triggers: [this.nodes[n.key]!.server.id, createHash("sha256").update(bundle).digest("hex")],
         },
         { parent: this, dependsOn: [this.nodes[n.key]!.server, ...(config[n.key] ? [config[n.key]!] : [])] },
+      );
+    }
+    // A larger sizeGb resizes the Hetzner volume in place (a smaller one is refused before this:
+    // infra/config/deployed.ts); then the node grows the mounted filesystem, online. Each size is a
+    // trigger, so the command runs again after every resize.
+    for (const n of p.nodes.filter((x) => x.volumes.length > 0)) {
+      const node = this.nodes[n.key]!;
+      new command.remote.Command(
+        `${name}-${n.short}-volumes-grow`,
+        {
+          connection: { host: adminHost(n), user: ADMIN_USER, privateKey: args.configSecret("adminSshPrivateKey") },
+          create: GROW_VOLUMES_COMMAND,
+          triggers: [node.server.id, ...node.volumes.map((v) => v.size)],
+        },
+        { parent: this, dependsOn: [...node.volumeAttachments, ...(config[n.key] ? [config[n.key]!] : [])] },
       );
     }
     for (const n of p.nodes.filter((x) => x.secrets.length > 0)) {

@@ -32,7 +32,7 @@ import {
 } from "./keys.js";
 import { stackView } from "./stack-view.js";
 import { balanced, listedServices, stackNodes, targetName, type StackNode } from "./stack-nodes.js";
-import { closest, docOf, parse, Problems, show, type Problem } from "../catalog/schema.js";
+import { closest, docOf, own, parse, Problems, show, type Problem } from "../catalog/schema.js";
 import { NODE_LAYOUT } from "../catalog/layout.js";
 
 /** Config as Pulumi hands it to a program: `project:key` → string (objects JSON-encoded). */
@@ -152,7 +152,6 @@ function ipv6Endpoints(c: StackConfig): string[] {
 
 /** Secrets must be set as secrets; the ones the stack needs must be set at all. */
 /** A record's own entry: "constructor" or "toString" are not locations, types or images. */
-const own = <T>(rec: Record<string, T>, key: string): T | undefined => (Object.hasOwn(rec, key) ? rec[key] : undefined);
 
 const HCLOUD_TOKEN = "hcloud:token";
 /** Names of settings that hold credentials. */

@@ -23,6 +23,8 @@ export function packagesFor(plan: Pick<Plan, "adminPath">, node: NodePlan): stri
   const withAllowlist = plan.adminPath.sshAllowlist.length > 0;
   return [
     ...HOST_PACKAGES,
+    // xfs_growfs (xiopro-volumes grow); ext4's resize2fs is in every image.
+    ...(node.volumes.some((v) => v.filesystem === "xfs") ? ["xfsprogs"] : []),
     ...Object.values(SERVICE_CATALOG)
       .filter((s) => s.packages && runs(node, s.name) && (!s.packages.onlyWithSshAllowlist || withAllowlist))
       .flatMap((s) => [

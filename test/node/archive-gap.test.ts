@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { queueMaxMb } from "../../cloud-init/configs.js";
+import { layoutIn } from "../../lab/layout.js";
 import { PG_NEEDS, TestCluster } from "../../lab/pg-cluster.js";
 import { TEST_SECRETS } from "../../lab/stacks.js";
 import { describeWithTools } from "../support/tools.js";
@@ -34,6 +34,7 @@ let BACKUP = "";
 let queueMb = 0;
 
 const dir = (...p: string[]) => c.dir(...p);
+const QUEUE_CONF = () => dir("etc/conf.d/archive-queue.conf");
 const sql = (db: string, q: string) => c.sql(db, q);
 const info = () =>
   JSON.parse(
@@ -85,14 +86,19 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
     if (mount.status !== 0) throw new Error(`mount tmpfs: ${mount.stderr}`);
     await c.create();
     BACKUP = c.script("xiopro-backup");
-    // The bound the product renders, for this volume's size (a Hetzner Volume has 10 GB at least).
-    queueMb = queueMaxMb(VOLUME_MB / 1024, c.plan.backup.archiveQueueMaxPercent);
-    const conf = fs.readFileSync(dir("etc/pgbackrest.conf"), "utf8");
-    expect(conf).toMatch(/^archive-push-queue-max=\d+MB$/m);
-    fs.writeFileSync(
-      dir("etc/pgbackrest.conf"),
-      conf.replace(/^archive-push-queue-max=.*$/m, `archive-push-queue-max=${queueMb}MB`),
-    );
+    // The bound as the node sizes it: the shipped setup-postgresql, from this mounted volume
+    // (a Hetzner Volume has 10 GB at least; the share is the stack's default).
+    const sized = spawnSync(c.script("setup-postgresql"), ["archive-queue"], {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        ...layoutIn(dir("layout-volume"), { XIOPRO_LIB: c.files, XIOPRO_PG_VOLUME: dir("data") }),
+        PGBACKREST_CONFIG_PATH: dir("etc"),
+        XIOPRO_ARCHIVE_QUEUE_MAX_PERCENT: String(c.plan.backup.archiveQueueMaxPercent),
+      },
+    });
+    expect(sized.status, sized.stderr).toBe(0);
+    queueMb = Number(/^archive-push-queue-max=(\d+)MB$/m.exec(fs.readFileSync(QUEUE_CONF(), "utf8"))?.[1]);
     // PostgreSQL's own WAL between checkpoints, scaled with the volume as max_wal_size 1 GB is to
     // a real one: the queue bound is about the WAL that waits for the repository.
     sql("postgres", "ALTER SYSTEM SET max_wal_size = '64MB'");
@@ -223,8 +229,7 @@ describeWithTools("an unreachable repository and a small database volume", PG_NE
   }, 600_000);
 
   it("without the bound, the same load fills the volume and the database stops taking writes", () => {
-    const conf = fs.readFileSync(dir("etc/pgbackrest.conf"), "utf8");
-    fs.writeFileSync(dir("etc/pgbackrest.conf"), conf.replace(/^archive-push-queue-max=.*\n/m, ""));
+    fs.rmSync(QUEUE_CONF());
     fs.chmodSync(dir("repo/pgbackrest"), 0o000);
     const load = writeWal(3 * VOLUME_MB);
     console.log(

@@ -123,6 +123,72 @@ describeWithTools("xiopro-volumes on volumes that Hetzner attaches late", { root
   });
 });
 
+describeWithTools("xiopro-volumes grow after Hetzner resized a volume", { root: true, commands: ["mknod"] }, () => {
+  // Stand-ins for what needs a real resize (the VM proof grows a hot-resized disk): df answers each
+  // mount point's size from a file that resize2fs/xfs_growfs raise to the device's new size.
+  const sizes = path.join(dir, "sizes");
+  const sys = path.join(dir, "sys");
+  function standIns() {
+    fs.mkdirSync(sizes, { recursive: true });
+    for (const [mp, gb] of [
+      ["a", "20"],
+      ["b", "10"],
+    ])
+      fs.writeFileSync(path.join(sizes, mp!), gb!);
+    const stand = (name: string, body: string) =>
+      fs.writeFileSync(path.join(bin, name), `#!/bin/bash\necho "${name} $*" >>${calls}\n${body}\n`, { mode: 0o755 });
+    stand("df", `echo Size; cat ${sizes}/\$(basename "\${@: -1}")`);
+    stand("blockdev", "echo 32212254720");
+    stand("resize2fs", `[[ $1 == *_101 ]] && echo 30 >${sizes}/a`);
+    stand("xfs_growfs", `echo 30 >${sizes}/b`);
+    stand("setup-postgresql", "");
+    for (const id of ["101", "102"]) {
+      fs.mkdirSync(path.join(sys, `class/block/scsi-0HC_Volume_${id}/device`), { recursive: true });
+      fs.writeFileSync(path.join(sys, `class/block/scsi-0HC_Volume_${id}/device/rescan`), "");
+    }
+  }
+  const grow = () =>
+    spawnSync("bash", [path.join(ROOT, "cloud-init/files/xiopro-volumes"), "grow"], {
+      encoding: "utf8",
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        // The database's volume is /srv/a here; setup-postgresql is a stand-in that records its call.
+        ...layoutIn(path.join(dir, "layout-grow"), { XIOPRO_LIB: bin, XIOPRO_PG_VOLUME: "/srv/a" }),
+        XIOPRO_VOLUMES_FILE: volumes,
+        XIOPRO_DISK_BY_ID: byId,
+        XIOPRO_SYSFS: sys,
+      },
+    });
+
+  it("rescans each device, grows its mounted filesystem with its own tool, and re-sizes the WAL bound", () => {
+    setUp(["101 /srv/a ext4 30", "102 /srv/b xfs 30"]);
+    standIns();
+    attach("101");
+    attach("102");
+    fs.writeFileSync(calls, "mount /srv/a\nmount /srv/b\n");
+    const r = grow();
+    expect(r.status, r.stderr).toBe(0);
+    expect(withoutTime(r.stderr)).toEqual([
+      "volume 101 (/srv/a): device 30 GiB, filesystem 20 GiB -> 30 GiB (0 s)",
+      "volume 102 (/srv/b): device 30 GiB, filesystem 10 GiB -> 30 GiB (0 s)",
+    ]);
+    const log = fs.readFileSync(calls, "utf8");
+    expect(log).toContain(`resize2fs ${byId}/scsi-0HC_Volume_101\n`);
+    expect(log).toContain("xfs_growfs /srv/b\n");
+    expect(log).toContain("setup-postgresql archive-queue\n");
+    expect(log.match(/setup-postgresql/g)).toHaveLength(1);
+    for (const id of ["101", "102"])
+      expect(fs.readFileSync(path.join(sys, `class/block/scsi-0HC_Volume_${id}/device/rescan`), "utf8")).toBe("1\n");
+    // Nothing mounted, nothing grown: a volume that is not mounted fails with its fix.
+    fs.writeFileSync(calls, "");
+    const unmounted = grow();
+    expect(unmounted.status).toBe(1);
+    expect(withoutTime(unmounted.stderr)).toEqual([
+      "ERROR: volume 101 is not mounted on /srv/a: run bootstrap first (docs/runbooks/volume-grow.md)",
+    ]);
+  });
+});
+
 describe("a database volume from another PostgreSQL major version", () => {
   const lib = path.join(ROOT, "cloud-init/files/xiopro-lib.sh");
   // A script that sources the node's library and calls its function (a library function, not a

@@ -343,6 +343,7 @@ describe("secret delivery under mocks", () => {
       "xiopro-infra-tst-node-a-credentials-repo-s3-secret-key",
       "xiopro-infra-tst-node-a-credentials-restic-password",
       "xiopro-infra-tst-node-a-ops",
+      "xiopro-infra-tst-node-a-volumes-grow",
     ]);
     const api = cs.find((c) => c.name.endsWith("pg-role-api"))!;
     expect(api.secretInputs).toEqual(expect.arrayContaining(["stdin"]));
@@ -465,5 +466,44 @@ describe("secret delivery under mocks", () => {
   it("exports no secret value in the stack outputs", () => {
     const text = JSON.stringify(runs.prd!.outputs);
     for (const s of Object.values(TEST_SECRETS)) expect(text).not.toContain(s);
+  });
+});
+
+describe("volume size changes against the deployed stack, under mocks", () => {
+  // The stack's own outputs from its last `pulumi up`, as its reference to itself reads them.
+  const deployedRun = async (edit: (c: Record<string, any>) => void) => {
+    const obj = structuredClone(stackObject("tst")) as Record<string, any>;
+    edit(obj);
+    const { runProgram } = await import("../../infra/program.js");
+    return runOffline("tst", toRaw(obj), runProgram, runs.tst!.outputs);
+  };
+  const sizeOf = (r: OfflineRun, name: string) => one(r, "volume:Volume", name).inputs.size;
+  const grow = (r: OfflineRun) =>
+    r.resources.find((x) => x.type === "command:remote:Command" && x.name === "xiopro-infra-tst-node-a-volumes-grow")!;
+
+  it("grows a volume in place: its size, the node's grow command and the cost metric change, no server", async () => {
+    const was = Number((stackObject("tst").nodeA as any).volumes[0].sizeGb);
+    const r = await deployedRun((c) => (c.nodeA.volumes[0].sizeGb = was + 10));
+    const volume = runs.tst!.resources.find((x) => x.type === "hcloud:index/volume:Volume")!;
+    expect(sizeOf(r, volume.name)).toBe(was + 10);
+    expect(grow(r).inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-volumes grow$/);
+    expect(grow(r).inputs.triggers).toContain(was + 10);
+    const key = (x: RecordedResource) => `${x.type} ${x.name}`;
+    const before = new Map(runs.tst!.resources.map((x) => [key(x), JSON.stringify(x.inputs)]));
+    const changed = r.resources.filter((x) => before.get(key(x)) !== JSON.stringify(x.inputs)).map((x) => x.name);
+    // The operations bundle carries the stack's cost metric (the volume costs more); it is pushed
+    // over the admin path. The server's user-data does not change: no replacement.
+    expect(changed.sort()).toEqual([volume.name, grow(r).name, "xiopro-infra-tst-node-a-ops"].sort());
+  });
+
+  it("refuses a smaller volume before declaring anything, naming the key, both sizes and the fix", async () => {
+    const was = Number((stackObject("tst").nodeA as any).volumes[0].sizeGb);
+    const err = await deployedRun((c) => (c.nodeA.volumes[0].sizeGb = was - 5)).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toContain(`xiopro-infra:nodeA.volumes[0].sizeGb: ${was - 5} GB is smaller than volume`);
+    expect(err?.message).toContain(`already is (${was} GB): Hetzner volumes only grow`);
+    expect(err?.message).toContain(`fix: keep ${was} GB or more`);
   });
 });

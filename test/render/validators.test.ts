@@ -11,11 +11,13 @@ import { opsBundle, opsFiles } from "../../cloud-init/ops-bundle.js";
 import {
   BUNDLE_PATH,
   nodeFiles,
+  POLICY_RC_D,
   renderUserData,
   shipped,
   USER_DATA_LIMIT,
   VOLUMES_PATH,
 } from "../../cloud-init/render.js";
+import { libFile } from "../../infra/catalog/layout.js";
 import { UNDELIVERED } from "../../infra/config/secrets.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { buildPlan } from "../../infra/plan/index.js";
@@ -160,6 +162,22 @@ describe("rendered user-data", () => {
             f.permissions.replace(/^0/, ""),
           );
       }
+    }),
+  );
+
+  it(
+    "installs the packages with service starts forbidden, and lifts that before bootstrap runs",
+    each((r) => {
+      const doc = parse(r.userData) as {
+        write_files: { path: string; content: string; permissions: string }[];
+        runcmd: string[][];
+      };
+      const policy = doc.write_files.find((f) => f.path === POLICY_RC_D);
+      expect(policy?.permissions).toBe("0755");
+      // Debian's contract: invoke-rc.d and deb-systemd-invoke start nothing while it exits 101.
+      expect(spawnSync("sh", ["-c", policy!.content, "policy-rc.d", "postgresql", "start"]).status).toBe(101);
+      expect(doc.runcmd[0]).toEqual(["rm", "-f", POLICY_RC_D]);
+      expect(doc.runcmd.at(-1)!.join(" ")).toContain(libFile("bootstrap"));
     }),
   );
 

@@ -90,8 +90,10 @@ describe("the tool table (scripts/tools.tsv)", () => {
   });
 
   it("gives node-only commands a package that the nodes install or boot with", () => {
+    // tst with its volumes formatted xfs: the packages a node gets only with such a volume.
+    const xfs = planOf("tst", (c) => c.nodeA.volumes.forEach((v: Record<string, unknown>) => (v.filesystem = "xfs")));
     const nodePackages = new Set(
-      ["prd", "tst"].flatMap((s) => planOf(s).nodes.flatMap((n) => packagesFor(planOf(s), n))),
+      [planOf("prd"), planOf("tst"), xfs].flatMap((p) => p.nodes.flatMap((n) => packagesFor(p, n))),
     );
     const image = spawnSync(
       "bash",

@@ -25,6 +25,7 @@ import {
   applyConfigCommand,
   CONFIRM_CONFIG_COMMAND,
   FIRST_BACKUP_COMMAND,
+  GROW_VOLUMES_COMMAND,
   installCommand,
 } from "../../infra/components/credentials.js";
 import { loadConfig } from "../../infra/config/load.js";
@@ -184,6 +185,7 @@ fs.writeFileSync(
       deliveries,
       ops: APPLY_OPS_COMMAND,
       firstBackup: FIRST_BACKUP_COMMAND,
+      growVolumes: GROW_VOLUMES_COMMAND,
       // An in-place configuration change as Pulumi pushes it: applied, then confirmed over a new connection.
       applyConfig: applyConfigCommand(plan.adminPath.confirmSeconds),
       confirmConfig: CONFIRM_CONFIG_COMMAND,

@@ -1,9 +1,10 @@
 import { DATABASE_NAME, libFile, PG_ROLE_PREFIX } from "../layout.js";
-import { bool, obj } from "../schema.js";
+import { bool, obj, optional, str } from "../schema.js";
 import { ACCESS, PLATFORM, type CredentialSpec, type PlacedNodeView, type ServiceSpec } from "../service-spec.js";
 
 interface PostgresqlOptions {
   pgvector: boolean;
+  majorVersionChange?: string;
 }
 
 /** Images whose archive packages pgvector for their PostgreSQL (`postgresql-<major>-pgvector`). */
@@ -152,6 +153,14 @@ export const postgresql: ServiceSpec<PostgresqlOptions> = {
           "Install pgvector (vector similarity search, for the agents' embeddings) from the image's archive and create the vector extension in the platform database",
         default: false,
       }),
+      majorVersionChange: optional(
+        str({
+          description:
+            'The change of PostgreSQL major version a database node\'s new image brings, set on purpose: "15->17" after a fresh backup (docs/runbooks/postgresql-upgrade.md), or "17->15" back to an image whose cluster is still on the volume (an upgrade rolled back). Without it such an image change is refused',
+          pattern: /^\d+->\d+$/,
+          patternHint: 'the deployed major, "->", the new one, e.g. "15->17"',
+        }),
+      ),
     },
     { description: "Options of the postgresql service", default: { pgvector: false } },
   ),
