@@ -12,7 +12,7 @@ import {
   exposureMarkdown,
   topologyMarkdown,
 } from "../lib/cost-format.js";
-import { loadCostDocument, type SourceChoice } from "./source.js";
+import { loadCostDocument, type SourceChoice } from "../lib/cost-source.js";
 import { parseFlags, UsageError } from "../lib/cli.js";
 
 const USAGE = `Usage: npm run cost -- (--stack NAME | --stack-file FILE) [--vs NAME | --diff BASE.json] [options]

@@ -2,7 +2,7 @@
 // Disaster recovery from nothing (docs/runbooks/rebuild.md).
 import { catalog } from "../../infra/catalog/index.js";
 import { rebuild } from "./rebuild.js";
-import { formatTimings } from "./steps.js";
+import { formatTimings } from "../lib/timings.js";
 import { parseFlags, UsageError } from "../lib/cli.js";
 import { ADMIN_USER } from "../../infra/catalog/layout.js";
 

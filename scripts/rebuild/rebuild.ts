@@ -15,11 +15,10 @@ import {
 import { bakeSetFor } from "../../infra/plan/bake.js";
 import { orderableVerdict } from "../lib/server-types.js";
 import { loadStack, stackOutputs, stackSecrets, type Secrets } from "../lib/stack.js";
-import { readRepositories } from "./preflight.js";
+import { backupAgeVerdict, chooseRepository, readRepositories } from "../lib/backups.js";
+import type { StepResult } from "../lib/timings.js";
 import { exportState, newestStateBackups, stateBackupsVerdict } from "../lib/state.js";
 import {
-  backupAgeVerdict,
-  chooseRepository,
   parseRestoreTimings,
   pulumiUpArgs,
   rebuildSteps,
@@ -37,7 +36,6 @@ import {
   walCopyNode,
   type RebuildOptions,
   type Step,
-  type StepResult,
 } from "./steps.js";
 import { howItEnded, splitHostPort } from "../lib/cli.js";
 

@@ -2,11 +2,11 @@
 // what order, whether the newest backups are fresh enough, whether the target is free, which
 // tailnet devices are stale, which repository to restore from, how the node restore is invoked, and
 // the timing breakdown (the RTO).
-import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
 import type { NodePlan, Plan } from "../../infra/plan/index.js";
 import { libFile, NODE_LAYOUT } from "../../infra/catalog/layout.js";
 import { SERVICE_CATALOG, type RebuildRole } from "../../infra/catalog/services.js";
 import type { HcloudServer, HcloudSnapshot, TailscaleDevice } from "../lib/cloud-api.js";
+import { type Verdict } from "../lib/backups.js";
 import { repositoryName } from "../lib/repository.js";
 
 export const RESTORE_SCRIPT = libFile("xiopro-restore");
@@ -179,103 +179,6 @@ export function rebuildSteps(o: RebuildOptions, plan: Plan, tailscaleToken: bool
 /** The receiver's segments of this many minutes go into a rebuild (besides .partial and histories). */
 export const RECEIVED_WAL_MINUTES = 60;
 
-export interface NewestBackup {
-  /** pgbackrest: the newest backup set; restic: the newest `files` snapshot. */
-  tool: "pgbackrest" | "restic";
-  id?: string;
-  /** Unix seconds the backup ended; undefined when the repository holds none. */
-  endedAt?: number;
-}
-
-export interface Verdict {
-  ok: boolean;
-  message: string;
-}
-
-/** Bounds from the job table (the same numbers the acceptance checks and alerts use). */
-export function backupAgeBoundHours(tool: NewestBackup["tool"]): number {
-  const job = tool === "pgbackrest" ? "pgbackrest-diff" : "files";
-  return BACKUP_JOBS.find((j) => j.job === job)!.maxAgeHours;
-}
-
-export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
-  const bound = backupAgeBoundHours(b.tool);
-  const what = b.tool === "pgbackrest" ? "pgBackRest backup" : "restic files snapshot";
-  if (b.endedAt === undefined) return { ok: false, message: `the repository holds no ${what}` };
-  const hours = (nowS - b.endedAt) / 3600;
-  const age = `${hours.toFixed(1)} h`;
-  return hours <= bound
-    ? { ok: true, message: `newest ${what} ${b.id ?? ""} is ${age} old (bound ${bound} h)`.replace("  ", " ") }
-    : {
-        ok: false,
-        message:
-          `newest ${what} ${b.id ?? ""} is ${age} old, older than the bound of ${bound} h: restoring it loses more than a day`.replace(
-            "  ",
-            " ",
-          ),
-      };
-}
-
-/** What the preflight read from one repository. */
-export interface RepositoryReading {
-  /** pgBackRest's index: 1 at Hetzner, 2 off-site. */
-  repo: number;
-  /** The newest backup of each tool that could read the repository. */
-  backups: NewestBackup[];
-  /** Why a tool could not read it (never a secret value). */
-  problems: string[];
-}
-
-export interface RepositoryChoice {
-  /** The repository the restore uses: fresh ones first, then the newest backup, then the lower number;
-   * undefined when none is usable. */
-  repo?: number;
-  /** The chosen repository's backups are fresh: the rebuild can go on. */
-  ok: boolean;
-  /** Another repository is unreadable, unusable or stale: said, but not in the way of the rebuild. */
-  warn: boolean;
-  /** Which repository and why, naming every repository. */
-  message: string;
-}
-
-/**
- * Picks the repository to restore from. Usable: both tools read it, pgBackRest's status is 0, and it
- * holds a pgBackRest backup when the node runs PostgreSQL (without one, restic's snapshot decides).
- */
-export function chooseRepository(readings: RepositoryReading[], withPg: boolean, nowS: number): RepositoryChoice {
-  const judged = readings.map((r) => {
-    const main = r.backups.find((b) => b.tool === (withPg ? "pgbackrest" : "restic"));
-    const verdicts = r.backups.map((b) => backupAgeVerdict(b, nowS));
-    const name = repositoryName(r.repo);
-    const list = verdicts.map((v) => v.message).join(", ");
-    const usable = r.problems.length === 0 && (!withPg || main?.endedAt !== undefined);
-    const fresh = usable && verdicts.length > 0 && verdicts.every((v) => v.ok);
-    const said =
-      r.problems.length > 0
-        ? `${name} unreadable: ${r.problems.join("; ")}`
-        : !usable
-          ? `${name} not usable: it holds no pgBackRest backup`
-          : `${name}${fresh ? "" : " stale"}: ${list}`;
-    return { repo: r.repo, endedAt: main?.endedAt ?? -Infinity, usable, fresh, ages: `${name}: ${list}`, said };
-  });
-  const [pick] = judged
-    .filter((j) => j.usable)
-    .sort((a, b) => Number(b.fresh) - Number(a.fresh) || b.endedAt - a.endedAt || a.repo - b.repo);
-  const others = judged.filter((j) => j !== pick).map((j) => j.said);
-  if (!pick) return { ok: false, warn: false, message: `no repository is usable: ${others.join("; ")}` };
-  return {
-    repo: pick.repo,
-    ok: pick.fresh,
-    warn: pick.fresh && judged.some((j) => !j.fresh),
-    message: [
-      pick.fresh
-        ? `restoring from ${pick.ages}`
-        : `no repository holds fresh backups; the newest usable is ${pick.ages}`,
-      ...others,
-    ].join("; "),
-  };
-}
-
 /**
  * What a rebuilt node boots (ADR 0008): a baked node the newest snapshot of its package set (none:
  * pulumi up would stop, so the preflight does), a stock node its image, with a warning when a
@@ -333,46 +236,9 @@ export function staleTailscaleDevices(devices: TailscaleDevice[], nodeNames: str
   });
 }
 
-export type StepStatus = "ok" | "failed" | "skipped" | "planned";
-
-export interface StepResult {
-  /** A StepId here; the fresh-VM drill has its own (stack, destroy). */
-  id: string;
-  title: string;
-  status: StepStatus;
-  seconds: number;
-  detail: string;
-  /** Sub-steps with their seconds (xiopro-restore's own timing lines). */
-  parts?: Record<string, number>;
-}
-
 /** xiopro-restore's "step NAME  1.234 s" lines. */
 export function parseRestoreTimings(stdout: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of stdout.matchAll(/^step (\S+)\s+(\d+\.\d+) s$/gm)) out[m[1]!] = Number(m[2]);
   return out;
-}
-
-function duration(s: number): string {
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
-
-/** The RTO: every step's time and the total, as the last lines the command prints. */
-export function formatTimings(stack: string, results: StepResult[]): string {
-  const total = results.reduce((a, r) => a + r.seconds, 0);
-  const w = Math.max(...results.map((r) => r.id.length), 5);
-  const lines = results.map((r) => {
-    const parts =
-      r.parts && Object.keys(r.parts).length
-        ? `  (${Object.entries(r.parts)
-            .map(([k, v]) => `${k} ${v.toFixed(1)}`)
-            .join(", ")})`
-        : "";
-    return `  ${r.id.padEnd(w)}  ${r.seconds.toFixed(1).padStart(8)} s  ${r.status}${parts}`;
-  });
-  return [
-    `Timing (stack ${stack}):`,
-    ...lines,
-    `  ${"total".padEnd(w)}  ${total.toFixed(1).padStart(8)} s  RTO ${duration(total)}`,
-  ].join("\n");
 }

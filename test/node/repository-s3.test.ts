@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { backupEnv, pgbackrestConf } from "../../cloud-init/configs.js";
-import { readRepository } from "../../scripts/rebuild/preflight.js";
+import { readRepository } from "../../scripts/lib/backups.js";
 import { TEST_SECRETS } from "../support/helpers.js";
 import { envFileValues, PG_NEEDS, TestCluster, type Run } from "../../lab/pg-cluster.js";
 import { s3OptionsIn, startS3Server, trustTestCa, type S3Server, type TestCa } from "../../lab/s3.js";

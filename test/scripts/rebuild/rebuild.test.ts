@@ -7,10 +7,6 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import {
-  backupAgeBoundHours,
-  backupAgeVerdict,
-  chooseRepository,
-  formatTimings,
   parseRestoreTimings,
   pulumiUpArgs,
   rebuildSteps,
@@ -20,6 +16,8 @@ import {
   targetVerdict,
   bootImageVerdict,
 } from "../../../scripts/rebuild/steps.js";
+import { backupAgeBoundHours, backupAgeVerdict, chooseRepository } from "../../../scripts/lib/backups.js";
+import { formatTimings } from "../../../scripts/lib/timings.js";
 import { bakeSetFor } from "../../../infra/plan/bake.js";
 import { makeFakes, runCli, type Fakes } from "../../support/fakes.js";
 import { planOf, stackObject, TEST_SECRETS } from "../../support/helpers.js";

@@ -1,17 +1,15 @@
-// Preflight of a rebuild, the I/O half: the newest backups read from each repository with the
-// stack's own rendered settings (the stack, its secrets and the cloud APIs: scripts/lib/).
-// The verdicts, and the choice of repository, are pure (./steps).
+// The newest backups of a stack, read from each repository from this machine with the stack's own
+// rendered settings and secrets (the rebuild's and the update's preflight), and the verdicts on them:
+// how old is too old, which repository a restore reads.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Plan } from "../../infra/plan/index.js";
 import { execa } from "execa";
-import { howItEnded } from "../lib/cli.js";
-import { pgbackrestConfFor, repositoryAccess, repositoryNumbers, secretFor } from "../lib/repository.js";
-import type { NewestBackup, RepositoryReading } from "./steps.js";
-import type { Secrets } from "../lib/stack.js";
-
-export type { RepositoryReading } from "./steps.js";
+import { howItEnded } from "./cli.js";
+import { pgbackrestConfFor, repositoryAccess, repositoryName, repositoryNumbers, secretFor } from "./repository.js";
+import { BACKUP_JOBS } from "../../infra/plan/jobs.js";
+import type { Secrets } from "./stack.js";
 
 /**
  * Reads every repository of the stack, side by side: each with its own tool runs and timeouts, so one
@@ -137,4 +135,101 @@ export function parsePgbackrestInfo(text: string): PgbackrestStanzaInfo | undefi
   } catch {
     return undefined;
   }
+}
+
+export interface NewestBackup {
+  /** pgbackrest: the newest backup set; restic: the newest `files` snapshot. */
+  tool: "pgbackrest" | "restic";
+  id?: string;
+  /** Unix seconds the backup ended; undefined when the repository holds none. */
+  endedAt?: number;
+}
+
+export interface Verdict {
+  ok: boolean;
+  message: string;
+}
+
+/** Bounds from the job table (the same numbers the acceptance checks and alerts use). */
+export function backupAgeBoundHours(tool: NewestBackup["tool"]): number {
+  const job = tool === "pgbackrest" ? "pgbackrest-diff" : "files";
+  return BACKUP_JOBS.find((j) => j.job === job)!.maxAgeHours;
+}
+
+export function backupAgeVerdict(b: NewestBackup, nowS: number): Verdict {
+  const bound = backupAgeBoundHours(b.tool);
+  const what = b.tool === "pgbackrest" ? "pgBackRest backup" : "restic files snapshot";
+  if (b.endedAt === undefined) return { ok: false, message: `the repository holds no ${what}` };
+  const hours = (nowS - b.endedAt) / 3600;
+  const age = `${hours.toFixed(1)} h`;
+  return hours <= bound
+    ? { ok: true, message: `newest ${what} ${b.id ?? ""} is ${age} old (bound ${bound} h)`.replace("  ", " ") }
+    : {
+        ok: false,
+        message:
+          `newest ${what} ${b.id ?? ""} is ${age} old, older than the bound of ${bound} h: restoring it loses more than a day`.replace(
+            "  ",
+            " ",
+          ),
+      };
+}
+
+/** What the preflight read from one repository. */
+export interface RepositoryReading {
+  /** pgBackRest's index: 1 at Hetzner, 2 off-site. */
+  repo: number;
+  /** The newest backup of each tool that could read the repository. */
+  backups: NewestBackup[];
+  /** Why a tool could not read it (never a secret value). */
+  problems: string[];
+}
+
+export interface RepositoryChoice {
+  /** The repository the restore uses: fresh ones first, then the newest backup, then the lower number;
+   * undefined when none is usable. */
+  repo?: number;
+  /** The chosen repository's backups are fresh: the rebuild can go on. */
+  ok: boolean;
+  /** Another repository is unreadable, unusable or stale: said, but not in the way of the rebuild. */
+  warn: boolean;
+  /** Which repository and why, naming every repository. */
+  message: string;
+}
+
+/**
+ * Picks the repository to restore from. Usable: both tools read it, pgBackRest's status is 0, and it
+ * holds a pgBackRest backup when the node runs PostgreSQL (without one, restic's snapshot decides).
+ */
+export function chooseRepository(readings: RepositoryReading[], withPg: boolean, nowS: number): RepositoryChoice {
+  const judged = readings.map((r) => {
+    const main = r.backups.find((b) => b.tool === (withPg ? "pgbackrest" : "restic"));
+    const verdicts = r.backups.map((b) => backupAgeVerdict(b, nowS));
+    const name = repositoryName(r.repo);
+    const list = verdicts.map((v) => v.message).join(", ");
+    const usable = r.problems.length === 0 && (!withPg || main?.endedAt !== undefined);
+    const fresh = usable && verdicts.length > 0 && verdicts.every((v) => v.ok);
+    const said =
+      r.problems.length > 0
+        ? `${name} unreadable: ${r.problems.join("; ")}`
+        : !usable
+          ? `${name} not usable: it holds no pgBackRest backup`
+          : `${name}${fresh ? "" : " stale"}: ${list}`;
+    return { repo: r.repo, endedAt: main?.endedAt ?? -Infinity, usable, fresh, ages: `${name}: ${list}`, said };
+  });
+  const [pick] = judged
+    .filter((j) => j.usable)
+    .sort((a, b) => Number(b.fresh) - Number(a.fresh) || b.endedAt - a.endedAt || a.repo - b.repo);
+  const others = judged.filter((j) => j !== pick).map((j) => j.said);
+  if (!pick) return { ok: false, warn: false, message: `no repository is usable: ${others.join("; ")}` };
+  return {
+    repo: pick.repo,
+    ok: pick.fresh,
+    warn: pick.fresh && judged.some((j) => !j.fresh),
+    message: [
+      pick.fresh
+        ? `restoring from ${pick.ages}`
+        : `no repository holds fresh backups; the newest usable is ${pick.ages}`,
+      ...others,
+    ].join("; "),
+  };
 }

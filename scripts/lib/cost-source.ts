@@ -1,10 +1,10 @@
 // Where a stack's numbers come from: the deployed stack's outputs when a Pulumi CLI is logged in to
 // a backend that has the stack, else the program evaluated offline (scripts/plan). Every document
 // says which one was used and why.
-import { runPlan } from "../lib/offline-plan.js";
-import { CostInputError, documentFromOutputs, type CostDocument } from "../lib/cost-document.js";
-import { REPO_ROOT } from "../lib/cli.js";
-import { stackOutputs } from "../lib/stack.js";
+import { runPlan } from "./offline-plan.js";
+import { CostInputError, documentFromOutputs, type CostDocument } from "./cost-document.js";
+import { REPO_ROOT } from "./cli.js";
+import { stackOutputs } from "./stack.js";
 
 export type SourceChoice = "auto" | "stack" | "plan";
 
