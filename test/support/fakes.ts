@@ -25,6 +25,10 @@ case "$1 $2" in
   "stack import") printf '%s\n' "$(<"$6")" >"$FAKE_DIR/pulumi-state.json" ;;
   "stack select") ;;
   "config set") read -r _ || true ;;
+  preview*)
+    # pulumi preview --save-plan FILE --json: the plan file and the JSON the test wrote.
+    for ((i = 1; i <= $#; i++)); do [[ \${!i} == --save-plan ]] && { j=$((i + 1)); printf '%s\\n' "$(<"$FAKE_DIR/pulumi-plan.json")" >"\${!j}"; }; done
+    printf '%s\\n' "$(<"$FAKE_DIR/pulumi-preview.json")"; exit "\${FAKE_PREVIEW_EXIT:-0}" ;;
   up*) : >"$FAKE_DIR/up-done"; echo "Updating ($*)"; echo "Resources: 23 created"; [[ -z \${FAKE_UP_STDERR:-} ]] || echo "$FAKE_UP_STDERR" >&2; exit "\${FAKE_UP_EXIT:-0}" ;;
   destroy*) echo "Destroying ($*)"; echo "Resources: 23 deleted"; [[ \${FAKE_DESTROY_EXIT:-0} == 0 ]] || echo "error: deleting server: conflict" >&2; exit "\${FAKE_DESTROY_EXIT:-0}" ;;
   *) echo "fake pulumi: unexpected $*" >&2; exit 64 ;;
@@ -44,6 +48,9 @@ case $cmd in
     printf '{"target": "latest", "backupSet": "20261122-013000F", "result": "%s"}\\n' "$([[ \${FAKE_RESTORE_EXIT:-0} == 0 ]] && echo pass || echo fail)" ;;
   *restore-drill-result.json*)
     printf '{"drillDate": "2026-11-22T23:00:00Z", "backupId": "20261122-013000F", "result": "%s"}\\n' "$([[ \${FAKE_DRILL_EXIT:-0} == 0 ]] && echo pass || echo fail)" ;;
+  *"systemctl start xiopro-pgbackrest@full.service"*)
+    [[ \${FAKE_BACKUP_EXIT:-0} == 0 ]] || { echo "Job for xiopro-pgbackrest@full.service failed" >&2; exit 1; }
+    printf '{"job": "pgbackrest-full", "finished": 1800000000, "durationSeconds": 42, "result": "success"}\\n' ;;
   *xiopro-restore-drill*)
     [[ \${FAKE_DRILL_EXIT:-0} == 0 ]] || echo "Job for xiopro-restore-drill.service failed" >&2
     exit "\${FAKE_DRILL_EXIT:-0}" ;;
