@@ -348,7 +348,7 @@ function configFiles(plan: Plan, node: NodePlan): WriteFile[] {
       path: "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades",
       content: fill("cloud-init/files/unattended-upgrades.conf", {
         AUTO_REBOOT: String(plan.maintenance.autoReboot),
-        REBOOT_TIME: plan.maintenance.rebootTime,
+        REBOOT_TIME: node.rebootTime,
       }),
       permissions: "0644",
     },

@@ -433,10 +433,18 @@ const PLATFORM_SETTINGS = {
         patternHint: "write HH:MM, e.g. 04:00",
         default: "04:00",
       }),
+      poolRebootSpacingMinutes: int({
+        description:
+          "A pool's members reboot one after another: member n at rebootTime + (n - 1) × this, so a pool behind the load balancer never loses all of its servers at once",
+        min: 5,
+        max: 240,
+        unit: "minutes",
+        default: 30,
+      }),
     },
     {
       description: "Unattended security upgrades: never a surprise reboot unless a window is set",
-      default: { autoReboot: false, rebootTime: "04:00" },
+      default: { autoReboot: false, rebootTime: "04:00", poolRebootSpacingMinutes: 30 },
     },
   ),
   timeSync: obj(

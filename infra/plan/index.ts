@@ -120,6 +120,8 @@ export interface NodePlan {
   publicIpv4: boolean;
   publicIpv6: boolean;
   backups: boolean;
+  /** When an update that needs it may reboot this server (UTC HH:MM): a pool's members in turn. */
+  rebootTime: string;
   labels: Record<string, string>;
   volumes: VolumePlan[];
   services: ServicePlan[];
@@ -300,6 +302,13 @@ function lendAcrossNodes(config: StackConfig, nodes: NodePlan[], placed: readonl
     }
 }
 
+/** maintenance.rebootTime, moved on by the spacing for each pool member before this one (wrapping at midnight). */
+export function rebootTimeOf(m: StackConfig["maintenance"], member: number): string {
+  const [h, min] = m.rebootTime.split(":").map(Number) as [number, number];
+  const at = (h * 60 + min + (member - 1) * m.poolRebootSpacingMinutes) % (24 * 60);
+  return `${String(Math.floor(at / 60)).padStart(2, "0")}:${String(at % 60).padStart(2, "0")}`;
+}
+
 function buildNode(
   config: StackConfig,
   stack: string,
@@ -401,6 +410,7 @@ function buildNode(
     publicIpv4: n.publicIpv4,
     publicIpv6: n.publicIpv6,
     backups: n.backups,
+    rebootTime: rebootTimeOf(config.maintenance, server.pool?.index ?? 1),
     labels: {
       ...n.labels,
       env,

@@ -25,6 +25,34 @@ const workers = {
 };
 
 describe("pools", () => {
+  it("reboot one member after another in the maintenance window, each at its own time", () => {
+    const plan = planOf("tst", (c) => {
+      c.pools = [workers];
+      c.maintenance = { autoReboot: true, rebootTime: "23:45", poolRebootSpacingMinutes: 20 };
+    });
+    const rebootLine = (n: NodePlan) =>
+      nodeFiles(plan, n)
+        .find((f) => f.path === "/etc/apt/apt.conf.d/52xiopro-unattended-upgrades")!
+        .content.split("\n")
+        .filter((l) => l.startsWith("Unattended-Upgrade::Automatic-Reboot"));
+    const at = Object.fromEntries(plan.nodes.map((n) => [n.name, rebootLine(n)]));
+    // The lettered node keeps the window; the second member follows the first by the spacing, past midnight.
+    expect(at).toEqual({
+      "tst-node-a": [
+        'Unattended-Upgrade::Automatic-Reboot "true";',
+        'Unattended-Upgrade::Automatic-Reboot-Time "23:45";',
+      ],
+      "tst-workers-1": [
+        'Unattended-Upgrade::Automatic-Reboot "true";',
+        'Unattended-Upgrade::Automatic-Reboot-Time "23:45";',
+      ],
+      "tst-workers-2": [
+        'Unattended-Upgrade::Automatic-Reboot "true";',
+        'Unattended-Upgrade::Automatic-Reboot-Time "00:05";',
+      ],
+    });
+  });
+
   it("plan each member as a node: deterministic names, keys, labels and private addresses", () => {
     const plan = planOf("tst", (c) => {
       c.pools = [
