@@ -21,7 +21,8 @@ const runs = (node: NodePlan, service: string) =>
 /** The packages a node needs, from its services (distro packages only, docs/architecture.md D1). */
 export function packagesFor(plan: Pick<Plan, "adminPath">, node: NodePlan): string[] {
   const withAllowlist = plan.adminPath.sshAllowlist.length > 0;
-  return [
+  // Once each: services share packages (every agent unit brings postgresql-client).
+  return unique([
     ...HOST_PACKAGES,
     // xfs_growfs (xiopro-volumes grow); ext4's resize2fs is in every image.
     ...(node.volumes.some((v) => v.filesystem === "xfs") ? ["xfsprogs"] : []),
@@ -31,5 +32,7 @@ export function packagesFor(plan: Pick<Plan, "adminPath">, node: NodePlan): stri
         ...s.packages!.names,
         ...(node.services.find((p) => p.name === s.name)?.additions.packages ?? []),
       ]),
-  ];
+  ]);
 }
+
+const unique = (names: string[]): string[] => [...new Set(names)];

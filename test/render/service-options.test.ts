@@ -21,6 +21,17 @@ describe("a service's env file", () => {
   });
 });
 
+describe("a node's packages", () => {
+  it("are each listed once, also when several services bring the same one", () => {
+    const plan = planOf("tst");
+    const node = plan.nodes.find((n) => n.services.some((s) => s.name === "agentd-worker"))!;
+    const list = packagesFor(plan, node);
+    // agentd-web, the workers and the sweeper each need postgresql-client (their cold-start gate).
+    expect(list.filter((p) => p === "postgresql-client")).toEqual(["postgresql-client"]);
+    expect(new Set(list).size).toBe(list.length);
+  });
+});
+
 describe("PostgreSQL's roles, from its descriptor", () => {
   it("reach setup-postgresql as lists per privilege, the same roles the credentials are for", () => {
     const plan = planOf("tst");
