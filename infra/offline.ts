@@ -46,6 +46,8 @@ export interface OfflineRun {
   outputs: Record<string, unknown>;
   /** The provider functions the program called (lookups), with their arguments. */
   calls: { token: string; args: Record<string, unknown> }[];
+  /** The stacks whose outputs the program read (its own last deployment: runProgram). */
+  stackReferences: string[];
 }
 
 /** Deterministic fake provider state: numeric ids and documentation-range addresses. */
@@ -157,12 +159,16 @@ export async function runOffline(
   const options = new Map<string, { protect: boolean; ignoreChanges: string[] }>();
   const failures: string[] = [];
   const calls: OfflineRun["calls"] = [];
+  const stackReferences: string[] = [];
   let seq = 0;
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
         // The program's read of its own last outputs (runProgram): state, not a declared resource.
-        if (args.type === STACK_REFERENCE) return { id: args.name, state: { outputs: deployedOutputs } };
+        if (args.type === STACK_REFERENCE) {
+          stackReferences.push(String(args.inputs.name));
+          return { id: args.name, state: { outputs: deployedOutputs } };
+        }
         const n = seq++;
         const o = options.get(`${args.type}::${args.name}`);
         const inputs = unwrap(args.inputs) as Record<string, unknown>;
@@ -210,5 +216,5 @@ export async function runOffline(
   // Let resource registrations that were kicked off by applies settle.
   await new Promise((r) => setTimeout(r, 0));
   if (failures.length > 0) throw new UnmockedCallError(`unmocked provider calls: ${failures.join(", ")}`);
-  return { resources, outputs: outputs ?? {}, calls };
+  return { resources, outputs: outputs ?? {}, calls, stackReferences };
 }

@@ -1,6 +1,8 @@
 // L1: the real stack program under Pulumi's mock runtime. Asserts exact types, names and inputs.
 import { execFileSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { deployedFromOutputs, NOTHING_DEPLOYED } from "../../infra/config/deployed.js";
 import { runOffline, type OfflineRun, type RecordedResource } from "../../infra/offline.js";
 import { planOf, stackObject, TEST_SECRETS, toRaw } from "../support/helpers.js";
 import { bakeSetFor } from "../../infra/plan/bake.js";
@@ -488,6 +490,8 @@ describe("volume size changes against the deployed stack, under mocks", () => {
     expect(sizeOf(r, volume.name)).toBe(was + 10);
     expect(grow(r).inputs.create).toMatch(/sudo \/usr\/local\/lib\/xiopro\/xiopro-volumes grow$/);
     expect(grow(r).inputs.triggers).toContain(was + 10);
+    // What the program compared against: its own stack's last outputs.
+    expect(r.stackReferences).toEqual(["organization/xiopro-infra/tst"]);
     const key = (x: RecordedResource) => `${x.type} ${x.name}`;
     const before = new Map(runs.tst!.resources.map((x) => [key(x), JSON.stringify(x.inputs)]));
     const changed = r.resources.filter((x) => before.get(key(x)) !== JSON.stringify(x.inputs)).map((x) => x.name);
@@ -496,14 +500,20 @@ describe("volume size changes against the deployed stack, under mocks", () => {
     expect(changed.sort()).toEqual([volume.name, grow(r).name, "xiopro-infra-tst-node-a-ops"].sort());
   });
 
-  it("refuses a smaller volume before declaring anything, naming the key, both sizes and the fix", async () => {
+  it("refuses a smaller volume than the deployed one, naming the key, both sizes and the fix", async () => {
+    // A failing program run leaves the SDK's own promises rejected (the language host catches them,
+    // the mock runtime cannot): the check the program runs before declaring anything, called directly,
+    // on what its reference to itself reads.
     const was = Number((stackObject("tst").nodeA as any).volumes[0].sizeGb);
-    const err = await deployedRun((c) => (c.nodeA.volumes[0].sizeGb = was - 5)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
+    const obj = structuredClone(stackObject("tst")) as Record<string, any>;
+    obj.nodeA.volumes[0].sizeGb = was - 5;
+    const raw = toRaw(obj);
+    pulumi.runtime.setAllConfig(raw.values, [...raw.secretKeys]);
+    const { planFromRuntime } = await import("../../infra/program.js");
+    const deployed = deployedFromOutputs(runs.tst!.outputs.nodes);
+    expect(() => planFromRuntime("tst", undefined, deployed)).toThrow(
+      `xiopro-infra:nodeA.volumes[0].sizeGb: ${was - 5} GB is smaller than volume tst-node-a-pgdata already is (${was} GB): Hetzner volumes only grow\n      fix: keep ${was} GB or more`,
     );
-    expect(err?.message).toContain(`xiopro-infra:nodeA.volumes[0].sizeGb: ${was - 5} GB is smaller than volume`);
-    expect(err?.message).toContain(`already is (${was} GB): Hetzner volumes only grow`);
-    expect(err?.message).toContain(`fix: keep ${was} GB or more`);
+    expect(planFromRuntime("tst", undefined, NOTHING_DEPLOYED).nodes[0]!.volumes[0]!.sizeGb).toBe(was - 5);
   });
 });
